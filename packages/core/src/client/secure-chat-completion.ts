@@ -1,0 +1,98 @@
+/** The OpenAI-shaped client: `create(params)` and `chat.completions.create(params)`. */
+import { randomUUID } from '../crypto/subtle.js';
+import type { SecurityTier } from '../protocol/constants.js';
+import { InvalidArgumentError } from '../errors.js';
+import { checkApiKey } from '../transport/policy.js';
+import { env } from './options.js';
+import {
+  SecureCompletionClient,
+  type SecureChatCompletionResult,
+  type SecureCompletionClientOptions,
+} from './secure-completion-client.js';
+
+export interface ChatMessageParam {
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | (string & {});
+  content?: string | null | Array<Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+/** OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header). */
+export interface ChatCompletionCreateParams {
+  model: string;
+  messages: ChatMessageParam[];
+  security_tier?: SecurityTier;
+  stream?: false | null;
+  temperature?: number | null;
+  max_tokens?: number | null;
+  tools?: Array<Record<string, unknown>>;
+  tool_choice?: unknown;
+  [key: string]: unknown;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  /** Milliseconds for this call, overriding the client's. */
+  timeout?: number;
+  /** An API key for this call, overriding the client's. */
+  apiKey?: string;
+}
+
+export interface SecureChatCompletionOptions extends Omit<SecureCompletionClientOptions, 'routerUrl'> {
+  /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
+  baseUrl?: string;
+  /** Sent as `Authorization: Bearer`. Default: `NOMYO_API_KEY`. */
+  apiKey?: string;
+}
+
+/**
+ * An OpenAI-compatible chat client whose prompts and answers are sealed end to end.
+ *
+ * @example
+ * const client = new SecureChatCompletion({ baseUrl: 'https://router.example:12434', apiKey });
+ * const completion = await client.chat.completions.create({
+ *   model: 'Qwen/Qwen3-0.6B',
+ *   messages: [{ role: 'user', content: 'Hello' }],
+ *   security_tier: 'high',
+ * });
+ * console.log(completion.choices[0].message.content);
+ */
+export class SecureChatCompletion {
+  /** The low-level client (keys, server key, memory protection). */
+  readonly client: SecureCompletionClient;
+  readonly #apiKey: string | undefined;
+
+  readonly chat = {
+    completions: {
+      create: (params: ChatCompletionCreateParams, options?: RequestOptions) => this.create(params, options),
+    },
+  };
+
+  constructor(options: SecureChatCompletionOptions = {}) {
+    const { baseUrl, apiKey, ...rest } = options;
+    this.#apiKey = apiKey ?? env('NOMYO_API_KEY');
+    checkApiKey(this.#apiKey);
+    this.client = new SecureCompletionClient({ ...rest, ...(baseUrl !== undefined ? { routerUrl: baseUrl } : {}) });
+  }
+
+  async create(params: ChatCompletionCreateParams, options: RequestOptions = {}): Promise<SecureChatCompletionResult> {
+    if (typeof params !== 'object' || params === null) throw new InvalidArgumentError('params must be an object');
+    if (params.stream) {
+      throw new InvalidArgumentError('stream: true is not supported: the NOMYO protocol answers with one whole completion (use createSecureFetch for SDKs that stream)');
+    }
+    const { security_tier, ...payload } = params;
+    return this.client.sendSecureRequest(payload, randomUUID(), {
+      apiKey: options.apiKey ?? this.#apiKey,
+      securityTier: security_tier,
+      signal: options.signal,
+      timeout: options.timeout,
+    });
+  }
+
+  dispose(): Promise<void> {
+    return this.client.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}

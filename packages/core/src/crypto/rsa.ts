@@ -1,0 +1,82 @@
+/**
+ * RSA-OAEP-SHA256 keys: generation, import, export and the one place that checks a key is fit
+ * for the protocol (algorithm, hash, modulus length). Wrapping goes through wrapKey/unwrapKey, so
+ * raw AES keys never enter JavaScript memory at all.
+ */
+import { AES_KEY_BITS, RSA_HASH, RSA_MIN_BITS, RSA_PUBLIC_EXPONENT } from '../protocol/constants.js';
+import { SecurityError } from '../errors.js';
+import { subtle, type Bytes } from './subtle.js';
+
+export const RSA_OAEP: RsaHashedImportParams = { name: 'RSA-OAEP', hash: RSA_HASH };
+const OAEP_PARAMS: RsaOaepParams = { name: 'RSA-OAEP' };
+const AES_GCM_IMPORT = { name: 'AES-GCM', length: AES_KEY_BITS } as const;
+
+/** Throws unless `key` is an RSA-OAEP-SHA256 key of at least 2048 bits of the given type. */
+export function checkRsaKey(key: CryptoKey, type: KeyType): void {
+  const alg = key.algorithm as RsaHashedKeyAlgorithm;
+  if (
+    key.type !== type ||
+    alg.name !== 'RSA-OAEP' ||
+    alg.hash?.name !== RSA_HASH ||
+    typeof alg.modulusLength !== 'number' ||
+    alg.modulusLength < RSA_MIN_BITS
+  ) {
+    throw new SecurityError(`expected an RSA-OAEP-SHA256 ${type} key of at least ${RSA_MIN_BITS} bits`);
+  }
+}
+
+export function modulusBits(key: CryptoKey): number {
+  return (key.algorithm as RsaHashedKeyAlgorithm).modulusLength;
+}
+
+/** A new RSA-OAEP-SHA256 key pair. The private key is extractable only when it must be saved. */
+export async function generateRsaKeyPair(bits: number, extractable: boolean): Promise<CryptoKeyPair> {
+  if (!Number.isInteger(bits) || bits < RSA_MIN_BITS) throw new SecurityError(`RSA keys must have at least ${RSA_MIN_BITS} bits`);
+  return subtle().generateKey(
+    { ...RSA_OAEP, modulusLength: bits, publicExponent: RSA_PUBLIC_EXPONENT } as RsaHashedKeyGenParams,
+    extractable,
+    ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
+  );
+}
+
+export async function importRsaPublicKey(spki: Bytes): Promise<CryptoKey> {
+  let key: CryptoKey;
+  try {
+    key = await subtle().importKey('spki', spki, RSA_OAEP, true, ['encrypt', 'wrapKey']);
+  } catch (cause) {
+    throw new SecurityError('not an RSA public key', { cause });
+  }
+  checkRsaKey(key, 'public');
+  return key;
+}
+
+export async function importRsaPrivateKey(pkcs8: Bytes, extractable: boolean): Promise<CryptoKey> {
+  const key = await subtle().importKey('pkcs8', pkcs8, RSA_OAEP, extractable, ['decrypt', 'unwrapKey']);
+  checkRsaKey(key, 'private');
+  return key;
+}
+
+/** RSA-OAEP-SHA256 of the 32 raw bytes of `aesKey`. */
+export async function wrapAesKey(aesKey: CryptoKey, recipient: CryptoKey): Promise<ArrayBuffer> {
+  return subtle().wrapKey('raw', aesKey, recipient, OAEP_PARAMS);
+}
+
+/**
+ * Opens a wrapped AES key into a non-extractable AES-GCM decryption key.
+ * Any failure, and any key that is not exactly 256 bits, is one opaque SecurityError.
+ */
+export async function unwrapAesKey(wrapped: Bytes, privateKey: CryptoKey): Promise<CryptoKey> {
+  let key: CryptoKey;
+  try {
+    key = await subtle().unwrapKey('raw', wrapped, privateKey, OAEP_PARAMS, AES_GCM_IMPORT, false, ['decrypt']);
+  } catch {
+    throw decryptionFailed();
+  }
+  if ((key.algorithm as AesKeyAlgorithm).length !== AES_KEY_BITS) throw decryptionFailed();
+  return key;
+}
+
+/** The one message every decryption failure carries: no oracle, no engine text. */
+export function decryptionFailed(): SecurityError {
+  return new SecurityError('decryption failed: the package is not authentic or not for this key');
+}

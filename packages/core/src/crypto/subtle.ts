@@ -1,0 +1,20 @@
+import { SecurityError } from '../errors.js';
+
+/** The runtime's Web Crypto, found by feature detection (Node >= 20 and every browser have it). */
+export function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new SecurityError('Web Crypto (crypto.subtle) is not available: a secure context (HTTPS) is required');
+  return s;
+}
+
+export function randomBytes(n: number): Uint8Array {
+  return globalThis.crypto.getRandomValues(new Uint8Array(n));
+}
+
+/** A fresh random UUID for X-Payload-ID. */
+export function randomUUID(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+/** Web Crypto in Node wants an ArrayBuffer-backed view; TypeScript's DOM types want BufferSource. */
+export type Bytes = Uint8Array<ArrayBuffer>;

@@ -1,0 +1,132 @@
+/**
+ * Every error @nomyo/core throws. Each class has a stable `code` (also a static), so callers can
+ * branch on `err.code` across bundles and realms where `instanceof` may fail.
+ */
+
+export type ErrorCode =
+  | 'ERR_NOMYO'
+  | 'ERR_NOMYO_API'
+  | 'ERR_NOMYO_INVALID_REQUEST'
+  | 'ERR_NOMYO_AUTHENTICATION'
+  | 'ERR_NOMYO_FORBIDDEN'
+  | 'ERR_NOMYO_RATE_LIMIT'
+  | 'ERR_NOMYO_SERVER'
+  | 'ERR_NOMYO_SERVICE_UNAVAILABLE'
+  | 'ERR_NOMYO_CONNECTION'
+  | 'ERR_NOMYO_TIMEOUT'
+  | 'ERR_NOMYO_ABORTED'
+  | 'ERR_NOMYO_SECURITY'
+  | 'ERR_NOMYO_INVALID_ARGUMENT'
+  | 'ERR_NOMYO_DISPOSED'
+  | 'ERR_NOMYO_KEY_FILE'
+  | 'ERR_NOMYO_KEY_PASSWORD';
+
+/** Base class of every error thrown by NOMYO.js. */
+export class NomyoError extends Error {
+  static readonly code: ErrorCode = 'ERR_NOMYO';
+  readonly code: ErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = (new.target as unknown as { code: ErrorCode }).code;
+  }
+}
+
+/** The caller passed something the library refuses before anything is sent. */
+export class InvalidArgumentError extends NomyoError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_INVALID_ARGUMENT';
+}
+
+/**
+ * A decryption, format or integrity failure of an answer, or a transport-policy violation
+ * (plain HTTP without `allowHttp`, a server key that fails validation or pinning).
+ * Crypto failures all carry one generic message, so the error is no oracle.
+ */
+export class SecurityError extends NomyoError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_SECURITY';
+}
+
+/** The client (or its key holder) was disposed; create a new one. */
+export class DisposedError extends NomyoError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_DISPOSED';
+}
+
+/** The router could not be reached: refused, reset, DNS or TLS failure. */
+export class APIConnectionError extends NomyoError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_CONNECTION';
+}
+
+/** The request did not complete within `timeout` ms. */
+export class APIConnectionTimeoutError extends APIConnectionError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_TIMEOUT';
+}
+
+/** The caller's `signal` aborted the request. Never retried. */
+export class APIUserAbortError extends NomyoError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_ABORTED';
+}
+
+/** Options common to every API error. */
+export interface APIErrorInit {
+  /** The router's `detail`, already sanitized (see {@link sanitizeDetail}). */
+  detail?: string | undefined;
+  headers?: Headers | undefined;
+}
+
+/** A non-200 answer from the router. Subclasses name the statuses the protocol defines. */
+export class APIError extends NomyoError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_API';
+  readonly status: number;
+  /** At most 100 printable characters of the router's `detail`; never control characters. */
+  readonly detail: string | undefined;
+  readonly headers: Headers;
+
+  constructor(status: number, init: APIErrorInit = {}) {
+    const detail = init.detail;
+    super(detail ? `${status}: ${detail}` : `the router answered ${status}`);
+    this.status = status;
+    this.detail = detail;
+    this.headers = init.headers ?? new Headers();
+  }
+
+  /** The `x-request-id` header, when the router sent one. */
+  get requestId(): string | null {
+    return this.headers.get('x-request-id');
+  }
+}
+
+export class InvalidRequestError extends APIError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_INVALID_REQUEST';
+}
+export class AuthenticationError extends APIError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_AUTHENTICATION';
+}
+export class ForbiddenError extends APIError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_FORBIDDEN';
+}
+export class RateLimitError extends APIError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_RATE_LIMIT';
+  /** Seconds the router asked us to wait (`Retry-After`), when it said. */
+  readonly retryAfter: number | undefined;
+  constructor(status: number, init: APIErrorInit & { retryAfter?: number | undefined } = {}) {
+    super(status, init);
+    this.retryAfter = init.retryAfter;
+  }
+}
+export class ServerError extends APIError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_SERVER';
+}
+export class ServiceUnavailableError extends APIError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_SERVICE_UNAVAILABLE';
+}
+
+/** A key file could not be read, parsed or used (corrupt, not RSA, too small). */
+export class KeyFileError extends NomyoError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_KEY_FILE';
+}
+
+/** A password-protected key file did not open: wrong password or corrupt file (deliberately not told apart). */
+export class KeyPasswordError extends KeyFileError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_KEY_PASSWORD';
+}

@@ -1,0 +1,24 @@
+/**
+ * @nomyo/core: end-to-end encrypted OpenAI-compatible chat completions, on Web Crypto and fetch.
+ * Runs unchanged in Node.js (>= 20) and browsers.
+ */
+export { SecureChatCompletion } from './client/secure-chat-completion.js';
+export type {
+  ChatCompletionCreateParams,
+  ChatMessageParam,
+  RequestOptions,
+  SecureChatCompletionOptions,
+} from './client/secure-chat-completion.js';
+export { SecureCompletionClient } from './client/secure-completion-client.js';
+export type { SecureCompletionClientOptions, SendOptions, SecureChatCompletionResult } from './client/secure-completion-client.js';
+export type { ClientKeyPair } from './keys/client-keys.js';
+export type { ServerKey } from './keys/server-key.js';
+export type { ChatCompletion, ChatCompletionChoice, ChatCompletionMessage, CompletionUsage, SecureMetadata } from './protocol/completion.js';
+export type { EncryptedPackage } from './protocol/package.js';
+export { SECURITY_TIERS, type SecurityTier } from './protocol/constants.js';
+export type { SecureMemory, MemoryProtectionInfo } from './memory/secure-memory.js';
+export type { SecureMemoryOption } from './memory/select.js';
+export { SecureByteContext } from './memory/context.js';
+export { sanitizeDetail } from './transport/detail.js';
+export type { FetchFn } from './transport/http.js';
+export * from './errors.js';

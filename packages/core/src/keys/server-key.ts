@@ -1,0 +1,67 @@
+/**
+ * The router's public key: validated on arrival, cached, refreshed after a TTL or on demand.
+ * Concurrent callers share one fetch, so a burst of first requests makes one round trip.
+ */
+import { pemToDer } from '../crypto/pem.js';
+import { spkiFingerprint } from '../crypto/fingerprint.js';
+import { importRsaPublicKey, modulusBits } from '../crypto/rsa.js';
+import { SecurityError } from '../errors.js';
+
+export interface ServerKey {
+  readonly key: CryptoKey;
+  readonly pem: string;
+  /** Hex SHA-256 of the SPKI DER. */
+  readonly fingerprint: string;
+  readonly bits: number;
+}
+
+/** Parses and checks a router's PEM: SPKI, RSA, at least 2048 bits. */
+export async function parseServerKey(pem: string): Promise<ServerKey> {
+  if (!pem.includes('-----BEGIN PUBLIC KEY-----')) throw new SecurityError('the router sent no SPKI PEM public key');
+  const der = pemToDer(pem, 'PUBLIC KEY');
+  const key = await importRsaPublicKey(der);
+  return Object.freeze({ key, pem, fingerprint: await spkiFingerprint(der), bits: modulusBits(key) });
+}
+
+export class ServerKeyCache {
+  #key: ServerKey | undefined;
+  #fetchedAt = 0;
+  #inflight: Promise<ServerKey> | undefined;
+
+  constructor(
+    private readonly fetchKey: () => Promise<ServerKey>,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The cached key while it is younger than the TTL, else a fresh one. */
+  get(): Promise<ServerKey> {
+    if (this.#key && this.now() - this.#fetchedAt < this.ttlMs) return Promise.resolve(this.#key);
+    return this.refresh();
+  }
+
+  /** Fetches the key again (joining a fetch already under way). */
+  refresh(): Promise<ServerKey> {
+    this.#inflight ??= this.fetchKey().then(
+      (key) => {
+        this.#key = key;
+        this.#fetchedAt = this.now();
+        this.#inflight = undefined;
+        return key;
+      },
+      (err: unknown) => {
+        this.#inflight = undefined;
+        throw err;
+      },
+    );
+    return this.#inflight;
+  }
+
+  peek(): ServerKey | undefined {
+    return this.#key;
+  }
+
+  clear(): void {
+    this.#key = undefined;
+  }
+}

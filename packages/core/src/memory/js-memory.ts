@@ -1,0 +1,40 @@
+import type { MemoryProtectionInfo, SecureMemory } from './secure-memory.js';
+
+/** Zeroing only: JavaScript cannot lock pages or keep the GC from copying. */
+export class JsSecureMemory implements SecureMemory {
+  constructor(private readonly reason = 'pure JavaScript: zeroing only') {}
+  lock(): boolean {
+    return false;
+  }
+  unlock(view: Uint8Array): void {
+    view.fill(0);
+  }
+  zero(view: Uint8Array): void {
+    view.fill(0);
+  }
+  alloc(size: number): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(size);
+  }
+  free(view: Uint8Array): void {
+    view.fill(0);
+  }
+  info(): MemoryProtectionInfo {
+    return { kind: 'js', locking: false, dumpExclusion: false, reason: this.reason };
+  }
+}
+
+/** `secureMemory: false`: the caller opted out; nothing is zeroed. */
+export class NoSecureMemory implements SecureMemory {
+  lock(): boolean {
+    return false;
+  }
+  unlock(): void {}
+  zero(): void {}
+  alloc(size: number): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(size);
+  }
+  free(): void {}
+  info(): MemoryProtectionInfo {
+    return { kind: 'none', locking: false, dumpExclusion: false, reason: 'disabled by secureMemory: false' };
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * What the library asks of memory that holds secrets. The pure-JS implementation can only zero;
+ * @nomyo/native (when installed) also locks pages out of swap and core dumps.
+ */
+
+export interface MemoryProtectionInfo {
+  /** 'native': @nomyo/native locks and zeroes; 'js': zeroing only; 'none': `secureMemory: false`. */
+  kind: 'native' | 'js' | 'none';
+  /** Whether pages can be locked (mlock/VirtualLock) right now. */
+  locking: boolean;
+  /** Whether secure allocations are excluded from core dumps. */
+  dumpExclusion: boolean;
+  /** Why this protection is in use (e.g. "@nomyo/native not installed"). */
+  reason: string;
+  platform?: string;
+  /** RLIMIT_MEMLOCK in bytes, when known; Infinity when unlimited. */
+  lockLimit?: number;
+  /** Bytes this process has locked through the addon. */
+  lockedBytes?: number;
+}
+
+export interface SecureMemory {
+  /** Tries to keep `view`'s pages in RAM; false when the platform or its limit refuses. */
+  lock(view: Uint8Array): boolean;
+  /** Zeroes `view`, then releases its lock. */
+  unlock(view: Uint8Array): void;
+  /** Overwrites `view` with zeros in a way the compiler/JIT cannot remove. */
+  zero(view: Uint8Array): void;
+  /** A buffer for a secret of `size` bytes (locked and dump-excluded where possible). */
+  alloc(size: number): Uint8Array<ArrayBuffer>;
+  /** Releases a buffer from {@link alloc} (zeroed first). */
+  free(view: Uint8Array): void;
+  info(): MemoryProtectionInfo;
+}

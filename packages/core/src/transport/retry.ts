@@ -1,0 +1,57 @@
+/** When to retry and how long to wait: 429, 503 and connection failures, with backoff and jitter. */
+import { APIConnectionError, APIConnectionTimeoutError, APIError } from '../errors.js';
+
+const INITIAL_DELAY_MS = 500;
+const MAX_BACKOFF_MS = 8_000;
+/** A Retry-After beyond this is not waited out: the error goes to the caller, with `retryAfter`. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof APIError) return err.status === 429 || err.status === 503;
+  // A timeout may mean the router is still working on it; retrying doubles the load. OpenAI's SDK
+  // retries timeouts too, and a fresh package is harmless, so we do.
+  return err instanceof APIConnectionError || err instanceof APIConnectionTimeoutError;
+}
+
+/** Retry-After in seconds (delta-seconds or an HTTP date), when present and sane. */
+export function parseRetryAfter(headers: Headers): number | undefined {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && /^\d+(\.\d+)?$/.test(ms.trim())) return Number(ms) / 1000;
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value);
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, (date - Date.now()) / 1000);
+}
+
+/**
+ * The delay before retry number `attempt` (1-based): the router's Retry-After when it gave one,
+ * else exponential backoff with full jitter in [50%, 100%] of the step. Undefined: do not retry.
+ */
+export function retryDelayMs(attempt: number, err: unknown, random: () => number = Math.random): number | undefined {
+  const headers = err instanceof APIError ? err.headers : undefined;
+  const retryAfter = headers ? parseRetryAfter(headers) : undefined;
+  if (retryAfter !== undefined) {
+    const ms = retryAfter * 1000;
+    return ms <= MAX_RETRY_AFTER_MS ? ms : undefined;
+  }
+  const step = Math.min(INITIAL_DELAY_MS * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+  return step * (0.5 + random() * 0.5);
+}
+
+/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

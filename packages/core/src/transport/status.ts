@@ -1,0 +1,32 @@
+/** From an HTTP status to the error class the protocol names for it. */
+import {
+  APIError,
+  AuthenticationError,
+  ForbiddenError,
+  InvalidRequestError,
+  RateLimitError,
+  ServerError,
+  ServiceUnavailableError,
+} from '../errors.js';
+import { detailFromBody } from './detail.js';
+import { parseRetryAfter } from './retry.js';
+
+export function errorFromStatus(status: number, body: string, headers: Headers): APIError {
+  const init = { detail: detailFromBody(body), headers };
+  switch (status) {
+    case 400:
+      return new InvalidRequestError(status, init);
+    case 401:
+      return new AuthenticationError(status, init);
+    case 403:
+      return new ForbiddenError(status, init);
+    case 429:
+      return new RateLimitError(status, { ...init, retryAfter: parseRetryAfter(headers) });
+    case 500:
+      return new ServerError(status, init);
+    case 503:
+      return new ServiceUnavailableError(status, init);
+    default:
+      return new APIError(status, init);
+  }
+}
