@@ -47,3 +47,25 @@ describe('shared vectors v1', () => {
     expect(new TextDecoder().decode(opened)).toBe('{"model":"m","messages":[]}');
   });
 });
+
+describe('an independent opener (OpenSSL through node:crypto)', () => {
+  it('opens what sealPackage made and serializePackage wrote', async () => {
+    const { privateDecrypt, createDecipheriv, constants } = await import('node:crypto');
+    const { serializePackage } = await import('../src/protocol/package.js');
+    const pub = await importRsaPublicKey(pemToDer(readVectorText('v1/keys/server_4096.pub.pem'), 'PUBLIC KEY'));
+    const text = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'Grüße 👋 "quoted"' }] });
+    const body = serializePackage(await sealPackage(new TextEncoder().encode(text), pub, { processed_at: 1765250382 }));
+    const pkg = JSON.parse(body);
+    const aesKey = privateDecrypt(
+      { key: readVectorText('v1/keys/server_4096.pem'), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      Buffer.from(pkg.encrypted_aes_key, 'base64'),
+    );
+    expect(aesKey).toHaveLength(32);
+    const decipher = createDecipheriv('aes-256-gcm', aesKey, Buffer.from(pkg.encrypted_payload.nonce, 'base64'));
+    decipher.setAuthTag(Buffer.from(pkg.encrypted_payload.tag, 'base64'));
+    const plain = Buffer.concat([decipher.update(Buffer.from(pkg.encrypted_payload.ciphertext, 'base64')), decipher.final()]);
+    expect(plain.toString('utf8')).toBe(text);
+    expect(pkg.processed_at).toBe(1765250382);
+    expect(Buffer.from(pkg.encrypted_payload.nonce, 'base64')).toHaveLength(12);
+  });
+});

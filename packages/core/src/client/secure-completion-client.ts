@@ -16,7 +16,7 @@ import {
   PATHS,
   type SecurityTier,
 } from '../protocol/constants.js';
-import { openPackage, parsePackage, sealPackage, type EncryptedPackage } from '../protocol/package.js';
+import { openPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
 import { APIUserAbortError, DisposedError, InvalidArgumentError, InvalidRequestError, SecurityError } from '../errors.js';
 import { exchange, type FetchFn } from '../transport/http.js';
@@ -163,7 +163,7 @@ export class SecureCompletionClient {
       let keyRefreshed = false;
       for (let attempt = 0; ; ) {
         try {
-          return await this.#post(bytes as Bytes, payloadId, { ...options, securityTier: tier, timeout }, memory);
+          return await this.#post(bytes as Bytes, payloadId, { ...options, securityTier: tier, timeout });
         } catch (err) {
           if (err instanceof InvalidRequestError && !keyRefreshed) {
             keyRefreshed = true;
@@ -194,7 +194,7 @@ export class SecureCompletionClient {
     await this.dispose();
   }
 
-  async #post(plaintext: Bytes, payloadId: string, options: SendOptions & { timeout: number }, memory: SecureMemory): Promise<SecureChatCompletionResult> {
+  async #post(plaintext: Bytes, payloadId: string, options: SendOptions & { timeout: number }): Promise<SecureChatCompletionResult> {
     const [serverKey, keys] = await Promise.all([this.#serverKeys.get(), this.#keys.current()]);
     const headers: Record<string, string> = {
       [HEADERS.contentType]: PACKAGE_CONTENT_TYPE,
@@ -203,10 +203,10 @@ export class SecureCompletionClient {
     };
     if (options.apiKey) headers[HEADERS.authorization] = `Bearer ${options.apiKey}`;
     if (options.securityTier) headers[HEADERS.securityTier] = options.securityTier;
-    const body = encoder.encode(JSON.stringify(await sealPackage(plaintext, serverKey.key)));
-    const answer = await new SecureByteContext(memory).use(body, (bytes) =>
-      exchange(this.#fetch, this.routerUrl + PATHS.secureCompletion, { method: 'POST', headers, body: bytes as Bytes }, options),
-    );
+    // The body is ciphertext: it goes to fetch as a string, which fetch encodes once. (Bytes would
+    // cost one more copy of the whole package inside fetch, and zeroing ciphertext protects nothing.)
+    const body = serializePackage(await sealPackage(plaintext, serverKey.key));
+    const answer = await exchange(this.#fetch, this.routerUrl + PATHS.secureCompletion, { method: 'POST', headers, body }, options);
     if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
     return this.decryptResponse(answer.body, payloadId, keys);
   }

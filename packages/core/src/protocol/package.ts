@@ -103,6 +103,21 @@ export async function openPackage(pkg: unknown, privateKey: CryptoKey): Promise<
   return aesGcmOpen(aesKey, nonce, sealed);
 }
 
+/**
+ * The package as JSON text, built by concatenation: base64 and our fixed labels need no escaping,
+ * and JSON.stringify would scan (and copy) a 13 MB ciphertext string once more.
+ */
+export function serializePackage(pkg: EncryptedPackage): string {
+  const ep = pkg.encrypted_payload;
+  const processedAt = pkg.processed_at === undefined ? '' : `,"processed_at":${JSON.stringify(pkg.processed_at)}`;
+  return (
+    `{"version":${JSON.stringify(pkg.version)},"algorithm":${JSON.stringify(pkg.algorithm)},` +
+    `"encrypted_payload":{"ciphertext":"${ep.ciphertext}","nonce":"${ep.nonce}","tag":"${ep.tag}"},` +
+    `"encrypted_aes_key":"${pkg.encrypted_aes_key}","key_algorithm":${JSON.stringify(pkg.key_algorithm)},` +
+    `"payload_algorithm":${JSON.stringify(pkg.payload_algorithm)}${processedAt}}`
+  );
+}
+
 /** Parses a package body. Anything that is not JSON is a SecurityError. */
 export function parsePackage(body: string): EncryptedPackage {
   let parsed: unknown;

@@ -11,7 +11,7 @@ const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Cn}]/gu;
  */
 export function sanitizeDetail(detail: unknown): string | undefined {
   if (typeof detail !== 'string') return undefined;
-  const clean = detail.replace(ESCAPES, '').replace(UNPRINTABLE, '').replace(/\s+/g, ' ').trim();
+  const clean = detail.replace(ESCAPES, '').replace(/[\t-\r]/g, ' ').replace(UNPRINTABLE, '').replace(/\s+/g, ' ').trim();
   const chars = Array.from(clean);
   const shown = chars.length > MAX_DETAIL_CHARS ? chars.slice(0, MAX_DETAIL_CHARS - 1).join('') + '…' : clean;
   return shown || undefined;

@@ -1,0 +1,30 @@
+/** Timing helpers: medians of interleaved runs, so machine noise hits both sides alike. */
+import { performance } from 'node:perf_hooks';
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Runs each named async task `rounds` times, interleaved (a, b, a, b, ...), after `warmup`
+ * rounds; returns the median milliseconds of each. `measure` may return its own duration
+ * (e.g. minus the server's processing time); otherwise wall time is used.
+ */
+export async function compare(tasks, { rounds, warmup = 2 }) {
+  const times = Object.fromEntries(Object.keys(tasks).map((k) => [k, []]));
+  for (let i = 0; i < warmup + rounds; i++) {
+    for (const [name, task] of Object.entries(tasks)) {
+      globalThis.gc?.();
+      const t0 = performance.now();
+      const own = await task();
+      const ms = typeof own === 'number' ? own : performance.now() - t0;
+      if (i >= warmup) times[name].push(ms);
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+}
+
+export const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)).padStart(8) + ' ms';
+export const ratio = (a, b) => `${(a / b).toFixed(2)}x`.padStart(7);

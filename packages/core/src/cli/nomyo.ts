@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/** The `nomyo` command. Errors print their class, code and (already sanitized) message; never a secret. */
+import { NomyoError } from '../errors.js';
+import { chat, CHAT_USAGE } from './chat.js';
+import { forTerminal } from './terminal.js';
+
+const USAGE = `nomyo: end-to-end encrypted chat completions
+
+${CHAT_USAGE}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'chat':
+      return chat(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command: ${forTerminal(command)}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const text = err instanceof NomyoError ? `${err.name} (${err.code}): ${err.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    process.stderr.write(`error: ${forTerminal(text)}\n`);
+    process.exitCode = 1;
+  },
+);

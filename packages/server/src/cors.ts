@@ -1,0 +1,19 @@
+/**
+ * CORS for browser callers: every answer carries these headers, so a page on any origin can call
+ * the router. No credentials mode, so `*` is allowed even with an Authorization header.
+ */
+import { HEADERS } from '@nomyo/core/protocol';
+import { PROCESSING_TIME_HEADER } from './constants.js';
+
+const ALLOW_HEADERS = [HEADERS.contentType, HEADERS.payloadId, HEADERS.publicKey, HEADERS.securityTier, HEADERS.authorization].join(', ');
+
+export const CORS_HEADERS: Readonly<Record<string, string>> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': [PROCESSING_TIME_HEADER, 'Retry-After'].join(', '),
+};
+
+export const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
+  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+  'Access-Control-Allow-Headers': ALLOW_HEADERS,
+  'Access-Control-Max-Age': '600',
+};

@@ -1,0 +1,131 @@
+/**
+ * One request's life: read the body (under the limit), log it, give the test hooks their turn,
+ * route, answer. Nothing a client sends can throw out of here: every failure becomes an answer.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PATHS } from '@nomyo/core/protocol';
+import { readBody, type ReceivedBody } from './body.js';
+import { PROCESSING_TIME_HEADER } from './constants.js';
+import { PREFLIGHT_HEADERS } from './cors.js';
+import { handleSecureCompletion } from './handler.js';
+import { HttpError } from './http-error.js';
+import type { ServerKeyPair } from './keys.js';
+import type { RequestLog } from './request-log.js';
+import { detailAnswer, interceptAnswer, textAnswer, writeAnswer, type Answer } from './respond.js';
+import { linkedController, sleep } from './signals.js';
+import type { CompletionModel, LogEvent, RequestRecord, ResponseRecord, ServerOptions, ServerStats } from './types.js';
+
+export interface DispatchState {
+  readonly bodyLimit: number;
+  readonly apiKey: string | undefined;
+  readonly model: CompletionModel;
+  readonly hooks: Pick<ServerOptions, 'onRequest' | 'interceptor' | 'tamperResponse'>;
+  readonly log: RequestLog;
+  readonly stats: ServerStats;
+  /** Aborted by close(): ends delays and upstream calls still under way. */
+  readonly closing: AbortSignal;
+  keyPair(): ServerKeyPair;
+  emit(event: LogEvent): void;
+}
+
+type Decision = { answer: Answer; outcome: ResponseRecord['outcome'] } | { answer: 'destroy'; outcome: 'destroyed' | 'aborted' };
+
+const EMPTY = new Uint8Array(0);
+
+function methodNotAllowed(allow: string): HttpError {
+  return new HttpError(405, 'method not allowed', { Allow: allow });
+}
+
+async function route(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<Answer> {
+  if (req.method === 'OPTIONS') return { status: 204, headers: { ...PREFLIGHT_HEADERS }, body: EMPTY };
+  // Close after a 413: the peer may be a client that never stops sending.
+  if (received.overLimit) throw new HttpError(413, `request body exceeds ${state.bodyLimit} bytes`, { Connection: 'close' });
+  switch (record.path) {
+    case PATHS.publicKey:
+      if (req.method !== 'GET') throw methodNotAllowed('GET, OPTIONS');
+      state.stats.publicKeyFetches++;
+      return textAnswer(200, state.keyPair().publicKeyPem);
+    case PATHS.secureCompletion: {
+      if (req.method !== 'POST') throw methodNotAllowed('POST, OPTIONS');
+      const answer = await handleSecureCompletion({
+        headers: req.headers,
+        body: received.bytes,
+        privateKey: state.keyPair().privateKey,
+        apiKey: state.apiKey,
+        model: state.model,
+        signal,
+        tamper: state.hooks.tamperResponse && ((pkg) => state.hooks.tamperResponse?.(pkg, record)),
+      });
+      state.stats.completions++;
+      return answer;
+    }
+    default:
+      throw new HttpError(404, 'not found');
+  }
+}
+
+async function decide(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<Decision> {
+  const { seq, attempt, method, path, headers, body } = record;
+  const action = (await state.hooks.interceptor?.({ seq, attempt, method, path, headers, body })) ?? undefined;
+  if (action?.delayMs) await sleep(action.delayMs, signal);
+  if (action?.destroy) return { answer: 'destroy', outcome: 'destroyed' };
+  if (action?.status !== undefined) return { answer: interceptAnswer({ ...action, status: action.status }), outcome: 'intercepted' };
+  return { answer: await route(state, req, record, received, signal), outcome: 'answered' };
+}
+
+function failure(state: DispatchState, err: unknown, record: RequestRecord): Answer {
+  if (err instanceof HttpError) return detailAnswer(err.status, err.detail, { ...err.headers });
+  state.emit({ level: 'error', message: `internal error: ${(err as Error)?.message ?? String(err)}`, fields: { method: record.method, path: record.path } });
+  return detailAnswer(500, 'internal server error');
+}
+
+/** Writes the answer; a hook's invalid status or header value becomes a 500 instead of a crash. */
+function send(state: DispatchState, res: ServerResponse, answer: Answer, start: number): { headers: Record<string, string>; answer: Answer } {
+  try {
+    return { headers: writeAnswer(res, answer, performance.now() - start), answer };
+  } catch (err) {
+    if (res.headersSent) throw err;
+    state.emit({ level: 'error', message: `unsendable answer: ${(err as Error).message}` });
+    const fallback = detailAnswer(500, 'the server could not send the scripted answer');
+    return { headers: writeAnswer(res, fallback, performance.now() - start), answer: fallback };
+  }
+}
+
+export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  state.stats.requests++;
+  const method = req.method ?? 'GET';
+  const path = (req.url ?? '/').split(/[?#]/, 1)[0] ?? '/';
+  let received: ReceivedBody;
+  try {
+    received = await readBody(req, state.bodyLimit);
+  } catch {
+    req.socket.destroy(); // the peer went away mid-body: nobody to answer
+    return;
+  }
+  const start = performance.now();
+  const record = state.log.add({ method, path, headers: req.headers, body: received.bytes, bodyLength: received.length });
+  const controller = linkedController([state.closing]);
+  res.once('close', () => controller.abort(new Error('connection closed')));
+
+  let decision: Decision;
+  try {
+    state.hooks.onRequest?.(record);
+    decision = await decide(state, req, record, received, controller.signal);
+  } catch (err) {
+    decision = controller.signal.aborted ? { answer: 'destroy', outcome: 'aborted' } : { answer: failure(state, err, record), outcome: 'answered' };
+  }
+  if (decision.answer !== 'destroy' && res.destroyed) decision = { answer: 'destroy', outcome: 'aborted' };
+
+  if (decision.answer === 'destroy') {
+    req.socket.destroy();
+    record.response = { status: 0, headers: {}, body: EMPTY, processingMs: performance.now() - start, outcome: decision.outcome };
+  } else {
+    const sent = send(state, res, decision.answer, start);
+    const status = sent.answer.status;
+    if (status >= 400) state.stats.errors++;
+    record.response = { status, headers: sent.headers, body: sent.answer.body, processingMs: Number(sent.headers[PROCESSING_TIME_HEADER]), outcome: decision.outcome };
+  }
+  controller.abort();
+  const status = record.response.status;
+  state.emit({ level: status >= 500 || status === 0 ? 'warn' : 'info', message: `${method} ${path} ${status || decision.outcome}`, fields: { seq: record.seq, status, ms: Number(record.response.processingMs.toFixed(3)) } });
+}

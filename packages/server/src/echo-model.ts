@@ -1,0 +1,81 @@
+/**
+ * The built-in deterministic model, used when no upstream is configured. Same request, same answer
+ * (apart from `created`), so client tests can assert exact contents:
+ *
+ * - the last message is a `tool` result: content `echo: <tool result>`, finish_reason `stop`;
+ * - the request has `tools` and the last message is a user message starting with `call:`: a call of
+ *   the first tool with arguments `{"input": "<rest, trimmed>"}`, content null, finish_reason `tool_calls`;
+ * - otherwise: content `echo: <text of the last user message>`, finish_reason `stop`.
+ *
+ * Token counts are whitespace-separated words: prompt = all message texts, completion = the content
+ * (or the tool-call arguments).
+ */
+// Type only (erased): the protocol entry exports checkChatCompletion but not its ChatCompletion type.
+import type { ChatCompletion } from '@nomyo/core';
+import type { ChatRequest, ModelContext } from './types.js';
+
+export const TOOL_CALL_PREFIX = 'call:';
+
+interface Message {
+  role?: unknown;
+  content?: unknown;
+}
+
+/** The text of a message: string content, or the `text` parts of array content joined. */
+export function messageText(message: unknown): string {
+  const content = (message as Message | null)?.content;
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((part: unknown) => {
+      const p = part as { type?: unknown; text?: unknown } | null;
+      return p?.type === 'text' && typeof p.text === 'string' ? p.text : '';
+    })
+    .filter((t) => t !== '')
+    .join(' ');
+}
+
+export function countWords(text: string): number {
+  return text.split(/\s+/).filter((w) => w !== '').length;
+}
+
+function firstToolName(tools: unknown): string | undefined {
+  if (!Array.isArray(tools)) return undefined;
+  const name = (tools[0] as { function?: { name?: unknown } } | undefined)?.function?.name;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+export function echoModel(request: ChatRequest, context: Pick<ModelContext, 'payloadId'>): ChatCompletion {
+  const messages = request.messages as Message[];
+  const last = messages[messages.length - 1];
+  const lastUser = [...messages].reverse().find((m) => m?.role === 'user');
+  const promptTokens = messages.reduce((sum, m) => sum + countWords(messageText(m)), 0);
+  const toolName = firstToolName(request.tools);
+
+  let message: ChatCompletion['choices'][number]['message'];
+  let finishReason: string;
+  let completionText: string;
+  const userText = messageText(lastUser);
+  if (last?.role === 'user' && toolName !== undefined && userText.startsWith(TOOL_CALL_PREFIX)) {
+    completionText = JSON.stringify({ input: userText.slice(TOOL_CALL_PREFIX.length).trim() });
+    message = {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: `call_echo_${context.payloadId}`, type: 'function', function: { name: toolName, arguments: completionText } }],
+    };
+    finishReason = 'tool_calls';
+  } else {
+    completionText = `echo: ${last?.role === 'tool' ? messageText(last) : userText}`;
+    message = { role: 'assistant', content: completionText };
+    finishReason = 'stop';
+  }
+  const completionTokens = countWords(completionText);
+  return {
+    id: `chatcmpl-echo-${context.payloadId}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: request.model,
+    choices: [{ index: 0, message, finish_reason: finishReason, logprobs: null }],
+    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * @nomyo/server: a reference NOMYO router speaking secure-completion protocol v1 (the router's
+ * side of PROTOCOL.md), with a deterministic echo model or an OpenAI-compatible upstream, and
+ * hooks that let client test suites script failures and inspect the wire.
+ */
+export { createServer, startServer } from './server.js';
+export { echoModel, TOOL_CALL_PREFIX } from './echo-model.js';
+export { HttpError } from './http-error.js';
+export { PROCESSING_TIME_HEADER, DEFAULT_BODY_LIMIT } from './constants.js';
+export type {
+  ChatRequest,
+  CompletionModel,
+  InterceptAction,
+  InterceptedRequest,
+  Interceptor,
+  LogEvent,
+  ModelContext,
+  NomyoServer,
+  RequestRecord,
+  ResponseRecord,
+  ServerOptions,
+  ServerStats,
+} from './types.js';

@@ -1,0 +1,83 @@
+/**
+ * The router's RSA key pair: loaded from a PKCS#8 PEM file, or generated with Web Crypto (and
+ * then written 0600 when a file is named). The private key stays non-extractable in memory.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { derToPem, generateRsaKeyPair, importRsaPrivateKey, pemToDer, RSA_HASH, spkiFingerprint } from '@nomyo/core/protocol';
+
+export interface ServerKeyPair {
+  readonly privateKey: CryptoKey;
+  readonly publicKeyPem: string;
+  /** Lowercase hex SHA-256 of the SPKI DER. */
+  readonly fingerprint: string;
+}
+
+const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
+
+async function describe(privateKey: CryptoKey, publicKey: CryptoKey): Promise<ServerKeyPair> {
+  const spki = new Uint8Array(await subtle().exportKey('spki', publicKey));
+  return Object.freeze({ privateKey, publicKeyPem: derToPem(spki, 'PUBLIC KEY'), fingerprint: await spkiFingerprint(spki) });
+}
+
+/** Re-imports an extractable private key as a non-extractable one, so it cannot leak later. */
+async function lockDown(extractable: CryptoKey): Promise<CryptoKey> {
+  const pkcs8 = new Uint8Array(await subtle().exportKey('pkcs8', extractable));
+  try {
+    return await importRsaPrivateKey(pkcs8, false);
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
+/** Web Crypto cannot derive a public key from a private one directly; the JWK's n and e are the public key. */
+async function publicFromPrivate(extractable: CryptoKey): Promise<CryptoKey> {
+  const { n, e } = await subtle().exportKey('jwk', extractable);
+  if (!n || !e) throw new Error('the private key has no RSA modulus');
+  return subtle().importKey('jwk', { kty: 'RSA', n, e, ext: true }, { name: 'RSA-OAEP', hash: RSA_HASH }, true, ['encrypt', 'wrapKey']);
+}
+
+/** A fresh key pair in memory. */
+export async function generateKeyPair(bits: number): Promise<ServerKeyPair> {
+  const pair = await generateRsaKeyPair(bits, false);
+  return describe(pair.privateKey, pair.publicKey);
+}
+
+export async function loadKeyFile(path: string): Promise<ServerKeyPair> {
+  const pem = await readFile(path, 'utf8');
+  if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new Error(`${path}: encrypted key files are not supported; give an unencrypted PKCS#8 key`);
+  if (pem.includes('-----BEGIN RSA PRIVATE KEY-----')) throw new Error(`${path}: PKCS#1 key; convert it with: openssl pkcs8 -topk8 -nocrypt`);
+  let extractable: CryptoKey;
+  try {
+    const der = pemToDer(pem, 'PRIVATE KEY');
+    extractable = await importRsaPrivateKey(der, true);
+    der.fill(0);
+  } catch (cause) {
+    throw new Error(`${path}: not an RSA private key of at least 2048 bits in PKCS#8 PEM`, { cause });
+  }
+  return describe(await lockDown(extractable), await publicFromPrivate(extractable));
+}
+
+/** Generates a key pair and writes the private key to `path` (mode 0600; refuses to overwrite). */
+export async function createKeyFile(path: string, bits: number): Promise<ServerKeyPair> {
+  const pair = await generateRsaKeyPair(bits, true);
+  const pkcs8 = new Uint8Array(await subtle().exportKey('pkcs8', pair.privateKey));
+  try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await writeFile(path, derToPem(pkcs8, 'PRIVATE KEY'), { mode: 0o600, flag: 'wx' });
+  } finally {
+    pkcs8.fill(0);
+  }
+  return describe(await lockDown(pair.privateKey), pair.publicKey);
+}
+
+/** The key in `keyFile` (created when absent), or a fresh in-memory one without a file. */
+export async function obtainKeyPair(keyFile: string | undefined, bits: number): Promise<ServerKeyPair> {
+  if (keyFile === undefined) return generateKeyPair(bits);
+  try {
+    return await loadKeyFile(keyFile);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return createKeyFile(keyFile, bits);
+}

@@ -1,0 +1,142 @@
+/** createServer: the options checked, the key loaded, Node's http(s) server bound, the test hooks wired. */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { RSA_DEFAULT_BITS, RSA_MIN_BITS } from '@nomyo/core/protocol';
+import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_UPSTREAM_TIMEOUT_MS } from './constants.js';
+import { dispatch, type DispatchState } from './dispatch.js';
+import { echoModel } from './echo-model.js';
+import { generateKeyPair, obtainKeyPair, type ServerKeyPair } from './keys.js';
+import { RequestLog } from './request-log.js';
+import { upstreamModel } from './upstream.js';
+import type { NomyoServer, ServerOptions, ServerStats } from './types.js';
+
+function checkOptions(o: ServerOptions): void {
+  const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+  if (o.port !== undefined && !isInt(o.port, 0, 65535)) throw new RangeError('port must be an integer from 0 to 65535');
+  if (o.bodyLimit !== undefined && !isInt(o.bodyLimit, 1)) throw new RangeError('bodyLimit must be a positive integer');
+  if (o.keySize !== undefined && !isInt(o.keySize, RSA_MIN_BITS)) throw new RangeError(`keySize must be an integer >= ${RSA_MIN_BITS}`);
+  if (o.upstreamTimeoutMs !== undefined && !isInt(o.upstreamTimeoutMs, 1)) throw new RangeError('upstreamTimeoutMs must be a positive integer');
+  if (o.upstream !== undefined && !/^https?:\/\/[^/]/i.test(o.upstream)) throw new TypeError('upstream must be an http(s) URL');
+  if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
+  if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new TypeError('tls needs cert and key PEM strings');
+}
+
+/** The host part of a URL for the bound address: wildcards become loopback, IPv6 gets brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Creates a reference NOMYO router. Nothing happens until {@link NomyoServer.listen}, which loads
+ * or generates the key and binds.
+ *
+ * @example
+ * ```ts
+ * const server = await createServer({ keySize: 2048, recordRequests: true }).listen();
+ * const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true });
+ * // ... server.requests, server.stats
+ * await server.close();
+ * ```
+ */
+export function createServer(options: ServerOptions = {}): NomyoServer {
+  checkOptions(options);
+  const host = options.host ?? DEFAULT_HOST;
+  const keySize = options.keySize ?? RSA_DEFAULT_BITS;
+  const closing = new AbortController();
+  const stats: ServerStats = { requests: 0, publicKeyFetches: 0, completions: 0, errors: 0 };
+  const log = new RequestLog(options.recordRequests ?? false);
+  let keyPair: ServerKeyPair | undefined;
+  let address: AddressInfo | undefined;
+  let listening: Promise<NomyoServer> | undefined;
+  let closed: Promise<void> | undefined;
+
+  const model =
+    options.model ??
+    (options.upstream !== undefined
+      ? upstreamModel({ baseUrl: options.upstream, apiKey: options.upstreamKey, timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS })
+      : echoModel);
+
+  const state: DispatchState = {
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    apiKey: options.apiKey,
+    model,
+    hooks: { onRequest: options.onRequest, interceptor: options.interceptor, tamperResponse: options.tamperResponse },
+    log,
+    stats,
+    closing: closing.signal,
+    keyPair: () => {
+      if (!keyPair) throw new Error('the server key is not loaded');
+      return keyPair;
+    },
+    emit: (event) => {
+      try {
+        options.onLog?.(event);
+      } catch {
+        // A failing log sink must not take requests down with it.
+      }
+    },
+  };
+
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => void dispatch(state, req, res);
+  const httpServer = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, listener) : http.createServer(listener);
+
+  const bound = (): AddressInfo => {
+    if (!address) throw new Error('the server is not listening: await listen() first');
+    return address;
+  };
+
+  async function bind(): Promise<NomyoServer> {
+    keyPair = await obtainKeyPair(options.keyFile, keySize);
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(options.port ?? 0, host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+    address = httpServer.address() as AddressInfo;
+    return server;
+  }
+
+  const server: NomyoServer = {
+    listen: () => (listening ??= bind()),
+    close: () =>
+      (closed ??= new Promise<void>((resolve) => {
+        closing.abort(new Error('server closed'));
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections();
+      })),
+    async rotateKey() {
+      keyPair = await generateKeyPair(keySize);
+      return { publicKeyPem: keyPair.publicKeyPem, fingerprint: keyPair.fingerprint };
+    },
+    clearRequests: () => log.clear(),
+    get url() {
+      return `${options.tls ? 'https' : 'http'}://${urlHost(host)}:${bound().port}`;
+    },
+    get port() {
+      return bound().port;
+    },
+    get publicKeyPem() {
+      return state.keyPair().publicKeyPem;
+    },
+    get fingerprint() {
+      return state.keyPair().fingerprint;
+    },
+    get requests() {
+      return log.records;
+    },
+    get stats() {
+      return stats;
+    },
+  };
+  return server;
+}
+
+/** `createServer(options).listen()`: a bound, ready router. */
+export function startServer(options: ServerOptions = {}): Promise<NomyoServer> {
+  return createServer(options).listen();
+}

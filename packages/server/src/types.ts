@@ -1,0 +1,178 @@
+/**
+ * The public shapes of `@nomyo/server`: options, the request log and the test hooks.
+ * Kept apart from the code so a reader sees the whole surface in one file.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { EncryptedPackage, SecurityTier } from '@nomyo/core/protocol';
+
+/** One request as the server received it: what tests assert "reached the wire". */
+export interface RequestRecord {
+  /** 1-based order of arrival over the server's life (or since {@link NomyoServer.clearRequests}). */
+  readonly seq: number;
+  /** 1-based count of requests with the same method and path so far: the client's retry attempt. */
+  readonly attempt: number;
+  readonly method: string;
+  /** The URL path without the query string. */
+  readonly path: string;
+  /** Header names are lowercase, as Node gives them. */
+  readonly headers: IncomingHttpHeaders;
+  /** The body bytes exactly as received (empty when the body went over `bodyLimit`). */
+  readonly body: Uint8Array;
+  /** How many body bytes arrived, even past the limit. */
+  readonly bodyLength: number;
+  /** `Date.now()` when the body was fully received. */
+  readonly receivedAt: number;
+  /** Filled in when the server has answered (or dropped the connection). */
+  response?: ResponseRecord;
+}
+
+export interface ResponseRecord {
+  /** The HTTP status, or 0 when the connection was destroyed without an answer. */
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The body bytes exactly as sent. */
+  readonly body: Uint8Array;
+  /** Server time from body received to answer written, in milliseconds (also sent as X-Processing-Time-Ms). */
+  readonly processingMs: number;
+  /** `answered` by the router, `intercepted` by a test hook, `destroyed` on purpose, or `aborted` by the peer or close(). */
+  readonly outcome: 'answered' | 'intercepted' | 'destroyed' | 'aborted';
+}
+
+/** What an {@link Interceptor} sees: the request before normal handling. */
+export interface InterceptedRequest {
+  readonly seq: number;
+  readonly attempt: number;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Uint8Array;
+}
+
+/**
+ * What an {@link Interceptor} asks for. All fields are optional and combine:
+ * first wait `delayMs`, then drop the connection (`destroy`), or answer `status`, or,
+ * with neither, go on with normal handling (a slow router).
+ */
+export interface InterceptAction {
+  /** Wait this long first (counted in the processing time). Cut short by close() or a peer hang-up. */
+  delayMs?: number;
+  /** Destroy the socket without an answer: a connection failure for the client. */
+  destroy?: boolean;
+  /** Answer this status instead of handling the request. */
+  status?: number;
+  /** Extra answer headers, e.g. `{ 'Retry-After': '1' }`. CORS headers are added anyway. */
+  headers?: Record<string, string>;
+  /**
+   * The answer body: a string or bytes are sent raw (text/plain or application/octet-stream unless
+   * `headers` names a Content-Type); anything else is sent as JSON. Absent: `{"detail": "<status text>"}`.
+   */
+  body?: unknown;
+}
+
+/**
+ * A scripted-failure hook, called for every request after its body arrived and before the router
+ * handles it. Return `undefined` to let the request through untouched.
+ */
+export type Interceptor = (request: InterceptedRequest) => InterceptAction | undefined | void | Promise<InterceptAction | undefined | void>;
+
+/** The decrypted request as the router forwards it: an OpenAI chat-completions request. */
+export interface ChatRequest {
+  model: string;
+  messages: unknown[];
+  tools?: unknown[];
+  [key: string]: unknown;
+}
+
+export interface ModelContext {
+  /** The caller's X-Payload-ID. */
+  readonly payloadId: string;
+  /** The caller's X-Security-Tier, if any (never forwarded upstream). */
+  readonly securityTier: SecurityTier | undefined;
+  /** Aborted when the caller hangs up or the server closes. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Answers a decrypted request with the object to seal (normally a chat.completion). Throw an
+ * {@link HttpError} to answer an error status instead. The built-in ones are the echo model and
+ * the upstream forwarder; tests may pass their own to return anything at all.
+ */
+export type CompletionModel = (request: ChatRequest, context: ModelContext) => Promise<unknown> | unknown;
+
+export interface LogEvent {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+  /** Never a plaintext, never a key: method, path, status, timing and error text only. */
+  readonly fields?: Readonly<Record<string, string | number | undefined>>;
+}
+
+export interface ServerOptions {
+  /** Interface to bind. Default `127.0.0.1`. */
+  host?: string;
+  /** Port to bind; `0` (default) picks a free one. */
+  port?: number;
+  /** When set, requests to the secure-completion path need `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** PEM certificate chain and key: serve HTTPS instead of HTTP. */
+  tls?: { cert: string; key: string };
+  /**
+   * The server's RSA private key file (PKCS#8 PEM, unencrypted). Loaded when present; else a new
+   * key is generated and written there with mode 0600. Without it the key lives in memory only.
+   */
+  keyFile?: string;
+  /** Modulus of generated keys. Default 4096; at least 2048. */
+  keySize?: number;
+  /** OpenAI-compatible base URL (e.g. `http://127.0.0.1:8000/v1`); requests go to `{upstream}/chat/completions`. Without it: the echo model. */
+  upstream?: string;
+  /** Sent upstream as `Authorization: Bearer <upstreamKey>`. */
+  upstreamKey?: string;
+  /** Milliseconds to wait for the upstream. Default 300000. */
+  upstreamTimeoutMs?: number;
+  /** Largest accepted request body in bytes. Default 64 MiB. Larger: 413. */
+  bodyLimit?: number;
+  /** Replaces echo/upstream (test hook): answer decrypted requests with anything. */
+  model?: CompletionModel;
+  /** Test hook: called for every request once its body arrived, before handling. */
+  onRequest?: (request: RequestRecord) => void;
+  /** Test hook: scripted failures, delays and dropped connections. */
+  interceptor?: Interceptor;
+  /** Test hook: replaces the sealed answer package before it is sent (tampering tests). A string is sent raw. */
+  tamperResponse?: (pkg: EncryptedPackage, request: RequestRecord) => unknown;
+  /** Keep a log of requests in {@link NomyoServer.requests}: `true` for all, a number for the latest N. Default false. */
+  recordRequests?: boolean | number;
+  /** Diagnostics; the library never writes to the console itself. */
+  onLog?: (event: LogEvent) => void;
+}
+
+export interface ServerStats {
+  /** Every request, whatever its path or outcome. */
+  requests: number;
+  /** GET /pki/public_key requests answered with the key. */
+  publicKeyFetches: number;
+  /** Secure completions answered 200. */
+  completions: number;
+  /** Answers with a status >= 400 (intercepted ones included). */
+  errors: number;
+}
+
+/** A running (or ready to run) reference router. */
+export interface NomyoServer {
+  /** Binds and loads (or generates) the key; resolves to this server. Idempotent. */
+  listen(): Promise<NomyoServer>;
+  /** Stops accepting, drops open connections and pending delays. Idempotent. */
+  close(): Promise<void>;
+  /** Installs a fresh key pair (in memory only: a `keyFile` is left as it is); packages sealed to the old key now get 400. */
+  rotateKey(): Promise<{ publicKeyPem: string; fingerprint: string }>;
+  /** Forgets the request log and the per-path attempt counters (not the stats). */
+  clearRequests(): void;
+  /** Origin to give clients, e.g. `http://127.0.0.1:40123`. After listen(). */
+  readonly url: string;
+  readonly port: number;
+  /** The server's public key, SPKI PEM, as GET /pki/public_key answers it. After listen(). */
+  readonly publicKeyPem: string;
+  /** Lowercase hex SHA-256 of the public key's SPKI DER. After listen(). */
+  readonly fingerprint: string;
+  /** The request log (see `recordRequests`), oldest first. */
+  readonly requests: readonly RequestRecord[];
+  readonly stats: Readonly<ServerStats>;
+}

@@ -1,0 +1,63 @@
+/** The server key file: generated once (0600), then the same key across restarts. */
+import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PATHS } from '@nomyo/core/protocol';
+import { createServer, startServer } from '../src/index.js';
+import { CHAT, secureCompletion } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'nomyo-server-keys-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('keyFile', () => {
+  it('is written 0600 when absent and reused after a restart', async () => {
+    const keyFile = join(dir, 'nested', 'server.pem');
+    const first = await startServer({ keyFile, keySize: 2048 });
+    const fingerprint = first.fingerprint;
+    await first.close();
+    const written = readFileSync(keyFile, 'utf8');
+    expect(written).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    if (process.platform !== 'win32') expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+
+    const second = await startServer({ keyFile, keySize: 2048 });
+    try {
+      expect(second.fingerprint).toBe(fingerprint);
+      expect((await secureCompletion(second.url, CHAT)).completion.object).toBe('chat.completion');
+    } finally {
+      await second.close();
+    }
+    expect(readFileSync(keyFile, 'utf8')).toBe(written);
+  });
+
+  it('refuses key files it cannot use, with a message naming the file', async () => {
+    const encrypted = join(dir, 'encrypted.pem');
+    writeFileSync(encrypted, '-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n');
+    await expect(startServer({ keyFile: encrypted })).rejects.toThrow(/encrypted\.pem: encrypted key files are not supported/);
+    const junk = join(dir, 'junk.pem');
+    writeFileSync(junk, 'hello');
+    await expect(startServer({ keyFile: junk })).rejects.toThrow(/junk\.pem: not an RSA private key/);
+  });
+
+  it('without a keyFile, keeps a generated key in memory', async () => {
+    const s = await startServer({ keySize: 2048 });
+    try {
+      expect(await (await fetch(s.url + PATHS.publicKey)).text()).toBe(s.publicKeyPem);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('options', () => {
+  it('are checked before anything starts', () => {
+    expect(() => createServer({ port: 70000 })).toThrow(RangeError);
+    expect(() => createServer({ keySize: 1024 })).toThrow(/keySize/);
+    expect(() => createServer({ bodyLimit: 0 })).toThrow(/bodyLimit/);
+    expect(() => createServer({ upstream: 'ftp://x' })).toThrow(/upstream/);
+  });
+
+  it('say clearly when the server is used before listen()', () => {
+    expect(() => createServer().url).toThrow(/listen/);
+  });
+});

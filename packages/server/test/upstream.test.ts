@@ -1,0 +1,127 @@
+/** Forwarding to an OpenAI-compatible upstream: a tiny fake one on node:http, real sockets. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { HEADERS } from '@nomyo/core/protocol';
+import { startServer, type NomyoServer } from '../src/index.js';
+import { CHAT, VECTOR_KEY_FILE, post, sealRequest, secureCompletion } from './helpers.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+let seen: Seen[] = [];
+let reply: (res: http.ServerResponse, body: any) => void;
+let upstream: http.Server;
+let upstreamUrl: string;
+let router: NomyoServer;
+
+beforeAll(async () => {
+  upstream = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      reply(res, JSON.parse(body));
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
+  router = await startServer({ keyFile: VECTOR_KEY_FILE, upstream: upstreamUrl, upstreamKey: 'sk-upstream', apiKey: 'sk-router' });
+});
+afterAll(async () => {
+  await router.close();
+  upstream.closeAllConnections();
+  await new Promise((resolve) => upstream.close(resolve));
+});
+beforeEach(() => {
+  seen = [];
+  reply = (res, body) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ id: 'up-1', object: 'chat.completion', created: 1, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: 'from upstream' }, finish_reason: 'stop' }] }));
+  };
+});
+
+const auth = { Authorization: 'Bearer sk-router' };
+
+describe('upstream forwarding', () => {
+  it('posts the decrypted request to {upstream}/chat/completions with the upstream key and no tier', async () => {
+    const request = { ...CHAT, temperature: 0.2, security_tier: 'high' };
+    const { completion } = await secureCompletion(router.url, request, { ...auth, [HEADERS.securityTier]: 'maximum' });
+    expect(completion).toMatchObject({ id: 'up-1', choices: [{ message: { content: 'from upstream' } }] });
+    expect(seen).toHaveLength(1);
+    const [call] = seen as [Seen];
+    expect(call.method).toBe('POST');
+    expect(call.url).toBe('/v1/chat/completions');
+    expect(call.headers.authorization).toBe('Bearer sk-upstream');
+    expect(call.headers['content-type']).toBe('application/json');
+    expect(call.headers['x-security-tier']).toBeUndefined();
+    expect(JSON.parse(call.body)).toEqual({ ...CHAT, temperature: 0.2 });
+  });
+
+  it('passes a 4xx through with the upstream message, Retry-After included', async () => {
+    reply = (res) => {
+      res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '7' });
+      res.end(JSON.stringify({ error: { message: 'slow down\u001b[31m please' } }));
+    };
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(await res.json()).toEqual({ detail: 'slow down please' });
+  });
+
+  it('turns an upstream 401 into 502, so the caller does not think its own key is wrong', async () => {
+    reply = (res) => {
+      res.writeHead(401);
+      res.end('{"detail":"bad key"}');
+    };
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(res.status).toBe(502);
+  });
+
+  it('turns a 5xx or a non-JSON answer into 502 with a safe detail', async () => {
+    reply = (res) => {
+      res.writeHead(500);
+      res.end('Traceback (most recent call last): secret internals');
+    };
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(res.status).toBe(502);
+    expect(await res.json()).toEqual({ detail: 'inference backend error (500)' });
+
+    reply = (res) => {
+      res.writeHead(200);
+      res.end('<html>');
+    };
+    const notJson = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(notJson.status).toBe(502);
+  });
+
+  it('answers 503 when the upstream cannot be reached or is too slow', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const dead = await startServer({ keyFile: VECTOR_KEY_FILE, upstream: `http://127.0.0.1:${port}` });
+    try {
+      const res = await post(dead.url, JSON.stringify(await sealRequest(dead.publicKeyPem, CHAT)));
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ detail: 'inference backend unavailable' });
+    } finally {
+      await dead.close();
+    }
+
+    reply = () => undefined; // never answers
+    const impatient = await startServer({ keyFile: VECTOR_KEY_FILE, upstream: upstreamUrl, upstreamTimeoutMs: 200 });
+    try {
+      const res = await post(impatient.url, JSON.stringify(await sealRequest(impatient.publicKeyPem, CHAT)));
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ detail: 'inference backend timed out' });
+    } finally {
+      await impatient.close();
+    }
+  });
+});
