@@ -1,4 +1,5 @@
 /** createServer: the options checked, the key loaded, Node's http(s) server bound, the test hooks wired. */
+import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +47,8 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const host = options.host ?? DEFAULT_HOST;
   const keySize = options.keySize ?? RSA_DEFAULT_BITS;
   const closing = new AbortController();
+  // Every request in flight listens on this one signal: no listener cap (Node warns at 10).
+  setMaxListeners(0, closing.signal);
   const stats: ServerStats = { requests: 0, publicKeyFetches: 0, completions: 0, errors: 0 };
   const log = new RequestLog(options.recordRequests ?? false);
   let keyPair: ServerKeyPair | undefined;

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// `pnpm start`: the reference router on a free loopback port with the echo model, one encrypted
+// chat completion through @nomyo/core, what protected it, then a clean exit.
+import { SecureChatCompletion } from '@nomyo/core';
+import { startServer } from '@nomyo/server';
+
+const server = await startServer({ host: '127.0.0.1', port: 0 });
+const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, onWarning: () => {} });
+try {
+  const question = 'What protects this message on its way to the model?';
+  const started = performance.now();
+  const completion = await client.create({ model: 'echo', messages: [{ role: 'user', content: question }], security_tier: 'standard' });
+  const ms = performance.now() - started;
+  const [serverKey, keys, memory] = await Promise.all([client.client.fetchServerPublicKey(), client.client.keyPair(), client.client.memoryProtection()]);
+
+  console.log(`NOMYO.js demo: reference router at ${server.url} (echo model, loopback only)\n`);
+  console.log(`you:    ${question}`);
+  console.log(`answer: ${completion.choices[0].message.content}\n`);
+  console.log('what protected it:');
+  console.log(`  package        ${completion._metadata.encryption_algorithm}, payload id ${completion._metadata.payload_id}`);
+  console.log('  payload        AES-256-GCM, fresh 256-bit key and 96-bit nonce per request, 128-bit tag');
+  console.log(`  key wrapping   RSA-OAEP-SHA256 to the router's RSA-${serverKey.bits} key; the answer to our RSA-${keys.bits} key`);
+  console.log(`  router key     sha256:${serverKey.fingerprint}`);
+  console.log(`  our key        sha256:${keys.fingerprint} (private key not extractable)`);
+  console.log(`  memory         ${memory.kind}: ${memory.reason}`);
+  console.log(`  transport      plain HTTP on loopback for this demo (allowHttp); use HTTPS for anything real`);
+  console.log(`  time           ${ms.toFixed(0)} ms, including generating our RSA-${keys.bits} key pair`);
+} finally {
+  await client.dispose();
+  await server.close();
+}

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  APIError,
+  AuthenticationError,
+  ForbiddenError,
+  InvalidRequestError,
+  RateLimitError,
+  ServerError,
+  ServiceUnavailableError,
+  type NomyoError,
+} from '@nomyo/core';
+import type { InterceptAction, NomyoServer } from '@nomyo/server';
+import { clientFor, hello, secureRequests, startTestServer } from './support.js';
+
+describe('router errors become typed errors', () => {
+  let server: NomyoServer;
+  let answer: InterceptAction | undefined;
+  beforeAll(async () => {
+    server = await startTestServer({ interceptor: (req) => (req.path === '/v1/chat/secure_completion' ? answer : undefined) });
+  });
+  beforeEach(() => server.clearRequests());
+  afterAll(() => server.close());
+
+  const fail = async (action: InterceptAction) => {
+    answer = action;
+    try {
+      return (await clientFor(server, { maxRetries: 0 }).create(hello).catch((e: unknown) => e)) as NomyoError;
+    } finally {
+      answer = undefined;
+    }
+  };
+
+  it.each([
+    [400, InvalidRequestError, 'ERR_NOMYO_INVALID_REQUEST'],
+    [401, AuthenticationError, 'ERR_NOMYO_AUTHENTICATION'],
+    [403, ForbiddenError, 'ERR_NOMYO_FORBIDDEN'],
+    [404, APIError, 'ERR_NOMYO_API'],
+    [418, APIError, 'ERR_NOMYO_API'],
+    [429, RateLimitError, 'ERR_NOMYO_RATE_LIMIT'],
+    [500, ServerError, 'ERR_NOMYO_SERVER'],
+    [502, APIError, 'ERR_NOMYO_API'],
+    [503, ServiceUnavailableError, 'ERR_NOMYO_SERVICE_UNAVAILABLE'],
+  ] as const)('%i → %O', async (status, cls, code) => {
+    const err = (await fail({ status, body: { detail: `router says ${status}` }, headers: { 'x-request-id': 'req-1' } })) as APIError;
+    expect(err).toBeInstanceOf(cls);
+    expect(err.constructor).toBe(cls);
+    expect(err.status).toBe(status);
+    expect(err.code).toBe(code);
+    expect(err.detail).toBe(`router says ${status}`);
+    expect(err.requestId).toBe('req-1');
+    expect(err.headers.get('x-request-id')).toBe('req-1');
+  });
+
+  it('a 429 carries retryAfter', async () => {
+    const err = (await fail({ status: 429, headers: { 'Retry-After': '7' } })) as RateLimitError;
+    expect(err.retryAfter).toBe(7);
+  });
+
+  it('a real 401 from a router with an API key', async () => {
+    const guarded = await startTestServer({ apiKey: 'right-key' });
+    try {
+      const err = await clientFor(guarded, { apiKey: 'wrong-key' }).create(hello).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthenticationError);
+      await expect(clientFor(guarded, { apiKey: 'right-key' }).create(hello)).resolves.toBeTruthy();
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it('a hostile detail never reaches the caller raw', async () => {
+    const hostile = '\x1b[2J\x1b]0;owned\x07\u202eevil\x00' + 'A'.repeat(500) + '\r\nX-Injected: 1';
+    const err = (await fail({ status: 403, body: { detail: hostile } })) as APIError;
+    expect(err.detail).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202a-\u202e]/);
+    expect(Array.from(err.detail!).length).toBeLessThanOrEqual(100);
+    expect(err.message).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+    expect(err.detail!.startsWith('evilAAAA')).toBe(true);
+  });
+
+  it('a body that is not JSON still gives the status and a sanitized detail', async () => {
+    const err = (await fail({ status: 502, body: '<html>\x1b[31mBad Gateway</html>' })) as APIError;
+    expect(err.status).toBe(502);
+    expect(err.detail).toBe('<html>Bad Gateway</html>');
+  });
+
+  it('never retries a 4xx other than 429 (one attempt each)', async () => {
+    for (const status of [401, 403, 404, 418]) {
+      server.clearRequests();
+      answer = { status };
+      await clientFor(server, { maxRetries: 3 }).create(hello).catch(() => undefined);
+      answer = undefined;
+      expect(secureRequests(server)).toHaveLength(1);
+    }
+  });
+
+  it('a 400 makes the client fetch the router key again, and retries only if the key changed', async () => {
+    const fetches = server.stats.publicKeyFetches;
+    answer = { status: 400, body: { detail: 'could not decrypt' } };
+    const err = await clientFor(server, { maxRetries: 3 }).create(hello).catch((e: unknown) => e);
+    answer = undefined;
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(secureRequests(server)).toHaveLength(1);
+    expect(server.stats.publicKeyFetches - fetches).toBe(2);
+  });
+});
+
+describe('a router whose key changed', () => {
+  it('answers 400; the client fetches the new key once and the retried request succeeds', async () => {
+    const server = await startTestServer();
+    try {
+      const client = clientFor(server);
+      await client.create(hello);
+      await server.rotateKey();
+      server.clearRequests();
+      const answer = await client.create(hello);
+      expect(answer.choices[0]!.message.content).toBe('echo: Hello, secret world');
+      expect(secureRequests(server).map((r) => r.response!.status)).toEqual([400, 200]);
+      expect(server.stats.publicKeyFetches).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+});

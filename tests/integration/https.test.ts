@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NomyoServer } from '@nomyo/server';
+import { makeTestCertificates, type TestCertificates } from '../../packages/server/test-support/tls.js';
+import { startTestServer } from './support.js';
+
+const run = promisify(execFile);
+const CLIENT = fileURLToPath(new URL('./fixtures/https-client.mjs', import.meta.url));
+
+async function clientProcess(url: string, env: Record<string, string>) {
+  const { stdout } = await run(process.execPath, [CLIENT, url], { env: { ...process.env, ...env, NODE_EXTRA_CA_CERTS: env.NODE_EXTRA_CA_CERTS ?? '' } });
+  return JSON.parse(stdout) as { content?: string; error?: string; code?: string; message?: string };
+}
+
+describe('over real HTTPS (a CA and certificate made by the test)', () => {
+  let tls: TestCertificates;
+  let server: NomyoServer;
+  beforeAll(async () => {
+    tls = makeTestCertificates();
+    server = await startTestServer({ tls: { cert: tls.certPem, key: tls.keyPem } });
+  });
+  afterAll(async () => {
+    await server.close();
+    tls.cleanup();
+  });
+
+  it('completes with https and no allowHttp when the CA is trusted', async () => {
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const result = await clientProcess(server.url, { NODE_EXTRA_CA_CERTS: tls.caFile });
+    expect(result).toEqual({ content: 'echo: over TLS' });
+  });
+
+  it('refuses an untrusted certificate with APIConnectionError, sending nothing', async () => {
+    const before = server.stats.requests;
+    const result = await clientProcess(server.url, {});
+    expect(result.error).toBe('APIConnectionError');
+    expect(result.code).toBe('ERR_NOMYO_CONNECTION');
+    expect(result.message).toMatch(/CERT|certificate|SELF_SIGNED|UNABLE/i);
+    expect(server.stats.requests).toBe(before);
+  });
+
+  it('refuses a certificate for another host name', async () => {
+    const other = await startTestServer({ tls: { cert: tls.certPem, key: tls.keyPem }, host: '127.0.0.2' }).catch(() => undefined);
+    if (!other) return expect.fail('could not bind 127.0.0.2');
+    try {
+      const result = await clientProcess(other.url, { NODE_EXTRA_CA_CERTS: tls.caFile });
+      expect(result.error).toBe('APIConnectionError');
+      expect(result.message).toMatch(/ALTNAME|altname|Hostname/i);
+    } finally {
+      await other.close();
+    }
+  });
+});

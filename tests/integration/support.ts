@@ -1,0 +1,24 @@
+/** Shared plumbing for the integration tests: a reference server on loopback and clients pointed at it. */
+import { fileURLToPath } from 'node:url';
+import { SecureChatCompletion, type SecureChatCompletionOptions } from '@nomyo/core';
+import { startServer, type NomyoServer, type ServerOptions } from '@nomyo/server';
+
+/** The shared vector key: the server loads it instead of generating RSA-4096 per test. */
+export const SERVER_KEY_FILE = fileURLToPath(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
+
+export function startTestServer(options: ServerOptions = {}): Promise<NomyoServer> {
+  return startServer({ keyFile: SERVER_KEY_FILE, recordRequests: true, ...options });
+}
+
+/** A client for `server` over plain HTTP on loopback, with a fast 2048-bit key unless told otherwise. */
+export function clientFor(server: NomyoServer, options: SecureChatCompletionOptions = {}): SecureChatCompletion {
+  return new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, keySize: 2048, ...options });
+}
+
+export const hello = { model: 'test-model', messages: [{ role: 'user', content: 'Hello, secret world' }] };
+
+export function secureRequests(server: NomyoServer) {
+  return server.requests.filter((r) => r.path === '/v1/chat/secure_completion');
+}
+
+export const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

@@ -1,0 +1,129 @@
+import { createServer as createTcpServer } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIUserAbortError,
+  RateLimitError,
+  SecureChatCompletion,
+  ServiceUnavailableError,
+} from '@nomyo/core';
+import type { InterceptAction, InterceptedRequest, NomyoServer } from '@nomyo/server';
+import { clientFor, hello, secureRequests, startTestServer, text } from './support.js';
+
+describe('retries, timeouts and aborts', () => {
+  let server: NomyoServer;
+  let script: (req: InterceptedRequest) => InterceptAction | undefined = () => undefined;
+  beforeAll(async () => {
+    server = await startTestServer({ interceptor: (req) => (req.path === '/v1/chat/secure_completion' ? script(req) : undefined) });
+  });
+  beforeEach(() => {
+    server.clearRequests();
+    script = () => undefined;
+  });
+  afterAll(() => server.close());
+
+  it('retries a 429 after the Retry-After it names, with a fresh package each time', async () => {
+    script = (req) => (req.attempt === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined);
+    const started = Date.now();
+    const answer = await clientFor(server).create(hello);
+    expect(answer.choices[0]!.message.content).toBe('echo: Hello, secret world');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    const [first, second] = secureRequests(server).map((r) => JSON.parse(text(r.body)));
+    expect(first.encrypted_aes_key).not.toBe(second.encrypted_aes_key);
+    expect(first.encrypted_payload.nonce).not.toBe(second.encrypted_payload.nonce);
+    expect(first.encrypted_payload.ciphertext).not.toBe(second.encrypted_payload.ciphertext);
+    // Same request, so the same payload id.
+    const ids = secureRequests(server).map((r) => r.headers['x-payload-id']);
+    expect(ids[0]).toBe(ids[1]);
+  });
+
+  it('retries 503 up to maxRetries, then gives the error', async () => {
+    script = (req) => (req.attempt <= 2 ? { status: 503, headers: { 'Retry-After': '0' } } : undefined);
+    await expect(clientFor(server, { maxRetries: 2 }).create(hello)).resolves.toBeTruthy();
+    expect(secureRequests(server)).toHaveLength(3);
+
+    server.clearRequests();
+    script = () => ({ status: 503, headers: { 'Retry-After': '0' } });
+    await expect(clientFor(server, { maxRetries: 2 }).create(hello)).rejects.toBeInstanceOf(ServiceUnavailableError);
+    expect(secureRequests(server)).toHaveLength(3);
+  });
+
+  it('backs off without Retry-After (exponential, jittered)', async () => {
+    script = (req) => (req.attempt <= 2 ? { status: 503 } : undefined);
+    const started = Date.now();
+    await clientFor(server, { maxRetries: 2 }).create(hello);
+    // 250..500 ms, then 500..1000 ms.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+  });
+
+  it('does not wait out a Retry-After over a minute: the caller gets the 429 with retryAfter', async () => {
+    script = () => ({ status: 429, headers: { 'Retry-After': '3600' } });
+    const err = await clientFor(server).create(hello).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitError);
+    expect((err as RateLimitError).retryAfter).toBe(3600);
+    expect(secureRequests(server)).toHaveLength(1);
+  });
+
+  it('retries a dropped connection, then reports APIConnectionError', async () => {
+    script = (req) => (req.attempt === 1 ? { destroy: true } : undefined);
+    await expect(clientFor(server).create(hello)).resolves.toBeTruthy();
+    server.clearRequests();
+    script = () => ({ destroy: true });
+    await expect(clientFor(server, { maxRetries: 1 }).create(hello)).rejects.toBeInstanceOf(APIConnectionError);
+    expect(secureRequests(server)).toHaveLength(2);
+  });
+
+  it('times out a slow router with APIConnectionTimeoutError', async () => {
+    script = () => ({ delayMs: 3000 });
+    const started = Date.now();
+    const err = await clientFor(server, { maxRetries: 0, timeout: 300 }).create(hello).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIConnectionTimeoutError);
+    expect(Date.now() - started).toBeLessThan(2500);
+    // Per-call timeout overrides the client's.
+    const err2 = await clientFor(server, { maxRetries: 0 }).create(hello, { timeout: 200 }).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(APIConnectionTimeoutError);
+  });
+
+  it('stops at once when the caller aborts, in flight or during a backoff', async () => {
+    script = () => ({ delayMs: 3000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const started = Date.now();
+    await expect(clientFor(server).create(hello, { signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
+    expect(Date.now() - started).toBeLessThan(2000);
+
+    script = () => ({ status: 503, headers: { 'Retry-After': '30' } });
+    const second = new AbortController();
+    setTimeout(() => second.abort(), 300);
+    await expect(clientFor(server).create(hello, { signal: second.signal })).rejects.toBeInstanceOf(APIUserAbortError);
+
+    await expect(clientFor(server).create(hello, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(APIUserAbortError);
+  });
+
+  it('refused connections and unknown hosts are APIConnectionError', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createTcpServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const refused = new SecureChatCompletion({ baseUrl: `http://127.0.0.1:${closedPort}`, allowHttp: true, keySize: 2048, maxRetries: 0 });
+    const err = await refused.create(hello).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIConnectionError);
+    expect((err as Error).message).toMatch(/ECONNREFUSED/);
+    const dns = new SecureChatCompletion({ baseUrl: 'https://no-such-host.invalid', keySize: 2048, maxRetries: 0 });
+    await expect(dns.create(hello)).rejects.toBeInstanceOf(APIConnectionError);
+  });
+
+  it('refetches the router key after its TTL', async () => {
+    const before = server.stats.publicKeyFetches;
+    const client = clientFor(server, { serverKeyTtl: 400 });
+    await client.client.keyPair(); // key generation must not eat into the TTL
+    await client.create(hello);
+    await client.create(hello);
+    await new Promise((r) => setTimeout(r, 450));
+    await client.create(hello);
+    expect(server.stats.publicKeyFetches - before).toBe(2);
+  });
+});
