@@ -1,8 +1,10 @@
-/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count. */
+/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count; an argument picks one part. */
 import { clientCost, printClientCost } from './client-cost.mjs';
+import { endToEnd, printEndToEnd } from './end-to-end.mjs';
 
 const rounds = Number(process.env.ROUNDS ?? 30);
 const only = process.argv[2];
 
-console.log(`node ${process.version}, ${process.platform}-${process.arch}, medians of ${rounds} interleaved rounds`);
+console.log(`node ${process.version}, ${process.platform}-${process.arch}, medians of ${rounds} interleaved rounds (fewer at 5 and 10 MiB)`);
 if (!only || only === 'client') printClientCost(await clientCost({ rounds }));
+if (!only || only === 'e2e') printEndToEnd(await endToEnd({ rounds }));

@@ -1,0 +1,388 @@
+// @nomyo/native: page locking, zeroing and locked allocations for secrets.
+// The native layer is thin on purpose: index.js checks every argument, so these
+// functions trust their argument types and only report what the OS said.
+
+// memset_s is declared only when this is set before <string.h> (macOS).
+#define __STDC_WANT_LIB_EXT1__ 1
+#include <string.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <napi.h>
+
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#else
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
+
+namespace {
+
+// ---- platform layer -------------------------------------------------------
+
+#if defined(_WIN32)
+const char* const kLockMechanism = "VirtualLock";
+const char* const kZeroMechanism = "SecureZeroMemory";
+#else
+const char* const kLockMechanism = "mlock";
+#if defined(__APPLE__)
+const char* const kZeroMechanism = "memset_s";
+#elif defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+const char* const kZeroMechanism = "explicit_bzero";
+#else
+const char* const kZeroMechanism = "memset+barrier";
+#endif
+#endif
+
+// Linux has MADV_DONTDUMP, FreeBSD MADV_NOCORE; macOS and Windows have no
+// per-range core dump exclusion, so they report none.
+#if defined(MADV_DONTDUMP)
+#define NOMYO_DUMP_ADVICE MADV_DONTDUMP
+const char* const kDumpMechanism = "MADV_DONTDUMP";
+#elif defined(MADV_NOCORE)
+#define NOMYO_DUMP_ADVICE MADV_NOCORE
+const char* const kDumpMechanism = "MADV_NOCORE";
+#else
+const char* const kDumpMechanism = nullptr;
+#endif
+
+// A zeroing the optimizer may not drop as a dead store.
+void SecureZero(void* p, size_t n) {
+  if (p == nullptr || n == 0) return;
+#if defined(_WIN32)
+  SecureZeroMemory(p, n);
+#elif defined(__APPLE__)
+  memset_s(p, n, 0, n);
+#elif defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+  explicit_bzero(p, n);
+#else
+  memset(p, 0, n);
+  __asm__ __volatile__("" : : "r"(p) : "memory");
+#endif
+}
+
+// Immutable for the life of the process, so a function-local constant is not
+// per-environment state.
+size_t PageSize() {
+  static const size_t size = [] {
+#ifdef _WIN32
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return static_cast<size_t>(si.dwPageSize);
+#else
+    long ps = sysconf(_SC_PAGESIZE);
+    return static_cast<size_t>(ps > 0 ? ps : 4096);
+#endif
+  }();
+  return size;
+}
+
+// Locking works on whole pages: widen [p, p+n) to the pages that cover it.
+struct PageRange {
+  void* start;
+  size_t length;
+};
+
+PageRange CoveringPages(const void* p, size_t n) {
+  const uintptr_t mask = static_cast<uintptr_t>(PageSize()) - 1;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~mask;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n + mask) & ~mask;
+  return {reinterpret_cast<void*>(begin), static_cast<size_t>(end - begin)};
+}
+
+bool LockPages(void* start, size_t length) {
+#ifdef _WIN32
+  return VirtualLock(start, length) != 0;
+#else
+  return mlock(start, length) == 0;
+#endif
+}
+
+bool UnlockPages(void* start, size_t length) {
+#ifdef _WIN32
+  return VirtualUnlock(start, length) != 0;
+#else
+  return munlock(start, length) == 0;
+#endif
+}
+
+void* MapPages(size_t length) {
+#ifdef _WIN32
+  return VirtualAlloc(nullptr, length, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+#else
+  void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+#endif
+}
+
+void UnmapPages(void* start, size_t length) {
+#ifdef _WIN32
+  (void)length;
+  VirtualFree(start, 0, MEM_RELEASE);
+#else
+  munmap(start, length);
+#endif
+}
+
+bool ExcludeFromDumps(void* start, size_t length) {
+#ifdef NOMYO_DUMP_ADVICE
+  return madvise(start, length, NOMYO_DUMP_ADVICE) == 0;
+#else
+  (void)start;
+  (void)length;
+  return false;
+#endif
+}
+
+// ---- per-environment state ------------------------------------------------
+
+// One per Node-API environment (main thread, each worker). The OS counts locked
+// pages per process; this counts what this environment locked through us.
+// Allocations hold a shared_ptr so their finalizers never outlive it.
+struct EnvState {
+  size_t locked_bytes = 0;
+
+  void Add(size_t n) { locked_bytes += n; }
+  void Sub(size_t n) { locked_bytes -= n < locked_bytes ? n : locked_bytes; }
+};
+
+using StateHandle = std::shared_ptr<EnvState>;
+
+StateHandle& State(Napi::Env env) { return *env.GetInstanceData<StateHandle>(); }
+
+// One secure allocation, attached to its ArrayBuffer with napi_wrap so that
+// napi_remove_wrap (explicit free) cancels the GC finalizer.
+struct Allocation {
+  void* base;
+  size_t mapped;  // page-rounded length of the mapping
+  bool locked;
+  StateHandle state;
+};
+
+void Release(napi_env env, Allocation* a) {
+  SecureZero(a->base, a->mapped);
+  if (a->locked) {
+    UnlockPages(a->base, a->mapped);
+    a->state->Sub(a->mapped);
+  }
+  UnmapPages(a->base, a->mapped);
+  int64_t ignored;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(a->mapped), &ignored);
+  delete a;
+}
+
+void FinalizeAllocation(napi_env env, void* data, void* /*hint*/) {
+  Release(env, static_cast<Allocation*>(data));
+}
+
+// ---- view helpers ---------------------------------------------------------
+
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      return 8;
+    default:
+      // A kind newer than this build (e.g. Float16Array): refuse rather than guess a size.
+      return 0;
+  }
+}
+
+// The bytes a TypedArray or DataView covers (index.js guarantees one of them).
+void ViewBytes(const Napi::Value& value, uint8_t** data, size_t* length) {
+  napi_env env = value.Env();
+  void* p = nullptr;
+  napi_status status;
+  if (value.IsTypedArray()) {
+    napi_typedarray_type type;
+    size_t count = 0;
+    status = napi_get_typedarray_info(env, value, &type, &count, &p, nullptr, nullptr);
+    if (status == napi_ok && ElementSize(type) == 0) {
+      throw Napi::TypeError::New(env, "unsupported typed array kind");
+    }
+    *length = count * ElementSize(type);
+  } else {
+    status = napi_get_dataview_info(env, value, length, &p, nullptr, nullptr);
+  }
+  NAPI_THROW_IF_FAILED_VOID(env, status);
+  *data = static_cast<uint8_t*>(p);
+  if (*data == nullptr) *length = 0;  // detached
+}
+
+Allocation* Unwrap(napi_env env, napi_value arraybuffer) {
+  void* data = nullptr;
+  if (napi_unwrap(env, arraybuffer, &data) != napi_ok) return nullptr;
+  return static_cast<Allocation*>(data);
+}
+
+// ---- exported functions ---------------------------------------------------
+
+// lock(view): mlock/VirtualLock the pages covering the view.
+Napi::Value Lock(const Napi::CallbackInfo& info) {
+  uint8_t* data;
+  size_t length;
+  ViewBytes(info[0], &data, &length);
+  if (length == 0) return Napi::Boolean::New(info.Env(), true);
+  PageRange r = CoveringPages(data, length);
+  bool ok = LockPages(r.start, r.length);
+  if (ok) State(info.Env())->Add(r.length);
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
+// unlock(view): zero, then release the pages covering the view.
+Napi::Value Unlock(const Napi::CallbackInfo& info) {
+  uint8_t* data;
+  size_t length;
+  ViewBytes(info[0], &data, &length);
+  if (length == 0) return Napi::Boolean::New(info.Env(), true);
+  SecureZero(data, length);
+  PageRange r = CoveringPages(data, length);
+  bool ok = UnlockPages(r.start, r.length);
+  if (ok) State(info.Env())->Sub(r.length);
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
+void Zero(const Napi::CallbackInfo& info) {
+  uint8_t* data;
+  size_t length;
+  ViewBytes(info[0], &data, &length);
+  SecureZero(data, length);
+}
+
+// alloc(size) -> ArrayBuffer of `size` bytes in its own locked mapping.
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  const size_t page = PageSize();
+  const size_t mapped = (size + page - 1) / page * page;
+
+  void* base = MapPages(mapped);
+  if (base == nullptr) {
+    NAPI_THROW(Napi::Error::New(env, "allocSecure: the OS refused to map memory"), env.Undefined());
+  }
+  ExcludeFromDumps(base, mapped);
+  // Fresh anonymous pages are already zero; a refused lock leaves a usable,
+  // unlocked allocation, which the caller can see through isLocked().
+  auto* a = new Allocation{base, mapped, LockPages(base, mapped), State(env)};
+
+  napi_value ab = nullptr;
+  napi_status status = napi_create_external_arraybuffer(env, base, size, nullptr, nullptr, &ab);
+  if (status == napi_ok) {
+    status = napi_wrap(env, ab, a, FinalizeAllocation, nullptr, nullptr);
+    // Never leave a JS object pointing at memory we are about to unmap.
+    if (status != napi_ok) napi_detach_arraybuffer(env, ab);
+  }
+  if (status != napi_ok) {
+    // Electron (V8 sandbox) refuses external buffers: release the mapping here
+    // and let the caller fall back to a JS-owned buffer.
+    if (a->locked) UnlockPages(base, mapped);
+    UnmapPages(base, mapped);
+    delete a;
+    NAPI_THROW_IF_FAILED(env, status, env.Undefined());
+    return env.Undefined();
+  }
+  if (a->locked) a->state->Add(mapped);
+  int64_t ignored;
+  napi_adjust_external_memory(env, static_cast<int64_t>(mapped), &ignored);
+  return Napi::Value(env, ab);
+}
+
+// free(arraybuffer) -> true when it was a live secure allocation.
+// Detach first so no JS view can reach the mapping, then zero, unlock, unmap.
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  napi_value ab = info[0];
+  if (Unwrap(env, ab) == nullptr) return Napi::Boolean::New(env, false);
+  NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, ab), env.Undefined());
+  void* data = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_remove_wrap(env, ab, &data), env.Undefined());
+  Release(env, static_cast<Allocation*>(data));
+  return Napi::Boolean::New(env, true);
+}
+
+// allocation(arraybuffer) -> undefined if not ours, else whether it is locked.
+Napi::Value AllocationLocked(const Napi::CallbackInfo& info) {
+  Allocation* a = Unwrap(info.Env(), info[0]);
+  if (a == nullptr) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), a->locked);
+}
+
+// Locking "works" when a probe page can be locked now (limits, capabilities
+// and current usage all count), which no static check captures.
+bool ProbeLocking() {
+  const size_t page = PageSize();
+  void* p = MapPages(page);
+  if (p == nullptr) return false;
+  bool ok = LockPages(p, page);
+  if (ok) UnlockPages(p, page);
+  UnmapPages(p, page);
+  return ok;
+}
+
+Napi::Value LockLimit(Napi::Env env) {
+#ifdef _WIN32
+  // VirtualLock is bounded by the minimum working set size.
+  SIZE_T min_ws = 0, max_ws = 0;
+  if (!GetProcessWorkingSetSize(GetCurrentProcess(), &min_ws, &max_ws)) return env.Undefined();
+  return Napi::Number::New(env, static_cast<double>(min_ws));
+#else
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) return env.Undefined();
+  if (rl.rlim_cur == RLIM_INFINITY) return Napi::Number::New(env, INFINITY);
+  return Napi::Number::New(env, static_cast<double>(rl.rlim_cur));
+#endif
+}
+
+Napi::Value ProtectionInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("locking", ProbeLocking());
+  out.Set("lockLimit", LockLimit(env));
+  out.Set("lockedBytes", static_cast<double>(State(env)->locked_bytes));
+  out.Set("dumpExclusion", kDumpMechanism != nullptr);
+  out.Set("lockMechanism", kLockMechanism);
+  out.Set("dumpMechanism", kDumpMechanism != nullptr ? Napi::Value(Napi::String::New(env, kDumpMechanism))
+                                                     : env.Null());
+  out.Set("zeroMechanism", kZeroMechanism);
+  out.Set("pageSize", static_cast<double>(PageSize()));
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<StateHandle>(new StateHandle(std::make_shared<EnvState>()));
+  exports.Set("lock", Napi::Function::New(env, Lock, "lock"));
+  exports.Set("unlock", Napi::Function::New(env, Unlock, "unlock"));
+  exports.Set("zero", Napi::Function::New(env, Zero, "zero"));
+  exports.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  exports.Set("free", Napi::Function::New(env, Free, "free"));
+  exports.Set("allocationLocked", Napi::Function::New(env, AllocationLocked, "allocationLocked"));
+  exports.Set("protectionInfo", Napi::Function::New(env, ProtectionInfo, "protectionInfo"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(nomyo_native, Init)

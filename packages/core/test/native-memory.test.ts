@@ -1,0 +1,87 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+const require = createRequire(import.meta.url);
+// Where pnpm links the devDependency (checked on disk: a failed require.resolve here
+// also keeps vi.doMock below from applying).
+const linked = existsSync(new URL('../node_modules/@nomyo/native/package.json', import.meta.url));
+
+// Built addon in the workspace, loaded the way Node.js would (never through Vite's transform).
+const addonPath = '../../../native/index.js';
+const addonBuilt = (() => {
+  try {
+    require(addonPath);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+// Until core lists @nomyo/native as a devDependency, pnpm does not link it here:
+// stand in the workspace build for the package name.
+if (addonBuilt && !linked) {
+  vi.doMock('@nomyo/native', () => require(addonPath));
+}
+// Imported inside the tests (after the stand-in is registered) so the loader's import() sees it.
+const loader = () => import('../src/memory/native-loader.js');
+const select = () => import('../src/memory/select.js');
+
+// Tests set the variable themselves; restore whatever the run was started with.
+const startedWith = process.env.NOMYO_DISABLE_NATIVE;
+beforeEach(() => {
+  delete process.env.NOMYO_DISABLE_NATIVE;
+});
+afterEach(async () => {
+  if (startedWith === undefined) delete process.env.NOMYO_DISABLE_NATIVE;
+  else process.env.NOMYO_DISABLE_NATIVE = startedWith;
+  (await loader()).resetNativeMemoryForTests();
+});
+
+describe('loadNativeMemory', () => {
+  it.runIf(addonBuilt)('finds @nomyo/native and reports native protection', async () => {
+    const { loadNativeMemory } = await loader();
+    const { selectSecureMemory } = await select();
+    const first = loadNativeMemory();
+    expect(loadNativeMemory()).toBe(first); // cached
+    const { memory, reason } = await first;
+    expect(reason).toBe('@nomyo/native');
+    expect(memory).toBeDefined();
+    const info = memory!.info();
+    expect(info.kind).toBe('native');
+    expect(info.platform).toBe(process.platform);
+    expect(info.reason).toMatch(/^@nomyo\/native \d+\.\d+\.\d+ \(/);
+    if (process.platform === 'linux') {
+      expect(info.dumpExclusion).toBe(true);
+      if (info.locking) expect(info.reason).toContain('(mlock, MADV_DONTDUMP)');
+    }
+
+    const secret = memory!.alloc(64);
+    expect(secret.length).toBe(64);
+    secret.fill(0xee);
+    const alias = new Uint8Array(secret.buffer);
+    memory!.free(secret);
+    expect(secret.length).toBe(0);
+    expect(alias.length).toBe(0);
+
+    const plain = new Uint8Array([1, 2, 3]);
+    const locked = memory!.lock(plain);
+    if (locked) memory!.unlock(plain);
+    else memory!.zero(plain);
+    expect([...plain]).toEqual([0, 0, 0]);
+    memory!.free(new Uint8Array(0));
+    expect(memory!.alloc(0).length).toBe(0); // not a secure allocation: falls back
+
+    expect((await selectSecureMemory('require-native')).info().kind).toBe('native');
+  });
+
+  it('NOMYO_DISABLE_NATIVE=1 hides the addon and selection falls back to zeroing', async () => {
+    const { loadNativeMemory } = await loader();
+    const { selectSecureMemory } = await select();
+    process.env.NOMYO_DISABLE_NATIVE = '1';
+    expect(await loadNativeMemory()).toEqual({ reason: 'disabled by NOMYO_DISABLE_NATIVE' });
+    const memory = await selectSecureMemory(true);
+    expect(memory.info()).toMatchObject({ kind: 'js', reason: 'zeroing only: disabled by NOMYO_DISABLE_NATIVE' });
+    await expect(selectSecureMemory('require-native')).rejects.toThrow(/NOMYO_DISABLE_NATIVE/);
+  });
+});
