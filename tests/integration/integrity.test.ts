@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecurityError, type SecureMemory } from '@nomyo/core';
 import { generateRsaKeyPair, sealPackage } from '@nomyo/core/protocol';
-import type { EncryptedPackage, NomyoServer } from '@nomyo/server';
+import type { NomyoServer } from '@nomyo/server';
+import type { EncryptedPackage } from '@nomyo/core';
 import { clientFor, hello, startTestServer } from './support.js';
 
 describe('a tampered or wrong answer never decrypts, and is never returned', () => {
@@ -75,6 +76,7 @@ describe('zeroing, proven on the real buffers', () => {
     const server = await startTestServer();
     const handed: Uint8Array[] = [];
     const spy: SecureMemory = {
+      kind: 'js',
       lock: (view) => (handed.push(view), false),
       unlock: (view) => view.fill(0),
       zero: (view) => view.fill(0),
@@ -101,6 +103,7 @@ describe('zeroing, proven on the real buffers', () => {
     const server = await startTestServer({ tamperResponse: () => 'garbage' });
     try {
       const spy: SecureMemory = {
+        kind: 'js',
         lock: (view) => (handed.push(view), false),
         unlock: (view) => view.fill(0),
         zero: (view) => view.fill(0),

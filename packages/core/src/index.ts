@@ -22,3 +22,5 @@ export { SecureByteContext } from './memory/context.js';
 export { sanitizeDetail } from './transport/detail.js';
 export type { FetchFn } from './transport/http.js';
 export * from './errors.js';
+export { createSecureFetch } from './client/secure-fetch.js';
+export type { SecureFetch, SecureFetchOptions } from './client/secure-fetch.js';

@@ -1,18 +1,36 @@
 import type { SecureMemory } from './secure-memory.js';
 
+const encoder = new TextEncoder();
+/** Buffers that came from SecureMemory.alloc: released with free(), not unlock(). */
+const allocated = new WeakSet<Uint8Array>();
+const NodeBuffer = (globalThis as { Buffer?: { byteLength(s: string, enc: 'utf8'): number } }).Buffer;
+
 /**
- * Scopes a secret buffer: locked while `fn` runs, zeroed and unlocked in `finally`.
+ * Scopes a secret buffer: locked while `fn` runs, zeroed and unlocked (or freed) in `finally`.
  * A failure while zeroing never hides the error `fn` threw.
  *
  * @example
  * const ctx = new SecureByteContext(memory);
- * await ctx.use(plaintextBytes, (bytes) => sealPackage(bytes, serverKey));
+ * await ctx.use(ctx.encodeUtf8(JSON.stringify(payload)), (bytes) => sealPackage(bytes, serverKey));
  */
 export class SecureByteContext {
   constructor(private readonly memory: SecureMemory) {}
 
+  /**
+   * The UTF-8 bytes of `text`. With the native addon they are written straight into a locked,
+   * dump-excluded allocation outside the JS heap, so the secret never sits in an ordinary buffer.
+   */
+  encodeUtf8(text: string): Uint8Array<ArrayBuffer> {
+    if (this.memory.kind !== 'native' || !NodeBuffer) return encoder.encode(text);
+    const bytes = this.memory.alloc(NodeBuffer.byteLength(text, 'utf8'));
+    encoder.encodeInto(text, bytes);
+    allocated.add(bytes);
+    return bytes;
+  }
+
   async use<T>(bytes: Uint8Array, fn: (bytes: Uint8Array) => T | Promise<T>): Promise<T> {
-    const locked = this.memory.lock(bytes);
+    const owned = allocated.has(bytes);
+    const locked = !owned && this.memory.lock(bytes);
     let failed = false;
     try {
       return await fn(bytes);
@@ -21,7 +39,8 @@ export class SecureByteContext {
       throw err;
     } finally {
       try {
-        if (locked) this.memory.unlock(bytes);
+        if (owned) this.memory.free(bytes);
+        else if (locked) this.memory.unlock(bytes);
         else this.memory.zero(bytes);
       } catch (zeroErr) {
         // Only surface the zeroing failure when it is the sole failure.

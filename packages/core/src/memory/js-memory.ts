@@ -2,6 +2,7 @@ import type { MemoryProtectionInfo, SecureMemory } from './secure-memory.js';
 
 /** Zeroing only: JavaScript cannot lock pages or keep the GC from copying. */
 export class JsSecureMemory implements SecureMemory {
+  readonly kind = 'js';
   constructor(private readonly reason = 'pure JavaScript: zeroing only') {}
   lock(): boolean {
     return false;
@@ -25,6 +26,7 @@ export class JsSecureMemory implements SecureMemory {
 
 /** `secureMemory: false`: the caller opted out; nothing is zeroed. */
 export class NoSecureMemory implements SecureMemory {
+  readonly kind = 'none';
   lock(): boolean {
     return false;
   }

@@ -29,6 +29,7 @@ interface NativeAddon {
 const CANDIDATES = ['@nomyo/native', 'nomyo-native'];
 
 class NativeSecureMemory implements SecureMemory {
+  readonly kind = 'native';
   constructor(
     private readonly addon: NativeAddon,
     private readonly name: string,

@@ -20,6 +20,8 @@ export interface MemoryProtectionInfo {
 }
 
 export interface SecureMemory {
+  /** Which protection this is (cheap to read, unlike {@link info}). */
+  readonly kind: MemoryProtectionInfo['kind'];
   /** Tries to keep `view`'s pages in RAM; false when the platform or its limit refuses. */
   lock(view: Uint8Array): boolean;
   /** Zeroes `view`, then releases its lock. */

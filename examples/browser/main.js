@@ -1,0 +1,61 @@
+// The browser example: @nomyo/core unchanged, as ES modules (serve.mjs serves /core/).
+import { SecureChatCompletion } from '/core/index.js';
+
+const $ = (id) => document.getElementById(id);
+$('router').value = new URLSearchParams(location.search).get('router') ?? 'http://127.0.0.1:12434';
+
+// One client per router URL: it holds this page's key pair, generated once on first use.
+let chat;
+let chatUrl;
+function clientFor(url) {
+  if (chat && chatUrl === url) return chat;
+  void chat?.dispose();
+  // allowHttp only for a plain-http URL such as the local reference router; use https otherwise.
+  chat = new SecureChatCompletion({ baseUrl: url, allowHttp: url.startsWith('http:') });
+  chatUrl = url;
+  return chat;
+}
+
+function show(state, status) {
+  document.body.dataset.state = state;
+  $('status').textContent = status;
+}
+
+/** Reports whether the page could read its own private key (it must not be able to). */
+async function describeKey(client) {
+  const { privateKey, bits } = await client.client.keyPair();
+  try {
+    await crypto.subtle.exportKey('pkcs8', privateKey);
+    return `private key (RSA-${bits}): EXPORTABLE — this should not happen`;
+  } catch (err) {
+    return `private key (RSA-${bits}): extractable=${privateKey.extractable}, export refused (${err.name})`;
+  }
+}
+
+$('ask').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  $('answer').textContent = '';
+  $('meta').textContent = '';
+  show('busy', 'generating a key pair (first time only) and sending the sealed request…');
+  try {
+    const client = clientFor($('router').value.trim());
+    const completion = await client.chat.completions.create(
+      { model: $('model').value.trim(), messages: [{ role: 'user', content: $('message').value }] },
+      { apiKey: $('apiKey').value || undefined },
+    );
+    $('answer').textContent = completion.choices[0]?.message.content ?? '(no content)';
+    const meta = completion._metadata;
+    $('meta').textContent = `encrypted: ${meta.is_encrypted} (${meta.encryption_algorithm}), payload id ${meta.payload_id}`;
+    $('key').textContent = await describeKey(client);
+    show('done', 'done');
+  } catch (err) {
+    show('error', `${err.name}: ${err.message}`);
+  }
+});
+
+// For poking around in the devtools console: `await nomyoExample.chat.client.keyPair()`.
+globalThis.nomyoExample = {
+  get chat() {
+    return chat;
+  },
+};

@@ -1,0 +1,145 @@
+/**
+ * createSecureFetch: a `fetch` for OpenAI-compatible SDKs that seals chat completions with the
+ * NOMYO protocol and answers the way api.openai.com would, so the SDK's parsing, error classes,
+ * retries and streaming code all work unchanged.
+ */
+import { randomUUID } from '../crypto/subtle.js';
+import { APIError, APIUserAbortError } from '../errors.js';
+import type { SecurityTier } from '../protocol/constants.js';
+import { checkApiKey, checkSecurityTier } from '../transport/policy.js';
+import { readChatRequest, type FetchInput } from './fetch-request.js';
+import { SecureCompletionClient, type SecureCompletionClientOptions } from './secure-completion-client.js';
+import { completionToEventStream } from './sse.js';
+
+export interface SecureFetchOptions extends SecureCompletionClientOptions {
+  /** Use this client instead of creating one (the other client options are then ignored). */
+  client?: SecureCompletionClient;
+  /** Sent when the SDK's request has no `Authorization: Bearer` header of its own. */
+  apiKey?: string;
+  /** Used when neither the body's `security_tier` nor an `X-Security-Tier` header names one. */
+  securityTier?: SecurityTier;
+}
+
+/** A `fetch` that only sends sealed chat completions, with the client that seals them. */
+export type SecureFetch = ((input: FetchInput, init?: RequestInit) => Promise<Response>) & {
+  readonly client: SecureCompletionClient;
+};
+
+// The OpenAI SDK's own default: its timeout (which aborts our signal) should decide, not ours.
+const SDK_DEFAULT_TIMEOUT_MS = 600_000;
+// Router headers an SDK acts on: retry timing, its retry override, the request id in errors.
+const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry', 'x-request-id'];
+
+/**
+ * Creates a `fetch` to give an OpenAI-compatible SDK. `POST …/chat/completions` requests are
+ * sealed end to end and sent to the NOMYO router; the answer comes back as the plain JSON (or, with
+ * `stream: true`, the SSE stream) the SDK expects. Every other request is refused, never sent.
+ *
+ * - The API key is the SDK's `Authorization: Bearer` header (so `new OpenAI({ apiKey })` works);
+ *   a security tier comes from a `security_tier` body field or an `X-Security-Tier` header.
+ * - Router errors become Responses with the router's status, an OpenAI-style `{"error": …}` body
+ *   and its Retry-After headers, so the SDK raises its own error classes and does its own retries
+ *   (this client therefore retries nothing itself unless `maxRetries` is set).
+ * - Connection failures, timeouts and answers that fail decryption are thrown, as fetch does; the
+ *   SDK reports them as connection errors with our error as `cause`. A user abort throws an `AbortError`.
+ * - The decrypted completion keeps its `_metadata`; `x-request-id` is the X-Payload-ID sent.
+ * - Streaming replays the decrypted completion as `chat.completion.chunk` events: the protocol
+ *   answers with one whole completion, so the chunks arrive together at the end.
+ *
+ * @example
+ * import OpenAI from 'openai';
+ * import { createSecureFetch } from '@nomyo/core';
+ *
+ * const openai = new OpenAI({
+ *   baseURL: 'https://api.nomyo.ai:12434/v1', // only the path matters: requests go to routerUrl
+ *   apiKey: process.env.NOMYO_API_KEY,
+ *   fetch: createSecureFetch({ routerUrl: 'https://api.nomyo.ai:12434' }),
+ * });
+ * const completion = await openai.chat.completions.create({
+ *   model: 'Qwen/Qwen3-0.6B',
+ *   messages: [{ role: 'user', content: 'Hello' }],
+ * });
+ * for await (const chunk of await openai.chat.completions.create({ model: 'Qwen/Qwen3-0.6B', messages, stream: true })) {
+ *   process.stdout.write(chunk.choices[0]?.delta.content ?? '');
+ * }
+ */
+export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch {
+  const { client: given, apiKey: defaultKey, securityTier: defaultTier, ...clientOptions } = options;
+  checkApiKey(defaultKey);
+  checkSecurityTier(defaultTier);
+  const client =
+    given ??
+    new SecureCompletionClient({
+      timeout: SDK_DEFAULT_TIMEOUT_MS,
+      ...clientOptions,
+      maxRetries: clientOptions.maxRetries ?? 0,
+    });
+
+  const secureFetch = async (input: FetchInput, init?: RequestInit): Promise<Response> => {
+    const request = await readChatRequest(input, init);
+    if (request.signal?.aborted) throw abortError(request.signal.reason);
+    const payloadId = randomUUID();
+    let completion;
+    try {
+      completion = await client.sendSecureRequest(request.payload, payloadId, {
+        apiKey: request.apiKey ?? defaultKey,
+        securityTier: checkSecurityTier(request.securityTier ?? defaultTier),
+        signal: request.signal,
+      });
+    } catch (err) {
+      if (err instanceof APIUserAbortError) throw abortError(err);
+      if (err instanceof APIError) return errorResponse(err);
+      throw err;
+    }
+    const headers = { 'x-request-id': payloadId };
+    if (request.stream) {
+      return new Response(completionToEventStream(completion, { includeUsage: request.includeUsage }), {
+        status: 200,
+        headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+      });
+    }
+    return new Response(JSON.stringify(completion), { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
+  };
+  return Object.assign(secureFetch, { client });
+}
+
+/** The router's error as api.openai.com would shape it; `detail` is already sanitized by core. */
+function errorResponse(err: APIError): Response {
+  const message = err.detail ?? `the router answered ${err.status}`;
+  const body = { error: { message, type: errorType(err.status), param: null, code: err.code }, detail: err.detail ?? null };
+  const headers = new Headers({ 'content-type': 'application/json' });
+  for (const name of FORWARDED_ERROR_HEADERS) {
+    const value = err.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  return new Response(JSON.stringify(body), { status: err.status, headers });
+}
+
+function errorType(status: number): string {
+  switch (status) {
+    case 400:
+      return 'invalid_request_error';
+    case 401:
+      return 'authentication_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 429:
+      return 'rate_limit_error';
+    default:
+      return status >= 500 ? 'server_error' : 'api_error';
+  }
+}
+
+/** What fetch throws on abort; SDKs recognise it by name (the OpenAI SDK: APIUserAbortError). */
+function abortError(cause: unknown): DOMException {
+  const error = new DOMException('request aborted by the caller', 'AbortError');
+  // DOMException takes no options bag everywhere; set cause where the property is writable.
+  try {
+    Object.defineProperty(error, 'cause', { value: cause, configurable: true, writable: true });
+  } catch {
+    /* a frozen DOMException: the name is what SDKs check */
+  }
+  return error;
+}

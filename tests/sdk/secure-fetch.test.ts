@@ -1,0 +1,100 @@
+/** createSecureFetch called directly, as any fetch-taking SDK might call it: inputs, body kinds, the raw SSE. */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { echoModel, type ChatRequest, type NomyoServer } from '@nomyo/server';
+import { completionRequests, expectSealed, secureFetchFor, startRouter } from './helpers.js';
+import type { SecureFetch } from '@nomyo/core';
+
+const URL_ = 'https://router.invalid/v1/chat/completions';
+const body = (content: string, extra: object = {}) => JSON.stringify({ model: 'echo', messages: [{ role: 'user', content }], ...extra });
+
+let server: NomyoServer;
+let secureFetch: SecureFetch;
+let seen: ChatRequest[] = [];
+
+beforeAll(async () => {
+  server = await startRouter({
+    model: (request, context) => {
+      seen.push(request);
+      return echoModel(request, context);
+    },
+  });
+  secureFetch = secureFetchFor(server, { apiKey: 'sk-default', securityTier: 'standard' });
+});
+afterAll(() => server?.close());
+beforeEach(() => {
+  server.clearRequests();
+  seen = [];
+});
+
+async function contentOf(response: Response): Promise<string> {
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toBe('application/json');
+  const json = (await response.json()) as { choices: Array<{ message: { content: string } }> };
+  return json.choices[0]!.message.content;
+}
+
+describe('createSecureFetch', () => {
+  it('accepts every body kind and a Request or URL input', async () => {
+    const bytes = new TextEncoder().encode(body('as bytes'));
+    const answers = await Promise.all([
+      secureFetch(URL_, { method: 'POST', body: body('as string') }),
+      secureFetch(new URL(URL_), { method: 'post', body: bytes }),
+      secureFetch(URL_, { method: 'POST', body: bytes.slice().buffer }),
+      secureFetch(URL_, { method: 'POST', body: new Blob([body('as blob')]) }),
+      secureFetch(URL_, { method: 'POST', body: new Response(body('as stream')).body, duplex: 'half' } as RequestInit),
+      secureFetch(new Request(URL_, { method: 'POST', body: body('as request') })),
+      secureFetch('/v1/chat/completions/', { method: 'POST', body: body('relative') }),
+    ]);
+    const contents = await Promise.all(answers.map(contentOf));
+    expect(contents).toEqual(['as string', 'as bytes', 'as bytes', 'as blob', 'as stream', 'as request', 'relative'].map((t) => `echo: ${t}`));
+    for (const request of completionRequests(server)) expectSealed(request.body, ['as ']);
+  });
+
+  it('uses the Bearer header first, then the default key; tier from body, header, then default', async () => {
+    await secureFetch(URL_, { method: 'POST', body: body('a', { security_tier: 'maximum' }), headers: { Authorization: 'Bearer sk-header' } });
+    await secureFetch(URL_, { method: 'POST', body: body('b'), headers: new Headers({ 'X-Security-Tier': 'high' }) });
+    await secureFetch(URL_, { method: 'POST', body: body('c') });
+    const sent = completionRequests(server).map((r) => [r.headers.authorization, r.headers['x-security-tier']]);
+    expect(sent).toEqual([
+      ['Bearer sk-header', 'maximum'],
+      ['Bearer sk-default', 'high'],
+      ['Bearer sk-default', 'standard'],
+    ]);
+    expect(seen.map((r) => Object.keys(r).sort())).toEqual(Array(3).fill(['messages', 'model']));
+  });
+
+  it('refuses other endpoints and methods before any I/O', async () => {
+    const refused = [
+      secureFetch('https://router.invalid/v1/embeddings', { method: 'POST', body: body('x') }),
+      secureFetch('https://router.invalid/v1/chat/completions', { method: 'GET' }),
+      secureFetch('https://router.invalid/v1/chat/completions/abc/messages', { method: 'POST', body: body('x') }),
+      secureFetch(new Request('https://router.invalid/v1/models')),
+    ];
+    for (const call of refused) await expect(call).rejects.toMatchObject({ name: 'SecurityError', code: 'ERR_NOMYO_SECURITY' });
+    await expect(secureFetch(URL_, { method: 'POST', body: 'not json' })).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    await expect(secureFetch(URL_, { method: 'POST', body: body('x', { security_tier: 'ultra' }) })).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('throws an AbortError for an already aborted signal', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(secureFetch(URL_, { method: 'POST', body: body('x'), signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('answers stream: true with a well-formed SSE body', async () => {
+    const response = await secureFetch(URL_, { method: 'POST', body: body('one two three', { stream: true, stream_options: { include_usage: true } }) });
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const text = await response.text();
+    const events = text.split('\n\n');
+    expect(events.pop()).toBe('');
+    expect(events.pop()).toBe('data: [DONE]');
+    expect(events.every((e) => e.startsWith('data: {'))).toBe(true);
+    const chunks = events.map((e) => JSON.parse(e.slice('data: '.length)));
+    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 4 } });
+    expect(chunks.at(-2).choices[0]).toMatchObject({ delta: {}, finish_reason: 'stop' });
+    expect(seen[0]).not.toHaveProperty('stream');
+  });
+});

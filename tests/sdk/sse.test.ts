@@ -1,0 +1,48 @@
+/** The completion → chunk replay on its own: shapes that the echo model does not produce. */
+import { describe, expect, it } from 'vitest';
+import { completionChunks, completionToEventStream } from '../../packages/core/src/client/sse.js';
+
+const base = { id: 'chatcmpl-1', object: 'chat.completion', created: 1700000000, model: 'm', system_fingerprint: 'fp' };
+
+describe('completionChunks', () => {
+  it('replays several choices, reasoning and refusal, and no usage unless asked', () => {
+    const chunks = completionChunks({
+      ...base,
+      choices: [
+        { index: 0, message: { role: 'assistant', content: 'ünïcode 👋 words', reasoning_content: 'thinking' }, finish_reason: 'stop' },
+        { index: 1, message: { role: 'assistant', content: null, refusal: 'no' }, finish_reason: 'content_filter' },
+      ],
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+    });
+    expect(chunks.every((c) => c.id === 'chatcmpl-1' && c.object === 'chat.completion.chunk' && c.system_fingerprint === 'fp')).toBe(true);
+    expect(chunks.some((c) => 'usage' in c)).toBe(false);
+    const deltas = (i: number) => chunks.flatMap((c) => (c.choices as Array<{ index: number; delta: Record<string, unknown> }>).filter((x) => x.index === i).map((x) => x.delta));
+    expect(deltas(0).map((d) => d.content ?? '').join('')).toBe('ünïcode 👋 words');
+    expect(deltas(0).map((d) => d.reasoning_content ?? '').join('')).toBe('thinking');
+    expect(deltas(1)).toContainEqual({ refusal: 'no' });
+    const finishes = chunks.flatMap((c) => (c.choices as Array<{ finish_reason: string | null }>).map((x) => x.finish_reason)).filter(Boolean);
+    expect(finishes).toEqual(['stop', 'content_filter']);
+  });
+
+  it('sends tool calls with index, id, type and the whole function', () => {
+    const calls = [
+      { id: 'a', type: 'function' as const, function: { name: 'f', arguments: '{"x":1}' } },
+      { id: 'b', type: 'function' as const, function: { name: 'g', arguments: '{}' } },
+    ];
+    const chunks = completionChunks({ ...base, choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }] });
+    const toolDeltas = chunks.flatMap((c) => (c.choices as Array<{ delta: { tool_calls?: unknown[] } }>).flatMap((x) => x.delta.tool_calls ?? []));
+    expect(toolDeltas).toEqual([
+      { index: 0, id: 'a', type: 'function', function: { name: 'f', arguments: '{"x":1}' } },
+      { index: 1, id: 'b', type: 'function', function: { name: 'g', arguments: '{}' } },
+    ]);
+  });
+
+  it('stops replaying when the reader cancels', async () => {
+    const stream = completionToEventStream({ ...base, choices: [{ index: 0, message: { role: 'assistant', content: 'x '.repeat(200) }, finish_reason: 'stop' }] });
+    const reader = stream.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toMatch(/^data: \{/);
+    await reader.cancel();
+    expect((await reader.read()).done).toBe(true);
+  });
+});
