@@ -1,6 +1,7 @@
 /** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count; an argument picks one part. */
 import { clientCost, printClientCost } from './client-cost.mjs';
 import { endToEnd, printEndToEnd } from './end-to-end.mjs';
+import { nativeCost, printNativeCost } from './native-cost.mjs';
 
 const rounds = Number(process.env.ROUNDS ?? 30);
 const only = process.argv[2];
@@ -8,3 +9,4 @@ const only = process.argv[2];
 console.log(`node ${process.version}, ${process.platform}-${process.arch}, medians of ${rounds} interleaved rounds (fewer at 5 and 10 MiB)`);
 if (!only || only === 'client') printClientCost(await clientCost({ rounds }));
 if (!only || only === 'e2e') printEndToEnd(await endToEnd({ rounds }));
+if (!only || only === 'native') printNativeCost(await nativeCost({ rounds }));

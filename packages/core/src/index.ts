@@ -11,13 +11,15 @@ export type {
 } from './client/secure-chat-completion.js';
 export { SecureCompletionClient } from './client/secure-completion-client.js';
 export type { SecureCompletionClientOptions, SendOptions, SecureChatCompletionResult } from './client/secure-completion-client.js';
+export type { GenerateKeysOptions } from './client/secure-completion-client.js';
 export type { ClientKeyPair } from './keys/client-keys.js';
 export type { ServerKey } from './keys/server-key.js';
+export { parseFingerprint, type TrustStore } from './keys/pinning.js';
 export type { ChatCompletion, ChatCompletionChoice, ChatCompletionMessage, CompletionUsage, SecureMetadata } from './protocol/completion.js';
 export type { EncryptedPackage } from './protocol/package.js';
 export { SECURITY_TIERS, type SecurityTier } from './protocol/constants.js';
 export type { SecureMemory, MemoryProtectionInfo } from './memory/secure-memory.js';
-export type { SecureMemoryOption } from './memory/select.js';
+export { getMemoryProtection, type SecureMemoryOption } from './memory/select.js';
 export { SecureByteContext } from './memory/context.js';
 export { sanitizeDetail } from './transport/detail.js';
 export type { FetchFn } from './transport/http.js';
