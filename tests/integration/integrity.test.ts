@@ -71,19 +71,24 @@ describe('a tampered or wrong answer never decrypts, and is never returned', () 
   });
 });
 
+/** Zeroing-only memory that remembers every buffer it was handed, so the test can look at them afterwards. */
+function spyMemory(handed: Uint8Array[]): SecureMemory {
+  return {
+    kind: 'js',
+    lock: (view) => (handed.push(view), false),
+    unlock: (view) => view.fill(0),
+    zero: (view) => view.fill(0),
+    alloc: (size) => new Uint8Array(size),
+    free: (view) => view.fill(0),
+    info: () => ({ kind: 'js', locking: false, dumpExclusion: false, reason: 'test spy' }),
+  };
+}
+
 describe('zeroing, proven on the real buffers', () => {
   it('zeroes the request plaintext and the decrypted answer after use, and never holds them unzeroed', async () => {
     const server = await startTestServer();
     const handed: Uint8Array[] = [];
-    const spy: SecureMemory = {
-      kind: 'js',
-      lock: (view) => (handed.push(view), false),
-      unlock: (view) => view.fill(0),
-      zero: (view) => view.fill(0),
-      alloc: (size) => new Uint8Array(size),
-      free: (view) => view.fill(0),
-      info: () => ({ kind: 'js', locking: false, dumpExclusion: false, reason: 'test spy' }),
-    };
+    const spy = spyMemory(handed);
     try {
       const payload = { model: 'm', messages: [{ role: 'user', content: 'zero me please' }] };
       const answer = await clientFor(server, { secureMemory: spy }).create(payload);
@@ -102,15 +107,7 @@ describe('zeroing, proven on the real buffers', () => {
     const handed: Uint8Array[] = [];
     const server = await startTestServer({ tamperResponse: () => 'garbage' });
     try {
-      const spy: SecureMemory = {
-        kind: 'js',
-        lock: (view) => (handed.push(view), false),
-        unlock: (view) => view.fill(0),
-        zero: (view) => view.fill(0),
-        alloc: (size) => new Uint8Array(size),
-        free: (view) => view.fill(0),
-        info: () => ({ kind: 'js', locking: false, dumpExclusion: false, reason: 'test spy' }),
-      };
+      const spy = spyMemory(handed);
       await expect(clientFor(server, { secureMemory: spy, maxRetries: 0 }).create(hello)).rejects.toBeInstanceOf(SecurityError);
       expect(handed).toHaveLength(1);
       expect(handed[0]!.every((b) => b === 0)).toBe(true);
