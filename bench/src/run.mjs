@@ -2,6 +2,7 @@
 import { clientCost, printClientCost } from './client-cost.mjs';
 import { endToEnd, printEndToEnd } from './end-to-end.mjs';
 import { nativeCost, printNativeCost } from './native-cost.mjs';
+import { keyGenerationTimes, printRotation, rotationLatency } from './rotation.mjs';
 
 const rounds = Number(process.env.ROUNDS ?? 30);
 const only = process.argv[2];
@@ -10,3 +11,4 @@ console.log(`node ${process.version}, ${process.platform}-${process.arch}, media
 if (!only || only === 'client') printClientCost(await clientCost({ rounds }));
 if (!only || only === 'e2e') printEndToEnd(await endToEnd({ rounds }));
 if (!only || only === 'native') printNativeCost(await nativeCost({ rounds }));
+if (!only || only === 'rotation') printRotation(await rotationLatency(), await keyGenerationTimes());

@@ -2,17 +2,22 @@
 /** The `nomyo` command. Errors print their class, code and (already sanitized) message; never a secret. */
 import { NomyoError } from '../errors.js';
 import { chat, CHAT_USAGE } from './chat.js';
+import { keys, KEYS_USAGE } from './keys.js';
 import { forTerminal } from './terminal.js';
 
 const USAGE = `nomyo: end-to-end encrypted chat completions
 
-${CHAT_USAGE}`;
+${CHAT_USAGE}
+
+${KEYS_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'chat':
       return chat(rest);
+    case 'keys':
+      return keys(rest);
     case undefined:
     case '-h':
     case '--help':

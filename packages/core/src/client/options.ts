@@ -1,12 +1,67 @@
-/** Defaults and environment lookups shared by both clients. */
+/** Options, defaults and environment lookups shared by both clients. */
 import { RSA_DEFAULT_BITS } from '../protocol/constants.js';
+import { MIN_PASSWORD_LENGTH } from '../crypto/pkcs8-pbes2.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { SecureMemoryOption } from '../memory/select.js';
+import type { FetchFn } from '../transport/http.js';
+
+export interface SecureCompletionClientOptions {
+  /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
+  routerUrl?: string;
+  /** Allow `http:` URLs (local testing only). A warning goes to `onWarning`. */
+  allowHttp?: boolean;
+  /** `true` (default): @nomyo/native when installed, else zeroing; `'require-native'`; `false`: off. */
+  secureMemory?: SecureMemoryOption;
+  /** RSA modulus of the client's key pair: 4096 (default) or 2048. */
+  keySize?: number;
+  /**
+   * Node.js only: keep the client's key pair in this directory (`private_key.pem` 0600,
+   * `public_key.pem` 0644, directory 0700). The pair there is loaded, or generated and saved when
+   * the directory holds none; rotated pairs are saved there too. A key that exists but cannot be
+   * opened is an error, never replaced. Also holds `known_routers.json` (trust on first use of
+   * router keys). Without it, keys live in memory only.
+   */
+  keyDir?: string;
+  /** Password of the private key file in `keyDir` (at least 8 characters). Default: `NOMYO_KEY_PASSWORD`; none: the file is not encrypted. */
+  keyPassword?: string;
+  /** Milliseconds before the client's key pair is replaced by a fresh one (prepared in the background). Default 24 h; 0 never rotates. */
+  keyRotationInterval?: number;
+  /**
+   * Pins the router's key: the SHA-256 of its SPKI DER, as 64 hex digits or `sha256:` + base64
+   * (what `nomyo keys fingerprint --url` prints). Any other key is refused before anything is sent.
+   */
+  serverKeyFingerprint?: string;
+  /** Milliseconds for one whole HTTP exchange, answer body included. Default 120 000. */
+  timeout?: number;
+  /** Retries on 429, 503 and connection failures. Default 2. */
+  maxRetries?: number;
+  /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */
+  serverKeyTtl?: number;
+  /** A fetch implementation (default: the global one). */
+  fetch?: FetchFn;
+  /** Receives warnings; the library never writes to the console. */
+  onWarning?: (message: string) => void;
+}
+
+/** `SecureCompletionClient.generateKeys` options. */
+export interface GenerateKeysOptions {
+  /** Node.js only: also write the pair to `keyDir` (never over an existing key). Default false. */
+  saveToFile?: boolean;
+  /** Where to save. Default `client_keys`. */
+  keyDir?: string;
+  /** Encrypt the saved private key (at least 8 characters). Default: the client's `keyPassword`. */
+  password?: string;
+  /** RSA modulus. Default: the client's `keySize`. */
+  keySize?: number;
+}
 
 export const DEFAULT_ROUTER_URL = 'https://api.nomyo.ai:12434';
 export const DEFAULT_TIMEOUT_MS = 120_000;
 export const DEFAULT_MAX_RETRIES = 2;
 export const DEFAULT_SERVER_KEY_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_KEY_SIZE = RSA_DEFAULT_BITS;
+export const DEFAULT_KEY_ROTATION_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_KEY_DIR = 'client_keys';
 
 /** An environment variable where the runtime has an environment (Node, Deno, Bun), else undefined. */
 export function env(name: string): string | undefined {
@@ -22,4 +77,18 @@ export function checkKeySize(bits: number): number {
 export function checkPositive(name: string, value: number, allowZero = false): number {
   if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) throw new InvalidArgumentError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`);
   return value;
+}
+
+/** A password for writing key files: at least 8 characters. Checked up front so a rotation cannot fail on it later. */
+export function checkKeyPassword(password: string | undefined): string | undefined {
+  if (password === undefined) return undefined;
+  if (typeof password !== 'string' || [...password].length < MIN_PASSWORD_LENGTH) {
+    throw new InvalidArgumentError(`the key password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  return password;
+}
+
+export function checkKeyDir(dir: string | undefined): string | undefined {
+  if (dir !== undefined && (typeof dir !== 'string' || dir === '' || dir.includes('\0'))) throw new InvalidArgumentError('keyDir must be a non-empty path');
+  return dir;
 }

@@ -2,58 +2,40 @@
  * The low-level client: one encrypted request, one decrypted answer. Composes keys, protocol,
  * memory and transport; holds no crypto or wire details of its own.
  */
-import { generateClientKeyPair, ClientKeyHolder, type ClientKeyPair } from '../keys/client-keys.js';
-import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
+import type { ClientKeyHolder, ClientKeyPair } from '../keys/client-keys.js';
+import type { ClientKeySource } from '../keys/key-source.js';
+import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import { SecureByteContext } from '../memory/context.js';
 import { selectSecureMemory, type SecureMemoryOption } from '../memory/select.js';
 import type { SecureMemory, MemoryProtectionInfo } from '../memory/secure-memory.js';
-import { checkChatCompletion, type ChatCompletion, type SecureMetadata } from '../protocol/completion.js';
-import {
-  HEADERS,
-  MAX_REQUEST_PLAINTEXT_BYTES,
-  PACKAGE_ALGORITHM,
-  PACKAGE_CONTENT_TYPE,
-  PATHS,
-  type SecurityTier,
-} from '../protocol/constants.js';
+import type { ChatCompletion, SecureMetadata } from '../protocol/completion.js';
+import { parseCompletion, serializePayload } from './payload.js';
+import { HEADERS, PACKAGE_ALGORITHM, PACKAGE_CONTENT_TYPE, PATHS, type SecurityTier } from '../protocol/constants.js';
 import { openPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
-import { APIUserAbortError, DisposedError, InvalidArgumentError, InvalidRequestError, SecurityError } from '../errors.js';
+import { APIUserAbortError, DisposedError, InvalidRequestError } from '../errors.js';
 import { exchange, type FetchFn } from '../transport/http.js';
 import { checkApiKey, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { isRetryable, retryDelayMs, sleep } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
+import { createKeyState } from './key-setup.js';
 import {
+  checkKeyDir,
+  checkKeyPassword,
   checkKeySize,
   checkPositive,
+  DEFAULT_KEY_DIR,
   DEFAULT_KEY_SIZE,
   DEFAULT_MAX_RETRIES,
   DEFAULT_ROUTER_URL,
-  DEFAULT_SERVER_KEY_TTL_MS,
   DEFAULT_TIMEOUT_MS,
   env,
+  type GenerateKeysOptions,
+  type SecureCompletionClientOptions,
 } from './options.js';
 
-export interface SecureCompletionClientOptions {
-  /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
-  routerUrl?: string;
-  /** Allow `http:` URLs (local testing only). A warning goes to `onWarning`. */
-  allowHttp?: boolean;
-  /** `true` (default): @nomyo/native when installed, else zeroing; `'require-native'`; `false`: off. */
-  secureMemory?: SecureMemoryOption;
-  /** RSA modulus of the client's key pair: 4096 (default) or 2048. */
-  keySize?: number;
-  /** Milliseconds for one whole HTTP exchange, answer body included. Default 120 000. */
-  timeout?: number;
-  /** Retries on 429, 503 and connection failures. Default 2. */
-  maxRetries?: number;
-  /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */
-  serverKeyTtl?: number;
-  /** A fetch implementation (default: the global one). */
-  fetch?: FetchFn;
-  /** Receives warnings; the library never writes to the console. */
-  onWarning?: (message: string) => void;
-}
+export type { GenerateKeysOptions, SecureCompletionClientOptions } from './options.js';
+export { serializePayload } from './payload.js';
 
 export interface SendOptions {
   apiKey?: string | undefined;
@@ -64,9 +46,6 @@ export interface SendOptions {
 }
 
 export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMetadata };
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Sends OpenAI-compatible payloads to a NOMYO router, sealed end to end.
@@ -85,6 +64,7 @@ export class SecureCompletionClient {
   readonly #memoryOption: SecureMemoryOption | undefined;
   #memory: Promise<SecureMemory> | undefined;
   readonly #keys: ClientKeyHolder;
+  readonly #keySource: ClientKeySource;
   readonly #serverKeys: ServerKeyCache;
   #disposed = false;
 
@@ -97,9 +77,17 @@ export class SecureCompletionClient {
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#onWarning = options.onWarning ?? (() => {});
     this.#memoryOption = options.secureMemory;
-    this.#keys = new ClientKeyHolder(() => generateClientKeyPair(this.keySize));
-    const ttl = checkPositive('serverKeyTtl', options.serverKeyTtl ?? DEFAULT_SERVER_KEY_TTL_MS);
-    this.#serverKeys = new ServerKeyCache(() => this.#fetchServerKey(), ttl);
+    const keys = createKeyState(options, {
+      routerUrl: this.routerUrl,
+      keySize: this.keySize,
+      timeout: this.timeout,
+      maxRetries: this.maxRetries,
+      fetch: this.#fetch,
+      onWarning: this.#onWarning,
+    });
+    this.#keySource = keys.source;
+    this.#keys = keys.holder;
+    this.#serverKeys = keys.serverKeys;
     if (this.routerUrl.startsWith('http:')) {
       this.#onWarning(`allowHttp: requests to ${this.routerUrl} travel over plain HTTP; the API key and headers are readable on the network`);
     }
@@ -120,6 +108,39 @@ export class SecureCompletionClient {
   async keyPair(): Promise<ClientKeyPair> {
     this.#assertUsable();
     return this.#keys.current();
+  }
+
+  /**
+   * Makes a new key pair and uses it from the next request on (requests in flight finish with theirs).
+   * With `saveToFile` (Node.js) it is written to `keyDir` first, and later rotations are saved there.
+   * @example
+   * const pair = await client.generateKeys({ saveToFile: true, keyDir: 'client_keys', password: process.env.KEY_PASSWORD });
+   * console.log(pair.fingerprint);
+   */
+  async generateKeys(options: GenerateKeysOptions = {}): Promise<ClientKeyPair> {
+    this.#assertUsable();
+    const bits = checkKeySize(options.keySize ?? this.keySize);
+    const saveDir = options.saveToFile ? checkKeyDir(options.keyDir ?? DEFAULT_KEY_DIR) : undefined;
+    const password = saveDir === undefined ? undefined : checkKeyPassword(options.password ?? this.#keySource.password);
+    const pair = await this.#keySource.generate(bits, saveDir, password);
+    await this.#keys.replace(pair);
+    return pair;
+  }
+
+  /**
+   * Node.js only: uses the pair in these PEM files from the next request on. The public key is
+   * derived from the private key when no path is given; a given one must match. The files are
+   * never written: later rotations of a loaded pair stay in memory (`keyRotationInterval: 0` keeps it).
+   * @throws KeyPasswordError for a wrong or missing password; KeyFileError for a missing, corrupt,
+   * non-RSA or under-2048-bit key, or a public key that does not match.
+   * @example
+   * await client.loadKeys('client_keys/private_key.pem', undefined, process.env.NOMYO_KEY_PASSWORD);
+   */
+  async loadKeys(privateKeyPath: string, publicKeyPath?: string, password?: string): Promise<ClientKeyPair> {
+    this.#assertUsable();
+    const pair = await this.#keySource.load(privateKeyPath, publicKeyPath, password ?? this.#keySource.password ?? env('NOMYO_KEY_PASSWORD'));
+    await this.#keys.replace(pair);
+    return pair;
   }
 
   /** Serializes and seals `payload` to the router's key. Returns the package object. */
@@ -183,10 +204,17 @@ export class SecureCompletionClient {
     });
   }
 
-  /** Drops keys and cached state; later calls fail with DisposedError. A second call is harmless. */
+  /**
+   * Cancels the rotation timer, drops every key and the key password; later calls fail with
+   * DisposedError, a second call is harmless. CryptoKeys live inside Web Crypto and cannot be zeroed,
+   * only dropped; the key bytes the library handles itself (PKCS#8 DER of key files) are zeroed as it goes.
+   * @example
+   * await using client = new SecureCompletionClient({ keyDir: 'client_keys' });
+   */
   async dispose(): Promise<void> {
     this.#disposed = true;
     this.#keys.dispose();
+    this.#keySource.dispose();
     this.#serverKeys.clear();
   }
 
@@ -211,21 +239,6 @@ export class SecureCompletionClient {
     return this.decryptResponse(answer.body, payloadId, keys);
   }
 
-  async #fetchServerKey(): Promise<ServerKey> {
-    for (let attempt = 0; ; ) {
-      try {
-        const answer = await exchange(this.#fetch, this.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: this.timeout });
-        if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
-        return await parseServerKey(answer.body);
-      } catch (err) {
-        attempt++;
-        const delay = attempt <= this.maxRetries && isRetryable(err) ? retryDelayMs(attempt, err) : undefined;
-        if (delay === undefined) throw err;
-        await sleep(delay);
-      }
-    }
-  }
-
   #secureMemory(): Promise<SecureMemory> {
     this.#memory ??= selectSecureMemory(this.#memoryOption);
     return this.#memory;
@@ -234,32 +247,4 @@ export class SecureCompletionClient {
   #assertUsable(): void {
     if (this.#disposed) throw new DisposedError('this client was disposed; create a new one');
   }
-}
-
-/** The payload's UTF-8 JSON, refused above the protocol's limit before anything is encrypted. */
-export function serializePayload(payload: object): Uint8Array<ArrayBuffer> {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new InvalidArgumentError('payload must be a JSON object');
-  const json = JSON.stringify(payload);
-  // A UTF-8 byte count is at least the UTF-16 length: refuse early without encoding huge strings.
-  if (json.length > MAX_REQUEST_PLAINTEXT_BYTES) throw payloadTooLarge();
-  const bytes = encoder.encode(json);
-  if (bytes.length > MAX_REQUEST_PLAINTEXT_BYTES) {
-    bytes.fill(0);
-    throw payloadTooLarge();
-  }
-  return bytes;
-}
-
-function payloadTooLarge(): InvalidArgumentError {
-  return new InvalidArgumentError(`the serialized request exceeds ${MAX_REQUEST_PLAINTEXT_BYTES} bytes`);
-}
-
-function parseCompletion(bytes: Uint8Array): ChatCompletion & { _metadata?: SecureMetadata } {
-  let value: unknown;
-  try {
-    value = JSON.parse(decoder.decode(bytes));
-  } catch {
-    throw new SecurityError('the decrypted answer is not UTF-8 JSON');
-  }
-  return checkChatCompletion(value);
 }

@@ -4,13 +4,12 @@
  * The holder serialises every change of key (first generation, loading, later rotation) through a
  * promise-chain mutex, so any number of concurrent first calls produce exactly one key pair.
  * Callers take a snapshot (`ClientKeyPair`) per request and open the answer with that snapshot,
- * so a key change while a request is in flight cannot break it.
+ * so a key change while a request is in flight cannot break it. Rotation lives in `key-holder.ts`.
  */
 import { derToPem } from '../crypto/pem.js';
 import { spkiFingerprint } from '../crypto/fingerprint.js';
 import { checkRsaKey, generateRsaKeyPair, modulusBits } from '../crypto/rsa.js';
 import { subtle } from '../crypto/subtle.js';
-import { DisposedError } from '../errors.js';
 
 export interface ClientKeyPair {
   readonly privateKey: CryptoKey;
@@ -46,58 +45,4 @@ export async function generateClientKeyPair(bits: number, extractable = false): 
   return toClientKeyPair(pair.privateKey, pair.publicKey);
 }
 
-/** Where a holder gets its first key pair from (generated in memory, or loaded from files). */
-export type KeyPairFactory = () => Promise<ClientKeyPair>;
-
-export class ClientKeyHolder {
-  #chain: Promise<unknown> = Promise.resolve();
-  #current: ClientKeyPair | undefined;
-  #disposed = false;
-
-  constructor(private readonly factory: KeyPairFactory) {}
-
-  /** Runs `fn` alone: no other key change starts until it settles. */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(fn, fn);
-    this.#chain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** The key pair to use for the next request, made (once) on first use. */
-  async current(): Promise<ClientKeyPair> {
-    this.#assertUsable();
-    if (this.#current) return this.#current;
-    return this.exclusive(async () => {
-      this.#assertUsable();
-      this.#current ??= await this.factory();
-      return this.#current;
-    });
-  }
-
-  /** The pair in use now, without creating one. */
-  peek(): ClientKeyPair | undefined {
-    return this.#current;
-  }
-
-  /** Replaces the pair (after loading or generating keys explicitly). */
-  replace(pair: ClientKeyPair): Promise<void> {
-    return this.exclusive(async () => {
-      this.#assertUsable();
-      this.#current = pair;
-    });
-  }
-
-  get disposed(): boolean {
-    return this.#disposed;
-  }
-
-  /** Drops the key reference; every later call fails with DisposedError. */
-  dispose(): void {
-    this.#disposed = true;
-    this.#current = undefined;
-  }
-
-  #assertUsable(): void {
-    if (this.#disposed) throw new DisposedError('this client was disposed');
-  }
-}
+export { ClientKeyHolder, type KeyPairFactory, type PendingKeyPair, type KeyHolderOptions } from './key-holder.js';

@@ -1,0 +1,143 @@
+/** `nomyo keys ...`: create, inspect and re-protect the client's key files; trust a router's key. */
+import { parseArgs } from 'node:util';
+import { SecureCompletionClient } from '../client/secure-completion-client.js';
+import { checkKeyPassword, checkKeySize, DEFAULT_KEY_DIR } from '../client/options.js';
+import { fingerprintBase64, spkiFingerprint } from '../crypto/fingerprint.js';
+import { encryptPrivateKeyPem, readPrivateKeyPem } from '../crypto/pkcs8-pbes2.js';
+import { derToPem, pemToDer } from '../crypto/pem.js';
+import { InvalidArgumentError, KeyFileError } from '../errors.js';
+import { keyPairFromPkcs8 } from '../keys/key-material.js';
+import { writeFileAtomic } from '../keys/files/atomic-write.js';
+import { generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile } from '../keys/files/key-files.js';
+import { assertNoKeyPair } from '../keys/files/key-dir.js';
+import { KnownRouters } from '../keys/files/known-routers.js';
+import { passwordFromEnv, promptHidden, promptNewPassword } from './password.js';
+
+export const KEYS_USAGE = `usage: nomyo keys generate [--dir DIR] [--size 4096|3072|2048] [--password-env VAR | --no-password]
+       nomyo keys fingerprint [--dir DIR | --url URL [--allow-http]]
+       nomyo keys change-password [--dir DIR] [--password-env VAR] [--new-password-env VAR | --no-password]
+       nomyo keys trust --url URL [--dir DIR] [--allow-http]
+  DIR defaults to ${DEFAULT_KEY_DIR}. Passwords come from the environment variable named by
+  --password-env (else NOMYO_KEY_PASSWORD) or a prompt without echo; never from the command line.
+  trust: accept a router's current key for trust on first use (after it replaced its key).`;
+
+const OPTIONS = {
+  dir: { type: 'string', default: DEFAULT_KEY_DIR },
+  size: { type: 'string', default: '4096' },
+  url: { type: 'string' },
+  'allow-http': { type: 'boolean', default: false },
+  'password-env': { type: 'string' },
+  'new-password-env': { type: 'string' },
+  'no-password': { type: 'boolean', default: false },
+} as const;
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+
+export async function keys(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({ args: rest, options: OPTIONS, strict: true });
+  switch (command) {
+    case 'generate':
+      return generate(values);
+    case 'fingerprint':
+      return fingerprint(values);
+    case 'change-password':
+      return changePassword(values);
+    case 'trust':
+      return trust(values);
+    default:
+      process.stderr.write(`${KEYS_USAGE}\n`);
+      return 2;
+  }
+}
+
+/** The password protecting a new file: --no-password, --password-env, NOMYO_KEY_PASSWORD, else a prompt. */
+async function newPassword(envVar: string | undefined, values: Values, fallbackEnv: boolean): Promise<string | undefined> {
+  if (values['no-password']) return undefined;
+  if (envVar !== undefined) return checkKeyPassword(passwordFromEnv(envVar));
+  const fromEnv = process.env.NOMYO_KEY_PASSWORD;
+  if (fallbackEnv && fromEnv) return checkKeyPassword(fromEnv);
+  return checkKeyPassword(await promptNewPassword('New password for the private key'));
+}
+
+/** The password of an existing file, asked for only when the file is encrypted. */
+async function currentPassword(pem: string, values: Values): Promise<string | undefined> {
+  if (!pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) return undefined;
+  if (values['password-env'] !== undefined) return passwordFromEnv(values['password-env']);
+  return process.env.NOMYO_KEY_PASSWORD || (await promptHidden('Password of the private key: '));
+}
+
+async function generate(values: Values): Promise<number> {
+  const bits = checkKeySize(Number(values.size));
+  await assertNoKeyPair(values.dir);
+  const password = await newPassword(values['password-env'], values, true);
+  const pair = await generateKeyFiles(values.dir, bits, { password });
+  const { privateKeyPath, publicKeyPath } = keyFilePaths(values.dir);
+  process.stderr.write(`wrote ${privateKeyPath} (RSA-${bits}, ${password ? 'encrypted' : 'NOT encrypted'}, 0600) and ${publicKeyPath} (0644)\n`);
+  printFingerprint(pair.fingerprint);
+  return 0;
+}
+
+async function fingerprint(values: Values): Promise<number> {
+  if (values.url !== undefined) {
+    const client = new SecureCompletionClient({ routerUrl: values.url, allowHttp: values['allow-http'], keyRotationInterval: 0 });
+    try {
+      const key = await client.fetchServerPublicKey();
+      process.stderr.write(`router ${client.routerUrl}: RSA-${key.bits}\n`);
+      printFingerprint(key.fingerprint);
+    } finally {
+      await client.dispose();
+    }
+    return 0;
+  }
+  const { privateKeyPath, publicKeyPath } = keyFilePaths(values.dir);
+  const publicPem = await readKeyFile(publicKeyPath);
+  if (publicPem) {
+    printFingerprint(await spkiFingerprint(pemToDer(publicPem.toString('utf8'), 'PUBLIC KEY')));
+    return 0;
+  }
+  // No public file: derive it from the private key (which may need its password).
+  const privatePem = await readKeyFile(privateKeyPath);
+  if (!privatePem) throw new KeyFileError(`no key pair in ${values.dir}`);
+  const pair = await loadKeyFiles(privateKeyPath, undefined, await currentPassword(privatePem.toString('utf8'), values));
+  printFingerprint(pair.fingerprint);
+  return 0;
+}
+
+async function changePassword(values: Values): Promise<number> {
+  const { privateKeyPath } = keyFilePaths(values.dir);
+  const bytes = await readKeyFile(privateKeyPath);
+  if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
+  const pem = bytes.toString('utf8');
+  bytes.fill(0);
+  const pkcs8 = await readPrivateKeyPem(pem, await currentPassword(pem, values));
+  try {
+    await keyPairFromPkcs8(pkcs8); // refuse to re-protect something that is not a usable key
+    const password = await newPassword(values['new-password-env'], values, false);
+    const next = password === undefined ? derToPem(pkcs8, 'PRIVATE KEY') : await encryptPrivateKeyPem(pkcs8, password);
+    await writeFileAtomic(privateKeyPath, next, 0o600);
+    process.stderr.write(`rewrote ${privateKeyPath} (${password ? 'encrypted' : 'NOT encrypted'}); the key itself is unchanged\n`);
+  } finally {
+    pkcs8.fill(0);
+  }
+  return 0;
+}
+
+async function trust(values: Values): Promise<number> {
+  if (values.url === undefined) throw new InvalidArgumentError('trust needs --url URL');
+  const client = new SecureCompletionClient({ routerUrl: values.url, allowHttp: values['allow-http'], keyRotationInterval: 0 });
+  try {
+    const key = await client.fetchServerPublicKey();
+    const known = new KnownRouters(values.dir);
+    const before = await known.get(client.routerUrl);
+    await known.set(client.routerUrl, key.fingerprint);
+    process.stderr.write(`${known.location}: ${client.routerUrl} now trusted with RSA-${key.bits} key${before && before !== key.fingerprint ? ` (replaces ${before})` : ''}\n`);
+    printFingerprint(key.fingerprint);
+  } finally {
+    await client.dispose();
+  }
+  return 0;
+}
+
+function printFingerprint(hex: string): void {
+  process.stdout.write(`${hex}\n${fingerprintBase64(hex)}\n`);
+}

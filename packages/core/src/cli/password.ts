@@ -1,0 +1,47 @@
+/**
+ * Key-file passwords for the CLI: from an environment variable named on the command line, or a
+ * prompt that does not echo. Never from an argument: arguments are visible to every user in `ps`
+ * and land in shell history.
+ */
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { InvalidArgumentError } from '../errors.js';
+
+/** The value of the environment variable `name`, which must be set. */
+export function passwordFromEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') throw new InvalidArgumentError(`the environment variable ${name} (from --password-env) is not set`);
+  return value;
+}
+
+/** Reads a line from the terminal without echoing it. */
+export function promptHidden(question: string): Promise<string> {
+  if (!process.stdin.isTTY) {
+    throw new InvalidArgumentError('a password is needed but stdin is not a terminal: name an environment variable with --password-env VAR');
+  }
+  process.stderr.write(question);
+  // readline in terminal mode puts the TTY in raw mode and echoes to `output`: a sink echoes nothing.
+  const muted = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  return new Promise((resolve, reject) => {
+    rl.on('SIGINT', () => {
+      rl.close();
+      process.stderr.write('\n');
+      reject(new InvalidArgumentError('cancelled'));
+    });
+    rl.question('', (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(answer);
+    });
+  });
+}
+
+/** A new password, typed twice; an empty one means "no encryption". */
+export async function promptNewPassword(what: string): Promise<string | undefined> {
+  const first = await promptHidden(`${what} (empty: store the key unencrypted): `);
+  if (first === '') return undefined;
+  const again = await promptHidden('Repeat it: ');
+  if (again !== first) throw new InvalidArgumentError('the passwords do not match');
+  return first;
+}

@@ -1,0 +1,73 @@
+/**
+ * The client's key state from its options: where its pairs come from (memory or `keyDir`), how
+ * they rotate, and the router key with its pinning. Kept apart so the client only composes.
+ */
+import { ClientKeyHolder } from '../keys/client-keys.js';
+import { ClientKeySource } from '../keys/key-source.js';
+import { ServerKeyPinning } from '../keys/pinning.js';
+import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
+import { PATHS } from '../protocol/constants.js';
+import { exchange, type FetchFn } from '../transport/http.js';
+import { isRetryable, retryDelayMs, sleep } from '../transport/retry.js';
+import { errorFromStatus } from '../transport/status.js';
+import {
+  checkKeyDir,
+  checkKeyPassword,
+  checkPositive,
+  DEFAULT_KEY_ROTATION_MS,
+  DEFAULT_SERVER_KEY_TTL_MS,
+  env,
+  type SecureCompletionClientOptions,
+} from './options.js';
+
+export interface KeyState {
+  source: ClientKeySource;
+  holder: ClientKeyHolder;
+  serverKeys: ServerKeyCache;
+}
+
+interface Transport {
+  routerUrl: string;
+  keySize: number;
+  timeout: number;
+  maxRetries: number;
+  fetch: FetchFn;
+  onWarning: (message: string) => void;
+}
+
+export function createKeyState(options: SecureCompletionClientOptions, t: Transport): KeyState {
+  const keyDir = checkKeyDir(options.keyDir);
+  // The password matters only where keys are written: a short NOMYO_KEY_PASSWORD must not break memory-only clients.
+  const password = keyDir === undefined ? undefined : checkKeyPassword(options.keyPassword ?? env('NOMYO_KEY_PASSWORD'));
+  const source = new ClientKeySource({ bits: t.keySize, keyDir, password, onWarning: t.onWarning });
+  const holder = new ClientKeyHolder(() => source.initial(), {
+    rotationInterval: checkPositive('keyRotationInterval', options.keyRotationInterval ?? DEFAULT_KEY_ROTATION_MS, true),
+    prepare: () => source.prepare(),
+    onError: (err) => t.onWarning(`key rotation failed, the current key stays in use: ${err instanceof Error ? err.message : String(err)}`),
+  });
+  const pinning = new ServerKeyPinning(t.routerUrl, options.serverKeyFingerprint, source.trustStore());
+  const ttl = checkPositive('serverKeyTtl', options.serverKeyTtl ?? DEFAULT_SERVER_KEY_TTL_MS);
+  // Every fetch (the first, a TTL refresh, a refresh after a 400) is checked before the key can be used.
+  const serverKeys = new ServerKeyCache(async () => {
+    const key = await fetchServerKey(t);
+    await pinning.check(key);
+    return key;
+  }, ttl);
+  return { source, holder, serverKeys };
+}
+
+/** GET the router's key, retrying 429, 503 and connection failures like any request. */
+async function fetchServerKey(t: Transport): Promise<ServerKey> {
+  for (let attempt = 0; ; ) {
+    try {
+      const answer = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout });
+      if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
+      return await parseServerKey(answer.body);
+    } catch (err) {
+      attempt++;
+      const delay = attempt <= t.maxRetries && isRetryable(err) ? retryDelayMs(attempt, err) : undefined;
+      if (delay === undefined) throw err;
+      await sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Key pair files (Node only): `private_key.pem` (PKCS#8, optionally PBES2-encrypted, mode 0600)
+ * and `public_key.pem` (SPKI, 0644), read and written atomically.
+ */
+import { chmod, mkdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { derToPem, pemToDer } from '../../crypto/pem.js';
+import { spkiFingerprint } from '../../crypto/fingerprint.js';
+import { encryptPrivateKeyPem, readPrivateKeyPem } from '../../crypto/pkcs8-pbes2.js';
+import { KeyFileError } from '../../errors.js';
+import { generateClientKeyPair, type ClientKeyPair } from '../client-keys.js';
+import { exportPkcs8, keyPairFromPkcs8 } from '../key-material.js';
+import { syncDirectory, writeFileAtomic, type WriteHooks } from './atomic-write.js';
+
+export const PRIVATE_KEY_FILE = 'private_key.pem';
+export const PUBLIC_KEY_FILE = 'public_key.pem';
+export const BACKUP_SUFFIX = '.bak';
+/** No key file is anywhere near this; a larger one is not read into memory. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+export interface SaveKeyOptions {
+  /** Encrypts the private key (PBES2, at least 8 characters); without it the file is plain PKCS#8. */
+  password?: string | undefined;
+  /** PBKDF2 iterations (default 600 000). */
+  iterations?: number | undefined;
+  /** Test hooks (failure injection between write and rename). */
+  hooks?: WriteHooks | undefined;
+}
+
+export function keyFilePaths(dir: string): { privateKeyPath: string; publicKeyPath: string } {
+  return { privateKeyPath: join(dir, PRIVATE_KEY_FILE), publicKeyPath: join(dir, PUBLIC_KEY_FILE) };
+}
+
+/** A file's bytes, or undefined when it does not exist. Other failures are KeyFileErrors. */
+export async function readKeyFile(path: string): Promise<Buffer | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new KeyFileError(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  if (bytes.length > MAX_KEY_FILE_BYTES) throw new KeyFileError(`${path} is too large to be a key file`);
+  return bytes;
+}
+
+/**
+ * Loads a key pair: the private key (PKCS#8 PEM, encrypted or not) and, when given, the public key,
+ * which must match. Without a public key path the public key is derived from the private one.
+ * @throws KeyPasswordError wrong or missing password; KeyFileError anything else (missing, corrupt,
+ * not RSA, under 2048 bits, mismatched public key).
+ */
+export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: string, password?: string): Promise<ClientKeyPair> {
+  const bytes = await readKeyFile(privateKeyPath);
+  if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
+  let pair: ClientKeyPair;
+  try {
+    const pkcs8 = await readPrivateKeyPem(bytes.toString('utf8'), password);
+    try {
+      pair = await keyPairFromPkcs8(pkcs8);
+    } finally {
+      pkcs8.fill(0);
+    }
+  } finally {
+    bytes.fill(0);
+  }
+  if (publicKeyPath !== undefined) await checkPublicKeyFile(publicKeyPath, pair);
+  return pair;
+}
+
+/** Throws KeyFileError unless the file holds exactly `pair`'s public key. */
+export async function checkPublicKeyFile(publicKeyPath: string, pair: ClientKeyPair): Promise<void> {
+  const text = await readKeyFile(publicKeyPath);
+  if (!text) throw new KeyFileError(`no public key file at ${publicKeyPath}`);
+  let fingerprint: string;
+  try {
+    fingerprint = await spkiFingerprint(pemToDer(text.toString('utf8'), 'PUBLIC KEY'));
+  } catch (cause) {
+    throw new KeyFileError(`${publicKeyPath} is not a PEM "PUBLIC KEY" (SPKI) file`, { cause });
+  }
+  if (fingerprint !== pair.fingerprint) {
+    throw new KeyFileError(`the public key in ${publicKeyPath} (sha256 ${fingerprint}) does not match the private key (sha256 ${pair.fingerprint})`);
+  }
+}
+
+/**
+ * Writes `pair` into `dir` (created 0700): each file atomically; while they are replaced, the
+ * previous files are kept as `*.bak`, removed once both new files are whole and synced.
+ * `pair.privateKey` must be extractable; the pair returned holds it re-imported non-extractable.
+ */
+export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: SaveKeyOptions = {}): Promise<ClientKeyPair> {
+  const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
+  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (created !== undefined) await chmod(dir, 0o700);
+  const pkcs8 = await exportPkcs8(pair.privateKey);
+  let pem: string;
+  let usable: ClientKeyPair;
+  try {
+    pem = options.password !== undefined ? await encryptPrivateKeyPem(pkcs8, options.password, { iterations: options.iterations }) : derToPem(pkcs8, 'PRIVATE KEY');
+    usable = await keyPairFromPkcs8(pkcs8);
+  } finally {
+    pkcs8.fill(0);
+  }
+  const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
+  await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
+  await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);
+  for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
+  await syncDirectory(dir);
+  return usable;
+}
+
+/** A fresh pair written to `dir`; the pair returned has a non-extractable private key. */
+export async function generateKeyFiles(dir: string, bits: number, options: SaveKeyOptions = {}): Promise<ClientKeyPair> {
+  return saveKeyFiles(dir, await generateClientKeyPair(bits, true), options);
+}
+
+/** Copies an existing file to `<path>.bak` (atomically); returns the backup's path, or undefined when there was nothing. */
+async function backUp(path: string, mode: number): Promise<string | undefined> {
+  const bytes = await readKeyFile(path);
+  if (!bytes) return undefined;
+  try {
+    await writeFileAtomic(path + BACKUP_SUFFIX, bytes, mode);
+  } finally {
+    bytes.fill(0);
+  }
+  return path + BACKUP_SUFFIX;
+}

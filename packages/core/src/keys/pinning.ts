@@ -1,0 +1,97 @@
+/**
+ * Server-key pinning: an explicit fingerprint (`serverKeyFingerprint`), or trust on first use with
+ * a store that remembers the first key seen per router origin (kept in the key directory, Node).
+ * Checked every time the router's key is fetched, refreshes included, before the key is used.
+ */
+import { decodeBase64 } from '../protocol/base64.js';
+import { fingerprintBase64, toHex } from '../crypto/fingerprint.js';
+import { InvalidArgumentError, SecurityError } from '../errors.js';
+import type { ServerKey } from './server-key.js';
+
+/** Remembers one fingerprint per router origin (trust on first use). */
+export interface TrustStore {
+  /** Where the store lives, for error messages (a file path). */
+  readonly location: string;
+  get(origin: string): Promise<string | undefined>;
+  set(origin: string, fingerprint: string): Promise<void>;
+}
+
+/**
+ * A fingerprint as lowercase hex: accepts 64 hex digits (colons allowed, any case) or `sha256:`
+ * followed by the base64 of the 32 bytes.
+ * @throws InvalidArgumentError for anything else.
+ * @example
+ * parseFingerprint('sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=');
+ */
+export function parseFingerprint(pin: string): string {
+  if (typeof pin !== 'string') throw new InvalidArgumentError('serverKeyFingerprint must be a string');
+  const text = pin.trim();
+  if (/^sha256:/i.test(text)) {
+    let bytes: Uint8Array | undefined;
+    try {
+      const b64 = text.slice(7);
+      bytes = decodeBase64(b64.length % 4 === 0 ? b64 : b64 + '='.repeat(4 - (b64.length % 4)));
+    } catch {
+      bytes = undefined;
+    }
+    if (bytes?.length !== 32) throw malformed();
+    return toHex(bytes);
+  }
+  const hex = text.replace(/:/g, '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw malformed();
+  return hex;
+}
+
+function malformed(): InvalidArgumentError {
+  return new InvalidArgumentError('serverKeyFingerprint must be a SHA-256 fingerprint: 64 hex digits, or "sha256:" and base64');
+}
+
+/** Both spellings, for people comparing against `nomyo keys fingerprint` or another tool. */
+export function describeFingerprint(hex: string): string {
+  return `${hex} (${fingerprintBase64(hex)})`;
+}
+
+export class ServerKeyPinning {
+  readonly #pin: string | undefined;
+
+  /**
+   * @param origin the router origin the key belongs to
+   * @param pin an explicit fingerprint; when set, the trust store is neither read nor written
+   * @param store trust on first use, when there is a key directory
+   */
+  constructor(
+    private readonly origin: string,
+    pin?: string,
+    private readonly store?: () => Promise<TrustStore>,
+  ) {
+    this.#pin = pin === undefined ? undefined : parseFingerprint(pin);
+  }
+
+  /** Throws SecurityError unless `key` is the pinned (or first-seen) key of this router. */
+  async check(key: ServerKey): Promise<void> {
+    if (this.#pin !== undefined) {
+      if (key.fingerprint !== this.#pin) {
+        throw new SecurityError(
+          `the router ${this.origin} presented key ${describeFingerprint(key.fingerprint)}, which does not match serverKeyFingerprint ` +
+            `${describeFingerprint(this.#pin)}; nothing was sent`,
+        );
+      }
+      return;
+    }
+    if (!this.store) return;
+    const store = await this.store();
+    const known = await store.get(this.origin);
+    if (known === undefined) {
+      await store.set(this.origin, key.fingerprint);
+      return;
+    }
+    if (known !== key.fingerprint) {
+      throw new SecurityError(
+        `the router ${this.origin} changed its key: trusted ${describeFingerprint(known)} (first seen, stored in ${store.location}), ` +
+          `now presents ${describeFingerprint(key.fingerprint)}; nothing was sent. If the router replaced its key deliberately, accept ` +
+          `the new one: run \`nomyo keys trust --url ${this.origin}\` with the same --dir, remove its entry from ${store.location}, ` +
+          `or pass serverKeyFingerprint: '${key.fingerprint}'`,
+      );
+    }
+  }
+}

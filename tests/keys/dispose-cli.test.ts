@@ -1,0 +1,114 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DisposedError, KeyPasswordError, SecureCompletionClient } from '@nomyo/core';
+import type { NomyoServer } from '@nomyo/server';
+import { CLI, clientFor, hello, startTestServer, withTempDir } from './support.js';
+
+const TESTS_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+/** Runs the CLI without blocking this process (the reference server answers from it). */
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+describe('dispose', () => {
+  let server: NomyoServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.close());
+
+  it('later calls give DisposedError; a second dispose is harmless; Symbol.asyncDispose disposes', async () => {
+    const client = clientFor(server, { keyRotationInterval: 200 });
+    await client.create(hello);
+    await client.dispose();
+    await client.dispose();
+    await expect(client.create(hello)).rejects.toBeInstanceOf(DisposedError);
+    await expect(client.client.keyPair()).rejects.toBeInstanceOf(DisposedError);
+    await expect(client.client.generateKeys()).rejects.toBeInstanceOf(DisposedError);
+    await expect(client.client.loadKeys('x')).rejects.toBeInstanceOf(DisposedError);
+    // What `await using` calls (written out: Node 20 has the symbol but not the syntax).
+    const low = new SecureCompletionClient({ routerUrl: server.url, allowHttp: true, keySize: 2048 });
+    await low.sendSecureRequest(hello);
+    await low[Symbol.asyncDispose]();
+    await expect(low.sendSecureRequest(hello)).rejects.toBeInstanceOf(DisposedError);
+  });
+
+  it('a process with a client and rotation on, never disposed, exits on its own', async () => {
+    const script = `
+      import { SecureChatCompletion } from '@nomyo/core';
+      const c = new SecureChatCompletion({ baseUrl: process.env.URL, allowHttp: true, keySize: 2048, keyRotationInterval: 60000 });
+      await c.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+      console.log('done');`;
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: TESTS_DIR, env: { ...process.env, URL: server.url } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => {
+      const kill = setTimeout(() => child.kill(), 10_000);
+      child.on('exit', (c) => (clearTimeout(kill), resolve(c)));
+    });
+    expect(out.trim()).toBe('done');
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+});
+
+describe('nomyo keys', () => {
+  let server: NomyoServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.close());
+
+  it('generate, fingerprint and change-password, with passwords from the environment only', () =>
+    withTempDir(async (tmp) => {
+      const dir = join(tmp, 'k');
+      const gen = await cli(['keys', 'generate', '--dir', dir, '--size', '2048', '--password-env', 'OLD'], { OLD: 'first password' });
+      expect(gen.status, gen.stderr).toBe(0);
+      expect(statSync(join(dir, 'private_key.pem')).mode & 0o777).toBe(0o600);
+      const [hex, b64] = gen.stdout.trim().split('\n');
+      expect(hex).toMatch(/^[0-9a-f]{64}$/);
+      expect(b64).toMatch(/^sha256:/);
+      expect((await cli(['keys', 'fingerprint', '--dir', dir])).stdout).toBe(gen.stdout);
+      expect((await cli(['keys', 'generate', '--dir', dir, '--no-password'])).status).toBe(1); // never overwrites
+
+      const publicBefore = readFileSync(join(dir, 'public_key.pem'));
+      const wrong = await cli(['keys', 'change-password', '--dir', dir, '--password-env', 'OLD', '--new-password-env', 'NEW'], { OLD: 'not it at all', NEW: 'second password' });
+      expect(wrong.status).toBe(1);
+      expect(wrong.stderr).toMatch(/KeyPasswordError/);
+      const changed = await cli(['keys', 'change-password', '--dir', dir, '--password-env', 'OLD', '--new-password-env', 'NEW'], { OLD: 'first password', NEW: 'second password' });
+      expect(changed.status, changed.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'public_key.pem')).equals(publicBefore)).toBe(true);
+      const client = clientFor(server, { keyDir: dir, keyPassword: 'second password' });
+      expect((await client.client.keyPair()).fingerprint).toBe(hex);
+      await expect(clientFor(server, { keyDir: dir, keyPassword: 'first password' }).client.keyPair()).rejects.toBeInstanceOf(KeyPasswordError);
+
+      // No terminal and no variable: a clear refusal, nothing written.
+      const noTty = await cli(['keys', 'generate', '--dir', join(tmp, 'other'), '--size', '2048']);
+      expect(noTty.status).toBe(1);
+      expect(noTty.stderr).toMatch(/--password-env/);
+    }));
+
+  it('fingerprint --url prints the router key; trust --url accepts a changed key', () =>
+    withTempDir(async (dir) => {
+      const fp = await cli(['keys', 'fingerprint', '--url', server.url, '--allow-http']);
+      expect(fp.status, fp.stderr).toBe(0);
+      expect(fp.stdout.split('\n')[0]).toBe(server.fingerprint);
+      await clientFor(server, { keyDir: dir }).create(hello);
+      await server.rotateKey();
+      await expect(clientFor(server, { keyDir: dir }).create(hello)).rejects.toThrow(/changed its key/);
+      const trusted = await cli(['keys', 'trust', '--url', server.url, '--allow-http', '--dir', dir]);
+      expect(trusted.status, trusted.stderr).toBe(0);
+      expect(trusted.stderr).toMatch(/replaces/);
+      await clientFor(server, { keyDir: dir }).create(hello);
+    }));
+});

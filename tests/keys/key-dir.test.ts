@@ -1,0 +1,132 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyFileError, KeyPasswordError, SecurityError } from '@nomyo/core';
+import type { NomyoServer } from '@nomyo/server';
+import { clientFor, hello, KEYFILES_DIR, publicKeysSent, sleep, startTestServer, withTempDir } from './support.js';
+
+const PASSWORD = 'correct horse battery staple';
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+describe('keyDir against the reference server', () => {
+  let server: NomyoServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.close());
+
+  it('the first client generates and saves the pair; a second client reuses it', () =>
+    withTempDir(async (tmp) => {
+      const keyDir = join(tmp, 'keys');
+      server.clearRequests();
+      const a = clientFor(server, { keyDir, keyPassword: PASSWORD });
+      await a.create(hello);
+      expect(mode(keyDir)).toBe(0o700);
+      expect(mode(join(keyDir, 'private_key.pem'))).toBe(0o600);
+      expect(mode(join(keyDir, 'public_key.pem'))).toBe(0o644);
+      expect(mode(join(keyDir, 'known_routers.json'))).toBe(0o600);
+      expect(readFileSync(join(keyDir, 'private_key.pem'), 'utf8')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+      const b = clientFor(server, { keyDir, keyPassword: PASSWORD });
+      await b.create(hello);
+      const [first, second] = publicKeysSent(server);
+      expect(second).toBe(first);
+      expect(readFileSync(join(keyDir, 'public_key.pem'), 'utf8')).toBe(first);
+      await Promise.all([a.dispose(), b.dispose()]);
+    }));
+
+  it('a wrong password is a KeyPasswordError: nothing is sent, the file is untouched', () =>
+    withTempDir(async (keyDir) => {
+      const a = clientFor(server, { keyDir, keyPassword: PASSWORD });
+      await a.create(hello);
+      const file = join(keyDir, 'private_key.pem');
+      const before = { bytes: readFileSync(file), mtime: statSync(file).mtimeMs };
+      server.clearRequests();
+      const b = clientFor(server, { keyDir, keyPassword: 'a wrong password' });
+      await expect(b.create(hello)).rejects.toBeInstanceOf(KeyPasswordError);
+      const c = clientFor(server, { keyDir });
+      await expect(c.create(hello)).rejects.toBeInstanceOf(KeyPasswordError);
+      expect({ bytes: readFileSync(file), mtime: statSync(file).mtimeMs }).toEqual(before);
+      expect(server.requests.filter((r) => r.method === 'POST')).toEqual([]);
+      expect(() => clientFor(server, { keyDir, keyPassword: 'short' })).toThrow(/at least 8 characters/);
+    }));
+
+  it('a rotated pair is saved to keyDir, and the next client starts from it', () =>
+    withTempDir(async (keyDir) => {
+      server.clearRequests();
+      const warnings: string[] = [];
+      const a = clientFor(server, { keyDir, keyPassword: PASSWORD, keyRotationInterval: 400, onWarning: (w) => warnings.push(w) });
+      const first = await a.client.keyPair();
+      await sleep(1500);
+      const now = await a.client.keyPair();
+      expect(now.fingerprint).not.toBe(first.fingerprint);
+      expect(readFileSync(join(keyDir, 'public_key.pem'), 'utf8')).toBe(now.publicKeyPem);
+      await a.dispose();
+      const b = clientFor(server, { keyDir, keyPassword: PASSWORD, keyRotationInterval: 0 });
+      expect((await b.client.keyPair()).fingerprint).toBe(now.fingerprint);
+      await b.create(hello);
+      expect(warnings.filter((w) => !w.startsWith('allowHttp'))).toEqual([]);
+    }));
+
+  it('loadKeys and generateKeys({ saveToFile })', () =>
+    withTempDir(async (tmp) => {
+      server.clearRequests();
+      const client = clientFor(server, { keyRotationInterval: 0 });
+      const loaded = await client.client.loadKeys(join(KEYFILES_DIR, 'python-cryptography.pem'), join(KEYFILES_DIR, 'public.pem'), 'correct horse battery');
+      await client.create(hello);
+      expect(publicKeysSent(server)[0]!.replace(/\s/g, '')).toBe(readFileSync(join(KEYFILES_DIR, 'public.pem'), 'utf8').replace(/\s/g, ''));
+      await expect(client.client.loadKeys(join(KEYFILES_DIR, 'plain.pem'), join(tmp, 'missing.pem'))).rejects.toBeInstanceOf(KeyFileError);
+      const dir = join(tmp, 'generated');
+      const made = await client.client.generateKeys({ saveToFile: true, keyDir: dir, password: PASSWORD, keySize: 2048 });
+      expect(made.fingerprint).not.toBe(loaded.fingerprint);
+      await client.create(hello);
+      expect(publicKeysSent(server)[1]).toBe(readFileSync(join(dir, 'public_key.pem'), 'utf8'));
+      await expect(client.client.generateKeys({ saveToFile: true, keyDir: dir, password: PASSWORD })).rejects.toThrow(/never overwritten/);
+      await client.dispose();
+    }));
+});
+
+describe('server-key pinning', () => {
+  let server: NomyoServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.close());
+
+  it('serverKeyFingerprint: the right key works (hex or sha256:base64); another is refused before any POST', async () => {
+    const b64 = `sha256:${Buffer.from(server.fingerprint, 'hex').toString('base64')}`;
+    for (const pin of [server.fingerprint, b64]) await clientFor(server, { serverKeyFingerprint: pin }).create(hello);
+    server.clearRequests();
+    const wrong = 'ab'.repeat(32);
+    const err = (await clientFor(server, { serverKeyFingerprint: wrong }).create(hello).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(SecurityError);
+    expect(err.message).toContain(server.fingerprint);
+    expect(err.message).toContain(wrong);
+    expect(server.requests.map((r) => r.method)).toEqual(['GET']);
+    expect(() => clientFor(server, { serverKeyFingerprint: 'sha256:nope' })).toThrow(/serverKeyFingerprint/);
+  });
+
+  it('trust on first use: a router that changed its key is refused, naming both keys, until trusted deliberately', () =>
+    withTempDir(async (keyDir) => {
+      const first = clientFor(server, { keyDir });
+      await first.create(hello);
+      const stored = JSON.parse(readFileSync(join(keyDir, 'known_routers.json'), 'utf8'));
+      const before = server.fingerprint;
+      expect(stored.routers[server.url].fingerprint).toBe(before);
+      const { fingerprint: after } = await server.rotateKey();
+      server.clearRequests();
+      const second = clientFor(server, { keyDir });
+      const err = (await second.create(hello).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(SecurityError);
+      expect(err.message).toContain(before);
+      expect(err.message).toContain(after);
+      expect(err.message).toMatch(/nomyo keys trust --url/);
+      expect(server.requests.map((r) => r.method)).toEqual(['GET']);
+      // The long-lived client: its POST gets 400, the refreshed key is checked and refused too.
+      server.clearRequests();
+      await expect(first.create(hello)).rejects.toBeInstanceOf(SecurityError);
+      expect(server.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+      // Accepting deliberately: an explicit pin wins over the stored one.
+      await clientFor(server, { keyDir, serverKeyFingerprint: after }).create(hello);
+      await Promise.all([first.dispose(), second.dispose()]);
+    }));
+});
