@@ -101,6 +101,23 @@ describe('retries, timeouts and aborts', () => {
     await expect(clientFor(server).create(hello, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(APIUserAbortError);
   });
 
+  it('an abort also ends the wait for a slow router-key fetch (which goes on for other callers)', async () => {
+    const slowKey = await startTestServer({ interceptor: (req) => (req.path === '/pki/public_key' ? { delayMs: 1500 } : undefined) });
+    try {
+      const client = clientFor(slowKey);
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      const started = Date.now();
+      const waiting = client.create(hello);
+      await expect(client.create(hello, { signal: controller.signal })).rejects.toBeInstanceOf(APIUserAbortError);
+      expect(Date.now() - started).toBeLessThan(1000);
+      await expect(waiting).resolves.toBeTruthy();
+      expect(slowKey.stats.publicKeyFetches).toBe(1);
+    } finally {
+      await slowKey.close();
+    }
+  });
+
   it('refused connections and unknown hosts are APIConnectionError', async () => {
     const closedPort = await new Promise<number>((resolve) => {
       const probe = createTcpServer().listen(0, '127.0.0.1', () => {

@@ -14,7 +14,7 @@ import { HEADERS, PACKAGE_ALGORITHM, PACKAGE_CONTENT_TYPE, PATHS, type SecurityT
 import { openPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
 import { APIUserAbortError, DisposedError, InvalidRequestError } from '../errors.js';
-import { exchange, type FetchFn } from '../transport/http.js';
+import { exchange, untilAborted, type FetchFn } from '../transport/http.js';
 import { checkApiKey, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { isRetryable, retryDelayMs, sleep } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
@@ -147,8 +147,8 @@ export class SecureCompletionClient {
   async encryptPayload(payload: object): Promise<EncryptedPackage> {
     this.#assertUsable();
     const serverKey = await this.#serverKeys.get();
-    const memory = await this.#secureMemory();
-    return new SecureByteContext(memory).use(serializePayload(payload), (bytes) => sealPackage(bytes as Bytes, serverKey.key));
+    const ctx = new SecureByteContext(await this.#secureMemory());
+    return ctx.use(serializePayload(payload, ctx), (bytes) => sealPackage(bytes as Bytes, serverKey.key));
   }
 
   /** Opens a response package (a parsed object or its JSON text) into a checked chat completion. */
@@ -178,9 +178,8 @@ export class SecureCompletionClient {
     checkApiKey(options.apiKey);
     const tier = checkSecurityTier(options.securityTier);
     const timeout = checkPositive('timeout', options.timeout ?? this.timeout);
-    const memory = await this.#secureMemory();
-    const plaintext = serializePayload(payload);
-    return new SecureByteContext(memory).use(plaintext, async (bytes) => {
+    const ctx = new SecureByteContext(await this.#secureMemory());
+    return ctx.use(serializePayload(payload, ctx), async (bytes) => {
       let keyRefreshed = false;
       for (let attempt = 0; ; ) {
         try {
@@ -189,7 +188,7 @@ export class SecureCompletionClient {
           if (err instanceof InvalidRequestError && !keyRefreshed) {
             keyRefreshed = true;
             const before = this.#serverKeys.peek()?.fingerprint;
-            const after = await this.#serverKeys.refresh();
+            const after = await untilAborted(this.#serverKeys.refresh(), options.signal);
             if (after.fingerprint !== before) continue;
             throw err;
           }
@@ -223,7 +222,8 @@ export class SecureCompletionClient {
   }
 
   async #post(plaintext: Bytes, payloadId: string, options: SendOptions & { timeout: number }): Promise<SecureChatCompletionResult> {
-    const [serverKey, keys] = await Promise.all([this.#serverKeys.get(), this.#keys.current()]);
+    // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
+    const [serverKey, keys] = await untilAborted(Promise.all([this.#serverKeys.get(), this.#keys.current()]), options.signal);
     const headers: Record<string, string> = {
       [HEADERS.contentType]: PACKAGE_CONTENT_TYPE,
       [HEADERS.payloadId]: payloadId,

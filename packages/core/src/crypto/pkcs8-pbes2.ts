@@ -5,6 +5,9 @@
  * move freely between those tools and us. We write PBKDF2-HMAC-SHA256 + AES-256-CBC, encoded as
  * OpenSSL 3 encodes it (prf with NULL parameters, no keyLength).
  */
+import { SecureByteContext } from '../memory/context.js';
+import { JsSecureMemory } from '../memory/js-memory.js';
+import { loadNativeMemory } from '../memory/native-loader.js';
 import { InvalidArgumentError, KeyFileError, KeyPasswordError, SecurityError } from '../errors.js';
 import { DerError, TAG_INTEGER, TAG_SEQUENCE, bytesEqual, derInteger, derNull, derOctetString, derOid } from './der.js';
 import { derSequence, oid, oidToString, readSequence, type DerReader } from './der.js';
@@ -145,7 +148,9 @@ function isPrivateKeyInfo(der: Uint8Array): boolean {
 /** An AES-CBC key from PBKDF2; deriveKey keeps the derived bytes inside Web Crypto, out of JS memory. */
 async function deriveAesKey(password: string, salt: Bytes, iterations: number, hash: string, bits: number, usage: KeyUsage): Promise<CryptoKey> {
   // UTF-8 exactly as given, no Unicode normalisation: what OpenSSL and Python cryptography do.
-  const pw = new TextEncoder().encode(password) as Bytes;
+  // With @nomyo/native the bytes live in locked, dump-excluded memory until they are zeroed.
+  const ctx = new SecureByteContext((await loadNativeMemory()).memory ?? new JsSecureMemory());
+  const pw = ctx.encodeUtf8(password) as Bytes;
   try {
     const base = await subtle().importKey('raw', pw, 'PBKDF2', false, ['deriveKey']);
     return await subtle().deriveKey({ name: 'PBKDF2', salt, iterations, hash }, base, { name: 'AES-CBC', length: bits }, false, [usage]);
@@ -153,7 +158,7 @@ async function deriveAesKey(password: string, salt: Bytes, iterations: number, h
     if (bits === 192) throw new KeyFileError("AES-192-CBC is not supported by this runtime's Web Crypto", { cause });
     throw new KeyFileError(`PBKDF2 with ${hash} failed in this runtime's Web Crypto`, { cause });
   } finally {
-    pw.fill(0);
+    ctx.release(pw);
   }
 }
 

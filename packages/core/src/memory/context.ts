@@ -29,8 +29,7 @@ export class SecureByteContext {
   }
 
   async use<T>(bytes: Uint8Array, fn: (bytes: Uint8Array) => T | Promise<T>): Promise<T> {
-    const owned = allocated.has(bytes);
-    const locked = !owned && this.memory.lock(bytes);
+    const locked = !allocated.has(bytes) && this.memory.lock(bytes);
     let failed = false;
     try {
       return await fn(bytes);
@@ -39,13 +38,18 @@ export class SecureByteContext {
       throw err;
     } finally {
       try {
-        if (owned) this.memory.free(bytes);
-        else if (locked) this.memory.unlock(bytes);
-        else this.memory.zero(bytes);
+        this.release(bytes, locked);
       } catch (zeroErr) {
         // Only surface the zeroing failure when it is the sole failure.
         if (!failed) throw zeroErr;
       }
     }
+  }
+
+  /** Zeroes `bytes` and gives back what holds them: frees an allocation, unlocks a locked view. */
+  release(bytes: Uint8Array, locked = false): void {
+    if (allocated.has(bytes)) this.memory.free(bytes);
+    else if (locked) this.memory.unlock(bytes);
+    else this.memory.zero(bytes);
   }
 }

@@ -49,3 +49,14 @@ function describeCause(cause: unknown): string {
   const code = inner && typeof inner.code === 'string' ? inner.code : undefined;
   return code ?? (cause instanceof Error ? cause.message.slice(0, 100) : 'network error');
 }
+
+/** Waits for `work`, or rejects with APIUserAbortError as soon as `signal` aborts (the work goes on for others). */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new APIUserAbortError('request aborted by the caller', { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new APIUserAbortError('request aborted by the caller', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
