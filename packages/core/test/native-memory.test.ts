@@ -1,29 +1,7 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-const require = createRequire(import.meta.url);
-// Where pnpm links the devDependency (checked on disk: a failed require.resolve here
-// also keeps vi.doMock below from applying).
-const linked = existsSync(new URL('../node_modules/@nomyo/native/package.json', import.meta.url));
-
-// Built addon in the workspace, loaded the way Node.js would (never through Vite's transform).
-const addonPath = '../../../native/index.js';
-const addonBuilt = (() => {
-  try {
-    require(addonPath);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-// Until core lists @nomyo/native as a devDependency, pnpm does not link it here:
-// stand in the workspace build for the package name.
-if (addonBuilt && !linked) {
-  vi.doMock('@nomyo/native', () => require(addonPath));
-}
-// Imported inside the tests (after the stand-in is registered) so the loader's import() sees it.
+// @nomyo/native is a devDependency of core: the workspace build is linked and must load.
+// Imported inside the tests so each one starts from a reset loader.
 const loader = () => import('../src/memory/native-loader.js');
 const select = () => import('../src/memory/select.js');
 
@@ -39,7 +17,7 @@ afterEach(async () => {
 });
 
 describe('loadNativeMemory', () => {
-  it.runIf(addonBuilt)('finds @nomyo/native and reports native protection', async () => {
+  it('finds @nomyo/native and reports native protection', async () => {
     const { loadNativeMemory } = await loader();
     const { selectSecureMemory } = await select();
     const first = loadNativeMemory();

@@ -13,6 +13,7 @@ import {
 } from '../src/crypto/pkcs8-pbes2.js';
 import { importRsaPrivateKey } from '../src/crypto/rsa.js';
 import { InvalidArgumentError, KeyFileError, KeyPasswordError } from '../src/errors.js';
+import { rejection } from './helpers/rejection.js';
 import {
   KEYFILE_PASSWORD,
   KEYFILES_DIR,
@@ -33,15 +34,6 @@ const PLAIN = pemToDer(readKeyfile('plain.pem'), 'PRIVATE KEY');
 const PUBLIC = pemToDer(readKeyfile('public.pem'), 'PUBLIC KEY');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Exactly a KeyFileError, not its KeyPasswordError subclass. */
 async function expectKeyFileError(p: Promise<unknown>, message?: RegExp): Promise<void> {
@@ -336,7 +328,7 @@ describe('PEM', () => {
   });
 });
 
-describe.skipIf(!hasOpenssl)('interop with the openssl CLI', () => {
+describe('interop with the openssl CLI', () => {
   const plainPath = join(KEYFILES_DIR, 'plain.pem');
 
   it.each([
