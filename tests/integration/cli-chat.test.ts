@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NomyoServer } from '@nomyo/server';
+import { startTestServer } from './support.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../node_modules/@nomyo/core/dist/cli/nomyo.js', import.meta.url));
+const nomyo = (args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, [CLI, ...args], { env: { ...process.env, NOMYO_SERVER_URL: '', NOMYO_API_KEY: '', ...env } }).catch(
+    (err: { code: number; stdout: string; stderr: string }) => ({ ...err, failed: true }),
+  );
+
+describe('nomyo chat', () => {
+  let server: NomyoServer;
+  beforeAll(async () => {
+    server = await startTestServer({
+      apiKey: 'sk-cli',
+      // A model that tries to drive the terminal: the CLI must print it defanged.
+      model: (req) => {
+        const last = String((req.messages.at(-1) as { content: string }).content);
+        const content = last === 'hostile' ? 'ok\x1b]0;owned\x07\x1b[2Jdone\u202e' : `echo: ${last}`;
+        return { id: 'x', object: 'chat.completion', created: 1, model: req.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] };
+      },
+    });
+  });
+  afterAll(() => server.close());
+
+  it('sends one encrypted completion and says what protected it', async () => {
+    const { stdout, stderr } = await nomyo(['chat', 'Hello from the CLI', '--url', server.url, '--allow-http', '--tier', 'high', '--model', 'm'], { NOMYO_API_KEY: 'sk-cli' });
+    expect(stdout).toBe('echo: Hello from the CLI\n');
+    expect(stderr).toMatch(/protected: hybrid-aes256-rsa4096/);
+    expect(stderr).toContain(`sha256:${server.fingerprint}`);
+    expect(stderr).toMatch(/memory: (native|js)/);
+    const last = server.requests.at(-1)!;
+    expect(last.headers['x-security-tier']).toBe('high');
+    expect(last.headers.authorization).toBe('Bearer sk-cli');
+  });
+
+  it('reads the router URL from NOMYO_SERVER_URL', async () => {
+    const { stdout } = await nomyo(['chat', 'via env', '--allow-http', '--quiet'], { NOMYO_SERVER_URL: server.url, NOMYO_API_KEY: 'sk-cli' });
+    expect(stdout).toBe('echo: via env\n');
+  });
+
+  it('never prints escape sequences from the answer', async () => {
+    const { stdout } = await nomyo(['chat', 'hostile', '--url', server.url, '--allow-http', '--quiet', '--api-key', 'sk-cli']);
+    expect(stdout).toBe('okdone\n');
+  });
+
+  it('fails with the error class and code, and exit status 1', async () => {
+    const result = (await nomyo(['chat', 'hi', '--url', server.url, '--allow-http', '--quiet'])) as { code?: number; stderr: string };
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: AuthenticationError \(ERR_NOMYO_AUTHENTICATION\)/);
+    const plain = (await nomyo(['chat', 'hi', '--url', server.url, '--quiet'])) as { code?: number; stderr: string };
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/SecurityError.*plain http/);
+  });
+});
