@@ -20,7 +20,7 @@ describe('nomyo chat', () => {
       // A model that tries to drive the terminal: the CLI must print it defanged.
       model: (req) => {
         const last = String((req.messages.at(-1) as { content: string }).content);
-        const content = last === 'hostile' ? 'ok\x1b]0;owned\x07\x1b[2Jdone\u202e' : `echo: ${last}`;
+        const content = last === 'hostile' ? 'ok\x1b]0;owned\x07\x1b[2Jdone\u202e\u009b2J' : `echo: ${last}`;
         return { id: 'x', object: 'chat.completion', created: 1, model: req.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] };
       },
     });
@@ -45,7 +45,10 @@ describe('nomyo chat', () => {
 
   it('never prints escape sequences from the answer', async () => {
     const { stdout } = await nomyo(['chat', 'hostile', '--url', server.url, '--allow-http', '--quiet', '--api-key', 'sk-cli']);
-    expect(stdout).toBe('okdone\n');
+    expect(stdout).toBe('okdone2J\n');
+    const json = await nomyo(['chat', 'hostile', '--url', server.url, '--allow-http', '--quiet', '--json', '--api-key', 'sk-cli']);
+    expect(json.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]/);
+    expect(JSON.parse(json.stdout).choices[0].message.content).toBe('ok\x1b]0;owned\x07\x1b[2Jdone\u202e\u009b2J');
   });
 
   it('fails with the error class and code, and exit status 1', async () => {

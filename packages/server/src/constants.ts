@@ -7,5 +7,3 @@ export const DEFAULT_HOST = '127.0.0.1';
 /** Request bodies above this get 413: base64 of a 10 MiB plaintext is ~14 MiB, so this leaves room. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;
-/** X-Payload-ID is echoed into completion ids and logs: bound its length and alphabet. */
-export const PAYLOAD_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;

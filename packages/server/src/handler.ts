@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import {
   HEADERS,
   MAX_REQUEST_PLAINTEXT_BYTES,
+  PAYLOAD_ID_PATTERN,
   SECURITY_TIERS,
   importRsaPublicKey,
   openPackage,
@@ -18,7 +19,6 @@ import {
   type EncryptedPackage,
   type SecurityTier,
 } from '@nomyo/core/protocol';
-import { PAYLOAD_ID_PATTERN } from './constants.js';
 import { HttpError } from './http-error.js';
 import { jsonAnswer, textAnswer, type Answer } from './respond.js';
 import type { ChatRequest, CompletionModel } from './types.js';

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { SecurityTier } from '../protocol/constants.js';
-import { forTerminal } from './terminal.js';
+import { forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
                   [--api-key KEY] [--allow-http] [--system TEXT] [--json] [--quiet]
@@ -42,7 +42,7 @@ export async function chat(argv: string[]): Promise<number> {
       ...(values.tier ? { security_tier: values.tier as SecurityTier } : {}),
     });
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(completion, null, 2)}\n`);
+      process.stdout.write(`${jsonForTerminal(completion)}\n`);
     } else {
       const content = completion.choices[0]?.message.content ?? '';
       process.stdout.write(`${forTerminal(content)}\n`);

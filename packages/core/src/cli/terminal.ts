@@ -5,3 +5,14 @@ export function forTerminal(text: string): string {
     .replace(/\r\n?/g, '\n')
     .replace(/[^\P{Cc}\n\t]|[\p{Cf}\p{Zl}\p{Zp}]/gu, '');
 }
+
+/**
+ * JSON for a terminal: JSON.stringify escapes only U+0000-U+001F, so C1 controls (a raw CSI is
+ * U+009B), DEL, bidi overrides and line separators from a model's answer are escaped here too.
+ */
+export function jsonForTerminal(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\p{Cf}\u2028\u2029]/gu, (c) =>
+    // Escape each UTF-16 unit: a format character above U+FFFF is a surrogate pair.
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}

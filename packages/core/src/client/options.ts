@@ -92,3 +92,12 @@ export function checkKeyDir(dir: string | undefined): string | undefined {
   if (dir !== undefined && (typeof dir !== 'string' || dir === '' || dir.includes('\0'))) throw new InvalidArgumentError('keyDir must be a non-empty path');
   return dir;
 }
+
+/** Longest timer JavaScript runtimes keep (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+export function checkTimeout(ms: number): number {
+  checkPositive('timeout', ms);
+  if (ms > MAX_TIMEOUT_MS) throw new InvalidArgumentError(`timeout must be at most ${MAX_TIMEOUT_MS} ms`);
+  return ms;
+}

@@ -37,6 +37,16 @@ export const HEADERS = {
   contentType: 'Content-Type',
 } as const;
 
+/** X-Payload-ID: 1 to 128 printable ASCII characters (a UUID by default); it goes into a header and the router's logs. */
+export const PAYLOAD_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * The largest answer body a client reads: a 64 MiB completion is about 86 MiB as a package, and
+ * nothing larger is read into memory. Error bodies are read only as far as their `detail` needs.
+ */
+export const MAX_ANSWER_BODY_BYTES = 128 * 1024 * 1024;
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
 export const PACKAGE_CONTENT_TYPE = 'application/octet-stream';
 
 export const SECURITY_TIERS = ['standard', 'high', 'maximum'] as const;

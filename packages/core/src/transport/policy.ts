@@ -1,5 +1,5 @@
 /** What may be sent at all: checked before anything leaves the process. */
-import { SECURITY_TIERS, type SecurityTier } from '../protocol/constants.js';
+import { PAYLOAD_ID_PATTERN, SECURITY_TIERS, type SecurityTier } from '../protocol/constants.js';
 import { InvalidArgumentError, SecurityError } from '../errors.js';
 
 /**
@@ -40,4 +40,11 @@ export function checkSecurityTier(tier: unknown): SecurityTier | undefined {
     throw new InvalidArgumentError(`security_tier must be one of ${SECURITY_TIERS.join(', ')}`);
   }
   return tier as SecurityTier;
+}
+
+/** X-Payload-ID goes into a header and the router's logs: printable ASCII, 1 to 128 characters. */
+export function checkPayloadId(payloadId: unknown): void {
+  if (typeof payloadId !== 'string' || !PAYLOAD_ID_PATTERN.test(payloadId)) {
+    throw new InvalidArgumentError('payloadId must be 1 to 128 printable ASCII characters without spaces (a UUID by default)');
+  }
 }
