@@ -8,7 +8,7 @@
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],
-      # Node-API 8: instance data (6) and napi_detach_arraybuffer (7) are needed; Node >= 12.22.
+      # Node-API 8: napi_detach_arraybuffer (7) is needed; Node >= 12.22.
       "defines": ["NAPI_VERSION=8"],
       "conditions": [
         ["OS!='win'", {

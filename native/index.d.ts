@@ -9,9 +9,9 @@ export interface ProtectionInfo {
   /** RLIMIT_MEMLOCK in bytes (Infinity when unlimited); the minimum working set size on Windows. */
   lockLimit: number | undefined;
   /**
-   * Bytes this addon has locked in the current environment (main thread or worker):
-   * secure allocations plus page-rounded lock() ranges not yet unlocked. The OS limit is
-   * per process, and overlapping lock() calls are counted once per call.
+   * Bytes this addon holds locked in the whole process (main thread and every worker):
+   * locked secure allocations plus each page covered by a lock() not yet unlocked, counted
+   * once however many locked views share it. Like the OS limit, it is per process.
    */
   lockedBytes: number;
   /** Whether secure allocations are excluded from core dumps. */
@@ -26,7 +26,8 @@ export interface ProtectionInfo {
  * Locks the pages covering `view` in RAM (mlock / VirtualLock).
  * Returns false when the platform or its limit refuses; the caller should then just zero.
  * Works on JS-owned buffers (needed in Electron, which refuses external buffers).
- * Locking is per page: see {@link unlock}.
+ * Locks are counted per page across the process: see {@link unlock}. A refused lock() leaves
+ * nothing locked. Each successful lock() needs its own unlock().
  *
  * @example
  * const key = new Uint8Array(32);
@@ -35,9 +36,11 @@ export interface ProtectionInfo {
 export declare function lock(view: ArrayBufferView): boolean;
 
 /**
- * Zeroes `view`, then unlocks the pages covering it. Pages are shared: unlocking one view
- * also unlocks any other locked view on the same pages. Views of a secure allocation are
- * only zeroed; their pages stay locked until {@link free}.
+ * Zeroes `view`, then gives back one earlier {@link lock} of the same bytes (same address and
+ * length, through any view object). A page is unlocked only when no other locked view, in any
+ * thread, still covers it. A view with no lock() outstanding is only zeroed. Views of a secure
+ * allocation are only zeroed; their pages stay locked until {@link free}.
+ * Unlock a locked view before its buffer is dropped or transferred.
  */
 export declare function unlock(view: ArrayBufferView): void;
 

@@ -20,7 +20,7 @@ function secureState (view) {
   return binding.allocationLocked(view.buffer)
 }
 
-/** Locks the pages covering `view` in RAM. False when the OS or its limit refuses. */
+/** Locks the pages covering `view` in RAM (reference-counted per page). False when the OS or its limit refuses. */
 function lock (view) {
   checkView(view, 'lock')
   if (view.byteLength === 0) return true

@@ -9,7 +9,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <napi.h>
 
@@ -145,36 +150,62 @@ bool ExcludeFromDumps(void* start, size_t length) {
 #endif
 }
 
-// ---- per-environment state ------------------------------------------------
+// ---- process-wide lock accounting ----------------------------------------
 
-// One per Node-API environment (main thread, each worker). The OS counts locked
-// pages per process; this counts what this environment locked through us.
-// Allocations hold a shared_ptr so their finalizers never outlive it.
-struct EnvState {
+// Everything else in this addon is per call or per allocation. This is the one
+// justified exception to "instance data, not statics": page locks belong to the
+// process (mlock/VirtualLock work on the address space, not a thread), and the main
+// thread and every worker share the same pages, so the counts that decide when a
+// page may really be unlocked must be process-wide too. The registry has static
+// storage duration through a pointer that is never deleted, so a worker still
+// running while the process exits never touches a destroyed mutex or map.
+struct LockRegistry {
+  std::mutex mutex;
+  // Page address -> number of live lock() calls covering that page. A page is
+  // locked with the OS when its count goes 0 -> 1 and unlocked at 1 -> 0.
+  std::unordered_map<uintptr_t, uint32_t> pages;
+  // (view address, byte length) -> number of live lock() calls on exactly those
+  // bytes, so that unlock() gives back only what lock() took: unlocking a view
+  // that was never locked, or unlocking one twice, only zeroes it.
+  std::map<std::pair<uintptr_t, size_t>, uint32_t> views;
+  // Bytes this addon holds locked in the process: locked secure allocations plus
+  // every page with a nonzero count, each page once.
   size_t locked_bytes = 0;
-
-  void Add(size_t n) { locked_bytes += n; }
-  void Sub(size_t n) { locked_bytes -= n < locked_bytes ? n : locked_bytes; }
 };
 
-using StateHandle = std::shared_ptr<EnvState>;
+LockRegistry& Registry() {
+  static LockRegistry* const registry = new LockRegistry();
+  return *registry;
+}
 
-StateHandle& State(Napi::Env env) { return *env.GetInstanceData<StateHandle>(); }
+void CountLocked(size_t n) {
+  LockRegistry& reg = Registry();
+  std::lock_guard<std::mutex> guard(reg.mutex);
+  reg.locked_bytes += n;
+}
+
+void CountUnlocked(size_t n) {
+  LockRegistry& reg = Registry();
+  std::lock_guard<std::mutex> guard(reg.mutex);
+  reg.locked_bytes -= n < reg.locked_bytes ? n : reg.locked_bytes;
+}
+
+// ---- secure allocations ---------------------------------------------------
 
 // One secure allocation, attached to its ArrayBuffer with napi_wrap so that
-// napi_remove_wrap (explicit free) cancels the GC finalizer.
+// napi_remove_wrap (explicit free) cancels the GC finalizer. It owns whole pages
+// of its own mapping, so it locks them directly, outside the per-page counts.
 struct Allocation {
   void* base;
   size_t mapped;  // page-rounded length of the mapping
   bool locked;
-  StateHandle state;
 };
 
 void Release(napi_env env, Allocation* a) {
   SecureZero(a->base, a->mapped);
   if (a->locked) {
     UnlockPages(a->base, a->mapped);
-    a->state->Sub(a->mapped);
+    CountUnlocked(a->mapped);
   }
   UnmapPages(a->base, a->mapped);
   int64_t ignored;
@@ -240,29 +271,93 @@ Allocation* Unwrap(napi_env env, napi_value arraybuffer) {
 
 // ---- exported functions ---------------------------------------------------
 
-// lock(view): mlock/VirtualLock the pages covering the view.
+// lock(view): take one reference on each page covering the view; pages whose
+// count goes 0 -> 1 are locked with the OS, in contiguous runs. When the OS
+// refuses a run, the runs this call locked are unlocked again and no count
+// changes, so a failed lock() leaves nothing behind.
 Napi::Value Lock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   uint8_t* data;
   size_t length;
   ViewBytes(info[0], &data, &length);
-  if (length == 0) return Napi::Boolean::New(info.Env(), true);
-  PageRange r = CoveringPages(data, length);
-  bool ok = LockPages(r.start, r.length);
-  if (ok) State(info.Env())->Add(r.length);
-  return Napi::Boolean::New(info.Env(), ok);
+  if (length == 0) return Napi::Boolean::New(env, true);
+  const size_t page = PageSize();
+  const PageRange r = CoveringPages(data, length);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(r.start);
+  const uintptr_t end = begin + r.length;
+
+  LockRegistry& reg = Registry();
+  std::lock_guard<std::mutex> guard(reg.mutex);
+  std::vector<PageRange> taken;
+  bool ok = true;
+  for (uintptr_t p = begin; p < end && ok;) {
+    auto held = reg.pages.find(p);
+    if (held != reg.pages.end()) {
+      ok = held->second < std::numeric_limits<uint32_t>::max();
+      p += page;
+      continue;
+    }
+    uintptr_t run_end = p + page;
+    while (run_end < end && reg.pages.find(run_end) == reg.pages.end()) run_end += page;
+    PageRange run{reinterpret_cast<void*>(p), static_cast<size_t>(run_end - p)};
+    ok = LockPages(run.start, run.length);
+    if (ok) taken.push_back(run);
+    p = run_end;
+  }
+  if (!ok) {
+    for (const PageRange& run : taken) UnlockPages(run.start, run.length);
+    return Napi::Boolean::New(env, false);
+  }
+  for (const PageRange& run : taken) reg.locked_bytes += run.length;
+  for (uintptr_t p = begin; p < end; p += page) ++reg.pages[p];
+  ++reg.views[{reinterpret_cast<uintptr_t>(data), length}];
+  return Napi::Boolean::New(env, true);
 }
 
-// unlock(view): zero, then release the pages covering the view.
+// unlock(view): zero, then give back one earlier lock() of exactly these bytes:
+// each covering page loses one reference, and only pages no other lock() still
+// holds are unlocked with the OS. A view with no live lock() is only zeroed.
+// Returns whether a lock() was given back and the OS unlocked what it should.
 Napi::Value Unlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   uint8_t* data;
   size_t length;
   ViewBytes(info[0], &data, &length);
-  if (length == 0) return Napi::Boolean::New(info.Env(), true);
+  if (length == 0) return Napi::Boolean::New(env, true);
   SecureZero(data, length);
-  PageRange r = CoveringPages(data, length);
-  bool ok = UnlockPages(r.start, r.length);
-  if (ok) State(info.Env())->Sub(r.length);
-  return Napi::Boolean::New(info.Env(), ok);
+  const size_t page = PageSize();
+  const PageRange r = CoveringPages(data, length);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(r.start);
+  const uintptr_t end = begin + r.length;
+
+  LockRegistry& reg = Registry();
+  std::lock_guard<std::mutex> guard(reg.mutex);
+  auto view = reg.views.find({reinterpret_cast<uintptr_t>(data), length});
+  if (view == reg.views.end()) return Napi::Boolean::New(env, false);
+  if (--view->second == 0) reg.views.erase(view);
+
+  bool ok = true;
+  uintptr_t run_start = 0;
+  size_t run_length = 0;
+  auto flush = [&] {
+    if (run_length == 0) return;
+    ok = UnlockPages(reinterpret_cast<void*>(run_start), run_length) && ok;
+    reg.locked_bytes -= run_length < reg.locked_bytes ? run_length : reg.locked_bytes;
+    run_length = 0;
+  };
+  for (uintptr_t p = begin; p < end; p += page) {
+    auto held = reg.pages.find(p);
+    // Every page of a recorded view holds a reference; never count below zero.
+    if (held != reg.pages.end() && --held->second == 0) {
+      reg.pages.erase(held);
+      if (run_length == 0) run_start = p;
+      run_length += page;
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return Napi::Boolean::New(env, ok);
 }
 
 void Zero(const Napi::CallbackInfo& info) {
@@ -286,7 +381,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   ExcludeFromDumps(base, mapped);
   // Fresh anonymous pages are already zero; a refused lock leaves a usable,
   // unlocked allocation, which the caller can see through isLocked().
-  auto* a = new Allocation{base, mapped, LockPages(base, mapped), State(env)};
+  auto* a = new Allocation{base, mapped, LockPages(base, mapped)};
 
   napi_value ab = nullptr;
   napi_status status = napi_create_external_arraybuffer(env, base, size, nullptr, nullptr, &ab);
@@ -304,7 +399,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
     NAPI_THROW_IF_FAILED(env, status, env.Undefined());
     return env.Undefined();
   }
-  if (a->locked) a->state->Add(mapped);
+  if (a->locked) CountLocked(mapped);
   int64_t ignored;
   napi_adjust_external_memory(env, static_cast<int64_t>(mapped), &ignored);
   return Napi::Value(env, ab);
@@ -361,7 +456,13 @@ Napi::Value ProtectionInfo(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("locking", ProbeLocking());
   out.Set("lockLimit", LockLimit(env));
-  out.Set("lockedBytes", static_cast<double>(State(env)->locked_bytes));
+  size_t locked_bytes;
+  {
+    LockRegistry& reg = Registry();
+    std::lock_guard<std::mutex> guard(reg.mutex);
+    locked_bytes = reg.locked_bytes;
+  }
+  out.Set("lockedBytes", static_cast<double>(locked_bytes));
   out.Set("dumpExclusion", kDumpMechanism != nullptr);
   out.Set("lockMechanism", kLockMechanism);
   out.Set("dumpMechanism", kDumpMechanism != nullptr ? Napi::Value(Napi::String::New(env, kDumpMechanism))
@@ -372,7 +473,6 @@ Napi::Value ProtectionInfo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData<StateHandle>(new StateHandle(std::make_shared<EnvState>()));
   exports.Set("lock", Napi::Function::New(env, Lock, "lock"));
   exports.Set("unlock", Napi::Function::New(env, Unlock, "unlock"));
   exports.Set("zero", Napi::Function::New(env, Zero, "zero"));

@@ -53,6 +53,83 @@ describe('locking JS-owned buffers', () => {
   });
 });
 
+describe('lock() counts references per page', () => {
+  // WebAssembly memory starts on a page boundary, so these tests know which pages a view covers.
+  const pages = (n) => new Uint8Array(new WebAssembly.Memory({ initial: Math.ceil((n * page) / 65536) }).buffer, 0, n * page);
+  // What this addon holds, and (Linux) what the kernel says the process holds, in pages.
+  let baseline;
+  const start = () => {
+    expect(protectionInfo().lockedBytes).toBe(0);
+    baseline = vmLck();
+  };
+  const held = () => ({ lockedBytes: protectionInfo().lockedBytes / page, vmLck: (vmLck() - baseline) / page });
+  const expectHeld = (n) => expect(held()).toEqual({ lockedBytes: n, vmLck: n });
+
+  it.runIf(strict)('two views on one page: the page stays locked until both are unlocked', () => {
+    start();
+    const mem = pages(1).fill(0xaa);
+    const a = mem.subarray(0, 16);
+    const b = mem.subarray(100, 116);
+    expect(lock(a)).toBe(true);
+    expectHeld(1);
+    expect(lock(b)).toBe(true);
+    expectHeld(1); // one page, counted once
+    unlock(a);
+    expect(a.every((x) => x === 0)).toBe(true);
+    expect(b.every((x) => x === 0xaa)).toBe(true);
+    expectHeld(1); // b still holds the page
+    unlock(b);
+    expectHeld(0);
+  });
+
+  it.runIf(strict)('views across page boundaries overlapping other locked views', () => {
+    start();
+    const mem = pages(4);
+    const a = mem.subarray(page - 8, page + 8); // pages 0-1
+    const b = mem.subarray(page + 100, 3 * page + 5); // pages 1-3
+    const c = mem.subarray(2 * page, 3 * page); // page 2
+    expect(lock(a)).toBe(true);
+    expectHeld(2);
+    expect(lock(b)).toBe(true);
+    expectHeld(4);
+    expect(lock(c)).toBe(true);
+    expectHeld(4);
+    unlock(a); // page 0 goes, page 1 stays for b
+    expectHeld(3);
+    unlock(b); // pages 1 and 3 go, page 2 stays for c
+    expectHeld(1);
+    unlock(c);
+    expectHeld(0);
+  });
+
+  it.runIf(strict)('unlock() gives back only a lock() of the same bytes; otherwise it only zeroes', () => {
+    start();
+    const mem = pages(1).fill(1);
+    const a = mem.subarray(0, 16);
+    const never = mem.subarray(32, 48);
+    expect(lock(a)).toBe(true);
+    unlock(never); // never locked, same page: zeroed, a keeps its lock
+    expect(never.every((x) => x === 0)).toBe(true);
+    expectHeld(1);
+    expect(lock(a)).toBe(true); // a second lock() of a
+    unlock(a);
+    expectHeld(1);
+    unlock(a);
+    expectHeld(0);
+    unlock(a); // one unlock too many: no negative count
+    expectHeld(0);
+    expect(lock(never)).toBe(true);
+    expectHeld(1);
+    unlock(never);
+    expectHeld(0);
+    // Another view object on the same bytes gives the lock back.
+    expect(lock(new DataView(mem.buffer, 200, 8))).toBe(true);
+    expectHeld(1);
+    unlock(mem.subarray(200, 208));
+    expectHeld(0);
+  });
+});
+
 describe('allocSecure', () => {
   it('returns zeroed, locked memory outside the heap that free() detaches', () => {
     const before = vmLck();

@@ -32,16 +32,49 @@ describe('in child processes', () => {
     expect(r.info.lockLimit).toBe(0);
   });
 
-  it('loads and works in worker threads; worker exit frees its allocations', () => {
+  const smallPrefix = isLinux ? lockLimitPrefix(32 * 1024) : undefined;
+  it.runIf(smallPrefix)('a lock() refused part-way undoes the pages it had locked', () => {
+    const r = runFixture('rollback.cjs', { prefix: smallPrefix });
+    const one = { lockedBytes: 1, vmLck: 1 }; // pages
+    expect(r.lockMiddle).toBe(true);
+    expect(r.afterMiddle).toEqual(one);
+    expect(r.lockBig).toBe(false);
+    expect(r.afterBig).toEqual(one); // pages 0-1 were locked, then rolled back
+    expect(r.afterUnlockBig).toEqual(one);
+    expect(r.bigZeroed).toBe(true);
+    expect(r.lockFirst).toBe(true);
+    expect(r.afterFirst).toEqual({ lockedBytes: 2, vmLck: 2 });
+    expect(r.final).toEqual({ lockedBytes: 0, vmLck: 0 });
+  });
+
+  it('loads and works in worker threads; lockedBytes counts every thread; worker exit frees', () => {
     const r = runFixture('worker.cjs');
-    // Each worker counts only its own allocation (its lock() was undone by unlock()).
+    const mainBytes = r.mainLocked ? 3 * r.page : 0;
+    expect(r.main).toBe(mainBytes);
     for (const w of r.workers) {
       expect(w.viewZeroed).toBe(true);
-      expect(w.lockedBytes).toBe(w.locked ? w.mapped : 0);
+      const own = (w.locked ? w.mapped : 0) + (w.viewLocked ? 2 * r.page : 0);
+      // The main thread's view, this worker's allocation and its view: one process-wide count.
+      expect(w.during.lockedBytes).toBe(mainBytes + own);
+      expect(w.after.lockedBytes).toBe(mainBytes + (w.locked ? w.mapped : 0));
+      if (isLinux) {
+        expect(w.during.vmLck).toBe(w.during.lockedBytes);
+        expect(w.after.vmLck).toBe(w.after.lockedBytes);
+      }
       if (strict) expect(w).toMatchObject({ locked: true, viewLocked: true });
     }
-    expect(r.mainLockedBytes).toBe(0);
-    if (isLinux) expect(r.after).toBe(r.before);
+    if (strict) expect(r.mainLocked).toBe(true);
+    expect(r.afterWorkers).toBe(mainBytes); // the workers' allocations went with them
+    expect(r.final).toBe(0);
+    if (isLinux) expect(r.vmLckAfter).toBe(0);
+  });
+
+  it.runIf(strict)('concurrent workers locking views on a shared page never unlock it early', () => {
+    const r = runFixture('worker-race.cjs');
+    expect(r.mainLocked).toBe(true);
+    for (const w of r.workers) expect(w).toEqual({ refused: 0, dropped: 0 });
+    expect(r.during).toEqual({ lockedBytes: r.page, vmLck: r.page });
+    expect(r.final).toEqual({ lockedBytes: 0, vmLck: 0 });
   });
 
   it('import() of the package name gives named exports', () => {
