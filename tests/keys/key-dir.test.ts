@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyFileError, KeyPasswordError, SecurityError } from '@nomyo/core';
@@ -59,12 +59,55 @@ describe('keyDir against the reference server', () => {
       await sleep(1500);
       const now = await a.client.keyPair();
       expect(now.fingerprint).not.toBe(first.fingerprint);
-      expect(readFileSync(join(keyDir, 'public_key.pem'), 'utf8')).toBe(now.publicKeyPem);
       await a.dispose();
+      // Read only after dispose: until then the next rotation may be saving. Dispose waits for a save
+      // that has begun writing, so the files hold `now`, or the pair that save was writing.
+      const saved = readFileSync(join(keyDir, 'public_key.pem'), 'utf8');
+      expect(saved).not.toBe(first.publicKeyPem);
       const b = clientFor(server, { keyDir, keyPassword: PASSWORD, keyRotationInterval: 0 });
-      expect((await b.client.keyPair()).fingerprint).toBe(now.fingerprint);
+      expect((await b.client.keyPair()).publicKeyPem).toBe(saved);
       await b.create(hello);
       expect(warnings.filter((w) => !w.startsWith('allowHttp'))).toEqual([]);
+    }));
+
+  it('once dispose resolves, keyDir never changes: a rotation saving meanwhile finishes first', () =>
+    withTempDir(async (keyDir) => {
+      const files = () => ['private_key.pem', 'public_key.pem'].map((f) => readFileSync(join(keyDir, f), 'utf8')).join('');
+      // Rotation every 150 ms with PBKDF2 600 000 per save: a save is running most of the time.
+      for (const wait of [200, 320, 450, 600]) {
+        const a = clientFor(server, { keyDir, keyPassword: PASSWORD, keyRotationInterval: 150 });
+        await a.client.keyPair();
+        await sleep(wait);
+        await a.dispose();
+        const after = files();
+        await sleep(700);
+        expect(files()).toBe(after);
+        expect(readdirSync(keyDir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
+        // What is on disk is one whole pair: the next client opens it without complaint.
+        const b = clientFor(server, { keyDir, keyPassword: PASSWORD, keyRotationInterval: 0 });
+        expect((await b.client.keyPair()).publicKeyPem).toBe(readFileSync(join(keyDir, 'public_key.pem'), 'utf8'));
+        await b.dispose();
+      }
+    }));
+
+  it.runIf(process.platform !== 'win32')('a keyDir writable by others is refused before anything is written', () =>
+    withTempDir(async (keyDir) => {
+      chmodSync(keyDir, 0o775);
+      const a = clientFor(server, { keyDir });
+      const err = (await a.client.keyPair().catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(KeyFileError);
+      expect(err.message).toContain(`chmod 700 ${keyDir}`);
+      expect(readdirSync(keyDir)).toEqual([]);
+      await a.dispose();
+    }));
+
+  it('a dangling private_key.pem link is refused, not replaced by a new key', () =>
+    withTempDir(async (keyDir) => {
+      symlinkSync(join(keyDir, 'missing.pem'), join(keyDir, 'private_key.pem'));
+      const a = clientFor(server, { keyDir });
+      await expect(a.client.keyPair()).rejects.toThrow(/symbolic link/);
+      expect(readdirSync(keyDir)).toEqual(['private_key.pem']);
+      await a.dispose();
     }));
 
   it('loadKeys and generateKeys({ saveToFile })', () =>

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateClientKeyPair } from '../src/keys/client-keys.js';
@@ -8,6 +8,8 @@ import { spkiFingerprint } from '../src/crypto/fingerprint.js';
 import { KeyFileError, KeyPasswordError } from '../src/errors.js';
 import { openKeyDir } from '../src/keys/files/key-dir.js';
 import { generateKeyFiles, loadKeyFiles, saveKeyFiles } from '../src/keys/files/key-files.js';
+import { assertNoKeyPair } from '../src/keys/files/key-dir.js';
+import { KnownRouters } from '../src/keys/files/known-routers.js';
 import { KEYFILE_PASSWORD, KEYFILES_DIR, hasOpenssl, openssl, readKeyfile, withTempDir } from './helpers/keyfiles.js';
 import { rejection } from './helpers/rejection.js';
 
@@ -87,6 +89,126 @@ describe('key directory', () => {
       const warnings: string[] = [];
       await openKeyDir(dir, { bits: 2048, onWarning: (w) => warnings.push(w) });
       expect(warnings.join()).toMatch(/readable by other users/);
+    }));
+});
+
+describe('key directory ownership and links', () => {
+  const posix = process.platform !== 'win32';
+  const FP = 'ab'.repeat(32);
+  /** Everything in `dir`, as names and what each is (contents for files, targets for links). */
+  const listing = (dir: string) =>
+    readdirSync(dir)
+      .sort()
+      .map((name) => {
+        const path = join(dir, name);
+        return lstatSync(path).isSymbolicLink() ? `${name} -> ${readlinkSync(path)}` : `${name}: ${readFileSync(path, 'utf8').length}`;
+      });
+
+  it.runIf(posix).each(['770', '707', '720', '702', '777'])('refuses a keyDir with mode %s (writable by others), and changes nothing in it', (octal) =>
+    withTempDir(async (dir) => {
+      await openKeyDir(dir, { bits: 2048 });
+      writeFileSync(join(dir, 'known_routers.json'), JSON.stringify({ version: 1, routers: { 'https://r': { fingerprint: FP } } }), { mode: 0o600 });
+      chmodSync(dir, parseInt(octal, 8));
+      const before = listing(dir);
+      const refused = await rejection(openKeyDir(dir, { bits: 2048 }));
+      expect(refused).toBeInstanceOf(KeyFileError);
+      expect(refused.message).toContain(`chmod 700 ${dir}`);
+      expect(refused.message).toMatch(/writable by other users/);
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true))).rejects.toThrow(/chmod 700/);
+      await expect(assertNoKeyPair(dir)).rejects.toThrow(/chmod 700/);
+      // The trust store is neither believed nor written there.
+      await expect(new KnownRouters(dir).get('https://r')).rejects.toBeInstanceOf(KeyFileError);
+      await expect(new KnownRouters(dir).set('https://other', FP)).rejects.toBeInstanceOf(KeyFileError);
+      expect(listing(dir)).toEqual(before);
+      chmodSync(dir, 0o700);
+      await openKeyDir(dir, { bits: 2048 });
+      expect(await new KnownRouters(dir).get('https://r')).toBe(FP);
+    }),
+  );
+
+  it.runIf(posix)('0755 is fine (not writable by others), and a missing keyDir is created 0700', () =>
+    withTempDir(async (tmp) => {
+      chmodSync(tmp, 0o755);
+      await openKeyDir(tmp, { bits: 2048 });
+      const created = join(tmp, 'a', 'b');
+      await new KnownRouters(created).set('https://r', FP);
+      expect(mode(created)).toBe(0o700);
+      expect(mode(join(created, 'known_routers.json'))).toBe(0o600);
+    }));
+
+  it.runIf(posix && process.getuid?.() === 0)('refuses a keyDir owned by another user', () =>
+    withTempDir(async (dir) => {
+      await openKeyDir(dir, { bits: 2048 });
+      const before = listing(dir);
+      chownSync(dir, 4242, 4242);
+      const refused = await rejection(openKeyDir(dir, { bits: 2048 }));
+      expect(refused).toBeInstanceOf(KeyFileError);
+      expect(refused.message).toMatch(/belongs to another user \(uid 4242/);
+      await expect(new KnownRouters(dir).get('https://r')).rejects.toThrow(/another user/);
+      expect(listing(dir)).toEqual(before);
+    }));
+
+  it.runIf(posix)('a keyDir that is a link to a safe directory is followed; a link to an unsafe one or to nothing is refused', () =>
+    withTempDir(async (tmp) => {
+      const real = join(tmp, 'real');
+      mkdirSync(real, { mode: 0o700 });
+      const link = join(tmp, 'keys');
+      symlinkSync(real, link);
+      const pair = await openKeyDir(link, { bits: 2048 });
+      expect(readdirSync(real).sort()).toEqual(['private_key.pem', 'public_key.pem']);
+      expect((await openKeyDir(link, { bits: 2048 })).fingerprint).toBe(pair.fingerprint);
+      chmodSync(real, 0o777);
+      await expect(openKeyDir(link, { bits: 2048 })).rejects.toThrow(/writable by other users/);
+      const dangling = join(tmp, 'dangling');
+      symlinkSync(join(tmp, 'nowhere'), dangling);
+      await expect(openKeyDir(dangling, { bits: 2048 })).rejects.toThrow(/symbolic link to nothing/);
+      expect(readdirSync(tmp).sort()).toEqual(['dangling', 'keys', 'real']);
+    }));
+
+  it('refuses a private_key.pem that is a link (even to a valid key), and leaves the link as it is', () =>
+    withTempDir(async (tmp) => {
+      const dir = join(tmp, 'keys');
+      mkdirSync(dir, { mode: 0o700 });
+      const target = join(tmp, 'elsewhere.pem');
+      writeFileSync(target, readKeyfile('plain.pem'), { mode: 0o600 });
+      symlinkSync(target, join(dir, 'private_key.pem'));
+      const refused = await rejection(openKeyDir(dir, { bits: 2048 }));
+      expect(refused).toBeInstanceOf(KeyFileError);
+      expect(refused.message).toMatch(/private_key\.pem is a symbolic link/);
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true))).rejects.toThrow(/symbolic link/);
+      await expect(assertNoKeyPair(dir)).rejects.toThrow(/symbolic link/);
+      expect(listing(dir)).toEqual([`private_key.pem -> ${target}`]);
+      expect(readFileSync(target, 'utf8')).toBe(readKeyfile('plain.pem'));
+    }));
+
+  it('a dangling private_key.pem link is not taken for a missing key: no key is generated, the link stays', () =>
+    withTempDir(async (dir) => {
+      symlinkSync(join(dir, 'gone.pem'), join(dir, 'private_key.pem'));
+      await expect(openKeyDir(dir, { bits: 2048 })).rejects.toThrow(/private_key\.pem is a symbolic link/);
+      expect(listing(dir)).toEqual([`private_key.pem -> ${join(dir, 'gone.pem')}`]);
+    }));
+
+  it('public_key.pem and known_routers.json links are refused and never replaced', () =>
+    withTempDir(async (tmp) => {
+      const dir = join(tmp, 'keys');
+      await openKeyDir(dir, { bits: 2048 });
+      const outside = join(tmp, 'outside.json');
+      writeFileSync(outside, JSON.stringify({ version: 1, routers: { 'https://r': { fingerprint: FP } } }));
+      symlinkSync(outside, join(dir, 'known_routers.json'));
+      await expect(new KnownRouters(dir).get('https://r')).rejects.toThrow(/known_routers\.json is a symbolic link/);
+      await expect(new KnownRouters(dir).set('https://r', 'cd'.repeat(32))).rejects.toThrow(/symbolic link/);
+      expect(lstatSync(join(dir, 'known_routers.json')).isSymbolicLink()).toBe(true);
+      expect(readFileSync(outside, 'utf8')).toContain(FP);
+
+      const pub = join(dir, 'public_key.pem');
+      const pubTarget = join(tmp, 'pub.pem');
+      writeFileSync(pubTarget, readFileSync(pub));
+      rmSync(pub);
+      symlinkSync(pubTarget, pub);
+      await expect(openKeyDir(dir, { bits: 2048 })).rejects.toThrow(/public_key\.pem is a symbolic link/);
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true))).rejects.toThrow(/public_key\.pem is a symbolic link/);
+      expect(lstatSync(pub).isSymbolicLink()).toBe(true);
+      expect(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.endsWith('.bak'))).toEqual([]);
     }));
 });
 

@@ -14,8 +14,8 @@ import { HEADERS, PACKAGE_ALGORITHM, PACKAGE_CONTENT_TYPE, PATHS, type SecurityT
 import { openPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
 import { APIUserAbortError, DisposedError, InvalidRequestError } from '../errors.js';
-import { exchange, untilAborted, type FetchFn } from '../transport/http.js';
-import { checkApiKey, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
+import { exchange, followSignal, untilAborted, type FetchFn } from '../transport/http.js';
+import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { isRetryable, retryDelayMs, sleep } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
 import { createKeyState } from './key-setup.js';
@@ -24,6 +24,7 @@ import {
   checkKeyPassword,
   checkKeySize,
   checkPositive,
+  checkTimeout,
   DEFAULT_KEY_DIR,
   DEFAULT_KEY_SIZE,
   DEFAULT_MAX_RETRIES,
@@ -71,7 +72,7 @@ export class SecureCompletionClient {
   constructor(options: SecureCompletionClientOptions = {}) {
     const allowHttp = options.allowHttp ?? false;
     this.routerUrl = routerBaseUrl(options.routerUrl ?? env('NOMYO_SERVER_URL') ?? DEFAULT_ROUTER_URL, allowHttp);
-    this.timeout = checkPositive('timeout', options.timeout ?? DEFAULT_TIMEOUT_MS);
+    this.timeout = checkTimeout(options.timeout ?? DEFAULT_TIMEOUT_MS);
     this.maxRetries = checkPositive('maxRetries', options.maxRetries ?? DEFAULT_MAX_RETRIES, true);
     this.keySize = checkKeySize(options.keySize ?? DEFAULT_KEY_SIZE);
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -175,32 +176,39 @@ export class SecureCompletionClient {
    */
   async sendSecureRequest(payload: object, payloadId: string = randomUUID(), options: SendOptions = {}): Promise<SecureChatCompletionResult> {
     this.#assertUsable();
+    checkPayloadId(payloadId);
     checkApiKey(options.apiKey);
     const tier = checkSecurityTier(options.securityTier);
-    const timeout = checkPositive('timeout', options.timeout ?? this.timeout);
+    const timeout = checkTimeout(options.timeout ?? this.timeout);
     const ctx = new SecureByteContext(await this.#secureMemory());
-    return ctx.use(serializePayload(payload, ctx), async (bytes) => {
-      let keyRefreshed = false;
-      for (let attempt = 0; ; ) {
-        try {
-          return await this.#post(bytes as Bytes, payloadId, { ...options, securityTier: tier, timeout });
-        } catch (err) {
-          if (err instanceof InvalidRequestError && !keyRefreshed) {
-            keyRefreshed = true;
-            const before = this.#serverKeys.peek()?.fingerprint;
-            const after = await untilAborted(this.#serverKeys.refresh(), options.signal);
-            if (after.fingerprint !== before) continue;
-            throw err;
+    const link = followSignal(options.signal);
+    const signal = link.signal;
+    try {
+      return await ctx.use(serializePayload(payload, ctx), async (bytes) => {
+        let keyRefreshed = false;
+        for (let attempt = 0; ; ) {
+          try {
+            return await this.#post(bytes as Bytes, payloadId, { ...options, signal, securityTier: tier, timeout });
+          } catch (err) {
+            if (err instanceof InvalidRequestError && !keyRefreshed) {
+              keyRefreshed = true;
+              const before = this.#serverKeys.peek()?.fingerprint;
+              const after = await untilAborted(this.#serverKeys.refresh(), signal);
+              if (after.fingerprint !== before) continue;
+              throw err;
+            }
+            attempt++;
+            const delay = attempt <= this.maxRetries && isRetryable(err) ? retryDelayMs(attempt, err) : undefined;
+            if (delay === undefined) throw err;
+            await sleep(delay, signal).catch((reason: unknown) => {
+              throw new APIUserAbortError('request aborted by the caller', { cause: reason });
+            });
           }
-          attempt++;
-          const delay = attempt <= this.maxRetries && isRetryable(err) ? retryDelayMs(attempt, err) : undefined;
-          if (delay === undefined) throw err;
-          await sleep(delay, options.signal).catch((reason: unknown) => {
-            throw new APIUserAbortError('request aborted by the caller', { cause: reason });
-          });
         }
-      }
-    });
+      });
+    } finally {
+      link.release();
+    }
   }
 
   /**
@@ -212,9 +220,11 @@ export class SecureCompletionClient {
    */
   async dispose(): Promise<void> {
     this.#disposed = true;
-    this.#keys.dispose();
-    this.#keySource.dispose();
+    const keys = this.#keys.dispose();
+    const source = this.#keySource.dispose();
     this.#serverKeys.clear();
+    // Resolves once a rotation or key write already running has settled: no key file changes after it.
+    await Promise.all([keys, source]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -43,6 +43,9 @@ export class ClientKeyHolder {
   /** The prepared next pair; resolves undefined when preparing failed (already reported). */
   #next: Promise<PendingKeyPair | undefined> | undefined;
   #rotating: Promise<void> | undefined;
+  /** Background work (preparations, rotations) still running: dispose waits for it. */
+  readonly #background = new Set<Promise<unknown>>();
+  #disposing: Promise<void> | undefined;
   #retryAt = 0;
   #timer: Timer | undefined;
   #disposed = false;
@@ -81,7 +84,12 @@ export class ClientKeyHolder {
     }
     return this.exclusive(async () => {
       this.#assertUsable();
-      if (!this.#current) this.#install(await this.factory());
+      if (!this.#current) {
+        const made = await this.factory();
+        // Disposed while the pair was being made (or loaded): it must not become usable.
+        this.#assertUsable();
+        this.#install(made);
+      }
       return this.#current!;
     });
   }
@@ -113,14 +121,25 @@ export class ClientKeyHolder {
 
   /**
    * Cancels the timer and drops every key reference; every later call fails with DisposedError.
-   * CryptoKey objects cannot be zeroed from JavaScript: dropping them is all that can be done.
+   * Resolves once the key changes already running (first generation, a preparation, a rotation that
+   * is saving its pair) have settled, so nothing is written after it; none of them installs a pair.
+   * A second call returns the same promise. CryptoKey objects cannot be zeroed from JavaScript:
+   * dropping them is all that can be done.
    */
-  dispose(): void {
+  dispose(): Promise<void> {
+    if (this.#disposing) return this.#disposing;
     this.#disposed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#current = undefined;
     this.#next = undefined;
+    // The chain holds every exclusive change (first generation, replace, rotation); preparations run beside it.
+    const running = [this.#chain, ...this.#background];
+    this.#disposing = Promise.allSettled(running).then(() => {
+      this.#current = undefined;
+      this.#next = undefined;
+    });
+    return this.#disposing;
   }
 
   #install(pair: ClientKeyPair): void {
@@ -144,28 +163,43 @@ export class ClientKeyHolder {
   }
 
   #startPrepare(): Promise<PendingKeyPair | undefined> {
-    return this.#prepare!().catch((err: unknown) => {
-      this.#next = undefined;
+    const next: Promise<PendingKeyPair | undefined> = this.#prepare!().catch((err: unknown) => {
+      // Only this preparation is forgotten: the pair may have been replaced and another started since.
+      if (this.#next === next) this.#next = undefined;
       this.#fail(err);
       return undefined;
     });
+    this.#track(next);
+    return next;
   }
 
   #rotate(): void {
+    // The pair this rotation replaces: if another has been installed by the time it runs (the user
+    // loaded or generated one, queued before it), that pair is newer and stays.
+    const from = this.#current;
+    const stale = () => this.#disposed || this.#current !== from;
     const run = this.exclusive(async () => {
       // A preparation that failed meanwhile has set a back-off: wait for it rather than retry at once.
-      if (this.#disposed || this.#now() < this.#retryAt) return;
+      if (stale() || this.#now() < this.#retryAt) return;
       const pending = await (this.#next ??= this.#startPrepare());
-      if (!pending || this.#disposed) return;
+      if (!pending || stale()) return;
       const pair = await pending.activate();
-      if (!this.#disposed) this.#install(pair);
+      if (!stale()) this.#install(pair);
     });
-    this.#rotating = run
+    const rotating = run
       .catch((err: unknown) => this.#fail(err))
       .finally(() => {
-        this.#rotating = undefined;
+        if (this.#rotating === rotating) this.#rotating = undefined;
         this.#schedule();
       });
+    this.#rotating = rotating;
+    this.#track(rotating);
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#background.add(work);
+    const forget = () => this.#background.delete(work);
+    work.then(forget, forget);
   }
 
   #fail(err: unknown): void {

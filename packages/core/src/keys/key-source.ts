@@ -3,6 +3,7 @@
  * The file code is loaded on first use through `#key-files`, so the browser entry never imports
  * `node:*` and memory-only clients never load it at all.
  */
+import { DisposedError } from '../errors.js';
 import { generateClientKeyPair, type ClientKeyPair } from './client-keys.js';
 import type { PendingKeyPair } from './key-holder.js';
 import type { TrustStore } from './pinning.js';
@@ -33,6 +34,9 @@ export class ClientKeySource {
   readonly #keyDir: string | undefined;
   readonly #onWarning: (message: string) => void;
   #trustStore: Promise<TrustStore> | undefined;
+  #disposed = false;
+  /** Writes to a key directory still running: dispose waits for them. */
+  readonly #writes = new Set<Promise<unknown>>();
 
   constructor(options: KeySourceOptions) {
     this.bits = options.bits;
@@ -46,7 +50,8 @@ export class ClientKeySource {
   async initial(): Promise<ClientKeyPair> {
     if (this.#keyDir === undefined) return generateClientKeyPair(this.bits);
     const files = await keyFiles();
-    return files.openKeyDir(this.#keyDir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning });
+    const dir = this.#keyDir;
+    return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning }));
   }
 
   /**
@@ -60,7 +65,8 @@ export class ClientKeySource {
       return { activate: async () => pair };
     }
     const [files, pair] = await Promise.all([keyFiles(), generateClientKeyPair(this.bits, true)]);
-    return { activate: () => files.saveKeyFiles(dir, pair, { password: this.#password }) };
+    // Checked again when activated: a source disposed meanwhile never writes (nor without its password).
+    return { activate: () => this.#write(() => files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed() })) };
   }
 
   /**
@@ -74,7 +80,8 @@ export class ClientKeySource {
     } else {
       const files = await keyFiles();
       await files.assertNoKeyPair(saveDir);
-      pair = await files.generateKeyFiles(saveDir, bits, { password });
+      const fresh = await generateClientKeyPair(bits, true);
+      pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, beforeWrite: () => this.#assertNotDisposed() }));
       this.#password = password;
     }
     this.saveDir = saveDir;
@@ -93,10 +100,33 @@ export class ClientKeySource {
     return this.#password;
   }
 
-  /** Forgets the password (a JS string: it cannot be zeroed, only dropped) and stops saving. */
-  dispose(): void {
+  /**
+   * Forgets the password (a JS string: it cannot be zeroed, only dropped) and stops saving: no write
+   * starts from now on. Resolves when the writes already running have finished (a key file is never
+   * left half-written); a second call is harmless.
+   */
+  async dispose(): Promise<void> {
+    this.#disposed = true;
     this.#password = undefined;
     this.saveDir = undefined;
+    await Promise.allSettled([...this.#writes]);
+  }
+
+  #assertNotDisposed(): void {
+    if (this.#disposed) throw new DisposedError('this client was disposed; create a new one');
+  }
+
+  /**
+   * Runs a write to a key directory, unless disposed; dispose waits for it. A save checks again once
+   * its key is encrypted, before touching a file; one that has begun writing finishes (never half a pair).
+   */
+  #write<T>(write: () => Promise<T>): Promise<T> {
+    if (this.#disposed) return Promise.reject(new DisposedError('this client was disposed; create a new one'));
+    const running = write();
+    this.#writes.add(running);
+    const forget = () => this.#writes.delete(running);
+    running.then(forget, forget);
+    return running;
   }
 
   /** The trust-on-first-use store in the key directory, or undefined without one. */

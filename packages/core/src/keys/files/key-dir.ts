@@ -3,11 +3,11 @@
  * holds none. A key that exists but cannot be opened is an error, never replaced by a fresh key:
  * replacing it would silently lose the user's key.
  */
-import { stat } from 'node:fs/promises';
 import { KeyFileError } from '../../errors.js';
 import type { ClientKeyPair } from '../client-keys.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { BACKUP_SUFFIX, checkPublicKeyFile, generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile, type SaveKeyOptions } from './key-files.js';
+import { checkKeyDirectory, checkManagedFile, lstatOrUndefined } from './safe-paths.js';
 
 export interface KeyDirOptions extends SaveKeyOptions {
   /** Modulus for a pair generated because the directory holds none. */
@@ -17,15 +17,17 @@ export interface KeyDirOptions extends SaveKeyOptions {
 
 /**
  * The pair in `dir`: loaded when `private_key.pem` exists, else generated and saved.
- * @throws KeyPasswordError / KeyFileError when an existing key cannot be opened (the files stay as they are).
+ * @throws KeyPasswordError / KeyFileError when an existing key cannot be opened (the files stay as they are);
+ * KeyFileError when the directory is another user's or writable by others, or a key file is a symbolic link.
  */
 export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<ClientKeyPair> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
-  const dirStat = await statOrUndefined(dir);
-  if (dirStat && !dirStat.isDirectory()) throw new KeyFileError(`keyDir ${dir} is not a directory`);
-  const privateStat = dirStat && (await statOrUndefined(privateKeyPath));
+  const dirStat = await checkKeyDirectory(dir);
+  // lstat: a link (even one to nothing) is refused, never taken for a missing key and replaced.
+  const privateStat = dirStat && (await checkManagedFile(privateKeyPath));
+  const publicStat = dirStat && (await checkManagedFile(publicKeyPath));
   if (!privateStat) {
-    if (dirStat && (await statOrUndefined(publicKeyPath))) {
+    if (publicStat) {
       throw new KeyFileError(`${dir} holds ${publicKeyPath} but no private key: restore private_key.pem, or remove public_key.pem to start with a new key`);
     }
     return generateKeyFiles(dir, options.bits, options);
@@ -50,26 +52,17 @@ async function reconcilePublicKey(publicKeyPath: string, privateKeyPath: string,
       await checkPublicKeyFile(publicKeyPath, pair);
       return;
     } catch (err) {
-      if (!(await statOrUndefined(privateKeyPath + BACKUP_SUFFIX))) throw err;
+      if (!(await lstatOrUndefined(privateKeyPath + BACKUP_SUFFIX))) throw err;
     }
     onWarning?.(`${publicKeyPath} did not match the private key after an interrupted key rotation: rewritten from the private key`);
   }
   await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644);
 }
 
-async function statOrUndefined(path: string) {
-  try {
-    return await stat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new KeyFileError(`cannot access ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
-  }
-}
-
-/** Refuses to write a new pair over an existing one (explicit generation must not destroy a key). */
+/** Refuses to write a new pair over an existing one (explicit generation must not destroy a key), or into an unsafe directory. */
 export async function assertNoKeyPair(dir: string): Promise<void> {
   const { privateKeyPath } = keyFilePaths(dir);
-  if (await statOrUndefined(privateKeyPath)) {
+  if ((await checkKeyDirectory(dir)) && (await checkManagedFile(privateKeyPath))) {
     throw new KeyFileError(`${privateKeyPath} already exists: load it (loadKeys / keyDir), or move it away first; it is never overwritten`);
   }
 }

@@ -11,6 +11,7 @@ import { KeyFileError } from '../../errors.js';
 import { generateClientKeyPair, type ClientKeyPair } from '../client-keys.js';
 import { exportPkcs8, keyPairFromPkcs8 } from '../key-material.js';
 import { syncDirectory, writeFileAtomic, type WriteHooks } from './atomic-write.js';
+import { checkKeyDirectory, checkManagedFile } from './safe-paths.js';
 
 export const PRIVATE_KEY_FILE = 'private_key.pem';
 export const PUBLIC_KEY_FILE = 'public_key.pem';
@@ -25,6 +26,11 @@ export interface SaveKeyOptions {
   iterations?: number | undefined;
   /** Test hooks (failure injection between write and rename). */
   hooks?: WriteHooks | undefined;
+  /**
+   * Called once the key is encrypted (the slow part), before the first file is touched: throwing
+   * abandons the save with every file as it was (a client disposed meanwhile).
+   */
+  beforeWrite?: (() => void) | undefined;
 }
 
 export function keyFilePaths(dir: string): { privateKeyPath: string; publicKeyPath: string } {
@@ -87,11 +93,18 @@ export async function checkPublicKeyFile(publicKeyPath: string, pair: ClientKeyP
  * Writes `pair` into `dir` (created 0700): each file atomically; while they are replaced, the
  * previous files are kept as `*.bak`, removed once both new files are whole and synced.
  * `pair.privateKey` must be extractable; the pair returned holds it re-imported non-extractable.
+ * @throws KeyFileError an existing `dir` owned by another user or writable by others, or a key file
+ * that is a symbolic link (left as it is).
  */
 export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: SaveKeyOptions = {}): Promise<ClientKeyPair> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
-  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (created !== undefined) await chmod(dir, 0o700);
+  if (!(await checkKeyDirectory(dir))) {
+    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (created !== undefined) await chmod(dir, 0o700);
+    await checkKeyDirectory(dir);
+  }
+  await checkManagedFile(privateKeyPath);
+  await checkManagedFile(publicKeyPath);
   const pkcs8 = await exportPkcs8(pair.privateKey);
   let pem: string;
   let usable: ClientKeyPair;
@@ -101,6 +114,7 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
   } finally {
     pkcs8.fill(0);
   }
+  options.beforeWrite?.();
   const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
   await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
   await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { KeyFileError } from '../../errors.js';
 import type { TrustStore } from '../pinning.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { checkKeyDirectory, checkManagedFile } from './safe-paths.js';
 
 export const KNOWN_ROUTERS_FILE = 'known_routers.json';
 
@@ -52,8 +53,11 @@ export class KnownRouters implements TrustStore {
     const run = this.#chain.then(async () => {
       const routers = await this.#read();
       change(routers);
-      const created = await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      if (created !== undefined) await chmod(this.dir, 0o700);
+      if (!(await checkKeyDirectory(this.dir))) {
+        const created = await mkdir(this.dir, { recursive: true, mode: 0o700 });
+        if (created !== undefined) await chmod(this.dir, 0o700);
+        await checkKeyDirectory(this.dir);
+      }
       await writeFileAtomic(this.location, `${JSON.stringify({ version: 1, routers }, null, 2)}\n`, 0o600);
     });
     this.#chain = run.catch(() => undefined);
@@ -61,6 +65,8 @@ export class KnownRouters implements TrustStore {
   }
 
   async #read(): Promise<Routers> {
+    // Whoever can write here could make any router key trusted: the directory and file are checked first.
+    if (!(await checkKeyDirectory(this.dir)) || !(await checkManagedFile(this.location))) return {};
     let text: string;
     try {
       text = await readFile(this.location, 'utf8');
