@@ -39,7 +39,7 @@ export async function nativeCost({ rounds }) {
     for (const keys of clientKeys) answers.set(keys.publicKeyHeader, JSON.stringify(await sealPackage(plaintext, keys.publicKey)));
     const payload = request(bytes);
     const r = await compare(
-      { native: () => native.sendSecureRequest(payload), js: () => js.sendSecureRequest(payload) },
+      { js: () => js.sendSecureRequest(payload), native: () => native.sendSecureRequest(payload) },
       { rounds: bytes > 1e6 ? Math.max(5, rounds >> 2) : rounds },
     );
     rows.push({ label, ...r });

@@ -121,15 +121,41 @@ export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
+/** The requests following each caller signal, behind that signal's one listener. */
+const followers = new WeakMap<AbortSignal, { controllers: Set<AbortController>; onAbort: () => void }>();
+
 /**
- * One internal signal per request that follows the caller's: the caller's signal then carries a
- * single listener per request, however many steps (key wait, fetch, backoff) listen internally.
+ * An internal signal for one request that follows the caller's. However many requests share a
+ * caller's signal, it carries a single listener (Node warns past ten), removed with the last request.
  */
 export function followSignal(signal: AbortSignal | undefined): { signal: AbortSignal | undefined; release(): void } {
   if (!signal) return { signal: undefined, release: () => {} };
   const controller = new AbortController();
-  const onAbort = () => controller.abort(signal.reason);
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
-  return { signal: controller.signal, release: () => signal.removeEventListener('abort', onAbort) };
+  if (signal.aborted) {
+    controller.abort(signal.reason);
+    return { signal: controller.signal, release: () => {} };
+  }
+  let entry = followers.get(signal);
+  if (!entry) {
+    const controllers = new Set<AbortController>();
+    const onAbort = () => {
+      followers.delete(signal);
+      for (const c of controllers) c.abort(signal.reason);
+    };
+    entry = { controllers, onAbort };
+    followers.set(signal, entry);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+  const { controllers, onAbort } = entry;
+  controllers.add(controller);
+  return {
+    signal: controller.signal,
+    release: () => {
+      controllers.delete(controller);
+      if (controllers.size === 0 && followers.get(signal) === entry) {
+        followers.delete(signal);
+        signal.removeEventListener('abort', onAbort);
+      }
+    },
+  };
 }
