@@ -1,5 +1,6 @@
 /** Finds @nomyo/native at first use (never at import time) and adapts it to SecureMemory. */
 import type { MemoryProtectionInfo, SecureMemory } from './secure-memory.js';
+import { SecureBufferPool } from './secure-pool.js';
 
 export interface NativeLoadResult {
   memory?: SecureMemory;
@@ -30,10 +31,24 @@ const CANDIDATES = ['@nomyo/native', 'nomyo-native'];
 
 class NativeSecureMemory implements SecureMemory {
   readonly kind = 'native';
+  readonly #pool: SecureBufferPool;
   constructor(
     private readonly addon: NativeAddon,
     private readonly name: string,
-  ) {}
+  ) {
+    this.#pool = new SecureBufferPool({
+      allocate: (size) => {
+        try {
+          return addon.allocSecure(size);
+        } catch {
+          // Electron refuses external buffers: an ordinary buffer, still zeroed after use.
+          return new Uint8Array(size);
+        }
+      },
+      release: (buffer) => void addon.free(buffer),
+      zero: (view) => addon.zero(view),
+    });
+  }
   lock(view: Uint8Array): boolean {
     return this.addon.lock(view);
   }
@@ -44,16 +59,11 @@ class NativeSecureMemory implements SecureMemory {
     this.addon.zero(view);
   }
   alloc(size: number): Uint8Array<ArrayBuffer> {
-    try {
-      return this.addon.allocSecure(size);
-    } catch {
-      // Electron refuses external buffers; size 0 is not a secure allocation.
-      return new Uint8Array(size);
-    }
+    return this.#pool.take(size);
   }
   free(view: Uint8Array): void {
-    // Frees (and detaches) a secure allocation; any other view is only zeroed.
-    this.addon.free(view);
+    // A pooled view is zeroed and its buffer kept for reuse; any other view is only zeroed.
+    if (!this.#pool.give(view)) this.addon.zero(view);
   }
   info(): MemoryProtectionInfo {
     const p = this.addon.protectionInfo();
@@ -66,6 +76,7 @@ class NativeSecureMemory implements SecureMemory {
       platform: p.platform,
       ...(p.lockLimit === undefined ? {} : { lockLimit: p.lockLimit }),
       lockedBytes: p.lockedBytes,
+      pooledBytes: this.#pool.idleBytes,
     };
   }
 }

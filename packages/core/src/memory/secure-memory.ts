@@ -17,6 +17,8 @@ export interface MemoryProtectionInfo {
   lockLimit?: number;
   /** Bytes this process has locked through the addon. */
   lockedBytes?: number;
+  /** Of those, bytes kept locked and zeroed for reuse by later requests. */
+  pooledBytes?: number;
 }
 
 export interface SecureMemory {
