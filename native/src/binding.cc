@@ -263,6 +263,26 @@ void ViewBytes(const Napi::Value& value, uint8_t** data, size_t* length) {
   if (*data == nullptr) *length = 0;  // detached
 }
 
+// A view's bytes and the page-aligned range [begin, end) that covers them.
+struct ViewPages {
+  uint8_t* data;
+  size_t length;
+  size_t page;
+  uintptr_t begin;
+  uintptr_t end;
+};
+
+ViewPages ViewPagesOf(const Napi::Value& value) {
+  ViewPages v{};
+  ViewBytes(value, &v.data, &v.length);
+  if (v.length == 0) return v;
+  v.page = PageSize();
+  const PageRange r = CoveringPages(v.data, v.length);
+  v.begin = reinterpret_cast<uintptr_t>(r.start);
+  v.end = v.begin + r.length;
+  return v;
+}
+
 Allocation* Unwrap(napi_env env, napi_value arraybuffer) {
   void* data = nullptr;
   if (napi_unwrap(env, arraybuffer, &data) != napi_ok) return nullptr;
@@ -277,14 +297,13 @@ Allocation* Unwrap(napi_env env, napi_value arraybuffer) {
 // changes, so a failed lock() leaves nothing behind.
 Napi::Value Lock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint8_t* data;
-  size_t length;
-  ViewBytes(info[0], &data, &length);
-  if (length == 0) return Napi::Boolean::New(env, true);
-  const size_t page = PageSize();
-  const PageRange r = CoveringPages(data, length);
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(r.start);
-  const uintptr_t end = begin + r.length;
+  const ViewPages v = ViewPagesOf(info[0]);
+  if (v.length == 0) return Napi::Boolean::New(env, true);
+  uint8_t* const data = v.data;
+  const size_t length = v.length;
+  const size_t page = v.page;
+  const uintptr_t begin = v.begin;
+  const uintptr_t end = v.end;
 
   LockRegistry& reg = Registry();
   std::lock_guard<std::mutex> guard(reg.mutex);
@@ -320,15 +339,14 @@ Napi::Value Lock(const Napi::CallbackInfo& info) {
 // Returns whether a lock() was given back and the OS unlocked what it should.
 Napi::Value Unlock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint8_t* data;
-  size_t length;
-  ViewBytes(info[0], &data, &length);
-  if (length == 0) return Napi::Boolean::New(env, true);
+  const ViewPages v = ViewPagesOf(info[0]);
+  if (v.length == 0) return Napi::Boolean::New(env, true);
+  uint8_t* const data = v.data;
+  const size_t length = v.length;
   SecureZero(data, length);
-  const size_t page = PageSize();
-  const PageRange r = CoveringPages(data, length);
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(r.start);
-  const uintptr_t end = begin + r.length;
+  const size_t page = v.page;
+  const uintptr_t begin = v.begin;
+  const uintptr_t end = v.end;
 
   LockRegistry& reg = Registry();
   std::lock_guard<std::mutex> guard(reg.mutex);
