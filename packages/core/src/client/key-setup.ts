@@ -8,7 +8,7 @@ import { ServerKeyPinning } from '../keys/pinning.js';
 import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
 import { PATHS } from '../protocol/constants.js';
 import { exchange, type FetchFn } from '../transport/http.js';
-import { isRetryable, retryDelayMs, sleep } from '../transport/retry.js';
+import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
 import {
   checkKeyDir,
@@ -58,16 +58,9 @@ export function createKeyState(options: SecureCompletionClientOptions, t: Transp
 
 /** GET the router's key, retrying 429, 503 and connection failures like any request. */
 async function fetchServerKey(t: Transport): Promise<ServerKey> {
-  for (let attempt = 0; ; ) {
-    try {
-      const answer = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout });
-      if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
-      return await parseServerKey(answer.body);
-    } catch (err) {
-      attempt++;
-      const delay = attempt <= t.maxRetries && isRetryable(err) ? retryDelayMs(attempt, err) : undefined;
-      if (delay === undefined) throw err;
-      await sleep(delay);
-    }
-  }
+  return withRetries(async () => {
+    const answer = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout });
+    if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
+    return parseServerKey(answer.body);
+  }, t.maxRetries);
 }

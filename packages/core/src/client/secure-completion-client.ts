@@ -13,10 +13,10 @@ import { parseCompletion, serializePayload } from './payload.js';
 import { HEADERS, PACKAGE_ALGORITHM, PACKAGE_CONTENT_TYPE, PATHS, type SecurityTier } from '../protocol/constants.js';
 import { openPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
-import { APIUserAbortError, DisposedError, InvalidRequestError } from '../errors.js';
+import { DisposedError, InvalidRequestError } from '../errors.js';
 import { exchange, followSignal, untilAborted, type FetchFn } from '../transport/http.js';
 import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
-import { isRetryable, retryDelayMs, sleep } from '../transport/retry.js';
+import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
 import { createKeyState } from './key-setup.js';
 import {
@@ -184,27 +184,23 @@ export class SecureCompletionClient {
     const link = followSignal(options.signal);
     const signal = link.signal;
     try {
-      return await ctx.use(serializePayload(payload, ctx), async (bytes) => {
+      return await ctx.use(serializePayload(payload, ctx), (bytes) => {
+        const post = () => this.#post(bytes as Bytes, payloadId, { ...options, signal, securityTier: tier, timeout });
         let keyRefreshed = false;
-        for (let attempt = 0; ; ) {
+        return withRetries(async () => {
           try {
-            return await this.#post(bytes as Bytes, payloadId, { ...options, signal, securityTier: tier, timeout });
+            return await post();
           } catch (err) {
-            if (err instanceof InvalidRequestError && !keyRefreshed) {
-              keyRefreshed = true;
-              const before = this.#serverKeys.peek()?.fingerprint;
-              const after = await untilAborted(this.#serverKeys.refresh(), signal);
-              if (after.fingerprint !== before) continue;
-              throw err;
-            }
-            attempt++;
-            const delay = attempt <= this.maxRetries && isRetryable(err) ? retryDelayMs(attempt, err) : undefined;
-            if (delay === undefined) throw err;
-            await sleep(delay, signal).catch((reason: unknown) => {
-              throw new APIUserAbortError('request aborted by the caller', { cause: reason });
-            });
+            // The router could not open the package: its key may have changed. Fetch it once, and
+            // send again only if it really is another key.
+            if (!(err instanceof InvalidRequestError) || keyRefreshed) throw err;
+            keyRefreshed = true;
+            const before = this.#serverKeys.peek()?.fingerprint;
+            const after = await untilAborted(this.#serverKeys.refresh(), signal);
+            if (after.fingerprint === before) throw err;
+            return post();
           }
-        }
+        }, this.maxRetries, signal);
       });
     } finally {
       link.release();

@@ -1,5 +1,5 @@
 /** When to retry and how long to wait: 429, 503 and connection failures, with backoff and jitter. */
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from '../errors.js';
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '../errors.js';
 
 const INITIAL_DELAY_MS = 500;
 const MAX_BACKOFF_MS = 8_000;
@@ -54,4 +54,22 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Runs `attempt`, and again after a delay when it fails with something retryable, at most
+ * `maxRetries` more times. An abort during a delay ends it with APIUserAbortError.
+ */
+export async function withRetries<T>(attempt: () => Promise<T>, maxRetries: number, signal?: AbortSignal): Promise<T> {
+  for (let retry = 1; ; retry++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const delay = retry <= maxRetries && isRetryable(err) ? retryDelayMs(retry, err) : undefined;
+      if (delay === undefined) throw err;
+      await sleep(delay, signal).catch((reason: unknown) => {
+        throw new APIUserAbortError('request aborted by the caller', { cause: reason });
+      });
+    }
+  }
 }
