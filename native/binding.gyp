@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "nomyo_native",
-      "sources": ["src/binding.cc"],
+      "sources": ["src/binding.cc", "src/platform.cc"],
       # The exception mode comes from node-addon-api's target (C++ exceptions on),
       # not from our own NAPI_CPP_EXCEPTIONS / NAPI_DISABLE_CPP_EXCEPTIONS defines.
       "dependencies": [
