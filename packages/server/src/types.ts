@@ -39,14 +39,7 @@ export interface ResponseRecord {
 }
 
 /** What an {@link Interceptor} sees: the request before normal handling. */
-export interface InterceptedRequest {
-  readonly seq: number;
-  readonly attempt: number;
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Uint8Array;
-}
+export type InterceptedRequest = Pick<RequestRecord, 'seq' | 'attempt' | 'method' | 'path' | 'headers' | 'body'>;
 
 /**
  * What an {@link Interceptor} asks for. All fields are optional and combine:
