@@ -21,7 +21,7 @@ try {
   console.log('  payload        AES-256-GCM, fresh 256-bit key and 96-bit nonce per request, 128-bit tag');
   console.log(`  key wrapping   RSA-OAEP-SHA256 to the router's RSA-${serverKey.bits} key; the answer to our RSA-${keys.bits} key`);
   console.log(`  router key     sha256:${serverKey.fingerprint}`);
-  console.log(`  our key        sha256:${keys.fingerprint} (private key not extractable)`);
+  console.log(`  our key        sha256:${keys.fingerprint} (${keys.primes} primes, private key not extractable)`);
   console.log(`  memory         ${memory.kind}: ${memory.reason}`);
   console.log(`  transport      plain HTTP on loopback for this demo (allowHttp); use HTTPS for anything real`);
   console.log(`  time           ${ms.toFixed(0)} ms, including generating our RSA-${keys.bits} key pair`);

@@ -23,12 +23,12 @@ function show(state, status) {
 
 /** Reports whether the page could read its own private key (it must not be able to). */
 async function describeKey(client) {
-  const { privateKey, bits } = await client.client.keyPair();
+  const { privateKey, bits, primes } = await client.client.keyPair();
   try {
     await crypto.subtle.exportKey('pkcs8', privateKey);
-    return `private key (RSA-${bits}): EXPORTABLE — this should not happen`;
+    return `private key (RSA-${bits}, ${primes} primes): EXPORTABLE — this should not happen`;
   } catch (err) {
-    return `private key (RSA-${bits}): extractable=${privateKey.extractable}, export refused (${err.name})`;
+    return `private key (RSA-${bits}, ${primes} primes): extractable=${privateKey.extractable}, export refused (${err.name})`;
   }
 }
 

@@ -114,7 +114,7 @@ describe('key directory ownership and links', () => {
       expect(refused).toBeInstanceOf(KeyFileError);
       expect(refused.message).toContain(`chmod 700 ${dir}`);
       expect(refused.message).toMatch(/writable by other users/);
-      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true))).rejects.toThrow(/chmod 700/);
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }))).rejects.toThrow(/chmod 700/);
       await expect(assertNoKeyPair(dir)).rejects.toThrow(/chmod 700/);
       // The trust store is neither believed nor written there.
       await expect(new KnownRouters(dir).get('https://r')).rejects.toBeInstanceOf(KeyFileError);
@@ -175,7 +175,7 @@ describe('key directory ownership and links', () => {
       const refused = await rejection(openKeyDir(dir, { bits: 2048 }));
       expect(refused).toBeInstanceOf(KeyFileError);
       expect(refused.message).toMatch(/private_key\.pem is a symbolic link/);
-      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true))).rejects.toThrow(/symbolic link/);
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }))).rejects.toThrow(/symbolic link/);
       await expect(assertNoKeyPair(dir)).rejects.toThrow(/symbolic link/);
       expect(listing(dir)).toEqual([`private_key.pem -> ${target}`]);
       expect(readFileSync(target, 'utf8')).toBe(readKeyfile('plain.pem'));
@@ -206,7 +206,7 @@ describe('key directory ownership and links', () => {
       rmSync(pub);
       symlinkSync(pubTarget, pub);
       await expect(openKeyDir(dir, { bits: 2048 })).rejects.toThrow(/public_key\.pem is a symbolic link/);
-      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true))).rejects.toThrow(/public_key\.pem is a symbolic link/);
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }))).rejects.toThrow(/public_key\.pem is a symbolic link/);
       expect(lstatSync(pub).isSymbolicLink()).toBe(true);
       expect(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.endsWith('.bak'))).toEqual([]);
     }));
@@ -221,7 +221,7 @@ describe('atomic writes', () => {
       const crash = () => {
         throw new Error('crash');
       };
-      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true), { hooks: { beforeRename: crash } })).rejects.toThrow('crash');
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }), { hooks: { beforeRename: crash } })).rejects.toThrow('crash');
       expect(snapshot(join(dir, 'private_key.pem'))).toEqual(priv);
       expect(snapshot(join(dir, 'public_key.pem'))).toEqual(pub);
       expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
@@ -230,7 +230,7 @@ describe('atomic writes', () => {
   it('a crash between the two files is repaired from the private key on the next load', () =>
     withTempDir(async (dir) => {
       const old = await openKeyDir(dir, { bits: 2048 });
-      const next = await generateClientKeyPair(2048, true);
+      const next = await generateClientKeyPair(2048, { extractable: true });
       const crashOnPublic = (target: string) => {
         if (target.endsWith('public_key.pem')) throw new Error('crash');
       };
@@ -247,7 +247,7 @@ describe('atomic writes', () => {
   it('a completed save removes the backups', () =>
     withTempDir(async (dir) => {
       await openKeyDir(dir, { bits: 2048, password: PASSWORD });
-      const next = await saveKeyFiles(dir, await generateClientKeyPair(2048, true), { password: PASSWORD });
+      const next = await saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }), { password: PASSWORD });
       expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
       expect((await openKeyDir(dir, { bits: 2048, password: PASSWORD })).fingerprint).toBe(next.fingerprint);
       expect(next.privateKey.extractable).toBe(false);

@@ -99,7 +99,7 @@ describe('dispose waits for key changes already running', () => {
   it('with a real key directory: the source disposed during a slow activation never writes, and dispose waits', () =>
     withTempDir(async (dir) => {
       let now = 0;
-      const source = new ClientKeySource({ bits: 2048, keyDir: dir, password: undefined, onWarning: () => {} });
+      const source = new ClientKeySource({ bits: 2048, multiPrime: true, keyDir: dir, password: undefined, onWarning: () => {} });
       const slow = gate();
       let activating = false;
       const errors: unknown[] = [];
@@ -144,7 +144,7 @@ describe('dispose waits for key changes already running', () => {
 
   it('a key source disposed while a save encrypts its key: the save is abandoned before any file is touched, dispose waits', () =>
     withTempDir(async (dir) => {
-      const source = new ClientKeySource({ bits: 2048, keyDir: dir, password: 'a long enough password', onWarning: () => {} });
+      const source = new ClientKeySource({ bits: 2048, multiPrime: true, keyDir: dir, password: 'a long enough password', onWarning: () => {} });
       await source.initial();
       const before = readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8'));
       const pending = await source.prepare();
@@ -158,7 +158,7 @@ describe('dispose waits for key changes already running', () => {
       expect(readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8'))).toEqual(before);
       await source.dispose(); // harmless
       // Prepared before dispose, activated after: refused at once.
-      const source2 = new ClientKeySource({ bits: 2048, keyDir: dir, password: 'a long enough password', onWarning: () => {} });
+      const source2 = new ClientKeySource({ bits: 2048, multiPrime: true, keyDir: dir, password: 'a long enough password', onWarning: () => {} });
       const late = await source2.prepare();
       await source2.dispose();
       await expect(late.activate()).rejects.toBeInstanceOf(DisposedError);
@@ -172,7 +172,7 @@ describe('dispose waits for key changes already running', () => {
       const stop = () => {
         throw new DisposedError('disposed');
       };
-      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, true), { beforeWrite: stop })).rejects.toBeInstanceOf(DisposedError);
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }), { beforeWrite: stop })).rejects.toBeInstanceOf(DisposedError);
       expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
       expect(readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8'))).toEqual(before);
     }));

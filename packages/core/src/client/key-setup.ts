@@ -39,7 +39,7 @@ export function createKeyState(options: SecureCompletionClientOptions, t: Transp
   const keyDir = checkKeyDir(options.keyDir);
   // The password matters only where keys are written: a short NOMYO_KEY_PASSWORD must not break memory-only clients.
   const password = keyDir === undefined ? undefined : checkKeyPassword(options.keyPassword ?? env('NOMYO_KEY_PASSWORD'));
-  const source = new ClientKeySource({ bits: t.keySize, keyDir, password, onWarning: t.onWarning });
+  const source = new ClientKeySource({ bits: t.keySize, multiPrime: options.multiPrimeKeys ?? true, keyDir, password, onWarning: t.onWarning });
   const holder = new ClientKeyHolder(() => source.initial(), {
     rotationInterval: checkPositive('keyRotationInterval', options.keyRotationInterval ?? DEFAULT_KEY_ROTATION_MS, true),
     prepare: () => source.prepare(),

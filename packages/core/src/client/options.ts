@@ -12,8 +12,14 @@ export interface SecureCompletionClientOptions {
   allowHttp?: boolean;
   /** `true` (default): @nomyo/native when installed, else zeroing; `'require-native'`; `false`: off. */
   secureMemory?: SecureMemoryOption;
-  /** RSA modulus of the client's key pair: 4096 (default) or 2048. */
+  /** RSA modulus of the client's key pair: 4096 (default), 3072 or 2048. */
   keySize?: number;
+  /**
+   * `true` (default): a 4096-bit pair that stays in memory is made of four 1024-bit primes (RFC 8017
+   * multi-prime) where the runtime allows (Node.js), which opens every answer about 3x faster.
+   * `false`: always standard two-prime keys (FIPS 186-5). Pairs written to `keyDir` are always two-prime.
+   */
+  multiPrimeKeys?: boolean;
   /**
    * Node.js only: keep the client's key pair in this directory (`private_key.pem` 0600,
    * `public_key.pem` 0644, directory 0700). The pair there is loaded, or generated and saved when

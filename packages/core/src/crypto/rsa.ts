@@ -3,9 +3,10 @@
  * for the protocol (algorithm, hash, modulus length). Wrapping goes through wrapKey/unwrapKey, so
  * raw AES keys never enter JavaScript memory at all.
  */
-import { AES_KEY_BITS, RSA_HASH, RSA_MIN_BITS, RSA_PUBLIC_EXPONENT } from '../protocol/constants.js';
+import { AES_KEY_BITS, AES_KEY_BYTES, RSA_HASH, RSA_MIN_BITS, RSA_PUBLIC_EXPONENT } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';
-import { subtle, type Bytes } from './subtle.js';
+import { bytesEqual } from './der.js';
+import { randomBytes, subtle, type Bytes } from './subtle.js';
 
 export const RSA_OAEP: RsaHashedImportParams = { name: 'RSA-OAEP', hash: RSA_HASH };
 const OAEP_PARAMS: RsaOaepParams = { name: 'RSA-OAEP' };
@@ -54,6 +55,17 @@ export async function importRsaPrivateKey(pkcs8: Bytes, extractable: boolean): P
   const key = await subtle().importKey('pkcs8', pkcs8, RSA_OAEP, extractable, ['decrypt', 'unwrapKey']);
   checkRsaKey(key, 'private');
   return key;
+}
+
+/** True when `privateKey` opens what `publicKey` seals: a key built outside Web Crypto is checked with it before use. */
+export async function rsaRoundTrips(publicKey: CryptoKey, privateKey: CryptoKey): Promise<boolean> {
+  const probe = randomBytes(AES_KEY_BYTES) as Bytes;
+  try {
+    const sealed = await subtle().encrypt(OAEP_PARAMS, publicKey, probe);
+    return bytesEqual(new Uint8Array(await subtle().decrypt(OAEP_PARAMS, privateKey, sealed)), probe);
+  } catch {
+    return false;
+  }
 }
 
 /** RSA-OAEP-SHA256 of the 32 raw bytes of `aesKey`. */

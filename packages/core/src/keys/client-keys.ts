@@ -8,7 +8,8 @@
  */
 import { derToPem } from '../crypto/pem.js';
 import { spkiFingerprint } from '../crypto/fingerprint.js';
-import { checkRsaKey, generateRsaKeyPair, modulusBits } from '../crypto/rsa.js';
+import { MULTI_PRIME_COUNT, MULTI_PRIME_MODULUS_BITS, generateMultiPrimeDer, type RandomPrime } from '../crypto/multi-prime-rsa.js';
+import { checkRsaKey, generateRsaKeyPair, importRsaPrivateKey, importRsaPublicKey, modulusBits, rsaRoundTrips } from '../crypto/rsa.js';
 import { subtle } from '../crypto/subtle.js';
 
 export interface ClientKeyPair {
@@ -21,10 +22,12 @@ export interface ClientKeyPair {
   /** Hex SHA-256 of the SPKI DER. */
   readonly fingerprint: string;
   readonly bits: number;
+  /** Primes of the modulus: 2, or 4 for a multi-prime in-memory key (see `multiPrimeKeys`). */
+  readonly primes: number;
 }
 
 /** Wraps two CryptoKeys into a ClientKeyPair after checking them. */
-export async function toClientKeyPair(privateKey: CryptoKey, publicKey: CryptoKey): Promise<ClientKeyPair> {
+export async function toClientKeyPair(privateKey: CryptoKey, publicKey: CryptoKey, primes: number): Promise<ClientKeyPair> {
   checkRsaKey(privateKey, 'private');
   checkRsaKey(publicKey, 'public');
   const spki = new Uint8Array(await subtle().exportKey('spki', publicKey));
@@ -36,13 +39,55 @@ export async function toClientKeyPair(privateKey: CryptoKey, publicKey: CryptoKe
     publicKeyHeader: encodeURIComponent(publicKeyPem),
     fingerprint: await spkiFingerprint(spki),
     bits: modulusBits(publicKey),
+    primes,
   });
 }
 
-/** A fresh pair; the private key is extractable only when it is to be written to a file. */
-export async function generateClientKeyPair(bits: number, extractable = false): Promise<ClientKeyPair> {
+export interface GenerateOptions {
+  /** For a pair that is to be written to a file; such a pair is always two-prime, which every tool reads. */
+  extractable?: boolean;
+  /** A 4096-bit pair that stays in memory is made of four primes where the runtime can (crypto/multi-prime-rsa.ts). */
+  multiPrime?: boolean;
+}
+
+/** A fresh pair: multi-prime when asked for and possible, else Web Crypto's own. */
+export async function generateClientKeyPair(bits: number, options: GenerateOptions = {}): Promise<ClientKeyPair> {
+  const extractable = options.extractable ?? false;
+  if (options.multiPrime && !extractable && bits === MULTI_PRIME_MODULUS_BITS) {
+    const randomPrime = await runtimePrimes();
+    const pair = randomPrime && (await multiPrimeKeyPair(randomPrime));
+    if (pair) return pair;
+  }
   const pair = await generateRsaKeyPair(bits, extractable);
-  return toClientKeyPair(pair.privateKey, pair.publicKey);
+  return toClientKeyPair(pair.privateKey, pair.publicKey, 2);
+}
+
+/**
+ * A non-extractable four-prime pair from `randomPrime`'s primes, or undefined where that fails, or
+ * Web Crypto refuses such a key (BoringSSL, a FIPS provider) or does not open what it seals.
+ */
+export async function multiPrimeKeyPair(randomPrime: RandomPrime): Promise<ClientKeyPair | undefined> {
+  let pkcs8: Uint8Array | undefined;
+  try {
+    const der = await generateMultiPrimeDer(randomPrime);
+    pkcs8 = der.pkcs8;
+    const [privateKey, publicKey] = await Promise.all([importRsaPrivateKey(der.pkcs8, false), importRsaPublicKey(der.spki)]);
+    if (!(await rsaRoundTrips(publicKey, privateKey))) return undefined;
+    return await toClientKeyPair(privateKey, publicKey, MULTI_PRIME_COUNT);
+  } catch {
+    return undefined;
+  } finally {
+    pkcs8?.fill(0);
+  }
+}
+
+let primeSource: Promise<RandomPrime | undefined> | undefined;
+
+/** OpenSSL's prime generator through node:crypto (`#primes`); none outside Node.js. */
+function runtimePrimes(): Promise<RandomPrime | undefined> {
+  const inNode = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
+  primeSource ??= inNode ? import('#primes').then((m) => m.randomPrime, () => undefined) : Promise.resolve(undefined);
+  return primeSource;
 }
 
 export { ClientKeyHolder, type KeyPairFactory, type PendingKeyPair, type KeyHolderOptions } from './key-holder.js';

@@ -6,17 +6,15 @@
  * DER) rather than through a JWK export: a JWK would put the private exponent and primes into
  * JavaScript strings, which cannot be zeroed.
  */
-import { DerError, TAG_INTEGER, bytesEqual, derEncode, derNull, derOid, derSequence, oid, readSequence } from '../crypto/der.js';
+import { DerError, TAG_INTEGER, bytesEqual, readSequence } from '../crypto/der.js';
 import { importRsaPrivateKey, importRsaPublicKey } from '../crypto/rsa.js';
+import { RSA_ENCRYPTION, rsaSpki } from '../crypto/rsa-der.js';
 import { subtle, type Bytes } from '../crypto/subtle.js';
 import { KeyFileError, NomyoError } from '../errors.js';
 import { toClientKeyPair, type ClientKeyPair } from './client-keys.js';
 
-const RSA_ENCRYPTION = oid('1.2.840.113549.1.1.1');
-const TAG_BIT_STRING = 0x03;
-
-/** The SPKI DER of the RSA public key inside a PKCS#8 PrivateKeyInfo. */
-export function publicSpkiFromPkcs8(pkcs8: Uint8Array): Bytes {
+/** What a PKCS#8 PrivateKeyInfo says of its RSA key without importing it: the public key (SPKI DER) and how many primes it has. */
+export function inspectPkcs8(pkcs8: Uint8Array): { spki: Bytes; primes: number } {
   try {
     const pki = readSequence(pkcs8, 'PrivateKeyInfo');
     pki.integer('version');
@@ -24,11 +22,16 @@ export function publicSpkiFromPkcs8(pkcs8: Uint8Array): Bytes {
     if (!bytesEqual(alg.oid(), RSA_ENCRYPTION)) throw new KeyFileError('the key file does not hold an RSA key (rsaEncryption)');
     const rsa = readSequence(pki.octetString('privateKey'), 'RSAPrivateKey');
     rsa.integer('RSAPrivateKey version');
-    const modulus = rsa.expect(TAG_INTEGER, 'modulus');
-    const exponent = rsa.expect(TAG_INTEGER, 'publicExponent');
-    const rsaPublicKey = derSequence(derEncode(TAG_INTEGER, modulus), derEncode(TAG_INTEGER, exponent));
-    const bitString = derEncode(TAG_BIT_STRING, new Uint8Array([0]), rsaPublicKey);
-    return derSequence(derSequence(derOid(RSA_ENCRYPTION), derNull()), bitString);
+    const spki = rsaSpki(rsa.expect(TAG_INTEGER, 'modulus'), rsa.expect(TAG_INTEGER, 'publicExponent'));
+    for (const field of ['privateExponent', 'prime1', 'prime2', 'exponent1', 'exponent2', 'coefficient']) rsa.expect(TAG_INTEGER, field);
+    // RFC 8017 A.1.2: a multi-prime key lists its third and later primes in otherPrimeInfos.
+    let primes = 2;
+    if (!rsa.done) {
+      const others = rsa.sequence('otherPrimeInfos');
+      for (; !others.done; primes++) others.sequence('OtherPrimeInfo');
+    }
+    rsa.end('RSAPrivateKey');
+    return { spki, primes };
   } catch (e) {
     if (e instanceof DerError) throw new KeyFileError(`corrupt key file: ${e.message}`);
     throw e;
@@ -41,11 +44,11 @@ export function publicSpkiFromPkcs8(pkcs8: Uint8Array): Bytes {
  * The caller still owns `pkcs8` and zeroes it.
  */
 export async function keyPairFromPkcs8(pkcs8: Bytes): Promise<ClientKeyPair> {
-  const spki = publicSpkiFromPkcs8(pkcs8);
+  const { spki, primes } = inspectPkcs8(pkcs8);
   try {
     const publicKey = await importRsaPublicKey(spki);
     const privateKey = await importRsaPrivateKey(pkcs8, false);
-    return await toClientKeyPair(privateKey, publicKey);
+    return await toClientKeyPair(privateKey, publicKey, primes);
   } catch (cause) {
     throw asKeyFileError(cause, 'the key file holds no usable RSA-OAEP private key of at least 2048 bits');
   }

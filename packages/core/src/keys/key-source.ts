@@ -19,6 +19,8 @@ export function keyFiles(): Promise<KeyFiles> {
 
 export interface KeySourceOptions {
   bits: number;
+  /** Pairs kept in memory are multi-prime where possible (never those written to files). */
+  multiPrime: boolean;
   /** Load the pair here, or generate and save one; rotated pairs are saved here too. */
   keyDir?: string | undefined;
   password?: string | undefined;
@@ -29,6 +31,7 @@ export class ClientKeySource {
   /** Modulus of generated pairs (changes with `generateKeys({ keySize })`). */
   bits: number;
   #password: string | undefined;
+  readonly #multiPrime: boolean;
   /** Where rotated pairs are saved; undefined: memory only. */
   saveDir: string | undefined;
   readonly #keyDir: string | undefined;
@@ -41,6 +44,7 @@ export class ClientKeySource {
   constructor(options: KeySourceOptions) {
     this.bits = options.bits;
     this.#password = options.password;
+    this.#multiPrime = options.multiPrime;
     this.#keyDir = options.keyDir;
     this.saveDir = options.keyDir;
     this.#onWarning = options.onWarning;
@@ -48,7 +52,7 @@ export class ClientKeySource {
 
   /** The first pair: from the key directory (loaded, or generated and saved), else generated in memory. */
   async initial(): Promise<ClientKeyPair> {
-    if (this.#keyDir === undefined) return generateClientKeyPair(this.bits);
+    if (this.#keyDir === undefined) return this.#inMemory(this.bits);
     const files = await keyFiles();
     const dir = this.#keyDir;
     return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning }));
@@ -61,10 +65,10 @@ export class ClientKeySource {
   async prepare(): Promise<PendingKeyPair> {
     const dir = this.saveDir;
     if (dir === undefined) {
-      const pair = await generateClientKeyPair(this.bits);
+      const pair = await this.#inMemory(this.bits);
       return { activate: async () => pair };
     }
-    const [files, pair] = await Promise.all([keyFiles(), generateClientKeyPair(this.bits, true)]);
+    const [files, pair] = await Promise.all([keyFiles(), generateClientKeyPair(this.bits, { extractable: true })]);
     // Checked again when activated: a source disposed meanwhile never writes (nor without its password).
     return { activate: () => this.#write(() => files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed() })) };
   }
@@ -76,11 +80,11 @@ export class ClientKeySource {
   async generate(bits: number, saveDir: string | undefined, password: string | undefined): Promise<ClientKeyPair> {
     let pair: ClientKeyPair;
     if (saveDir === undefined) {
-      pair = await generateClientKeyPair(bits);
+      pair = await this.#inMemory(bits);
     } else {
       const files = await keyFiles();
       await files.assertNoKeyPair(saveDir);
-      const fresh = await generateClientKeyPair(bits, true);
+      const fresh = await generateClientKeyPair(bits, { extractable: true });
       pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, beforeWrite: () => this.#assertNotDisposed() }));
       this.#password = password;
     }
@@ -110,6 +114,11 @@ export class ClientKeySource {
     this.#password = undefined;
     this.saveDir = undefined;
     await Promise.allSettled([...this.#writes]);
+  }
+
+  /** A pair that is never written: multi-prime when allowed, for faster answers. */
+  #inMemory(bits: number): Promise<ClientKeyPair> {
+    return generateClientKeyPair(bits, { multiPrime: this.#multiPrime });
   }
 
   #assertNotDisposed(): void {

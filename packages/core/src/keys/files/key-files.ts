@@ -125,7 +125,7 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
 
 /** A fresh pair written to `dir`; the pair returned has a non-extractable private key. */
 export async function generateKeyFiles(dir: string, bits: number, options: SaveKeyOptions = {}): Promise<ClientKeyPair> {
-  return saveKeyFiles(dir, await generateClientKeyPair(bits, true), options);
+  return saveKeyFiles(dir, await generateClientKeyPair(bits, { extractable: true }), options);
 }
 
 /** Copies an existing file to `<path>.bak` (atomically); returns the backup's path, or undefined when there was nothing. */
