@@ -3,7 +3,7 @@
  * (its key check, its public key, its OAEP), and the cases that must stay two-prime.
  */
 import { spawnSync } from 'node:child_process';
-import { generatePrime, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,12 +11,13 @@ import { SecureCompletionClient } from '../src/index.js';
 import { generateMultiPrimeDer, MULTI_PRIME_COUNT, type RandomPrime } from '../src/crypto/multi-prime-rsa.js';
 import { RSA_OAEP } from '../src/crypto/rsa.js';
 import { subtle } from '../src/crypto/subtle.js';
+import { randomPrime } from '../src/crypto/primes/node.js';
 import { multiPrimeKeyPair } from '../src/keys/client-keys.js';
 import { loadKeyFiles } from '../src/keys/files/key-files.js';
 import { hasOpenssl, openssl, withTempDir } from './helpers/keyfiles.js';
 
-const opensslPrime: RandomPrime = (bits) =>
-  new Promise((resolve, reject) => generatePrime(bits, { bigint: true }, (err, p) => (err ? reject(err) : resolve(p))));
+/** The Node prime source the client itself uses (OpenSSL's generator). */
+const opensslPrime: RandomPrime = randomPrime!;
 
 /** Odd numbers of `bits` bits with the top two bits set: the shape of a prime, but almost never one. */
 const composite: RandomPrime = async (bits) =>

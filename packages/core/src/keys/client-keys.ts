@@ -67,17 +67,16 @@ export async function generateClientKeyPair(bits: number, options: GenerateOptio
  * Web Crypto refuses such a key (BoringSSL, a FIPS provider) or does not open what it seals.
  */
 export async function multiPrimeKeyPair(randomPrime: RandomPrime): Promise<ClientKeyPair | undefined> {
-  let pkcs8: Uint8Array | undefined;
+  const der = await generateMultiPrimeDer(randomPrime).catch(() => undefined);
+  if (der === undefined) return undefined;
   try {
-    const der = await generateMultiPrimeDer(randomPrime);
-    pkcs8 = der.pkcs8;
     const [privateKey, publicKey] = await Promise.all([importRsaPrivateKey(der.pkcs8, false), importRsaPublicKey(der.spki)]);
     if (!(await rsaRoundTrips(publicKey, privateKey))) return undefined;
     return await toClientKeyPair(privateKey, publicKey, MULTI_PRIME_COUNT);
   } catch {
     return undefined;
   } finally {
-    pkcs8?.fill(0);
+    der.pkcs8.fill(0);
   }
 }
 
