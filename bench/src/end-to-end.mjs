@@ -5,25 +5,11 @@
  */
 import { SecureChatCompletion } from '@nomyo/core';
 import { parseServerKey, generateRsaKeyPair, derToPem } from '@nomyo/core/protocol';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { createRequire } from 'node:module';
 import { PROCESSING_TIME_HEADER } from '@nomyo/server';
 import { bareOpen, bareSeal } from './bare.mjs';
 import { request, SIZES } from './payloads.mjs';
 import { compare, fmt, ratio } from './stats.mjs';
-
-const SERVER_KEY = new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url).pathname;
-
-/** The reference server in its own process (as a real router is), so its work does not share our event loop. */
-async function startServerProcess() {
-  const cli = createRequire(import.meta.url).resolve('@nomyo/server/package.json').replace(/package\.json$/, 'dist/cli.js');
-  const child = spawn(process.execPath, [cli, '--port', '0', '--key-file', SERVER_KEY, '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
-  const url = /^listening on (\S+)$/.exec(line)?.[1];
-  if (!url) throw new Error(`server did not start: ${line}`);
-  return { url, close: () => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM'))) };
-}
+import { startServerProcess } from './server-process.mjs';
 
 export async function endToEnd({ rounds }) {
   const server = await startServerProcess();

@@ -3,6 +3,8 @@ import { clientCost, printClientCost } from './client-cost.mjs';
 import { endToEnd, printEndToEnd } from './end-to-end.mjs';
 import { nativeCost, printNativeCost } from './native-cost.mjs';
 import { keyGenerationTimes, printRotation, rotationLatency } from './rotation.mjs';
+import { peakRss, printPeakRss } from './peak-rss.mjs';
+import { printStages, stages } from './stages.mjs';
 
 const rounds = Number(process.env.ROUNDS ?? 30);
 const only = process.argv[2];
@@ -12,3 +14,5 @@ if (!only || only === 'client') printClientCost(await clientCost({ rounds }));
 if (!only || only === 'e2e') printEndToEnd(await endToEnd({ rounds }));
 if (!only || only === 'native') printNativeCost(await nativeCost({ rounds }));
 if (!only || only === 'rotation') printRotation(await rotationLatency(), await keyGenerationTimes());
+if (!only || only === 'stages') printStages(await stages({ rounds }));
+if (!only || only === 'rss') printPeakRss(await peakRss());

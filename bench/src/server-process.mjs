@@ -1,0 +1,16 @@
+/** The reference server in its own process (as a real router is), so its work does not share our event loop. */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
+
+export const SERVER_KEY = new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url).pathname;
+
+/** Starts `nomyo-server` on a free loopback port; `args` are extra CLI flags (e.g. ['--protocol', '1']). */
+export async function startServerProcess(args = []) {
+  const cli = createRequire(import.meta.url).resolve('@nomyo/server/package.json').replace(/package\.json$/, 'dist/cli.js');
+  const child = spawn(process.execPath, [cli, '--port', '0', '--key-file', SERVER_KEY, '--quiet', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
+  const url = /^listening on (\S+)$/.exec(line)?.[1];
+  if (!url) throw new Error(`server did not start: ${line}`);
+  return { url, pid: child.pid, close: () => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM'))) };
+}
