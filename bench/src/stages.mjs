@@ -1,7 +1,8 @@
 /**
  * Where a large request's time and memory go: the client's path split into its stages, each with
- * its median time and the bytes it newly allocates (JS heap + ArrayBuffers, measured after a forced
- * collection, so a stage's count is what it allocated and still held when it ended). Against the
+ * its median time and the bytes it newly allocates (JS heap plus external memory: ArrayBuffers and
+ * external strings), measured after a forced collection, so a stage's count is what it allocated
+ * and still held when it ended. Against the
  * reference server in its own process, which echoes the prompt back (so the answer is as large).
  *
  * The stages call the same internal functions, in the same order, as SecureCompletionClient.
@@ -116,7 +117,7 @@ export async function stages({ rounds }) {
         const m0 = process.memoryUsage();
         const v = await fn();
         const m1 = process.memoryUsage();
-        allocated.set(name, Math.max(allocated.get(name) ?? 0, m1.heapUsed - m0.heapUsed + m1.arrayBuffers - m0.arrayBuffers));
+        allocated.set(name, Math.max(allocated.get(name) ?? 0, m1.heapUsed - m0.heapUsed + m1.external - m0.external));
         return v;
       });
     }
