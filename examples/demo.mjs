@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `pnpm start`: the reference router on a free loopback port with the echo model, one encrypted
-// chat completion through @nomyo/core, what protected it, then a clean exit.
+// chat completion through @nomyo/core, what protected it (protocol v2 where the router speaks it,
+// as the reference router does), then a clean exit.
 import { SecureChatCompletion } from '@nomyo/core';
 import { startServer } from '@nomyo/server';
 
@@ -11,20 +12,29 @@ try {
   const started = performance.now();
   const completion = await client.create({ model: 'echo', messages: [{ role: 'user', content: question }], security_tier: 'standard' });
   const ms = performance.now() - started;
-  const [serverKey, keys, memory] = await Promise.all([client.client.fetchServerPublicKey(), client.client.keyPair(), client.client.memoryProtection()]);
+  const meta = completion._metadata;
+  const [serverKey, memory] = await Promise.all([client.client.fetchServerPublicKey(), client.client.memoryProtection()]);
 
   console.log(`NOMYO.js demo: reference router at ${server.url} (echo model, loopback only)\n`);
   console.log(`you:    ${question}`);
   console.log(`answer: ${completion.choices[0].message.content}\n`);
-  console.log('what protected it:');
-  console.log(`  package        ${completion._metadata.encryption_algorithm}, payload id ${completion._metadata.payload_id}`);
+  console.log(`what protected it: protocol ${meta.protocol} (the router advertises ${serverKey.protocols.join(', ')})`);
+  console.log(`  package        ${meta.encryption_algorithm}, payload id ${meta.payload_id}`);
   console.log('  payload        AES-256-GCM, fresh 256-bit key and 96-bit nonce per request, 128-bit tag');
-  console.log(`  key wrapping   RSA-OAEP-SHA256 to the router's RSA-${serverKey.bits} key; the answer to our RSA-${keys.bits} key`);
+  if (meta.protocol === 2) {
+    console.log(`  key wrapping   RSA-OAEP-SHA256 to the router's RSA-${serverKey.bits} key`);
+    console.log('  binding        payload id and security tier sealed in (AES-GCM associated data): a proxy cannot change them');
+    console.log('  answer         sealed with HKDF-SHA256(request key, payload id): only the router that opened this request could seal it');
+    console.log('  our key        none: protocol 2 needs no client key pair, so none was generated');
+  } else {
+    const keys = await client.client.keyPair();
+    console.log(`  key wrapping   RSA-OAEP-SHA256 to the router's RSA-${serverKey.bits} key; the answer to our RSA-${keys.bits} key`);
+    console.log(`  our key        sha256:${keys.fingerprint} (${keys.primes} primes, private key not extractable)`);
+  }
   console.log(`  router key     sha256:${serverKey.fingerprint}`);
-  console.log(`  our key        sha256:${keys.fingerprint} (${keys.primes} primes, private key not extractable)`);
   console.log(`  memory         ${memory.kind}: ${memory.reason}`);
   console.log(`  transport      plain HTTP on loopback for this demo (allowHttp); use HTTPS for anything real`);
-  console.log(`  time           ${ms.toFixed(0)} ms, including generating our RSA-${keys.bits} key pair`);
+  console.log(`  time           ${ms.toFixed(0)} ms${meta.protocol === 2 ? ', with no key pair to generate' : ', including generating our key pair'}`);
 } finally {
   await client.dispose();
   await server.close();

@@ -20,7 +20,8 @@ export async function endToEnd({ rounds }) {
     serverMs = Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
     return res;
   };
-  const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, fetch: timedFetch, maxRetries: 0 });
+  // v1, like the bare client beside it (and the client-key variants below only matter to v1); v2 vs v1 is protocol-v2.mjs.
+  const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, fetch: timedFetch, maxRetries: 0, protocol: 1 });
   const { primes } = await client.client.keyPair();
 
   // The bare client: fetches the router key once too, and keeps its own RSA-4096 pair.
@@ -53,7 +54,7 @@ export async function endToEnd({ rounds }) {
   // The floor at 1 KiB is the client's RSA private-key operation: show it with other client keys too.
   const payload = request(1024);
   const variants = [['two-prime RSA-4096 (multiPrimeKeys: false)', { multiPrimeKeys: false }], ['RSA-2048', { keySize: 2048 }]];
-  const others = variants.map(([, options]) => new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, fetch: timedFetch, maxRetries: 0, ...options }));
+  const others = variants.map(([, options]) => new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, fetch: timedFetch, maxRetries: 0, protocol: 1, ...options }));
   await Promise.all(others.map((c) => c.client.keyPair()));
   const r = await compare(Object.fromEntries(others.map((c, i) => [i, own(() => c.create(payload))])), { rounds });
   variants.forEach(([label], i) => rows.push({ label: `1 KiB, client key ${label}`, ours: r[i] }));
@@ -64,7 +65,7 @@ export async function endToEnd({ rounds }) {
 }
 
 export function printEndToEnd(rows) {
-  console.log('\nWhole create() on loopback, minus the server\'s own processing time');
+  console.log('\nWhole create() on loopback, minus the server\'s own processing time (protocol v1, as the bare client)');
   console.log(`client key: RSA-4096, ${rows.primes} primes (the default); the bare client's is Web Crypto's own (two primes)`);
   console.log('size           @nomyo   bare WebCrypto+fetch   @nomyo/bare');
   for (const r of rows) {

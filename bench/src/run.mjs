@@ -5,6 +5,7 @@ import { nativeCost, printNativeCost } from './native-cost.mjs';
 import { keyGenerationTimes, printRotation, rotationLatency } from './rotation.mjs';
 import { peakRss, printPeakRss } from './peak-rss.mjs';
 import { printStages, stages } from './stages.mjs';
+import { printProtocolV2, protocolV2 } from './protocol-v2.mjs';
 
 const rounds = Number(process.env.ROUNDS ?? 30);
 const only = process.argv[2];
@@ -16,3 +17,4 @@ if (!only || only === 'native') printNativeCost(await nativeCost({ rounds }));
 if (!only || only === 'rotation') printRotation(await rotationLatency(), await keyGenerationTimes());
 if (!only || only === 'stages') printStages(await stages({ rounds }));
 if (!only || only === 'rss') printPeakRss(await peakRss());
+if (!only || only === 'v2') printProtocolV2(await protocolV2({ rounds }));

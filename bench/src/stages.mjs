@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseServerKey } from '@nomyo/core/protocol';
+import { MAX_ANSWER_DEPTH, parseServerKey } from '@nomyo/core/protocol';
 import { PROCESSING_TIME_HEADER } from '@nomyo/server';
 import { request } from './payloads.mjs';
 import { median } from './stats.mjs';
@@ -28,7 +28,7 @@ export const STAGE_SIZES = [
 
 /** Runs the stages of one request; `probe(name, fn)` wraps each stage and returns its value. */
 async function oneRequest(ctx, payload, probe) {
-  const { pkg, b64, aes, rsa, completion, keys } = ctx;
+  const { pkg, b64, aes, rsa, completion, depth, keys } = ctx;
   const json = await probe('serialize', () => JSON.stringify(payload));
   const bytes = await probe('encode', () => new TextEncoder().encode(json));
   const sealed = await probe('encrypt', async () => {
@@ -76,6 +76,7 @@ async function oneRequest(ctx, payload, probe) {
   const plain = await probe('decrypt', async () => aes.aesGcmOpen(await rsa.unwrapAesKey(wire.wrapped, keys.privateKey), wire.nonce, wire.all));
   const answerText = await probe('decode', () => new TextDecoder('utf-8', { fatal: true }).decode(plain));
   plain.fill(0);
+  await probe('depth scan', () => depth.jsonNestingExceeds(answerText, MAX_ANSWER_DEPTH));
   const value = await probe('JSON.parse', () => JSON.parse(answerText));
   await probe('schema check', () => completion.checkChatCompletion(value));
 }
@@ -84,14 +85,14 @@ export async function stages({ rounds }) {
   if (typeof globalThis.gc !== 'function') throw new Error('the stage breakdown needs node --expose-gc');
   // The stages are those of a v1 request (a v2 router answers v1 packages with v1).
   const server = await startServerProcess();
-  const [pkg, b64, aes, rsa, completion] = await Promise.all(
-    ['protocol/package.js', 'protocol/base64.js', 'crypto/aes-gcm.js', 'crypto/rsa.js', 'protocol/completion.js'].map(internal),
+  const [pkg, b64, aes, rsa, completion, depth] = await Promise.all(
+    ['protocol/package.js', 'protocol/base64.js', 'crypto/aes-gcm.js', 'crypto/rsa.js', 'protocol/completion.js', 'protocol/json-depth.js'].map(internal),
   );
   const { SecureCompletionClient } = await import('@nomyo/core');
   const client = new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
   const keys = await client.keyPair();
   const serverKey = (await parseServerKey(await (await fetch(`${server.url}/pki/public_key`)).text())).key;
-  const ctx = { url: server.url, serverKey, keys, pkg, b64, aes, rsa, completion };
+  const ctx = { url: server.url, serverKey, keys, pkg, b64, aes, rsa, completion, depth };
 
   const rows = [];
   for (const [label, size] of STAGE_SIZES) {

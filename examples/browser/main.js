@@ -4,7 +4,8 @@ import { SecureChatCompletion } from '/core/index.js';
 const $ = (id) => document.getElementById(id);
 $('router').value = new URLSearchParams(location.search).get('router') ?? 'http://127.0.0.1:12434';
 
-// One client per router URL: it holds this page's key pair, generated once on first use.
+// One client per router URL. With a router that speaks protocol v2 (the reference router does) it
+// needs no key pair at all; with a v1-only router it generates one, once, on first use.
 let chat;
 let chatUrl;
 function clientFor(url) {
@@ -21,8 +22,12 @@ function show(state, status) {
   $('status').textContent = status;
 }
 
-/** Reports whether the page could read its own private key (it must not be able to). */
-async function describeKey(client) {
+/**
+ * Under v1, reports whether the page could read its own private key (it must not be able to).
+ * Under v2 there is none: asking for it would generate one just to show it.
+ */
+async function describeKey(client, protocol) {
+  if (protocol === 2) return 'no client key pair: protocol 2 seals the answer with a key derived from this request\'s own AES key';
   const { privateKey, bits, primes } = await client.client.keyPair();
   try {
     await crypto.subtle.exportKey('pkcs8', privateKey);
@@ -36,7 +41,7 @@ $('ask').addEventListener('submit', async (event) => {
   event.preventDefault();
   $('answer').textContent = '';
   $('meta').textContent = '';
-  show('busy', 'generating a key pair (first time only) and sending the sealed request…');
+  show('busy', 'sending the sealed request…');
   try {
     const client = clientFor($('router').value.trim());
     const completion = await client.chat.completions.create(
@@ -45,8 +50,8 @@ $('ask').addEventListener('submit', async (event) => {
     );
     $('answer').textContent = completion.choices[0]?.message.content ?? '(no content)';
     const meta = completion._metadata;
-    $('meta').textContent = `encrypted: ${meta.is_encrypted} (${meta.encryption_algorithm}), payload id ${meta.payload_id}`;
-    $('key').textContent = await describeKey(client);
+    $('meta').textContent = `encrypted: ${meta.is_encrypted}, protocol ${meta.protocol} (${meta.encryption_algorithm}), payload id ${meta.payload_id}`;
+    $('key').textContent = await describeKey(client, meta.protocol);
     show('done', 'done');
   } catch (err) {
     show('error', `${err.name}: ${err.message}`);

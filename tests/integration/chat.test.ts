@@ -17,8 +17,12 @@ describe('SecureChatCompletion against the reference server', () => {
   });
   afterAll(() => server.close());
 
-  it('sends an encrypted chat completion and returns the typed answer with _metadata', async () => {
-    const client = clientFor(server);
+  // The reference server speaks both: `auto` (the default) picks v2, `protocol: 1` keeps v1.
+  it.each([
+    { protocol: 2, algorithm: 'aes256gcm-hkdf-sha256', options: {} },
+    { protocol: 1, algorithm: 'hybrid-aes256-rsa4096', options: { protocol: 1 } as const },
+  ])('sends an encrypted chat completion and returns the typed answer with _metadata (protocol $protocol)', async ({ protocol, algorithm, options }) => {
+    const client = clientFor(server, options);
     const completion = await client.create(hello);
     expect(completion.object).toBe('chat.completion');
     expect(completion.choices[0]!.message.content).toBe('echo: Hello, secret world');
@@ -27,21 +31,29 @@ describe('SecureChatCompletion against the reference server', () => {
       payload_id: wire.headers['x-payload-id'],
       processed_at: expect.any(Number),
       is_encrypted: true,
-      encryption_algorithm: 'hybrid-aes256-rsa4096',
+      encryption_algorithm: algorithm,
+      protocol,
     });
     expect(Math.abs(completion._metadata.processed_at! - Date.now() / 1000)).toBeLessThan(60);
   });
 
-  it('puts nothing readable on the wire, in either direction', async () => {
+  it.each([
+    { protocol: 2, version: '2.0', publicKey: undefined, options: {} },
+    { protocol: 1, version: '1.0', publicKey: /^-----BEGIN PUBLIC KEY-----/, options: { protocol: 1 } as const },
+  ])('puts nothing readable on the wire, in either direction (protocol $protocol)', async ({ version, publicKey, options }) => {
     server.clearRequests();
-    await clientFor(server).chat.completions.create(hello);
+    await clientFor(server, options).chat.completions.create(hello);
     const [wire] = secureRequests(server);
     const body = JSON.parse(text(wire!.body));
+    expect(body.version).toBe(version);
+    expect(JSON.parse(text(wire!.response!.body)).version).toBe(version);
     expect(Object.keys(body.encrypted_payload).sort()).toEqual(['ciphertext', 'nonce', 'tag']);
     expect(text(wire!.body)).not.toContain('secret');
     expect(text(wire!.response!.body)).not.toContain('secret');
     expect(wire!.headers['content-type']).toBe('application/octet-stream');
-    expect(decodeURIComponent(String(wire!.headers['x-public-key']))).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    // v2 sends no X-Public-Key: nothing on the wire identifies the client across requests.
+    if (publicKey) expect(decodeURIComponent(String(wire!.headers['x-public-key']))).toMatch(publicKey);
+    else expect(wire!.headers).not.toHaveProperty('x-public-key');
   });
 
   it('sends security_tier only as the X-Security-Tier header, never inside the payload', async () => {
@@ -77,10 +89,10 @@ describe('SecureChatCompletion against the reference server', () => {
     expect(completion.choices[0]!.message.content).toBe(`echo: ${big}`);
   });
 
-  it('makes one key pair for 20 concurrent first calls, and fetches the server key once for all of them', async () => {
+  it('makes one key pair for 20 concurrent first calls, and fetches the server key once for all of them (v1)', async () => {
     const fetchesBefore = server.stats.publicKeyFetches;
     server.clearRequests();
-    const client = clientFor(server);
+    const client = clientFor(server, { protocol: 1 });
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => client.create({ model: 'm', messages: [{ role: 'user', content: `n${i}` }] })));
     expect(answers.map((a) => a.choices[0]!.message.content)).toEqual(Array.from({ length: 20 }, (_, i) => `echo: n${i}`));
     const keys = new Set(secureRequests(server).map((r) => r.headers['x-public-key']));
@@ -90,8 +102,8 @@ describe('SecureChatCompletion against the reference server', () => {
     expect(ids.size).toBe(20);
   });
 
-  it('generates an RSA-4096 client key by default', async () => {
-    const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true });
+  it('generates an RSA-4096 client key by default (for v1)', async () => {
+    const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, protocol: 1 });
     await client.create(hello);
     const pair = await client.client.keyPair();
     expect(pair.bits).toBe(4096);

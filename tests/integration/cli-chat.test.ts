@@ -27,15 +27,38 @@ describe('nomyo chat', () => {
   });
   afterAll(() => server.close());
 
-  it('sends one encrypted completion and says what protected it', async () => {
-    const { stdout, stderr } = await nomyo(['chat', 'Hello from the CLI', '--url', server.url, '--allow-http', '--tier', 'high', '--model', 'm'], { NOMYO_API_KEY: 'sk-cli' });
+  it.each([
+    { args: [], protocol: 2, algorithm: 'aes256gcm-hkdf-sha256', clientKey: /no client key pair \(protocol 2 needs none\)/ },
+    { args: ['--protocol', '2'], protocol: 2, algorithm: 'aes256gcm-hkdf-sha256', clientKey: /no client key pair/ },
+    { args: ['--protocol', '1'], protocol: 1, algorithm: 'hybrid-aes256-rsa4096', clientKey: /client key RSA-4096/ },
+  ])('sends one encrypted completion and says what protected it ($args)', async ({ args, protocol, algorithm, clientKey }) => {
+    const { stdout, stderr } = await nomyo(['chat', 'Hello from the CLI', '--url', server.url, '--allow-http', '--tier', 'high', '--model', 'm', ...args], { NOMYO_API_KEY: 'sk-cli' });
     expect(stdout).toBe('echo: Hello from the CLI\n');
-    expect(stderr).toMatch(/protected: hybrid-aes256-rsa4096/);
+    expect(stderr).toContain(`protected: protocol ${protocol}, ${algorithm}`);
+    expect(stderr).toMatch(clientKey);
     expect(stderr).toContain(`sha256:${server.fingerprint}`);
     expect(stderr).toMatch(/memory: (native|js)/);
     const last = server.requests.at(-1)!;
     expect(last.headers['x-security-tier']).toBe('high');
     expect(last.headers.authorization).toBe('Bearer sk-cli');
+    expect(JSON.parse(new TextDecoder().decode(last.body)).version).toBe(`${protocol}.0`);
+  });
+
+  it('--protocol 2 refuses a v1-only router before sending; a bad value is an InvalidArgumentError', async () => {
+    const v1 = await startTestServer({ protocol: 1 });
+    try {
+      const refused = (await nomyo(['chat', 'hi', '--url', v1.url, '--allow-http', '--quiet', '--protocol', '2'])) as { code?: number; stderr: string };
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^error: SecurityError \(ERR_NOMYO_SECURITY\): protocol: 2 is required/);
+      expect(v1.requests.filter((r) => r.method === 'POST')).toEqual([]);
+      const auto = await nomyo(['chat', 'hi', '--url', v1.url, '--allow-http']);
+      expect(auto.stderr).toContain('protected: protocol 1, hybrid-aes256-rsa4096');
+      const bad = (await nomyo(['chat', 'hi', '--url', v1.url, '--allow-http', '--protocol', '3'])) as { code?: number; stderr: string };
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/InvalidArgumentError.*protocol must be 'auto', 1 or 2/);
+    } finally {
+      await v1.close();
+    }
   });
 
   it('reads the router URL from NOMYO_SERVER_URL', async () => {

@@ -1,27 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecurityError, type SecureMemory } from '@nomyo/core';
-import { generateRsaKeyPair, sealPackage } from '@nomyo/core/protocol';
-import type { NomyoServer } from '@nomyo/server';
+import { SecurityError, type ProtocolVersion, type SecureMemory } from '@nomyo/core';
+import { deriveAnswerKey, generateRsaKeyPair, sealAnswerV2, sealPackage, type AnswerPackage } from '@nomyo/core/protocol';
+import type { NomyoServer, RequestRecord } from '@nomyo/server';
 import type { EncryptedPackage } from '@nomyo/core';
 import { clientFor, hello, startTestServer } from './support.js';
 
-describe('a tampered or wrong answer never decrypts, and is never returned', () => {
+type Sealed = EncryptedPackage & AnswerPackage;
+const GENERIC = 'decryption failed: the package is not authentic or not for this key';
+
+// Each protocol's answers are attacked on their own fields: v1 packages (`protocol: 1`), v2 answers (the default here).
+describe.each([1, 2] as const)('protocol %i: a tampered or wrong answer never decrypts, and is never returned', (protocol: ProtocolVersion) => {
   let server: NomyoServer;
-  let tamper: ((pkg: EncryptedPackage) => unknown) | undefined;
+  let tamper: ((pkg: Sealed, request: RequestRecord) => unknown) | undefined;
   let model: (() => unknown) | undefined;
   beforeAll(async () => {
     server = await startTestServer({
-      tamperResponse: (pkg) => (tamper ? tamper(pkg) : pkg),
+      tamperResponse: (pkg, request) => (tamper ? tamper(pkg as Sealed, request) : pkg),
       model: async (request, ctx) => (model ? model() : (await import('@nomyo/server')).echoModel(request, ctx)),
     });
   });
   afterAll(() => server.close());
 
-  const attempt = async (t?: (pkg: EncryptedPackage) => unknown, m?: () => unknown) => {
+  const attempt = async (t?: (pkg: Sealed, request: RequestRecord) => unknown, m?: () => unknown) => {
     tamper = t;
     model = m;
     try {
-      return await clientFor(server, { maxRetries: 0 }).create(hello).catch((e: unknown) => e);
+      return await clientFor(server, { maxRetries: 0, protocol }).create(hello).catch((e: unknown) => e);
     } finally {
       tamper = model = undefined;
     }
@@ -33,29 +37,46 @@ describe('a tampered or wrong answer never decrypts, and is never returned', () 
     return bytes.toString('base64');
   };
 
-  it.each([
-    ['a flipped ciphertext bit', (p: EncryptedPackage) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, ciphertext: flip(p.encrypted_payload.ciphertext, 5) } })],
-    ['a flipped tag bit', (p: EncryptedPackage) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, tag: flip(p.encrypted_payload.tag) } })],
-    ['a flipped nonce bit', (p: EncryptedPackage) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, nonce: flip(p.encrypted_payload.nonce) } })],
-    ['a flipped wrapped-key bit', (p: EncryptedPackage) => ({ ...p, encrypted_aes_key: flip(p.encrypted_aes_key, 100) })],
-    ['a truncated tag', (p: EncryptedPackage) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, tag: Buffer.from(p.encrypted_payload.tag, 'base64').subarray(0, 8).toString('base64') } })],
-    ['a missing field', (p: EncryptedPackage) => ({ ...p, encrypted_aes_key: undefined })],
-    ['another version', (p: EncryptedPackage) => ({ ...p, version: '2.0' })],
-    ['base64url in the ciphertext', (p: EncryptedPackage) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, ciphertext: p.encrypted_payload.ciphertext.replace(/\+/g, '-').replace(/\//g, '_') + (/[+/]/.test(p.encrypted_payload.ciphertext) ? '' : '-AAA') } })],
+  const both: [string, (p: Sealed) => unknown][] = [
+    ['a flipped ciphertext bit', (p) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, ciphertext: flip(p.encrypted_payload.ciphertext, 5) } })],
+    ['a flipped tag bit', (p) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, tag: flip(p.encrypted_payload.tag) } })],
+    ['a flipped nonce bit', (p) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, nonce: flip(p.encrypted_payload.nonce) } })],
+    ['a truncated tag', (p) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, tag: Buffer.from(p.encrypted_payload.tag, 'base64').subarray(0, 8).toString('base64') } })],
+    ['a missing field', (p) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, nonce: undefined } })],
+    ['base64url in the ciphertext', (p) => ({ ...p, encrypted_payload: { ...p.encrypted_payload, ciphertext: p.encrypted_payload.ciphertext.replace(/\+/g, '-').replace(/\//g, '_') + (/[+/]/.test(p.encrypted_payload.ciphertext) ? '' : '-AAA') } })],
     ['a body that is not JSON', () => 'plain text, not a package'],
     ['a plaintext completion instead of a package', () => JSON.stringify({ choices: [{ message: { content: 'trust me' } }] })],
-  ])('%s → SecurityError', async (_name, t) => {
+  ];
+  const own: Record<ProtocolVersion, [string, (p: Sealed) => unknown][]> = {
+    1: [
+      ['a flipped wrapped-key bit', (p) => ({ ...p, encrypted_aes_key: flip(p.encrypted_aes_key, 100) })],
+      ['no wrapped key', (p) => ({ ...p, encrypted_aes_key: undefined })],
+      ['another version', (p) => ({ ...p, version: '2.0' })],
+    ],
+    2: [
+      ['a v2 seal labelled version 1.0', (p) => ({ ...p, version: '1.0' })],
+      ['a v2 seal labelled with the v1 algorithm', (p) => ({ ...p, algorithm: 'hybrid-aes256-rsa4096' })],
+      ['another payload_algorithm', (p) => ({ ...p, payload_algorithm: 'AES-128-GCM' })],
+    ],
+  };
+
+  it.each([...both, ...own[protocol]])('%s → SecurityError', async (_name, t) => {
     const err = await attempt(t);
     expect(err).toBeInstanceOf(SecurityError);
     expect((err as SecurityError).code).toBe('ERR_NOMYO_SECURITY');
   });
 
-  it('an answer sealed to another key → SecurityError with the one generic message', async () => {
+  it('an answer sealed by anyone but the router that opened this request → SecurityError with the one generic message', async () => {
+    const completion = new TextEncoder().encode(JSON.stringify({ choices: [{ message: { content: 'x' } }] }));
     const other = await generateRsaKeyPair(2048, false);
-    const foreign = await sealPackage(new TextEncoder().encode(JSON.stringify({ choices: [{ message: { content: 'x' } }] })), other.publicKey);
-    const err = (await attempt(() => foreign)) as SecurityError;
+    // v1: sealed to another key pair. v2: sealed for this very payload id, with a key derived from another K.
+    const forge = (payloadId: string) =>
+      protocol === 1
+        ? sealPackage(completion, other.publicKey)
+        : deriveAnswerKey(crypto.getRandomValues(new Uint8Array(32)), payloadId, 'encrypt').then((key) => sealAnswerV2(completion, key, payloadId));
+    const err = (await attempt((_pkg, request) => forge(String(request.headers['x-payload-id'])))) as SecurityError;
     expect(err).toBeInstanceOf(SecurityError);
-    expect(err.message).toBe('decryption failed: the package is not authentic or not for this key');
+    expect(err.message).toBe(GENERIC);
   });
 
   it.each([
@@ -71,11 +92,11 @@ describe('a tampered or wrong answer never decrypts, and is never returned', () 
   });
 });
 
-/** Zeroing-only memory that remembers every buffer it was handed, so the test can look at them afterwards. */
-function spyMemory(handed: Uint8Array[]): SecureMemory {
+/** Zeroing-only memory that remembers every buffer it was handed (and a copy as handed), so the test can look at them afterwards. */
+function spyMemory(handed: Uint8Array[], copies: Uint8Array[] = []): SecureMemory {
   return {
     kind: 'js',
-    lock: (view) => (handed.push(view), false),
+    lock: (view) => (handed.push(view), copies.push(view.slice()), false),
     unlock: (view) => view.fill(0),
     zero: (view) => view.fill(0),
     alloc: (size) => new Uint8Array(size),
@@ -85,32 +106,37 @@ function spyMemory(handed: Uint8Array[]): SecureMemory {
 }
 
 describe('zeroing, proven on the real buffers', () => {
-  it('zeroes the request plaintext and the decrypted answer after use, and never holds them unzeroed', async () => {
+  const K_BYTES = 32;
+  // v2 also hands over its request key K: random when handed, zeroed after; v1's AES key never leaves Web Crypto.
+  it.each([1, 2] as const)('protocol %i: zeroes the request plaintext, K and the decrypted answer after use, and never holds them unzeroed', async (protocol) => {
     const server = await startTestServer();
     const handed: Uint8Array[] = [];
-    const spy = spyMemory(handed);
+    const copies: Uint8Array[] = [];
+    const spy = spyMemory(handed, copies);
     try {
       const payload = { model: 'm', messages: [{ role: 'user', content: 'zero me please' }] };
-      const answer = await clientFor(server, { secureMemory: spy }).create(payload);
+      const answer = await clientFor(server, { secureMemory: spy, protocol }).create(payload);
       const requestBytes = new TextEncoder().encode(JSON.stringify(payload)).length;
       const { _metadata, ...completion } = answer;
       const answerBytes = new TextEncoder().encode(JSON.stringify(completion)).length;
-      expect(handed.map((v) => v.length).sort()).toEqual([requestBytes, answerBytes].sort());
+      const expected = protocol === 2 ? [requestBytes, K_BYTES, answerBytes] : [requestBytes, answerBytes];
+      expect(handed.map((v) => v.length).sort()).toEqual(expected.sort());
       for (const view of handed) expect(view.every((b) => b === 0)).toBe(true);
-      expect(_metadata.is_encrypted).toBe(true);
+      if (protocol === 2) expect(copies.find((c) => c.length === K_BYTES)!.some((b) => b !== 0)).toBe(true);
+      expect(_metadata.protocol).toBe(protocol);
     } finally {
       await server.close();
     }
   });
 
-  it('zeroes them on failure too (tampered answer)', async () => {
+  it.each([1, 2] as const)('protocol %i: zeroes them on failure too (tampered answer)', async (protocol) => {
     const handed: Uint8Array[] = [];
     const server = await startTestServer({ tamperResponse: () => 'garbage' });
     try {
       const spy = spyMemory(handed);
-      await expect(clientFor(server, { secureMemory: spy, maxRetries: 0 }).create(hello)).rejects.toBeInstanceOf(SecurityError);
-      expect(handed).toHaveLength(1);
-      expect(handed[0]!.every((b) => b === 0)).toBe(true);
+      await expect(clientFor(server, { secureMemory: spy, maxRetries: 0, protocol }).create(hello)).rejects.toBeInstanceOf(SecurityError);
+      expect(handed.map((v) => v.length)).toEqual(protocol === 2 ? [expect.any(Number), K_BYTES] : [expect.any(Number)]);
+      for (const view of handed) expect(view.every((b) => b === 0)).toBe(true);
     } finally {
       await server.close();
     }

@@ -6,7 +6,18 @@ import { fileURLToPath } from 'node:url';
 import type { NomyoServer } from '@nomyo/server';
 import { secureRequests } from '../integration/support.js';
 
-export { clientFor, hello, secureRequests, startTestServer } from '../integration/support.js';
+import { clientFor as integrationClient } from '../integration/support.js';
+import type { SecureChatCompletionOptions } from '@nomyo/core';
+
+export { hello, secureRequests, startTestServer } from '../integration/support.js';
+
+/**
+ * A client for `server` that sends protocol v1: these tests are about the client's key pair, which
+ * only v1 uses (v2 needs none, see protocol-memory.test.ts). `protocol` may still be overridden.
+ */
+export function clientFor(server: NomyoServer, options: SecureChatCompletionOptions = {}) {
+  return integrationClient(server, { protocol: 1, ...options });
+}
 
 export const KEYFILES_DIR = fileURLToPath(new URL('../../test-vectors/keyfiles/', import.meta.url));
 export const CLI = fileURLToPath(new URL('../node_modules/@nomyo/core/dist/cli/nomyo.js', import.meta.url));

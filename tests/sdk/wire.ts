@@ -14,17 +14,21 @@ export function completionRequests(server: NomyoServer) {
   return server.requests.filter((r) => r.method === 'POST' && r.path === SECURE_PATH);
 }
 
-/** Parses a recorded body as a protocol package and checks that `secrets` appear nowhere in it. */
-export function expectSealed(body: Uint8Array, secrets: string[]): { encrypted_aes_key: string; encrypted_payload: unknown } {
+/**
+ * Parses a recorded request body as a protocol package (v1 `1.0` or v2 `2.0`, or exactly `version`
+ * when given) and checks that `secrets` appear nowhere in it.
+ */
+export function expectSealed(body: Uint8Array, secrets: string[], version?: '1.0' | '2.0'): { version: string; encrypted_aes_key: string; encrypted_payload: unknown } {
   const text = new TextDecoder().decode(body);
   for (const secret of secrets) {
     if (text.includes(secret)) throw new Error(`plaintext "${secret}" found on the wire`);
   }
   const pkg = JSON.parse(text) as { version?: unknown; encrypted_payload?: unknown; encrypted_aes_key?: unknown };
-  if (pkg.version !== '1.0' || typeof pkg.encrypted_payload !== 'object' || typeof pkg.encrypted_aes_key !== 'string') {
-    throw new Error('the wire body is not a NOMYO package');
+  const versionOk = version === undefined ? pkg.version === '1.0' || pkg.version === '2.0' : pkg.version === version;
+  if (!versionOk || typeof pkg.encrypted_payload !== 'object' || typeof pkg.encrypted_aes_key !== 'string') {
+    throw new Error(`the wire body is not a NOMYO package${version ? ` of version ${version}` : ''}`);
   }
-  return pkg as { encrypted_aes_key: string; encrypted_payload: unknown };
+  return pkg as { version: string; encrypted_aes_key: string; encrypted_payload: unknown };
 }
 
 /** Every body the router received or sent: none may carry a plaintext. */

@@ -18,6 +18,8 @@ export { parseFingerprint, type TrustStore } from './keys/pinning.js';
 export type { ChatCompletion, ChatCompletionChoice, ChatCompletionMessage, CompletionUsage, SecureMetadata } from './protocol/completion.js';
 export type { EncryptedPackage } from './protocol/package.js';
 export { SECURITY_TIERS, type SecurityTier } from './protocol/constants.js';
+export type { ProtocolVersion } from './protocol/constants.js';
+export type { ProtocolOption } from './keys/protocol-choice.js';
 export type { SecureMemory, MemoryProtectionInfo } from './memory/secure-memory.js';
 export { getMemoryProtection, type SecureMemoryOption } from './memory/select.js';
 export { SecureByteContext } from './memory/context.js';

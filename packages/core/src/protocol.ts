@@ -1,9 +1,30 @@
 /**
- * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open, strict base64,
- * key import), for routers and tools that speak protocol v1. No I/O.
+ * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open for v1 and v2,
+ * X-Nomyo-Protocol, strict base64, key import), for routers and tools that speak the protocol. No I/O.
  */
 export * from './protocol/constants.js';
-export { sealPackage, openPackage, parsePackage, checkPackage, serializePackage, type EncryptedPackage } from './protocol/package.js';
+export {
+  sealPackage,
+  openPackage,
+  parsePackage,
+  parseJsonPackage,
+  checkPackage,
+  serializePackage,
+  type EncryptedPackage,
+  type AnswerPackage,
+} from './protocol/package.js';
+export {
+  sealRequestV2,
+  openRequestV2,
+  sealAnswerV2,
+  openAnswerV2,
+  checkAnswerV2,
+  deriveAnswerKey,
+  requestAad,
+  answerAad,
+  type RequestBinding,
+} from './protocol/v2.js';
+export { parseProtocolHeader, formatProtocolHeader } from './protocol/versions.js';
 export { checkChatCompletion, type ChatCompletion } from './protocol/completion.js';
 export { encodeBase64, decodeBase64 } from './protocol/base64.js';
 export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey } from './crypto/rsa.js';

@@ -40,3 +40,32 @@ describe('SecureByteContext', () => {
     expect(buf[0]).toBe(0);
   });
 });
+
+describe('SecureByteContext.randomBytes (v2 request keys)', () => {
+  it('with native memory, writes the key straight into a secure allocation and frees (zeroes) it after use', async () => {
+    const calls: string[] = [];
+    let handed: Uint8Array | undefined;
+    const native: SecureMemory = Object.assign(new JsSecureMemory(), {
+      kind: 'native' as const,
+      lock: () => (calls.push('lock'), true),
+      alloc: (size: number) => (calls.push(`alloc ${size}`), (handed = new Uint8Array(size))),
+      free: (v: Uint8Array) => void (calls.push('free'), v.fill(0)),
+    });
+    const ctx = new SecureByteContext(native);
+    const key = ctx.randomBytes(32);
+    expect(key).toBe(handed);
+    const copy = await ctx.use(key, (k) => k.slice());
+    expect(copy.some((b) => b !== 0)).toBe(true);
+    expect(key.every((b) => b === 0)).toBe(true);
+    // An allocation is freed, not locked again and unlocked.
+    expect(calls).toEqual(['alloc 32', 'free']);
+  });
+
+  it('otherwise, random bytes in an ordinary buffer, zeroed after use; two keys differ', async () => {
+    const ctx = new SecureByteContext(new JsSecureMemory());
+    const [a, b] = [ctx.randomBytes(32), ctx.randomBytes(32)];
+    expect(a).not.toEqual(b);
+    await ctx.use(a, () => undefined);
+    expect(a.every((x) => x === 0)).toBe(true);
+  });
+});

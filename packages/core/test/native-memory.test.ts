@@ -67,3 +67,21 @@ describe('loadNativeMemory', () => {
     await expect(selectSecureMemory('require-native')).rejects.toThrow(/NOMYO_DISABLE_NATIVE/);
   });
 });
+
+describe('why the addon did not load', () => {
+  // The errors each runtime really throws (captured from Node 20-24, Deno 2 and workerd).
+  const error = (message: string, extra: { code?: string; name?: string } = {}) => Object.assign(new Error(message), extra);
+  it.each([
+    ['Node, not installed', error("Cannot find package '@nomyo/native' imported from /app/x.js", { code: 'ERR_MODULE_NOT_FOUND' }), 'missing'],
+    ['Deno, not installed', error('Import "@nomyo/native" not a dependency', { code: 'ERR_MODULE_NOT_FOUND', name: 'TypeError' }), 'missing'],
+    ['workerd, not in the bundle', error('No such module "@nomyo/native".'), 'missing'],
+    ['Deno without --allow-ffi', error('Requires ffi access to "/app/nomyo_native.node", run again with the --allow-ffi flag', { name: 'NotCapable' }), 'denied'],
+    ['Deno without --allow-read', error('Requires read access to "/app/index.js", run again with the --allow-read flag', { code: 'ERR_MODULE_NOT_FOUND', name: 'TypeError' }), 'denied'],
+    ['Node --permission without --allow-addons', error('Cannot load native addon because loading addons is disabled.', { code: 'ERR_DLOPEN_DISABLED' }), 'denied'],
+    ['a dependency of the addon missing', error("Cannot find module 'node-gyp-build'\nRequire stack:\n- /app/node_modules/@nomyo/native/index.js", { code: 'MODULE_NOT_FOUND' }), 'failed'],
+    ['no build for this platform', error('No native build was found for platform=linux arch=riscv64'), 'failed'],
+  ])('%s', async (_name, err, expected) => {
+    const { classifyLoadError } = await loader();
+    expect(classifyLoadError(err, '@nomyo/native')).toBe(expected);
+  });
+});

@@ -20,6 +20,8 @@ const USAGE = `Usage: nomyo-server [options]
   --upstream URL       OpenAI-compatible base URL; without it, the echo model answers
   --upstream-key KEY   bearer key for the upstream (or env NOMYO_UPSTREAM_KEY)
   --body-limit BYTES   largest request body (default 67108864)
+  --protocol 1|2       highest wire protocol spoken (default 2: advertises "1, 2";
+                       1: a v1-only router, as deployed routers were before v2)
   --quiet              no per-request lines on stderr
   --help               show this text
 `;
@@ -30,6 +32,12 @@ function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer`);
   return Number(value);
+}
+
+function protocolVersion(value: string | undefined): 1 | 2 | undefined {
+  if (value === undefined) return undefined;
+  if (value !== '1' && value !== '2') throw new UsageError('--protocol must be 1 or 2');
+  return Number(value) as 1 | 2;
 }
 
 function readPem(name: string, file: string): string {
@@ -56,6 +64,7 @@ function parse(argv: string[]): { options: ServerOptions; quiet: boolean } | 'he
       upstream: { type: 'string' },
       'upstream-key': { type: 'string' },
       'body-limit': { type: 'string' },
+      protocol: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -71,6 +80,7 @@ function parse(argv: string[]): { options: ServerOptions; quiet: boolean } | 'he
     upstream: values.upstream,
     upstreamKey: values['upstream-key'] ?? (process.env.NOMYO_UPSTREAM_KEY || undefined),
     bodyLimit: integer('body-limit', values['body-limit']),
+    protocol: protocolVersion(values.protocol),
   };
   if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
     options.tls = { cert: readPem('tls-cert', values['tls-cert']), key: readPem('tls-key', values['tls-key']) };
@@ -109,7 +119,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   process.stdout.write(`listening on ${server.url}\n`);
-  process.stderr.write(`server key SHA-256 ${server.fingerprint} (${options.upstream ? `upstream ${options.upstream}` : 'echo model'})\n`);
+  process.stderr.write(
+    `server key SHA-256 ${server.fingerprint} (${options.upstream ? `upstream ${options.upstream}` : 'echo model'}, protocol ${options.protocol === 1 ? '1 only' : '1 and 2'})\n`,
+  );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

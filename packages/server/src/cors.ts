@@ -9,7 +9,8 @@ const ALLOW_HEADERS = [HEADERS.contentType, HEADERS.payloadId, HEADERS.publicKey
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
-  'Access-Control-Expose-Headers': [PROCESSING_TIME_HEADER, 'Retry-After'].join(', '),
+  // X-Nomyo-Protocol: a page on another origin must read it to use protocol v2.
+  'Access-Control-Expose-Headers': [PROCESSING_TIME_HEADER, 'Retry-After', HEADERS.protocol].join(', '),
 };
 
 export const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {

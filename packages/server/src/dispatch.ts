@@ -3,7 +3,7 @@
  * route, answer. Nothing a client sends can throw out of here: every failure becomes an answer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PATHS } from '@nomyo/core/protocol';
+import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
 import { readBody, type ReceivedBody } from './body.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
 import { PREFLIGHT_HEADERS } from './cors.js';
@@ -19,6 +19,8 @@ export interface DispatchState {
   readonly bodyLimit: number;
   readonly apiKey: string | undefined;
   readonly model: CompletionModel;
+  /** The highest protocol version spoken: 2 advertises `1, 2` and opens v2 packages; 1 is a v1-only router. */
+  readonly protocol: ProtocolVersion;
   readonly hooks: Pick<ServerOptions, 'onRequest' | 'interceptor' | 'tamperResponse'>;
   readonly log: RequestLog;
   readonly stats: ServerStats;
@@ -36,6 +38,12 @@ function methodNotAllowed(allow: string): HttpError {
   return new HttpError(405, 'method not allowed', { Allow: allow });
 }
 
+/** The key answer says which versions this router speaks; a v1-only router sends no header, as routers did before v2. */
+function advertise(state: DispatchState, answer: Answer): Answer {
+  if (state.protocol >= 2) answer.headers[HEADERS.protocol] = formatProtocolHeader(state.protocol);
+  return answer;
+}
+
 async function route(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<Answer> {
   if (req.method === 'OPTIONS') return { status: 204, headers: { ...PREFLIGHT_HEADERS }, body: EMPTY };
   // Close after a 413: the peer may be a client that never stops sending.
@@ -44,7 +52,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
     case PATHS.publicKey:
       if (req.method !== 'GET') throw methodNotAllowed('GET, OPTIONS');
       state.stats.publicKeyFetches++;
-      return textAnswer(200, state.keyPair().publicKeyPem);
+      return advertise(state, textAnswer(200, state.keyPair().publicKeyPem));
     case PATHS.secureCompletion: {
       if (req.method !== 'POST') throw methodNotAllowed('POST, OPTIONS');
       const answer = await handleSecureCompletion({
@@ -53,6 +61,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
         privateKey: state.keyPair().privateKey,
         apiKey: state.apiKey,
         model: state.model,
+        protocol: state.protocol,
         signal,
         tamper: state.hooks.tamperResponse && ((pkg) => state.hooks.tamperResponse?.(pkg, record)),
       });

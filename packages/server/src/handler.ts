@@ -1,7 +1,9 @@
 /**
  * POST /v1/chat/secure_completion: check the headers, open the package with the server key, let
- * the model answer, seal the answer to the caller's key. Every refusal is an HttpError whose
- * detail is our own text, never engine output or plaintext.
+ * the model answer, seal the answer: v1 to the caller's key (X-Public-Key); v2 (when this router
+ * speaks it and the package says "2.0") with the key derived from the request's own, after opening
+ * the request with its headers bound in. Every refusal is an HttpError whose detail is our own text,
+ * never engine output or plaintext.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -9,14 +11,20 @@ import {
   HEADERS,
   MAX_REQUEST_PLAINTEXT_BYTES,
   PAYLOAD_ID_PATTERN,
+  PROTOCOL_V2_VERSION,
   SECURITY_TIERS,
+  checkPackage,
   importRsaPublicKey,
   openPackage,
-  parsePackage,
+  openRequestV2,
+  parseJsonPackage,
   pemToDer,
+  sealAnswerV2,
   sealPackage,
   serializePackage,
+  type AnswerPackage,
   type EncryptedPackage,
+  type ProtocolVersion,
   type SecurityTier,
 } from '@nomyo/core/protocol';
 import { HttpError } from './http-error.js';
@@ -30,7 +38,9 @@ export interface SecureCompletionContext {
   apiKey: string | undefined;
   model: CompletionModel;
   signal: AbortSignal;
-  tamper: ((pkg: EncryptedPackage) => unknown) | undefined;
+  /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */
+  protocol: ProtocolVersion;
+  tamper: ((pkg: EncryptedPackage | AnswerPackage) => unknown) | undefined;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -89,20 +99,26 @@ function securityMessage(err: unknown, fallback: string): string {
   return (err as Error | undefined)?.name === 'SecurityError' ? (err as Error).message : fallback;
 }
 
-/** The decrypted chat request; the plaintext bytes are zeroed before returning. */
-async function openRequest(body: Uint8Array, privateKey: CryptoKey): Promise<ChatRequest> {
-  let pkg: EncryptedPackage;
+/** The body's JSON, or the 400 it earns (thrown later, so v1 keeps reporting header problems first). */
+function readPackage(body: Uint8Array): { pkg: unknown; error?: undefined } | { pkg?: undefined; error: HttpError } {
   try {
-    pkg = parsePackage(strictUtf8.decode(body));
+    return { pkg: parseJsonPackage(strictUtf8.decode(body)) };
   } catch (err) {
-    throw new HttpError(400, securityMessage(err, 'malformed package: not UTF-8'));
+    return { error: new HttpError(400, securityMessage(err, 'malformed package: not UTF-8')) };
   }
-  let plaintext: Uint8Array;
+}
+
+/** Runs `open` (package checks and decryption); any failure is a 400 with core's SecurityError text. */
+async function opened<T>(open: () => Promise<T>): Promise<T> {
   try {
-    plaintext = await openPackage(pkg, privateKey);
+    return await open();
   } catch (err) {
     throw new HttpError(400, securityMessage(err, 'the package could not be opened'));
   }
+}
+
+/** The decrypted chat request; the plaintext bytes are zeroed before returning. */
+function chatRequest(plaintext: Uint8Array): ChatRequest {
   let parsed: unknown;
   try {
     if (plaintext.length > MAX_REQUEST_PLAINTEXT_BYTES) throw new HttpError(413, `the request plaintext exceeds ${MAX_REQUEST_PLAINTEXT_BYTES} bytes`);
@@ -126,24 +142,41 @@ function checkChatRequest(value: unknown): ChatRequest {
   return request as ChatRequest;
 }
 
+function isV2(pkg: unknown): boolean {
+  return typeof pkg === 'object' && pkg !== null && (pkg as { version?: unknown }).version === PROTOCOL_V2_VERSION;
+}
+
 export async function handleSecureCompletion(ctx: SecureCompletionContext): Promise<Answer> {
   checkApiKey(header(ctx.headers, HEADERS.authorization), ctx.apiKey);
   const id = payloadId(ctx.headers);
   const tier = securityTier(ctx.headers);
-  const recipient = await clientKey(ctx.headers);
-  const request = await openRequest(ctx.body, ctx.privateKey);
+  const { pkg, error } = readPackage(ctx.body);
+  let request: ChatRequest;
+  let seal: (plaintext: Uint8Array<ArrayBuffer>, extra: { processed_at: number }) => Promise<EncryptedPackage | AnswerPackage>;
+  if (ctx.protocol === 2 && isV2(pkg)) {
+    // The binding is rebuilt from the headers as received: a changed payload id or tier does not open.
+    // X-Public-Key, if sent, is ignored: the answer is sealed with the request's own key.
+    const { plaintext, answerKey } = await opened(() => openRequestV2(pkg, ctx.privateKey, { payloadId: id, tier }));
+    request = chatRequest(plaintext);
+    seal = (bytes, extra) => sealAnswerV2(bytes, answerKey, id, extra);
+  } else {
+    const recipient = await clientKey(ctx.headers);
+    if (error) throw error;
+    request = chatRequest(await opened(() => openPackage(checkPackage(pkg), ctx.privateKey)));
+    seal = (bytes, extra) => sealPackage(bytes, recipient, extra);
+  }
 
   const answer = await ctx.model(request, { payloadId: id, securityTier: tier, signal: ctx.signal });
   const json = JSON.stringify(answer);
   if (json === undefined) throw new Error('the model produced no answer');
   const plaintext = new TextEncoder().encode(json);
-  let pkg: EncryptedPackage;
+  let sealed: EncryptedPackage | AnswerPackage;
   try {
-    pkg = await sealPackage(plaintext, recipient, { processed_at: Math.floor(Date.now() / 1000) });
+    sealed = await seal(plaintext, { processed_at: Math.floor(Date.now() / 1000) });
   } finally {
     plaintext.fill(0);
   }
-  if (!ctx.tamper) return textAnswer(200, serializePackage(pkg), 'application/json');
-  const tampered: unknown = await ctx.tamper(pkg);
+  if (!ctx.tamper) return textAnswer(200, serializePackage(sealed), 'application/json');
+  const tampered: unknown = await ctx.tamper(sealed);
   return typeof tampered === 'string' ? textAnswer(200, tampered, 'application/json') : jsonAnswer(200, tampered);
 }

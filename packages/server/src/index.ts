@@ -1,7 +1,8 @@
 /**
- * @nomyo/server: a reference NOMYO router speaking secure-completion protocol v1 (the router's
- * side of PROTOCOL.md), with a deterministic echo model or an OpenAI-compatible upstream, and
- * hooks that let client test suites script failures and inspect the wire.
+ * @nomyo/server: a reference NOMYO router speaking secure-completion protocols v1 and v2 (the
+ * router's side of PROTOCOL.md and PROTOCOL-v2.md; `protocol: 1` for a v1-only router), with a
+ * deterministic echo model or an OpenAI-compatible upstream, and hooks that let client test
+ * suites script failures and inspect the wire.
  */
 export { createServer, startServer } from './server.js';
 export { echoModel, TOOL_CALL_PREFIX } from './echo-model.js';

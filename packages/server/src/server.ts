@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { RSA_DEFAULT_BITS, RSA_MIN_BITS } from '@nomyo/core/protocol';
+import { PROTOCOL_VERSIONS, RSA_DEFAULT_BITS, RSA_MIN_BITS } from '@nomyo/core/protocol';
 import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_UPSTREAM_TIMEOUT_MS } from './constants.js';
 import { dispatch, type DispatchState } from './dispatch.js';
 import { echoModel } from './echo-model.js';
@@ -20,6 +20,7 @@ function checkOptions(o: ServerOptions): void {
   if (o.upstreamTimeoutMs !== undefined && !isInt(o.upstreamTimeoutMs, 1)) throw new RangeError('upstreamTimeoutMs must be a positive integer');
   if (o.upstream !== undefined && !/^https?:\/\/[^/]/i.test(o.upstream)) throw new TypeError('upstream must be an http(s) URL');
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
+  if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
   if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new TypeError('tls needs cert and key PEM strings');
 }
 
@@ -66,6 +67,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     apiKey: options.apiKey,
     model,
+    protocol: options.protocol ?? 2,
     hooks: { onRequest: options.onRequest, interceptor: options.interceptor, tamperResponse: options.tamperResponse },
     log,
     stats,

@@ -3,7 +3,7 @@
  * Kept apart from the code so a reader sees the whole surface in one file.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { EncryptedPackage, SecurityTier } from '@nomyo/core/protocol';
+import type { AnswerPackage, EncryptedPackage, ProtocolVersion, SecurityTier } from '@nomyo/core/protocol';
 
 /** One request as the server received it: what tests assert "reached the wire". */
 export interface RequestRecord {
@@ -123,14 +123,24 @@ export interface ServerOptions {
   upstreamTimeoutMs?: number;
   /** Largest accepted request body in bytes. Default 64 MiB. Larger: 413. */
   bodyLimit?: number;
+  /**
+   * The highest wire protocol version spoken. `2` (default): advertises `X-Nomyo-Protocol: 1, 2` on
+   * the key answer, opens v2 packages (their X-Payload-ID and X-Security-Tier bound in, else 400) and
+   * answers them with v2; v1 packages still get v1. `1`: a v1-only router, as routers deployed before
+   * v2 are: no header, a `"version": "2.0"` package is refused with 400.
+   */
+  protocol?: ProtocolVersion;
   /** Replaces echo/upstream (test hook): answer decrypted requests with anything. */
   model?: CompletionModel;
   /** Test hook: called for every request once its body arrived, before handling. */
   onRequest?: (request: RequestRecord) => void;
   /** Test hook: scripted failures, delays and dropped connections. */
   interceptor?: Interceptor;
-  /** Test hook: replaces the sealed answer package before it is sent (tampering tests). A string is sent raw. */
-  tamperResponse?: (pkg: EncryptedPackage, request: RequestRecord) => unknown;
+  /**
+   * Test hook: replaces the sealed answer package (a v1 package, or a v2 answer without
+   * `encrypted_aes_key`) before it is sent (tampering tests). A string is sent raw.
+   */
+  tamperResponse?: (pkg: EncryptedPackage | AnswerPackage, request: RequestRecord) => unknown;
   /** Keep a log of requests in {@link NomyoServer.requests}: `true` for all, a number for the latest N. Default false. */
   recordRequests?: boolean | number;
   /** Diagnostics; the library never writes to the console itself. */

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PATHS } from '@nomyo/core/protocol';
+import { HEADERS, PATHS } from '@nomyo/core/protocol';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -56,6 +56,19 @@ describe('nomyo-server', () => {
     expect(bad.stderr).toMatch(/--port must be/);
     const unknown = spawnSync(process.execPath, [cli, '--frobnicate'], { encoding: 'utf8' });
     expect(unknown.status).toBe(2);
+  });
+
+  it('advertises protocols "1, 2" by default; --protocol 1 is a v1-only router; anything else exits 2', async () => {
+    for (const [args, advertised] of [[[], '1, 2'], [['--protocol', '1'], null]] as const) {
+      child = spawn(process.execPath, [cli, '--port', '0', '--key-file', VECTOR_KEY_FILE, '--quiet', ...args]);
+      const url = (await firstLine(child)).slice('listening on '.length);
+      expect((await fetch(url + PATHS.publicKey)).headers.get(HEADERS.protocol)).toBe(advertised);
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    const bad = spawnSync(process.execPath, [cli, '--protocol', '3'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--protocol must be 1 or 2/);
   });
 
   it('exits 1 with a message when the key file is unusable', () => {

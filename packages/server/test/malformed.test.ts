@@ -39,7 +39,9 @@ describe('malformed requests', () => {
     ['not JSON', () => '{nope', /not JSON/],
     ['not UTF-8', () => new Uint8Array([0xff, 0xfe, 0x7b]), /UTF-8/],
     ['a JSON array', () => '[]', /not a JSON object/],
-    ['wrong version', () => mutate((p) => (p.version = '2.0')), /version/],
+    ['unknown version', () => mutate((p) => (p.version = '3.0')), /version/],
+    // A v2 router opens "2.0" as v2: a v1 seal (no associated data) does not open as one.
+    ['a v1 package labelled 2.0', () => mutate((p) => (p.version = '2.0')), /decryption failed/],
     ['wrong algorithm', () => mutate((p) => (p.algorithm = 'rot13')), /algorithm/],
     ['no encrypted_payload', () => mutate((p) => delete p.encrypted_payload), /encrypted_payload/],
     ['no tag', () => mutate((p) => delete p.encrypted_payload.tag), /tag/],

@@ -1,12 +1,20 @@
 /** `nomyo chat "message"`: one encrypted chat completion from the command line. */
 import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
+import type { ProtocolOption } from '../keys/protocol-choice.js';
 import type { SecurityTier } from '../protocol/constants.js';
 import { forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
-                  [--api-key KEY] [--allow-http] [--system TEXT] [--json] [--quiet]
-  URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY.`;
+                  [--protocol auto|1|2] [--api-key KEY] [--allow-http] [--system TEXT] [--json] [--quiet]
+  URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY. --protocol: auto (default) sends
+  v2 where the router advertises it; 2 refuses a router that does not; 1 always sends v1.`;
+
+/** `--protocol` as the client option; anything else is left for the client to refuse. */
+function protocolOption(value: string | undefined): ProtocolOption | undefined {
+  if (value === undefined || value === 'auto') return value;
+  return value === '1' || value === '2' ? (Number(value) as 1 | 2) : (value as ProtocolOption);
+}
 
 export async function chat(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -16,6 +24,7 @@ export async function chat(argv: string[]): Promise<number> {
       url: { type: 'string' },
       model: { type: 'string', default: 'Qwen/Qwen3-0.6B' },
       tier: { type: 'string' },
+      protocol: { type: 'string' },
       'api-key': { type: 'string' },
       'allow-http': { type: 'boolean', default: false },
       system: { type: 'string' },
@@ -32,6 +41,7 @@ export async function chat(argv: string[]): Promise<number> {
     ...(values.url ? { baseUrl: values.url } : {}),
     ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
     allowHttp: values['allow-http'],
+    ...(values.protocol !== undefined ? { protocol: protocolOption(values.protocol) } : {}),
     onWarning: (w) => values.quiet || process.stderr.write(`warning: ${w}\n`),
   });
   try {
@@ -48,10 +58,14 @@ export async function chat(argv: string[]): Promise<number> {
       process.stdout.write(`${forTerminal(content)}\n`);
     }
     if (!values.quiet) {
-      const [serverKey, keys, memory] = await Promise.all([client.client.fetchServerPublicKey(), client.client.keyPair(), client.client.memoryProtection()]);
+      const { protocol, encryption_algorithm: algorithm } = completion._metadata;
+      const [serverKey, memory] = await Promise.all([client.client.fetchServerPublicKey(), client.client.memoryProtection()]);
+      // v2 used no client key pair: asking for one here would make one just to print it.
+      const clientKey = protocol === 2 ? 'no client key pair (protocol 2 needs none)' : `client key RSA-${(await client.client.keyPair()).bits}`;
+      const how = protocol === 2 ? 'AES-256-GCM bound to its headers, RSA-OAEP-SHA256, answer key HKDF-SHA256' : 'AES-256-GCM, RSA-OAEP-SHA256';
       process.stderr.write(
-        `protected: ${completion._metadata.encryption_algorithm} (AES-256-GCM, RSA-OAEP-SHA256), router key RSA-${serverKey.bits} sha256:${serverKey.fingerprint}, ` +
-          `client key RSA-${keys.bits}, memory: ${memory.kind} (${memory.reason})\n`,
+        `protected: protocol ${protocol}, ${algorithm} (${how}), router key RSA-${serverKey.bits} sha256:${serverKey.fingerprint}, ` +
+          `${clientKey}, memory: ${memory.kind} (${memory.reason})\n`,
       );
     }
     return 0;

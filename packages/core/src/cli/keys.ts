@@ -19,7 +19,8 @@ export const KEYS_USAGE = `usage: nomyo keys generate [--dir DIR] [--size 4096|3
        nomyo keys trust --url URL [--dir DIR] [--allow-http]
   DIR defaults to ${DEFAULT_KEY_DIR}. Passwords come from the environment variable named by
   --password-env (else NOMYO_KEY_PASSWORD) or a prompt without echo; never from the command line.
-  trust: accept a router's current key for trust on first use (after it replaced its key).`;
+  trust: accept a router's current key for trust on first use (after it replaced its key), and the
+  protocol versions it advertises now (after it stopped advertising protocol 2).`;
 
 const OPTIONS = {
   dir: { type: 'string', default: DEFAULT_KEY_DIR },
@@ -129,8 +130,14 @@ async function trust(values: Values): Promise<number> {
     const key = await client.fetchServerPublicKey();
     const known = new KnownRouters(values.dir);
     const before = await known.get(client.routerUrl);
+    // Replacing the entry also forgets that the router spoke protocol 2; what it advertises now is recorded afresh.
     await known.set(client.routerUrl, key.fingerprint);
-    process.stderr.write(`${known.location}: ${client.routerUrl} now trusted with RSA-${key.bits} key${before && before !== key.fingerprint ? ` (replaces ${before})` : ''}\n`);
+    const v2 = key.protocols.includes(2);
+    if (v2) await known.rememberV2(client.routerUrl, key.fingerprint);
+    process.stderr.write(
+      `${known.location}: ${client.routerUrl} now trusted with RSA-${key.bits} key${before && before !== key.fingerprint ? ` (replaces ${before})` : ''}, ` +
+        `protocol ${v2 ? '2 advertised (a later answer without it is refused)' : '2 not advertised (v1 only)'}\n`,
+    );
     printFingerprint(key.fingerprint);
   } finally {
     await client.dispose();

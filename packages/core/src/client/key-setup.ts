@@ -1,12 +1,14 @@
 /**
  * The client's key state from its options: where its pairs come from (memory or `keyDir`), how
- * they rotate, and the router key with its pinning. Kept apart so the client only composes.
+ * they rotate, and the router key with its pinning and downgrade memory. Kept apart so the client
+ * only composes. Nothing here makes a key pair: the holder makes one when a v1 request first asks.
  */
 import { ClientKeyHolder } from '../keys/client-keys.js';
 import { ClientKeySource } from '../keys/key-source.js';
 import { ServerKeyPinning } from '../keys/pinning.js';
+import { ProtocolMemory, type ProtocolOption } from '../keys/protocol-choice.js';
 import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
-import { PATHS } from '../protocol/constants.js';
+import { HEADERS, PATHS } from '../protocol/constants.js';
 import { exchange, type FetchFn } from '../transport/http.js';
 import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
@@ -28,6 +30,7 @@ export interface KeyState {
 
 interface Transport {
   routerUrl: string;
+  protocol: ProtocolOption;
   keySize: number;
   timeout: number;
   maxRetries: number;
@@ -46,11 +49,14 @@ export function createKeyState(options: SecureCompletionClientOptions, t: Transp
     onError: (err) => t.onWarning(`key rotation failed, the current key stays in use: ${err instanceof Error ? err.message : String(err)}`),
   });
   const pinning = new ServerKeyPinning(t.routerUrl, options.serverKeyFingerprint, source.trustStore());
+  const protocols = new ProtocolMemory(t.routerUrl, t.protocol, source.trustStore());
   const ttl = checkPositive('serverKeyTtl', options.serverKeyTtl ?? DEFAULT_SERVER_KEY_TTL_MS);
-  // Every fetch (the first, a TTL refresh, a refresh after a 400) is checked before the key can be used.
+  // Every fetch (the first, a TTL refresh, a refresh after a 400) is checked before the key can be
+  // used: the key itself, then (for that trusted key) a downgrade of the protocols it advertises.
   const serverKeys = new ServerKeyCache(async () => {
     const key = await fetchServerKey(t);
     await pinning.check(key);
+    await protocols.check(key);
     return key;
   }, ttl);
   return { source, holder, serverKeys };
@@ -61,6 +67,6 @@ async function fetchServerKey(t: Transport): Promise<ServerKey> {
   return withRetries(async () => {
     const answer = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout });
     if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
-    return parseServerKey(answer.body);
+    return parseServerKey(answer.body, answer.headers.get(HEADERS.protocol));
   }, t.maxRetries);
 }

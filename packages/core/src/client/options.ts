@@ -2,6 +2,8 @@
 import { RSA_DEFAULT_BITS } from '../protocol/constants.js';
 import { MIN_PASSWORD_LENGTH } from '../crypto/pkcs8-pbes2.js';
 import { InvalidArgumentError } from '../errors.js';
+import { optionKeys } from './option-keys.js';
+import type { ProtocolOption } from '../keys/protocol-choice.js';
 import type { SecureMemoryOption } from '../memory/select.js';
 import type { FetchFn } from '../transport/http.js';
 
@@ -47,6 +49,22 @@ export interface SecureCompletionClientOptions {
   fetch?: FetchFn;
   /** Receives warnings; the library never writes to the console. */
   onWarning?: (message: string) => void;
+  /**
+   * The wire protocol version to send. `'auto'` (default): v2 when the router's key answer advertises
+   * it (`X-Nomyo-Protocol: 1, 2`), else v1. `2`: v2 only; a router that does not advertise it is refused
+   * (SecurityError) before anything is sent: the downgrade-proof setting for routers you know speak
+   * v2 (self-hosted ones, for instance). `1`: always v1 (as routers deployed before v2 speak it).
+   *
+   * v2 binds each answer to its request (no intermediary can forge, swap or replay answers, nor
+   * change X-Security-Tier or X-Payload-ID in transit), sends no `X-Public-Key`, and needs no client
+   * key pair: none is generated or loaded for it. Once a router key has advertised v2, a later key
+   * answer without it is refused as a downgrade, for the client's life and, with `keyDir`, across
+   * restarts (`known_routers.json`); `protocol: 1` or `nomyo keys trust --url` accepts it deliberately.
+   * Anything but `'auto'`, `1` or `2` is an InvalidArgumentError.
+   * @example
+   * new SecureChatCompletion({ baseUrl: 'https://llm.internal:12434', protocol: 2 });
+   */
+  protocol?: ProtocolOption;
 }
 
 /** `SecureCompletionClient.generateKeys` options. */
@@ -61,6 +79,26 @@ export interface GenerateKeysOptions {
   keySize?: number;
 }
 
+// Every key of the interfaces above, checked both ways by the compiler: an option added there must be listed here.
+export const CLIENT_OPTION_KEYS = optionKeys<SecureCompletionClientOptions>()([
+  'routerUrl',
+  'allowHttp',
+  'secureMemory',
+  'keySize',
+  'multiPrimeKeys',
+  'keyDir',
+  'keyPassword',
+  'keyRotationInterval',
+  'serverKeyFingerprint',
+  'timeout',
+  'maxRetries',
+  'serverKeyTtl',
+  'fetch',
+  'onWarning',
+  'protocol',
+]);
+export const GENERATE_KEYS_OPTION_KEYS = optionKeys<GenerateKeysOptions>()(['saveToFile', 'keyDir', 'password', 'keySize']);
+
 export const DEFAULT_ROUTER_URL = 'https://api.nomyo.ai:12434';
 export const DEFAULT_TIMEOUT_MS = 120_000;
 export const DEFAULT_MAX_RETRIES = 2;
@@ -69,10 +107,11 @@ export const DEFAULT_KEY_SIZE = RSA_DEFAULT_BITS;
 export const DEFAULT_KEY_ROTATION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_KEY_DIR = 'client_keys';
 
-/** An environment variable where the runtime has an environment (Node, Deno, Bun), else undefined. */
-export function env(name: string): string | undefined {
-  const value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
-  return value === '' ? undefined : value;
+export { env } from '../env.js';
+
+export function checkProtocol(value: unknown): ProtocolOption {
+  if (value !== 'auto' && value !== 1 && value !== 2) throw new InvalidArgumentError("protocol must be 'auto', 1 or 2");
+  return value;
 }
 
 export function checkKeySize(bits: number): number {

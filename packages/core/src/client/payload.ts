@@ -1,6 +1,7 @@
 /** The request payload to bytes and the answer bytes to a checked completion: the plaintext ends of a request. */
-import { MAX_REQUEST_PLAINTEXT_BYTES } from '../protocol/constants.js';
-import { checkChatCompletion, type ChatCompletion, type SecureMetadata } from '../protocol/completion.js';
+import { MAX_ANSWER_DEPTH, MAX_REQUEST_PLAINTEXT_BYTES } from '../protocol/constants.js';
+import { checkChatCompletion, NOT_A_COMPLETION, type ChatCompletion, type SecureMetadata } from '../protocol/completion.js';
+import { jsonNestingExceeds } from '../protocol/json-depth.js';
 import { InvalidArgumentError, SecurityError } from '../errors.js';
 import type { SecureByteContext } from '../memory/context.js';
 
@@ -27,12 +28,27 @@ function payloadTooLarge(): InvalidArgumentError {
   return new InvalidArgumentError(`the serialized request exceeds ${MAX_REQUEST_PLAINTEXT_BYTES} bytes`);
 }
 
+/**
+ * The decrypted answer bytes as a checked chat.completion, or a SecurityError: not UTF-8 JSON,
+ * nested deeper than MAX_ANSWER_DEPTH (refused before parsing), or not a chat.completion.
+ */
 export function parseCompletion(bytes: Uint8Array): ChatCompletion & { _metadata?: SecureMetadata } {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw notJson();
+  }
+  if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw new SecurityError(`${NOT_A_COMPLETION}: nested deeper than ${MAX_ANSWER_DEPTH}`);
   let value: unknown;
   try {
-    value = JSON.parse(decoder.decode(bytes));
+    value = JSON.parse(text);
   } catch {
-    throw new SecurityError('the decrypted answer is not UTF-8 JSON');
+    throw notJson();
   }
   return checkChatCompletion(value);
+}
+
+function notJson(): SecurityError {
+  return new SecurityError('the decrypted answer is not UTF-8 JSON');
 }

@@ -3,7 +3,8 @@ import { randomUUID } from '../crypto/subtle.js';
 import type { SecurityTier } from '../protocol/constants.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkApiKey } from '../transport/policy.js';
-import { env } from './options.js';
+import { CLIENT_OPTION_KEYS, env } from './options.js';
+import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import {
   SecureCompletionClient,
   type SecureChatCompletionResult,
@@ -36,12 +37,18 @@ export interface RequestOptions {
   /** An API key for this call, overriding the client's. */
   apiKey?: string;
 }
+const REQUEST_OPTION_KEYS = optionKeys<RequestOptions>()(['signal', 'timeout', 'apiKey']);
 
 export interface SecureChatCompletionOptions extends Omit<SecureCompletionClientOptions, 'routerUrl'> {
   /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
   baseUrl?: string;
   /** Sent as `Authorization: Bearer`. Default: `NOMYO_API_KEY`. */
   apiKey?: string;
+}
+const CHAT_OPTION_KEYS = optionKeys<SecureChatCompletionOptions>()([...CLIENT_OPTION_KEYS.filter(notRouterUrl), 'baseUrl', 'apiKey']);
+/** The router is `baseUrl` here, as in the OpenAI SDK (its `baseURL`); `routerUrl` is the low-level client's name. */
+function notRouterUrl<K extends string>(key: K): key is Exclude<K, 'routerUrl'> {
+  return key !== 'routerUrl';
 }
 
 /**
@@ -68,6 +75,7 @@ export class SecureChatCompletion {
   };
 
   constructor(options: SecureChatCompletionOptions = {}) {
+    refuseUnknownOptions(options, CHAT_OPTION_KEYS, 'SecureChatCompletion options', { routerUrl: 'baseUrl' });
     const { baseUrl, apiKey, ...rest } = options;
     this.#apiKey = apiKey ?? env('NOMYO_API_KEY');
     checkApiKey(this.#apiKey);
@@ -76,6 +84,7 @@ export class SecureChatCompletion {
 
   async create(params: ChatCompletionCreateParams, options: RequestOptions = {}): Promise<SecureChatCompletionResult> {
     if (typeof params !== 'object' || params === null) throw new InvalidArgumentError('params must be an object');
+    refuseUnknownOptions(options, REQUEST_OPTION_KEYS, 'create options');
     if (params.stream) {
       throw new InvalidArgumentError('stream: true is not supported: the NOMYO protocol answers with one whole completion (use createSecureFetch for SDKs that stream)');
     }

@@ -5,13 +5,24 @@
 import type { ClientKeyHolder, ClientKeyPair } from '../keys/client-keys.js';
 import type { ClientKeySource } from '../keys/key-source.js';
 import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
+import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js';
 import { SecureByteContext } from '../memory/context.js';
 import { selectSecureMemory, type SecureMemoryOption } from '../memory/select.js';
 import type { SecureMemory, MemoryProtectionInfo } from '../memory/secure-memory.js';
 import type { ChatCompletion, SecureMetadata } from '../protocol/completion.js';
 import { parseCompletion, serializePayload } from './payload.js';
-import { HEADERS, PACKAGE_ALGORITHM, PACKAGE_CONTENT_TYPE, PATHS, type SecurityTier } from '../protocol/constants.js';
-import { openPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
+import {
+  AES_KEY_BYTES,
+  HEADERS,
+  PACKAGE_ALGORITHM,
+  PACKAGE_CONTENT_TYPE,
+  PATHS,
+  V2_ANSWER_ALGORITHM,
+  type ProtocolVersion,
+  type SecurityTier,
+} from '../protocol/constants.js';
+import { openPackage, parseJsonPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
+import { openAnswerV2, sealRequestV2 } from '../protocol/v2.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
 import { DisposedError, InvalidRequestError } from '../errors.js';
 import { exchange, followSignal, untilAborted, type FetchFn } from '../transport/http.js';
@@ -19,18 +30,22 @@ import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '.
 import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
 import { createKeyState } from './key-setup.js';
+import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import {
   checkKeyDir,
   checkKeyPassword,
   checkKeySize,
   checkPositive,
+  checkProtocol,
   checkTimeout,
+  CLIENT_OPTION_KEYS,
   DEFAULT_KEY_DIR,
   DEFAULT_KEY_SIZE,
   DEFAULT_MAX_RETRIES,
   DEFAULT_ROUTER_URL,
   DEFAULT_TIMEOUT_MS,
   env,
+  GENERATE_KEYS_OPTION_KEYS,
   type GenerateKeysOptions,
   type SecureCompletionClientOptions,
 } from './options.js';
@@ -45,6 +60,7 @@ export interface SendOptions {
   /** Overrides the client's timeout for this call. */
   timeout?: number | undefined;
 }
+const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
 
 export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMetadata };
 
@@ -60,6 +76,8 @@ export class SecureCompletionClient {
   readonly timeout: number;
   readonly maxRetries: number;
   readonly keySize: number;
+  /** The `protocol` option: `'auto'`, `1` or `2` (see {@link SecureCompletionClientOptions.protocol}). */
+  readonly protocol: ProtocolOption;
   readonly #fetch: FetchFn;
   readonly #onWarning: (message: string) => void;
   readonly #memoryOption: SecureMemoryOption | undefined;
@@ -70,16 +88,19 @@ export class SecureCompletionClient {
   #disposed = false;
 
   constructor(options: SecureCompletionClientOptions = {}) {
+    refuseUnknownOptions(options, CLIENT_OPTION_KEYS, 'SecureCompletionClient options', { baseUrl: 'routerUrl' });
     const allowHttp = options.allowHttp ?? false;
     this.routerUrl = routerBaseUrl(options.routerUrl ?? env('NOMYO_SERVER_URL') ?? DEFAULT_ROUTER_URL, allowHttp);
     this.timeout = checkTimeout(options.timeout ?? DEFAULT_TIMEOUT_MS);
     this.maxRetries = checkPositive('maxRetries', options.maxRetries ?? DEFAULT_MAX_RETRIES, true);
     this.keySize = checkKeySize(options.keySize ?? DEFAULT_KEY_SIZE);
+    this.protocol = options.protocol === undefined ? 'auto' : checkProtocol(options.protocol);
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#onWarning = options.onWarning ?? (() => {});
     this.#memoryOption = options.secureMemory;
     const keys = createKeyState(options, {
       routerUrl: this.routerUrl,
+      protocol: this.protocol,
       keySize: this.keySize,
       timeout: this.timeout,
       maxRetries: this.maxRetries,
@@ -99,13 +120,19 @@ export class SecureCompletionClient {
     return (await this.#secureMemory()).info();
   }
 
-  /** The router's public key, fetched and validated (SPKI PEM, RSA >= 2048 bits), then cached. */
+  /**
+   * The router's public key, fetched and validated (SPKI PEM, RSA >= 2048 bits, pinning, no protocol
+   * downgrade), then cached. `protocols` lists the versions its answer advertised.
+   */
   async fetchServerPublicKey(): Promise<ServerKey> {
     this.#assertUsable();
     return this.#serverKeys.get();
   }
 
-  /** The client's key pair, generated on first use (one pair, however many concurrent callers). */
+  /**
+   * The client's key pair, generated on first use (one pair, however many concurrent callers). Only
+   * v1 uses it: v2 requests never ask for one, so calling this is what makes one for a v2 client.
+   */
   async keyPair(): Promise<ClientKeyPair> {
     this.#assertUsable();
     return this.#keys.current();
@@ -120,6 +147,7 @@ export class SecureCompletionClient {
    */
   async generateKeys(options: GenerateKeysOptions = {}): Promise<ClientKeyPair> {
     this.#assertUsable();
+    refuseUnknownOptions(options, GENERATE_KEYS_OPTION_KEYS, 'generateKeys options');
     const bits = checkKeySize(options.keySize ?? this.keySize);
     const saveDir = options.saveToFile ? checkKeyDir(options.keyDir ?? DEFAULT_KEY_DIR) : undefined;
     const password = saveDir === undefined ? undefined : checkKeyPassword(options.password ?? this.#keySource.password);
@@ -144,7 +172,7 @@ export class SecureCompletionClient {
     return pair;
   }
 
-  /** Serializes and seals `payload` to the router's key. Returns the package object. */
+  /** Serializes and seals `payload` to the router's key as a v1 package. Returns the package object. */
   async encryptPayload(payload: object): Promise<EncryptedPackage> {
     this.#assertUsable();
     const serverKey = await this.#serverKeys.get();
@@ -152,22 +180,12 @@ export class SecureCompletionClient {
     return ctx.use(serializePayload(payload, ctx), (bytes) => sealPackage(bytes as Bytes, serverKey.key));
   }
 
-  /** Opens a response package (a parsed object or its JSON text) into a checked chat completion. */
+  /** Opens a v1 response package (a parsed object or its JSON text) into a checked chat completion. */
   async decryptResponse(body: unknown, payloadId: string, keys?: ClientKeyPair): Promise<SecureChatCompletionResult> {
     this.#assertUsable();
     const pkg = typeof body === 'string' ? parsePackage(body) : body;
     const pair = keys ?? (await this.#keys.current());
-    const memory = await this.#secureMemory();
-    const plaintext = await openPackage(pkg, pair.privateKey);
-    const completion = await new SecureByteContext(memory).use(plaintext, (bytes) => parseCompletion(bytes));
-    const processedAt = (pkg as { processed_at?: unknown }).processed_at;
-    completion._metadata = {
-      payload_id: payloadId,
-      processed_at: typeof processedAt === 'number' ? processedAt : undefined,
-      is_encrypted: true,
-      encryption_algorithm: PACKAGE_ALGORITHM,
-    };
-    return completion as SecureChatCompletionResult;
+    return this.#completion(await openPackage(pkg, pair.privateKey), pkg, payloadId, 1);
   }
 
   /**
@@ -177,6 +195,7 @@ export class SecureCompletionClient {
   async sendSecureRequest(payload: object, payloadId: string = randomUUID(), options: SendOptions = {}): Promise<SecureChatCompletionResult> {
     this.#assertUsable();
     checkPayloadId(payloadId);
+    refuseUnknownOptions(options, SEND_OPTION_KEYS, 'sendSecureRequest options');
     checkApiKey(options.apiKey);
     const tier = checkSecurityTier(options.securityTier);
     const timeout = checkTimeout(options.timeout ?? this.timeout);
@@ -227,22 +246,65 @@ export class SecureCompletionClient {
     await this.dispose();
   }
 
+  /**
+   * One attempt: the router's key (and with it the version to send), a fresh package, the POST, the
+   * answer opened. The client key pair is asked for only when v1 is sent: v2 never makes one.
+   */
   async #post(plaintext: Bytes, payloadId: string, options: SendOptions & { timeout: number }): Promise<SecureChatCompletionResult> {
     // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
-    const [serverKey, keys] = await untilAborted(Promise.all([this.#serverKeys.get(), this.#keys.current()]), options.signal);
-    const headers: Record<string, string> = {
-      [HEADERS.contentType]: PACKAGE_CONTENT_TYPE,
-      [HEADERS.payloadId]: payloadId,
-      [HEADERS.publicKey]: keys.publicKeyHeader,
-    };
+    // `protocol: 1` knows it needs the pair before the key answer: both are made side by side.
+    const pair = this.protocol === 1 ? this.#keys.current() : undefined;
+    const [serverKey, early] = await untilAborted(Promise.all([this.#serverKeys.get(), pair]), options.signal);
+    const version = chooseProtocol(this.protocol, serverKey, this.routerUrl);
+    const headers: Record<string, string> = { [HEADERS.contentType]: PACKAGE_CONTENT_TYPE, [HEADERS.payloadId]: payloadId };
     if (options.apiKey) headers[HEADERS.authorization] = `Bearer ${options.apiKey}`;
     if (options.securityTier) headers[HEADERS.securityTier] = options.securityTier;
+    if (version === 2) return this.#postV2(plaintext, payloadId, serverKey, headers, options);
+    const keys = early ?? (await untilAborted(this.#keys.current(), options.signal));
+    headers[HEADERS.publicKey] = keys.publicKeyHeader;
     // The body is ciphertext: it goes to fetch as a string, which fetch encodes once. (Bytes would
     // cost one more copy of the whole package inside fetch, and zeroing ciphertext protects nothing.)
     const body = serializePackage(await sealPackage(plaintext, serverKey.key));
     const answer = await exchange(this.#fetch, this.routerUrl + PATHS.secureCompletion, { method: 'POST', headers, body }, options);
     if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
     return this.decryptResponse(answer.body, payloadId, keys);
+  }
+
+  /**
+   * v2: a fresh `K` in secure memory seals the request bound to its payload id and tier (exactly the
+   * headers sent), and is zeroed as soon as it is wrapped and its keys imported. Only the answer key
+   * derived from it outlives that, and only until this request's answer is opened.
+   */
+  async #postV2(
+    plaintext: Bytes,
+    payloadId: string,
+    serverKey: ServerKey,
+    headers: Record<string, string>,
+    options: SendOptions & { timeout: number },
+  ): Promise<SecureChatCompletionResult> {
+    const ctx = new SecureByteContext(await this.#secureMemory());
+    const binding = { payloadId, tier: options.securityTier };
+    const sealed = await ctx.use(ctx.randomBytes(AES_KEY_BYTES), (k) => sealRequestV2(plaintext, k as Bytes, serverKey.key, binding));
+    const body = serializePackage(sealed.package);
+    const answer = await exchange(this.#fetch, this.routerUrl + PATHS.secureCompletion, { method: 'POST', headers, body }, options);
+    if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
+    const pkg = parseJsonPackage(answer.body);
+    return this.#completion(await openAnswerV2(pkg, await sealed.answerKey, payloadId), pkg, payloadId, 2);
+  }
+
+  /** The decrypted answer as a checked completion with its `_metadata`; the plaintext bytes are zeroed. */
+  async #completion(plaintext: Uint8Array, pkg: unknown, payloadId: string, protocol: ProtocolVersion): Promise<SecureChatCompletionResult> {
+    const memory = await this.#secureMemory();
+    const completion = await new SecureByteContext(memory).use(plaintext, (bytes) => parseCompletion(bytes));
+    const processedAt = (pkg as { processed_at?: unknown }).processed_at;
+    completion._metadata = {
+      payload_id: payloadId,
+      processed_at: typeof processedAt === 'number' ? processedAt : undefined,
+      is_encrypted: true,
+      encryption_algorithm: protocol === 2 ? V2_ANSWER_ALGORITHM : PACKAGE_ALGORITHM,
+      protocol,
+    };
+    return completion as SecureChatCompletionResult;
   }
 
   #secureMemory(): Promise<SecureMemory> {

@@ -4,21 +4,28 @@
  * retries and streaming code all work unchanged.
  */
 import { randomUUID } from '../crypto/subtle.js';
-import { APIError, APIUserAbortError } from '../errors.js';
+import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
 import type { SecurityTier } from '../protocol/constants.js';
 import { checkApiKey, checkSecurityTier } from '../transport/policy.js';
 import { readChatRequest, type FetchInput } from './fetch-request.js';
+import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
+import { CLIENT_OPTION_KEYS } from './options.js';
 import { SecureCompletionClient, type SecureCompletionClientOptions } from './secure-completion-client.js';
 import { completionToEventStream } from './sse.js';
 
 export interface SecureFetchOptions extends SecureCompletionClientOptions {
-  /** Use this client instead of creating one (the other client options are then ignored). */
+  /** The router's origin, as in `SecureChatCompletion`: another name for `routerUrl` (giving both, they must be equal). */
+  baseUrl?: string;
+  /** Use this client instead of creating one (the options that would configure a client are then refused). */
   client?: SecureCompletionClient;
   /** Sent when the SDK's request has no `Authorization: Bearer` header of its own. */
   apiKey?: string;
   /** Used when neither the body's `security_tier` nor an `X-Security-Tier` header names one. */
   securityTier?: SecurityTier;
 }
+const FETCH_OPTION_KEYS = optionKeys<SecureFetchOptions>()([...CLIENT_OPTION_KEYS, 'baseUrl', 'client', 'apiKey', 'securityTier']);
+// What configures the client this creates: with `client` given, these would do nothing.
+const CREATED_CLIENT_KEYS = [...CLIENT_OPTION_KEYS, 'baseUrl'];
 
 /** A `fetch` that only sends sealed chat completions, with the client that seals them. */
 export type SecureFetch = ((input: FetchInput, init?: RequestInit) => Promise<Response>) & {
@@ -51,9 +58,9 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
  * import { createSecureFetch } from '@nomyo/core';
  *
  * const openai = new OpenAI({
- *   baseURL: 'https://api.nomyo.ai:12434/v1', // only the path matters: requests go to routerUrl
+ *   baseURL: 'https://api.nomyo.ai:12434/v1', // only the path matters: requests go to the baseUrl below
  *   apiKey: process.env.NOMYO_API_KEY,
- *   fetch: createSecureFetch({ routerUrl: 'https://api.nomyo.ai:12434' }),
+ *   fetch: createSecureFetch({ baseUrl: 'https://api.nomyo.ai:12434' }),
  * });
  * const completion = await openai.chat.completions.create({
  *   model: 'Qwen/Qwen3-0.6B',
@@ -64,14 +71,20 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
  * }
  */
 export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch {
-  const { client: given, apiKey: defaultKey, securityTier: defaultTier, ...clientOptions } = options;
+  refuseUnknownOptions(options, FETCH_OPTION_KEYS, 'createSecureFetch options');
+  const { client: given, apiKey: defaultKey, securityTier: defaultTier, baseUrl, ...clientOptions } = options;
   checkApiKey(defaultKey);
   checkSecurityTier(defaultTier);
+  const ignored = given === undefined ? [] : givenKeys(options, CREATED_CLIENT_KEYS);
+  if (ignored.length > 0) {
+    throw new InvalidArgumentError(`createSecureFetch options: with client given, ${ignored.join(', ')} would be ignored; set them on that client instead`);
+  }
   const client =
     given ??
     new SecureCompletionClient({
       timeout: SDK_DEFAULT_TIMEOUT_MS,
       ...clientOptions,
+      routerUrl: routerUrlOption(baseUrl, clientOptions.routerUrl),
       maxRetries: clientOptions.maxRetries ?? 0,
     });
 
@@ -101,6 +114,14 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
     return new Response(JSON.stringify(completion), { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
   };
   return Object.assign(secureFetch, { client });
+}
+
+/** `baseUrl` is `routerUrl` under SecureChatCompletion's name: either, or both when they agree. */
+function routerUrlOption(baseUrl: string | undefined, routerUrl: string | undefined): string | undefined {
+  if (baseUrl !== undefined && routerUrl !== undefined && baseUrl !== routerUrl) {
+    throw new InvalidArgumentError('createSecureFetch options: baseUrl and routerUrl both name the router but differ; give one');
+  }
+  return baseUrl ?? routerUrl;
 }
 
 /** The router's error as api.openai.com would shape it; `detail` is already sanitized by core. */

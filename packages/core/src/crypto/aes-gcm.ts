@@ -1,11 +1,22 @@
-/** AES-256-GCM, 96-bit nonce, 128-bit tag, no associated data: the protocol's payload cipher. */
-import { AES_KEY_BITS, GCM_NONCE_BYTES, GCM_TAG_BITS } from '../protocol/constants.js';
+/** AES-256-GCM, 96-bit nonce, 128-bit tag, with or without associated data: the protocol's payload cipher. */
+import { AES_KEY_BITS, AES_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BITS } from '../protocol/constants.js';
 import { decryptionFailed } from './rsa.js';
 import { randomBytes, subtle, type Bytes } from './subtle.js';
 
-/** A fresh AES-256-GCM key, extractable only so that wrapKey can seal it. */
+const AES_GCM = { name: 'AES-GCM', length: AES_KEY_BITS } as const;
+
+/** A fresh AES-256-GCM key (v1), extractable only so that wrapKey can seal it. */
 export async function generateAesKey(): Promise<CryptoKey> {
-  return subtle().generateKey({ name: 'AES-GCM', length: AES_KEY_BITS }, true, ['encrypt']) as Promise<CryptoKey>;
+  return subtle().generateKey(AES_GCM, true, ['encrypt']) as Promise<CryptoKey>;
+}
+
+/**
+ * The 32 raw bytes of an AES-256 key (v2's `K`) as a non-extractable AES-GCM key. Web Crypto copies
+ * them: the caller zeroes its bytes. Anything but 32 bytes is the one opaque SecurityError.
+ */
+export async function importAesKey(raw: Bytes, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+  if (raw.length !== AES_KEY_BYTES) throw decryptionFailed();
+  return subtle().importKey('raw', raw, AES_GCM, false, [usage]);
 }
 
 export interface Sealed {
@@ -14,16 +25,21 @@ export interface Sealed {
   sealed: Bytes;
 }
 
-export async function aesGcmSeal(key: CryptoKey, plaintext: Bytes): Promise<Sealed> {
+function params(nonce: Bytes, aad: Bytes | undefined): AesGcmParams {
+  return aad === undefined ? { name: 'AES-GCM', iv: nonce, tagLength: GCM_TAG_BITS } : { name: 'AES-GCM', iv: nonce, tagLength: GCM_TAG_BITS, additionalData: aad };
+}
+
+/** Seals with a fresh random nonce; `aad` (v2) is authenticated, not encrypted. */
+export async function aesGcmSeal(key: CryptoKey, plaintext: Bytes, aad?: Bytes): Promise<Sealed> {
   const nonce = randomBytes(GCM_NONCE_BYTES) as Bytes;
-  const out = await subtle().encrypt({ name: 'AES-GCM', iv: nonce, tagLength: GCM_TAG_BITS }, key, plaintext);
+  const out = await subtle().encrypt(params(nonce, aad), key, plaintext);
   return { nonce, sealed: new Uint8Array(out) };
 }
 
-/** Opens ciphertext||tag. Any failure is the one opaque SecurityError. */
-export async function aesGcmOpen(key: CryptoKey, nonce: Bytes, sealed: Bytes): Promise<Uint8Array<ArrayBuffer>> {
+/** Opens ciphertext||tag (with the same `aad` it was sealed with). Any failure is the one opaque SecurityError. */
+export async function aesGcmOpen(key: CryptoKey, nonce: Bytes, sealed: Bytes, aad?: Bytes): Promise<Uint8Array<ArrayBuffer>> {
   try {
-    return new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: nonce, tagLength: GCM_TAG_BITS }, key, sealed));
+    return new Uint8Array(await subtle().decrypt(params(nonce, aad), key, sealed));
   } catch {
     throw decryptionFailed();
   }

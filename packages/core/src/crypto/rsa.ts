@@ -1,7 +1,8 @@
 /**
  * RSA-OAEP-SHA256 keys: generation, import, export and the one place that checks a key is fit
- * for the protocol (algorithm, hash, modulus length). Wrapping goes through wrapKey/unwrapKey, so
- * raw AES keys never enter JavaScript memory at all.
+ * for the protocol (algorithm, hash, modulus length). v1 wraps through wrapKey/unwrapKey, so its
+ * raw AES keys never enter JavaScript memory at all; v2 needs its key `K` raw once (HKDF input),
+ * so it encrypts and decrypts the bytes, which the callers keep in secure memory and zero.
  */
 import { AES_KEY_BITS, AES_KEY_BYTES, RSA_HASH, RSA_MIN_BITS, RSA_PUBLIC_EXPONENT } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';
@@ -71,6 +72,29 @@ export async function rsaRoundTrips(publicKey: CryptoKey, privateKey: CryptoKey)
 /** RSA-OAEP-SHA256 of the 32 raw bytes of `aesKey`. */
 export async function wrapAesKey(aesKey: CryptoKey, recipient: CryptoKey): Promise<ArrayBuffer> {
   return subtle().wrapKey('raw', aesKey, recipient, OAEP_PARAMS);
+}
+
+/** RSA-OAEP-SHA256 of the raw bytes of v2's `K` (the caller zeroes them afterwards). */
+export async function rsaEncryptKey(raw: Bytes, recipient: CryptoKey): Promise<ArrayBuffer> {
+  return subtle().encrypt(OAEP_PARAMS, recipient, raw);
+}
+
+/**
+ * The raw bytes of a v2 `K` sealed to `privateKey`; the caller zeroes them. Any failure, and any
+ * length but 32 bytes, is one opaque SecurityError.
+ */
+export async function rsaDecryptKey(wrapped: Bytes, privateKey: CryptoKey): Promise<Uint8Array<ArrayBuffer>> {
+  let raw: Uint8Array<ArrayBuffer>;
+  try {
+    raw = new Uint8Array(await subtle().decrypt(OAEP_PARAMS, privateKey, wrapped));
+  } catch {
+    throw decryptionFailed();
+  }
+  if (raw.length !== AES_KEY_BYTES) {
+    raw.fill(0);
+    throw decryptionFailed();
+  }
+  return raw;
 }
 
 /**

@@ -13,7 +13,15 @@ export interface TrustStore {
   /** Where the store lives, for error messages (a file path). */
   readonly location: string;
   get(origin: string): Promise<string | undefined>;
+  /** Trusts `fingerprint` for `origin`, replacing what was there (and forgetting that it spoke protocol 2). */
   set(origin: string, fingerprint: string): Promise<void>;
+  /**
+   * Whether the router at `origin` advertised protocol 2 while presenting the trusted key
+   * `fingerprint` (downgrade protection across restarts). Stores without it remember nothing.
+   */
+  spokeV2?(origin: string, fingerprint: string): Promise<boolean>;
+  /** Records that the router at `origin` advertised protocol 2 with the trusted key `fingerprint` (no-op for any other key). */
+  rememberV2?(origin: string, fingerprint: string): Promise<void>;
 }
 
 /**

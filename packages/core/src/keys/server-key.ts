@@ -5,6 +5,8 @@
 import { pemToDer } from '../crypto/pem.js';
 import { spkiFingerprint } from '../crypto/fingerprint.js';
 import { importRsaPublicKey, modulusBits } from '../crypto/rsa.js';
+import type { ProtocolVersion } from '../protocol/constants.js';
+import { parseProtocolHeader } from '../protocol/versions.js';
 import { SecurityError } from '../errors.js';
 
 export interface ServerKey {
@@ -13,14 +15,20 @@ export interface ServerKey {
   /** Hex SHA-256 of the SPKI DER. */
   readonly fingerprint: string;
   readonly bits: number;
+  /** The protocol versions the key answer advertised (X-Nomyo-Protocol), ascending; `[1]` without the header. */
+  readonly protocols: readonly ProtocolVersion[];
 }
 
-/** Parses and checks a router's PEM: SPKI, RSA, at least 2048 bits. */
-export async function parseServerKey(pem: string): Promise<ServerKey> {
+/**
+ * Parses and checks a router's PEM: SPKI, RSA, at least 2048 bits. `protocolHeader` is the key
+ * answer's X-Nomyo-Protocol value (absent: the router speaks v1 only).
+ */
+export async function parseServerKey(pem: string, protocolHeader?: string | null): Promise<ServerKey> {
   if (!pem.includes('-----BEGIN PUBLIC KEY-----')) throw new SecurityError('the router sent no SPKI PEM public key');
   const der = pemToDer(pem, 'PUBLIC KEY');
   const key = await importRsaPublicKey(der);
-  return Object.freeze({ key, pem, fingerprint: await spkiFingerprint(der), bits: modulusBits(key) });
+  const protocols = Object.freeze([...parseProtocolHeader(protocolHeader)]);
+  return Object.freeze({ key, pem, fingerprint: await spkiFingerprint(der), bits: modulusBits(key), protocols });
 }
 
 export class ServerKeyCache {

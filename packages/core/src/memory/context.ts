@@ -28,6 +28,19 @@ export class SecureByteContext {
     return bytes;
   }
 
+  /**
+   * `size` random bytes for a secret key (v2's `K`): written straight into a locked, dump-excluded
+   * allocation with the native addon, else into an ordinary buffer. Release them with this context
+   * (`use` does), which zeroes them.
+   */
+  randomBytes(size: number): Uint8Array<ArrayBuffer> {
+    const native = this.memory.kind === 'native';
+    const bytes = native ? this.memory.alloc(size) : new Uint8Array(size);
+    if (native) allocated.add(bytes);
+    globalThis.crypto.getRandomValues(bytes);
+    return bytes;
+  }
+
   async use<T>(bytes: Uint8Array, fn: (bytes: Uint8Array) => T | Promise<T>): Promise<T> {
     const locked = !allocated.has(bytes) && this.memory.lock(bytes);
     let failed = false;

@@ -1,4 +1,5 @@
 /** Finds @nomyo/native at first use (never at import time) and adapts it to SecureMemory. */
+import { env } from '../env.js';
 import type { MemoryProtectionInfo, SecureMemory } from './secure-memory.js';
 import { SecureBufferPool } from './secure-pool.js';
 
@@ -81,13 +82,28 @@ class NativeSecureMemory implements SecureMemory {
   }
 }
 
+/** Why an import of the addon failed: not there, not allowed by the runtime, or broken. @internal */
+export function classifyLoadError(err: unknown, name: string): 'missing' | 'denied' | 'failed' {
+  const { code, name: errorName, message } = (err ?? {}) as { code?: unknown; name?: unknown; message?: unknown };
+  const text = String(message);
+  // Installed, but this process may not load it: Deno without --allow-read / --allow-ffi, or
+  // Node's permission model without --allow-addons.
+  if (errorName === 'NotCapable' || errorName === 'PermissionDenied' || /^Requires \w+ access to /.test(text)) return 'denied';
+  if (code === 'ERR_DLOPEN_DISABLED' || code === 'ERR_ACCESS_DENIED') return 'denied';
+  // Only the package itself being absent counts as missing, never a dependency of it: Node says
+  // "Cannot find package '<name>'", Deno 'Import "<name>" not a dependency', workerd 'No such module "<name>".'.
+  const named = text.includes(`'${name}'`) || text.includes(`"${name}"`);
+  const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || text.startsWith('No such module');
+  return named && notFound ? 'missing' : 'failed';
+}
+
 async function load(): Promise<NativeLoadResult> {
   // Feature detection, not platform sniffing: browsers and edge runtimes have no process.versions.node.
-  const proc = (globalThis as { process?: { versions?: { node?: string }; env?: Record<string, string | undefined> } })
-    .process;
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
   if (!proc?.versions?.node) return { reason: 'not Node.js' };
-  if (proc.env?.NOMYO_DISABLE_NATIVE === '1') return { reason: 'disabled by NOMYO_DISABLE_NATIVE' };
+  if (env('NOMYO_DISABLE_NATIVE') === '1') return { reason: 'disabled by NOMYO_DISABLE_NATIVE' };
   const failures: string[] = [];
+  const denials: string[] = [];
   for (const name of CANDIDATES) {
     try {
       // A variable specifier keeps bundlers from trying to resolve the addon.
@@ -98,13 +114,14 @@ async function load(): Promise<NativeLoadResult> {
       if (addon && typeof addon.allocSecure === 'function') return { memory: new NativeSecureMemory(addon, name), reason: name };
       failures.push(`${name}: unexpected exports`);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-      if (missing && String((err as Error).message).includes(`'${name}'`)) continue;
-      failures.push(`${name}: ${(err as Error).message}`);
+      const kind = classifyLoadError(err, name);
+      // The first line only: Node and Deno append require stacks and source positions.
+      if (kind !== 'missing') (kind === 'denied' ? denials : failures).push(`${name}: ${String((err as Error).message).split('\n')[0]}`);
     }
   }
-  return { reason: failures.length ? `@nomyo/native failed to load (${failures.join('; ')})` : '@nomyo/native not installed' };
+  if (failures.length) return { reason: `@nomyo/native failed to load (${failures.join('; ')})` };
+  if (denials.length) return { reason: `@nomyo/native not permitted (${denials.join('; ')})` };
+  return { reason: '@nomyo/native not installed' };
 }
 
 let cached: Promise<NativeLoadResult> | undefined;

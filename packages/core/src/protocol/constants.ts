@@ -1,13 +1,36 @@
 /**
- * Every fixed fact of wire protocol v1 (../shared/PROTOCOL.md), in one place.
- * Client and reference server both read them from here.
+ * Every fixed fact of wire protocols v1 (../shared/PROTOCOL.md) and v2 (../shared/PROTOCOL-v2.md),
+ * in one place. Client and reference server both read them from here.
  */
 
 export const PROTOCOL_VERSION = '1.0';
+/** `version` of a v2 request and a v2 answer. */
+export const PROTOCOL_V2_VERSION = '2.0';
 /** The package's `algorithm` string; it says rsa4096 whatever the RSA modulus is. */
 export const PACKAGE_ALGORITHM = 'hybrid-aes256-rsa4096';
 export const KEY_ALGORITHM = 'RSA-OAEP-SHA256';
 export const PAYLOAD_ALGORITHM = 'AES-256-GCM';
+/** The `algorithm` of a v2 answer: AES-256-GCM under a key derived with HKDF-SHA256 from the request's key. */
+export const V2_ANSWER_ALGORITHM = 'aes256gcm-hkdf-sha256';
+
+/** The wire protocol versions this library speaks. */
+export const PROTOCOL_VERSIONS = [1, 2] as const;
+export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
+
+/**
+ * v2 associated data and HKDF info, each followed by the payload id (the request's also by "\n" and the
+ * tier, empty when none is sent). `\n` is the single byte 0x0A.
+ */
+export const V2_REQUEST_AAD_PREFIX = 'nomyo/2 request\n';
+export const V2_ANSWER_AAD_PREFIX = 'nomyo/2 answer\n';
+export const V2_ANSWER_KEY_INFO_PREFIX = 'nomyo/2 answer key\n';
+/** HKDF of the answer key: SHA-256, empty salt (RFC 5869: the same as HashLen zero bytes). */
+export const V2_HKDF_HASH = 'SHA-256';
+/**
+ * The longest X-Nomyo-Protocol value looked at: a router lists a few short versions. Anything longer
+ * is malformed and read as "v1 only" (never parsed, so a huge header costs nothing).
+ */
+export const MAX_PROTOCOL_HEADER_CHARS = 256;
 
 export const AES_KEY_BYTES = 32;
 export const AES_KEY_BITS = AES_KEY_BYTES * 8;
@@ -35,6 +58,8 @@ export const HEADERS = {
   securityTier: 'X-Security-Tier',
   authorization: 'Authorization',
   contentType: 'Content-Type',
+  /** On the router's key answer: the protocol versions it speaks, e.g. `1, 2`. None: v1 only. */
+  protocol: 'X-Nomyo-Protocol',
 } as const;
 
 /** X-Payload-ID: 1 to 128 printable ASCII characters (a UUID by default); it goes into a header and the router's logs. */
@@ -54,3 +79,10 @@ export type SecurityTier = (typeof SECURITY_TIERS)[number];
 
 /** At most this many printable characters of a router's `detail` reach the caller. */
 export const MAX_DETAIL_CHARS = 100;
+
+/**
+ * The deepest nesting of arrays and objects a decrypted answer may have. A chat.completion nests 9
+ * deep at most (choices → logprobs → content → top_logprobs → bytes); deeper answers are refused
+ * before JSON.parse, so no engine's parser, JSON.stringify or deep copy can overflow its stack on them.
+ */
+export const MAX_ANSWER_DEPTH = 64;

@@ -1,6 +1,7 @@
 /**
  * The package: the wire format of request and response bodies (PROTOCOL.md, "The package").
- * Sealing and opening only; no I/O. The shared vectors test exactly this module.
+ * Sealing and opening v1 packages, and the shape checks and JSON that v2 (v2.ts) shares; no I/O.
+ * The shared vectors test exactly this module.
  */
 import {
   GCM_NONCE_BYTES,
@@ -16,6 +17,7 @@ import { unwrapAesKey, wrapAesKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
 import { SecurityError } from '../errors.js';
 
+/** A v1 request or answer, or a v2 request (`version` "2.0", the same fields). */
 export interface EncryptedPackage {
   version: string;
   algorithm: string;
@@ -27,6 +29,26 @@ export interface EncryptedPackage {
   processed_at?: number;
 }
 
+/** A v2 answer (PROTOCOL-v2.md, "Answer"): no wrapped key, the client already knows `K`. */
+export interface AnswerPackage {
+  version: string;
+  algorithm: string;
+  encrypted_payload: { ciphertext: string; nonce: string; tag: string };
+  payload_algorithm: string;
+  /** Unix time in seconds; informational, not authenticated. */
+  processed_at?: number;
+}
+
+/** ciphertext||tag split the way the package stores it. */
+export function packageFields(nonce: Bytes, sealed: Bytes): EncryptedPackage['encrypted_payload'] {
+  const ctLength = sealed.length - GCM_TAG_BYTES;
+  return {
+    ciphertext: encodeBase64(sealed.subarray(0, ctLength)),
+    nonce: encodeBase64(nonce),
+    tag: encodeBase64(sealed.subarray(ctLength)),
+  };
+}
+
 /**
  * Seals `plaintext` to `recipient` (an RSA-OAEP-SHA256 public key): a fresh AES-256 key and
  * nonce every call. The caller owns `plaintext` and zeroes it.
@@ -34,15 +56,10 @@ export interface EncryptedPackage {
 export async function sealPackage(plaintext: Bytes, recipient: CryptoKey, extra?: { processed_at?: number }): Promise<EncryptedPackage> {
   const aesKey = await generateAesKey();
   const [{ nonce, sealed }, wrapped] = await Promise.all([aesGcmSeal(aesKey, plaintext), wrapAesKey(aesKey, recipient)]);
-  const ctLength = sealed.length - GCM_TAG_BYTES;
   return {
     version: PROTOCOL_VERSION,
     algorithm: PACKAGE_ALGORITHM,
-    encrypted_payload: {
-      ciphertext: encodeBase64(sealed.subarray(0, ctLength)),
-      nonce: encodeBase64(nonce),
-      tag: encodeBase64(sealed.subarray(ctLength)),
-    },
+    encrypted_payload: packageFields(nonce, sealed),
     encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
     key_algorithm: KEY_ALGORITHM,
     payload_algorithm: PAYLOAD_ALGORITHM,
@@ -50,11 +67,11 @@ export async function sealPackage(plaintext: Bytes, recipient: CryptoKey, extra?
   };
 }
 
-function malformed(what: string): SecurityError {
+export function malformed(what: string): SecurityError {
   return new SecurityError(`malformed package: ${what}`);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -69,62 +86,84 @@ function fixedBytes(text: string, bytes: number, name: string): Bytes {
   return decodeBase64(text) as Bytes;
 }
 
-/** Checks a parsed package's shape and algorithm labels; unknown fields are ignored. */
-export function checkPackage(pkg: unknown): EncryptedPackage {
+/**
+ * Checks the labels and the `encrypted_payload` shape every package has: `version` and `algorithm`
+ * exactly as given, `payload_algorithm` AES-256-GCM when present. Unknown fields are ignored.
+ */
+export function checkSealedShape(pkg: unknown, version: string, algorithm: string): Record<string, unknown> & { encrypted_payload: EncryptedPackage['encrypted_payload'] } {
   if (!isObject(pkg)) throw malformed('not a JSON object');
-  if (pkg.version !== PROTOCOL_VERSION) throw malformed('unsupported version');
-  if (pkg.algorithm !== PACKAGE_ALGORITHM) throw malformed('unsupported algorithm');
-  if (pkg.key_algorithm !== undefined && pkg.key_algorithm !== KEY_ALGORITHM) throw malformed('unsupported key_algorithm');
+  if (pkg.version !== version) throw malformed('unsupported version');
+  if (pkg.algorithm !== algorithm) throw malformed('unsupported algorithm');
   if (pkg.payload_algorithm !== undefined && pkg.payload_algorithm !== PAYLOAD_ALGORITHM) throw malformed('unsupported payload_algorithm');
   const ep = pkg.encrypted_payload;
   if (!isObject(ep)) throw malformed('encrypted_payload must be an object');
   field(ep, 'ciphertext');
   field(ep, 'nonce');
   field(ep, 'tag');
-  field(pkg, 'encrypted_aes_key');
-  return pkg as unknown as EncryptedPackage;
+  return pkg as Record<string, unknown> & { encrypted_payload: EncryptedPackage['encrypted_payload'] };
 }
 
 /**
- * Opens a package with `privateKey`. Returns the plaintext bytes, which the caller zeroes.
- * Every failure is a SecurityError; crypto failures carry one generic message.
+ * Checks a parsed package's shape and algorithm labels (a v1 package by default; a v2 request with
+ * `version` "2.0"); unknown fields are ignored.
  */
-export async function openPackage(pkg: unknown, privateKey: CryptoKey): Promise<Uint8Array<ArrayBuffer>> {
-  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg);
+export function checkPackage(pkg: unknown, version: string = PROTOCOL_VERSION): EncryptedPackage {
+  const checked = checkSealedShape(pkg, version, PACKAGE_ALGORITHM);
+  if (checked.key_algorithm !== undefined && checked.key_algorithm !== KEY_ALGORITHM) throw malformed('unsupported key_algorithm');
+  field(checked, 'encrypted_aes_key');
+  return checked as unknown as EncryptedPackage;
+}
+
+/** The nonce and ciphertext||tag of a checked package, decoded strictly. */
+export function sealedBytes(ep: EncryptedPackage['encrypted_payload']): { nonce: Bytes; sealed: Bytes } {
   const nonce = fixedBytes(ep.nonce, GCM_NONCE_BYTES, 'nonce');
   const tag = fixedBytes(ep.tag, GCM_TAG_BYTES, 'tag');
-  const wrapped = decodeBase64(encrypted_aes_key) as Bytes;
   // Web Crypto wants ciphertext||tag in one buffer: decode the ciphertext straight into it.
   const ctLength = decodedLength(ep.ciphertext);
   const sealed = new Uint8Array(ctLength + GCM_TAG_BYTES);
   decodeBase64Into(ep.ciphertext, sealed);
   sealed.set(tag, ctLength);
+  return { nonce, sealed };
+}
+
+/**
+ * Opens a v1 package with `privateKey`. Returns the plaintext bytes, which the caller zeroes.
+ * Every failure is a SecurityError; crypto failures carry one generic message.
+ */
+export async function openPackage(pkg: unknown, privateKey: CryptoKey): Promise<Uint8Array<ArrayBuffer>> {
+  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg);
+  const { nonce, sealed } = sealedBytes(ep);
+  const wrapped = decodeBase64(encrypted_aes_key) as Bytes;
   const aesKey = await unwrapAesKey(wrapped, privateKey);
   return aesGcmOpen(aesKey, nonce, sealed);
 }
 
 /**
- * The package as JSON text, built by concatenation: base64 and our fixed labels need no escaping,
- * and JSON.stringify would scan (and copy) a 13 MB ciphertext string once more.
+ * The package (any version; a v2 answer has no `encrypted_aes_key` nor `key_algorithm`) as JSON
+ * text, built by concatenation: base64 and our fixed labels need no escaping, and JSON.stringify
+ * would scan (and copy) a 13 MB ciphertext string once more.
  */
-export function serializePackage(pkg: EncryptedPackage): string {
+export function serializePackage(pkg: EncryptedPackage | AnswerPackage): string {
   const ep = pkg.encrypted_payload;
+  const wrapped = 'encrypted_aes_key' in pkg ? `"encrypted_aes_key":"${pkg.encrypted_aes_key}","key_algorithm":${JSON.stringify(pkg.key_algorithm)},` : '';
   const processedAt = pkg.processed_at === undefined ? '' : `,"processed_at":${JSON.stringify(pkg.processed_at)}`;
   return (
     `{"version":${JSON.stringify(pkg.version)},"algorithm":${JSON.stringify(pkg.algorithm)},` +
     `"encrypted_payload":{"ciphertext":"${ep.ciphertext}","nonce":"${ep.nonce}","tag":"${ep.tag}"},` +
-    `"encrypted_aes_key":"${pkg.encrypted_aes_key}","key_algorithm":${JSON.stringify(pkg.key_algorithm)},` +
-    `"payload_algorithm":${JSON.stringify(pkg.payload_algorithm)}${processedAt}}`
+    `${wrapped}"payload_algorithm":${JSON.stringify(pkg.payload_algorithm)}${processedAt}}`
   );
 }
 
-/** Parses a package body. Anything that is not JSON is a SecurityError. */
-export function parsePackage(body: string): EncryptedPackage {
-  let parsed: unknown;
+/** A package body's JSON, not yet checked. Anything that is not JSON is a SecurityError. */
+export function parseJsonPackage(body: string): unknown {
   try {
-    parsed = JSON.parse(body);
+    return JSON.parse(body);
   } catch {
     throw malformed('not JSON');
   }
-  return checkPackage(parsed);
+}
+
+/** Parses a v1 package body. Anything that is not JSON is a SecurityError. */
+export function parsePackage(body: string): EncryptedPackage {
+  return checkPackage(parseJsonPackage(body));
 }

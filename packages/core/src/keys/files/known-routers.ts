@@ -1,6 +1,9 @@
 /**
  * Trust on first use for router keys (Node only): `<keyDir>/known_routers.json` maps a router
- * origin to the SHA-256 fingerprint of the first key it presented. Mode 0600, written atomically.
+ * origin to the SHA-256 fingerprint of the first key it presented and, once that key's answer has
+ * advertised protocol 2, since when (`v2Since`), so that a later answer without it is refused as
+ * a downgrade across restarts. Mode 0600, written atomically. Files without `v2Since` (older
+ * versions) load as before.
  */
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +17,8 @@ export const KNOWN_ROUTERS_FILE = 'known_routers.json';
 interface Entry {
   fingerprint: string;
   firstSeen: string;
+  /** When this key's router first advertised protocol 2 (ISO time); absent: never seen to. */
+  v2Since?: string;
 }
 type Routers = Record<string, Entry>;
 
@@ -38,6 +43,21 @@ export class KnownRouters implements TrustStore {
   set(origin: string, fingerprint: string): Promise<void> {
     return this.#update((routers) => {
       routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
+    });
+  }
+
+  /** Whether the router at `origin`, trusted with `fingerprint`, has advertised protocol 2. */
+  async spokeV2(origin: string, fingerprint: string): Promise<boolean> {
+    const entry = (await this.#read())[origin];
+    return entry?.fingerprint === fingerprint && entry.v2Since !== undefined;
+  }
+
+  /** Records that the router at `origin` advertised protocol 2 with the trusted key `fingerprint`; nothing for another key. */
+  async rememberV2(origin: string, fingerprint: string): Promise<void> {
+    if (await this.spokeV2(origin, fingerprint)) return;
+    return this.#update((routers) => {
+      const entry = routers[origin];
+      if (entry?.fingerprint === fingerprint && entry.v2Since === undefined) entry.v2Since = new Date().toISOString();
     });
   }
 
@@ -86,9 +106,11 @@ export class KnownRouters implements TrustStore {
     if (typeof routers !== 'object' || routers === null || Array.isArray(routers)) throw corrupt();
     const out: Routers = Object.create(null) as Routers;
     for (const [origin, entry] of Object.entries(routers as Record<string, unknown>)) {
-      const fingerprint = (entry as Partial<Entry> | null)?.fingerprint;
+      const { fingerprint, firstSeen, v2Since } = (entry ?? {}) as Partial<Entry>;
       if (typeof fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(fingerprint)) throw corrupt();
-      out[origin] = { fingerprint, firstSeen: String((entry as Partial<Entry>).firstSeen ?? '') };
+      // A damaged downgrade record is not dropped either: that would silently allow a downgrade.
+      if (v2Since !== undefined && typeof v2Since !== 'string') throw corrupt();
+      out[origin] = { fingerprint, firstSeen: String(firstSeen ?? ''), ...(v2Since === undefined ? {} : { v2Since }) };
     }
     return out;
   }

@@ -1,0 +1,16 @@
+/** Environment variables, read the same way in every runtime. */
+
+/**
+ * An environment variable where the runtime has an environment (Node, Deno, Bun), else undefined.
+ * Empty counts as unset. So does a variable the runtime forbids reading (Deno without
+ * --allow-env throws): options then fall back to their defaults instead of failing.
+ */
+export function env(name: string): string | undefined {
+  let value: string | undefined;
+  try {
+    value = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
+  } catch {
+    return undefined;
+  }
+  return value === '' ? undefined : value;
+}

@@ -1,0 +1,140 @@
+/**
+ * Wire protocol v2 (PROTOCOL-v2.md): the request's AES key `K` and its headers are bound together
+ * (AES-GCM associated data), and the answer is sealed with HKDF-SHA256(`K`, payload id), which only
+ * the router that opened the request can know. Both sides are here, as v1's are in package.ts; no I/O.
+ *
+ * `K` is the one raw key v2 handles: the caller owns its bytes (secure memory on the client) and
+ * zeroes them as soon as these functions return. The CryptoKeys made from it are non-extractable.
+ */
+import {
+  AES_KEY_BYTES,
+  KEY_ALGORITHM,
+  PACKAGE_ALGORITHM,
+  PAYLOAD_ALGORITHM,
+  PROTOCOL_V2_VERSION,
+  V2_ANSWER_AAD_PREFIX,
+  V2_ANSWER_ALGORITHM,
+  V2_ANSWER_KEY_INFO_PREFIX,
+  V2_REQUEST_AAD_PREFIX,
+} from './constants.js';
+import { decodeBase64, encodeBase64 } from './base64.js';
+import { checkPackage, checkSealedShape, packageFields, sealedBytes, type AnswerPackage, type EncryptedPackage } from './package.js';
+import { aesGcmOpen, aesGcmSeal, importAesKey } from '../crypto/aes-gcm.js';
+import { deriveAesKey, importHkdfKey } from '../crypto/hkdf.js';
+import { rsaDecryptKey, rsaEncryptKey } from '../crypto/rsa.js';
+import type { Bytes } from '../crypto/subtle.js';
+import { InvalidArgumentError } from '../errors.js';
+
+const encoder = new TextEncoder();
+
+/** What a v2 request is bound to: its X-Payload-ID and X-Security-Tier (undefined: none sent). */
+export interface RequestBinding {
+  payloadId: string;
+  tier: string | undefined;
+}
+
+/** `request_aad` = UTF-8("nomyo/2 request\n" + payload_id + "\n" + tier), tier empty when none is sent. */
+export function requestAad(binding: RequestBinding): Bytes {
+  return encoder.encode(`${V2_REQUEST_AAD_PREFIX}${binding.payloadId}\n${binding.tier ?? ''}`);
+}
+
+/** `answer_aad` = UTF-8("nomyo/2 answer\n" + payload_id). */
+export function answerAad(payloadId: string): Bytes {
+  return encoder.encode(V2_ANSWER_AAD_PREFIX + payloadId);
+}
+
+/**
+ * `answer_key` = HKDF-SHA256(IKM = `k`, salt = empty, info = "nomyo/2 answer key\n" + payload_id),
+ * as a non-extractable AES-256-GCM key for `usage` (the router seals with it, the client opens).
+ */
+export async function deriveAnswerKey(k: Bytes, payloadId: string, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+  return deriveAesKey(await importHkdfKey(k), answerKeyInfo(payloadId), usage);
+}
+
+/** The HKDF info of the answer key: UTF-8("nomyo/2 answer key\n" + payload_id). */
+function answerKeyInfo(payloadId: string): Bytes {
+  return encoder.encode(V2_ANSWER_KEY_INFO_PREFIX + payloadId);
+}
+
+/**
+ * Client: seals `plaintext` with `k` (32 bytes, fresh per request) bound to `binding`, and `k` to the
+ * router's key. Returns the request package and the key that opens this request's answer, and only
+ * it; that key is still being derived (from a non-extractable copy of `k` inside Web Crypto) while
+ * the request travels, so the derivation costs the request no time. The caller zeroes `k` (and
+ * `plaintext`) as soon as this resolves: nothing reads it afterwards.
+ */
+export async function sealRequestV2(
+  plaintext: Bytes,
+  k: Bytes,
+  recipient: CryptoKey,
+  binding: RequestBinding,
+): Promise<{ package: EncryptedPackage; answerKey: Promise<CryptoKey> }> {
+  if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
+  // The three uses of K run side by side; each copies it into Web Crypto.
+  const [{ nonce, sealed }, wrapped, base] = await Promise.all([
+    importAesKey(k, 'encrypt').then((key) => aesGcmSeal(key, plaintext, requestAad(binding))),
+    rsaEncryptKey(k, recipient),
+    importHkdfKey(k),
+  ]);
+  const answerKey = deriveAesKey(base, answerKeyInfo(binding.payloadId), 'decrypt');
+  // Awaited only when an answer arrives: a request that fails before must not leave an unhandled rejection.
+  answerKey.catch(() => undefined);
+  return {
+    package: {
+      version: PROTOCOL_V2_VERSION,
+      algorithm: PACKAGE_ALGORITHM,
+      encrypted_payload: packageFields(nonce, sealed),
+      encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
+      key_algorithm: KEY_ALGORITHM,
+      payload_algorithm: PAYLOAD_ALGORITHM,
+    },
+    answerKey,
+  };
+}
+
+/** Checks a parsed v2 answer's shape and labels; unknown fields are ignored. */
+export function checkAnswerV2(pkg: unknown): AnswerPackage {
+  return checkSealedShape(pkg, PROTOCOL_V2_VERSION, V2_ANSWER_ALGORITHM) as unknown as AnswerPackage;
+}
+
+/**
+ * Client: opens the answer to the request sealed for `payloadId`, with the `answerKey`
+ * {@link sealRequestV2} returned. Anything else (a v1 package, another request's answer, a forgery,
+ * a tampered or mislabelled one) is a SecurityError; crypto failures carry the one generic message.
+ * Returns the plaintext bytes, which the caller zeroes.
+ */
+export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId: string): Promise<Uint8Array<ArrayBuffer>> {
+  const { nonce, sealed } = sealedBytes(checkAnswerV2(pkg).encrypted_payload);
+  return aesGcmOpen(answerKey, nonce, sealed, answerAad(payloadId));
+}
+
+/**
+ * Router: opens a v2 request with the `binding` rebuilt from the headers it received. A header
+ * changed on the way, or a package sealed without the binding, fails like any package that does not
+ * open (SecurityError). Returns the plaintext (the caller zeroes it) and the key to seal the answer with.
+ */
+export async function openRequestV2(pkg: unknown, privateKey: CryptoKey, binding: RequestBinding): Promise<{ plaintext: Uint8Array<ArrayBuffer>; answerKey: CryptoKey }> {
+  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
+  const { nonce, sealed } = sealedBytes(ep);
+  const k = await rsaDecryptKey(decodeBase64(encrypted_aes_key) as Bytes, privateKey);
+  let openKey: CryptoKey;
+  let answerKey: CryptoKey;
+  try {
+    [openKey, answerKey] = await Promise.all([importAesKey(k, 'decrypt'), deriveAnswerKey(k, binding.payloadId, 'encrypt')]);
+  } finally {
+    k.fill(0);
+  }
+  return { plaintext: await aesGcmOpen(openKey, nonce, sealed, requestAad(binding)), answerKey };
+}
+
+/** Router: seals the answer to the request it opened for `payloadId`. The caller zeroes `plaintext`. */
+export async function sealAnswerV2(plaintext: Bytes, answerKey: CryptoKey, payloadId: string, extra?: { processed_at?: number }): Promise<AnswerPackage> {
+  const { nonce, sealed } = await aesGcmSeal(answerKey, plaintext, answerAad(payloadId));
+  return {
+    version: PROTOCOL_V2_VERSION,
+    algorithm: V2_ANSWER_ALGORITHM,
+    encrypted_payload: packageFields(nonce, sealed),
+    payload_algorithm: PAYLOAD_ALGORITHM,
+    ...extra,
+  };
+}

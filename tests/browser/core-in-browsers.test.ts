@@ -1,0 +1,152 @@
+/**
+ * @nomyo/core in real browsers: Chromium, Firefox and WebKit each load the example page, which runs
+ * encrypted chat completions against reference routers across origins (CORS) and shows the
+ * answers: protocol 2 against the default router (no client key pair), then protocol 1 against a
+ * v1-only router (a key pair made in the page, which the page cannot read). Engines run one after
+ * another; a missing engine fails with its install command.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { NomyoServer } from '@nomyo/server';
+import { startExample } from '../../examples/browser/serve.mjs';
+import { ENGINE_NAMES } from '../../scripts/browsers.mjs';
+import { completionRequests, expectNoPlaintextOnWire, expectSealed, startRouter } from '../sdk/wire.js';
+import { bundleCore, type CoreBundle } from './bundle.js';
+import { launchEngine, type Engine, type PageDriver } from './engines.js';
+
+let bundle: CoreBundle;
+let routerV2: NomyoServer; // the reference router as it ships: protocols 1 and 2
+let routerV1: NomyoServer; // as routers deployed before protocol 2
+
+beforeAll(async () => {
+  bundle = await bundleCore();
+  routerV2 = await startRouter();
+  routerV1 = await startRouter({ protocol: 1 });
+});
+afterAll(async () => {
+  await routerV2?.close();
+  await routerV1?.close();
+});
+
+describe('the browser bundle', () => {
+  it('pulls in no Node built-ins and no Node-only files', () => {
+    expect(bundle.code).not.toMatch(/\bfrom\s*["']node:|import\(\s*["']node:|\brequire\(/);
+    expect(bundle.inputs.filter((f) => /\/(cli|node)\/|key-?files?/.test(f))).toEqual([]);
+    expect(bundle.code).toMatch(/SecureChatCompletion/);
+  });
+});
+
+describe.each(ENGINE_NAMES)('in %s', (name) => {
+  // Launched by the first test that needs it, so a missing engine fails every test with its message.
+  let launched: Promise<Engine> | undefined;
+  const engine = () => (launched ??= launchEngine(name));
+  const timings: string[] = [];
+
+  beforeEach(() => {
+    routerV2.clearRequests();
+    routerV1.clearRequests();
+  });
+  afterAll(async () => {
+    const browser = await launched?.catch(() => undefined);
+    // One line per engine, for the closing note of a CI run.
+    if (browser && timings.length > 0) console.info(`${name} (${browser.version}): ${timings.join('; ')}`);
+    await browser?.close();
+  });
+
+  describe.each([
+    { label: 'bundled with esbuild', bundled: true },
+    { label: 'as unbundled ES modules from dist/', bundled: false },
+  ])('a page running @nomyo/core $label', ({ bundled }) => {
+    it('shows the decrypted answers over protocols 2 and 1; the wire carries only packages; the v1 key cannot be exported', async () => {
+      const browser = await engine();
+      const example = await startExample({ coreBundle: bundled ? bundle.code : undefined });
+      const page = await browser.newPage();
+      try {
+        await page.goto(`${example.url}/?router=${encodeURIComponent(routerV2.url)}`);
+        await page.evaluate(recordRequestTimes);
+
+        // Protocol 2, the default router: nothing to generate in the page, not even for the first request.
+        const v2 = [await ask(page, 'v2 secret: the cake is in the oven'), await ask(page, 'v2 secret: the key is under the mat')];
+        for (const answer of v2) expect(answer.meta).toMatch(/^encrypted: true, protocol 2 /);
+        expect(await text(page, '#key')).toMatch(/^no client key pair/);
+
+        // Protocol 1: the page's client for this router makes an RSA-4096 pair on its first request.
+        await page.fill('#router', routerV1.url);
+        const v1 = [await ask(page, 'v1 secret: the cake is in the fridge'), await ask(page, 'v1 secret: the key is in the drawer')];
+        for (const answer of v1) expect(answer.meta).toMatch(/^encrypted: true, protocol 1 /);
+        // No browser has a prime generator for core (and Chrome's BoringSSL takes no multi-prime key): Web Crypto's own two-prime pair.
+        // Every engine refuses the export with the same DOMException name.
+        expect(await text(page, '#key')).toMatch(/RSA-4096, 2 primes\): extractable=false, export refused \(InvalidAccessError\)/);
+        // Asked directly in the page too: the key is usable for decryption but never readable.
+        const keyCheck = await page.evaluate(async () => {
+          const chat = (globalThis as unknown as { nomyoExample: { chat: { client: { keyPair(): Promise<{ privateKey: CryptoKey }> } } } }).nomyoExample.chat;
+          const { privateKey } = await chat.client.keyPair();
+          const outcomes: string[] = [];
+          for (const format of ['pkcs8', 'jwk'] as const) {
+            outcomes.push(await crypto.subtle.exportKey(format, privateKey).then(() => 'exported', (e: Error) => e.name));
+          }
+          return { extractable: privateKey.extractable, outcomes, secure: isSecureContext };
+        });
+        expect(keyCheck).toEqual({ extractable: false, outcomes: ['InvalidAccessError', 'InvalidAccessError'], secure: true });
+
+        for (const [router, version, answers] of [[routerV2, '2.0', v2], [routerV1, '1.0', v1]] as const) {
+          const posts = completionRequests(router);
+          expect(posts).toHaveLength(2);
+          for (const [i, post] of posts.entries()) {
+            expect(post.headers.origin).toBe(example.url); // a cross-origin call, allowed by CORS
+            expectSealed(post.body, [answers[i]!.secret, 'the cake', 'the key'], version);
+          }
+          expectNoPlaintextOnWire(router, [...answers.map((a) => a.secret), 'the cake', 'the key']);
+        }
+        const ms = (answers: Answer[]) => `first request ${Math.round(answers[0]!.ms)} ms, next ${Math.round(answers[1]!.ms)} ms`;
+        timings.push(`${bundled ? 'bundled' : 'unbundled'}: protocol 2 ${ms(v2)}; protocol 1 ${ms(v1)} (the first with RSA-4096 key generation)`);
+      } finally {
+        await page.close();
+        await example.close();
+      }
+    });
+  });
+});
+
+interface Answer {
+  secret: string;
+  meta: string | null;
+  /** From the page going busy to the answer shown, measured in the page. */
+  ms: number;
+}
+
+/** Sends `secret` from the page as a user would and checks the answer it shows. */
+async function ask(page: PageDriver, secret: string): Promise<Answer> {
+  const before = await page.evaluate(() => (globalThis as unknown as { nomyoTimes: number[] }).nomyoTimes.length);
+  await page.fill('#message', secret);
+  await page.click('button[type=submit]');
+  await page
+    .waitUntil(90_000, (n) => (globalThis as unknown as { nomyoTimes: number[] }).nomyoTimes.length > n, before)
+    .catch(async (err: Error) => {
+      throw new Error(`${err.message}; page status: ${await text(page, '#status')}; errors: ${(await page.errors()).join(' | ')}`);
+    });
+  const status = (await text(page, '#status')) ?? '';
+  expect(await page.errors(), status).toEqual([]);
+  expect(await page.evaluate(() => document.body.dataset.state), status).toBe('done');
+  expect(await text(page, '#answer')).toBe(`echo: ${secret}`);
+  const ms = await page.evaluate((n) => (globalThis as unknown as { nomyoTimes: number[] }).nomyoTimes[n]!, before);
+  return { secret, meta: await text(page, '#meta'), ms };
+}
+
+/** The textContent of the first element matching `selector`. */
+function text(page: PageDriver, selector: string): Promise<string | null> {
+  return page.evaluate((s) => document.querySelector(s)?.textContent ?? null, selector);
+}
+
+/**
+ * Runs in the page: records, for each submit, the time from the page going busy to its answer
+ * (or error) being shown, in `globalThis.nomyoTimes`. Measured in the page, so driver latency is not in it.
+ */
+function recordRequestTimes(): void {
+  const times: number[] = ((globalThis as unknown as { nomyoTimes: number[] }).nomyoTimes = []);
+  let start = 0;
+  new MutationObserver(() => {
+    const state = document.body.dataset.state;
+    if (state === 'busy') start = performance.now();
+    else if (state === 'done' || state === 'error') times.push(performance.now() - start);
+  }).observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
+}
