@@ -5,6 +5,7 @@
  * v1-only router (a key pair made in the page, which the page cannot read). Engines run one after
  * another; a missing engine fails with its install command.
  */
+import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NomyoServer } from '@nomyo/server';
 import { startExample } from '../../examples/browser/serve.mjs';
@@ -105,6 +106,36 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
       }
     });
   });
+  // WebKitGTK drops an RSA-OAEP message's leading zero bytes: one v1 answer in 256 used to fail there.
+  it('opens v1 answers whose AES key starts with a zero byte', async () => {
+    const browser = await engine();
+    const example = await startExample();
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${example.url}/?router=${encodeURIComponent(routerV2.url)}`);
+      const spki = await page.evaluate(async () => {
+        const pair = await crypto.subtle.generateKey(
+          { name: 'RSA-OAEP', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+          false,
+          ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'], // as core's own client keys
+        );
+        (globalThis as unknown as { zeroTestKey: CryptoKey }).zeroTestKey = pair.privateKey;
+        return btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey))));
+      });
+      const packages = Array.from({ length: 8 }, (_, i) => packageWithLeadingZeroKey(spki, `answer ${i}`));
+      const opened = await page.evaluate(async (coreUrl: string, list: unknown[]) => {
+        // Built from a string: vitest would rewrite an import() written here, and this runs in the page.
+        const load = new Function('url', 'return import(url)') as (url: string) => Promise<{ openPackage(p: unknown, k: CryptoKey): Promise<Uint8Array> }>;
+        const { openPackage } = await load(coreUrl);
+        const key = (globalThis as unknown as { zeroTestKey: CryptoKey }).zeroTestKey;
+        return Promise.all(list.map((p) => openPackage(p, key).then((b) => new TextDecoder().decode(b), (e: Error) => `${e.name}: ${e.message}`)));
+      }, `${example.url}/core/protocol.js`, packages);
+      expect(opened).toEqual(packages.map((_, i) => `answer ${i}`));
+    } finally {
+      await page.close();
+      await example.close();
+    }
+  });
 });
 
 interface Answer {
@@ -149,4 +180,22 @@ function recordRequestTimes(): void {
     if (state === 'busy') start = performance.now();
     else if (state === 'done' || state === 'error') times.push(performance.now() - start);
   }).observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
+}
+
+/** A v1 package sealed (by OpenSSL, as a router does) to `spkiBase64`, with an AES key whose first byte is zero. */
+function packageWithLeadingZeroKey(spkiBase64: string, plaintext: string) {
+  const key = Buffer.concat([Buffer.alloc(1), randomBytes(31)]);
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  const publicKey = createPublicKey({ key: Buffer.from(spkiBase64, 'base64'), format: 'der', type: 'spki' });
+  const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, key);
+  return {
+    version: '1.0',
+    algorithm: 'hybrid-aes256-rsa4096',
+    encrypted_payload: { ciphertext: ciphertext.toString('base64'), nonce: nonce.toString('base64'), tag: cipher.getAuthTag().toString('base64') },
+    encrypted_aes_key: wrapped.toString('base64'),
+    key_algorithm: 'RSA-OAEP-SHA256',
+    payload_algorithm: 'AES-256-GCM',
+  };
 }

@@ -106,10 +106,40 @@ export async function unwrapAesKey(wrapped: Bytes, privateKey: CryptoKey): Promi
   try {
     key = await subtle().unwrapKey('raw', wrapped, privateKey, OAEP_PARAMS, AES_GCM_IMPORT, false, ['decrypt']);
   } catch {
-    throw decryptionFailed();
+    key = await unwrapZeroStrippedKey(wrapped, privateKey);
   }
   if ((key.algorithm as AesKeyAlgorithm).length !== AES_KEY_BITS) throw decryptionFailed();
   return key;
+}
+
+/** How many leading zero bytes of a key an engine may have dropped (2 in 65,536 keys lose two). */
+const MAX_STRIPPED_ZEROS = 2;
+
+/**
+ * WebKitGTK (2.50) drops the leading zero bytes of an RSA-OAEP message, so one AES key in 256
+ * comes out of `unwrapKey` 31 bytes long and fails to import. Opened as bytes instead, the zeros
+ * are put back. The raw key is in JavaScript memory only until it is imported, then zeroed. A
+ * sender could not gain anything by sealing a short key on purpose: it can seal any 32-byte key.
+ */
+async function unwrapZeroStrippedKey(wrapped: Bytes, privateKey: CryptoKey): Promise<CryptoKey> {
+  let raw: Uint8Array<ArrayBuffer>;
+  try {
+    raw = new Uint8Array(await subtle().decrypt(OAEP_PARAMS, privateKey, wrapped));
+  } catch {
+    throw decryptionFailed();
+  }
+  const full = new Uint8Array(AES_KEY_BYTES);
+  const stripped = AES_KEY_BYTES - raw.length;
+  try {
+    if (stripped < 1 || stripped > MAX_STRIPPED_ZEROS) throw decryptionFailed();
+    full.set(raw, stripped);
+    return await subtle().importKey('raw', full, AES_GCM_IMPORT, false, ['decrypt']);
+  } catch {
+    throw decryptionFailed();
+  } finally {
+    raw.fill(0);
+    full.fill(0);
+  }
 }
 
 /** The one message every decryption failure carries: no oracle, no engine text. */
