@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startServerProcess } from './server-process.mjs';
 import { median } from './stats.mjs';
+import { PROCESSING_TIME_HEADER } from '@nomyo/server';
 
 const MIB = 1024 * 1024;
 
@@ -24,11 +25,26 @@ export function resetPeak(pid) {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
-/** Runs the client side (this file as a child, see below) and measures the server alongside. */
+/** Fresh processes per measurement: a first round trip's peak depends on when collections happen. */
+const RUNS = 3;
+
+/**
+ * Runs the client side (this file as a child, see below) and measures the server alongside, in
+ * {@link RUNS} fresh pairs of processes; the last child also runs the steady state.
+ */
 export async function peakRss() {
   if (process.platform !== 'linux') return undefined;
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await onePair(i === RUNS - 1));
+  const last = runs.at(-1);
+  const pick = (key) => runs.map((r) => r[key]);
+  return { ...last, runs: RUNS, clientAdded: pick('clientAdded'), clientAddedAgain: pick('clientAddedAgain'), serverAdded: pick('serverAdded') };
+}
+
+async function onePair(steady) {
   const server = await startServerProcess();
-  const child = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), server.url], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const args = ['--expose-gc', fileURLToPath(import.meta.url), server.url, steady ? 'steady' : ''];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const result = await new Promise((resolve, reject) => {
     const out = {};
     child.on('message', (msg) => {
@@ -50,21 +66,64 @@ export async function peakRss() {
 
 export function printPeakRss(r) {
   if (!r) return console.log('\nPeak RSS: Linux only (reads /proc)');
-  const x = (b) => `${(b / MIB).toFixed(0)} MiB (${(b / r.payload).toFixed(1)}x the payload)`;
-  console.log(`\nPeak RSS added by one 10 MiB echo round trip (${(r.payload / MIB).toFixed(1)} MiB out, as much back)`);
+  const x = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = sorted[sorted.length >> 1];
+    return `${(mid / MIB).toFixed(0)} MiB (${(mid / r.payload).toFixed(1)}x the payload; ${sorted.map((b) => (b / MIB).toFixed(0)).join(', ')} MiB)`;
+  };
+  console.log(`\nPeak RSS added by one 10 MiB echo round trip (${(r.payload / MIB).toFixed(1)} MiB out, as much back), median of ${r.runs} fresh processes`);
   console.log(`  client, first 10 MiB request of the process: ${x(r.clientAdded)}`);
   console.log(`  client, a second one:                        ${x(r.clientAddedAgain)}`);
   console.log(`  reference server (first 10 MiB request):     ${x(r.serverAdded)}`);
-  const last = r.steady.slice(10);
-  const ms = last.map((s) => s.ms);
-  const rss = last.map((s) => s.rss);
-  console.log(`Steady state, 50 sequential 5 MiB requests: last 40 median ${median(ms).toFixed(0)} ms, ` +
-    `min ${Math.min(...ms).toFixed(0)}, max ${Math.max(...ms).toFixed(0)} (max/min ${(Math.max(...ms) / Math.min(...ms)).toFixed(2)}); ` +
-    `RSS ${(Math.min(...rss) / MIB).toFixed(0)}-${(Math.max(...rss) / MIB).toFixed(0)} MiB (first 10: up to ${(Math.max(...r.steady.slice(0, 10).map((s) => s.rss)) / MIB).toFixed(0)} MiB)`);
+  for (const [who, runs] of [['@nomyo', r.steady], ['bare Web Crypto + fetch, same router', r.bare]]) {
+    const last = runs.slice(10);
+    console.log(`Steady state, ${who}: 50 sequential 5 MiB requests, the last 40:`);
+    for (const [what, ms] of [['wall time', last.map((s) => s.ms)], ['client side (minus the server\'s own time)', last.map((s) => s.ms - s.serverMs)]]) {
+      const sorted = [...ms].sort((a, b) => a - b);
+      const at = (q) => sorted[Math.round(q * (sorted.length - 1))];
+      console.log(`  ${what}: median ${median(ms).toFixed(0)} ms, min ${at(0).toFixed(0)}, max ${at(1).toFixed(0)} (max/min ${(at(1) / at(0)).toFixed(2)}), ` +
+        `middle 80% ${at(0.1).toFixed(0)}-${at(0.9).toFixed(0)} (${(at(0.9) / at(0.1)).toFixed(2)}), median of requests 11-30 vs 31-50 ${(median(ms.slice(0, 20)) / median(ms.slice(20))).toFixed(2)}`);
+    }
+    const rss = last.map((s) => s.rss / MIB);
+    // Least-squares slope: a leak shows as a steady climb, collections as a saw around a flat line.
+    const mean = rss.reduce((a, b) => a + b, 0) / rss.length;
+    const mid = (rss.length - 1) / 2;
+    const slope = rss.reduce((a, y, i) => a + (i - mid) * (y - mean), 0) / rss.reduce((a, _y, i) => a + (i - mid) ** 2, 0);
+    console.log(`  RSS ${Math.min(...rss).toFixed(0)}-${Math.max(...rss).toFixed(0)} MiB, trend ${slope >= 0 ? '+' : ''}${slope.toFixed(2)} MiB per request ` +
+      `(first 10: up to ${(Math.max(...runs.slice(0, 10).map((s) => s.rss)) / MIB).toFixed(0)} MiB)`);
+  }
+}
+
+/** The bare client of end-to-end.mjs (v1, Web Crypto + fetch): one 5 MiB round trip per call, returning the server's time. */
+async function bareClient(url, payload) {
+  const { bareOpen, bareSeal } = await import('./bare.mjs');
+  const { parseServerKey, generateRsaKeyPair, derToPem } = await import('@nomyo/core/protocol');
+  const keys = await generateRsaKeyPair(4096, false);
+  const pem = encodeURIComponent(derToPem(new Uint8Array(await crypto.subtle.exportKey('spki', keys.publicKey)), 'PUBLIC KEY'));
+  const serverKey = await parseServerKey(await (await fetch(`${url}/pki/public_key`)).text());
+  return async () => {
+    const res = await fetch(`${url}/v1/chat/secure_completion`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream', 'X-Payload-ID': crypto.randomUUID(), 'X-Public-Key': pem },
+      body: await bareSeal(payload, serverKey.key),
+    });
+    await bareOpen(await res.text(), keys.privateKey);
+    return Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
+  };
 }
 
 /** The child: one client, a warm-up, then the measured round trips. */
-async function child(url) {
+async function child(url, steadyToo) {
+  // The server's time of each exchange, read by a spy installed as the global fetch before core
+  // loads (as an APM agent would be). The client keeps its own fetch (no fetch option), which sends
+  // large bodies the direct way (see core's transport/http.ts).
+  let lastServerMs = 0;
+  const nodeFetch = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const res = await nodeFetch(input, init);
+    lastServerMs = Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
+    return res;
+  };
   const { SecureChatCompletion } = await import('@nomyo/core');
   const { request } = await import('./payloads.mjs');
   const client = new SecureChatCompletion({ baseUrl: url, allowHttp: true, maxRetries: 0 });
@@ -83,16 +142,30 @@ async function child(url) {
   const clientAdded = await measure();
   await step('after', { clientAdded, payload: payloadBytes });
   const clientAddedAgain = await measure();
-  const five = request(5 * MIB);
-  const steady = [];
-  for (let i = 0; i < 50; i++) {
-    const t0 = performance.now();
-    await client.create(five);
-    steady.push({ ms: performance.now() - t0, rss: status(process.pid, 'VmRSS') });
+  if (!steadyToo) {
+    await client.dispose();
+    process.send({ type: 'done', clientAddedAgain });
+    process.disconnect();
+    return;
   }
+  const five = request(5 * MIB);
+  const loop = async (one) => {
+    const runs = [];
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      const serverMs = await one();
+      runs.push({ ms: performance.now() - t0, serverMs, rss: status(process.pid, 'VmRSS') });
+    }
+    return runs;
+  };
+  const steady = await loop(async () => {
+    await client.create(five);
+    return lastServerMs;
+  });
+  const bare = await loop(await bareClient(url, five));
   await client.dispose();
-  process.send({ type: 'done', clientAddedAgain, steady });
+  process.send({ type: 'done', clientAddedAgain, steady, bare });
   process.disconnect();
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await child(process.argv[2]);
+if (process.argv[1] === fileURLToPath(import.meta.url)) await child(process.argv[2], process.argv[3] === 'steady');

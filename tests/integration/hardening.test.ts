@@ -30,6 +30,17 @@ describe('redirects are refused: a request never leaves the configured router UR
     expect(target.stats.requests).toBe(0);
   });
 
+  it('for a large package POST too (sent without a second copy for re-sending), on v1 and v2', async () => {
+    redirectWhat = (req) => req.method === 'POST';
+    const large = { model: 'm', messages: [{ role: 'user', content: 'r'.repeat(200_000) }] };
+    for (const protocol of [1, 2] as const) {
+      const err = await clientFor(redirector, { protocol, maxRetries: 0 }).create(large).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SecurityError);
+      expect((err as Error).message).toMatch(/redirect/);
+    }
+    expect(target.stats.requests).toBe(0);
+  });
+
   it('from https to plain http, without allowHttp', async () => {
     const tls: TestCertificates = makeTestCertificates();
     const httpsRedirector = await startTestServer({

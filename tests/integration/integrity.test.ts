@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecurityError, type ProtocolVersion, type SecureMemory } from '@nomyo/core';
+import { APIError, SecurityError, type ProtocolVersion, type SecureMemory } from '@nomyo/core';
 import { deriveAnswerKey, generateRsaKeyPair, sealAnswerV2, sealPackage, type AnswerPackage } from '@nomyo/core/protocol';
 import type { NomyoServer, RequestRecord } from '@nomyo/server';
 import type { EncryptedPackage } from '@nomyo/core';
@@ -92,15 +92,22 @@ describe.each([1, 2] as const)('protocol %i: a tampered or wrong answer never de
   });
 });
 
-/** Zeroing-only memory that remembers every buffer it was handed (and a copy as handed), so the test can look at them afterwards. */
+/**
+ * Zeroing-only memory that remembers every buffer it was handed to protect (and a copy as handed) and
+ * every buffer it allocated for a secret (and a copy as freed), so the test can look at them afterwards.
+ */
 function spyMemory(handed: Uint8Array[], copies: Uint8Array[] = []): SecureMemory {
   return {
     kind: 'js',
     lock: (view) => (handed.push(view), copies.push(view.slice()), false),
     unlock: (view) => view.fill(0),
     zero: (view) => view.fill(0),
-    alloc: (size) => new Uint8Array(size),
-    free: (view) => view.fill(0),
+    alloc: (size) => {
+      const view = new Uint8Array(size);
+      handed.push(view);
+      return view;
+    },
+    free: (view) => (copies.push(view.slice()), view.fill(0)),
     info: () => ({ kind: 'js', locking: false, dumpExclusion: false, reason: 'test spy' }),
   };
 }
@@ -154,7 +161,40 @@ describe('zeroing, proven on the real buffers', () => {
   });
 });
 
-describe('large answers', () => {
+describe('large requests and answers', () => {
+  it('sends a large request with its Content-Length, not chunked, through the runtime\'s fetch and through a fetch option', async () => {
+    const server = await startTestServer({ recordRequests: true });
+    try {
+      const content = 'q'.repeat(300_000);
+      const custom = (url: string, init: RequestInit) => fetch(url, init);
+      for (const options of [{}, { fetch: custom }]) {
+        const answer = await clientFor(server, options).create({ model: 'm', messages: [{ role: 'user', content }] });
+        expect(answer.choices[0]!.message.content).toBe(`echo: ${content}`);
+        const sent = server.requests.filter((r) => r.method === 'POST').at(-1)!;
+        expect(sent.headers['content-length']).toBe(String(sent.bodyLength));
+        expect(sent.headers['transfer-encoding']).toBeUndefined();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+
+  it('a large request the router refuses part-way (413) is an APIError 413, through either fetch', async () => {
+    const server = await startTestServer({ bodyLimit: 100_000 });
+    try {
+      for (const options of [{}, { fetch: (url: string, init: RequestInit) => fetch(url, init) }]) {
+        const err = await clientFor(server, { maxRetries: 0, ...options })
+          .create({ model: 'm', messages: [{ role: 'user', content: 'z'.repeat(2_000_000) }] })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(APIError);
+        expect((err as APIError).status).toBe(413);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   it('decrypts a 64 MiB answer', async () => {
     const content = 'y'.repeat(64 * 1024 * 1024);
     const server = await startTestServer({

@@ -1,6 +1,7 @@
 /**
- * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open for v1 and v2,
- * X-Nomyo-Protocol, strict base64, key import), for routers and tools that speak the protocol. No I/O.
+ * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open for v1 and v2, also
+ * straight between bytes and plaintext for large bodies, X-Nomyo-Protocol, strict base64, key import),
+ * for routers and tools that speak the protocol. No I/O.
  */
 export * from './protocol/constants.js';
 export {
@@ -10,13 +11,34 @@ export {
   parseJsonPackage,
   checkPackage,
   serializePackage,
+  sealWith,
+  v1Sealing,
+  v1Opening,
   type EncryptedPackage,
   type AnswerPackage,
+  type Sealing,
+  type Opening,
 } from './protocol/package.js';
 export {
+  writeSealedPackage,
+  readPackageBody,
+  openPackageBody,
+  type BodyText,
+  type PackageBody,
+  type PackageOpener,
+  type PlaintextBuffers,
+} from './protocol/package-bytes.js';
+export { parseJsonBytes, stringifyJsonBytes } from './protocol/json-bytes.js';
+export { SecureBufferPool } from './memory/secure-pool.js';
+export { wireBuffers } from './memory/wire-buffers.js';
+export {
   sealRequestV2,
+  requestSealingV2,
   openRequestV2,
+  requestOpeningV2,
   sealAnswerV2,
+  answerSealingV2,
+  answerOpeningV2,
   openAnswerV2,
   checkAnswerV2,
   deriveAnswerKey,

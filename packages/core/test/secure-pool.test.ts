@@ -47,9 +47,21 @@ describe('SecureBufferPool', () => {
   it('keeps at most MAX_POOLED_BYTES idle and releases the rest', () => {
     const { log, allocator } = fakeAllocator();
     const pool = new SecureBufferPool(allocator);
-    const views = [pool.take(MAX_POOLED_BYTES - 65536), pool.take(131072)];
+    // Large buffers are allocated 1/32 larger (see take): 28 MiB comes as 28.875 MiB.
+    const views = [pool.take(28 * 1024 * 1024), pool.take(4 * 1024 * 1024)];
+    expect(views[0]!.buffer.byteLength).toBe(28 * 1024 * 1024 + 28 * 32 * 1024);
     for (const v of views) pool.give(v);
-    expect(pool.idleBytes).toBe(MAX_POOLED_BYTES - 65536);
+    expect(pool.idleBytes).toBe(28 * 1024 * 1024 + 28 * 32 * 1024);
+    expect(pool.idleBytes).toBeLessThanOrEqual(MAX_POOLED_BYTES);
     expect(log.released).toBe(1);
+  });
+
+  it('gives a large buffer room for a slightly larger request next time', () => {
+    const { allocator } = fakeAllocator();
+    const pool = new SecureBufferPool(allocator);
+    const request = pool.take(10 * 1024 * 1024 - 100);
+    pool.give(request);
+    // An answer a few hundred bytes longer than its request reuses the request's buffer.
+    expect(pool.take(10 * 1024 * 1024 + 300).buffer).toBe(request.buffer);
   });
 });

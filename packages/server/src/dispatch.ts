@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
 import { readBody, type ReceivedBody } from './body.js';
+import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
 import { PREFLIGHT_HEADERS } from './cors.js';
 import { handleSecureCompletion } from './handler.js';
@@ -17,6 +18,7 @@ import type { CompletionModel, LogEvent, RequestRecord, ResponseRecord, ServerOp
 
 export interface DispatchState {
   readonly bodyLimit: number;
+  readonly buffers: RouterBuffers;
   readonly apiKey: string | undefined;
   readonly model: CompletionModel;
   /** The highest protocol version spoken: 2 advertises `1, 2` and opens v2 packages; 1 is a v1-only router. */
@@ -62,6 +64,8 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
         apiKey: state.apiKey,
         model: state.model,
         protocol: state.protocol,
+        buffers: state.buffers,
+        releaseBody: () => received.release(),
         signal,
         tamper: state.hooks.tamperResponse && ((pkg) => state.hooks.tamperResponse?.(pkg, record)),
       });
@@ -106,7 +110,7 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   const path = (req.url ?? '/').split(/[?#]/, 1)[0] ?? '/';
   let received: ReceivedBody;
   try {
-    received = await readBody(req, state.bodyLimit);
+    received = await readBody(req, state.bodyLimit, state.buffers.body);
   } catch {
     req.socket.destroy(); // the peer went away mid-body: nobody to answer
     return;
@@ -122,6 +126,9 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     decision = await decide(state, req, record, received, controller.signal);
   } catch (err) {
     decision = controller.signal.aborted ? { answer: 'destroy', outcome: 'aborted' } : { answer: failure(state, err, record), outcome: 'answered' };
+  } finally {
+    // Handled: the request body (ciphertext; the plaintext had buffers of its own) can serve the next request.
+    received.release();
   }
   if (decision.answer !== 'destroy' && res.destroyed) decision = { answer: 'destroy', outcome: 'aborted' };
 

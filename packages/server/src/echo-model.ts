@@ -15,6 +15,8 @@ import type { ChatCompletion } from '@nomyo/core';
 import type { ChatRequest, ModelContext } from './types.js';
 
 export const TOOL_CALL_PREFIX = 'call:';
+const ECHO_PREFIX = 'echo: ';
+const ECHO_PREFIX_WORDS = 1;
 
 interface Message {
   role?: unknown;
@@ -35,8 +37,23 @@ export function messageText(message: unknown): string {
     .join(' ');
 }
 
+/** Whitespace exactly as /\s/ has it (ECMAScript WhiteSpace and LineTerminator). */
+function isSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+/** The number of whitespace-separated words, counted in place (a 10 MiB prompt makes no word strings). */
 export function countWords(text: string): number {
-  return text.split(/\s+/).filter((w) => w !== '').length;
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const space = isSpace(text.charCodeAt(i));
+    if (!space && !inWord) words++;
+    inWord = !space;
+  }
+  return words;
 }
 
 function firstToolName(tools: unknown): string | undefined {
@@ -49,12 +66,15 @@ export function echoModel(request: ChatRequest, context: Pick<ModelContext, 'pay
   const messages = request.messages as Message[];
   const last = messages[messages.length - 1];
   const lastUser = [...messages].reverse().find((m) => m?.role === 'user');
-  const promptTokens = messages.reduce((sum, m) => sum + countWords(messageText(m)), 0);
+  // Each message's words counted once: the echoed text is counted again in the completion otherwise.
+  const words = new Map<unknown, number>(messages.map((m) => [m, countWords(messageText(m))]));
+  const promptTokens = messages.reduce((sum, m) => sum + words.get(m)!, 0);
   const toolName = firstToolName(request.tools);
 
   let message: ChatCompletion['choices'][number]['message'];
   let finishReason: string;
   let completionText: string;
+  let completionTokens: number;
   const userText = messageText(lastUser);
   if (last?.role === 'user' && toolName !== undefined && userText.startsWith(TOOL_CALL_PREFIX)) {
     completionText = JSON.stringify({ input: userText.slice(TOOL_CALL_PREFIX.length).trim() });
@@ -64,12 +84,15 @@ export function echoModel(request: ChatRequest, context: Pick<ModelContext, 'pay
       tool_calls: [{ id: `call_echo_${context.payloadId}`, type: 'function', function: { name: toolName, arguments: completionText } }],
     };
     finishReason = 'tool_calls';
+    completionTokens = countWords(completionText);
   } else {
-    completionText = `echo: ${last?.role === 'tool' ? messageText(last) : userText}`;
+    const echoed = last?.role === 'tool' ? last : lastUser;
+    completionText = `${ECHO_PREFIX}${messageText(echoed)}`;
     message = { role: 'assistant', content: completionText };
     finishReason = 'stop';
+    // The prefix ends in a space: its words never run into the echoed text's.
+    completionTokens = ECHO_PREFIX_WORDS + (echoed === undefined ? 0 : words.get(echoed)!);
   }
-  const completionTokens = countWords(completionText);
   return {
     id: `chatcmpl-echo-${context.payloadId}`,
     object: 'chat.completion',

@@ -13,18 +13,29 @@ import {
   PAYLOAD_ID_PATTERN,
   PROTOCOL_V2_VERSION,
   SECURITY_TIERS,
-  checkPackage,
+  answerSealingV2,
   importRsaPublicKey,
   openPackage,
+  openPackageBody,
   openRequestV2,
+  parseJsonBytes,
   parseJsonPackage,
   pemToDer,
-  sealAnswerV2,
-  sealPackage,
-  serializePackage,
+  readPackageBody,
+  requestOpeningV2,
+  sealWith,
+  stringifyJsonBytes,
+  v1Opening,
+  v1Sealing,
+  writeSealedPackage,
   type AnswerPackage,
+  type BodyText,
   type EncryptedPackage,
+  type PackageBody,
+  type PackageOpener,
+  type PlaintextBuffers,
   type ProtocolVersion,
+  type Sealing,
   type SecurityTier,
 } from '@nomyo/core/protocol';
 import { HttpError } from './http-error.js';
@@ -41,9 +52,14 @@ export interface SecureCompletionContext {
   /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */
   protocol: ProtocolVersion;
   tamper: ((pkg: EncryptedPackage | AnswerPackage) => unknown) | undefined;
+  /** Buffers for plaintexts (zeroed when given back) and for the answer body (ciphertext). */
+  buffers: { plaintext: PlaintextBuffers; wire: PlaintextBuffers };
+  /** Gives the request body's buffer back once it is opened (its answer can then take it). */
+  releaseBody: () => void;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** A request body's text is refused unless UTF-8, as `strictUtf8.decode` + `parseJsonPackage` refused it. */
+const REQUEST_TEXT: BodyText = { fatal: true, parse: parseJsonPackage };
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name.toLowerCase()];
@@ -99,10 +115,10 @@ function securityMessage(err: unknown, fallback: string): string {
   return (err as Error | undefined)?.name === 'SecurityError' ? (err as Error).message : fallback;
 }
 
-/** The body's JSON, or the 400 it earns (thrown later, so v1 keeps reporting header problems first). */
-function readPackage(body: Uint8Array): { pkg: unknown; error?: undefined } | { pkg?: undefined; error: HttpError } {
+/** The body's JSON (ciphertext left in the bytes), or the 400 it earns (thrown later, so v1 keeps reporting header problems first). */
+function readPackage(body: Uint8Array): { read: PackageBody; error?: undefined } | { read?: undefined; error: HttpError } {
   try {
-    return { pkg: parseJsonPackage(strictUtf8.decode(body)) };
+    return { read: readPackageBody(body, REQUEST_TEXT) };
   } catch (err) {
     return { error: new HttpError(400, securityMessage(err, 'malformed package: not UTF-8')) };
   }
@@ -117,17 +133,26 @@ async function opened<T>(open: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The decrypted chat request; the plaintext bytes are zeroed before returning. */
-function chatRequest(plaintext: Uint8Array): ChatRequest {
+/** The request's plaintext, or the 400 it earns; either way the body is done with after this. */
+async function openBody(ctx: SecureCompletionContext, read: PackageBody, opener: PackageOpener): Promise<Uint8Array> {
+  try {
+    return await opened(() => openPackageBody(ctx.body, read, REQUEST_TEXT, opener, ctx.buffers.plaintext));
+  } finally {
+    ctx.releaseBody();
+  }
+}
+
+/** The decrypted chat request, its long strings decoded once; the plaintext is zeroed and given back before returning. */
+function chatRequest(plaintext: Uint8Array, buffers: PlaintextBuffers): ChatRequest {
   let parsed: unknown;
   try {
     if (plaintext.length > MAX_REQUEST_PLAINTEXT_BYTES) throw new HttpError(413, `the request plaintext exceeds ${MAX_REQUEST_PLAINTEXT_BYTES} bytes`);
-    parsed = JSON.parse(strictUtf8.decode(plaintext));
+    parsed = parseJsonBytes(plaintext, { fatal: true });
   } catch (err) {
     if (err instanceof HttpError) throw err;
     throw new HttpError(400, 'the decrypted request is not UTF-8 JSON');
   } finally {
-    plaintext.fill(0);
+    buffers.free(plaintext);
   }
   return checkChatRequest(parsed);
 }
@@ -150,33 +175,64 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
   checkApiKey(header(ctx.headers, HEADERS.authorization), ctx.apiKey);
   const id = payloadId(ctx.headers);
   const tier = securityTier(ctx.headers);
-  const { pkg, error } = readPackage(ctx.body);
+  const { read, error } = readPackage(ctx.body);
+  const { plaintext: buffers } = ctx.buffers;
   let request: ChatRequest;
-  let seal: (plaintext: Uint8Array<ArrayBuffer>, extra: { processed_at: number }) => Promise<EncryptedPackage | AnswerPackage>;
-  if (ctx.protocol === 2 && isV2(pkg)) {
+  let sealing: (extra: { processed_at: number }) => Promise<Sealing>;
+  if (ctx.protocol === 2 && isV2(read?.pkg)) {
     // The binding is rebuilt from the headers as received: a changed payload id or tier does not open.
     // X-Public-Key, if sent, is ignored: the answer is sealed with the request's own key.
-    const { plaintext, answerKey } = await opened(() => openRequestV2(pkg, ctx.privateKey, { payloadId: id, tier }));
-    request = chatRequest(plaintext);
-    seal = (bytes, extra) => sealAnswerV2(bytes, answerKey, id, extra);
+    const binding = { payloadId: id, tier };
+    let answerKey: CryptoKey | undefined;
+    const opener: PackageOpener = {
+      prepare: async (pkg) => {
+        const ready = await requestOpeningV2(pkg, ctx.privateKey, binding);
+        answerKey = ready.answerKey;
+        return ready.opening;
+      },
+      openPlain: async (pkg) => {
+        const done = await openRequestV2(pkg, ctx.privateKey, binding);
+        answerKey = done.answerKey;
+        return done.plaintext;
+      },
+    };
+    request = chatRequest(await openBody(ctx, read!, opener), buffers);
+    sealing = async (extra) => answerSealingV2(answerKey!, id, extra);
   } else {
     const recipient = await clientKey(ctx.headers);
     if (error) throw error;
-    request = chatRequest(await opened(() => openPackage(checkPackage(pkg), ctx.privateKey)));
-    seal = (bytes, extra) => sealPackage(bytes, recipient, extra);
+    const opener: PackageOpener = { prepare: (pkg) => v1Opening(pkg, ctx.privateKey), openPlain: (pkg) => openPackage(pkg, ctx.privateKey) };
+    request = chatRequest(await openBody(ctx, read!, opener), buffers);
+    sealing = (extra) => v1Sealing(recipient, extra);
   }
 
   const answer = await ctx.model(request, { payloadId: id, securityTier: tier, signal: ctx.signal });
-  const json = JSON.stringify(answer);
+  const ready = await sealing({ processed_at: Math.floor(Date.now() / 1000) });
+  // The answer's long strings go straight into the plaintext buffer, and the ciphertext's base64
+  // straight into the body: one copy of each, whatever the size.
+  const json = stringifyJsonBytes(answer, {
+    alloc: (size) => buffers.alloc(size),
+    release: (bytes) => buffers.free(bytes),
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    tooLarge: () => new Error('the answer is too large'),
+  });
   if (json === undefined) throw new Error('the model produced no answer');
-  const plaintext = new TextEncoder().encode(json);
-  let sealed: EncryptedPackage | AnswerPackage;
-  try {
-    sealed = await seal(plaintext, { processed_at: Math.floor(Date.now() / 1000) });
-  } finally {
-    plaintext.fill(0);
+  const plaintext = json.buffer.subarray(0, json.length);
+  if (ctx.tamper) {
+    let sealed: EncryptedPackage | AnswerPackage;
+    try {
+      sealed = await sealWith(ready, plaintext as Uint8Array<ArrayBuffer>);
+    } finally {
+      buffers.free(json.buffer);
+    }
+    const tampered: unknown = await ctx.tamper(sealed);
+    return typeof tampered === 'string' ? textAnswer(200, tampered, 'application/json') : jsonAnswer(200, tampered);
   }
-  if (!ctx.tamper) return textAnswer(200, serializePackage(sealed), 'application/json');
-  const tampered: unknown = await ctx.tamper(sealed);
-  return typeof tampered === 'string' ? textAnswer(200, tampered, 'application/json') : jsonAnswer(200, tampered);
+  let body: { buffer: Uint8Array; length: number };
+  try {
+    body = await writeSealedPackage(ready, plaintext, (size) => ctx.buffers.wire.alloc(size));
+  } finally {
+    buffers.free(json.buffer);
+  }
+  return { status: 200, headers: { 'Content-Type': 'application/json' }, body: body.buffer.subarray(0, body.length), release: () => ctx.buffers.wire.free(body.buffer) };
 }

@@ -8,6 +8,8 @@ export interface Answer {
   status: number;
   headers: Record<string, string>;
   body: Uint8Array;
+  /** Gives the buffer behind `body` back to its pool once it is written out. */
+  release?: () => void;
 }
 
 const encoder = new TextEncoder();
@@ -51,6 +53,12 @@ export function writeAnswer(res: ServerResponse, answer: Answer, processingMs: n
   // 204 and 304 must not carry a body (nor, strictly, a length).
   if (answer.status === 204 || answer.status === 304) delete headers['Content-Length'];
   res.writeHead(answer.status, headers);
-  res.end(answer.status === 204 || answer.status === 304 ? undefined : answer.body);
+  if (answer.status === 204 || answer.status === 304) {
+    res.end();
+    answer.release?.();
+  } else {
+    // Written from the buffer as it is (no copy): it goes back only once the socket has taken it all.
+    res.end(answer.body, answer.release);
+  }
   return headers;
 }

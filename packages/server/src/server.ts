@@ -9,6 +9,7 @@ import { dispatch, type DispatchState } from './dispatch.js';
 import { echoModel } from './echo-model.js';
 import { generateKeyPair, obtainKeyPair, type ServerKeyPair } from './keys.js';
 import { RequestLog } from './request-log.js';
+import { routerBuffers } from './buffers.js';
 import { upstreamModel } from './upstream.js';
 import type { NomyoServer, ServerOptions, ServerStats } from './types.js';
 
@@ -63,8 +64,11 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
       ? upstreamModel({ baseUrl: options.upstream, apiKey: options.upstreamKey, timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS })
       : echoModel);
 
+  // A body may be kept after its request only through the request log or a test hook: without them, reuse.
+  const reuseBodies = !options.recordRequests && !options.onRequest && !options.interceptor && !options.tamperResponse;
   const state: DispatchState = {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    buffers: routerBuffers(reuseBodies),
     apiKey: options.apiKey,
     model,
     protocol: options.protocol ?? 2,

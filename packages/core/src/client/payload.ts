@@ -2,26 +2,25 @@
 import { MAX_ANSWER_DEPTH, MAX_REQUEST_PLAINTEXT_BYTES } from '../protocol/constants.js';
 import { checkChatCompletion, NOT_A_COMPLETION, type ChatCompletion, type SecureMetadata } from '../protocol/completion.js';
 import { jsonNestingExceeds } from '../protocol/json-depth.js';
+import { parseJsonBytes, stringifyJsonBytes } from '../protocol/json-bytes.js';
 import { InvalidArgumentError, SecurityError } from '../errors.js';
 import type { SecureByteContext } from '../memory/context.js';
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 /**
- * The payload's UTF-8 JSON, refused above the protocol's limit before anything is encrypted.
- * The bytes come from `ctx` (locked, dump-excluded memory with @nomyo/native): release them with it.
+ * The payload's UTF-8 JSON, refused above the protocol's limit before anything is encrypted. The
+ * bytes are written straight into memory from `ctx` (locked, dump-excluded with @nomyo/native; a long
+ * prompt goes there from its string without a second copy): release them with it.
  */
 export function serializePayload(payload: object, ctx: SecureByteContext): Uint8Array<ArrayBuffer> {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new InvalidArgumentError('payload must be a JSON object');
-  const json = JSON.stringify(payload);
-  // A UTF-8 byte count is at least the UTF-16 length: refuse early without encoding huge strings.
-  if (json.length > MAX_REQUEST_PLAINTEXT_BYTES) throw payloadTooLarge();
-  const bytes = ctx.encodeUtf8(json);
-  if (bytes.length > MAX_REQUEST_PLAINTEXT_BYTES) {
-    ctx.release(bytes);
-    throw payloadTooLarge();
-  }
-  return bytes;
+  const json = stringifyJsonBytes(payload, {
+    alloc: (size) => ctx.alloc(size),
+    release: (bytes) => ctx.release(bytes),
+    maxBytes: MAX_REQUEST_PLAINTEXT_BYTES,
+    tooLarge: payloadTooLarge,
+  });
+  if (!json) throw new InvalidArgumentError('payload must serialize to a JSON object');
+  return ctx.head(json.buffer as Uint8Array<ArrayBuffer>, json.length);
 }
 
 function payloadTooLarge(): InvalidArgumentError {
@@ -30,23 +29,25 @@ function payloadTooLarge(): InvalidArgumentError {
 
 /**
  * The decrypted answer bytes as a checked chat.completion, or a SecurityError: not UTF-8 JSON,
- * nested deeper than MAX_ANSWER_DEPTH (refused before parsing), or not a chat.completion.
+ * nested deeper than MAX_ANSWER_DEPTH (refused before parsing), or not a chat.completion. Long
+ * strings (the content) are decoded once, straight from the bytes, whose escapes are undone in
+ * place: `bytes` is scratch afterwards, zeroed by the caller as before.
  */
 export function parseCompletion(bytes: Uint8Array): ChatCompletion & { _metadata?: SecureMetadata } {
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    throw notJson();
-  }
-  if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw new SecurityError(`${NOT_A_COMPLETION}: nested deeper than ${MAX_ANSWER_DEPTH}`);
   let value: unknown;
   try {
-    value = JSON.parse(text);
-  } catch {
+    value = parseJsonBytes(bytes, { fatal: true, parse: parseAnswerJson });
+  } catch (err) {
+    if (err instanceof SecurityError) throw err;
     throw notJson();
   }
   return checkChatCompletion(value);
+}
+
+/** JSON.parse behind the depth cap (on the text without its long strings, which nest nothing). */
+function parseAnswerJson(text: string): unknown {
+  if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw new SecurityError(`${NOT_A_COMPLETION}: nested deeper than ${MAX_ANSWER_DEPTH}`);
+  return JSON.parse(text);
 }
 
 function notJson(): SecurityError {

@@ -21,11 +21,13 @@ import {
   type ProtocolVersion,
   type SecurityTier,
 } from '../protocol/constants.js';
-import { openPackage, parseJsonPackage, parsePackage, sealPackage, serializePackage, type EncryptedPackage } from '../protocol/package.js';
-import { openAnswerV2, sealRequestV2 } from '../protocol/v2.js';
+import { openPackage, parseJsonPackage, parsePackage, sealPackage, v1Opening, v1Sealing, type EncryptedPackage, type Sealing } from '../protocol/package.js';
+import { openPackageBody, readPackageBody, writeSealedPackage, type BodyText, type PackageOpener } from '../protocol/package-bytes.js';
+import { answerOpeningV2, openAnswerV2, requestSealingV2 } from '../protocol/v2.js';
+import { wireBufferSource } from '../memory/wire-buffers.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
 import { DisposedError, InvalidRequestError } from '../errors.js';
-import { exchange, followSignal, untilAborted, type FetchFn } from '../transport/http.js';
+import { exchangeBytes, followSignal, untilAborted, type BytesExchange, type FetchFn } from '../transport/http.js';
 import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
@@ -60,6 +62,9 @@ export interface SendOptions {
   /** Overrides the client's timeout for this call. */
   timeout?: number | undefined;
 }
+/** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
+const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
+
 const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
 
 export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMetadata };
@@ -79,6 +84,8 @@ export class SecureCompletionClient {
   /** The `protocol` option: `'auto'`, `1` or `2` (see {@link SecureCompletionClientOptions.protocol}). */
   readonly protocol: ProtocolOption;
   readonly #fetch: FetchFn;
+  /** No fetch option: requests go to the runtime's own fetch (see transport/http.ts, sendInit). */
+  readonly #ownFetch: boolean;
   readonly #onWarning: (message: string) => void;
   readonly #memoryOption: SecureMemoryOption | undefined;
   #memory: Promise<SecureMemory> | undefined;
@@ -96,6 +103,7 @@ export class SecureCompletionClient {
     this.keySize = checkKeySize(options.keySize ?? DEFAULT_KEY_SIZE);
     this.protocol = options.protocol === undefined ? 'auto' : checkProtocol(options.protocol);
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#ownFetch = options.fetch === undefined;
     this.#onWarning = options.onWarning ?? (() => {});
     this.#memoryOption = options.secureMemory;
     const keys = createKeyState(options, {
@@ -200,28 +208,36 @@ export class SecureCompletionClient {
     const tier = checkSecurityTier(options.securityTier);
     const timeout = checkTimeout(options.timeout ?? this.timeout);
     const ctx = new SecureByteContext(await this.#secureMemory());
+    // Serialized here, so a payload that is not an object or too large is refused before anything is
+    // sent; zeroed as soon as it is sealed, so no plaintext copy waits out the round trip. A retry
+    // (a fresh package) serializes the payload again.
+    let first: Uint8Array | undefined = serializePayload(payload, ctx);
+    const plaintext = (): Uint8Array => {
+      const bytes = first ?? serializePayload(payload, ctx);
+      first = undefined;
+      return bytes;
+    };
     const link = followSignal(options.signal);
     const signal = link.signal;
     try {
-      return await ctx.use(serializePayload(payload, ctx), (bytes) => {
-        const post = () => this.#post(bytes as Bytes, payloadId, { ...options, signal, securityTier: tier, timeout });
-        let keyRefreshed = false;
-        return withRetries(async () => {
-          try {
-            return await post();
-          } catch (err) {
-            // The router could not open the package: its key may have changed. Fetch it once, and
-            // send again only if it really is another key.
-            if (!(err instanceof InvalidRequestError) || keyRefreshed) throw err;
-            keyRefreshed = true;
-            const before = this.#serverKeys.peek()?.fingerprint;
-            const after = await untilAborted(this.#serverKeys.refresh(), signal);
-            if (after.fingerprint === before) throw err;
-            return post();
-          }
-        }, this.maxRetries, signal);
-      });
+      const post = () => this.#post(plaintext, payloadId, { ...options, signal, securityTier: tier, timeout });
+      let keyRefreshed = false;
+      return await withRetries(async () => {
+        try {
+          return await post();
+        } catch (err) {
+          // The router could not open the package: its key may have changed. Fetch it once, and
+          // send again only if it really is another key.
+          if (!(err instanceof InvalidRequestError) || keyRefreshed) throw err;
+          keyRefreshed = true;
+          const before = this.#serverKeys.peek()?.fingerprint;
+          const after = await untilAborted(this.#serverKeys.refresh(), signal);
+          if (after.fingerprint === before) throw err;
+          return post();
+        }
+      }, this.maxRetries, signal);
     } finally {
+      if (first) ctx.release(first);
       link.release();
     }
   }
@@ -250,7 +266,7 @@ export class SecureCompletionClient {
    * One attempt: the router's key (and with it the version to send), a fresh package, the POST, the
    * answer opened. The client key pair is asked for only when v1 is sent: v2 never makes one.
    */
-  async #post(plaintext: Bytes, payloadId: string, options: SendOptions & { timeout: number }): Promise<SecureChatCompletionResult> {
+  async #post(plaintext: () => Uint8Array, payloadId: string, options: SendOptions & { timeout: number }): Promise<SecureChatCompletionResult> {
     // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
     // `protocol: 1` knows it needs the pair before the key answer: both are made side by side.
     const pair = this.protocol === 1 ? this.#keys.current() : undefined;
@@ -262,12 +278,9 @@ export class SecureCompletionClient {
     if (version === 2) return this.#postV2(plaintext, payloadId, serverKey, headers, options);
     const keys = early ?? (await untilAborted(this.#keys.current(), options.signal));
     headers[HEADERS.publicKey] = keys.publicKeyHeader;
-    // The body is ciphertext: it goes to fetch as a string, which fetch encodes once. (Bytes would
-    // cost one more copy of the whole package inside fetch, and zeroing ciphertext protects nothing.)
-    const body = serializePackage(await sealPackage(plaintext, serverKey.key));
-    const answer = await exchange(this.#fetch, this.routerUrl + PATHS.secureCompletion, { method: 'POST', headers, body }, options);
-    if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
-    return this.decryptResponse(answer.body, payloadId, keys);
+    const opener: PackageOpener = { prepare: (pkg) => v1Opening(pkg, keys.privateKey), openPlain: (pkg) => openPackage(pkg, keys.privateKey) };
+    const answer = await this.#roundTrip(await v1Sealing(serverKey.key), plaintext, headers, options, opener);
+    return this.#completion(answer.plaintext, answer.pkg, payloadId, 1);
   }
 
   /**
@@ -276,7 +289,7 @@ export class SecureCompletionClient {
    * derived from it outlives that, and only until this request's answer is opened.
    */
   async #postV2(
-    plaintext: Bytes,
+    plaintext: () => Uint8Array,
     payloadId: string,
     serverKey: ServerKey,
     headers: Record<string, string>,
@@ -284,12 +297,51 @@ export class SecureCompletionClient {
   ): Promise<SecureChatCompletionResult> {
     const ctx = new SecureByteContext(await this.#secureMemory());
     const binding = { payloadId, tier: options.securityTier };
-    const sealed = await ctx.use(ctx.randomBytes(AES_KEY_BYTES), (k) => sealRequestV2(plaintext, k as Bytes, serverKey.key, binding));
-    const body = serializePackage(sealed.package);
-    const answer = await exchange(this.#fetch, this.routerUrl + PATHS.secureCompletion, { method: 'POST', headers, body }, options);
-    if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
-    const pkg = parseJsonPackage(answer.body);
-    return this.#completion(await openAnswerV2(pkg, await sealed.answerKey, payloadId), pkg, payloadId, 2);
+    const { sealing, answerKey } = await ctx.use(ctx.randomBytes(AES_KEY_BYTES), (k) => requestSealingV2(k as Bytes, serverKey.key, binding));
+    const opener: PackageOpener = {
+      prepare: async (pkg) => answerOpeningV2(pkg, await answerKey, payloadId),
+      openPlain: async (pkg) => openAnswerV2(pkg, await answerKey, payloadId),
+    };
+    const answer = await this.#roundTrip(sealing, plaintext, headers, options, opener);
+    return this.#completion(answer.plaintext, answer.pkg, payloadId, 2);
+  }
+
+  /**
+   * Seals `plaintext()` (then zeroes it) straight into a request body, posts it, and opens a 200 answer from its bytes
+   * with `opener`: no JSON text of either body, no base64 string of either ciphertext. Bodies hold
+   * ciphertext only and go back to the shared wire buffers; the plaintext is in secure memory.
+   */
+  async #roundTrip(
+    sealing: Sealing,
+    plaintext: () => Uint8Array,
+    headers: Record<string, string>,
+    options: SendOptions & { timeout: number },
+    opener: PackageOpener,
+  ): Promise<{ pkg: unknown; plaintext: Uint8Array }> {
+    const ctx = new SecureByteContext(await this.#secureMemory());
+    const request = await ctx.use(plaintext(), (bytes) => writeSealedPackage(sealing, bytes, wireBufferSource.alloc));
+    let sent = false;
+    const release = () => {
+      if (!sent) wireBufferSource.free(request.buffer);
+      sent = true;
+    };
+    let answer: BytesExchange;
+    try {
+      const init = { method: 'POST', headers, body: request.buffer.subarray(0, request.length) as Bytes };
+      answer = await exchangeBytes(this.#fetch, this.routerUrl + PATHS.secureCompletion, init, { ...options, buffers: wireBufferSource, onSent: release, ownFetch: this.#ownFetch });
+    } finally {
+      release();
+    }
+    if (answer.status !== 200 || !answer.bytes) throw errorFromStatus(answer.status, answer.body, answer.headers);
+    const { buffer, length } = answer.bytes;
+    try {
+      const body = buffer.subarray(0, length);
+      const read = readPackageBody(body, ANSWER_TEXT);
+      const buffers = { alloc: (size: number) => ctx.alloc(size), free: (bytes: Uint8Array) => ctx.release(bytes) };
+      return { pkg: read.pkg, plaintext: await openPackageBody(body, read, ANSWER_TEXT, opener, buffers) };
+    } finally {
+      wireBufferSource.free(buffer);
+    }
   }
 
   /** The decrypted answer as a checked completion with its `_metadata`; the plaintext bytes are zeroed. */

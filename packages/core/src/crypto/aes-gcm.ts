@@ -29,9 +29,13 @@ function params(nonce: Bytes, aad: Bytes | undefined): AesGcmParams {
   return aad === undefined ? { name: 'AES-GCM', iv: nonce, tagLength: GCM_TAG_BITS } : { name: 'AES-GCM', iv: nonce, tagLength: GCM_TAG_BITS, additionalData: aad };
 }
 
-/** Seals with a fresh random nonce; `aad` (v2) is authenticated, not encrypted. */
-export async function aesGcmSeal(key: CryptoKey, plaintext: Bytes, aad?: Bytes): Promise<Sealed> {
-  const nonce = randomBytes(GCM_NONCE_BYTES) as Bytes;
+/** A fresh random 96-bit nonce. */
+export function newNonce(): Bytes {
+  return randomBytes(GCM_NONCE_BYTES) as Bytes;
+}
+
+/** Seals with a fresh random nonce (or the fresh one given); `aad` (v2) is authenticated, not encrypted. */
+export async function aesGcmSeal(key: CryptoKey, plaintext: Bytes, aad?: Bytes, nonce: Bytes = newNonce()): Promise<Sealed> {
   const out = await subtle().encrypt(params(nonce, aad), key, plaintext);
   return { nonce, sealed: new Uint8Array(out) };
 }

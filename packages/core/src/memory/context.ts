@@ -1,8 +1,8 @@
 import type { SecureMemory } from './secure-memory.js';
 
 const encoder = new TextEncoder();
-/** Buffers that came from SecureMemory.alloc: released with free(), not unlock(). */
-const allocated = new WeakSet<Uint8Array>();
+/** Buffers that came from SecureMemory.alloc (or views of one, see `head`), each to what free() takes. */
+const allocated = new WeakMap<Uint8Array, Uint8Array>();
 const NodeBuffer = (globalThis as { Buffer?: { byteLength(s: string, enc: 'utf8'): number } }).Buffer;
 
 /**
@@ -24,8 +24,29 @@ export class SecureByteContext {
     if (this.memory.kind !== 'native' || !NodeBuffer) return encoder.encode(text);
     const bytes = this.memory.alloc(NodeBuffer.byteLength(text, 'utf8'));
     encoder.encodeInto(text, bytes);
-    allocated.add(bytes);
+    allocated.set(bytes, bytes);
     return bytes;
+  }
+
+  /**
+   * `size` bytes for a secret (a plaintext) from this context's memory: locked, dump-excluded and
+   * pooled with the native addon, pooled and zeroed without. Release them with this context.
+   */
+  alloc(size: number): Uint8Array<ArrayBuffer> {
+    const bytes = this.memory.alloc(size);
+    allocated.set(bytes, bytes);
+    return bytes;
+  }
+
+  /** The first `length` bytes of `allocation` (from {@link alloc}); releasing them releases all of it. */
+  head(allocation: Uint8Array<ArrayBuffer>, length: number): Uint8Array<ArrayBuffer> {
+    if (length === allocation.length) return allocation;
+    const whole = allocated.get(allocation);
+    if (!whole) throw new RangeError('not an allocation of this context');
+    allocated.delete(allocation);
+    const view = allocation.subarray(0, length);
+    allocated.set(view, whole);
+    return view;
   }
 
   /**
@@ -36,7 +57,7 @@ export class SecureByteContext {
   randomBytes(size: number): Uint8Array<ArrayBuffer> {
     const native = this.memory.kind === 'native';
     const bytes = native ? this.memory.alloc(size) : new Uint8Array(size);
-    if (native) allocated.add(bytes);
+    if (native) allocated.set(bytes, bytes);
     globalThis.crypto.getRandomValues(bytes);
     return bytes;
   }
@@ -61,8 +82,11 @@ export class SecureByteContext {
 
   /** Zeroes `bytes` and gives back what holds them: frees an allocation, unlocks a locked view. */
   release(bytes: Uint8Array, locked = false): void {
-    if (allocated.has(bytes)) this.memory.free(bytes);
-    else if (locked) this.memory.unlock(bytes);
+    const whole = allocated.get(bytes);
+    if (whole) {
+      allocated.delete(bytes);
+      this.memory.free(whole);
+    } else if (locked) this.memory.unlock(bytes);
     else this.memory.zero(bytes);
   }
 }

@@ -1,8 +1,13 @@
 import type { MemoryProtectionInfo, SecureMemory } from './secure-memory.js';
+import { SecureBufferPool } from './secure-pool.js';
 
-/** Zeroing only: JavaScript cannot lock pages or keep the GC from copying. */
+/**
+ * Zeroing only: JavaScript cannot lock pages or keep the GC from copying. Allocations are pooled
+ * (zeroed on return) so that large requests in a row reuse memory instead of touching new pages.
+ */
 export class JsSecureMemory implements SecureMemory {
   readonly kind = 'js';
+  readonly #pool = new SecureBufferPool({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: (view) => view.fill(0) });
   constructor(private readonly reason = 'pure JavaScript: zeroing only') {}
   lock(): boolean {
     return false;
@@ -14,10 +19,10 @@ export class JsSecureMemory implements SecureMemory {
     view.fill(0);
   }
   alloc(size: number): Uint8Array<ArrayBuffer> {
-    return new Uint8Array(size);
+    return this.#pool.take(size);
   }
   free(view: Uint8Array): void {
-    view.fill(0);
+    if (!this.#pool.give(view)) view.fill(0);
   }
   info(): MemoryProtectionInfo {
     return { kind: 'js', locking: false, dumpExclusion: false, reason: this.reason };

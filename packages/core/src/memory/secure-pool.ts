@@ -32,9 +32,12 @@ export class SecureBufferPool {
     }
     let backing: Uint8Array<ArrayBuffer>;
     if (best === -1) {
-      // Round up so that requests of similar sizes can share a buffer later.
+      // Round up so that requests of similar sizes can share a buffer later; a large one gets 1/32
+      // more, so that the next one a little larger (an answer a few bytes longer than its request)
+      // still fits in it. Pages of the slack that are never written are never touched.
       const unit = size > LARGE ? LARGE : PAGE;
-      backing = this.allocator.allocate(Math.max(unit, Math.ceil(size / unit) * unit));
+      const wanted = size > LARGE ? size + (size >> 5) : size;
+      backing = this.allocator.allocate(Math.max(unit, Math.ceil(wanted / unit) * unit));
     } else {
       backing = this.#idle.splice(best, 1)[0]!;
       this.#idleBytes -= backing.length;

@@ -12,7 +12,7 @@ import {
   PROTOCOL_VERSION,
 } from './constants.js';
 import { decodeBase64, decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
-import { aesGcmOpen, aesGcmSeal, generateAesKey } from '../crypto/aes-gcm.js';
+import { aesGcmOpen, aesGcmSeal, generateAesKey, newNonce } from '../crypto/aes-gcm.js';
 import { unwrapAesKey, wrapAesKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
 import { SecurityError } from '../errors.js';
@@ -49,22 +49,62 @@ export function packageFields(nonce: Bytes, sealed: Bytes): EncryptedPackage['en
   };
 }
 
+/** Everything of a package but its payload: the labels, and the wrapped key where the version has one. */
+export type PackageFields = Omit<EncryptedPackage, 'encrypted_payload'> | Omit<AnswerPackage, 'encrypted_payload'>;
+
+/** AES-256-GCM's key, 96-bit nonce and (v2) associated data for one package. */
+export interface GcmParams {
+  key: CryptoKey;
+  nonce: Bytes;
+  aad?: Bytes | undefined;
+}
+
+/**
+ * A package ready to be sealed: its fields, and the key, fresh nonce and associated data to seal its
+ * payload with. {@link sealWith} makes the package object; protocol/package-bytes.ts writes the same
+ * package straight into a body buffer. One of these per package: a nonce is never used twice.
+ */
+export interface Sealing {
+  fields: PackageFields;
+  params: GcmParams;
+}
+
+/** A checked package ready to be opened: key, nonce, associated data and tag (the ciphertext is read apart). */
+export interface Opening extends GcmParams {
+  tag: Bytes;
+}
+
+/** A v1 package to `recipient` (an RSA-OAEP-SHA256 public key): a fresh AES-256 key, wrapped, and a fresh nonce. */
+export async function v1Sealing(recipient: CryptoKey, extra?: { processed_at?: number }): Promise<Sealing> {
+  const key = await generateAesKey();
+  const wrapped = await wrapAesKey(key, recipient);
+  return {
+    fields: {
+      version: PROTOCOL_VERSION,
+      algorithm: PACKAGE_ALGORITHM,
+      encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
+      key_algorithm: KEY_ALGORITHM,
+      payload_algorithm: PAYLOAD_ALGORITHM,
+      ...extra,
+    },
+    params: { key, nonce: newNonce() },
+  };
+}
+
+/** Seals `plaintext` as `sealing` says: the package object, its fields in wire order. The caller zeroes `plaintext`. */
+export async function sealWith(sealing: Sealing, plaintext: Bytes): Promise<EncryptedPackage | AnswerPackage> {
+  const { key, nonce, aad } = sealing.params;
+  const { sealed } = await aesGcmSeal(key, plaintext, aad, nonce);
+  const { version, algorithm, ...rest } = sealing.fields;
+  return { version, algorithm, encrypted_payload: packageFields(nonce, sealed), ...rest } as EncryptedPackage | AnswerPackage;
+}
+
 /**
  * Seals `plaintext` to `recipient` (an RSA-OAEP-SHA256 public key): a fresh AES-256 key and
  * nonce every call. The caller owns `plaintext` and zeroes it.
  */
 export async function sealPackage(plaintext: Bytes, recipient: CryptoKey, extra?: { processed_at?: number }): Promise<EncryptedPackage> {
-  const aesKey = await generateAesKey();
-  const [{ nonce, sealed }, wrapped] = await Promise.all([aesGcmSeal(aesKey, plaintext), wrapAesKey(aesKey, recipient)]);
-  return {
-    version: PROTOCOL_VERSION,
-    algorithm: PACKAGE_ALGORITHM,
-    encrypted_payload: packageFields(nonce, sealed),
-    encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
-    key_algorithm: KEY_ALGORITHM,
-    payload_algorithm: PAYLOAD_ALGORITHM,
-    ...extra,
-  };
+  return (await sealWith(await v1Sealing(recipient, extra), plaintext)) as EncryptedPackage;
 }
 
 export function malformed(what: string): SecurityError {
@@ -114,10 +154,14 @@ export function checkPackage(pkg: unknown, version: string = PROTOCOL_VERSION): 
   return checked as unknown as EncryptedPackage;
 }
 
+/** The nonce and tag of a checked package, decoded strictly, in this order (the ciphertext comes next). */
+export function nonceAndTag(ep: EncryptedPackage['encrypted_payload']): { nonce: Bytes; tag: Bytes } {
+  return { nonce: fixedBytes(ep.nonce, GCM_NONCE_BYTES, 'nonce'), tag: fixedBytes(ep.tag, GCM_TAG_BYTES, 'tag') };
+}
+
 /** The nonce and ciphertext||tag of a checked package, decoded strictly. */
 export function sealedBytes(ep: EncryptedPackage['encrypted_payload']): { nonce: Bytes; sealed: Bytes } {
-  const nonce = fixedBytes(ep.nonce, GCM_NONCE_BYTES, 'nonce');
-  const tag = fixedBytes(ep.tag, GCM_TAG_BYTES, 'tag');
+  const { nonce, tag } = nonceAndTag(ep);
   // Web Crypto wants ciphertext||tag in one buffer: decode the ciphertext straight into it.
   const ctLength = decodedLength(ep.ciphertext);
   const sealed = new Uint8Array(ctLength + GCM_TAG_BYTES);
@@ -136,6 +180,13 @@ export async function openPackage(pkg: unknown, privateKey: CryptoKey): Promise<
   const wrapped = decodeBase64(encrypted_aes_key) as Bytes;
   const aesKey = await unwrapAesKey(wrapped, privateKey);
   return aesGcmOpen(aesKey, nonce, sealed);
+}
+
+/** {@link openPackage} but the ciphertext: the checks, nonce, tag and unwrapped key, for package-bytes.ts. */
+export async function v1Opening(pkg: unknown, privateKey: CryptoKey): Promise<Opening> {
+  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg);
+  const { nonce, tag } = nonceAndTag(ep);
+  return { key: await unwrapAesKey(decodeBase64(encrypted_aes_key) as Bytes, privateKey), nonce, tag };
 }
 
 /**

@@ -18,8 +18,18 @@ import {
   V2_REQUEST_AAD_PREFIX,
 } from './constants.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
-import { checkPackage, checkSealedShape, packageFields, sealedBytes, type AnswerPackage, type EncryptedPackage } from './package.js';
-import { aesGcmOpen, aesGcmSeal, importAesKey } from '../crypto/aes-gcm.js';
+import {
+  checkPackage,
+  checkSealedShape,
+  nonceAndTag,
+  sealedBytes,
+  sealWith,
+  type AnswerPackage,
+  type EncryptedPackage,
+  type Opening,
+  type Sealing,
+} from './package.js';
+import { aesGcmOpen, importAesKey, newNonce } from '../crypto/aes-gcm.js';
 import { deriveAesKey, importHkdfKey } from '../crypto/hkdf.js';
 import { rsaDecryptKey, rsaEncryptKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
@@ -57,11 +67,37 @@ function answerKeyInfo(payloadId: string): Bytes {
 }
 
 /**
- * Client: seals `plaintext` with `k` (32 bytes, fresh per request) bound to `binding`, and `k` to the
- * router's key. Returns the request package and the key that opens this request's answer, and only
- * it; that key is still being derived (from a non-extractable copy of `k` inside Web Crypto) while
- * the request travels, so the derivation costs the request no time. The caller zeroes `k` (and
- * `plaintext`) as soon as this resolves: nothing reads it afterwards.
+ * Client: a request sealed with `k` (32 bytes, fresh per request) bound to `binding`, `k` wrapped to
+ * the router's key, and the key that opens this request's answer, and only it; that key is still
+ * being derived (from a non-extractable copy of `k` inside Web Crypto) while the request travels, so
+ * the derivation costs the request no time. The caller zeroes `k` as soon as this resolves: nothing
+ * reads it afterwards.
+ */
+export async function requestSealingV2(k: Bytes, recipient: CryptoKey, binding: RequestBinding): Promise<{ sealing: Sealing; answerKey: Promise<CryptoKey> }> {
+  if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
+  // The three uses of K run side by side; each copies it into Web Crypto.
+  const [key, wrapped, base] = await Promise.all([importAesKey(k, 'encrypt'), rsaEncryptKey(k, recipient), importHkdfKey(k)]);
+  const answerKey = deriveAesKey(base, answerKeyInfo(binding.payloadId), 'decrypt');
+  // Awaited only when an answer arrives: a request that fails before must not leave an unhandled rejection.
+  answerKey.catch(() => undefined);
+  return {
+    sealing: {
+      fields: {
+        version: PROTOCOL_V2_VERSION,
+        algorithm: PACKAGE_ALGORITHM,
+        encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
+        key_algorithm: KEY_ALGORITHM,
+        payload_algorithm: PAYLOAD_ALGORITHM,
+      },
+      params: { key, nonce: newNonce(), aad: requestAad(binding) },
+    },
+    answerKey,
+  };
+}
+
+/**
+ * Client: seals `plaintext` as {@link requestSealingV2} says. Returns the request package and the
+ * answer key. The caller zeroes `k` (and `plaintext`) as soon as this resolves.
  */
 export async function sealRequestV2(
   plaintext: Bytes,
@@ -69,27 +105,8 @@ export async function sealRequestV2(
   recipient: CryptoKey,
   binding: RequestBinding,
 ): Promise<{ package: EncryptedPackage; answerKey: Promise<CryptoKey> }> {
-  if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
-  // The three uses of K run side by side; each copies it into Web Crypto.
-  const [{ nonce, sealed }, wrapped, base] = await Promise.all([
-    importAesKey(k, 'encrypt').then((key) => aesGcmSeal(key, plaintext, requestAad(binding))),
-    rsaEncryptKey(k, recipient),
-    importHkdfKey(k),
-  ]);
-  const answerKey = deriveAesKey(base, answerKeyInfo(binding.payloadId), 'decrypt');
-  // Awaited only when an answer arrives: a request that fails before must not leave an unhandled rejection.
-  answerKey.catch(() => undefined);
-  return {
-    package: {
-      version: PROTOCOL_V2_VERSION,
-      algorithm: PACKAGE_ALGORITHM,
-      encrypted_payload: packageFields(nonce, sealed),
-      encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
-      key_algorithm: KEY_ALGORITHM,
-      payload_algorithm: PAYLOAD_ALGORITHM,
-    },
-    answerKey,
-  };
+  const { sealing, answerKey } = await requestSealingV2(k, recipient, binding);
+  return { package: (await sealWith(sealing, plaintext)) as EncryptedPackage, answerKey };
 }
 
 /** Checks a parsed v2 answer's shape and labels; unknown fields are ignored. */
@@ -108,6 +125,11 @@ export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId
   return aesGcmOpen(answerKey, nonce, sealed, answerAad(payloadId));
 }
 
+/** {@link openAnswerV2} but the ciphertext: the checks, nonce, tag and associated data, for package-bytes.ts. */
+export function answerOpeningV2(pkg: unknown, answerKey: CryptoKey, payloadId: string): Opening {
+  return { key: answerKey, ...nonceAndTag(checkAnswerV2(pkg).encrypted_payload), aad: answerAad(payloadId) };
+}
+
 /**
  * Router: opens a v2 request with the `binding` rebuilt from the headers it received. A header
  * changed on the way, or a package sealed without the binding, fails like any package that does not
@@ -116,25 +138,38 @@ export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId
 export async function openRequestV2(pkg: unknown, privateKey: CryptoKey, binding: RequestBinding): Promise<{ plaintext: Uint8Array<ArrayBuffer>; answerKey: CryptoKey }> {
   const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
   const { nonce, sealed } = sealedBytes(ep);
-  const k = await rsaDecryptKey(decodeBase64(encrypted_aes_key) as Bytes, privateKey);
-  let openKey: CryptoKey;
-  let answerKey: CryptoKey;
+  const { openKey, answerKey } = await requestKeysV2(encrypted_aes_key, privateKey, binding);
+  return { plaintext: await aesGcmOpen(openKey, nonce, sealed, requestAad(binding)), answerKey };
+}
+
+/** `K` unwrapped, and the two keys made of it: the request's and the answer's. `K` is zeroed at once. */
+async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: RequestBinding): Promise<{ openKey: CryptoKey; answerKey: CryptoKey }> {
+  const k = await rsaDecryptKey(decodeBase64(wrapped) as Bytes, privateKey);
   try {
-    [openKey, answerKey] = await Promise.all([importAesKey(k, 'decrypt'), deriveAnswerKey(k, binding.payloadId, 'encrypt')]);
+    const [openKey, answerKey] = await Promise.all([importAesKey(k, 'decrypt'), deriveAnswerKey(k, binding.payloadId, 'encrypt')]);
+    return { openKey, answerKey };
   } finally {
     k.fill(0);
   }
-  return { plaintext: await aesGcmOpen(openKey, nonce, sealed, requestAad(binding)), answerKey };
+}
+
+/** {@link openRequestV2} but the ciphertext: the checks, nonce, tag, keys and associated data, for package-bytes.ts. */
+export async function requestOpeningV2(pkg: unknown, privateKey: CryptoKey, binding: RequestBinding): Promise<{ opening: Opening; answerKey: CryptoKey }> {
+  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
+  const { nonce, tag } = nonceAndTag(ep);
+  const { openKey, answerKey } = await requestKeysV2(encrypted_aes_key, privateKey, binding);
+  return { opening: { key: openKey, nonce, tag, aad: requestAad(binding) }, answerKey };
+}
+
+/** Router: the answer to the request it opened for `payloadId`, ready to be sealed with `answerKey`. */
+export function answerSealingV2(answerKey: CryptoKey, payloadId: string, extra?: { processed_at?: number }): Sealing {
+  return {
+    fields: { version: PROTOCOL_V2_VERSION, algorithm: V2_ANSWER_ALGORITHM, payload_algorithm: PAYLOAD_ALGORITHM, ...extra },
+    params: { key: answerKey, nonce: newNonce(), aad: answerAad(payloadId) },
+  };
 }
 
 /** Router: seals the answer to the request it opened for `payloadId`. The caller zeroes `plaintext`. */
 export async function sealAnswerV2(plaintext: Bytes, answerKey: CryptoKey, payloadId: string, extra?: { processed_at?: number }): Promise<AnswerPackage> {
-  const { nonce, sealed } = await aesGcmSeal(answerKey, plaintext, answerAad(payloadId));
-  return {
-    version: PROTOCOL_V2_VERSION,
-    algorithm: V2_ANSWER_ALGORITHM,
-    encrypted_payload: packageFields(nonce, sealed),
-    payload_algorithm: PAYLOAD_ALGORITHM,
-    ...extra,
-  };
+  return (await sealWith(answerSealingV2(answerKey, payloadId, extra), plaintext)) as AnswerPackage;
 }

@@ -15,15 +15,50 @@ export interface Exchange {
   body: string;
 }
 
+/** A 200 answer's body as bytes in one buffer (the rest as {@link Exchange}: `body` is then empty). */
+export interface BytesExchange extends Exchange {
+  bytes?: { buffer: Uint8Array; length: number };
+}
+
 export interface ExchangeOptions {
   timeout: number;
   signal?: AbortSignal | undefined;
+  /** `fetchFn` calls the runtime's own global fetch as it is (no fetch option was given). */
+  ownFetch?: boolean;
 }
 
 const decoder = new TextDecoder();
 
 /** Runs `fetch` and reads the body as text, all under one deadline. */
 export async function exchange(fetchFn: FetchFn, url: string, init: RequestInit, opts: ExchangeOptions): Promise<Exchange> {
+  return run(fetchFn, url, init, opts, async (response, ok) => ({
+    status: response.status,
+    headers: response.headers,
+    body: await readText(response, ok ? MAX_ANSWER_BODY_BYTES : MAX_ERROR_BODY_BYTES, !ok),
+  }));
+}
+
+/**
+ * {@link exchange} for a package: a 200 answer's body is read as bytes into one buffer from
+ * `buffers` (give it back there), error answers as text. `onSent` runs once fetch has answered:
+ * it has taken the request body by then (fetch copies a byte body when called), so its buffer can go back.
+ */
+export async function exchangeBytes(
+  fetchFn: FetchFn,
+  url: string,
+  init: RequestInit,
+  opts: ExchangeOptions & { buffers: ByteBufferSource; onSent?: () => void },
+): Promise<BytesExchange> {
+  return run(fetchFn, url, init, opts, async (response, ok) => {
+    opts.onSent?.();
+    if (!ok) return { status: response.status, headers: response.headers, body: await readText(response, MAX_ERROR_BODY_BYTES, true) };
+    const bytes = await readBodyBytes(response, MAX_ANSWER_BODY_BYTES, opts.buffers);
+    return { status: response.status, headers: response.headers, body: '', bytes };
+  });
+}
+
+/** One fetch under the deadline, redirects refused, failures typed; `read` reads the answer. */
+async function run<T>(fetchFn: FetchFn, url: string, init: RequestInit, opts: ExchangeOptions, read: (response: Response, ok: boolean) => Promise<T>): Promise<T> {
   const { signal: callerSignal, timeout } = opts;
   if (callerSignal?.aborted) throw aborted(callerSignal);
   const controller = new AbortController();
@@ -35,20 +70,17 @@ export async function exchange(fetchFn: FetchFn, url: string, init: RequestInit,
   const onAbort = () => controller.abort();
   callerSignal?.addEventListener('abort', onAbort, { once: true });
   try {
-    // 'manual': a redirect must never take the request (or the router key fetch) anywhere else,
-    // least of all from https to http.
-    const response = await fetchFn(url, { ...init, redirect: 'manual', signal: controller.signal });
+    const response = await fetchFn(url, { ...sendInit(init, opts.ownFetch === true), signal: controller.signal });
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       await response.body?.cancel().catch(() => undefined);
-      throw new SecurityError(`the router answered ${response.status || 'with'} a redirect: refused, nothing is sent anywhere but the configured routerUrl`);
+      throw new SecurityError(`the router answered ${response.status || 'with'} ${REDIRECT_REFUSED}`);
     }
-    const ok = response.status === 200;
-    const body = await readText(response, ok ? MAX_ANSWER_BODY_BYTES : MAX_ERROR_BODY_BYTES, !ok);
-    return { status: response.status, headers: response.headers, body };
+    return await read(response, response.status === 200);
   } catch (cause) {
     if (callerSignal?.aborted) throw aborted(callerSignal);
     if (timedOut) throw new APIConnectionTimeoutError(`no complete answer within ${timeout} ms`, { cause });
     if (cause instanceof NomyoError) throw cause;
+    if (isRedirectRefusal(cause)) throw new SecurityError(REDIRECT_REFUSED, { cause });
     throw new APIConnectionError(`could not reach the router: ${describeCause(cause)}`, { cause });
   } finally {
     clearTimeout(timer);
@@ -93,6 +125,100 @@ async function readText(response: Response, limit: number, truncate: boolean): P
     offset += chunk.length;
   }
   return decoder.decode(all);
+}
+
+/** Where the buffer comes from and goes back to (SecureMemory alloc/free on the client). */
+export interface ByteBufferSource {
+  alloc(size: number): Uint8Array;
+  free(buffer: Uint8Array): void;
+}
+
+/** The first buffer when no usable Content-Length is given; it doubles as the body comes. */
+const INITIAL_BYTES = 64 * 1024;
+
+/**
+ * Reads `response`'s body as bytes into one buffer, at most `limit` bytes: no text, no second copy.
+ * Beyond the limit, or on any failure, the buffer is given back, the body cancelled, and a
+ * SecurityError (or the failure) thrown. Content-Length only sizes
+ * the buffer: a body that turns out longer (a Content-Encoding the runtime undid) grows it, up to
+ * `limit`; a declared length above `limit` is refused before anything is read.
+ * @returns the buffer from `source` (give it back with `source.free`) and the body's length in it.
+ */
+export async function readBodyBytes(response: Response, limit: number, source: ByteBufferSource): Promise<{ buffer: Uint8Array; length: number }> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(limit);
+  }
+  if (!response.body) return { buffer: source.alloc(0), length: 0 };
+  const reader = response.body.getReader();
+  let buffer = source.alloc(Number.isSafeInteger(declared) && declared >= 0 ? declared : Math.min(limit, INITIAL_BYTES));
+  let length = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (length + value.length > buffer.length) {
+        if (length + value.length > limit) {
+          await reader.cancel().catch(() => undefined);
+          throw tooLarge(limit);
+        }
+        const larger = source.alloc(Math.min(limit, Math.max(buffer.length * 2, length + value.length)));
+        larger.set(buffer.subarray(0, length));
+        source.free(buffer);
+        buffer = larger;
+      }
+      buffer.set(value, length);
+      length += value.length;
+    }
+    return { buffer, length };
+  } catch (err) {
+    source.free(buffer);
+    throw err;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Node's own fetch (undici) as found at load time, when this is Node. */
+const nodeFetch = (globalThis as { process?: { versions?: { undici?: string } } }).process?.versions?.undici ? globalThis.fetch : undefined;
+
+/**
+ * The request as it goes to fetch. A redirect must never take it (or the router key fetch) anywhere
+ * else, least of all from https to http: 'manual' hands a redirect to us to refuse. A large body goes
+ * with 'error' instead: with 'manual', fetch keeps a second copy of the whole body (Node's fetch tees
+ * it, ready to re-send on a redirect); 'error' with no window re-sends nothing, so keeps none. And
+ * Node's own fetch copies a byte body whole before sending it: given a stream of views into the same
+ * bytes and their Content-Length, it sends them as they are (the body is ciphertext only).
+ * Exported for the bench (stages), which sends as the client does. @internal
+ */
+export function sendInit(init: RequestInit, direct: boolean): RequestInit {
+  const body = init.body;
+  if (!(body instanceof Uint8Array) || body.length < LARGE_BODY_BYTES) return { ...init, redirect: 'manual' };
+  const sent: RequestInit = { ...init, redirect: 'error', window: null };
+  if (!direct || !nodeFetch || globalThis.fetch !== nodeFetch) return sent;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let at = 0; at < body.length; at += STREAM_PIECE_BYTES) controller.enqueue(body.subarray(at, at + STREAM_PIECE_BYTES));
+      controller.close();
+    },
+  });
+  const headers = { ...(init.headers as Record<string, string>), 'Content-Length': String(body.length) };
+  return { ...sent, body: stream, headers, duplex: 'half' } as RequestInit;
+}
+
+const REDIRECT_REFUSED = 'a redirect: refused, nothing is sent anywhere but the configured routerUrl';
+/** Request bodies from this size on are sent as {@link sendInit} says. */
+const LARGE_BODY_BYTES = 64 * 1024;
+const STREAM_PIECE_BYTES = 64 * 1024;
+
+/**
+ * Node's fetch refusing a redirect in 'error' mode: "fetch failed", caused by "unexpected redirect".
+ * Browsers give a bare network error there (an APIConnectionError): refused all the same.
+ */
+function isRedirectRefusal(err: unknown): boolean {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return err instanceof TypeError && cause instanceof Error && cause.message === 'unexpected redirect';
 }
 
 function tooLarge(limit: number): SecurityError {

@@ -1,0 +1,97 @@
+/**
+ * `#gcm` in Node.js: node:crypto's AES-256-GCM, which takes the payload in pieces. A 10 MiB request
+ * then needs no 10 MiB ciphertext buffer, nor the copy of its input Web Crypto makes before working
+ * (about 20 MiB less on each side of a round trip). The key stays a CryptoKey: KeyObject.from hands
+ * node:crypto the same key without its bytes ever reaching JavaScript. Where node:crypto lacks
+ * something (other runtimes that answer to the "node" condition), Web Crypto as in browser.ts.
+ */
+import * as nodeCrypto from 'node:crypto';
+import { GCM_TAG_BYTES } from '../../protocol/constants.js';
+import { decryptionFailed } from '../rsa.js';
+import type { Bytes } from '../subtle.js';
+import { webCryptoGcm } from './browser.js';
+import { GCM_PIECE_BYTES, type GcmPieces } from './types.js';
+
+const ALGORITHM = 'aes-256-gcm';
+
+const usable =
+  typeof nodeCrypto.KeyObject?.from === 'function' && typeof nodeCrypto.createCipheriv === 'function' && typeof nodeCrypto.createDecipheriv === 'function';
+
+/**
+ * node:crypto's cipher for `key` (handed over from Web Crypto without its bytes), or undefined where
+ * this runtime cannot make one: then Web Crypto does the work, as in browser.ts. `nonce` and `tag`
+ * are the protocol's sizes, checked before (a wrong tag length is a failed open, not a fallback).
+ */
+function nodeCipher(kind: 'encrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.CipherGCM | undefined;
+function nodeCipher(kind: 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.DecipherGCM | undefined;
+function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.CipherGCM | nodeCrypto.DecipherGCM | undefined {
+  if (!usable || !key.usages.includes(kind) || key.algorithm.name !== 'AES-GCM' || (key.algorithm as AesKeyAlgorithm).length !== 256) return undefined;
+  try {
+    const handle = nodeCrypto.KeyObject.from(key);
+    const options = { authTagLength: GCM_TAG_BYTES };
+    return kind === 'encrypt' ? nodeCrypto.createCipheriv(ALGORITHM, handle, nonce, options) : nodeCrypto.createDecipheriv(ALGORITHM, handle, nonce, options);
+  } catch {
+    return undefined;
+  }
+}
+
+const streamingGcm: GcmPieces = {
+  streaming: true,
+
+  async seal(key, nonce, aad, plaintext, sink) {
+    const cipher = nodeCipher('encrypt', key, nonce);
+    if (!cipher) return webCryptoGcm.seal(key, nonce, aad, plaintext, sink);
+    if (aad) cipher.setAAD(aad);
+    for (let i = 0; i < plaintext.length; i += GCM_PIECE_BYTES) {
+      const piece = cipher.update(plaintext.subarray(i, Math.min(i + GCM_PIECE_BYTES, plaintext.length)));
+      // GCM is a stream cipher: what goes in comes out at once, byte for byte.
+      if (piece.length !== Math.min(GCM_PIECE_BYTES, plaintext.length - i)) throw new Error('AES-GCM returned a short piece');
+      sink(piece);
+    }
+    cipher.final();
+    return new Uint8Array(cipher.getAuthTag()) as Bytes;
+  },
+
+  async open(key, nonce, aad, tag, ciphertextLength, feed, target) {
+    if (tag.length !== GCM_TAG_BYTES) throw decryptionFailed();
+    const decipher = nodeCipher('decrypt', key, nonce);
+    if (!decipher) return webCryptoGcm.open(key, nonce, aad, tag, ciphertextLength, feed, target);
+    if (target.length < ciphertextLength) throw new RangeError('plaintext target too small');
+    let written = 0;
+    try {
+      decipher.setAuthTag(tag);
+      if (aad) decipher.setAAD(aad);
+    } catch {
+      throw decryptionFailed();
+    }
+    try {
+      // What `feed` throws (bad base64) passes through; anything from the cipher (a wrong tag, an
+      // unusable key) is the one opaque error, as with Web Crypto.
+      feed((piece) => {
+        if (written + piece.length > ciphertextLength) throw new RangeError('ciphertext length mismatch');
+        let plain: Buffer;
+        try {
+          plain = decipher.update(piece);
+        } catch {
+          throw decryptionFailed();
+        }
+        target.set(plain, written);
+        written += plain.length;
+        plain.fill(0);
+      });
+      if (written !== ciphertextLength) throw new RangeError('ciphertext length mismatch');
+      try {
+        decipher.final();
+      } catch {
+        throw decryptionFailed();
+      }
+      return written === target.length ? target : target.subarray(0, written);
+    } catch (err) {
+      // Nothing unauthenticated stays behind.
+      target.fill(0, 0, written);
+      throw err;
+    }
+  },
+};
+
+export const gcmPieces: GcmPieces = usable ? streamingGcm : webCryptoGcm;

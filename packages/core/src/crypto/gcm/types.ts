@@ -1,0 +1,39 @@
+/**
+ * AES-256-GCM in pieces, so a large payload goes between the plaintext and the base64 of the package
+ * without a whole-size ciphertext buffer (`#gcm`: node.ts where node:crypto streams, browser.ts, which
+ * is Web Crypto in one call, everywhere else). Same cipher, parameters and failures as ../aes-gcm.ts.
+ */
+import type { Bytes } from '../subtle.js';
+
+/** Plaintext is taken in pieces of this many bytes (a multiple of 3, so ciphertext pieces are too). */
+export const GCM_PIECE_BYTES = 3 * 16384;
+
+/** Receives ciphertext (sealing) or plaintext (opening) in order; a piece is only valid during the call. */
+export type PieceSink = (piece: Uint8Array) => void;
+
+export interface GcmPieces {
+  /** True when this implementation streams (no whole-size buffer of its own). */
+  readonly streaming: boolean;
+  /**
+   * Seals `plaintext` with `key` (AES-256-GCM, usage 'encrypt'), 96-bit `nonce`, optional `aad`. The
+   * ciphertext goes to `sink` in pieces, each but the last a multiple of 3 bytes (so their base64 can
+   * be written one after the other). Returns the 16-byte tag.
+   */
+  seal(key: CryptoKey, nonce: Bytes, aad: Bytes | undefined, plaintext: Uint8Array, sink: PieceSink): Promise<Bytes>;
+  /**
+   * Opens `ciphertextLength` bytes of ciphertext, which `feed` hands over in order (it may throw, e.g.
+   * on bad base64: the error passes through). Streaming implementations write the plaintext into
+   * `target` at 0 and return that view; the other one returns Web Crypto's own buffer. Either way the
+   * caller zeroes what is returned. On any failure nothing is returned and what was written is zeroed;
+   * a tag that does not match is the one opaque SecurityError of ../rsa.ts.
+   */
+  open(
+    key: CryptoKey,
+    nonce: Bytes,
+    aad: Bytes | undefined,
+    tag: Bytes,
+    ciphertextLength: number,
+    feed: (sink: PieceSink) => void,
+    target: Uint8Array,
+  ): Promise<Uint8Array>;
+}

@@ -1,0 +1,151 @@
+/**
+ * The package as bytes, for large payloads: written with the ciphertext's base64 straight into the
+ * body, read with the ciphertext located instead of parsed, and opened piece by piece straight into
+ * the plaintext's buffer. A 10 MiB payload then needs no 13 MB base64 string, no JSON text of the
+ * whole body, and (with `#gcm` streaming) no whole-size ciphertext buffer of its own.
+ *
+ * Same bytes and same verdicts as the plain way: {@link writeSealedPackage} writes exactly what
+ * serializePackage writes; {@link openPackageBody} returns what the plain open returns, and refuses
+ * what it refuses with the same error, because on any failure it runs the plain way and throws its
+ * error. The version-specific checks and keys stay with each version (package.ts, v2.ts).
+ */
+import { GCM_TAG_BYTES } from './constants.js';
+import { encodeBase64 } from './base64.js';
+import { BASE64_PIECE_BYTES, base64Length, base64SpanLength, decodeBase64Pieces, encodeBase64Into } from './base64-bytes.js';
+import { findLongStrings, standIn, textDecoders } from './json-bytes.js';
+import { serializePackage, type AnswerPackage, type EncryptedPackage, type Opening, type Sealing } from './package.js';
+import { gcmPieces } from '#gcm';
+
+/** Bodies shorter than this are read the plain way: locating the ciphertext would save nothing. */
+export const MIN_LOCATED_BODY = 16 * 1024;
+/** The ciphertext is located when its base64 is at least this long (the other fields are short). */
+const MIN_LOCATED_CIPHERTEXT = 4 * 1024;
+
+const encoder = new TextEncoder();
+
+function put(text: string, into: Uint8Array, at: number): number {
+  const { read, written } = encoder.encodeInto(text, into.subarray(at));
+  if (read !== text.length) throw new RangeError('package buffer too small');
+  return at + written;
+}
+
+/**
+ * Seals `plaintext` as `sealing` says and writes the package body into one buffer from `alloc`: byte
+ * for byte what `serializePackage(await sealWith(sealing, plaintext))` writes, the ciphertext's base64
+ * written as the cipher gives it out. Returns the buffer and the body's length in it.
+ */
+export async function writeSealedPackage(
+  { fields, params }: Sealing,
+  plaintext: Uint8Array,
+  alloc: (size: number) => Uint8Array,
+): Promise<{ buffer: Uint8Array; length: number }> {
+  // The layout comes from serializePackage itself, with marks where the ciphertext and the tag go:
+  // neither can occur in its output (labels are JSON-escaped, the rest is base64).
+  const ciphertextMark = '\u0000';
+  const tagMark = '\u0001'.repeat(base64Length(GCM_TAG_BYTES));
+  const template = serializePackage({
+    ...fields,
+    encrypted_payload: { ciphertext: ciphertextMark, nonce: encodeBase64(params.nonce), tag: tagMark },
+  } as EncryptedPackage | AnswerPackage);
+  const split = template.indexOf(ciphertextMark);
+  const head = template.slice(0, split);
+  const tail = template.slice(split + 1);
+  const length = encoder.encode(head).length + base64Length(plaintext.length) + encoder.encode(tail).length;
+  const buffer = alloc(length);
+  let at = put(head, buffer, 0);
+  const tag = await gcmPieces.seal(params.key, params.nonce, params.aad, plaintext, (piece) => {
+    at = encodeBase64Into(piece, buffer, at);
+  });
+  at = put(tail.replace(tagMark, encodeBase64(tag)), buffer, at);
+  if (at !== length) throw new RangeError('package length mismatch');
+  return { buffer, length };
+}
+
+/** How a body's text is read the plain way: `parse(decode(body))`. */
+export interface BodyText {
+  /** Refuse bytes that are not UTF-8 (a router reading requests), or read them as U+FFFD (fetch's Response.text()). */
+  fatal: boolean;
+  /** JSON.parse and the errors the caller maps it to. */
+  parse(text: string): unknown;
+}
+
+/** How one version opens its packages: the checks and key (all but the payload), and the plain way as a whole. */
+export interface PackageOpener {
+  /** Checks the parsed package and decodes all but the ciphertext (package.ts v1Opening, v2.ts). Its ciphertext is a stand-in. */
+  prepare(pkg: unknown): Promise<Opening>;
+  /** The plain open of a parsed package (openPackage, openAnswerV2, ...): the plaintext in a buffer of its own. */
+  openPlain(pkg: unknown): Promise<Uint8Array>;
+}
+
+/** Where the plaintext goes: secure memory on the client. */
+export interface PlaintextBuffers {
+  alloc(size: number): Uint8Array;
+  /** Zeroes and gives back a buffer from `alloc`. */
+  free(buffer: Uint8Array): void;
+}
+
+/** A body read: the parsed package, and where its ciphertext is when it was left out of the parse. */
+export interface PackageBody {
+  /** `parse(decode(body))`, except that `encrypted_payload.ciphertext` is a stand-in when `span` is set. */
+  pkg: unknown;
+  /** The ciphertext's base64: bytes [start, end) of the body, no escapes. */
+  span?: { start: number; end: number };
+}
+
+function readPlain(body: Uint8Array, text: BodyText): PackageBody {
+  return { pkg: text.parse(textDecoders(text.fatal).text.decode(body)) };
+}
+
+/**
+ * Reads a package body: its JSON parsed with the one long string, the ciphertext, left out (a random
+ * stand-in in its place), or the plain way (no long string or more than one, one with escapes, one
+ * that is not `encrypted_payload.ciphertext`, a skeleton that does not parse). Throws what
+ * `text.parse(decode(body))` throws. Open it with {@link openPackageBody}; read only the other fields.
+ */
+export function readPackageBody(body: Uint8Array, text: BodyText): PackageBody {
+  if (body.length < MIN_LOCATED_BODY) return readPlain(body, text);
+  const literals = findLongStrings(body, MIN_LOCATED_CIPHERTEXT);
+  const literal = literals?.length === 1 ? literals[0]! : undefined;
+  if (!literal || literal.escaped) return readPlain(body, text);
+  const decoders = textDecoders(text.fatal);
+  const prefix = standIn();
+  let pkg: unknown;
+  try {
+    const escaped = JSON.stringify(prefix).slice(1, -1);
+    pkg = text.parse(decoders.text.decode(body.subarray(0, literal.start)) + escaped + decoders.contents.decode(body.subarray(literal.end)));
+  } catch {
+    return readPlain(body, text);
+  }
+  const ep = (pkg as { encrypted_payload?: unknown } | null)?.encrypted_payload;
+  if (typeof ep !== 'object' || ep === null || (ep as { ciphertext?: unknown }).ciphertext !== prefix) return readPlain(body, text);
+  return { pkg, span: { start: literal.start, end: literal.end } };
+}
+
+/** Ciphertext pieces on their way to the cipher (not secret); used within one synchronous call at a time. */
+const scratch = new Uint8Array(BASE64_PIECE_BYTES);
+
+/**
+ * Opens a body read with {@link readPackageBody}: `opener.openPlain(parse(decode(body)))`, the same
+ * value or the same error. Where `#gcm` streams, the plaintext is decrypted piece by piece into a
+ * buffer from `buffers` (returned: free it with `buffers.free`); else it is Web Crypto's own buffer.
+ * The caller zeroes the plaintext either way; `body` holds ciphertext only.
+ */
+export async function openPackageBody(body: Uint8Array, read: PackageBody, text: BodyText, opener: PackageOpener, buffers: PlaintextBuffers): Promise<Uint8Array> {
+  const { pkg, span } = read;
+  if (!span) return opener.openPlain(pkg);
+  let target: Uint8Array | undefined;
+  try {
+    const { key, nonce, aad, tag } = await opener.prepare(pkg);
+    const length = base64SpanLength(body, span.start, span.end);
+    if (gcmPieces.streaming) target = buffers.alloc(length);
+    const plaintext = await gcmPieces.open(key, nonce, aad, tag, length, (sink) => decodeBase64Pieces(body, span.start, span.end, scratch, sink), target ?? new Uint8Array(0));
+    // Web Crypto's own buffer when this key could not be streamed: the target went unused.
+    if (target && plaintext !== target) buffers.free(target);
+    target = undefined;
+    return plaintext;
+  } catch {
+    // The plain way, for its exact verdict (the body is as it came: only `target` was written).
+    if (target) buffers.free(target);
+    return opener.openPlain(readPlain(body, text).pkg);
+  }
+}

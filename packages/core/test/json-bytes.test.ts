@@ -1,0 +1,212 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { findLongStrings, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable } from '../src/protocol/json-bytes.js';
+
+const encoder = new TextEncoder();
+
+/** Plain allocation that records what is given back, as a secure pool would zero it. */
+function allocator() {
+  const released: Uint8Array[] = [];
+  return {
+    released,
+    alloc: (n: number) => new Uint8Array(n),
+    release: (b: Uint8Array) => {
+      b.fill(0);
+      released.push(b);
+    },
+  };
+}
+
+const tooLarge = () => new RangeError('too large');
+
+function stringify(value: unknown, maxBytes = 64 * 1024 * 1024): Uint8Array | undefined {
+  const out = stringifyJsonBytes(value, { ...allocator(), maxBytes, tooLarge });
+  return out && out.buffer.subarray(0, out.length);
+}
+
+/** What the plain way gives: the value, or the class of the error. */
+function plain(bytes: Uint8Array, fatal: boolean): unknown {
+  try {
+    return { value: JSON.parse(new TextDecoder('utf-8', { fatal }).decode(bytes)) };
+  } catch (err) {
+    return { error: (err as Error).constructor.name };
+  }
+}
+
+function viaBytes(bytes: Uint8Array, fatal: boolean): unknown {
+  try {
+    return { value: parseJsonBytes(bytes.slice(), { fatal }) };
+  } catch (err) {
+    return { error: (err as Error).constructor.name };
+  }
+}
+
+function expectSameParse(bytes: Uint8Array): void {
+  for (const fatal of [true, false]) expect(viaBytes(bytes, fatal)).toEqual(plain(bytes, fatal));
+}
+
+// Pieces of long strings: everything JSON escapes, multi-byte characters, surrogate pairs and lone halves.
+const piece = fc.oneof(
+  { weight: 8, arbitrary: fc.string({ maxLength: 40 }) },
+  { weight: 3, arbitrary: fc.constantFrom('"', '\\', '/', '\n', '\r', '\t', '\b', '\f', '\u0000', '\u001f', '\u007f', '\u2028', '\ufeff') },
+  { weight: 2, arbitrary: fc.constantFrom('é', '€', '😀', '𝄞', '\ud800', '\udfff', '\ud83d', 'x\ud83d', '\ude00') },
+  { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
+);
+
+/** A string of about `min` characters or more from the pieces, with a random one at slice boundaries. */
+const longString = fc.tuple(fc.array(piece, { minLength: 1, maxLength: 30 }), fc.integer({ min: 0, max: 12 })).map(([pieces, extra]) => {
+  let s = pieces.join('');
+  while (s.length < LONG_STRING + extra * 4096) s += pieces.join('') + 'abc';
+  return s;
+});
+
+const shortJson = fc.jsonValue({ maxDepth: 2 });
+
+const value = fc.oneof(
+  longString,
+  fc.record({ model: fc.string(), messages: fc.array(fc.record({ role: fc.constantFrom('user', 'assistant'), content: longString }), { maxLength: 3 }) }),
+  fc.tuple(shortJson, longString, shortJson, fc.array(longString, { maxLength: 2 })),
+  fc.dictionary(fc.string(), fc.oneof(longString, shortJson), { maxKeys: 4 }),
+);
+
+describe('stringifyJsonBytes', () => {
+  it('writes exactly the bytes of TextEncoder(JSON.stringify(value)) (property)', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(Buffer.from(stringify(v)!)).toEqual(Buffer.from(encoder.encode(JSON.stringify(v))));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('keeps surrogate pairs whole across slices and escapes lone halves as JSON.stringify does', () => {
+    // Slices are 32 Ki characters: a pair at every position around the first boundary.
+    for (let at = 32 * 1024 - 3; at < 32 * 1024 + 3; at++) {
+      const s = 'a'.repeat(at) + '😀' + 'b'.repeat(LONG_STRING) + '\ud800' + 'c'.repeat(32 * 1024 - 1) + '\ude00' + '"'.repeat(40_000);
+      expect(Buffer.from(stringify({ s })!).toString()).toBe(JSON.stringify({ s }));
+    }
+  });
+
+  it('grows the buffer when escapes and multi-byte characters pass the estimate, and releases the outgrown one', () => {
+    const a = allocator();
+    const s = '\u0001'.repeat(LONG_STRING) + '€'.repeat(LONG_STRING);
+    const out = stringifyJsonBytes([s], { ...a, maxBytes: 1 << 24, tooLarge })!;
+    expect(new TextDecoder().decode(out.buffer.subarray(0, out.length))).toBe(JSON.stringify([s]));
+    expect(a.released.length).toBeGreaterThan(0);
+    expect(a.released.every((b) => b.every((x) => x === 0))).toBe(true);
+  });
+
+  it('stops past maxBytes, releasing what it wrote', () => {
+    const a = allocator();
+    const s = 'x'.repeat(LONG_STRING * 2);
+    const exact = encoder.encode(JSON.stringify({ s })).length;
+    expect(stringifyJsonBytes({ s }, { ...a, maxBytes: exact, tooLarge })?.length).toBe(exact);
+    expect(() => stringifyJsonBytes({ s }, { ...a, maxBytes: exact - 1, tooLarge })).toThrow('too large');
+    // Escapes push it over: found while writing.
+    const escaped = '\n'.repeat(LONG_STRING);
+    expect(() => stringifyJsonBytes({ escaped }, { ...a, maxBytes: LONG_STRING + 20, tooLarge })).toThrow('too large');
+    expect(a.released.at(-1)!.every((x) => x === 0)).toBe(true);
+  });
+
+  it('writes JSON without long strings into a buffer of exactly its size', () => {
+    const a = allocator();
+    const sizes: number[] = [];
+    const v = { model: 'm', messages: [{ role: 'user', content: 'héllo 😀 "x"' }] };
+    const out = stringifyJsonBytes(v, { ...a, alloc: (n) => (sizes.push(n), new Uint8Array(n)), maxBytes: 1000, tooLarge })!;
+    expect(sizes).toEqual([encoder.encode(JSON.stringify(v)).length]);
+    expect(out.length).toBe(sizes[0]);
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (t) => utf8LengthPortable(t) === encoder.encode(t).length));
+  });
+
+  it('throws what JSON.stringify throws, and gives undefined where it does', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => stringify(cyclic)).toThrow(TypeError);
+    expect(() => stringify({ n: 1n })).toThrow(TypeError);
+    expect(stringify(undefined)).toBeUndefined();
+    // toJSON and the rest of JSON.stringify's rules still apply around long strings.
+    const s = 'y'.repeat(LONG_STRING);
+    const v = { d: new Date(0), t: { toJSON: () => s }, u: undefined, f: () => 1, a: [undefined, s] };
+    expect(Buffer.from(stringify(v)!).toString()).toBe(JSON.stringify(v));
+  });
+});
+
+describe('parseJsonBytes', () => {
+  it('gives exactly JSON.parse(decode(bytes)) for what JSON.stringify writes (property)', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const bytes = encoder.encode(JSON.stringify(v));
+        expect(viaBytes(bytes, true)).toEqual(plain(bytes, true));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('agrees with the plain way on damaged JSON: same value or same refusal (property)', () => {
+    const damage = fc.constantFrom(0x00, 0x0a, 0x1f, 0x22, 0x5c, 0x75, 0x80, 0xc3, 0xed, 0xef, 0xff, 0x7b, 0x7d, 0x2c, 0x3a, 0x20);
+    fc.assert(
+      fc.property(value, fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), damage), { minLength: 1, maxLength: 4 }), (v, hits) => {
+        const bytes = encoder.encode(JSON.stringify(v));
+        for (const [where, byte] of hits) bytes[Math.min(bytes.length - 1, Math.floor(where * bytes.length))] = byte;
+        expectSameParse(bytes);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it.each([
+    ['a duplicate key that drops the long string', (s: string) => `{"a":"${s}","a":1}`],
+    ['a duplicate key that keeps it', (s: string) => `{"a":1,"a":"${s}"}`],
+    ['a long key', (s: string) => `{"${s}":1}`],
+    ['a byte order mark first', (s: string) => `\ufeff{"a":"${s}"}`],
+    ['U+FEFF opening a long string', (s: string) => `{"a":"\ufeff${s}"}`],
+    ['a lone surrogate escape', (s: string) => `["${s}\\ud800"]`],
+    ['a surrogate pair escape', (s: string) => `["${s}\\ud83d\\ude00\\u00e9\\u20AC"]`],
+    ['an invalid escape', (s: string) => `["${s}\\x"]`],
+    ['a short \\u escape', (s: string) => `["${s}\\u12"]`],
+    ['a raw newline', (s: string) => `["${s}\n"]`],
+    ['an unterminated string', (s: string) => `["${s}`],
+    ['__proto__ as the key', (s: string) => `{"__proto__":"${s}"}`],
+    ['two long strings in an array', (s: string) => `["${s}",1,"${s}x"]`],
+    ['trailing garbage', (s: string) => `{"a":"${s}"} x`],
+  ])('agrees with the plain way: %s', (_what, make) => {
+    expectSameParse(encoder.encode(make('z'.repeat(LONG_STRING))));
+  });
+
+  it('agrees on invalid UTF-8 inside and beside a long string', () => {
+    const s = encoder.encode(`{"a":"${'q'.repeat(LONG_STRING)}","b":"x"}`);
+    for (const at of [3, 7, 100, s.length - 10, s.length - 4]) {
+      for (const bad of [[0xc3], [0xe2, 0x82], [0xff], [0xed, 0xa0, 0x80]]) {
+        const bytes = new Uint8Array(s.length + bad.length);
+        bytes.set(s.subarray(0, at));
+        bytes.set(bad, at);
+        bytes.set(s.subarray(at), at + bad.length);
+        expectSameParse(bytes);
+      }
+    }
+  });
+
+  it('uses the parse function given, on the skeleton', () => {
+    const bytes = encoder.encode(`{"deep":[[["${'w'.repeat(LONG_STRING)}"]]]}`);
+    const seen: number[] = [];
+    const v = parseJsonBytes(bytes, { fatal: true, parse: (t) => (seen.push(t.length), JSON.parse(t)) }) as { deep: string[][][] };
+    expect(v.deep[0]![0]![0]).toBe('w'.repeat(LONG_STRING));
+    expect(seen[0]).toBeLessThan(200);
+    expect(() => parseJsonBytes(bytes, { fatal: true, parse: () => { throw new RangeError('too deep'); } })).toThrow('too deep');
+  });
+});
+
+describe('findLongStrings', () => {
+  it('finds the literals JSON.parse finds, escaped quotes and backslash runs included', () => {
+    const long = 'k'.repeat(LONG_STRING);
+    const text = `{"a\\"":"${long}\\\\","b":"\\\\\\"${long}","c":"short"}`;
+    const found = findLongStrings(encoder.encode(text), LONG_STRING)!;
+    const parsed = JSON.parse(text) as Record<string, string>;
+    expect(found.map((l) => JSON.parse(`"${text.slice(l.start, l.end)}"`))).toEqual(Object.values(parsed).slice(0, 2));
+    expect(found.map((l) => l.escaped)).toEqual([true, true]);
+  });
+
+  it('gives up on input made of many short strings', () => {
+    expect(findLongStrings(encoder.encode(JSON.stringify(Array.from({ length: 5000 }, () => 'ab'))), 10)).toBeUndefined();
+  });
+});

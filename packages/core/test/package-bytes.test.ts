@@ -1,0 +1,204 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { importRsaPrivateKey, importRsaPublicKey } from '../src/crypto/rsa.js';
+import { pemToDer } from '../src/crypto/pem.js';
+import type { Bytes } from '../src/crypto/subtle.js';
+import { openPackage, sealPackage, sealWith, serializePackage, v1Opening, v1Sealing, type Sealing } from '../src/protocol/package.js';
+import { answerSealingV2, openAnswerV2, openRequestV2, requestSealingV2 } from '../src/protocol/v2.js';
+import { MIN_LOCATED_BODY, openPackageBody, readPackageBody, writeSealedPackage, type BodyText, type PackageOpener } from '../src/protocol/package-bytes.js';
+import { SecurityError } from '../src/errors.js';
+import { readVectors, readVectorText } from './helpers/vectors.js';
+
+const encoder = new TextEncoder();
+const privateKey = (path: string) => importRsaPrivateKey(pemToDer(readVectorText(`v1/${path}`), 'PRIVATE KEY'), false);
+
+/** A v1 opener as the client and the router use it. */
+function v1Opener(key: CryptoKey): PackageOpener {
+  return { prepare: (pkg) => v1Opening(pkg, key), openPlain: (pkg) => openPackage(pkg, key) };
+}
+
+/** Plaintext buffers that must all come back. */
+const buffers = {
+  live: new Set<Uint8Array>(),
+  alloc(size: number) {
+    const b = new Uint8Array(size);
+    this.live.add(b);
+    return b;
+  },
+  free(b: Uint8Array) {
+    b.fill(0);
+    expect(this.live.delete(b)).toBe(true);
+  },
+};
+
+/** Reads and opens `body` with the bytes way; the plaintext is copied out and its buffer given back. */
+async function openBytes(body: Uint8Array, text: BodyText, opener: PackageOpener): Promise<Uint8Array> {
+  const plaintext = await openPackageBody(body, readPackageBody(body, text), text, opener, buffers);
+  const copy = plaintext.slice();
+  if (buffers.live.has(plaintext)) buffers.free(plaintext);
+  expect(buffers.live.size).toBe(0);
+  return copy;
+}
+
+const parse = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new SecurityError('malformed package: not JSON');
+  }
+};
+
+type Outcome = { plaintext: string } | { error: string };
+
+async function outcome(run: () => Promise<Uint8Array>): Promise<Outcome> {
+  try {
+    return { plaintext: Buffer.from(await run()).toString('hex') };
+  } catch (err) {
+    return { error: `${(err as Error).name}: ${(err as Error).message}` };
+  }
+}
+
+/** The plain way and the bytes way on the same body: the same plaintext or the same error. */
+async function expectSameOpen(body: Uint8Array, key: CryptoKey): Promise<Outcome> {
+  const results: Outcome[] = [];
+  for (const fatal of [true, false]) {
+    const plain = await outcome(async () => openPackage(parse(new TextDecoder('utf-8', { fatal }).decode(body)), key));
+    const bytes = await outcome(() => openBytes(body.slice(), { fatal, parse }, v1Opener(key)));
+    expect(bytes).toEqual(plain);
+    results.push(plain);
+  }
+  return results[0]!;
+}
+
+let serverKey: CryptoKey;
+let serverPublic: CryptoKey;
+let bigBody: Uint8Array;
+let bigPlaintext: Uint8Array;
+
+beforeAll(async () => {
+  serverKey = await privateKey('keys/server_4096.pem');
+  serverPublic = await importRsaPublicKey(pemToDer(readVectorText('v1/keys/server_4096.pub.pem'), 'PUBLIC KEY'));
+  bigPlaintext = encoder.encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x'.repeat(300_000) }] }));
+  bigBody = encoder.encode(serializePackage(await sealPackage(bigPlaintext as Bytes, serverPublic, { processed_at: 1765250382 })));
+});
+
+describe('openPackageBody and the shared v1 vectors', () => {
+  const valid = readVectors('valid');
+  const invalid = readVectors('invalid');
+
+  it.each(valid.map((v) => [v.file, v] as const))('%s opens to the expected bytes, from any JSON layout', async (_f, v) => {
+    const key = await privateKey(v.private_key);
+    for (const text of [JSON.stringify(v.package), JSON.stringify(v.package, null, 2), serializePackage(v.package as never)]) {
+      const plaintext = await openBytes(encoder.encode(text), { fatal: true, parse }, v1Opener(key));
+      expect(createHash('sha256').update(plaintext).digest('hex')).toBe(v.plaintext_sha256);
+      await expectSameOpen(encoder.encode(text), key);
+    }
+  });
+
+  it('locates the ciphertext of the large vector (the fast way is the one tested) and decrypts into a buffer of its own', async () => {
+    const v = valid.find((x) => x.file === 'request-150k.json')!;
+    const body = encoder.encode(JSON.stringify(v.package));
+    expect(body.length).toBeGreaterThan(MIN_LOCATED_BODY);
+    const read = readPackageBody(body, { fatal: true, parse });
+    expect(read.span).toBeDefined();
+    const plaintext = await openPackageBody(body, read, { fatal: true, parse }, v1Opener(await privateKey(v.private_key)), buffers);
+    expect(buffers.live.has(plaintext)).toBe(true);
+    expect(new TextDecoder().decode(plaintext)).toBe(v.plaintext_utf8);
+    buffers.free(plaintext);
+    // The body holds ciphertext only, as it came.
+    expect(new TextDecoder().decode(body)).toBe(JSON.stringify(v.package));
+  });
+
+  it.each(invalid.map((v) => [v.file, v] as const))('%s is refused as openPackage refuses it', async (_f, v) => {
+    const key = await privateKey(v.private_key);
+    const result = await expectSameOpen(encoder.encode(JSON.stringify(v.package)), key);
+    expect(result).toHaveProperty('error');
+  });
+});
+
+describe('openPackageBody on large bodies', () => {
+  it('leaves no plaintext behind on failure', async () => {
+    const plaintext = await openBytes(bigBody.slice(), { fatal: false, parse }, v1Opener(serverKey));
+    expect(Buffer.from(plaintext)).toEqual(Buffer.from(bigPlaintext));
+    // A wrong tag: everything was decrypted before the tag failed, and all of it is zeroed.
+    const text = new TextDecoder().decode(bigBody);
+    const pkg = JSON.parse(text) as { encrypted_payload: { tag: string } };
+    const badTag = encoder.encode(text.replace(pkg.encrypted_payload.tag, Buffer.alloc(16, 7).toString('base64')));
+    const seen: Uint8Array[] = [];
+    const watching = { alloc: (n: number) => (seen.push(buffers.alloc(n)), seen.at(-1)!), free: (b: Uint8Array) => buffers.free(b) };
+    await expect(openPackageBody(badTag, readPackageBody(badTag, { fatal: true, parse }), { fatal: true, parse }, v1Opener(serverKey), watching)).rejects.toThrow('decryption failed');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.every((b) => b === 0)).toBe(true);
+    expect(buffers.live.size).toBe(0);
+  });
+
+  it('gives the plain verdict whatever is damaged, wherever (property)', async () => {
+    const text = new TextDecoder().decode(bigBody);
+    const start = text.indexOf('"ciphertext":"') + 14;
+    const end = text.indexOf('"', start);
+    const where = fc.oneof(
+      fc.integer({ min: 0, max: bigBody.length - 1 }),
+      fc.integer({ min: start - 3, max: start + 70_000 }),
+      fc.integer({ min: end - 70_000, max: end + 3 }),
+    );
+    const damage = fc.constantFrom(0x00, 0x0a, 0x20, 0x22, 0x2b, 0x2d, 0x2f, 0x3d, 0x41, 0x5c, 0x5f, 0x7b, 0x7d, 0x80, 0xc3, 0xff);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(where, damage), { minLength: 1, maxLength: 3 }), async (hits) => {
+        const body = bigBody.slice();
+        for (const [at, byte] of hits) body[Math.max(0, Math.min(body.length - 1, at))] = byte;
+        await expectSameOpen(body, serverKey);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it.each([
+    ['a duplicate ciphertext key, the first one long', (t: string, c: string) => t.replace(`"ciphertext":"${c}"`, `"ciphertext":"${c}","ciphertext":"QUJD"`)],
+    ['a duplicate ciphertext key, the second one long', (t: string, c: string) => t.replace(`"ciphertext":"${c}"`, `"ciphertext":"QUJD","ciphertext":"${c}"`)],
+    ['a second long field', (t: string, c: string) => t.replace('{"version"', `{"x":"${c}","version"`)],
+    ['the ciphertext moved to another field', (t: string, c: string) => t.replace(`"ciphertext":"${c}"`, `"ciphertext":"QUJD","c":"${c}"`)],
+    ['an escaped solidus in the ciphertext', (t: string, c: string) => t.replace(c, c.replace('/', '\\/'))],
+    ['a byte order mark', (t: string) => `\ufeff${t}`],
+    ['whitespace around everything', (t: string) => t.replace(/([{}:,])/g, ' $1\n')],
+    ['the ciphertext first and unknown fields after', (t: string) => t.replace('}', ',"extra":{"a":[1,2,{"b":null}]}}')],
+    ['a truncated body', (t: string) => t.slice(0, -2)],
+    ['ciphertext padding removed', (t: string, c: string) => t.replace(c, c.replace(/=+$/, ''))],
+    ['a wrong version', (t: string) => t.replace('"1.0"', '"2.0"')],
+  ])('gives the plain verdict for %s', async (_what, edit) => {
+    const text = new TextDecoder().decode(bigBody);
+    const ciphertext = (JSON.parse(text) as { encrypted_payload: { ciphertext: string } }).encrypted_payload.ciphertext;
+    await expectSameOpen(encoder.encode(edit(text, ciphertext)), serverKey);
+  });
+});
+
+describe('writeSealedPackage', () => {
+  const write = async (sealing: Sealing, plaintext: Uint8Array) => {
+    const out = await writeSealedPackage(sealing, plaintext, (size) => new Uint8Array(size + 5));
+    return new TextDecoder().decode(out.buffer.subarray(0, out.length));
+  };
+
+  it('writes byte for byte what serializePackage writes, v1, for every length around the pieces', async () => {
+    for (const n of [0, 1, 2, 3, 49151, 49152, 49153, 98305, 200_000]) {
+      const plaintext = new Uint8Array(randomBytes(n)) as Bytes;
+      const sealing = await v1Sealing(serverPublic, n % 2 ? { processed_at: 1765250382 } : undefined);
+      expect(await write(sealing, plaintext)).toBe(serializePackage(await sealWith(sealing, plaintext)));
+    }
+  });
+
+  it('writes v2 requests and answers byte for byte, associated data included, and they open', async () => {
+    const plaintext = new Uint8Array(randomBytes(100_001)) as Bytes;
+    const k = new Uint8Array(randomBytes(32)) as Bytes;
+    const binding = { payloadId: 'id-1', tier: 'high' };
+    const { sealing, answerKey } = await requestSealingV2(k, serverPublic, binding);
+    const request = await write(sealing, plaintext);
+    expect(request).toBe(serializePackage(await sealWith(sealing, plaintext)));
+    const opened = await openRequestV2(JSON.parse(request), serverKey, binding);
+    expect(Buffer.from(opened.plaintext)).toEqual(Buffer.from(plaintext));
+    const answer = answerSealingV2(opened.answerKey, 'id-1', { processed_at: 1 });
+    const text = await write(answer, plaintext);
+    expect(text).toBe(serializePackage(await sealWith(answer, plaintext)));
+    expect(Object.keys(JSON.parse(text) as object)).toEqual(['version', 'algorithm', 'encrypted_payload', 'payload_algorithm', 'processed_at']);
+    expect(Buffer.from(await openAnswerV2(JSON.parse(text), await answerKey, 'id-1'))).toEqual(Buffer.from(plaintext));
+  });
+});
