@@ -136,6 +136,34 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
       await example.close();
     }
   });
+  // Answers of 16 KiB and more are opened from their bytes (protocol/package-bytes.ts), in browsers with Web Crypto.
+  it('sends a 1 MiB prompt and opens its 1 MiB answer, over protocols 2 and 1', async () => {
+    const browser = await engine();
+    const example = await startExample();
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${example.url}/?router=${encodeURIComponent(routerV2.url)}`);
+      const results = await page.evaluate(async (coreUrl: string, routers: string[]) => {
+        type Chat = { create(p: unknown): Promise<{ choices: Array<{ message: { content: string } }>; _metadata: { protocol: number } }>; dispose(): Promise<void> };
+        const load = new Function('url', 'return import(url)') as (url: string) => Promise<{ SecureChatCompletion: new (o: unknown) => Chat }>;
+        const { SecureChatCompletion } = await load(coreUrl);
+        const prompt = 'Large prompt, sealed in the page. '.repeat(32768); // 1 MiB
+        const out: Array<{ protocol: number; same: boolean }> = [];
+        for (const baseUrl of routers) {
+          const chat = new SecureChatCompletion({ baseUrl, allowHttp: true, keySize: 2048 });
+          const answer = await chat.create({ model: 'echo', messages: [{ role: 'user', content: prompt }] });
+          out.push({ protocol: answer._metadata.protocol, same: answer.choices[0]!.message.content === `echo: ${prompt}` });
+          await chat.dispose();
+        }
+        return out;
+      }, `${example.url}/core/index.js`, [routerV2.url, routerV1.url]);
+      expect(results).toEqual([{ protocol: 2, same: true }, { protocol: 1, same: true }]);
+      expect(await page.errors()).toEqual([]);
+    } finally {
+      await page.close();
+      await example.close();
+    }
+  });
 });
 
 interface Answer {

@@ -14,3 +14,8 @@ export function env(name: string): string | undefined {
   }
   return value === '' ? undefined : value;
 }
+
+/** True in Node.js (and runtimes that present themselves as it): where core's Node-only imports (`#primes`, `#gcm`) resolve. */
+export function inNode(): boolean {
+  return typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
+}

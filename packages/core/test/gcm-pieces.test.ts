@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { webCryptoGcm } from '../src/crypto/gcm/browser.js';
 import { gcmPieces as nodeGcm } from '../src/crypto/gcm/node.js';
+import { gcmPieces } from '../src/crypto/gcm/select.js';
 import type { GcmPieces } from '../src/crypto/gcm/types.js';
 import type { Bytes } from '../src/crypto/subtle.js';
 import { SecurityError } from '../src/errors.js';
@@ -100,4 +101,12 @@ describe.each([
 
 it('in Node.js, #gcm streams through node:crypto (the tests above then ran both ways)', () => {
   expect(nodeGcm.streaming).toBe(true);
+});
+
+describe('the pieces a runtime gets', () => {
+  it('in Node.js, the streaming node:crypto ones, loaded through #gcm', async () => {
+    const selected = await gcmPieces();
+    expect(selected.streaming).toBe(true);
+    expect(selected).not.toBe(webCryptoGcm);
+  });
 });

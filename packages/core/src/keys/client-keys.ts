@@ -11,6 +11,7 @@ import { spkiFingerprint } from '../crypto/fingerprint.js';
 import { MULTI_PRIME_COUNT, MULTI_PRIME_MODULUS_BITS, generateMultiPrimeDer, type RandomPrime } from '../crypto/multi-prime-rsa.js';
 import { checkRsaKey, generateRsaKeyPair, importRsaPrivateKey, importRsaPublicKey, modulusBits, rsaRoundTrips } from '../crypto/rsa.js';
 import { subtle } from '../crypto/subtle.js';
+import { inNode } from '../env.js';
 
 export interface ClientKeyPair {
   readonly privateKey: CryptoKey;
@@ -84,8 +85,7 @@ let primeSource: Promise<RandomPrime | undefined> | undefined;
 
 /** OpenSSL's prime generator through node:crypto (`#primes`); none outside Node.js. */
 function runtimePrimes(): Promise<RandomPrime | undefined> {
-  const inNode = typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
-  primeSource ??= inNode ? import('#primes').then((m) => m.randomPrime, () => undefined) : Promise.resolve(undefined);
+  primeSource ??= inNode() ? import('#primes').then((m) => m.randomPrime, () => undefined) : Promise.resolve(undefined);
   return primeSource;
 }
 

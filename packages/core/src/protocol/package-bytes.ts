@@ -14,7 +14,7 @@ import { encodeBase64 } from './base64.js';
 import { BASE64_PIECE_BYTES, base64Length, base64SpanLength, decodeBase64Pieces, encodeBase64Into } from './base64-bytes.js';
 import { findLongStrings, standIn, textDecoders } from './json-bytes.js';
 import { serializePackage, type AnswerPackage, type EncryptedPackage, type Opening, type Sealing } from './package.js';
-import { gcmPieces } from '#gcm';
+import { gcmPieces } from '../crypto/gcm/select.js';
 
 /** Bodies shorter than this are read the plain way: locating the ciphertext would save nothing. */
 export const MIN_LOCATED_BODY = 16 * 1024;
@@ -53,7 +53,8 @@ export async function writeSealedPackage(
   const length = encoder.encode(head).length + base64Length(plaintext.length) + encoder.encode(tail).length;
   const buffer = alloc(length);
   let at = put(head, buffer, 0);
-  const tag = await gcmPieces.seal(params.key, params.nonce, params.aad, plaintext, (piece) => {
+  const gcm = await gcmPieces();
+  const tag = await gcm.seal(params.key, params.nonce, params.aad, plaintext, (piece) => {
     at = encodeBase64Into(piece, buffer, at);
   });
   at = put(tail.replace(tagMark, encodeBase64(tag)), buffer, at);
@@ -137,8 +138,9 @@ export async function openPackageBody(body: Uint8Array, read: PackageBody, text:
   try {
     const { key, nonce, aad, tag } = await opener.prepare(pkg);
     const length = base64SpanLength(body, span.start, span.end);
-    if (gcmPieces.streaming) target = buffers.alloc(length);
-    const plaintext = await gcmPieces.open(key, nonce, aad, tag, length, (sink) => decodeBase64Pieces(body, span.start, span.end, scratch, sink), target ?? new Uint8Array(0));
+    const gcm = await gcmPieces();
+    if (gcm.streaming) target = buffers.alloc(length);
+    const plaintext = await gcm.open(key, nonce, aad, tag, length, (sink) => decodeBase64Pieces(body, span.start, span.end, scratch, sink), target ?? new Uint8Array(0));
     // Web Crypto's own buffer when this key could not be streamed: the target went unused.
     if (target && plaintext !== target) buffers.free(target);
     target = undefined;
