@@ -108,11 +108,7 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
   });
   // WebKitGTK drops an RSA-OAEP message's leading zero bytes: one v1 answer in 256 used to fail there.
   it('opens v1 answers whose AES key starts with a zero byte', async () => {
-    const browser = await engine();
-    const example = await startExample();
-    const page = await browser.newPage();
-    try {
-      await page.goto(`${example.url}/?router=${encodeURIComponent(routerV2.url)}`);
+    await onCorePage(await engine(), async (page, coreUrl) => {
       const spki = await page.evaluate(async () => {
         const pair = await crypto.subtle.generateKey(
           { name: 'RSA-OAEP', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
@@ -129,20 +125,13 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
         const { openPackage } = await load(coreUrl);
         const key = (globalThis as unknown as { zeroTestKey: CryptoKey }).zeroTestKey;
         return Promise.all(list.map((p) => openPackage(p, key).then((b) => new TextDecoder().decode(b), (e: Error) => `${e.name}: ${e.message}`)));
-      }, `${example.url}/core/protocol.js`, packages);
+      }, `${coreUrl}/protocol.js`, packages);
       expect(opened).toEqual(packages.map((_, i) => `answer ${i}`));
-    } finally {
-      await page.close();
-      await example.close();
-    }
+    });
   });
   // Answers of 16 KiB and more are opened from their bytes (protocol/package-bytes.ts), in browsers with Web Crypto.
   it('sends a 1 MiB prompt and opens its 1 MiB answer, over protocols 2 and 1', async () => {
-    const browser = await engine();
-    const example = await startExample();
-    const page = await browser.newPage();
-    try {
-      await page.goto(`${example.url}/?router=${encodeURIComponent(routerV2.url)}`);
+    await onCorePage(await engine(), async (page, coreUrl) => {
       const results = await page.evaluate(async (coreUrl: string, routers: string[]) => {
         type Chat = { create(p: unknown): Promise<{ choices: Array<{ message: { content: string } }>; _metadata: { protocol: number } }>; dispose(): Promise<void> };
         const load = new Function('url', 'return import(url)') as (url: string) => Promise<{ SecureChatCompletion: new (o: unknown) => Chat }>;
@@ -156,13 +145,10 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
           await chat.dispose();
         }
         return out;
-      }, `${example.url}/core/index.js`, [routerV2.url, routerV1.url]);
+      }, `${coreUrl}/index.js`, [routerV2.url, routerV1.url]);
       expect(results).toEqual([{ protocol: 2, same: true }, { protocol: 1, same: true }]);
       expect(await page.errors()).toEqual([]);
-    } finally {
-      await page.close();
-      await example.close();
-    }
+    });
   });
 });
 
@@ -208,6 +194,19 @@ function recordRequestTimes(): void {
     if (state === 'busy') start = performance.now();
     else if (state === 'done' || state === 'error') times.push(performance.now() - start);
   }).observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
+}
+
+/** Runs `fn` on the example page (core's unbundled ES modules served at `coreUrl`), then closes both. */
+async function onCorePage(browser: Engine, fn: (page: PageDriver, coreUrl: string) => Promise<void>): Promise<void> {
+  const example = await startExample();
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${example.url}/`);
+    await fn(page, `${example.url}/core`);
+  } finally {
+    await page.close();
+    await example.close();
+  }
 }
 
 /** A v1 package sealed (by OpenSSL, as a router does) to `spkiBase64`, with an AES key whose first byte is zero. */
