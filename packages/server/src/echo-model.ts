@@ -10,8 +10,7 @@
  * Token counts are whitespace-separated words: prompt = all message texts, completion = the content
  * (or the tool-call arguments).
  */
-// Type only (erased): the protocol entry exports checkChatCompletion but not its ChatCompletion type.
-import type { ChatCompletion } from '@nomyo/core';
+import type { ChatCompletion } from '@nomyo/core/protocol';
 import type { ChatRequest, ModelContext } from './types.js';
 
 export const TOOL_CALL_PREFIX = 'call:';

@@ -9,12 +9,12 @@
  * a lookup-table codec in plain JS.
  */
 import { SecurityError } from '../errors.js';
+import { ALPHABET } from './base64.js';
 
 /** Characters per piece (a multiple of 4), and the bytes they stand for (a multiple of 3). */
 export const BASE64_PIECE_CHARS = 65536;
 export const BASE64_PIECE_BYTES = (BASE64_PIECE_CHARS / 4) * 3;
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const PAD = 0x3d;
 const MINUS = 0x2d;
 const UNDERSCORE = 0x5f;

@@ -21,7 +21,8 @@ const NodeBuffer = (globalThis as { Buffer?: BufferLike }).Buffer;
 const hasNativeEncode = typeof (Uint8Array.prototype as NativeBase64).toBase64 === 'function';
 const hasNativeDecode = typeof (Uint8Array.prototype as NativeBase64).setFromBase64 === 'function';
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** The standard base64 alphabet (RFC 4648 section 4), shared with base64-bytes.ts. */
+export const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 function invalid(): SecurityError {
   return new SecurityError('malformed package: invalid base64');
