@@ -6,23 +6,37 @@ export const SIZES = [
   ['10 MiB', 10 * 1024 * 1024 - 256],
 ];
 
-// Text with a realistic mix (mostly ASCII, some multi-byte), deterministic.
-function text(bytes) {
-  const unit = 'The patient reports mild headaches; BP 120/80. Notes: no known allergies. ';
-  return unit.repeat(Math.ceil(bytes / unit.length)).slice(0, Math.max(0, bytes - 120));
+/**
+ * The texts, deterministic. `plain`: ASCII prose with nothing JSON escapes (what the bench always
+ * sent, so figures stay comparable). `letter`: as a clinical letter or a contract has it, with
+ * lines, quotes and non-ASCII letters, so JSON escapes and multi-byte UTF-8 cost what they cost.
+ */
+const UNITS = {
+  plain: 'The patient reports mild headaches; BP 120/80. Notes: no known allergies. ',
+  letter: 'The patient reports mild headaches; BP 120/80 mmHg, 37.2 °C.\nNotes: "no known allergies", Überweisung an Dr. Müller.\n',
+};
+export const TEXT_KINDS = Object.keys(UNITS);
+
+/** Text whose JSON string (escapes and UTF-8 included) takes about `bytes - 120` bytes: the rest is the request around it. */
+function text(bytes, kind) {
+  const unit = UNITS[kind];
+  const unitBytes = new TextEncoder().encode(JSON.stringify(unit)).length - 2;
+  const room = Math.max(0, bytes - 120);
+  const units = Math.floor(room / unitBytes);
+  return unit.repeat(units) + 'x'.repeat(room - units * unitBytes);
 }
 
-export function request(bytes) {
-  return { model: 'echo', messages: [{ role: 'user', content: text(bytes) }] };
+export function request(bytes, kind = 'plain') {
+  return { model: 'echo', messages: [{ role: 'user', content: text(bytes, kind) }] };
 }
 
-export function answer(bytes) {
+export function answer(bytes, kind = 'plain') {
   return {
     id: 'chatcmpl-bench',
     object: 'chat.completion',
     created: 1765250000,
     model: 'echo',
-    choices: [{ index: 0, message: { role: 'assistant', content: text(bytes) }, finish_reason: 'stop' }],
+    choices: [{ index: 0, message: { role: 'assistant', content: text(bytes, kind) }, finish_reason: 'stop' }],
     usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
   };
 }

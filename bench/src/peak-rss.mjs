@@ -38,7 +38,7 @@ export async function peakRss() {
   for (let i = 0; i < RUNS; i++) runs.push(await onePair(i === RUNS - 1));
   const last = runs.at(-1);
   const pick = (key) => runs.map((r) => r[key]);
-  return { ...last, runs: RUNS, clientAdded: pick('clientAdded'), clientAddedAgain: pick('clientAddedAgain'), serverAdded: pick('serverAdded') };
+  return { ...last, runs: RUNS, clientAdded: pick('clientAdded'), clientAddedAgain: pick('clientAddedAgain'), serverAdded: pick('serverAdded'), serverAddedAgain: pick('serverAddedAgain') };
 }
 
 async function onePair(steady) {
@@ -53,7 +53,8 @@ async function onePair(steady) {
         out.serverBase = status(server.pid, 'VmRSS');
         child.send('go');
       } else if (msg.type === 'after') {
-        out.serverAdded = status(server.pid, 'VmHWM') - out.serverBase;
+        // The first round trip's peak, then the second's (the router's buffers are pooled by then).
+        out[out.serverAdded === undefined ? 'serverAdded' : 'serverAddedAgain'] = status(server.pid, 'VmHWM') - out.serverBase;
         Object.assign(out, msg);
         child.send('next');
       } else if (msg.type === 'done') resolve(Object.assign(out, msg));
@@ -74,16 +75,28 @@ export function printPeakRss(r) {
   console.log(`\nPeak RSS added by one 10 MiB echo round trip (${(r.payload / MIB).toFixed(1)} MiB out, as much back), median of ${r.runs} fresh processes`);
   console.log(`  client, first 10 MiB request of the process: ${x(r.clientAdded)}`);
   console.log(`  client, a second one:                        ${x(r.clientAddedAgain)}`);
-  console.log(`  reference server (first 10 MiB request):     ${x(r.serverAdded)}`);
+  console.log(`  reference server, first 10 MiB request:      ${x(r.serverAdded)}`);
+  console.log(`  reference server, a second one:              ${x(r.serverAddedAgain)}`);
   for (const [who, runs] of [['@nomyo', r.steady], ['bare Web Crypto + fetch, same router', r.bare]]) {
     const last = runs.slice(10);
     console.log(`Steady state, ${who}: 50 sequential 5 MiB requests, the last 40:`);
-    for (const [what, ms] of [['wall time', last.map((s) => s.ms)], ['client side (minus the server\'s own time)', last.map((s) => s.ms - s.serverMs)]]) {
+    const series = [
+      ['wall time', last.map((s) => s.ms)],
+      ['client side (minus the server\'s own time)', last.map((s) => s.ms - s.serverMs)],
+      // The same work every time: how much this machine alone makes identical requests vary.
+      ['the server\'s own time', last.map((s) => s.serverMs)],
+    ];
+    for (const [what, ms] of series) {
       const sorted = [...ms].sort((a, b) => a - b);
       const at = (q) => sorted[Math.round(q * (sorted.length - 1))];
-      console.log(`  ${what}: median ${median(ms).toFixed(0)} ms, min ${at(0).toFixed(0)}, max ${at(1).toFixed(0)} (max/min ${(at(1) / at(0)).toFixed(2)}), ` +
-        `middle 80% ${at(0.1).toFixed(0)}-${at(0.9).toFixed(0)} (${(at(0.9) / at(0.1)).toFixed(2)}), median of requests 11-30 vs 31-50 ${(median(ms.slice(0, 20)) / median(ms.slice(20))).toFixed(2)}`);
+      const mid = median(ms);
+      const near = ms.filter((x) => Math.abs(x - mid) <= 0.1 * mid).length;
+      console.log(`  ${what}: median ${mid.toFixed(1)} ms, min ${at(0).toFixed(1)}, max ${at(1).toFixed(1)} (max/min ${(at(1) / at(0)).toFixed(2)}), ` +
+        `middle 80% ${at(0.1).toFixed(1)}-${at(0.9).toFixed(1)} (${(at(0.9) / at(0.1)).toFixed(2)}), within 10% of the median ${near}/${ms.length}, ` +
+        `median of requests 11-30 vs 31-50 ${(median(ms.slice(0, 20)) / median(ms.slice(20))).toFixed(2)}`);
     }
+    // Fresh pages: a 5 MiB answer string is about 1280 of them (V8 maps each large string anew).
+    console.log(`  client page faults per request: median ${median(last.map((s) => s.faults))}, max ${Math.max(...last.map((s) => s.faults))}`);
     const rss = last.map((s) => s.rss / MIB);
     // Least-squares slope: a leak shows as a steady climb, collections as a saw around a flat line.
     const mean = rss.reduce((a, b) => a + b, 0) / rss.length;
@@ -141,7 +154,9 @@ async function child(url, steadyToo) {
   await step('before');
   const clientAdded = await measure();
   await step('after', { clientAdded, payload: payloadBytes });
+  await step('before');
   const clientAddedAgain = await measure();
+  await step('after');
   if (!steadyToo) {
     await client.dispose();
     process.send({ type: 'done', clientAddedAgain });
@@ -152,9 +167,10 @@ async function child(url, steadyToo) {
   const loop = async (one) => {
     const runs = [];
     for (let i = 0; i < 50; i++) {
+      const faults = process.resourceUsage().minorPageFault;
       const t0 = performance.now();
       const serverMs = await one();
-      runs.push({ ms: performance.now() - t0, serverMs, rss: status(process.pid, 'VmRSS') });
+      runs.push({ ms: performance.now() - t0, serverMs, rss: status(process.pid, 'VmRSS'), faults: process.resourceUsage().minorPageFault - faults });
     }
     return runs;
   };

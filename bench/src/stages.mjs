@@ -20,10 +20,12 @@ import { startServerProcess } from './server-process.mjs';
 const coreDir = dirname(createRequire(import.meta.url).resolve('@nomyo/core/package.json'));
 const internal = (path) => import(pathToFileURL(join(coreDir, 'dist', path)).href);
 
+/** Label, size, text kind (payloads.mjs): the plain text at each size, and the letter at 5 MiB. */
 export const STAGE_SIZES = [
-  ['100 KiB', 100 * 1024],
-  ['5 MiB', 5 * 1024 * 1024],
-  ['10 MiB', 10 * 1024 * 1024 - 256],
+  ['100 KiB', 100 * 1024, 'plain'],
+  ['5 MiB', 5 * 1024 * 1024, 'plain'],
+  ['10 MiB', 10 * 1024 * 1024 - 256, 'plain'],
+  ['5 MiB letter', 5 * 1024 * 1024, 'letter'],
 ];
 
 /**
@@ -109,9 +111,9 @@ export async function stages({ rounds }) {
   const rows = [];
   for (const protocol of [2, 1]) {
     const ctx = { url: server.url, serverKey, keys, m, memory, protocol };
-    for (const [label, size] of STAGE_SIZES) {
-      const payload = request(size);
-      const n = size > 1e6 ? Math.max(5, rounds >> 2) : rounds;
+    for (const [label, size, kind] of STAGE_SIZES) {
+      const payload = request(size, kind);
+      const n = size > 1e6 ? Math.max(9, rounds >> 1) : rounds;
       const times = new Map();
       // Timing rounds: no forced collections (a running application does not get them either).
       for (let i = 0; i < n + 2; i++) {
@@ -150,18 +152,18 @@ export function printStages(rows) {
   for (const protocol of [2, 1]) {
     const mine = rows.filter((r) => r.protocol === protocol);
     console.log(`\nStage breakdown of one protocol ${protocol} request (client side; fetch send is minus the server's own time)`);
-    console.log('stage                      ' + mine.map((r) => `${r.label.padStart(9)} ms   MiB new`).join('   '));
+    console.log('stage                      ' + mine.map((r) => `${r.label.padStart(12)} ms   MiB new`).join('   '));
     for (const name of mine[0].stages.map((s) => s.name)) {
       const cells = mine.map((r) => {
         const s = r.stages.find((x) => x.name === name);
-        return `${s.ms.toFixed(s.ms >= 100 ? 0 : 2).padStart(9)}    ${mib(s.bytes)}`;
+        return `${s.ms.toFixed(s.ms >= 100 ? 0 : 2).padStart(12)}    ${mib(s.bytes)}`;
       });
       console.log(name.padEnd(27) + cells.join('    '));
     }
     const totals = mine.map((r) => {
       const ms = r.stages.reduce((a, s) => a + s.ms, 0);
       const bytes = r.stages.reduce((a, s) => a + s.bytes, 0);
-      return `${ms.toFixed(ms >= 100 ? 0 : 2).padStart(9)}    ${mib(bytes)}`;
+      return `${ms.toFixed(ms >= 100 ? 0 : 2).padStart(12)}    ${mib(bytes)}`;
     });
     console.log('total'.padEnd(27) + totals.join('    '));
     console.log('allocated bytes / payload: ' + mine.map((r) => `${r.label} ${(r.stages.reduce((a, s) => a + s.bytes, 0) / r.size).toFixed(1)}x`).join(', '));

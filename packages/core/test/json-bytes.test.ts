@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findLongStrings, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable } from '../src/protocol/json-bytes.js';
+import { findLongStrings, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable, wellFormedPortable } from '../src/protocol/json-bytes.js';
 
 const encoder = new TextEncoder();
 
@@ -49,7 +49,7 @@ function expectSameParse(bytes: Uint8Array): void {
 const piece = fc.oneof(
   { weight: 8, arbitrary: fc.string({ maxLength: 40 }) },
   { weight: 3, arbitrary: fc.constantFrom('"', '\\', '/', '\n', '\r', '\t', '\b', '\f', '\u0000', '\u001f', '\u007f', '\u2028', '\ufeff') },
-  { weight: 2, arbitrary: fc.constantFrom('é', '€', '😀', '𝄞', '\ud800', '\udfff', '\ud83d', 'x\ud83d', '\ude00') },
+  { weight: 2, arbitrary: fc.constantFrom('é', '€', '😀', '𝄞', '\ufffd', '\ud800', '\udfff', '\ud83d', 'x\ud83d', '\ude00') },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
 );
 
@@ -85,6 +85,33 @@ describe('stringifyJsonBytes', () => {
       const s = 'a'.repeat(at) + '😀' + 'b'.repeat(LONG_STRING) + '\ud800' + 'c'.repeat(32 * 1024 - 1) + '\ude00' + '"'.repeat(40_000);
       expect(Buffer.from(stringify({ s })!).toString()).toBe(JSON.stringify({ s }));
     }
+  });
+
+  it('escapes every byte JSON.stringify escapes, wherever it falls in a word of the buffer', () => {
+    // The scan reads four bytes at a time from an aligned start: each escapable character at each
+    // position in a word, after a head of each length, beside multi-byte characters.
+    const escapable = [...Array.from({ length: 32 }, (_, c) => String.fromCharCode(c)), '"', '\\'];
+    for (let head = 0; head < 4; head++) {
+      for (const c of escapable) {
+        const s = 'é'.repeat(3) + 'a'.repeat(LONG_STRING) + [0, 1, 2, 3, 4, 5].map((k) => 'b'.repeat(k) + c).join('') + '€' + c;
+        const v = ['x'.repeat(head), s];
+        expect(Buffer.from(stringify(v)!).toString()).toBe(JSON.stringify(v));
+      }
+    }
+  });
+
+  it('takes U+FFFD for what it is, and a lone surrogate the slow way (which escapes it)', () => {
+    for (const s of ['\ufffd'.repeat(LONG_STRING), 'a'.repeat(LONG_STRING) + '\ud800"\ufffd', '\udc00' + 'b\n'.repeat(LONG_STRING)]) {
+      expect(Buffer.from(stringify({ s })!).toString()).toBe(JSON.stringify({ s }));
+    }
+  });
+
+  it('finds lone surrogates without isWellFormed as it does with it (property)', () => {
+    const unit = fc.oneof(fc.constantFrom('a', '\ud800', '\udbff', '\udc00', '\udfff', '😀', '\ufffd'), fc.integer({ min: 0xd7f0, max: 0xe010 }).map((n) => String.fromCharCode(n)));
+    fc.assert(fc.property(fc.array(unit, { maxLength: 12 }), (units) => {
+      const t = units.join('');
+      expect(wellFormedPortable(t)).toBe((t as string & { isWellFormed(): boolean }).isWellFormed());
+    }), { numRuns: 2000 });
   });
 
   it('grows the buffer when escapes and multi-byte characters pass the estimate, and releases the outgrown one', () => {

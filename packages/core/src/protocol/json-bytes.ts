@@ -7,7 +7,9 @@
  * the long strings (at least {@link LONG_STRING} characters) are set aside, the rest of the value
  * (its "skeleton", small) goes through JSON.stringify / JSON.parse as before with a stand-in for
  * each, and the long strings are written straight into the output bytes, or decoded straight out
- * of the input bytes.
+ * of the input bytes. Their escapes are made and undone on the bytes, in place: text such as a
+ * letter has a line break or a quote every few dozen bytes, and doing that a string slice at a time
+ * through JSON.stringify cost more than the encoding itself.
  *
  * Exact: the bytes written are those of `TextEncoder.encode(JSON.stringify(value))`, and the value
  * read is that of `JSON.parse(decode(bytes))`, refusals included. Anything this module is not
@@ -17,12 +19,15 @@
 
 /** Strings at least this long are set aside. */
 export const LONG_STRING = 16 * 1024;
-/** Characters of a long string written at a time (each escaped one is a short-lived string). */
+/** Characters of a long string written at a time when it has a lone surrogate (each escaped slice is a short-lived string). */
 const SLICE_CHARS = 32 * 1024;
 /** What JSON.stringify escapes in a string (surrogates: when lone; pairs are left to it too). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 /** Scanning gives up (plain path) after this many literals per byte of input: it would not pay. */
 const MAX_LITERALS_PER_BYTE = 1 / 64;
+
+/** Runs of bytes at most this long are moved byte by byte when escapes are undone or made: cheaper than a call to copyWithin. */
+const SHORT_RUN = 16;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -127,57 +132,81 @@ function hasControlByte(bytes: Uint8Array, start: number, end: number): boolean 
   return false;
 }
 
-const SIMPLE_ESCAPES: Record<number, number> = {
-  0x22: 0x22, // \"
-  0x5c: 0x5c, // \\
-  0x2f: 0x2f, // \/
-  0x62: 0x08, // \b
-  0x66: 0x0c, // \f
-  0x6e: 0x0a, // \n
-  0x72: 0x0d, // \r
-  0x74: 0x09, // \t
-};
+/** What each simple escape stands for, by the byte after the backslash; -1: not a simple escape. */
+const SIMPLE_ESCAPES = new Int16Array(256).fill(-1);
+for (const [c, v] of [[0x22, 0x22], [0x5c, 0x5c], [0x2f, 0x2f], [0x62, 0x08], [0x66, 0x0c], [0x6e, 0x0a], [0x72, 0x0d], [0x74, 0x09]] as const) SIMPLE_ESCAPES[c] = v;
+/** Hex digit values by byte; -1: not a hex digit. */
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = HEX['0123456789ABCDEF'.charCodeAt(i)] = i;
 
 function hex4(bytes: Uint8Array, at: number, end: number): number {
   if (at + 4 > end) return -1;
-  let v = 0;
-  for (let i = at; i < at + 4; i++) {
-    const c = bytes[i]!;
-    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
-    if (d < 0) return -1;
-    v = (v << 4) | d;
-  }
-  return v;
+  const v = (HEX[bytes[at]!]! << 12) | (HEX[bytes[at + 1]!]! << 8) | (HEX[bytes[at + 2]!]! << 4) | HEX[bytes[at + 3]!]!;
+  // A -1 anywhere makes v negative: shifted left, -1 keeps its sign bit and sets every bit above the digit's place.
+  return v < 0 ? -1 : v;
 }
 
 /**
- * The escape at `at` (a backslash) in a literal ending at `end`: the code point it stands for and
- * its length in bytes, or undefined for anything JSON.parse refuses and for a lone surrogate (valid
- * JSON, but a string UTF-8 cannot hold: the plain way keeps it exact).
+ * The escape at `at` (a backslash) in a literal ending at `end`, packed as `codePoint * 16 + length`
+ * (its length in bytes: 2, 6 or 12), or -1 for anything JSON.parse refuses and for a lone surrogate
+ * (valid JSON, but a string UTF-8 cannot hold: the plain way keeps it exact). A number, not an
+ * object: a long text has one escape every few dozen bytes.
  */
-function readEscape(bytes: Uint8Array, at: number, end: number): { codePoint: number; length: number } | undefined {
-  const c = bytes[at + 1];
-  if (c === undefined || at + 1 >= end) return undefined;
-  const simple = SIMPLE_ESCAPES[c];
-  if (simple !== undefined) return { codePoint: simple, length: 2 };
-  if (c !== 0x75) return undefined; // \u
+function readEscape(bytes: Uint8Array, at: number, end: number): number {
+  if (at + 1 >= end) return -1;
+  const c = bytes[at + 1]!;
+  const simple = SIMPLE_ESCAPES[c]!;
+  if (simple >= 0) return simple * 16 + 2;
+  if (c !== 0x75) return -1; // \u
   const unit = hex4(bytes, at + 2, end);
-  if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff)) return undefined;
-  if (unit < 0xd800 || unit > 0xdbff) return { codePoint: unit, length: 6 };
-  if (bytes[at + 6] !== BACKSLASH || bytes[at + 7] !== 0x75) return undefined;
+  if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff)) return -1;
+  if (unit < 0xd800 || unit > 0xdbff) return unit * 16 + 6;
+  if (bytes[at + 6] !== BACKSLASH || bytes[at + 7] !== 0x75) return -1;
   const low = hex4(bytes, at + 8, end);
-  if (low < 0xdc00 || low > 0xdfff) return undefined;
-  return { codePoint: 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00), length: 12 };
+  if (low < 0xdc00 || low > 0xdfff) return -1;
+  return (0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)) * 16 + 12;
 }
 
-/** True when every escape in the literal is one {@link unescapeInPlace} handles. Reads only. */
-function escapesSupported(bytes: Uint8Array, literal: StringLiteral): boolean {
+/** A literal's escapes, in order: where each starts, and what it stands for (packed as {@link readEscape} packs it). */
+interface Escapes {
+  at: Int32Array;
+  packed: Int32Array;
+  count: number;
+}
+
+/** Every escape of the literal, read once; undefined when one is not one {@link unescapeInPlace} handles. Reads only. */
+function readEscapes(bytes: Uint8Array, literal: StringLiteral): Escapes | undefined {
+  let at = new Int32Array(1024);
+  let packed = new Int32Array(1024);
+  let count = 0;
   for (let b = indexOf(bytes, BACKSLASH, literal.start); b !== -1 && b < literal.end; ) {
     const escape = readEscape(bytes, b, literal.end);
-    if (!escape) return false;
-    b = indexOf(bytes, BACKSLASH, b + escape.length);
+    if (escape < 0) {
+      forget(at, packed);
+      return undefined;
+    }
+    if (count === at.length) {
+      at = grow(at);
+      packed = grow(packed);
+    }
+    at[count] = b;
+    packed[count++] = escape;
+    b = indexOf(bytes, BACKSLASH, b + (escape & 15));
   }
-  return true;
+  return { at, packed, count };
+}
+
+/** `from`, twice the size; the old one is zeroed (it may hold what escapes stand for). */
+function grow(from: Int32Array): Int32Array<ArrayBuffer> {
+  const to = new Int32Array(from.length * 2);
+  to.set(from);
+  from.fill(0);
+  return to;
+}
+
+/** Zeroes the arrays escapes were read into. */
+function forget(...arrays: Int32Array[]): void {
+  for (const a of arrays) a.fill(0);
 }
 
 function writeUtf8(bytes: Uint8Array, at: number, cp: number): number {
@@ -204,19 +233,23 @@ function writeUtf8(bytes: Uint8Array, at: number, cp: number): number {
 }
 
 /**
- * Replaces the literal's escapes by the UTF-8 of what they stand for, in place (every escape is
- * longer than its UTF-8), and returns where the unescaped contents end. Only after
- * {@link escapesSupported} said yes.
+ * Replaces the literal's escapes (read by {@link readEscapes}) by the UTF-8 of what they stand for,
+ * in place (every escape is longer than its UTF-8), and returns where the unescaped contents end.
  */
-function unescapeInPlace(bytes: Uint8Array, literal: StringLiteral): number {
-  let write = literal.start;
-  let read = literal.start;
-  for (let b = indexOf(bytes, BACKSLASH, read); b !== -1 && b < literal.end; b = indexOf(bytes, BACKSLASH, read)) {
-    bytes.copyWithin(write, read, b);
-    write += b - read;
-    const escape = readEscape(bytes, b, literal.end)!;
-    write += writeUtf8(bytes, write, escape.codePoint);
-    read = b + escape.length;
+function unescapeInPlace(bytes: Uint8Array, literal: StringLiteral, escapes: Escapes): number {
+  const { at, packed, count } = escapes;
+  // Nothing moves before the first escape.
+  let write = count > 0 ? at[0]! : literal.end;
+  let read = write;
+  for (let k = 0; k < count; k++) {
+    const b = at[k]!;
+    if (b - read <= SHORT_RUN) while (read < b) bytes[write++] = bytes[read++]!;
+    else {
+      bytes.copyWithin(write, read, b);
+      write += b - read;
+    }
+    write += writeUtf8(bytes, write, packed[k]! >>> 4);
+    read = b + (packed[k]! & 15);
   }
   bytes.copyWithin(write, read, literal.end);
   return write + (literal.end - read);
@@ -277,6 +310,17 @@ function findStandIns(value: unknown, prefix: string, count: number): Array<[Rec
  * it, as it would the plaintext). Throws what `parse(decode(bytes))` throws.
  */
 export function parseJsonBytes(bytes: Uint8Array, options: ParseBytesOptions): unknown {
+  const escapes = new Map<StringLiteral, Escapes>();
+  try {
+    return parseLongStrings(bytes, options, escapes);
+  } finally {
+    // What the escapes stand for is plaintext (all of its non-ASCII, from a router that escapes it): zeroed like the bytes.
+    for (const found of escapes.values()) forget(found.at, found.packed);
+  }
+}
+
+/** {@link parseJsonBytes}, keeping each long literal's escapes in `escapes` (the caller zeroes them). */
+function parseLongStrings(bytes: Uint8Array, options: ParseBytesOptions, escapes: Map<StringLiteral, Escapes>): unknown {
   const { text, contents } = textDecoders(options.fatal);
   const parse = options.parse ?? ((t: string) => JSON.parse(t) as unknown);
   const plain = () => parse(text.decode(bytes));
@@ -284,7 +328,11 @@ export function parseJsonBytes(bytes: Uint8Array, options: ParseBytesOptions): u
   const literals = findLongStrings(bytes, LONG_STRING);
   if (!literals || literals.length === 0) return plain();
   for (const literal of literals) {
-    if (hasControlByte(bytes, literal.start, literal.end) || (literal.escaped && !escapesSupported(bytes, literal))) return plain();
+    if (hasControlByte(bytes, literal.start, literal.end)) return plain();
+    if (!literal.escaped) continue;
+    const found = readEscapes(bytes, literal);
+    if (!found) return plain();
+    escapes.set(literal, found);
   }
   const prefix = standIn();
   let skeleton: string;
@@ -307,13 +355,122 @@ export function parseJsonBytes(bytes: Uint8Array, options: ParseBytesOptions): u
   if (!holders) return plain();
   literals.forEach((literal, i) => {
     const [holder, key] = holders[i]!;
-    const end = literal.escaped ? unescapeInPlace(bytes, literal) : literal.end;
+    const found = escapes.get(literal);
+    const end = found ? unescapeInPlace(bytes, literal, found) : literal.end;
     holder[key] = contents.decode(bytes.subarray(literal.start, end));
   });
   return box.value;
 }
 
 // ---- writing ----
+
+/** The letter of each two-byte escape JSON.stringify writes, by the byte it stands for; 0: written \u00XX (other controls) or as it is. */
+const SHORT_ESCAPE = new Uint8Array(256);
+for (const [c, letter] of [[0x22, 0x22], [0x5c, 0x5c], [0x08, 0x62], [0x0c, 0x66], [0x0a, 0x6e], [0x0d, 0x72], [0x09, 0x74]] as const) SHORT_ESCAPE[c] = letter;
+const HEX_DIGITS = new TextEncoder().encode('0123456789abcdef');
+
+/** The bytes of a string's UTF-8 that JSON.stringify escapes: where each is, and how many bytes the escapes add. */
+interface ToEscape {
+  at: Int32Array;
+  count: number;
+  extra: number;
+}
+
+/** The bytes JSON.stringify's escape of each byte adds: 1 for the two-character escapes, 5 for \u00XX, 0 for bytes written as they are. */
+const ESCAPE_EXTRA = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) ESCAPE_EXTRA[c] = 5;
+for (let c = 0; c < 256; c++) if (SHORT_ESCAPE[c]) ESCAPE_EXTRA[c] = 1;
+
+/** Records the escapable bytes of `bytes[from, to)` in `found`, in order. */
+function collectEscapable(bytes: Uint8Array, from: number, to: number, found: ToEscape): void {
+  for (let j = from; j < to; j++) {
+    const e = ESCAPE_EXTRA[bytes[j]!]!;
+    if (e === 0) continue;
+    if (found.count === found.at.length) found.at = grow(found.at);
+    found.at[found.count++] = j;
+    found.extra += e;
+  }
+}
+
+/**
+ * The bytes of `bytes[start, end)` (a string's UTF-8) that JSON.stringify escapes, found four at a
+ * time: a word holding none (almost all of them, in text) costs three subtractions. Bytes of
+ * multi-byte characters are all 0x80 and above, so none is ever taken for one of these.
+ */
+function findEscapable(bytes: Uint8Array, start: number, end: number): ToEscape {
+  const found: ToEscape = { at: new Int32Array(1024), count: 0, extra: 0 };
+  const aligned = Math.min(end, start + ((4 - ((bytes.byteOffset + start) & 3)) & 3));
+  collectEscapable(bytes, start, aligned, found);
+  const words = (end - aligned) >> 2;
+  if (words > 0) {
+    const w32 = new Int32Array(bytes.buffer, bytes.byteOffset + aligned, words);
+    for (let k = 0; k < words; k++) {
+      const w = w32[k]!;
+      const q = w ^ 0x22222222;
+      const b = w ^ 0x5c5c5c5c;
+      // A byte below 0x20, or one equal to 0x22 or 0x5c (a zero byte in q or b), sets a top bit here
+      // (exact as a test of the whole word; which byte it was, the bytes themselves tell).
+      if ((((w - 0x20202020) & ~w) | ((q - 0x01010101) & ~q) | ((b - 0x01010101) & ~b)) & 0x80808080) {
+        collectEscapable(bytes, aligned + k * 4, aligned + k * 4 + 4, found);
+      }
+    }
+  }
+  collectEscapable(bytes, aligned + words * 4, end, found);
+  return found;
+}
+
+/**
+ * Escapes the bytes {@link findEscapable} found (all before `end`) as JSON.stringify does, in
+ * place: from the end backwards, each run moved right by the escapes still to come before it. The
+ * buffer must hold `end + found.extra` bytes.
+ */
+function escapeInPlace(bytes: Uint8Array, end: number, found: ToEscape): void {
+  let read = end;
+  let write = end + found.extra;
+  for (let k = found.count - 1; k >= 0; k--) {
+    const p = found.at[k]!;
+    const run = read - (p + 1);
+    if (run <= SHORT_RUN) for (let r = read; r > p + 1; ) bytes[--write] = bytes[--r]!;
+    else {
+      bytes.copyWithin(write - run, p + 1, read);
+      write -= run;
+    }
+    const c = bytes[p]!;
+    const letter = SHORT_ESCAPE[c]!;
+    if (letter) {
+      bytes[--write] = letter;
+    } else {
+      bytes[--write] = HEX_DIGITS[c & 15]!;
+      bytes[--write] = HEX_DIGITS[c >> 4]!;
+      bytes[--write] = 0x30;
+      bytes[--write] = 0x30;
+      bytes[--write] = 0x75; // u
+    }
+    bytes[--write] = BACKSLASH;
+    read = p;
+  }
+}
+
+/** U+FFFD in UTF-8: what TextEncoder writes for a lone surrogate (and for U+FFFD itself). */
+function hasReplacementCharacter(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = indexOf(bytes, 0xef, start); i !== -1 && i + 2 < end; i = indexOf(bytes, 0xef, i + 1)) {
+    if (bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) return true;
+  }
+  return false;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** `isWellFormed` where the runtime lacks it. @internal */
+export function wellFormedPortable(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
+
+/** False if `text` has a lone surrogate (JSON.stringify escapes it; UTF-8 cannot hold it). */
+function wellFormed(text: string): boolean {
+  const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
+  return native ? native.call(text) : wellFormedPortable(text);
+}
 
 export interface StringifyBytesOptions {
   /** A buffer of at least `size` bytes for the output (secure memory for a plaintext). */
@@ -329,8 +486,8 @@ export interface StringifyBytesOptions {
  * The UTF-8 bytes of `JSON.stringify(value)`, written into a buffer from `options.alloc`: returns
  * that buffer (release it as usual) and how many of its bytes are the JSON; undefined for a value
  * JSON.stringify makes nothing of. Past `options.maxBytes` it stops, releases what it wrote and
- * throws `options.tooLarge()`. Long strings go straight from the value into the buffer, escaped a
- * slice at a time. Throws what JSON.stringify throws (cycles, BigInt).
+ * throws `options.tooLarge()`. Long strings go straight from the value into the buffer and are
+ * escaped there. Throws what JSON.stringify throws (cycles, BigInt).
  */
 export function stringifyJsonBytes(value: unknown, options: StringifyBytesOptions): { buffer: Uint8Array; length: number } | undefined {
   const long: string[] = [];
@@ -354,13 +511,21 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
     return { buffer: out, length: size };
   }
   const marker = JSON.stringify(prefix).slice(0, -1); // `"\u0000nomyo-…-`, then the index and `"`
-  // A long string with nothing to escape (the common case) is written whole and its size is exact;
-  // for the others, room for some escapes (a buffer that turns out too small grows).
-  const clean = long.map((s) => !NEEDS_ESCAPE.test(s));
+  // Room for each long string as it is and some escapes (a buffer that turns out too small grows).
   let estimate = utf8Length(skeleton);
-  long.forEach((s, i) => (estimate += utf8Length(s) + (clean[i] ? 0 : (s.length >> 3) + 16)));
+  long.forEach((s) => (estimate += utf8Length(s) + (s.length >> 5) + 16));
   let out = options.alloc(Math.min(options.maxBytes + 1, estimate));
   let at = 0;
+  /** Makes room for `more` bytes at `at` (a larger buffer, what is written copied over); false past maxBytes. */
+  const room = (more: number): boolean => {
+    if (at + more <= out.length) return true;
+    if (out.length > options.maxBytes) return false;
+    const larger = options.alloc(Math.min(options.maxBytes + 1, Math.max(out.length * 2, at + more)));
+    larger.set(out.subarray(0, at));
+    options.release(out);
+    out = larger;
+    return at + more <= out.length;
+  };
   /** Writes `text` at `at`, growing the buffer if it does not fit; false past maxBytes. */
   const put = (text: string): boolean => {
     for (;;) {
@@ -369,32 +534,50 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
         at += written;
         return at <= options.maxBytes;
       }
-      if (out.length > options.maxBytes) return false;
-      // Escapes or multi-byte characters beyond the estimate: a larger buffer, written so far copied.
-      const larger = options.alloc(Math.min(options.maxBytes + 1, out.length * 2 + text.length * 3));
-      larger.set(out.subarray(0, at));
-      options.release(out);
-      out = larger;
+      // Multi-byte characters beyond the estimate.
+      if (!room(out.length - at + text.length * 3)) return false;
     }
+  };
+  /**
+   * Writes long string `s` as JSON.stringify would inside its quotes: its UTF-8 first, then the
+   * bytes that need it escaped in place. A lone surrogate (which UTF-8 cannot hold) sends it the
+   * slow way: JSON.stringify a slice at a time.
+   */
+  const putLong = (s: string): boolean => {
+    const start = at;
+    if (!put(s)) return false;
+    if (!hasReplacementCharacter(out, start, at) || wellFormed(s)) {
+      const found = findEscapable(out, start, at);
+      try {
+        if (found.count === 0) return true;
+        if (!room(found.extra)) return false;
+        escapeInPlace(out, at, found);
+        at += found.extra;
+        return at <= options.maxBytes;
+      } finally {
+        forget(found.at); // where the quotes and line breaks of a plaintext are
+      }
+    }
+    at = start;
+    for (let i = 0; i < s.length; ) {
+      let j = Math.min(i + SLICE_CHARS, s.length);
+      // Never split a surrogate pair: each half alone would be escaped as a lone surrogate.
+      const last = s.charCodeAt(j - 1);
+      if (j < s.length && last >= 0xd800 && last <= 0xdbff) j--;
+      // A slice with nothing to escape goes in as it is (a view of the string, no copy).
+      const slice = s.slice(i, j);
+      if (!put(NEEDS_ESCAPE.test(slice) ? JSON.stringify(slice).slice(1, -1) : slice)) return false;
+      i = j;
+    }
+    return true;
   };
   const write = (): boolean => {
     let from = 0;
     for (let found = skeleton.indexOf(marker); found !== -1; found = skeleton.indexOf(marker, from)) {
       const close = skeleton.indexOf('"', found + marker.length);
       const index = Number(skeleton.slice(found + marker.length, close));
-      const s = long[index]!;
       if (!put(skeleton.slice(from, found + 1))) return false; // up to and with the opening quote
-      if (clean[index] && !put(s)) return false;
-      for (let i = clean[index] ? s.length : 0; i < s.length; ) {
-        let j = Math.min(i + SLICE_CHARS, s.length);
-        // Never split a surrogate pair: each half alone would be escaped as a lone surrogate.
-        const last = s.charCodeAt(j - 1);
-        if (j < s.length && last >= 0xd800 && last <= 0xdbff) j--;
-        // A slice with nothing to escape goes in as it is (a view of the string, no copy).
-        const slice = s.slice(i, j);
-        if (!put(NEEDS_ESCAPE.test(slice) ? JSON.stringify(slice).slice(1, -1) : slice)) return false;
-        i = j;
-      }
+      if (!putLong(long[index]!)) return false;
       from = close; // the closing quote comes with the next part
     }
     return put(skeleton.slice(from));
