@@ -21,8 +21,11 @@ export {
 } from './protocol/package.js';
 export {
   writeSealedPackage,
+  writeSealedPackageInPlace,
+  inPlaceRoom,
   readPackageBody,
   openPackageBody,
+  openPackageBodyInPlace,
   type BodyText,
   type PackageBody,
   type PackageOpener,

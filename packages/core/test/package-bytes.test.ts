@@ -6,7 +6,17 @@ import { pemToDer } from '../src/crypto/pem.js';
 import type { Bytes } from '../src/crypto/subtle.js';
 import { openPackage, sealPackage, sealWith, serializePackage, v1Opening, v1Sealing, type Sealing } from '../src/protocol/package.js';
 import { answerSealingV2, openAnswerV2, openRequestV2, requestSealingV2 } from '../src/protocol/v2.js';
-import { MIN_LOCATED_BODY, openPackageBody, readPackageBody, writeSealedPackage, type BodyText, type PackageOpener } from '../src/protocol/package-bytes.js';
+import {
+  MIN_LOCATED_BODY,
+  inPlaceRoom,
+  openPackageBody,
+  openPackageBodyInPlace,
+  readPackageBody,
+  writeSealedPackage,
+  writeSealedPackageInPlace,
+  type BodyText,
+  type PackageOpener,
+} from '../src/protocol/package-bytes.js';
 import { SecurityError } from '../src/errors.js';
 import { readVectors, readVectorText } from './helpers/vectors.js';
 
@@ -59,13 +69,51 @@ async function outcome(run: () => Promise<Uint8Array>): Promise<Outcome> {
   }
 }
 
-/** The plain way and the bytes way on the same body: the same plaintext or the same error. */
+/** How often the in-place open declined (and the body was opened the usual way) and took the body. */
+const inPlaceCount = { declined: 0, opened: 0, failed: 0 };
+
+/**
+ * Opens `body` in place, as a router does with a request body of its own; where that declines, the
+ * body must be as it came (the router then opens it the usual way: the bytes way, compared already).
+ * After a failure, no plaintext is left: every byte is as it came or zero.
+ */
+async function openInPlace(body: Uint8Array, text: BodyText, opener: PackageOpener): Promise<Uint8Array | undefined> {
+  const original = body.slice();
+  const read = readPackageBody(body, text);
+  let plaintext: Uint8Array | undefined;
+  try {
+    plaintext = await openPackageBodyInPlace(body, read, opener);
+  } catch (err) {
+    inPlaceCount.failed++;
+    expect(body.every((b, i) => b === original[i] || b === 0)).toBe(true);
+    throw err;
+  }
+  if (!plaintext) {
+    inPlaceCount.declined++;
+    expect(Buffer.from(body)).toEqual(Buffer.from(original));
+    return undefined;
+  }
+  inPlaceCount.opened++;
+  const copy = plaintext.slice();
+  plaintext.fill(0);
+  return copy;
+}
+
+/**
+ * The plain way and the bytes way on the same body: the same plaintext or the same error; and the
+ * in-place way too, as a router reads (refusing what is not UTF-8), where it does not decline.
+ */
 async function expectSameOpen(body: Uint8Array, key: CryptoKey): Promise<Outcome> {
   const results: Outcome[] = [];
   for (const fatal of [true, false]) {
     const plain = await outcome(async () => openPackage(parse(new TextDecoder('utf-8', { fatal }).decode(body)), key));
     const bytes = await outcome(() => openBytes(body.slice(), { fatal, parse }, v1Opener(key)));
     expect(bytes).toEqual(plain);
+    if (fatal) {
+      let declined = false;
+      const inPlace = await outcome(async () => (await openInPlace(body.slice(), { fatal, parse }, v1Opener(key))) ?? ((declined = true), new Uint8Array()));
+      if (!declined) expect(inPlace).toEqual(plain);
+    }
     results.push(plain);
   }
   return results[0]!;
@@ -153,6 +201,43 @@ describe('openPackageBody on large bodies', () => {
     );
   });
 
+  it('opens in place: the plaintext where the body was, the same bytes', async () => {
+    const body = bigBody.slice();
+    const read = readPackageBody(body, { fatal: true, parse });
+    const plaintext = (await openPackageBodyInPlace(body, read, v1Opener(serverKey)))!;
+    expect(plaintext.buffer).toBe(body.buffer);
+    expect(plaintext.byteOffset).toBe(body.byteOffset);
+    expect(Buffer.from(plaintext)).toEqual(Buffer.from(bigPlaintext));
+  });
+
+  it('declines, the body untouched, where its verdict could differ from the plain one', async () => {
+    const text = new TextDecoder().decode(bigBody);
+    const ciphertext = (JSON.parse(text) as { encrypted_payload: { ciphertext: string } }).encrypted_payload.ciphertext;
+    const cases = [
+      text.replace(ciphertext, `${ciphertext.slice(0, 1000)}\u0001${ciphertext.slice(1001)}`), // a raw control byte
+      text.replace(ciphertext, `${ciphertext.slice(0, 1000)}é${ciphertext.slice(1002)}`), // a non-ASCII letter
+      text.replace('"encrypted_aes_key":"', '"encrypted_aes_key":"AAAA'), // a key that does not unwrap: found before decryption
+    ];
+    for (const edited of cases) {
+      const body = encoder.encode(edited);
+      const original = body.slice();
+      expect(await openPackageBodyInPlace(body, readPackageBody(body, { fatal: false, parse }), v1Opener(serverKey))).toBeUndefined();
+      expect(Buffer.from(body)).toEqual(Buffer.from(original));
+    }
+  });
+
+  it('leaves no plaintext in the body when the tag fails after everything was decrypted in place', async () => {
+    const text = new TextDecoder().decode(bigBody);
+    const pkg = JSON.parse(text) as { encrypted_payload: { tag: string } };
+    const body = encoder.encode(text.replace(pkg.encrypted_payload.tag, Buffer.alloc(16, 7).toString('base64')));
+    const original = body.slice();
+    const read = readPackageBody(body, { fatal: true, parse });
+    await expect(openPackageBodyInPlace(body, read, v1Opener(serverKey))).rejects.toThrow('decryption failed');
+    const changed = body.filter((b, i) => b !== original[i]);
+    expect(changed.length).toBeGreaterThan(bigPlaintext.length / 2);
+    expect(changed.every((b) => b === 0)).toBe(true);
+  });
+
   it.each([
     ['a duplicate ciphertext key, the first one long', (t: string, c: string) => t.replace(`"ciphertext":"${c}"`, `"ciphertext":"${c}","ciphertext":"QUJD"`)],
     ['a duplicate ciphertext key, the second one long', (t: string, c: string) => t.replace(`"ciphertext":"${c}"`, `"ciphertext":"QUJD","ciphertext":"${c}"`)],
@@ -201,4 +286,53 @@ describe('writeSealedPackage', () => {
     expect(Object.keys(JSON.parse(text) as object)).toEqual(['version', 'algorithm', 'encrypted_payload', 'payload_algorithm', 'processed_at']);
     expect(Buffer.from(await openAnswerV2(JSON.parse(text), await answerKey, 'id-1'))).toEqual(Buffer.from(plaintext));
   });
+});
+
+describe('writeSealedPackageInPlace', () => {
+  /** Seals `plaintext` placed as inPlaceRoom places it (for a plaintext of up to `size` bytes), junk everywhere else. */
+  const writeInPlace = async (sealing: Sealing, plaintext: Uint8Array, size = plaintext.length) => {
+    const { bytes, start } = inPlaceRoom(sealing, size);
+    const buffer = new Uint8Array(randomBytes(bytes));
+    buffer.set(plaintext, start);
+    const length = await writeSealedPackageInPlace(sealing, buffer, start, plaintext.length);
+    return new TextDecoder().decode(buffer.subarray(0, length));
+  };
+
+  it('writes what writeSealedPackage writes, over its own plaintext, for every length around the pieces', async () => {
+    for (const n of [0, 1, 2, 3, 49151, 49152, 49153, 98305, 200_000, 1_000_003]) {
+      const plaintext = new Uint8Array(randomBytes(n)) as Bytes;
+      const sealing = await v1Sealing(serverPublic, n % 2 ? { processed_at: 1765250382 } : undefined);
+      const expected = serializePackage(await sealWith(sealing, plaintext));
+      expect(await writeInPlace(sealing, plaintext)).toBe(expected);
+      // A plaintext shorter than the room it was given (the JSON writer's estimate was generous).
+      expect(await writeInPlace(sealing, plaintext, n + 4096)).toBe(expected);
+    }
+  });
+
+  it('writes v2 answers in place that open', async () => {
+    const plaintext = new Uint8Array(randomBytes(300_001)) as Bytes;
+    const k = new Uint8Array(randomBytes(32)) as Bytes;
+    const { sealing } = await requestSealingV2(k, serverPublic, { payloadId: 'id-2', tier: undefined });
+    const opened = await openRequestV2(JSON.parse(await writeInPlace(sealing, plaintext)), serverKey, { payloadId: 'id-2', tier: undefined });
+    expect(Buffer.from(opened.plaintext)).toEqual(Buffer.from(plaintext));
+    const answer = answerSealingV2(opened.answerKey, 'id-2', { processed_at: 2 });
+    const text = await writeInPlace(answer, plaintext);
+    expect(text).toBe(serializePackage(await sealWith(answer, plaintext)));
+  });
+
+  it('refuses a plaintext placed where the base64 would overtake it, or a buffer too short', async () => {
+    const plaintext = new Uint8Array(randomBytes(200_000)) as Bytes;
+    const sealing = await v1Sealing(serverPublic);
+    const { bytes, start } = inPlaceRoom(sealing, plaintext.length);
+    const buffer = new Uint8Array(bytes);
+    await expect(writeSealedPackageInPlace(sealing, buffer, start - 1, plaintext.length)).rejects.toThrow(RangeError);
+    await expect(writeSealedPackageInPlace(sealing, buffer.subarray(0, bytes - 1), start, plaintext.length)).rejects.toThrow(RangeError);
+  });
+});
+
+it('the in-place open ran, declined and failed in the comparisons above', () => {
+  // Each of the three ways was taken: otherwise the comparisons checked less than they claim.
+  expect(inPlaceCount.opened).toBeGreaterThan(0);
+  expect(inPlaceCount.declined).toBeGreaterThan(0);
+  expect(inPlaceCount.failed).toBeGreaterThan(0);
 });

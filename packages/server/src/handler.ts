@@ -17,6 +17,7 @@ import {
   importRsaPublicKey,
   openPackage,
   openPackageBody,
+  openPackageBodyInPlace,
   openRequestV2,
   parseJsonBytes,
   parseJsonPackage,
@@ -28,6 +29,8 @@ import {
   v1Opening,
   v1Sealing,
   writeSealedPackage,
+  writeSealedPackageInPlace,
+  inPlaceRoom,
   type AnswerPackage,
   type BodyText,
   type EncryptedPackage,
@@ -52,8 +55,8 @@ export interface SecureCompletionContext {
   /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */
   protocol: ProtocolVersion;
   tamper: ((pkg: EncryptedPackage | AnswerPackage) => unknown) | undefined;
-  /** Buffers for plaintexts (zeroed when given back) and for the answer body (ciphertext). */
-  buffers: { plaintext: PlaintextBuffers; wire: PlaintextBuffers };
+  /** Buffers for plaintexts (zeroed when given back) and for the answer body (ciphertext), and whether the body buffers are the request's alone (buffers.ts). */
+  buffers: { plaintext: PlaintextBuffers; wire: PlaintextBuffers; inPlace: boolean };
   /** Gives the request body's buffer back once it is opened (its answer can then take it). */
   releaseBody: () => void;
 }
@@ -133,17 +136,31 @@ async function opened<T>(open: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The request's plaintext, or the 400 it earns; either way the body is done with after this. */
-async function openBody(ctx: SecureCompletionContext, read: PackageBody, opener: PackageOpener): Promise<Uint8Array> {
+/** A request's plaintext, and how to be done with it: zeroed, its buffer given back. */
+interface OpenedRequest {
+  plaintext: Uint8Array;
+  done(): void;
+}
+
+/** The request's plaintext, or the 400 it earns; the body's buffer goes back once the plaintext is done with. */
+async function openBody(ctx: SecureCompletionContext, read: PackageBody, opener: PackageOpener): Promise<OpenedRequest> {
   try {
-    return await opened(() => openPackageBody(ctx.body, read, REQUEST_TEXT, opener, ctx.buffers.plaintext));
-  } finally {
+    if (ctx.buffers.inPlace) {
+      const plaintext = await opened(() => openPackageBodyInPlace(ctx.body, read, opener));
+      // In the body's own buffer: that goes back only after the plaintext in it is zeroed.
+      if (plaintext) return { plaintext, done: () => (plaintext.fill(0), ctx.releaseBody()) };
+    }
+    const plaintext = await opened(() => openPackageBody(ctx.body, read, REQUEST_TEXT, opener, ctx.buffers.plaintext));
     ctx.releaseBody();
+    return { plaintext, done: () => ctx.buffers.plaintext.free(plaintext) };
+  } catch (err) {
+    ctx.releaseBody();
+    throw err;
   }
 }
 
-/** The decrypted chat request, its long strings decoded once; the plaintext is zeroed and given back before returning. */
-function chatRequest(plaintext: Uint8Array, buffers: PlaintextBuffers): ChatRequest {
+/** The decrypted chat request, its long strings decoded once; the plaintext is done with before returning. */
+function chatRequest({ plaintext, done }: OpenedRequest): ChatRequest {
   let parsed: unknown;
   try {
     if (plaintext.length > MAX_REQUEST_PLAINTEXT_BYTES) throw new HttpError(413, `the request plaintext exceeds ${MAX_REQUEST_PLAINTEXT_BYTES} bytes`);
@@ -152,7 +169,7 @@ function chatRequest(plaintext: Uint8Array, buffers: PlaintextBuffers): ChatRequ
     if (err instanceof HttpError) throw err;
     throw new HttpError(400, 'the decrypted request is not UTF-8 JSON');
   } finally {
-    buffers.free(plaintext);
+    done();
   }
   return checkChatRequest(parsed);
 }
@@ -196,20 +213,39 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
         return done.plaintext;
       },
     };
-    request = chatRequest(await openBody(ctx, read!, opener), buffers);
+    request = chatRequest(await openBody(ctx, read!, opener));
     sealing = async (extra) => answerSealingV2(answerKey!, id, extra);
   } else {
     const recipient = await clientKey(ctx.headers);
     if (error) throw error;
     const opener: PackageOpener = { prepare: (pkg) => v1Opening(pkg, ctx.privateKey), openPlain: (pkg) => openPackage(pkg, ctx.privateKey) };
-    request = chatRequest(await openBody(ctx, read!, opener), buffers);
+    request = chatRequest(await openBody(ctx, read!, opener));
     sealing = (extra) => v1Sealing(recipient, extra);
   }
 
   const answer = await ctx.model(request, { payloadId: id, securityTier: tier, signal: ctx.signal });
   const ready = await sealing({ processed_at: Math.floor(Date.now() / 1000) });
-  // The answer's long strings go straight into the plaintext buffer, and the ciphertext's base64
-  // straight into the body: one copy of each, whatever the size.
+  if (ctx.tamper) {
+    const json = answerJson(answer, buffers);
+    let sealed: EncryptedPackage | AnswerPackage;
+    try {
+      sealed = await sealWith(ready, json.buffer.subarray(0, json.length) as Uint8Array<ArrayBuffer>);
+    } finally {
+      buffers.free(json.buffer);
+    }
+    const tampered: unknown = await ctx.tamper(sealed);
+    return typeof tampered === 'string' ? textAnswer(200, tampered, 'application/json') : jsonAnswer(200, tampered);
+  }
+  const wire = ctx.buffers.wire;
+  const body = ctx.buffers.inPlace ? await sealAnswerInPlace(answer, ready, wire) : await sealAnswer(answer, ready, buffers, wire);
+  return { status: 200, headers: { 'Content-Type': 'application/json' }, body: body.buffer.subarray(0, body.length), release: () => wire.free(body.buffer) };
+}
+
+/**
+ * The answer's JSON: its long strings go straight into a buffer from `buffers` (one copy of each,
+ * whatever the size). `buffers` zeroes what comes back.
+ */
+function answerJson(answer: unknown, buffers: PlaintextBuffers): { buffer: Uint8Array; length: number } {
   const json = stringifyJsonBytes(answer, {
     alloc: (size) => buffers.alloc(size),
     release: (bytes) => buffers.free(bytes),
@@ -217,22 +253,51 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
     tooLarge: () => new Error('the answer is too large'),
   });
   if (json === undefined) throw new Error('the model produced no answer');
-  const plaintext = json.buffer.subarray(0, json.length);
-  if (ctx.tamper) {
-    let sealed: EncryptedPackage | AnswerPackage;
-    try {
-      sealed = await sealWith(ready, plaintext as Uint8Array<ArrayBuffer>);
-    } finally {
-      buffers.free(json.buffer);
-    }
-    const tampered: unknown = await ctx.tamper(sealed);
-    return typeof tampered === 'string' ? textAnswer(200, tampered, 'application/json') : jsonAnswer(200, tampered);
-  }
-  let body: { buffer: Uint8Array; length: number };
+  return json;
+}
+
+/** The answer's JSON in a plaintext buffer, sealed into a body buffer from `wire` (the ciphertext's base64 straight into it). */
+async function sealAnswer(answer: unknown, ready: Sealing, buffers: PlaintextBuffers, wire: PlaintextBuffers): Promise<{ buffer: Uint8Array; length: number }> {
+  const json = answerJson(answer, buffers);
   try {
-    body = await writeSealedPackage(ready, plaintext, (size) => ctx.buffers.wire.alloc(size));
+    return await writeSealedPackage(ready, json.buffer.subarray(0, json.length), (size) => wire.alloc(size));
   } finally {
     buffers.free(json.buffer);
   }
-  return { status: 200, headers: { 'Content-Type': 'application/json' }, body: body.buffer.subarray(0, body.length), release: () => ctx.buffers.wire.free(body.buffer) };
+}
+
+/**
+ * The answer's JSON written into the buffer its body goes into, a third of its size past the JSON
+ * head, and sealed there (core's inPlaceRoom): one buffer, where sealAnswer takes two. The wire
+ * buffers do not zero what comes back: what is left of the plaintext is zeroed here.
+ */
+async function sealAnswerInPlace(answer: unknown, ready: Sealing, wire: PlaintextBuffers): Promise<{ buffer: Uint8Array; length: number }> {
+  const behind = new Map<Uint8Array, { buffer: Uint8Array; start: number }>();
+  const json = answerJson(answer, {
+    alloc: (size) => {
+      const { bytes, start } = inPlaceRoom(ready, size);
+      const buffer = wire.alloc(bytes);
+      const view = buffer.subarray(start, start + size);
+      behind.set(view, { buffer, start });
+      return view;
+    },
+    free: (view) => {
+      view.fill(0);
+      const place = behind.get(view);
+      behind.delete(view);
+      if (place) wire.free(place.buffer);
+    },
+  });
+  const { buffer, start } = behind.get(json.buffer)!;
+  const plaintextEnd = start + json.length;
+  try {
+    const length = await writeSealedPackageInPlace(ready, buffer, start, json.length);
+    buffer.fill(0, length, Math.max(length, plaintextEnd));
+    return { buffer, length };
+  } catch (err) {
+    // Sealing stopped part way: plaintext may be anywhere up to where it ended.
+    buffer.fill(0, 0, plaintextEnd);
+    wire.free(buffer);
+    throw err;
+  }
 }

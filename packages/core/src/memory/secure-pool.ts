@@ -21,7 +21,14 @@ export class SecureBufferPool {
   /** Each view handed out, to the whole allocation behind it. */
   readonly #backing = new WeakMap<Uint8Array, Uint8Array<ArrayBuffer>>();
 
-  constructor(private readonly allocator: SecureAllocator) {}
+  /**
+   * @param slack a large new buffer is made this much larger than asked (see {@link take}): 1/32 by
+   * default, for locked memory, where every byte is resident; more is free where untouched pages cost nothing.
+   */
+  constructor(
+    private readonly allocator: SecureAllocator,
+    private readonly slack = 1 / 32,
+  ) {}
 
   /** A zeroed view of `size` bytes, from an idle buffer when one is large enough. */
   take(size: number): Uint8Array<ArrayBuffer> {
@@ -32,11 +39,11 @@ export class SecureBufferPool {
     }
     let backing: Uint8Array<ArrayBuffer>;
     if (best === -1) {
-      // Round up so that requests of similar sizes can share a buffer later; a large one gets 1/32
-      // more, so that the next one a little larger (an answer a few bytes longer than its request)
+      // Round up so that requests of similar sizes can share a buffer later; a large one gets some
+      // slack, so that the next one a little larger (an answer a few bytes longer than its request)
       // still fits in it. Pages of the slack that are never written are never touched.
       const unit = size > LARGE ? LARGE : PAGE;
-      const wanted = size > LARGE ? size + (size >> 5) : size;
+      const wanted = size > LARGE ? size + Math.ceil(size * this.slack) : size;
       backing = this.allocator.allocate(Math.max(unit, Math.ceil(wanted / unit) * unit));
     } else {
       backing = this.#idle.splice(best, 1)[0]!;

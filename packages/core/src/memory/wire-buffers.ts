@@ -7,7 +7,13 @@
  */
 import { SecureBufferPool } from './secure-pool.js';
 
-export const wireBuffers = new SecureBufferPool({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: () => {} });
+/**
+ * Not locked, so slack that is never written costs no memory: 1/8, so that a router's answer, sealed
+ * in place a third past its JSON head (package-bytes.ts inPlaceRoom), fits in its request's buffer.
+ */
+const WIRE_SLACK = 1 / 8;
+
+export const wireBuffers = new SecureBufferPool({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: () => {} }, WIRE_SLACK);
 
 /** {@link wireBuffers} as a source of buffers (for readBodyBytes and the package writer). */
 export const wireBufferSource = {

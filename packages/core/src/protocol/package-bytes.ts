@@ -29,37 +29,82 @@ function put(text: string, into: Uint8Array, at: number): number {
   return at + written;
 }
 
+/** Stands where the tag goes in a layout's tail: as long as the tag's base64, and never in serializePackage's output. */
+const TAG_MARK = '\u0001'.repeat(base64Length(GCM_TAG_BYTES));
+
+/** A package body around its ciphertext: the JSON before it, and after it (with {@link TAG_MARK}), and their lengths in bytes. */
+interface PackageLayout {
+  head: string;
+  tail: string;
+  headBytes: number;
+  tailBytes: number;
+}
+
+function packageLayout({ fields, params }: Sealing): PackageLayout {
+  // The layout comes from serializePackage itself, with marks where the ciphertext and the tag go:
+  // neither can occur in its output (labels are JSON-escaped, the rest is base64).
+  const ciphertextMark = '\u0000';
+  const template = serializePackage({
+    ...fields,
+    encrypted_payload: { ciphertext: ciphertextMark, nonce: encodeBase64(params.nonce), tag: TAG_MARK },
+  } as EncryptedPackage | AnswerPackage);
+  const split = template.indexOf(ciphertextMark);
+  const head = template.slice(0, split);
+  const tail = template.slice(split + 1);
+  return { head, tail, headBytes: encoder.encode(head).length, tailBytes: encoder.encode(tail).length };
+}
+
+function bodyLength(layout: PackageLayout, plaintextLength: number): number {
+  return layout.headBytes + base64Length(plaintextLength) + layout.tailBytes;
+}
+
+/** Seals `plaintext` and writes the body into `buffer` from its start, the ciphertext's base64 as the cipher gives it out; returns the body's length. */
+async function sealInto({ params }: Sealing, layout: PackageLayout, plaintext: Uint8Array, buffer: Uint8Array): Promise<number> {
+  let at = put(layout.head, buffer, 0);
+  const gcm = await gcmPieces();
+  const tag = await gcm.seal(params.key, params.nonce, params.aad, plaintext, (piece) => {
+    at = encodeBase64Into(piece, buffer, at);
+  });
+  at = put(layout.tail.replace(TAG_MARK, encodeBase64(tag)), buffer, at);
+  if (at !== bodyLength(layout, plaintext.length)) throw new RangeError('package length mismatch');
+  return at;
+}
+
 /**
  * Seals `plaintext` as `sealing` says and writes the package body into one buffer from `alloc`: byte
  * for byte what `serializePackage(await sealWith(sealing, plaintext))` writes, the ciphertext's base64
  * written as the cipher gives it out. Returns the buffer and the body's length in it.
  */
-export async function writeSealedPackage(
-  { fields, params }: Sealing,
-  plaintext: Uint8Array,
-  alloc: (size: number) => Uint8Array,
-): Promise<{ buffer: Uint8Array; length: number }> {
-  // The layout comes from serializePackage itself, with marks where the ciphertext and the tag go:
-  // neither can occur in its output (labels are JSON-escaped, the rest is base64).
-  const ciphertextMark = '\u0000';
-  const tagMark = '\u0001'.repeat(base64Length(GCM_TAG_BYTES));
-  const template = serializePackage({
-    ...fields,
-    encrypted_payload: { ciphertext: ciphertextMark, nonce: encodeBase64(params.nonce), tag: tagMark },
-  } as EncryptedPackage | AnswerPackage);
-  const split = template.indexOf(ciphertextMark);
-  const head = template.slice(0, split);
-  const tail = template.slice(split + 1);
-  const length = encoder.encode(head).length + base64Length(plaintext.length) + encoder.encode(tail).length;
-  const buffer = alloc(length);
-  let at = put(head, buffer, 0);
-  const gcm = await gcmPieces();
-  const tag = await gcm.seal(params.key, params.nonce, params.aad, plaintext, (piece) => {
-    at = encodeBase64Into(piece, buffer, at);
-  });
-  at = put(tail.replace(tagMark, encodeBase64(tag)), buffer, at);
-  if (at !== length) throw new RangeError('package length mismatch');
-  return { buffer, length };
+export async function writeSealedPackage(sealing: Sealing, plaintext: Uint8Array, alloc: (size: number) => Uint8Array): Promise<{ buffer: Uint8Array; length: number }> {
+  const layout = packageLayout(sealing);
+  const buffer = alloc(bodyLength(layout, plaintext.length));
+  return { buffer, length: await sealInto(sealing, layout, plaintext, buffer) };
+}
+
+/**
+ * Room to seal a plaintext of at most `size` bytes in place ({@link writeSealedPackageInPlace}): the
+ * buffer's size, and where in it the plaintext goes. The base64 written from the buffer's start
+ * grows by a third on the plaintext behind it: starting a third of the plaintext past the JSON
+ * head, it never reaches a piece not yet sealed.
+ */
+export function inPlaceRoom(sealing: Sealing, size: number): { bytes: number; start: number } {
+  const layout = packageLayout(sealing);
+  const start = layout.headBytes + Math.ceil(size / 3);
+  return { bytes: Math.max(start + size, bodyLength(layout, size)), start };
+}
+
+/**
+ * {@link writeSealedPackage} for a plaintext already in the buffer the body goes into, `length`
+ * bytes at `start` (as {@link inPlaceRoom} places it): a router's answer then needs one buffer, not
+ * two. Same bytes. The plaintext is read piece by piece before its place is written over; what is
+ * left of it past the body's end the caller zeroes. Returns the body's length.
+ */
+export async function writeSealedPackageInPlace(sealing: Sealing, buffer: Uint8Array, start: number, length: number): Promise<number> {
+  const layout = packageLayout(sealing);
+  if (start < layout.headBytes + Math.ceil(length / 3) || start + length > buffer.length || bodyLength(layout, length) > buffer.length) {
+    throw new RangeError('no room to seal in place');
+  }
+  return sealInto(sealing, layout, buffer.subarray(start, start + length), buffer);
 }
 
 /** How a body's text is read the plain way: `parse(decode(body))`. */
@@ -122,6 +167,26 @@ export function readPackageBody(body: Uint8Array, text: BodyText): PackageBody {
   return { pkg, span: { start: literal.start, end: literal.end } };
 }
 
+/**
+ * True if every byte of `bytes[start, end)` is printable ASCII (0x20 to 0x7f), four at a time: a byte
+ * below 0x20 or from 0x80 sets a top bit in (w - 0x20202020) | w (exact for this threshold).
+ */
+function printableAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  const aligned = Math.min(end, start + ((4 - ((bytes.byteOffset + start) & 3)) & 3));
+  for (; i < aligned; i++) if (bytes[i]! < 0x20 || bytes[i]! >= 0x80) return false;
+  const words = (end - i) >> 2;
+  if (words > 0) {
+    const w32 = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
+    let hit = 0;
+    for (let k = 0; k < words; k++) hit |= (w32[k]! - 0x20202020) | w32[k]!;
+    if ((hit & 0x80808080) !== 0) return false;
+    i += words * 4;
+  }
+  for (; i < end; i++) if (bytes[i]! < 0x20 || bytes[i]! >= 0x80) return false;
+  return true;
+}
+
 /** Ciphertext pieces on their way to the cipher (not secret); used within one synchronous call at a time. */
 const scratch = new Uint8Array(BASE64_PIECE_BYTES);
 
@@ -150,4 +215,34 @@ export async function openPackageBody(body: Uint8Array, read: PackageBody, text:
     if (target) buffers.free(target);
     return opener.openPlain(readPlain(body, text).pkg);
   }
+}
+
+/**
+ * {@link openPackageBody} for a body nothing will read again (a router's request, its buffer its
+ * own): the plaintext is decrypted into the body's own buffer from its start, each piece landing
+ * before the base64 it came from, so opening needs no second buffer. Returns the plaintext, a view of
+ * `body` (or, where the key does not stream, Web Crypto's own buffer): the caller zeroes it.
+ *
+ * The verdict is openPackageBody's. Where it could differ this returns undefined with the body as it
+ * came, to be opened the usual way: no located ciphertext, a cipher that does not stream, bytes in
+ * the ciphertext other than printable ASCII (the plain way would refuse some of them as text or
+ * JSON before any base64), or any failure before decryption starts (whose order differs from the
+ * plain way's). What can fail after that, bad base64 or a tag that does not match, fails there alike.
+ */
+export async function openPackageBodyInPlace(body: Uint8Array, read: PackageBody, opener: PackageOpener): Promise<Uint8Array | undefined> {
+  const { pkg, span } = read;
+  if (!span || !printableAscii(body, span.start, span.end)) return undefined;
+  const gcm = await gcmPieces();
+  if (!gcm.streaming) return undefined;
+  let opening: Opening;
+  let length: number;
+  try {
+    opening = await opener.prepare(pkg);
+    length = base64SpanLength(body, span.start, span.end);
+  } catch {
+    return undefined;
+  }
+  const { key, nonce, aad, tag } = opening;
+  // On failure gcm.open zeroes what it wrote: no unauthenticated plaintext stays in the body.
+  return gcm.open(key, nonce, aad, tag, length, (sink) => decodeBase64Pieces(body, span.start, span.end, scratch, sink), body.subarray(0, length));
 }
