@@ -136,6 +136,29 @@ describe('zeroing, proven on the real buffers', () => {
     }
   });
 
+  it.each([1, 2] as const)('protocol %i: a large request sealed and a large answer opened in place: each in one buffer, all zeroed, no plaintext sent', async (protocol) => {
+    const server = await startTestServer();
+    const handed: Uint8Array[] = [];
+    const copies: Uint8Array[] = [];
+    try {
+      const content = `${'zero me please '.repeat(20_000)}\n"the end"`;
+      const answer = await clientFor(server, { secureMemory: spyMemory(handed, copies), protocol }).create({ model: 'm', messages: [{ role: 'user', content }] });
+      expect(answer.choices[0]!.message.content).toBe(`echo: ${content}`);
+      for (const view of handed) expect(view.every((b) => b === 0)).toBe(true);
+      // One large buffer for the request (its JSON, then its body in its place) and one for the answer (its body, then its JSON).
+      const large = handed.filter((v) => v.length >= 64 * 1024);
+      expect(large).toHaveLength(2);
+      // As they were when freed: the request's held the body sent and nothing of its plaintext; the answer's, the plaintext opened in it.
+      const marker = Buffer.from('zero me please');
+      const [requestCopy, answerCopy] = large.map((v) => copies.find((c) => c.length === v.length)!);
+      expect(Buffer.from(requestCopy!).indexOf(marker)).toBe(-1);
+      expect(Buffer.from(requestCopy!).subarray(0, 40).toString()).toMatch(/^\{"version":"[12]\.0"/);
+      expect(Buffer.from(answerCopy!).indexOf(marker)).toBeGreaterThan(-1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it.each([1, 2] as const)('protocol %i: zeroes them on failure too (tampered answer)', async (protocol) => {
     const handed: Uint8Array[] = [];
     const server = await startTestServer({ tamperResponse: () => 'garbage' });

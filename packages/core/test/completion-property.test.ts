@@ -135,11 +135,13 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({
 
 function mutate(original: Json, mutations: Mutation[]): Json {
   const root = JSON.parse(JSON.stringify(original)) as Json;
-  for (const m of mutations) {
+  for (let m of mutations) {
     const all = slots(root);
     if (all.length === 0) break;
     const [parent, k] = all[m.at % all.length]!;
     const old = (parent as Record<string | number, Json>)[k]!;
+    // A copy: constantFrom hands out the same [] and {} every time, and one added into itself makes a cycle.
+    m = { ...m, value: JSON.parse(JSON.stringify(m.value)) as Json };
     if (m.op === 'delete') {
       if (Array.isArray(parent)) parent.splice(k as number, 1);
       else delete parent[k as string];

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importRsaPrivateKey, importRsaPublicKey } from '../src/crypto/rsa.js';
 import { pemToDer } from '../src/crypto/pem.js';
+import { rsaSpki } from '../src/crypto/rsa-der.js';
 import type { Bytes } from '../src/crypto/subtle.js';
 import { openPackage, sealPackage, sealWith, serializePackage, v1Opening, v1Sealing, type Sealing } from '../src/protocol/package.js';
 import { answerSealingV2, openAnswerV2, openRequestV2, requestSealingV2 } from '../src/protocol/v2.js';
@@ -291,11 +292,11 @@ describe('writeSealedPackage', () => {
 describe('writeSealedPackageInPlace', () => {
   /** Seals `plaintext` placed as inPlaceRoom places it (for a plaintext of up to `size` bytes), junk everywhere else. */
   const writeInPlace = async (sealing: Sealing, plaintext: Uint8Array, size = plaintext.length) => {
-    const { bytes, start } = inPlaceRoom(sealing, size);
+    const { bytes, start } = inPlaceRoom(size);
     const buffer = new Uint8Array(randomBytes(bytes));
     buffer.set(plaintext, start);
     const length = await writeSealedPackageInPlace(sealing, buffer, start, plaintext.length);
-    return new TextDecoder().decode(buffer.subarray(0, length));
+    return new TextDecoder().decode(buffer.subarray(0, length!));
   };
 
   it('writes what writeSealedPackage writes, over its own plaintext, for every length around the pieces', async () => {
@@ -320,13 +321,32 @@ describe('writeSealedPackageInPlace', () => {
     expect(text).toBe(serializePackage(await sealWith(answer, plaintext)));
   });
 
-  it('refuses a plaintext placed where the base64 would overtake it, or a buffer too short', async () => {
+  it('writes nothing where the base64 would overtake the plaintext, or the buffer is too short', async () => {
     const plaintext = new Uint8Array(randomBytes(200_000)) as Bytes;
     const sealing = await v1Sealing(serverPublic);
-    const { bytes, start } = inPlaceRoom(sealing, plaintext.length);
-    const buffer = new Uint8Array(bytes);
-    await expect(writeSealedPackageInPlace(sealing, buffer, start - 1, plaintext.length)).rejects.toThrow(RangeError);
-    await expect(writeSealedPackageInPlace(sealing, buffer.subarray(0, bytes - 1), start, plaintext.length)).rejects.toThrow(RangeError);
+    const head = serializePackage(await sealWith(sealing, new Uint8Array(0) as Bytes)).indexOf('"ciphertext":"') + 14;
+    const fits = new Uint8Array(head + Math.ceil(plaintext.length / 3) + plaintext.length + 4096);
+    const tight = Math.ceil(plaintext.length / 3) + head;
+    for (const [buffer, start] of [[fits, tight - 1], [fits.subarray(0, 2000), 100]] as const) {
+      buffer.fill(7);
+      expect(await writeSealedPackageInPlace(sealing, buffer, start, Math.min(plaintext.length, buffer.length - start))).toBeUndefined();
+      expect(buffer.every((b) => b === 7)).toBe(true);
+    }
+    fits.set(plaintext, tight);
+    expect(await writeSealedPackageInPlace(sealing, fits, tight, plaintext.length)).toBeGreaterThan(0);
+  });
+
+  it('leaves room for the largest package around the plaintext: an RSA-16384 router key, v1, and v2', async () => {
+    // Encrypting needs no primes: any odd 16384-bit modulus makes a public key that wraps (making a real one takes minutes).
+    const modulus = new Uint8Array(randomBytes(2049));
+    modulus[0] = 0;
+    modulus[1]! |= 0x80;
+    modulus[2048]! |= 1;
+    const publicKey = await crypto.subtle.importKey('spki', rsaSpki(modulus, new Uint8Array([1, 0, 1])), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt', 'wrapKey']);
+    const plaintext = new Uint8Array(randomBytes(1000)) as Bytes;
+    for (const sealing of [await v1Sealing(publicKey, { processed_at: 1765250382 }), (await requestSealingV2(new Uint8Array(randomBytes(32)) as Bytes, publicKey, { payloadId: 'x'.repeat(128), tier: 'maximum' })).sealing]) {
+      expect(await writeInPlace(sealing, plaintext)).toBe(serializePackage(await sealWith(sealing, plaintext)));
+    }
   });
 });
 

@@ -267,15 +267,15 @@ async function sealAnswer(answer: unknown, ready: Sealing, buffers: PlaintextBuf
 }
 
 /**
- * The answer's JSON written into the buffer its body goes into, a third of its size past the JSON
- * head, and sealed there (core's inPlaceRoom): one buffer, where sealAnswer takes two. The wire
- * buffers do not zero what comes back: what is left of the plaintext is zeroed here.
+ * The answer's JSON written into the buffer its body goes into, a third of its size past the start,
+ * and sealed there (core's inPlaceRoom): one buffer, where sealAnswer takes two. The wire buffers do
+ * not zero what comes back: what is left of the plaintext is zeroed here.
  */
 async function sealAnswerInPlace(answer: unknown, ready: Sealing, wire: PlaintextBuffers): Promise<{ buffer: Uint8Array; length: number }> {
   const behind = new Map<Uint8Array, { buffer: Uint8Array; start: number }>();
   const json = answerJson(answer, {
     alloc: (size) => {
-      const { bytes, start } = inPlaceRoom(ready, size);
+      const { bytes, start } = inPlaceRoom(size);
       const buffer = wire.alloc(bytes);
       const view = buffer.subarray(start, start + size);
       behind.set(view, { buffer, start });
@@ -290,14 +290,15 @@ async function sealAnswerInPlace(answer: unknown, ready: Sealing, wire: Plaintex
   });
   const { buffer, start } = behind.get(json.buffer)!;
   const plaintextEnd = start + json.length;
+  let length: number | undefined;
   try {
-    const length = await writeSealedPackageInPlace(ready, buffer, start, json.length);
-    buffer.fill(0, length, Math.max(length, plaintextEnd));
-    return { buffer, length };
-  } catch (err) {
-    // Sealing stopped part way: plaintext may be anywhere up to where it ended.
-    buffer.fill(0, 0, plaintextEnd);
-    wire.free(buffer);
-    throw err;
+    length = await writeSealedPackageInPlace(ready, buffer, start, json.length);
+    // No room around it for this package (a router key above RSA-16384): sealed into a buffer of its own.
+    if (length === undefined) return await writeSealedPackage(ready, buffer.subarray(start, plaintextEnd), (size) => wire.alloc(size));
+  } finally {
+    // What is left of the plaintext past the body; all of it when sealing failed or went elsewhere.
+    buffer.fill(0, length ?? 0, Math.max(length ?? 0, plaintextEnd));
+    if (length === undefined) wire.free(buffer);
   }
+  return { buffer, length };
 }

@@ -3,18 +3,25 @@ import { MAX_ANSWER_DEPTH, MAX_REQUEST_PLAINTEXT_BYTES } from '../protocol/const
 import { checkChatCompletion, NOT_A_COMPLETION, type ChatCompletion, type SecureMetadata } from '../protocol/completion.js';
 import { jsonNestingExceeds } from '../protocol/json-depth.js';
 import { parseJsonBytes, stringifyJsonBytes } from '../protocol/json-bytes.js';
+import { MIN_IN_PLACE_BYTES, inPlaceRoom } from '../protocol/package-bytes.js';
 import { InvalidArgumentError, SecurityError } from '../errors.js';
 import type { SecureByteContext } from '../memory/context.js';
 
 /**
  * The payload's UTF-8 JSON, refused above the protocol's limit before anything is encrypted. The
  * bytes are written straight into memory from `ctx` (locked, dump-excluded with @nomyo/native; a long
- * prompt goes there from its string without a second copy): release them with it.
+ * prompt goes there from its string without a second copy): release them with it. `inPlace`: a large
+ * payload goes where its package can be sealed around it (package-bytes.ts inPlaceRoom;
+ * `ctx.placement` tells where), so that the request body needs no buffer of its own.
  */
-export function serializePayload(payload: object, ctx: SecureByteContext): Uint8Array<ArrayBuffer> {
+export function serializePayload(payload: object, ctx: SecureByteContext, inPlace = false): Uint8Array<ArrayBuffer> {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new InvalidArgumentError('payload must be a JSON object');
   const json = stringifyJsonBytes(payload, {
-    alloc: (size) => ctx.alloc(size),
+    alloc: (size) => {
+      if (!inPlace || size < MIN_IN_PLACE_BYTES) return ctx.alloc(size);
+      const { bytes, start } = inPlaceRoom(size);
+      return ctx.view(ctx.alloc(bytes), start, size);
+    },
     release: (bytes) => ctx.release(bytes),
     maxBytes: MAX_REQUEST_PLAINTEXT_BYTES,
     tooLarge: payloadTooLarge,

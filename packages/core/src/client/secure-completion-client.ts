@@ -22,12 +22,21 @@ import {
   type SecurityTier,
 } from '../protocol/constants.js';
 import { openPackage, parseJsonPackage, parsePackage, sealPackage, v1Opening, v1Sealing, type EncryptedPackage, type Sealing } from '../protocol/package.js';
-import { openPackageBody, readPackageBody, writeSealedPackage, type BodyText, type PackageOpener } from '../protocol/package-bytes.js';
+import {
+  openPackageBody,
+  openPackageBodyInPlace,
+  MIN_IN_PLACE_BYTES,
+  readPackageBody,
+  writeSealedPackage,
+  writeSealedPackageInPlace,
+  type BodyText,
+  type PackageOpener,
+} from '../protocol/package-bytes.js';
 import { answerOpeningV2, openAnswerV2, requestSealingV2 } from '../protocol/v2.js';
 import { wireBufferSource } from '../memory/wire-buffers.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
 import { DisposedError, InvalidRequestError } from '../errors.js';
-import { exchangeBytes, followSignal, untilAborted, type BytesExchange, type FetchFn } from '../transport/http.js';
+import { exchangeBytes, followSignal, untilAborted, type ByteBufferSource, type BytesExchange, type FetchFn } from '../transport/http.js';
 import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
@@ -64,6 +73,55 @@ export interface SendOptions {
 }
 /** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
 const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
+
+/** A sealed request body, and how to be done with it once sent. */
+interface SealedRequest {
+  body: Uint8Array;
+  free(): void;
+}
+
+/**
+ * Where an answer body is read into: a large one into secure memory, to be opened where it is (its
+ * plaintext then needs no buffer of its own, and the buffer a large request left can take it); a
+ * small one, ciphertext only, into the shared wire buffers.
+ */
+function answerBodyBuffers(ctx: SecureByteContext): ByteBufferSource & { secure(buffer: Uint8Array): boolean } {
+  const secure = new WeakSet<Uint8Array>();
+  return {
+    alloc: (size) => {
+      if (size < MIN_IN_PLACE_BYTES) return wireBufferSource.alloc(size);
+      const bytes = ctx.alloc(size);
+      secure.add(bytes);
+      return bytes;
+    },
+    free: (bytes) => (secure.delete(bytes) ? ctx.release(bytes) : wireBufferSource.free(bytes)),
+    secure: (bytes) => secure.has(bytes),
+  };
+}
+
+/**
+ * Seals `bytes` (a plaintext from ctx, which this releases): in place when they were serialized
+ * where that fits (serializePayload's `inPlace`), else into a wire buffer.
+ */
+async function sealRequest(ctx: SecureByteContext, sealing: Sealing, bytes: Uint8Array): Promise<SealedRequest> {
+  const placed = ctx.placement(bytes);
+  if (placed) {
+    let length: number | undefined;
+    try {
+      length = await writeSealedPackageInPlace(sealing, placed.whole, placed.start, bytes.length);
+    } catch (err) {
+      ctx.release(bytes);
+      throw err;
+    }
+    if (length !== undefined) {
+      // The rest of the plaintext, past the body: fetch (or a fetch option) gets a view of this buffer, and could read all of it.
+      placed.whole.fill(0, length, Math.max(length, placed.start + bytes.length));
+      return { body: placed.whole.subarray(0, length), free: () => ctx.release(bytes) };
+    }
+  }
+  const request = await ctx.use(bytes, (b) => writeSealedPackage(sealing, b, wireBufferSource.alloc));
+  return { body: request.buffer.subarray(0, request.length), free: () => wireBufferSource.free(request.buffer) };
+}
 
 const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
 
@@ -211,9 +269,9 @@ export class SecureCompletionClient {
     // Serialized here, so a payload that is not an object or too large is refused before anything is
     // sent; zeroed as soon as it is sealed, so no plaintext copy waits out the round trip. A retry
     // (a fresh package) serializes the payload again.
-    let first: Uint8Array | undefined = serializePayload(payload, ctx);
+    let first: Uint8Array | undefined = serializePayload(payload, ctx, true);
     const plaintext = (): Uint8Array => {
-      const bytes = first ?? serializePayload(payload, ctx);
+      const bytes = first ?? serializePayload(payload, ctx, true);
       first = undefined;
       return bytes;
     };
@@ -308,8 +366,11 @@ export class SecureCompletionClient {
 
   /**
    * Seals `plaintext()` (then zeroes it) straight into a request body, posts it, and opens a 200 answer from its bytes
-   * with `opener`: no JSON text of either body, no base64 string of either ciphertext. Bodies hold
-   * ciphertext only and go back to the shared wire buffers; the plaintext is in secure memory.
+   * with `opener`: no JSON text of either body, no base64 string of either ciphertext. A large
+   * request is sealed in place (serialized, in secure memory, where its package can be written around
+   * it) and a large answer read into secure memory and opened where it is: one buffer each, not two,
+   * and the buffer the request leaves can take the answer. Small bodies hold ciphertext only and use
+   * the shared wire buffers; their plaintext has secure memory of its own.
    */
   async #roundTrip(
     sealing: Sealing,
@@ -319,28 +380,36 @@ export class SecureCompletionClient {
     opener: PackageOpener,
   ): Promise<{ pkg: unknown; plaintext: Uint8Array }> {
     const ctx = new SecureByteContext(await this.#secureMemory());
-    const request = await ctx.use(plaintext(), (bytes) => writeSealedPackage(sealing, bytes, wireBufferSource.alloc));
+    const request = await sealRequest(ctx, sealing, plaintext());
     let sent = false;
     const release = () => {
-      if (!sent) wireBufferSource.free(request.buffer);
+      if (!sent) request.free();
       sent = true;
     };
+    const answerBuffers = answerBodyBuffers(ctx);
     let answer: BytesExchange;
     try {
-      const init = { method: 'POST', headers, body: request.buffer.subarray(0, request.length) as Bytes };
-      answer = await exchangeBytes(this.#fetch, this.routerUrl + PATHS.secureCompletion, init, { ...options, buffers: wireBufferSource, onSent: release, ownFetch: this.#ownFetch });
+      const init = { method: 'POST', headers, body: request.body as Bytes };
+      answer = await exchangeBytes(this.#fetch, this.routerUrl + PATHS.secureCompletion, init, { ...options, buffers: answerBuffers, onSent: release, ownFetch: this.#ownFetch });
     } finally {
       release();
     }
     if (answer.status !== 200 || !answer.bytes) throw errorFromStatus(answer.status, answer.body, answer.headers);
     const { buffer, length } = answer.bytes;
+    let owned = true;
     try {
       const body = buffer.subarray(0, length);
       const read = readPackageBody(body, ANSWER_TEXT);
+      const opened = answerBuffers.secure(buffer) ? await openPackageBodyInPlace(body, read, opener) : undefined;
+      if (opened && opened.buffer === buffer.buffer && opened.byteOffset === buffer.byteOffset) {
+        // Opened in the answer's own (secure) buffer: releasing the plaintext releases that.
+        owned = false;
+        return { pkg: read.pkg, plaintext: ctx.head(buffer as Uint8Array<ArrayBuffer>, opened.length) };
+      }
       const buffers = { alloc: (size: number) => ctx.alloc(size), free: (bytes: Uint8Array) => ctx.release(bytes) };
-      return { pkg: read.pkg, plaintext: await openPackageBody(body, read, ANSWER_TEXT, opener, buffers) };
+      return { pkg: read.pkg, plaintext: opened ?? (await openPackageBody(body, read, ANSWER_TEXT, opener, buffers)) };
     } finally {
-      wireBufferSource.free(buffer);
+      if (owned) answerBuffers.free(buffer);
     }
   }
 

@@ -40,13 +40,26 @@ export class SecureByteContext {
 
   /** The first `length` bytes of `allocation` (from {@link alloc}); releasing them releases all of it. */
   head(allocation: Uint8Array<ArrayBuffer>, length: number): Uint8Array<ArrayBuffer> {
-    if (length === allocation.length) return allocation;
+    return length === allocation.length ? allocation : this.view(allocation, 0, length);
+  }
+
+  /**
+   * Bytes [start, start + length) of `allocation` (from {@link alloc}, or a view from here), in its
+   * place: releasing them releases all of it, and `allocation` is no longer to be released itself.
+   */
+  view(allocation: Uint8Array<ArrayBuffer>, start: number, length: number): Uint8Array<ArrayBuffer> {
     const whole = allocated.get(allocation);
     if (!whole) throw new RangeError('not an allocation of this context');
     allocated.delete(allocation);
-    const view = allocation.subarray(0, length);
+    const view = allocation.subarray(start, start + length);
     allocated.set(view, whole);
     return view;
+  }
+
+  /** The whole allocation behind `bytes` (from {@link alloc} or {@link view}) and where `bytes` starts in it. */
+  placement(bytes: Uint8Array): { whole: Uint8Array; start: number } | undefined {
+    const whole = allocated.get(bytes);
+    return whole && { whole, start: bytes.byteOffset - whole.byteOffset };
   }
 
   /**

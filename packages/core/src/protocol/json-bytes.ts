@@ -511,16 +511,18 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
     return { buffer: out, length: size };
   }
   const marker = JSON.stringify(prefix).slice(0, -1); // `"\u0000nomyo-…-`, then the index and `"`
-  // Room for each long string as it is and some escapes (a buffer that turns out too small grows).
+  // Room for each long string as it is and its escapes: 1/16 more covers text (a line break every
+  // few dozen characters, some quotes); a buffer that turns out too small grows.
   let estimate = utf8Length(skeleton);
-  long.forEach((s) => (estimate += utf8Length(s) + (s.length >> 5) + 16));
+  long.forEach((s) => (estimate += utf8Length(s) + (s.length >> 4) + 16));
   let out = options.alloc(Math.min(options.maxBytes + 1, estimate));
   let at = 0;
   /** Makes room for `more` bytes at `at` (a larger buffer, what is written copied over); false past maxBytes. */
   const room = (more: number): boolean => {
     if (at + more <= out.length) return true;
     if (out.length > options.maxBytes) return false;
-    const larger = options.alloc(Math.min(options.maxBytes + 1, Math.max(out.length * 2, at + more)));
+    // By an eighth at least, not double: the buffer is secure memory, often locked, and a payload's size.
+    const larger = options.alloc(Math.min(options.maxBytes + 1, Math.max(out.length + (out.length >> 3), at + more)));
     larger.set(out.subarray(0, at));
     options.release(out);
     out = larger;

@@ -82,28 +82,41 @@ export async function writeSealedPackage(sealing: Sealing, plaintext: Uint8Array
 }
 
 /**
- * Room to seal a plaintext of at most `size` bytes in place ({@link writeSealedPackageInPlace}): the
- * buffer's size, and where in it the plaintext goes. The base64 written from the buffer's start
- * grows by a third on the plaintext behind it: starting a third of the plaintext past the JSON
- * head, it never reaches a piece not yet sealed.
+ * Plaintexts and bodies from this size on are sealed and opened in place where the caller can (one
+ * buffer where two were). Below it a second buffer costs next to nothing, and the room in place
+ * needs around a package (below) would be most of the allocation.
  */
-export function inPlaceRoom(sealing: Sealing, size: number): { bytes: number; start: number } {
-  const layout = packageLayout(sealing);
-  const start = layout.headBytes + Math.ceil(size / 3);
-  return { bytes: Math.max(start + size, bodyLength(layout, size)), start };
+export const MIN_IN_PLACE_BYTES = 64 * 1024;
+
+/**
+ * Room for a package body's JSON around its ciphertext, for {@link inPlaceRoom}: more than ours ever
+ * take (about 90 bytes before it; after it, some 130 and the wrapped key's base64, 684 bytes for an
+ * RSA-4096 router key, 2,732 for RSA-16384). A router key larger still: no room, the usual way.
+ */
+const HEAD_ROOM = 256;
+const TAIL_ROOM = 4096;
+
+/**
+ * Room to seal a plaintext of at most `size` bytes in place ({@link writeSealedPackageInPlace}), known
+ * before the package's keys are: the buffer's size, and where in it the plaintext goes. The base64
+ * written from the buffer's start grows by a third on the plaintext behind it: starting a third of
+ * the plaintext past the JSON head, it never reaches a piece not yet sealed.
+ */
+export function inPlaceRoom(size: number): { bytes: number; start: number } {
+  const start = HEAD_ROOM + Math.ceil(size / 3);
+  return { bytes: start + size + TAIL_ROOM, start };
 }
 
 /**
  * {@link writeSealedPackage} for a plaintext already in the buffer the body goes into, `length`
- * bytes at `start` (as {@link inPlaceRoom} places it): a router's answer then needs one buffer, not
- * two. Same bytes. The plaintext is read piece by piece before its place is written over; what is
- * left of it past the body's end the caller zeroes. Returns the body's length.
+ * bytes at `start` (as {@link inPlaceRoom} places it): a request or answer then needs one buffer,
+ * not two. Same bytes. The plaintext is read piece by piece before its place is written over; what
+ * is left of it past the body's end the caller zeroes. Returns the body's length, or undefined (and
+ * nothing written) when the buffer has no room for this package around the plaintext.
  */
-export async function writeSealedPackageInPlace(sealing: Sealing, buffer: Uint8Array, start: number, length: number): Promise<number> {
+export async function writeSealedPackageInPlace(sealing: Sealing, buffer: Uint8Array, start: number, length: number): Promise<number | undefined> {
   const layout = packageLayout(sealing);
-  if (start < layout.headBytes + Math.ceil(length / 3) || start + length > buffer.length || bodyLength(layout, length) > buffer.length) {
-    throw new RangeError('no room to seal in place');
-  }
+  if (start < layout.headBytes + Math.ceil(length / 3) || start + length > buffer.length || bodyLength(layout, length) > buffer.length) return undefined;
   return sealInto(sealing, layout, buffer.subarray(start, start + length), buffer);
 }
 
