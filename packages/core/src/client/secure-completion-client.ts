@@ -100,12 +100,14 @@ function answerBodyBuffers(ctx: SecureByteContext): ByteBufferSource & { secure(
 }
 
 /**
- * Seals `bytes` (a plaintext from ctx, which this releases): in place when they were serialized
- * where that fits (serializePayload's `inPlace`), else into a wire buffer.
+ * Seals `bytes` (a plaintext from ctx): in place when they were serialized where that fits
+ * (serializePayload's `inPlace`), and then the body's `free` releases them; else into a wire
+ * buffer, and they are released here.
  */
 async function sealRequest(ctx: SecureByteContext, sealing: Sealing, bytes: Uint8Array): Promise<SealedRequest> {
   const placed = ctx.placement(bytes);
-  if (placed) {
+  // Serialized in place: the plaintext sits past the room for the package head.
+  if (placed && placed.start > 0) {
     let length: number | undefined;
     try {
       length = await writeSealedPackageInPlace(sealing, placed.whole, placed.start, bytes.length);
