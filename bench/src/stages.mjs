@@ -32,14 +32,15 @@ export const STAGE_SIZES = [
  * Runs the stages of one request the way SecureCompletionClient does (#post, #postV2, #roundTrip);
  * `probe(name, fn)` wraps each stage and returns its value. Serialize and encode are one step now
  * (the JSON is written straight into secure memory), as are encrypt, base64 and body (the cipher's
- * output goes base64 straight into the body buffer), and base64 decode and decrypt.
+ * output goes base64 straight into the body buffer; a large one in place, over its own JSON), and
+ * base64 decode and decrypt (a large answer in place, in the buffer it was read into).
  */
 async function oneRequest(ctx, payload, probe) {
   const { m, memory, keys, protocol } = ctx;
   const sc = new m.context.SecureByteContext(memory);
   const payloadId = crypto.randomUUID();
   const headers = { 'Content-Type': 'application/octet-stream', 'X-Payload-ID': payloadId };
-  const plaintext = await probe('serialize + encode', () => m.payload.serializePayload(payload, sc));
+  const plaintext = await probe('serialize + encode', () => m.payload.serializePayload(payload, sc, true));
   const prepared = await probe('keys', async () => {
     if (protocol === 1) {
       headers['X-Public-Key'] = keys.publicKeyHeader;
@@ -53,23 +54,29 @@ async function oneRequest(ctx, payload, probe) {
     };
     return { sealing, opener };
   });
-  const body = await probe('encrypt + base64 + body', () => sc.use(plaintext, (bytes) => m.bytes.writeSealedPackage(prepared.sealing, bytes, m.wire.wireBufferSource.alloc)));
+  const body = await probe('encrypt + base64 + body', () => m.requestBody.sealRequest(sc, prepared.sealing, plaintext));
   let serverMs = 0;
   const response = await probe('fetch send', async () => {
     // Sent as the client sends it with Node's own fetch (transport/http.ts sendInit).
-    const init = m.http.sendInit({ method: 'POST', headers, body: body.buffer.subarray(0, body.length) }, true);
+    const init = m.http.sendInit({ method: 'POST', headers, body: body.body }, true);
     const res = await fetch(`${ctx.url}/v1/chat/secure_completion`, init);
     serverMs = Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
-    m.wire.wireBufferSource.free(body.buffer);
+    body.free();
     return res;
   }, () => serverMs);
-  const answer = await probe('response read', () => m.http.readBodyBytes(response, MAX_ANSWER_BODY_BYTES, m.wire.wireBufferSource));
+  const answerBuffers = m.requestBody.answerBodyBuffers(sc);
+  const answer = await probe('response read', () => m.http.readBodyBytes(response, MAX_ANSWER_BODY_BYTES, answerBuffers));
   const text = { fatal: false, parse: m.pkg.parseJsonPackage };
   const bytes = answer.buffer.subarray(0, answer.length);
   const read = await probe('parse (locate)', () => m.bytes.readPackageBody(bytes, text));
   const buffers = { alloc: (size) => sc.alloc(size), free: (b) => sc.release(b) };
-  const plain = await probe('base64 decode + decrypt', () => m.bytes.openPackageBody(bytes, read, text, prepared.opener, buffers));
-  m.wire.wireBufferSource.free(answer.buffer);
+  // As #roundTrip: a large answer opens where it is (its plaintext a view of the answer's buffer).
+  const plain = await probe('base64 decode + decrypt', async () => {
+    const opened = answerBuffers.secure(answer.buffer) ? await m.bytes.openPackageBodyInPlace(bytes, read, prepared.opener) : undefined;
+    if (opened && opened.byteOffset === answer.buffer.byteOffset && opened.buffer === answer.buffer.buffer) return sc.head(answer.buffer, opened.length);
+    answerBuffers.free(answer.buffer);
+    return opened ?? m.bytes.openPackageBody(bytes, read, text, prepared.opener, buffers);
+  });
   const value = await probe('decode + JSON.parse', () =>
     sc.use(plain, (p) =>
       m.json.parseJsonBytes(p, {
@@ -96,7 +103,7 @@ export async function stages({ rounds }) {
     completion: 'protocol/completion.js',
     payload: 'client/payload.js',
     http: 'transport/http.js',
-    wire: 'memory/wire-buffers.js',
+    requestBody: 'client/request-body.js',
     context: 'memory/context.js',
     select: 'memory/select.js',
   };

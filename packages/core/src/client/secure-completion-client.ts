@@ -22,25 +22,16 @@ import {
   type SecurityTier,
 } from '../protocol/constants.js';
 import { openPackage, parseJsonPackage, parsePackage, sealPackage, v1Opening, v1Sealing, type EncryptedPackage, type Sealing } from '../protocol/package.js';
-import {
-  openPackageBody,
-  openPackageBodyInPlace,
-  MIN_IN_PLACE_BYTES,
-  readPackageBody,
-  writeSealedPackage,
-  writeSealedPackageInPlace,
-  type BodyText,
-  type PackageOpener,
-} from '../protocol/package-bytes.js';
+import { openPackageBody, openPackageBodyInPlace, readPackageBody, type BodyText, type PackageOpener } from '../protocol/package-bytes.js';
 import { answerOpeningV2, openAnswerV2, requestSealingV2 } from '../protocol/v2.js';
-import { wireBufferSource } from '../memory/wire-buffers.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
 import { DisposedError, InvalidRequestError } from '../errors.js';
-import { exchangeBytes, followSignal, untilAborted, type ByteBufferSource, type BytesExchange, type FetchFn } from '../transport/http.js';
+import { exchangeBytes, followSignal, untilAborted, type BytesExchange, type FetchFn } from '../transport/http.js';
 import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
 import { createKeyState } from './key-setup.js';
+import { answerBodyBuffers, sealRequest } from './request-body.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import {
   checkKeyDir,
@@ -74,56 +65,6 @@ export interface SendOptions {
 /** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
 const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
 
-/** A sealed request body, and how to be done with it once sent. */
-interface SealedRequest {
-  body: Uint8Array;
-  free(): void;
-}
-
-/**
- * Where an answer body is read into: a large one into secure memory, to be opened where it is (its
- * plaintext then needs no buffer of its own, and the buffer a large request left can take it); a
- * small one, ciphertext only, into the shared wire buffers.
- */
-function answerBodyBuffers(ctx: SecureByteContext): ByteBufferSource & { secure(buffer: Uint8Array): boolean } {
-  const secure = new WeakSet<Uint8Array>();
-  return {
-    alloc: (size) => {
-      if (size < MIN_IN_PLACE_BYTES) return wireBufferSource.alloc(size);
-      const bytes = ctx.alloc(size);
-      secure.add(bytes);
-      return bytes;
-    },
-    free: (bytes) => (secure.delete(bytes) ? ctx.release(bytes) : wireBufferSource.free(bytes)),
-    secure: (bytes) => secure.has(bytes),
-  };
-}
-
-/**
- * Seals `bytes` (a plaintext from ctx): in place when they were serialized where that fits
- * (serializePayload's `inPlace`), and then the body's `free` releases them; else into a wire
- * buffer, and they are released here.
- */
-async function sealRequest(ctx: SecureByteContext, sealing: Sealing, bytes: Uint8Array): Promise<SealedRequest> {
-  const placed = ctx.placement(bytes);
-  // Serialized in place: the plaintext sits past the room for the package head.
-  if (placed && placed.start > 0) {
-    let length: number | undefined;
-    try {
-      length = await writeSealedPackageInPlace(sealing, placed.whole, placed.start, bytes.length);
-    } catch (err) {
-      ctx.release(bytes);
-      throw err;
-    }
-    if (length !== undefined) {
-      // The rest of the plaintext, past the body: fetch (or a fetch option) gets a view of this buffer, and could read all of it.
-      placed.whole.fill(0, length, Math.max(length, placed.start + bytes.length));
-      return { body: placed.whole.subarray(0, length), free: () => ctx.release(bytes) };
-    }
-  }
-  const request = await ctx.use(bytes, (b) => writeSealedPackage(sealing, b, wireBufferSource.alloc));
-  return { body: request.buffer.subarray(0, request.length), free: () => wireBufferSource.free(request.buffer) };
-}
 
 const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
 
@@ -368,11 +309,9 @@ export class SecureCompletionClient {
 
   /**
    * Seals `plaintext()` (then zeroes it) straight into a request body, posts it, and opens a 200 answer from its bytes
-   * with `opener`: no JSON text of either body, no base64 string of either ciphertext. A large
-   * request is sealed in place (serialized, in secure memory, where its package can be written around
-   * it) and a large answer read into secure memory and opened where it is: one buffer each, not two,
-   * and the buffer the request leaves can take the answer. Small bodies hold ciphertext only and use
-   * the shared wire buffers; their plaintext has secure memory of its own.
+   * with `opener`: no JSON text of either body, no base64 string of either ciphertext. Large bodies
+   * are sealed and opened in place, in secure memory, small ones go through the wire buffers
+   * (request-body.ts).
    */
   async #roundTrip(
     sealing: Sealing,
