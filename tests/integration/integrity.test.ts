@@ -203,6 +203,19 @@ describe('large requests and answers', () => {
   });
 
 
+  it('concurrent large requests, both protocols, on one client and two: each gets its own answer (buffers in place are never shared)', async () => {
+    const server = await startTestServer();
+    try {
+      const clients = [clientFor(server, { protocol: 1 }), clientFor(server, { protocol: 2 })];
+      // Sizes around the in-place threshold and well above it, with escapes and non-ASCII letters.
+      const contents = Array.from({ length: 8 }, (_, i) => `${i}: "${'Überweisung\n'.repeat(5_000 * (i + 1))}"`);
+      const answers = await Promise.all(contents.map((content, i) => clients[i % 2]!.create({ model: 'm', messages: [{ role: 'user', content }] })));
+      answers.forEach((a, i) => expect(a.choices[0]!.message.content).toBe(`echo: ${contents[i]}`));
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a large request the router refuses part-way (413) is an APIError 413, through either fetch', async () => {
     const server = await startTestServer({ bodyLimit: 100_000 });
     try {
