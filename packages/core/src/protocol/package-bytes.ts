@@ -180,26 +180,6 @@ export function readPackageBody(body: Uint8Array, text: BodyText): PackageBody {
   return { pkg, span: { start: literal.start, end: literal.end } };
 }
 
-/**
- * True if every byte of `bytes[start, end)` is printable ASCII (0x20 to 0x7f), four at a time: a byte
- * below 0x20 or from 0x80 sets a top bit in (w - 0x20202020) | w (exact for this threshold).
- */
-function printableAscii(bytes: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  const aligned = Math.min(end, start + ((4 - ((bytes.byteOffset + start) & 3)) & 3));
-  for (; i < aligned; i++) if (bytes[i]! < 0x20 || bytes[i]! >= 0x80) return false;
-  const words = (end - i) >> 2;
-  if (words > 0) {
-    const w32 = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
-    let hit = 0;
-    for (let k = 0; k < words; k++) hit |= (w32[k]! - 0x20202020) | w32[k]!;
-    if ((hit & 0x80808080) !== 0) return false;
-    i += words * 4;
-  }
-  for (; i < end; i++) if (bytes[i]! < 0x20 || bytes[i]! >= 0x80) return false;
-  return true;
-}
-
 /** Ciphertext pieces on their way to the cipher (not secret); used within one synchronous call at a time. */
 const scratch = new Uint8Array(BASE64_PIECE_BYTES);
 
@@ -236,15 +216,18 @@ export async function openPackageBody(body: Uint8Array, read: PackageBody, text:
  * before the base64 it came from, so opening needs no second buffer. Returns the plaintext, a view of
  * `body` (or, where the key does not stream, Web Crypto's own buffer): the caller zeroes it.
  *
- * The verdict is openPackageBody's. Where it could differ this returns undefined with the body as it
- * came, to be opened the usual way: no located ciphertext, a cipher that does not stream, bytes in
- * the ciphertext other than printable ASCII (the plain way would refuse some of them as text or
- * JSON before any base64), or any failure before decryption starts (whose order differs from the
- * plain way's). What can fail after that, bad base64 or a tag that does not match, fails there alike.
+ * The verdict is openPackageBody's. Where it could differ this returns undefined, with the body as
+ * it came or as good, to be opened the usual way: no located ciphertext, a cipher that does not
+ * stream, any failure before decryption starts (whose order differs from the plain way's), and a
+ * byte outside the base64 alphabet. That last one is found part way, with pieces before it already
+ * decrypted where the head and their base64 were; the plain way would refuse the body for what comes
+ * from that byte on (as text, as JSON, or as base64), never for the base64 before it, which was
+ * all alphabet: so the head is put back and that base64 stands in as "A"s. A tag that does not
+ * match fails here as it would there.
  */
 export async function openPackageBodyInPlace(body: Uint8Array, read: PackageBody, opener: PackageOpener): Promise<Uint8Array | undefined> {
   const { pkg, span } = read;
-  if (!span || !printableAscii(body, span.start, span.end)) return undefined;
+  if (!span) return undefined;
   const gcm = await gcmPieces();
   if (!gcm.streaming) return undefined;
   let opening: Opening;
@@ -256,6 +239,28 @@ export async function openPackageBodyInPlace(body: Uint8Array, read: PackageBody
     return undefined;
   }
   const { key, nonce, aad, tag } = opening;
-  // On failure gcm.open zeroes what it wrote: no unauthenticated plaintext stays in the body.
-  return gcm.open(key, nonce, aad, tag, length, (sink) => decodeBase64Pieces(body, span.start, span.end, scratch, sink), body.subarray(0, length));
+  const head = body.slice(0, span.start);
+  let decoded = 0;
+  let badBase64 = false;
+  const feed = (sink: (piece: Uint8Array) => void) => {
+    try {
+      decodeBase64Pieces(body, span.start, span.end, scratch, (piece) => {
+        sink(piece);
+        decoded += piece.length;
+      });
+    } catch (err) {
+      badBase64 = true;
+      throw err;
+    }
+  };
+  try {
+    // On failure gcm.open zeroes what it wrote: no unauthenticated plaintext stays in the body.
+    return await gcm.open(key, nonce, aad, tag, length, feed, body.subarray(0, length));
+  } catch (err) {
+    if (!badBase64) throw err;
+    body.set(head, 0);
+    // Whole pieces of 3 bytes each went to the cipher: 4 base64 characters for every 3.
+    body.fill(0x41, span.start, span.start + (decoded / 3) * 4);
+    return undefined;
+  }
 }
