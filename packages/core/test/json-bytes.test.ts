@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findLongStrings, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable, wellFormedPortable } from '../src/protocol/json-bytes.js';
+import { findLongStrings, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable } from '../src/protocol/json-bytes.js';
+import { wellFormedPortable } from '../src/protocol/json-escapes.js';
 
 const encoder = new TextEncoder();
 

@@ -7,15 +7,27 @@
  * the long strings (at least {@link LONG_STRING} characters) are set aside, the rest of the value
  * (its "skeleton", small) goes through JSON.stringify / JSON.parse as before with a stand-in for
  * each, and the long strings are written straight into the output bytes, or decoded straight out
- * of the input bytes. Their escapes are made and undone on the bytes, in place: text such as a
- * letter has a line break or a quote every few dozen bytes, and doing that a string slice at a time
- * through JSON.stringify cost more than the encoding itself.
+ * of the input bytes, their escapes made and undone on the bytes in place (json-escapes.ts).
  *
  * Exact: the bytes written are those of `TextEncoder.encode(JSON.stringify(value))`, and the value
  * read is that of `JSON.parse(decode(bytes))`, refusals included. Anything this module is not
  * sure about (an escape it does not handle, a stand-in that ends up as a key, more string literals
  * than it is worth scanning) goes the plain way.
  */
+import {
+  BACKSLASH,
+  QUOTE,
+  escapeInPlace,
+  findEscapable,
+  forget,
+  hasControlByte,
+  hasReplacementCharacter,
+  indexOf,
+  readEscapes,
+  unescapeInPlace,
+  wellFormed,
+  type Escapes,
+} from './json-escapes.js';
 
 /** Strings at least this long are set aside. */
 export const LONG_STRING = 16 * 1024;
@@ -25,19 +37,6 @@ const SLICE_CHARS = 32 * 1024;
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 /** Scanning gives up (plain path) after this many literals per byte of input: it would not pay. */
 const MAX_LITERALS_PER_BYTE = 1 / 64;
-
-/** Runs of bytes at most this long are moved byte by byte when escapes are undone or made: cheaper than a call to copyWithin. */
-const SHORT_RUN = 16;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-type IndexOf = (bytes: Uint8Array, value: number, from: number) => number;
-const NodeBuffer = (globalThis as { Buffer?: { prototype: { indexOf(value: number, from: number): number } } }).Buffer;
-/** Node's Buffer#indexOf is memchr, ten times the speed of TypedArray#indexOf. */
-const indexOf: IndexOf = NodeBuffer
-  ? (bytes, value, from) => NodeBuffer.prototype.indexOf.call(bytes, value, from)
-  : (bytes, value, from) => bytes.indexOf(value, from);
 
 const encoder = new TextEncoder();
 const NodeByteLength = (globalThis as { Buffer?: { byteLength(text: string, encoding: 'utf8'): number } }).Buffer?.byteLength;
@@ -109,150 +108,6 @@ export function findLongStrings(bytes: Uint8Array, minLength: number): StringLit
     if (quote - open - 1 >= minLength) found.push({ start: open + 1, end: quote, escaped });
     at = quote + 1;
   }
-}
-
-/** True if any byte of `bytes[start, end)` is below 0x20: JSON strings may not hold them raw. */
-function hasControlByte(bytes: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  const aligned = Math.min(end, start + ((4 - ((bytes.byteOffset + start) & 3)) & 3));
-  for (; i < aligned; i++) if (bytes[i]! < 0x20) return true;
-  const words = (end - i) >> 2;
-  if (words > 0) {
-    // Four bytes at a time: a byte below 0x20 sets its top bit in (w - 0x20202020) & ~w (exact for thresholds up to 0x80).
-    const w32 = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
-    let hit = 0;
-    for (let k = 0; k < words; k++) {
-      const w = w32[k]!;
-      hit |= (w - 0x20202020) & ~w & 0x80808080;
-    }
-    if (hit !== 0) return true;
-    i += words * 4;
-  }
-  for (; i < end; i++) if (bytes[i]! < 0x20) return true;
-  return false;
-}
-
-/** What each simple escape stands for, by the byte after the backslash; -1: not a simple escape. */
-const SIMPLE_ESCAPES = new Int16Array(256).fill(-1);
-for (const [c, v] of [[0x22, 0x22], [0x5c, 0x5c], [0x2f, 0x2f], [0x62, 0x08], [0x66, 0x0c], [0x6e, 0x0a], [0x72, 0x0d], [0x74, 0x09]] as const) SIMPLE_ESCAPES[c] = v;
-/** Hex digit values by byte; -1: not a hex digit. */
-const HEX = new Int8Array(256).fill(-1);
-for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = HEX['0123456789ABCDEF'.charCodeAt(i)] = i;
-
-function hex4(bytes: Uint8Array, at: number, end: number): number {
-  if (at + 4 > end) return -1;
-  const v = (HEX[bytes[at]!]! << 12) | (HEX[bytes[at + 1]!]! << 8) | (HEX[bytes[at + 2]!]! << 4) | HEX[bytes[at + 3]!]!;
-  // A -1 anywhere makes v negative: shifted left, -1 keeps its sign bit and sets every bit above the digit's place.
-  return v < 0 ? -1 : v;
-}
-
-/**
- * The escape at `at` (a backslash) in a literal ending at `end`, packed as `codePoint * 16 + length`
- * (its length in bytes: 2, 6 or 12), or -1 for anything JSON.parse refuses and for a lone surrogate
- * (valid JSON, but a string UTF-8 cannot hold: the plain way keeps it exact). A number, not an
- * object: a long text has one escape every few dozen bytes.
- */
-function readEscape(bytes: Uint8Array, at: number, end: number): number {
-  if (at + 1 >= end) return -1;
-  const c = bytes[at + 1]!;
-  const simple = SIMPLE_ESCAPES[c]!;
-  if (simple >= 0) return simple * 16 + 2;
-  if (c !== 0x75) return -1; // \u
-  const unit = hex4(bytes, at + 2, end);
-  if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff)) return -1;
-  if (unit < 0xd800 || unit > 0xdbff) return unit * 16 + 6;
-  if (bytes[at + 6] !== BACKSLASH || bytes[at + 7] !== 0x75) return -1;
-  const low = hex4(bytes, at + 8, end);
-  if (low < 0xdc00 || low > 0xdfff) return -1;
-  return (0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)) * 16 + 12;
-}
-
-/** A literal's escapes, in order: where each starts, and what it stands for (packed as {@link readEscape} packs it). */
-interface Escapes {
-  at: Int32Array;
-  packed: Int32Array;
-  count: number;
-}
-
-/** Every escape of the literal, read once; undefined when one is not one {@link unescapeInPlace} handles. Reads only. */
-function readEscapes(bytes: Uint8Array, literal: StringLiteral): Escapes | undefined {
-  let at = new Int32Array(1024);
-  let packed = new Int32Array(1024);
-  let count = 0;
-  for (let b = indexOf(bytes, BACKSLASH, literal.start); b !== -1 && b < literal.end; ) {
-    const escape = readEscape(bytes, b, literal.end);
-    if (escape < 0) {
-      forget(at, packed);
-      return undefined;
-    }
-    if (count === at.length) {
-      at = grow(at);
-      packed = grow(packed);
-    }
-    at[count] = b;
-    packed[count++] = escape;
-    b = indexOf(bytes, BACKSLASH, b + (escape & 15));
-  }
-  return { at, packed, count };
-}
-
-/** `from`, twice the size; the old one is zeroed (it may hold what escapes stand for). */
-function grow(from: Int32Array): Int32Array<ArrayBuffer> {
-  const to = new Int32Array(from.length * 2);
-  to.set(from);
-  from.fill(0);
-  return to;
-}
-
-/** Zeroes the arrays escapes were read into. */
-function forget(...arrays: Int32Array[]): void {
-  for (const a of arrays) a.fill(0);
-}
-
-function writeUtf8(bytes: Uint8Array, at: number, cp: number): number {
-  if (cp < 0x80) {
-    bytes[at] = cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    bytes[at] = 0xc0 | (cp >> 6);
-    bytes[at + 1] = 0x80 | (cp & 0x3f);
-    return 2;
-  }
-  if (cp < 0x10000) {
-    bytes[at] = 0xe0 | (cp >> 12);
-    bytes[at + 1] = 0x80 | ((cp >> 6) & 0x3f);
-    bytes[at + 2] = 0x80 | (cp & 0x3f);
-    return 3;
-  }
-  bytes[at] = 0xf0 | (cp >> 18);
-  bytes[at + 1] = 0x80 | ((cp >> 12) & 0x3f);
-  bytes[at + 2] = 0x80 | ((cp >> 6) & 0x3f);
-  bytes[at + 3] = 0x80 | (cp & 0x3f);
-  return 4;
-}
-
-/**
- * Replaces the literal's escapes (read by {@link readEscapes}) by the UTF-8 of what they stand for,
- * in place (every escape is longer than its UTF-8), and returns where the unescaped contents end.
- */
-function unescapeInPlace(bytes: Uint8Array, literal: StringLiteral, escapes: Escapes): number {
-  const { at, packed, count } = escapes;
-  // Nothing moves before the first escape.
-  let write = count > 0 ? at[0]! : literal.end;
-  let read = write;
-  for (let k = 0; k < count; k++) {
-    const b = at[k]!;
-    if (b - read <= SHORT_RUN) while (read < b) bytes[write++] = bytes[read++]!;
-    else {
-      bytes.copyWithin(write, read, b);
-      write += b - read;
-    }
-    write += writeUtf8(bytes, write, packed[k]! >>> 4);
-    read = b + (packed[k]! & 15);
-  }
-  bytes.copyWithin(write, read, literal.end);
-  return write + (literal.end - read);
 }
 
 export interface ParseBytesOptions {
@@ -363,114 +218,6 @@ function parseLongStrings(bytes: Uint8Array, options: ParseBytesOptions, escapes
 }
 
 // ---- writing ----
-
-/** The letter of each two-byte escape JSON.stringify writes, by the byte it stands for; 0: written \u00XX (other controls) or as it is. */
-const SHORT_ESCAPE = new Uint8Array(256);
-for (const [c, letter] of [[0x22, 0x22], [0x5c, 0x5c], [0x08, 0x62], [0x0c, 0x66], [0x0a, 0x6e], [0x0d, 0x72], [0x09, 0x74]] as const) SHORT_ESCAPE[c] = letter;
-const HEX_DIGITS = new TextEncoder().encode('0123456789abcdef');
-
-/** The bytes of a string's UTF-8 that JSON.stringify escapes: where each is, and how many bytes the escapes add. */
-interface ToEscape {
-  at: Int32Array;
-  count: number;
-  extra: number;
-}
-
-/** The bytes JSON.stringify's escape of each byte adds: 1 for the two-character escapes, 5 for \u00XX, 0 for bytes written as they are. */
-const ESCAPE_EXTRA = new Uint8Array(256);
-for (let c = 0; c < 0x20; c++) ESCAPE_EXTRA[c] = 5;
-for (let c = 0; c < 256; c++) if (SHORT_ESCAPE[c]) ESCAPE_EXTRA[c] = 1;
-
-/** Records the escapable bytes of `bytes[from, to)` in `found`, in order. */
-function collectEscapable(bytes: Uint8Array, from: number, to: number, found: ToEscape): void {
-  for (let j = from; j < to; j++) {
-    const e = ESCAPE_EXTRA[bytes[j]!]!;
-    if (e === 0) continue;
-    if (found.count === found.at.length) found.at = grow(found.at);
-    found.at[found.count++] = j;
-    found.extra += e;
-  }
-}
-
-/**
- * The bytes of `bytes[start, end)` (a string's UTF-8) that JSON.stringify escapes, found four at a
- * time: a word holding none (almost all of them, in text) costs three subtractions. Bytes of
- * multi-byte characters are all 0x80 and above, so none is ever taken for one of these.
- */
-function findEscapable(bytes: Uint8Array, start: number, end: number): ToEscape {
-  const found: ToEscape = { at: new Int32Array(1024), count: 0, extra: 0 };
-  const aligned = Math.min(end, start + ((4 - ((bytes.byteOffset + start) & 3)) & 3));
-  collectEscapable(bytes, start, aligned, found);
-  const words = (end - aligned) >> 2;
-  if (words > 0) {
-    const w32 = new Int32Array(bytes.buffer, bytes.byteOffset + aligned, words);
-    for (let k = 0; k < words; k++) {
-      const w = w32[k]!;
-      const q = w ^ 0x22222222;
-      const b = w ^ 0x5c5c5c5c;
-      // A byte below 0x20, or one equal to 0x22 or 0x5c (a zero byte in q or b), sets a top bit here
-      // (exact as a test of the whole word; which byte it was, the bytes themselves tell).
-      if ((((w - 0x20202020) & ~w) | ((q - 0x01010101) & ~q) | ((b - 0x01010101) & ~b)) & 0x80808080) {
-        collectEscapable(bytes, aligned + k * 4, aligned + k * 4 + 4, found);
-      }
-    }
-  }
-  collectEscapable(bytes, aligned + words * 4, end, found);
-  return found;
-}
-
-/**
- * Escapes the bytes {@link findEscapable} found (all before `end`) as JSON.stringify does, in
- * place: from the end backwards, each run moved right by the escapes still to come before it. The
- * buffer must hold `end + found.extra` bytes.
- */
-function escapeInPlace(bytes: Uint8Array, end: number, found: ToEscape): void {
-  let read = end;
-  let write = end + found.extra;
-  for (let k = found.count - 1; k >= 0; k--) {
-    const p = found.at[k]!;
-    const run = read - (p + 1);
-    if (run <= SHORT_RUN) for (let r = read; r > p + 1; ) bytes[--write] = bytes[--r]!;
-    else {
-      bytes.copyWithin(write - run, p + 1, read);
-      write -= run;
-    }
-    const c = bytes[p]!;
-    const letter = SHORT_ESCAPE[c]!;
-    if (letter) {
-      bytes[--write] = letter;
-    } else {
-      bytes[--write] = HEX_DIGITS[c & 15]!;
-      bytes[--write] = HEX_DIGITS[c >> 4]!;
-      bytes[--write] = 0x30;
-      bytes[--write] = 0x30;
-      bytes[--write] = 0x75; // u
-    }
-    bytes[--write] = BACKSLASH;
-    read = p;
-  }
-}
-
-/** U+FFFD in UTF-8: what TextEncoder writes for a lone surrogate (and for U+FFFD itself). */
-function hasReplacementCharacter(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = indexOf(bytes, 0xef, start); i !== -1 && i + 2 < end; i = indexOf(bytes, 0xef, i + 1)) {
-    if (bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) return true;
-  }
-  return false;
-}
-
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/** `isWellFormed` where the runtime lacks it. @internal */
-export function wellFormedPortable(text: string): boolean {
-  return !LONE_SURROGATE.test(text);
-}
-
-/** False if `text` has a lone surrogate (JSON.stringify escapes it; UTF-8 cannot hold it). */
-function wellFormed(text: string): boolean {
-  const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
-  return native ? native.call(text) : wellFormedPortable(text);
-}
 
 export interface StringifyBytesOptions {
   /** A buffer of at least `size` bytes for the output (secure memory for a plaintext). */
