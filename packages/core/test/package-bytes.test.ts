@@ -296,8 +296,10 @@ describe('writeSealedPackageInPlace', () => {
     const { bytes, start } = inPlaceRoom(size);
     const buffer = new Uint8Array(randomBytes(bytes));
     buffer.set(plaintext, start);
-    const length = await writeSealedPackageInPlace(sealing, buffer, start, plaintext.length);
-    return new TextDecoder().decode(buffer.subarray(0, length!));
+    const length = (await writeSealedPackageInPlace(sealing, buffer, start, plaintext.length))!;
+    // Nothing of the plaintext is left past the body.
+    expect(buffer.subarray(length, Math.max(length, start + plaintext.length)).every((b) => b === 0)).toBe(true);
+    return new TextDecoder().decode(buffer.subarray(0, length));
   };
 
   it('writes what writeSealedPackage writes, over its own plaintext, for every length around the pieces', async () => {

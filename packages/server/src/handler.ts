@@ -269,7 +269,8 @@ async function sealAnswer(answer: unknown, ready: Sealing, buffers: PlaintextBuf
 /**
  * The answer's JSON written into the buffer its body goes into, a third of its size past the start,
  * and sealed there (core's inPlaceRoom): one buffer, where sealAnswer takes two. The wire buffers do
- * not zero what comes back: what is left of the plaintext is zeroed here.
+ * not zero what comes back: writeSealedPackageInPlace zeroes what is left of the plaintext, this
+ * what it did not seal.
  */
 async function sealAnswerInPlace(answer: unknown, ready: Sealing, wire: PlaintextBuffers): Promise<{ buffer: Uint8Array; length: number }> {
   const behind = new Map<Uint8Array, { buffer: Uint8Array; start: number }>();
@@ -296,9 +297,11 @@ async function sealAnswerInPlace(answer: unknown, ready: Sealing, wire: Plaintex
     // No room around it for this package (a router key above RSA-16384): sealed into a buffer of its own.
     if (length === undefined) return await writeSealedPackage(ready, buffer.subarray(start, plaintextEnd), (size) => wire.alloc(size));
   } finally {
-    // What is left of the plaintext past the body; all of it when sealing failed or went elsewhere.
-    buffer.fill(0, length ?? 0, Math.max(length ?? 0, plaintextEnd));
-    if (length === undefined) wire.free(buffer);
+    // Sealed here, nothing of the plaintext is left past the body; otherwise it goes, zeroed, with its buffer.
+    if (length === undefined) {
+      buffer.fill(0, start, plaintextEnd);
+      wire.free(buffer);
+    }
   }
   return { buffer, length };
 }

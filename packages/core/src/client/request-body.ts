@@ -51,11 +51,8 @@ export async function sealRequest(ctx: SecureByteContext, sealing: Sealing, byte
       ctx.release(bytes);
       throw err;
     }
-    if (length !== undefined) {
-      // The rest of the plaintext, past the body: fetch (or a fetch option) gets a view of this buffer, and could read all of it.
-      placed.whole.fill(0, length, Math.max(length, placed.start + bytes.length));
-      return { body: placed.whole.subarray(0, length), free: () => ctx.release(bytes) };
-    }
+    // Nothing but the body is left in the buffer: a fetch option gets a view of it, and could read all of it.
+    if (length !== undefined) return { body: placed.whole.subarray(0, length), free: () => ctx.release(bytes) };
   }
   const request = await ctx.use(bytes, (b) => writeSealedPackage(sealing, b, wireBufferSource.alloc));
   return { body: request.buffer.subarray(0, request.length), free: () => wireBufferSource.free(request.buffer) };

@@ -65,7 +65,6 @@ export interface SendOptions {
 /** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
 const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
 
-
 const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
 
 export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMetadata };

@@ -110,14 +110,25 @@ export function inPlaceRoom(size: number): { bytes: number; start: number } {
 /**
  * {@link writeSealedPackage} for a plaintext already in the buffer the body goes into, `length`
  * bytes at `start` (as {@link inPlaceRoom} places it): a request or answer then needs one buffer,
- * not two. Same bytes. The plaintext is read piece by piece before its place is written over; what
- * is left of it past the body's end the caller zeroes. Returns the body's length, or undefined (and
- * nothing written) when the buffer has no room for this package around the plaintext.
+ * not two. Same bytes. The plaintext is read piece by piece before its place is written over, and
+ * what is left of it past the body's end is zeroed (the buffer may be handed on whole: to a fetch
+ * option, to a pool that does not zero); on failure everything up to the plaintext's end is.
+ * Returns the body's length, or undefined (and nothing written) when the buffer has no room for this
+ * package around the plaintext.
  */
 export async function writeSealedPackageInPlace(sealing: Sealing, buffer: Uint8Array, start: number, length: number): Promise<number | undefined> {
   const layout = packageLayout(sealing);
   if (start < layout.headBytes + Math.ceil(length / 3) || start + length > buffer.length || bodyLength(layout, length) > buffer.length) return undefined;
-  return sealInto(sealing, layout, buffer.subarray(start, start + length), buffer);
+  const end = start + length;
+  try {
+    const written = await sealInto(sealing, layout, buffer.subarray(start, end), buffer);
+    buffer.fill(0, written, Math.max(written, end));
+    return written;
+  } catch (err) {
+    // Sealing stopped part way: plaintext may be anywhere up to where it ended.
+    buffer.fill(0, 0, end);
+    throw err;
+  }
 }
 
 /** How a body's text is read the plain way: `parse(decode(body))`. */
