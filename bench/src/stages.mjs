@@ -58,9 +58,10 @@ async function oneRequest(ctx, payload, probe) {
   let serverMs = 0;
   const response = await probe('fetch send', async () => {
     // Sent as the client sends it with Node's own fetch (transport/http.ts sendInit).
-    const init = m.http.sendInit({ method: 'POST', headers, body: body.body }, true);
-    const res = await fetch(`${ctx.url}/v1/chat/secure_completion`, init);
+    const sending = m.http.sendInit({ method: 'POST', headers, body: body.body }, true);
+    const res = await fetch(`${ctx.url}/v1/chat/secure_completion`, sending.init);
     serverMs = Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
+    sending.revoke();
     body.free();
     return res;
   }, () => serverMs);

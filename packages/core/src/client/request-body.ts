@@ -51,7 +51,7 @@ export async function sealRequest(ctx: SecureByteContext, sealing: Sealing, byte
       ctx.release(bytes);
       throw err;
     }
-    // Nothing but the body is left in the buffer: a fetch option gets a view of it, and could read all of it.
+    // Nothing but the body is left in the buffer (the rest of the plaintext was zeroed).
     if (length !== undefined) return { body: placed.whole.subarray(0, length), free: () => ctx.release(bytes) };
   }
   const request = await ctx.use(bytes, (b) => writeSealedPackage(sealing, b, wireBufferSource.alloc));

@@ -41,7 +41,7 @@ export async function exchange(fetchFn: FetchFn, url: string, init: RequestInit,
 /**
  * {@link exchange} for a package: a 200 answer's body is read as bytes into one buffer from
  * `buffers` (give it back there), error answers as text. `onSent` runs once fetch has answered:
- * it has taken the request body by then (fetch copies a byte body when called), so its buffer can go back.
+ * fetch reads nothing more from the request body's buffer by then (see sendInit), so it can go back.
  */
 export async function exchangeBytes(
   fetchFn: FetchFn,
@@ -69,8 +69,11 @@ async function run<T>(fetchFn: FetchFn, url: string, init: RequestInit, opts: Ex
   }, timeout);
   const onAbort = () => controller.abort();
   callerSignal?.addEventListener('abort', onAbort, { once: true });
+  const sending = sendInit(init, opts.ownFetch === true);
   try {
-    const response = await fetchFn(url, { ...sendInit(init, opts.ownFetch === true), signal: controller.signal });
+    const response = await fetchFn(url, { ...sending.init, signal: controller.signal });
+    // Fetch has answered: whatever of the body it has not taken yet goes as zeros (see sendInit).
+    sending.revoke();
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       await response.body?.cancel().catch(() => undefined);
       throw new SecurityError(`the router answered ${response.status || 'with'} ${REDIRECT_REFUSED}`);
@@ -83,6 +86,7 @@ async function run<T>(fetchFn: FetchFn, url: string, init: RequestInit, opts: Ex
     if (isRedirectRefusal(cause)) throw new SecurityError(REDIRECT_REFUSED, { cause });
     throw new APIConnectionError(`could not reach the router: ${describeCause(cause)}`, { cause });
   } finally {
+    sending.revoke();
     clearTimeout(timer);
     callerSignal?.removeEventListener('abort', onAbort);
   }
@@ -183,28 +187,69 @@ export async function readBodyBytes(response: Response, limit: number, source: B
 /** Node's own fetch (undici) as found at load time, when this is Node. */
 const nodeFetch = (globalThis as { process?: { versions?: { undici?: string } } }).process?.versions?.undici ? globalThis.fetch : undefined;
 
+/** A request as it goes to fetch, and how to be done with its body's buffer. */
+export interface Sending {
+  init: RequestInit;
+  /**
+   * From now on fetch reads nothing more from the body's buffer, which can then go back for reuse
+   * (with another request's plaintext in it, perhaps). Call it once fetch has answered or failed.
+   */
+  revoke(): void;
+}
+
 /**
  * The request as it goes to fetch. A redirect must never take it (or the router key fetch) anywhere
  * else, least of all from https to http: 'manual' hands a redirect to us to refuse. A large body goes
  * with 'error' instead: with 'manual', fetch keeps a second copy of the whole body (Node's fetch tees
- * it, ready to re-send on a redirect); 'error' with no window re-sends nothing, so keeps none. And
- * Node's own fetch copies a byte body whole before sending it: given a stream of views into the same
- * bytes and their Content-Length, it sends them as they are (the body is ciphertext only).
+ * it, ready to re-send on a redirect); 'error' with no window re-sends nothing, so keeps none.
+ *
+ * Whatever fetch is given must stay valid after {@link Sending.revoke}, when the
+ * body's buffer goes back to be reused: a router (or a proxy) may answer before it has read the whole
+ * body, and fetch then goes on sending what it holds. So fetch never gets a view of that buffer:
+ * - the runtime's own fetch takes a byte body whole when called, as the Fetch standard says (Node's,
+ *   Deno's, Bun's and browsers' do); in Node it copies all of it first, so it gets a stream instead
+ *   whose pieces are copied one at a time as it sends them (no whole-size copy), and after `revoke`
+ *   are zeros;
+ * - a fetch option (or a global fetch replaced since load) may keep a view and read it late
+ *   (node-fetch does, until the socket takes it): it gets a copy of its own, of any body.
  * Exported for the bench (stages), which sends as the client does. @internal
  */
-export function sendInit(init: RequestInit, direct: boolean): RequestInit {
+export function sendInit(init: RequestInit, ownFetch: boolean): Sending {
   const body = init.body;
-  if (!(body instanceof Uint8Array) || body.length < LARGE_BODY_BYTES) return { ...init, redirect: 'manual' };
-  const sent: RequestInit = { ...init, redirect: 'error', window: null };
-  if (!direct || !nodeFetch || globalThis.fetch !== nodeFetch) return sent;
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (let at = 0; at < body.length; at += STREAM_PIECE_BYTES) controller.enqueue(body.subarray(at, at + STREAM_PIECE_BYTES));
-      controller.close();
-    },
-  });
+  if (!(body instanceof Uint8Array)) return { init: { ...init, redirect: 'manual' }, revoke: () => {} };
+  const large = body.length >= LARGE_BODY_BYTES;
+  const sent: RequestInit = large ? { ...init, redirect: 'error', window: null } : { ...init, redirect: 'manual' };
+  const runtimeFetch = ownFetch && (!nodeFetch || globalThis.fetch === nodeFetch);
+  // A small body's buffer is reused too (for ciphertext only): a late reader would send another request's.
+  if (!runtimeFetch) return { init: { ...sent, body: body.slice() }, revoke: () => {} };
+  if (!large || !nodeFetch) return { init: sent, revoke: () => {} };
+  const pieces = copiedPieces(body);
   const headers = { ...(init.headers as Record<string, string>), 'Content-Length': String(body.length) };
-  return { ...sent, body: stream, headers, duplex: 'half' } as RequestInit;
+  return { init: { ...sent, body: pieces.stream, headers, duplex: 'half' } as RequestInit, revoke: pieces.revoke };
+}
+
+/**
+ * `body` as a stream of copies of its pieces, made as fetch asks for them (so at most a few pieces
+ * exist at once, and fetch can keep them as long as it likes). After `revoke` the rest are zeros:
+ * the length stays as announced, and the buffer is not read again.
+ */
+function copiedPieces(body: Uint8Array): { stream: ReadableStream<Uint8Array>; revoke(): void } {
+  let source: Uint8Array | undefined = body;
+  const length = body.length;
+  let at = 0;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        const end = Math.min(at + STREAM_PIECE_BYTES, length);
+        controller.enqueue(source ? source.slice(at, end) : new Uint8Array(end - at));
+        at = end;
+        if (at === length) controller.close();
+      },
+    },
+    // Nothing read ahead: a piece is copied only when fetch wants it.
+    { highWaterMark: 0 },
+  );
+  return { stream, revoke: () => (source = undefined) };
 }
 
 const REDIRECT_REFUSED = 'a redirect: refused, nothing is sent anywhere but the configured routerUrl';
