@@ -11,10 +11,11 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SecureChatCompletion, type FetchFn, type SecureMemory } from '@nomyo/core';
-import { SERVER_KEY_FILE } from './support.js';
+import type { NomyoServer } from '@nomyo/server';
+import { SERVER_KEY_FILE, clientFor, startTestServer } from './support.js';
 
 const MARKER = Buffer.from('NEXT REQUEST PLAINTEXT ');
 /** Near the largest request: far more than loopback's socket buffers take in before the peer stops reading. */
@@ -133,6 +134,54 @@ describe('a body fetch has not sent when the answer comes', () => {
     expect(early.includes(MARKER)).toBe(false);
     expect(late.includes(MARKER)).toBe(false);
     expect(late.includes(MARKER.subarray(0, 8))).toBe(false);
+    await client.dispose();
+  });
+});
+
+/**
+ * A relay in front of the router that takes the client's bytes slowly (one read, then a pause), so
+ * fetch meets a full socket again and again: each piece of a large body is copied into a slot of a
+ * small ring that is used again a few pieces later, and must not be before the socket has taken it.
+ */
+async function slowRelay(target: string) {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = new Socket();
+    sockets.add(client).add(upstream);
+    upstream.connect(Number(port), hostname);
+    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(chunk);
+      client.pause();
+      setTimeout(() => client.resume(), 1);
+    });
+    client.on('end', () => upstream.end());
+    for (const s of [client, upstream]) s.on('error', () => {}).on('close', () => sockets.delete(s));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => new Promise<void>((resolve) => (sockets.forEach((s) => s.destroy()), server.close(() => resolve()))),
+  };
+}
+
+describe('a large body over a link slower than the client', () => {
+  let router: NomyoServer;
+  let relay: Awaited<ReturnType<typeof slowRelay>>;
+  afterEach(async () => {
+    await relay?.close();
+    await router?.close();
+  });
+
+  it.each([1, 2] as const)('arrives whole: the router opens it and echoes it (protocol %i)', { timeout: 60_000 }, async (protocol) => {
+    router = await startTestServer();
+    relay = await slowRelay(router.url);
+    const client = clientFor({ url: relay.url } as NomyoServer, { maxRetries: 0, protocol });
+    const content = Array.from({ length: 9 * 1024 * 1024 / 16 }, (_, i) => i.toString(16).padStart(15, '.')).join('|');
+    const answer = await client.create({ model: 'm', messages: [{ role: 'user', content }] });
+    expect(answer.choices[0]?.message.content).toBe(`echo: ${content}`);
     await client.dispose();
   });
 });

@@ -208,8 +208,8 @@ export interface Sending {
  * body, and fetch then goes on sending what it holds. So fetch never gets a view of that buffer:
  * - the runtime's own fetch takes a byte body whole when called, as the Fetch standard says (Node's,
  *   Deno's, Bun's and browsers' do); in Node it copies all of it first, so it gets a stream instead
- *   whose pieces are copied one at a time as it sends them (no whole-size copy), and after `revoke`
- *   are zeros;
+ *   whose pieces are copied one at a time as it sends them ({@link copiedPieces}: no whole-size
+ *   copy), and after `revoke` are zeros;
  * - a fetch option (or a global fetch replaced since load) may keep a view and read it late
  *   (node-fetch does, until the socket takes it): it gets a copy of its own, of any body.
  * Exported for the bench (stages), which sends as the client does. @internal
@@ -229,33 +229,56 @@ export function sendInit(init: RequestInit, ownFetch: boolean): Sending {
 }
 
 /**
- * `body` as a stream of copies of its pieces, made as fetch asks for them (so at most a few pieces
- * exist at once, and fetch can keep them as long as it likes). After `revoke` the rest are zeros:
- * the length stays as announced, and the buffer is not read again.
+ * `body` as a stream of copies of its pieces, each made as fetch asks for it, into a ring of
+ * {@link RING_PIECES} buffers reused in turn: no whole-size copy, and no garbage to collect. The
+ * ring holds nothing but this body's own bytes (ciphertext), whoever reads it late. A slot is written
+ * again {@link RING_PIECES} pieces later; Node's fetch asks for a piece only once the socket has
+ * taken the one before (a ring of one passes the slow-link test), so none is overwritten before it
+ * is sent; if one ever were, the router would find the package not authentic and refuse it. After
+ * `revoke` the rest are zeros: the length stays as announced, and the body's buffer is not read again.
  */
 function copiedPieces(body: Uint8Array): { stream: ReadableStream<Uint8Array>; revoke(): void } {
   let source: Uint8Array | undefined = body;
   const length = body.length;
+  const ring = idleRings.pop() ?? new Uint8Array(RING_PIECES * STREAM_PIECE_BYTES);
   let at = 0;
+  let slot = 0;
   const stream = new ReadableStream<Uint8Array>(
     {
       pull(controller) {
-        const end = Math.min(at + STREAM_PIECE_BYTES, length);
-        controller.enqueue(source ? source.slice(at, end) : new Uint8Array(end - at));
-        at = end;
+        const size = Math.min(STREAM_PIECE_BYTES, length - at);
+        const piece = ring.subarray(slot * STREAM_PIECE_BYTES, slot * STREAM_PIECE_BYTES + size);
+        slot = (slot + 1) % RING_PIECES;
+        if (source) piece.set(source.subarray(at, at + size));
+        else piece.fill(0);
+        controller.enqueue(piece);
+        at += size;
         if (at === length) controller.close();
       },
     },
     // Nothing read ahead: a piece is copied only when fetch wants it.
     { highWaterMark: 0 },
   );
-  return { stream, revoke: () => (source = undefined) };
+  const revoke = () => {
+    if (!source) return;
+    source = undefined;
+    // All of it taken (and answered): the ring can carry another body. Otherwise fetch may still be
+    // sending from it, and it is left to the collector.
+    if (at === length && idleRings.length < MAX_IDLE_RINGS) idleRings.push(ring);
+  };
+  return { stream, revoke };
 }
+
+/** Rings of {@link copiedPieces} no body uses now, for the next ones (a run of large requests touches no new pages). */
+const idleRings: Uint8Array[] = [];
+const MAX_IDLE_RINGS = 4;
 
 const REDIRECT_REFUSED = 'a redirect: refused, nothing is sent anywhere but the configured routerUrl';
 /** Request bodies from this size on are sent as {@link sendInit} says. */
 const LARGE_BODY_BYTES = 64 * 1024;
 const STREAM_PIECE_BYTES = 64 * 1024;
+/** Pieces in a ring of copiedPieces (256 KiB), where fetch holds one at a time. */
+const RING_PIECES = 4;
 
 /**
  * Node's fetch refusing a redirect in 'error' mode: "fetch failed", caused by "unexpected redirect".
