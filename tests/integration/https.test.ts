@@ -9,9 +9,10 @@ import { startTestServer } from './support.js';
 const run = promisify(execFile);
 const CLIENT = fileURLToPath(new URL('./fixtures/https-client.mjs', import.meta.url));
 
-async function clientProcess(url: string, env: Record<string, string>) {
-  const { stdout } = await run(process.execPath, [CLIENT, url], { env: { ...process.env, ...env, NODE_EXTRA_CA_CERTS: env.NODE_EXTRA_CA_CERTS ?? '' } });
-  return JSON.parse(stdout) as { content?: string; error?: string; code?: string; message?: string };
+async function clientProcess(url: string, env: Record<string, string>, promptBytes?: number) {
+  const args = [CLIENT, url, ...(promptBytes ? [String(promptBytes)] : [])];
+  const { stdout } = await run(process.execPath, args, { env: { ...process.env, ...env, NODE_EXTRA_CA_CERTS: env.NODE_EXTRA_CA_CERTS ?? '' } });
+  return JSON.parse(stdout) as { content?: string; whole?: boolean; length?: number; error?: string; code?: string; message?: string };
 }
 
 describe('over real HTTPS (a CA and certificate made by the test)', () => {
@@ -30,6 +31,12 @@ describe('over real HTTPS (a CA and certificate made by the test)', () => {
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const result = await clientProcess(server.url, { NODE_EXTRA_CA_CERTS: tls.caFile });
     expect(result).toEqual({ content: 'echo: over TLS' });
+  });
+
+  it('sends a 6 MiB prompt and opens its answer: a large body goes through the TLS socket in pieces', async () => {
+    const bytes = 6 * 1024 * 1024;
+    const result = await clientProcess(server.url, { NODE_EXTRA_CA_CERTS: tls.caFile }, bytes);
+    expect(result).toEqual({ whole: true, length: bytes + 'echo: '.length });
   });
 
   it('refuses an untrusted certificate with APIConnectionError, sending nothing', async () => {
