@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { findLongStrings, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable } from '../src/protocol/json-bytes.js';
-import { wellFormedPortable } from '../src/protocol/json-escapes.js';
+import { byteKinds, CONTROL_BYTE, NON_ASCII_BYTE, wellFormedPortable } from '../src/protocol/json-escapes.js';
 
 const encoder = new TextEncoder();
 
@@ -214,6 +214,19 @@ describe('parseJsonBytes', () => {
     }
   });
 
+  it.each([
+    ['ASCII with escapes of ASCII', `line one\\n\\"quoted\\" \\u0041\\/ `],
+    ['ASCII with an escape of a non-ASCII letter', 'Gr\\u00fc\\u00dfe '],
+    ['ASCII with an escape of a pair', 'smile \\ud83d\\ude00 '],
+    ['raw non-ASCII letters', 'Grüße, 37 °C '],
+    ['DEL, the highest ASCII byte', 'del \u007f '],
+  ])('decodes a long literal of %s as the plain way does', (_what, unit) => {
+    const bytes = encoder.encode(`{"content":"${unit.repeat(Math.ceil(LONG_STRING / unit.length) + 1)}","n":1}`);
+    const expected = JSON.parse(new TextDecoder().decode(bytes));
+    expect(parseJsonBytes(bytes.slice(), { fatal: true })).toEqual(expected);
+    expect(parseJsonBytes(bytes.slice(), { fatal: false })).toEqual(expected);
+  });
+
   it('uses the parse function given, on the skeleton', () => {
     const bytes = encoder.encode(`{"deep":[[["${'w'.repeat(LONG_STRING)}"]]]}`);
     const seen: number[] = [];
@@ -236,5 +249,28 @@ describe('findLongStrings', () => {
 
   it('gives up on input made of many short strings', () => {
     expect(findLongStrings(encoder.encode(JSON.stringify(Array.from({ length: 5000 }, () => 'ab'))), 10)).toBeUndefined();
+  });
+});
+
+describe('byteKinds', () => {
+  it('finds a control byte and a non-ASCII byte wherever they are (before, in and after the aligned words)', () => {
+    const base = new Uint8Array(64).fill(0x61);
+    for (const offset of [0, 1, 2, 3]) {
+      for (let at = offset; at < 40; at++) {
+        for (const [byte, kinds] of [[0x00, CONTROL_BYTE], [0x1f, CONTROL_BYTE], [0x0a, CONTROL_BYTE], [0x20, 0], [0x7f, 0], [0x80, NON_ASCII_BYTE], [0xa0, NON_ASCII_BYTE], [0xff, NON_ASCII_BYTE]] as const) {
+          const bytes = base.slice();
+          bytes[at] = byte;
+          expect(byteKinds(bytes, offset, 40), `byte ${byte} at ${at}, from ${offset}`).toBe(kinds);
+          // Outside the range it is not seen.
+          expect(byteKinds(bytes, at + 1, 60)).toBe(0);
+        }
+      }
+    }
+  });
+
+  it('reports both kinds together', () => {
+    const bytes = encoder.encode(`${'a'.repeat(33)}\t${'b'.repeat(20)}é${'c'.repeat(7)}`);
+    expect(byteKinds(bytes, 0, bytes.length)).toBe(CONTROL_BYTE | NON_ASCII_BYTE);
+    expect(byteKinds(bytes, 0, 33)).toBe(0);
   });
 });

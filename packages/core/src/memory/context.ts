@@ -1,9 +1,9 @@
 import type { SecureMemory } from './secure-memory.js';
+import { NodeBuffer } from '../node-buffer.js';
 
 const encoder = new TextEncoder();
 /** Buffers that came from SecureMemory.alloc (or views of one, see `head`), each to what free() takes. */
 const allocated = new WeakMap<Uint8Array, Uint8Array>();
-const NodeBuffer = (globalThis as { Buffer?: { byteLength(s: string, enc: 'utf8'): number } }).Buffer;
 
 /**
  * Scopes a secret buffer: locked while `fn` runs, zeroed and unlocked (or freed) in `finally`.

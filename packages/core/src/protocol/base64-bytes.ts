@@ -9,7 +9,8 @@
  * a lookup-table codec in plain JS.
  */
 import { SecurityError } from '../errors.js';
-import { ALPHABET } from './base64.js';
+import { ALPHABET, invalid } from './base64.js';
+import { NodeBuffer, bufferView } from '../node-buffer.js';
 
 /** Characters per piece (a multiple of 4), and the bytes they stand for (a multiple of 3). */
 export const BASE64_PIECE_CHARS = 65536;
@@ -19,26 +20,6 @@ const PAD = 0x3d;
 const MINUS = 0x2d;
 const UNDERSCORE = 0x5f;
 
-/** The part of a Node Buffer used here (a Uint8Array with these methods). */
-interface NodeBufferView {
-  readonly length: number;
-  toString(encoding: 'base64' | 'latin1', start: number, end: number): string;
-  write(text: string, offset: number, encoding: 'base64' | 'latin1'): number;
-  indexOf(value: number, byteOffset?: number): number;
-}
-interface NodeBufferStatic {
-  from(data: ArrayBufferLike, byteOffset: number, length: number): NodeBufferView;
-}
-
-const NodeBuffer = (globalThis as { Buffer?: NodeBufferStatic }).Buffer;
-
-function invalid(): SecurityError {
-  return new SecurityError('malformed package: invalid base64');
-}
-
-function view(bytes: Uint8Array, start = 0, end = bytes.length): NodeBufferView {
-  return NodeBuffer!.from(bytes.buffer, bytes.byteOffset + start, end - start);
-}
 
 /** The length of the padded base64 text of `byteLength` bytes. */
 export function base64Length(byteLength: number): number {
@@ -74,8 +55,8 @@ function encodePortable(src: Uint8Array, dst: Uint8Array, offset: number): numbe
 }
 
 function encodeNode(src: Uint8Array, dst: Uint8Array, offset: number): number {
-  const from = view(src);
-  const to = view(dst);
+  const from = bufferView(src);
+  const to = bufferView(dst);
   let o = offset;
   for (let i = 0; i < src.length; i += BASE64_PIECE_BYTES) {
     o += to.write(from.toString('base64', i, Math.min(i + BASE64_PIECE_BYTES, src.length)), o, 'latin1');
@@ -136,11 +117,11 @@ function decodeQuadsPortable(src: Uint8Array, start: number, end: number, dst: U
 }
 
 function decodeQuadsNode(src: Uint8Array, start: number, end: number, dst: Uint8Array, o: number): boolean {
-  const from = view(src, start, end);
+  const from = bufferView(src, start, end);
   // Node's decoder also takes the base64url characters; everything else outside the alphabet
   // (whitespace, '=', bytes above 0x7f) it skips, so a short count is the check for those.
   if (from.indexOf(MINUS) !== -1 || from.indexOf(UNDERSCORE) !== -1) return false;
-  const to = view(dst);
+  const to = bufferView(dst);
   for (let i = 0; i < from.length; i += BASE64_PIECE_CHARS) {
     const j = Math.min(i + BASE64_PIECE_CHARS, from.length);
     if (to.write(from.toString('latin1', i, j), o, 'base64') !== ((j - i) / 4) * 3) return false;

@@ -7,31 +7,27 @@
  * `Uint8Array` base64 methods, else Node's `Buffer` global, else a portable fallback.
  */
 import { SecurityError } from '../errors.js';
+import { NodeBuffer, bufferView } from '../node-buffer.js';
 
 interface NativeBase64 {
   toBase64?: () => string;
   setFromBase64?: (s: string) => { read: number; written: number };
 }
-interface BufferLike {
-  byteLength(s: string, enc: 'utf8'): number;
-  from(data: ArrayBufferLike, offset: number, length: number): { toString(enc: 'base64'): string; write(s: string, offset: number, enc: 'base64'): number };
-}
-
-const NodeBuffer = (globalThis as { Buffer?: BufferLike }).Buffer;
 const hasNativeEncode = typeof (Uint8Array.prototype as NativeBase64).toBase64 === 'function';
 const hasNativeDecode = typeof (Uint8Array.prototype as NativeBase64).setFromBase64 === 'function';
 
 /** The standard base64 alphabet (RFC 4648 section 4), shared with base64-bytes.ts. */
 export const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
-function invalid(): SecurityError {
+/** The one error for any base64 the protocol does not allow (shared with base64-bytes.ts). */
+export function invalid(): SecurityError {
   return new SecurityError('malformed package: invalid base64');
 }
 
 /** Encodes bytes as standard padded base64. */
 export function encodeBase64(bytes: Uint8Array): string {
   if (hasNativeEncode) return (bytes as NativeBase64).toBase64!();
-  if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  if (NodeBuffer) return bufferView(bytes).toString('base64');
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) {
     binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -81,7 +77,7 @@ export function decodeBase64Into(text: string, target: Uint8Array): number {
     // Node's decoder also takes the base64url characters, and reads only the low byte of
     // characters above U+00FF ('Ł' decodes as 'A'): allow only ASCII and the standard alphabet.
     if (NodeBuffer.byteLength(text, 'utf8') !== text.length || text.includes('-') || text.includes('_')) throw invalid();
-    written = NodeBuffer.from(target.buffer, target.byteOffset, length).write(text, 0, 'base64');
+    written = bufferView(target, 0, length).write(text, 0, 'base64');
   } else {
     let binary: string;
     try {

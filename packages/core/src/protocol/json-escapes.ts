@@ -10,6 +10,7 @@
  * Positions and escaped characters are plaintext: the arrays they are read into are zeroed.
  */
 import type { StringLiteral } from './json-bytes.js';
+import { NodeBuffer } from '../node-buffer.js';
 
 /** Runs of bytes at most this long are moved byte by byte when escapes are undone or made: cheaper than a call to copyWithin. */
 const SHORT_RUN = 16;
@@ -18,33 +19,48 @@ export const QUOTE = 0x22;
 export const BACKSLASH = 0x5c;
 
 type IndexOf = (bytes: Uint8Array, value: number, from: number) => number;
-const NodeBuffer = (globalThis as { Buffer?: { prototype: { indexOf(value: number, from: number): number } } }).Buffer;
 /** Node's Buffer#indexOf is memchr, ten times the speed of TypedArray#indexOf. */
-export const indexOf: IndexOf = NodeBuffer
-  ? (bytes, value, from) => NodeBuffer.prototype.indexOf.call(bytes, value, from)
+const bufferIndexOf = NodeBuffer?.prototype.indexOf;
+export const indexOf: IndexOf = bufferIndexOf
+  ? (bytes, value, from) => bufferIndexOf.call(bytes, value, from)
   : (bytes, value, from) => bytes.indexOf(value, from);
 
 // ---- reading ----
 
-/** True if any byte of `bytes[start, end)` is below 0x20: JSON strings may not hold them raw. */
-export function hasControlByte(bytes: Uint8Array, start: number, end: number): boolean {
+/** In {@link byteKinds}: a byte below 0x20, which a JSON string may not hold raw. */
+export const CONTROL_BYTE = 1;
+/** In {@link byteKinds}: a byte of 0x80 or above (part of a non-ASCII character, or not UTF-8). */
+export const NON_ASCII_BYTE = 2;
+
+/**
+ * Which kinds of byte `bytes[start, end)` holds: {@link CONTROL_BYTE}, {@link NON_ASCII_BYTE}, both
+ * or neither (0: printable ASCII only), in one pass, four bytes at a time.
+ */
+export function byteKinds(bytes: Uint8Array, start: number, end: number): number {
+  let low = 0; // a byte's top bit set: a byte below 0x20
+  let high = 0; // a byte's top bit set: a byte of 0x80 or above
   let i = start;
   const aligned = Math.min(end, start + ((4 - ((bytes.byteOffset + start) & 3)) & 3));
-  for (; i < aligned; i++) if (bytes[i]! < 0x20) return true;
+  for (; i < aligned; i++) {
+    if (bytes[i]! < 0x20) low |= 0x80;
+    high |= bytes[i]!;
+  }
   const words = (end - i) >> 2;
   if (words > 0) {
-    // Four bytes at a time: a byte below 0x20 sets its top bit in (w - 0x20202020) & ~w (exact for thresholds up to 0x80).
-    const w32 = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
-    let hit = 0;
+    const w32 = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
     for (let k = 0; k < words; k++) {
       const w = w32[k]!;
-      hit |= (w - 0x20202020) & ~w & 0x80808080;
+      // A byte below 0x20 sets its top bit in (w - 0x20202020) & ~w (exact for the word as a whole, for thresholds up to 0x80).
+      low |= (w - 0x20202020) & ~w;
+      high |= w;
     }
-    if (hit !== 0) return true;
     i += words * 4;
   }
-  for (; i < end; i++) if (bytes[i]! < 0x20) return true;
-  return false;
+  for (; i < end; i++) {
+    if (bytes[i]! < 0x20) low |= 0x80;
+    high |= bytes[i]!;
+  }
+  return ((low & 0x80808080) !== 0 ? CONTROL_BYTE : 0) | ((high & 0x80808080) !== 0 ? NON_ASCII_BYTE : 0);
 }
 
 /** What each simple escape stands for, by the byte after the backslash; -1: not a simple escape. */
