@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startServerProcess } from './server-process.mjs';
 import { median } from './stats.mjs';
-import { PROCESSING_TIME_HEADER } from '@nomyo/server';
+import { lastServerMs, watchServerTime } from './server-time.mjs';
 
 const MIB = 1024 * 1024;
 
@@ -26,8 +26,8 @@ export function resetPeak(pid) {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
-/** Fresh processes per measurement: a first round trip's peak depends on when collections happen. */
-const RUNS = 3;
+/** Fresh processes per measurement (RSS_RUNS): a first round trip's peak depends on when collections happen. */
+const RUNS = Number(process.env.RSS_RUNS ?? 5);
 
 /**
  * Runs the client side (this file as a child, see below) and measures the server alongside, in
@@ -145,22 +145,15 @@ async function bareClient(url, payload) {
       body: await bareSeal(payload, serverKey.key),
     });
     await bareOpen(await res.text(), keys.privateKey);
-    return Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
+    return lastServerMs();
   };
 }
 
 /** The child: one client, a warm-up, then the measured round trips. */
 async function child(url, steadyToo) {
-  // The server's time of each exchange, read by a spy installed as the global fetch before core
-  // loads (as an APM agent would be). The client keeps its own fetch (no fetch option), which sends
-  // large bodies the direct way (see core's transport/http.ts).
-  let lastServerMs = 0;
-  const nodeFetch = globalThis.fetch;
-  globalThis.fetch = async (input, init) => {
-    const res = await nodeFetch(input, init);
-    lastServerMs = Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
-    return res;
-  };
+  // The server's time of each exchange, read off Node's fetch (server-time.mjs): the client keeps
+  // the runtime's own fetch, which sends large bodies the direct way (see core's transport/http.ts).
+  watchServerTime();
   const { SecureChatCompletion } = await import('@nomyo/core');
   const { request } = await import('./payloads.mjs');
   const client = new SecureChatCompletion({ baseUrl: url, allowHttp: true, maxRetries: 0 });
@@ -200,7 +193,7 @@ async function child(url, steadyToo) {
   };
   const steady = await loop(async () => {
     await client.create(five);
-    return lastServerMs;
+    return lastServerMs();
   });
   const bare = await loop(await bareClient(url, five));
   await client.dispose();

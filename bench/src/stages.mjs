@@ -123,13 +123,17 @@ export async function stages({ rounds }) {
       const payload = request(size, kind);
       const n = size > 1e6 ? Math.max(9, rounds >> 1) : rounds;
       const times = new Map();
-      // Timing rounds: no forced collections (a running application does not get them either).
+      const faults = new Map();
+      const record = (map, name, value) => (map.get(name) ?? map.set(name, []).get(name)).push(value);
+      // Timing rounds: no forced collections (a running application does not get them either). The
+      // page faults are the fresh pages a stage touched (first touch is slow here), pools warm.
       for (let i = 0; i < n + 2; i++) {
         await oneRequest(ctx, payload, async (name, fn, minus) => {
+          const f0 = process.resourceUsage().minorPageFault;
           const t0 = performance.now();
           const v = await fn();
           const ms = performance.now() - t0 - (minus ? minus() : 0);
-          if (i >= 2) (times.get(name) ?? times.set(name, []).get(name)).push(ms);
+          if (i >= 2) record(times, name, ms), record(faults, name, process.resourceUsage().minorPageFault - f0);
           return v;
         });
       }
@@ -146,7 +150,7 @@ export async function stages({ rounds }) {
           return v;
         });
       }
-      rows.push({ label, size, protocol, stages: [...times].map(([name, ms]) => ({ name, ms: median(ms), bytes: allocated.get(name) ?? 0 })) });
+      rows.push({ label, size, protocol, stages: [...times].map(([name, ms]) => ({ name, ms: median(ms), faults: median(faults.get(name)), bytes: allocated.get(name) ?? 0 })) });
     }
   }
   await client.dispose();
@@ -160,18 +164,19 @@ export function printStages(rows) {
   for (const protocol of [2, 1]) {
     const mine = rows.filter((r) => r.protocol === protocol);
     console.log(`\nStage breakdown of one protocol ${protocol} request (client side; fetch send is minus the server's own time)`);
-    console.log('stage                      ' + mine.map((r) => `${r.label.padStart(12)} ms   MiB new`).join('   '));
+    console.log('stage                      ' + mine.map((r) => `${r.label.padStart(12)} ms   faults   MiB new`).join('   '));
     for (const name of mine[0].stages.map((s) => s.name)) {
       const cells = mine.map((r) => {
         const s = r.stages.find((x) => x.name === name);
-        return `${s.ms.toFixed(s.ms >= 100 ? 0 : 2).padStart(12)}    ${mib(s.bytes)}`;
+        return `${s.ms.toFixed(s.ms >= 100 ? 0 : 2).padStart(12)}   ${String(Math.round(s.faults)).padStart(6)}    ${mib(s.bytes)}`;
       });
       console.log(name.padEnd(27) + cells.join('    '));
     }
     const totals = mine.map((r) => {
       const ms = r.stages.reduce((a, s) => a + s.ms, 0);
       const bytes = r.stages.reduce((a, s) => a + s.bytes, 0);
-      return `${ms.toFixed(ms >= 100 ? 0 : 2).padStart(12)}    ${mib(bytes)}`;
+      const faults = r.stages.reduce((a, s) => a + s.faults, 0);
+      return `${ms.toFixed(ms >= 100 ? 0 : 2).padStart(12)}   ${String(Math.round(faults)).padStart(6)}    ${mib(bytes)}`;
     });
     console.log('total'.padEnd(27) + totals.join('    '));
     console.log('allocated bytes / payload: ' + mine.map((r) => `${r.label} ${(r.stages.reduce((a, s) => a + s.bytes, 0) / r.size).toFixed(1)}x`).join(', '));

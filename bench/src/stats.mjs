@@ -8,9 +8,11 @@ export function median(xs) {
 }
 
 /**
- * Runs each named async task `rounds` times, interleaved (a, b, a, b, ...), after `warmup`
- * rounds; returns the median milliseconds of each. A task may return its own duration (e.g. minus
- * the server's processing time); otherwise wall time is used.
+ * Runs each named async task `rounds` times, interleaved in an order reversed every round (a, b,
+ * b, a, a, b, ...), after `warmup` rounds; returns the median milliseconds of each. A task may
+ * return its own duration (e.g. minus the server's processing time); otherwise wall time is used.
+ * The order turns so that no task always runs right after the same other one: a collection of
+ * one task's garbage lands in whichever runs next, as often in each.
  *
  * No collection is forced between calls: a full GC before every call measured each one from a
  * cold heap (1-2 ms more per 1 KiB request, on both sides), which a running application does not
@@ -19,7 +21,8 @@ export function median(xs) {
 export async function compare(tasks, { rounds, warmup = 2 }) {
   const times = Object.fromEntries(Object.keys(tasks).map((k) => [k, []]));
   for (let i = 0; i < warmup + rounds; i++) {
-    for (const [name, task] of Object.entries(tasks)) {
+    const order = Object.entries(tasks);
+    for (const [name, task] of i % 2 ? order.reverse() : order) {
       const t0 = performance.now();
       const own = await task();
       const ms = typeof own === 'number' ? own : performance.now() - t0;
