@@ -247,6 +247,36 @@ describe('findLongStrings', () => {
     expect(found.map((l) => l.escaped)).toEqual([true, true]);
   });
 
+  it('agrees with a byte-by-byte scan on any mix of quotes, backslashes and text (property)', () => {
+    const QUOTE = 0x22;
+    const BACKSLASH = 0x5c;
+    /** The literals as JSON.parse would start and end them, one byte at a time. */
+    const scan = (bytes: Uint8Array, min: number) => {
+      const out: Array<{ start: number; end: number; escaped: boolean }> = [];
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] !== QUOTE) continue;
+        const open = i++;
+        let escaped = false;
+        while (i < bytes.length && bytes[i] !== QUOTE) {
+          if (bytes[i] === BACKSLASH) (escaped = true), (i += 2);
+          else i++;
+        }
+        if (i >= bytes.length) break;
+        if (i - open - 1 >= min) out.push({ start: open + 1, end: i, escaped });
+      }
+      return out;
+    };
+    const byte = fc.constantFrom(QUOTE, QUOTE, BACKSLASH, BACKSLASH, 0x61, 0x61, 0x61, 0x20, 0xc3, 0xa9);
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 300 }), fc.integer({ min: 0, max: 6 }), (values, min) => {
+        const bytes = Uint8Array.from(values);
+        const found = findLongStrings(bytes, min);
+        if (found) expect(found).toEqual(scan(bytes, min));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('gives up on input made of many short strings', () => {
     expect(findLongStrings(encoder.encode(JSON.stringify(Array.from({ length: 5000 }, () => 'ab'))), 10)).toBeUndefined();
   });

@@ -92,13 +92,16 @@ export function findLongStrings(bytes: Uint8Array, minLength: number): StringLit
   const budget = Math.max(64, bytes.length * MAX_LITERALS_PER_BYTE);
   let literals = 0;
   let at = 0;
+  // The first backslash at or after where it was last looked for (-1: none to the end). Each search
+  // only moves forward: a string with many escapes costs one pass, not one per escape, and a text
+  // with no backslash is searched once, not to its end again for every string before a long one.
+  let backslash = 0;
   for (;;) {
     const open = indexOf(bytes, QUOTE, at);
     if (open === -1) return found;
     if (++literals > budget) return undefined;
-    // Each search only moves forward: a string with many escapes costs one pass, not one per escape.
     let quote = indexOf(bytes, QUOTE, open + 1);
-    let backslash = indexOf(bytes, BACKSLASH, open + 1);
+    if (backslash !== -1 && backslash <= open) backslash = indexOf(bytes, BACKSLASH, open + 1);
     let escaped = false;
     while (backslash !== -1 && quote !== -1 && backslash < quote) {
       escaped = true;

@@ -110,7 +110,9 @@ export function readEscapes(bytes: Uint8Array, literal: StringLiteral): Escapes 
   let at = new Int32Array(1024);
   let packed = new Int32Array(1024);
   let count = 0;
-  for (let b = indexOf(bytes, BACKSLASH, literal.start); b !== -1 && b < literal.end; ) {
+  // Searched within the literal: past its last escape, a search of the whole buffer would run on to its end.
+  const within = bytes.subarray(0, literal.end);
+  for (let b = indexOf(within, BACKSLASH, literal.start); b !== -1; ) {
     const escape = readEscape(bytes, b, literal.end);
     if (escape < 0) {
       forget(at, packed);
@@ -122,7 +124,7 @@ export function readEscapes(bytes: Uint8Array, literal: StringLiteral): Escapes 
     }
     at[count] = b;
     packed[count++] = escape;
-    b = indexOf(bytes, BACKSLASH, b + (escape & 15));
+    b = indexOf(within, BACKSLASH, b + (escape & 15));
   }
   return { at, packed, count };
 }
@@ -277,7 +279,8 @@ export function escapeInPlace(bytes: Uint8Array, end: number, found: ToEscape): 
 
 /** U+FFFD in UTF-8: what TextEncoder writes for a lone surrogate (and for U+FFFD itself). */
 export function hasReplacementCharacter(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = indexOf(bytes, 0xef, start); i !== -1 && i + 2 < end; i = indexOf(bytes, 0xef, i + 1)) {
+  const within = bytes.subarray(0, end); // not on to the end of the buffer
+  for (let i = indexOf(within, 0xef, start); i !== -1 && i + 2 < end; i = indexOf(within, 0xef, i + 1)) {
     if (bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) return true;
   }
   return false;
