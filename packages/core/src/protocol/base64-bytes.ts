@@ -8,7 +8,6 @@
  * (first touch of new memory is the slow part on small machines). Without Buffer (browsers, Deno),
  * a lookup-table codec in plain JS.
  */
-import { SecurityError } from '../errors.js';
 import { ALPHABET, invalid } from './base64.js';
 import { NodeBuffer, bufferView } from '../node-buffer.js';
 
@@ -19,7 +18,6 @@ export const BASE64_PIECE_BYTES = (BASE64_PIECE_CHARS / 4) * 3;
 const PAD = 0x3d;
 const MINUS = 0x2d;
 const UNDERSCORE = 0x5f;
-
 
 /** The length of the padded base64 text of `byteLength` bytes. */
 export function base64Length(byteLength: number): number {

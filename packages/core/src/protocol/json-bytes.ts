@@ -138,7 +138,7 @@ const decoders: Record<'fatal' | 'lenient', Decoders> = {
  * `bytes[start, end)`, all below 0x80, as text: what `utf8.decode` gives them. ASCII is latin1 too,
  * whose decoding in Node is a plain copy into a one-byte string: twice the speed of TextDecoder.
  */
-export function decodeAscii(bytes: Uint8Array, start: number, end: number, utf8: TextDecoder): string {
+function decodeAscii(bytes: Uint8Array, start: number, end: number, utf8: TextDecoder): string {
   return NodeBuffer ? bufferView(bytes, start, end).toString('latin1') : utf8.decode(bytes.subarray(start, end));
 }
 
