@@ -92,27 +92,29 @@ export function findLongStrings(bytes: Uint8Array, minLength: number): StringLit
   const budget = Math.max(64, bytes.length * MAX_LITERALS_PER_BYTE);
   let literals = 0;
   let at = 0;
-  // The first backslash at or after where it was last looked for (-1: none to the end). Each search
-  // only moves forward: a string with many escapes costs one pass, not one per escape, and a text
-  // with no backslash is searched once, not to its end again for every string before a long one.
-  let backslash = 0;
   for (;;) {
     const open = indexOf(bytes, QUOTE, at);
     if (open === -1) return found;
     if (++literals > budget) return undefined;
+    // A quote ends the string unless escaped: preceded by an odd run of backslashes (they pair off,
+    // the last one escaping the quote). Only quotes are searched for, not every escape: a letter has
+    // one every few dozen bytes. The run never reaches back past `open`, itself a quote.
     let quote = indexOf(bytes, QUOTE, open + 1);
-    if (backslash !== -1 && backslash <= open) backslash = indexOf(bytes, BACKSLASH, open + 1);
-    let escaped = false;
-    while (backslash !== -1 && quote !== -1 && backslash < quote) {
-      escaped = true;
-      const next = backslash + 2; // the escaped character, whatever it is, ends no string
-      if (quote < next) quote = indexOf(bytes, QUOTE, next);
-      backslash = indexOf(bytes, BACKSLASH, next);
-    }
+    while (quote !== -1 && oddBackslashesBefore(bytes, quote)) quote = indexOf(bytes, QUOTE, quote + 1);
     if (quote === -1) return found; // unterminated: JSON.parse refuses it
-    if (quote - open - 1 >= minLength) found.push({ start: open + 1, end: quote, escaped });
+    if (quote - open - 1 >= minLength) {
+      const escaped = indexOf(bytes.subarray(0, quote), BACKSLASH, open + 1) !== -1;
+      found.push({ start: open + 1, end: quote, escaped });
+    }
     at = quote + 1;
   }
+}
+
+/** True when the run of backslashes just before `at` is odd (what is at `at` is escaped). */
+function oddBackslashesBefore(bytes: Uint8Array, at: number): boolean {
+  let k = at - 1;
+  while (bytes[k] === BACKSLASH) k--;
+  return ((at - 1 - k) & 1) === 1;
 }
 
 export interface ParseBytesOptions {
