@@ -5,7 +5,7 @@
  * The client sends with the runtime's own fetch, as it does by default: a fetch option would cost
  * a copy of every body (core's transport/http.ts sendInit), which only its users pay.
  */
-import { SecureChatCompletion } from '@nomyo/core';
+import { SecureChatCompletion, createSecureFetch } from '@nomyo/core';
 import { parseServerKey, generateRsaKeyPair, derToPem } from '@nomyo/core/protocol';
 import { bareOpen, bareSeal } from './bare.mjs';
 import { request, SIZES } from './payloads.mjs';
@@ -64,6 +64,15 @@ export async function endToEnd({ rounds }) {
   const o = await compare({ option: own(() => withOption.create(large)), own: own(() => client.create(large)) }, { rounds: Math.max(9, rounds >> 1) });
   rows.push({ label: `${SIZES.at(-1)[0]} through a fetch option`, ours: o.option, against: o.own });
   await withOption.dispose();
+  // The SDKs' path (createSecureFetch): the answer as JSON, or replayed as SSE for `stream: true`, read to its end.
+  const sdkFetch = createSecureFetch({ client: client.client });
+  const viaFetch = (stream) => own(async () => {
+    const res = await sdkFetch(`${server.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ ...large5, stream }) });
+    await (stream ? res.arrayBuffer() : res.json());
+  });
+  const large5 = request(SIZES[2][1]);
+  const f = await compare({ stream: viaFetch(true), json: viaFetch(false) }, { rounds: Math.max(9, rounds >> 1) });
+  rows.push({ label: `${SIZES[2][0]} through createSecureFetch, stream: true (SSE replay) vs false`, ours: f.stream, against: f.json, vs: 'stream: false' });
   await client.dispose();
   await server.close();
   unwatch();
@@ -76,7 +85,7 @@ export function printEndToEnd(rows) {
   console.log('text: plain ASCII prose; "letter": lines, quotes and non-ASCII letters (payloads.mjs)');
   console.log('size              @nomyo   bare WebCrypto+fetch   @nomyo/bare');
   for (const r of rows) {
-    if (r.against !== undefined) console.log(`${r.label}: ${fmt(r.ours).trim()}, ${ratio(r.ours, r.against).trim()} the runtime's own fetch (${fmt(r.against).trim()})`);
+    if (r.against !== undefined) console.log(`${r.label}: ${fmt(r.ours).trim()}, ${ratio(r.ours, r.against).trim()} ${r.vs ?? "the runtime's own fetch"} (${fmt(r.against).trim()})`);
     else if (r.bare === undefined) console.log(`${r.label}: ${fmt(r.ours).trim()}`);
     else console.log(`${r.label.padEnd(13)} ${fmt(r.ours)}        ${fmt(r.bare)}         ${ratio(r.ours, r.bare)}`);
   }

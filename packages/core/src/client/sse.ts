@@ -18,12 +18,21 @@ type Chunk = Record<string, unknown>;
 const encoder = new TextEncoder();
 // Small pieces so apps that render deltas as they come see more than one; whole words only.
 const PIECE_CHARS = 24;
+// At most about this many pieces per text: a long answer in 24-character pieces would be one event
+// (some 200 bytes of JSON around each piece) and one UI update per few words, ten times its size in
+// all. Past 24 Ki characters the pieces grow instead.
+const MAX_PIECES = 1024;
 // Extra assistant fields some OpenAI-compatible servers add (vLLM, Qwen, DeepSeek) and streaming
 // readers such as the AI SDK pick up from deltas.
 const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
 
 /** The chunk objects, in order, for `completion` (without the final `[DONE]`). */
 export function completionChunks(completion: ChatCompletion, options: ChunkOptions = {}): Chunk[] {
+  return [...chunksOf(completion, options)];
+}
+
+/** {@link completionChunks} one at a time, made as they are taken: a long answer is never all chunks at once. */
+function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator<Chunk> {
   const includeUsage = options.includeUsage === true;
   const base: Chunk = {
     id: completion.id,
@@ -36,67 +45,74 @@ export function completionChunks(completion: ChatCompletion, options: ChunkOptio
   // OpenAI sends `usage: null` on every chunk but the last when usage was asked for.
   const chunk = (choices: unknown[]): Chunk => ({ ...base, choices, ...(includeUsage ? { usage: null } : {}) });
 
-  const chunks: Chunk[] = [];
   for (const choice of completion.choices) {
     for (const delta of choiceDeltas(choice)) {
-      chunks.push(chunk([{ index: choice.index ?? 0, delta, logprobs: null, finish_reason: null }]));
+      yield chunk([{ index: choice.index ?? 0, delta, logprobs: null, finish_reason: null }]);
     }
-    chunks.push(chunk([{ index: choice.index ?? 0, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? 'stop' }]));
+    yield chunk([{ index: choice.index ?? 0, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? 'stop' }]);
   }
-  if (includeUsage) chunks.push({ ...base, choices: [], usage: completion.usage ?? null });
-  return chunks;
+  if (includeUsage) yield { ...base, choices: [], usage: completion.usage ?? null };
 }
 
 /** The SSE body: `data: <chunk JSON>\n\n` per chunk, then `data: [DONE]\n\n`, as UTF-8 bytes. */
 export function completionToEventStream(completion: ChatCompletion, options: ChunkOptions = {}): ReadableStream<Uint8Array> {
-  const events = completionChunks(completion, options).map((c) => `data: ${JSON.stringify(c)}\n\n`);
-  events.push('data: [DONE]\n\n');
-  let next = 0;
-  // Pull-based, one event per read, so a reader that cancels early stops the replay.
+  const chunks = chunksOf(completion, options);
+  let done = false;
+  // Pull-based, one event per read, each made when read: a reader that cancels early stops the replay.
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      const event = events[next++];
-      if (event === undefined) controller.close();
-      else controller.enqueue(encoder.encode(event));
+      if (done) return controller.close();
+      const next = chunks.next();
+      if (next.done) done = true;
+      controller.enqueue(encoder.encode(next.done ? 'data: [DONE]\n\n' : `data: ${JSON.stringify(next.value)}\n\n`));
     },
     cancel() {
-      next = events.length;
+      done = true;
+      chunks.return(undefined);
     },
   });
 }
 
-function choiceDeltas(choice: ChatCompletionChoice): Delta[] {
+function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
   const message = choice.message;
-  const deltas: Delta[] = [{ role: message.role ?? 'assistant', content: '' }];
+  yield { role: message.role ?? 'assistant', content: '' };
   for (const field of REASONING_FIELDS) {
     const text = message[field];
-    if (typeof text === 'string' && text !== '') for (const piece of pieces(text)) deltas.push({ [field]: piece });
+    if (typeof text === 'string' && text !== '') for (const piece of pieces(text)) yield { [field]: piece };
   }
   if (typeof message.content === 'string') {
-    for (const piece of pieces(message.content)) deltas.push({ content: piece });
+    for (const piece of pieces(message.content)) yield { content: piece };
   }
-  if (typeof message.refusal === 'string' && message.refusal !== '') deltas.push({ refusal: message.refusal });
+  if (typeof message.refusal === 'string' && message.refusal !== '') yield { refusal: message.refusal };
   const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
-  calls.forEach((call, index) => {
+  for (const [index, call] of calls.entries()) {
     // One delta per call, carrying the whole call: what OpenAI's own accumulators expect at index i.
-    deltas.push({
+    yield {
       tool_calls: [{ index, id: call.id, type: call.type ?? 'function', function: { name: call.function?.name, arguments: call.function?.arguments ?? '' } }],
-    });
-  });
-  return deltas;
+    };
+  }
 }
 
-/** Splits text after whitespace into pieces of about PIECE_CHARS (never inside a word or a surrogate pair). */
-function pieces(text: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  for (const word of text.split(/(?<=\s)/)) {
-    if (current !== '' && current.length + word.length > PIECE_CHARS) {
-      out.push(current);
-      current = '';
+/**
+ * Splits text after whitespace into pieces of at most `size` characters where it can (never inside
+ * a word or a surrogate pair): each piece ends after the last whitespace within `size`, or, when a
+ * word is longer, after the first one past it. Pieces are slices of `text`, made one at a time.
+ */
+export function* pieces(text: string, size = Math.max(PIECE_CHARS, Math.ceil(text.length / MAX_PIECES))): Generator<string> {
+  // Greedy up to size - 1 characters, then backtracking to a whitespace: the last one in the window.
+  const within = new RegExp(`[^]{0,${size - 1}}\\s`, 'y');
+  const next = /\s/g;
+  for (let start = 0; start < text.length; ) {
+    let end = text.length;
+    if (text.length - start > size) {
+      within.lastIndex = start;
+      if (within.test(text)) end = within.lastIndex;
+      else {
+        next.lastIndex = start + size;
+        if (next.test(text)) end = next.lastIndex;
+      }
     }
-    current += word;
+    yield text.slice(start, end);
+    start = end;
   }
-  if (current !== '') out.push(current);
-  return out;
 }
