@@ -50,6 +50,14 @@ describe('createSecureFetch', () => {
     for (const request of completionRequests(server)) expectSealed(request.body, ['as ']);
   });
 
+  it('answers a long text with the JSON that JSON.stringify gives, escapes and non-ASCII included', async () => {
+    const text = 'Zeile "eins"\n\tÜberweisung 👋 \u0001 \\ end. '.repeat(2000); // past core's 16 Ki long-string threshold
+    const response = await secureFetch(URL_, { method: 'POST', body: body(text) });
+    const raw = await response.text();
+    expect(JSON.stringify(JSON.parse(raw))).toBe(raw);
+    expect(await contentOf(new Response(raw, { headers: { 'content-type': 'application/json' } }))).toBe(`echo: ${text}`);
+  });
+
   it('uses the Bearer header first, then the default key; tier from body, header, then default', async () => {
     await secureFetch(URL_, { method: 'POST', body: body('a', { security_tier: 'maximum' }), headers: { Authorization: 'Bearer sk-header' } });
     await secureFetch(URL_, { method: 'POST', body: body('b'), headers: new Headers({ 'X-Security-Tier': 'high' }) });
