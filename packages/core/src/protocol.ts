@@ -31,7 +31,7 @@ export {
   type PackageOpener,
   type PlaintextBuffers,
 } from './protocol/package-bytes.js';
-export { parseJsonBytes, stringifyJsonBytes } from './protocol/json-bytes.js';
+export { parseJsonBytes, stringifyJsonBytes, jsonBytes } from './protocol/json-bytes.js';
 export { SecureBufferPool } from './memory/secure-pool.js';
 export { wireBuffers } from './memory/wire-buffers.js';
 export {

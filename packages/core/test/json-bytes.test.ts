@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findLongStrings, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable } from '../src/protocol/json-bytes.js';
+import { findLongStrings, jsonBytes, LONG_STRING, parseJsonBytes, stringifyJsonBytes, utf8LengthPortable } from '../src/protocol/json-bytes.js';
 import { byteKinds, CONTROL_BYTE, NON_ASCII_BYTE, wellFormedPortable } from '../src/protocol/json-escapes.js';
 
 const encoder = new TextEncoder();
@@ -234,6 +234,16 @@ describe('parseJsonBytes', () => {
     expect(v.deep[0]![0]![0]).toBe('w'.repeat(LONG_STRING));
     expect(seen[0]).toBeLessThan(200);
     expect(() => parseJsonBytes(bytes, { fatal: true, parse: () => { throw new RangeError('too deep'); } })).toThrow('too deep');
+  });
+});
+
+describe('jsonBytes', () => {
+  it('gives exactly the bytes of JSON.stringify, short or long, in a buffer of their size', () => {
+    for (const value of [{ a: 1 }, { text: 'ü "q"\n👋'.repeat(LONG_STRING) }, ['x'.repeat(LONG_STRING * 3)]]) {
+      const bytes = jsonBytes(value);
+      expect(bytes).toEqual(encoder.encode(JSON.stringify(value)));
+      expect(bytes.length).toBe(encoder.encode(JSON.stringify(value)).length);
+    }
   });
 });
 

@@ -3,7 +3,7 @@
  * request. Upstream failures become safe router errors: 4xx (except 401) pass through with the
  * upstream's (sanitized) message, 5xx become 502, an unreachable or silent upstream 503.
  */
-import { sanitizeDetail } from '@nomyo/core/protocol';
+import { jsonBytes, sanitizeDetail } from '@nomyo/core/protocol';
 import { HttpError } from './http-error.js';
 import { linkedController } from './signals.js';
 import type { ChatRequest, CompletionModel, ModelContext } from './types.js';
@@ -53,11 +53,15 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
     // The tier is a router concern; a stray field from an old client must not reach the backend.
     const { security_tier: _tier, ...forwarded } = request;
     const controller = linkedController([context.signal], options.timeoutMs);
+    // The plaintext request as bytes, long strings written straight in (a 10 MiB document makes no
+    // 10 MiB JSON string), zeroed once the exchange is over, which a string could not be.
+    const body = jsonBytes(forwarded);
     let answer: Awaited<ReturnType<typeof exchange>>;
     try {
-      answer = await exchange(url, { method: 'POST', headers, body: JSON.stringify(forwarded) }, controller.signal);
+      answer = await exchange(url, { method: 'POST', headers, body }, controller.signal);
     } finally {
-      controller.abort(); // releases the timer and the links to the caller's signal
+      controller.abort(); // releases the timer and the links to the caller's signal; no more of the body is sent
+      body.fill(0);
     }
     const { status, retryAfter, text } = answer;
     // A 401 from upstream is the router's own key failing, not the caller's: passing it through

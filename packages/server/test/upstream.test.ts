@@ -63,6 +63,14 @@ describe('upstream forwarding', () => {
     expect(JSON.parse(call.body)).toEqual({ ...CHAT, temperature: 0.2 });
   });
 
+  it('forwards a long request as the bytes JSON.stringify gives, escapes and non-ASCII included', async () => {
+    const content = 'Zeile "eins"\n\tÜberweisung 👋 \u0001 \\ end. '.repeat(2000); // a long string for core's byte writer
+    const request = { model: 'm', messages: [{ role: 'user', content }], security_tier: 'high' };
+    await secureCompletion(router.url, request, auth);
+    const { security_tier: _tier, ...forwarded } = request;
+    expect(seen.map((s) => s.body)).toEqual([JSON.stringify(forwarded)]);
+  });
+
   it('passes a 4xx through with the upstream message, Retry-After included', async () => {
     reply = (res) => {
       res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '7' });

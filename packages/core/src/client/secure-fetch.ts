@@ -5,9 +5,8 @@
  */
 import { randomUUID } from '../crypto/subtle.js';
 import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
-import type { ChatCompletion } from '../protocol/completion.js';
 import type { SecurityTier } from '../protocol/constants.js';
-import { stringifyJsonBytes } from '../protocol/json-bytes.js';
+import { jsonBytes } from '../protocol/json-bytes.js';
 import { checkApiKey, checkSecurityTier } from '../transport/policy.js';
 import { readChatRequest, type FetchInput } from './fetch-request.js';
 import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
@@ -113,24 +112,10 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
         headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
       });
     }
-    return new Response(completionJson(completion), { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
+    // Its JSON written straight into bytes: no whole JSON string first (a 5 MiB answer: about 20 ms less).
+    return new Response(jsonBytes(completion), { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
   };
   return Object.assign(secureFetch, { client });
-}
-
-/**
- * The completion's JSON as UTF-8, its long strings written straight into the bytes: the body a
- * Response would make of `JSON.stringify(completion)`, without that whole string first (a 5 MiB
- * answer: about 20 ms less on its way to the SDK).
- */
-function completionJson(completion: ChatCompletion): Uint8Array<ArrayBuffer> {
-  const json = stringifyJsonBytes(completion, {
-    alloc: (size) => new Uint8Array(size),
-    release: (outgrown) => outgrown.fill(0), // a partly written answer
-    maxBytes: Number.MAX_SAFE_INTEGER, // the answer was within the client's limit when it came in
-    tooLarge: () => new RangeError('unreachable'),
-  })!; // a checked completion is an object
-  return json.buffer.subarray(0, json.length) as Uint8Array<ArrayBuffer>;
 }
 
 /** `baseUrl` is `routerUrl` under SecureChatCompletion's name: either, or both when they agree. */

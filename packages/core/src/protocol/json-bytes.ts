@@ -361,3 +361,19 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
   }
   return { buffer: out, length: at };
 }
+
+/**
+ * `TextEncoder.encode(JSON.stringify(value))` for a value that makes JSON (an object), in a new plain
+ * buffer, with no whole JSON string made first: a body for fetch or a Response. Buffers outgrown on
+ * the way are zeroed; the caller zeroes the result when done with it, if it can know when.
+ */
+export function jsonBytes(value: object): Uint8Array<ArrayBuffer> {
+  const json = stringifyJsonBytes(value, {
+    alloc: (size) => new Uint8Array(size),
+    release: (outgrown) => outgrown.fill(0),
+    maxBytes: Number.MAX_SAFE_INTEGER, // sizes were checked where the value came from
+    tooLarge: () => new RangeError('JSON too large'),
+  });
+  if (json === undefined) throw new TypeError('not a JSON value'); // an object always makes JSON (toJSON aside)
+  return json.buffer.subarray(0, json.length) as Uint8Array<ArrayBuffer>;
+}
