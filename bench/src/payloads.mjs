@@ -10,10 +10,12 @@ export const SIZES = [
  * The texts, deterministic. `plain`: ASCII prose with nothing JSON escapes (what the bench always
  * sent, so figures stay comparable). `letter`: as a clinical letter or a contract has it, with
  * lines, quotes and non-ASCII letters, so JSON escapes and multi-byte UTF-8 cost what they cost.
+ * `code`: source code, ASCII with an escape every few bytes (line breaks, tabs, quotes, backslashes).
  */
 const UNITS = {
   plain: 'The patient reports mild headaches; BP 120/80. Notes: no known allergies. ',
   letter: 'The patient reports mild headaches; BP 120/80 mmHg, 37.2 °C.\nNotes: "no known allergies", Überweisung an Dr. Müller.\n',
+  code: 'export function dose(weightKg) {\n\tif (weightKg <= 0) throw new Error("weight: \\"" + weightKg + "\\"");\n\treturn Math.round(weightKg * 0.15 * 10) / 10;\n}\n',
 };
 export const TEXT_KINDS = Object.keys(UNITS);
 

@@ -227,6 +227,13 @@ describe('parseJsonBytes', () => {
     expect(parseJsonBytes(bytes.slice(), { fatal: false })).toEqual(expected);
   });
 
+  it('only reads the bytes: escaped and plain long strings alike', () => {
+    const bytes = encoder.encode(JSON.stringify({ a: 'line\n"q" ü '.repeat(LONG_STRING), b: 'plain '.repeat(LONG_STRING) }));
+    const before = bytes.slice();
+    parseJsonBytes(bytes, { fatal: true });
+    expect(bytes).toEqual(before);
+  });
+
   it('uses the parse function given, on the skeleton', () => {
     const bytes = encoder.encode(`{"deep":[[["${'w'.repeat(LONG_STRING)}"]]]}`);
     const seen: number[] = [];
@@ -248,13 +255,19 @@ describe('jsonBytes', () => {
 });
 
 describe('findLongStrings', () => {
-  it('finds the literals JSON.parse finds, escaped quotes and backslash runs included', () => {
+  it('finds the long literals JSON.parse finds, past short ones with escaped quotes and backslash runs', () => {
     const long = 'k'.repeat(LONG_STRING);
-    const text = `{"a\\"":"${long}\\\\","b":"\\\\\\"${long}","c":"short"}`;
+    const text = `{"a\\"":"${long}","b\\\\":"x\\\\\\"y","c":"${long}é","d":"short"}`;
     const found = findLongStrings(encoder.encode(text), LONG_STRING)!;
     const parsed = JSON.parse(text) as Record<string, string>;
-    expect(found.map((l) => JSON.parse(`"${text.slice(l.start, l.end)}"`))).toEqual(Object.values(parsed).slice(0, 2));
-    expect(found.map((l) => l.escaped)).toEqual([true, true]);
+    expect(found.map((l) => new TextDecoder().decode(encoder.encode(text).subarray(l.start, l.end)))).toEqual([parsed['a"'], parsed.c]);
+  });
+
+  it('gives up on a long literal with escapes, the moment it is known to be long', () => {
+    expect(findLongStrings(encoder.encode(`["${'k'.repeat(LONG_STRING)}\\n"]`), LONG_STRING)).toBeUndefined();
+    expect(findLongStrings(encoder.encode(`["\\"${'k'.repeat(LONG_STRING)}"]`), LONG_STRING)).toBeUndefined();
+    // Unterminated, with escaped quotes past its first LONG_STRING bytes: no need to read on.
+    expect(findLongStrings(encoder.encode(`["${'k\\"'.repeat(LONG_STRING)}`), LONG_STRING)).toBeUndefined();
   });
 
   it('agrees with a byte-by-byte scan on any mix of quotes, backslashes and text (property)', () => {
@@ -263,25 +276,38 @@ describe('findLongStrings', () => {
     /** The literals as JSON.parse would start and end them, one byte at a time. */
     const scan = (bytes: Uint8Array, min: number) => {
       const out: Array<{ start: number; end: number; escaped: boolean }> = [];
+      let opened = 0;
+      let unterminated = false;
       for (let i = 0; i < bytes.length; i++) {
         if (bytes[i] !== QUOTE) continue;
+        opened++;
         const open = i++;
         let escaped = false;
         while (i < bytes.length && bytes[i] !== QUOTE) {
           if (bytes[i] === BACKSLASH) (escaped = true), (i += 2);
           else i++;
         }
-        if (i >= bytes.length) break;
+        if (i >= bytes.length) {
+          unterminated = true;
+          break;
+        }
         if (i - open - 1 >= min) out.push({ start: open + 1, end: i, escaped });
       }
-      return out;
+      return { out, opened, unterminated };
     };
     const byte = fc.constantFrom(QUOTE, QUOTE, BACKSLASH, BACKSLASH, 0x61, 0x61, 0x61, 0x20, 0xc3, 0xa9);
     fc.assert(
       fc.property(fc.array(byte, { maxLength: 300 }), fc.integer({ min: 0, max: 6 }), (values, min) => {
         const bytes = Uint8Array.from(values);
         const found = findLongStrings(bytes, min);
-        if (found) expect(found).toEqual(scan(bytes, min));
+        const ref = scan(bytes, min);
+        if (found) {
+          expect(ref.out.some((l) => l.escaped)).toBe(false);
+          expect(found).toEqual(ref.out.map(({ start, end }) => ({ start, end })));
+        } else {
+          // Given up on: a long literal with escapes (or an unterminated one that may be), or too many literals.
+          expect(ref.out.some((l) => l.escaped) || ref.unterminated || ref.opened > 64).toBe(true);
+        }
       }),
       { numRuns: 2000 },
     );

@@ -6,13 +6,13 @@
  * A 10 MiB prompt so costs 20 MiB of fresh memory on the way out, and as much on the way in. Here
  * the long strings (at least {@link LONG_STRING} characters) are set aside, the rest of the value
  * (its "skeleton", small) goes through JSON.stringify / JSON.parse as before with a stand-in for
- * each, and the long strings are written straight into the output bytes, or decoded straight out
- * of the input bytes, their escapes made and undone on the bytes in place (json-escapes.ts).
+ * each, and the long strings are written straight into the output bytes, their escapes made on the
+ * bytes in place (json-escapes.ts), or decoded straight out of the input bytes when they have none.
  *
  * Exact: the bytes written are those of `TextEncoder.encode(JSON.stringify(value))`, and the value
  * read is that of `JSON.parse(decode(bytes))`, refusals included. Anything this module is not
- * sure about (an escape it does not handle, a stand-in that ends up as a key, more string literals
- * than it is worth scanning) goes the plain way.
+ * sure about or would be slower at (a long literal with escapes, a stand-in that ends up as a key,
+ * more string literals than it is worth scanning) goes the plain way.
  */
 import {
   BACKSLASH,
@@ -25,10 +25,7 @@ import {
   forget,
   hasReplacementCharacter,
   indexOf,
-  readEscapes,
-  unescapeInPlace,
   wellFormed,
-  type Escapes,
 } from './json-escapes.js';
 import { NodeBuffer, bufferView } from '../node-buffer.js';
 
@@ -71,17 +68,19 @@ export function standIn(): string {
 
 // ---- reading ----
 
-/** A string literal's contents: bytes [start, end) between its quotes. */
+/** A string literal's contents: bytes [start, end) between its quotes, with no escape in them. */
 export interface StringLiteral {
   start: number;
   end: number;
-  /** True when it contains a backslash (an escape). */
-  escaped: boolean;
 }
 
 /**
  * The string literals of JSON text in `bytes` whose contents are at least `minLength` bytes long,
- * in order, or undefined when there are too many literals for the scan to pay.
+ * in order, or undefined when reading them apart would not pay: too many literals, or a long one
+ * with escapes. Line breaks and quotes come every few dozen bytes in a letter, every few in code:
+ * JSON.parse of the whole text undoes them natively, faster than any pass of ours over them (and
+ * the escaped text decoded for it is a copy of the literal either way). Such a literal is given up
+ * on as soon as it is known to be long, so its escapes are not all visited.
  *
  * Exact for any input, valid JSON or not, in this sense: wherever JSON.parse starts a string at a
  * quote, the scan does too, and both end it at the same quote (the first one not escaped). Bytes
@@ -97,14 +96,17 @@ export function findLongStrings(bytes: Uint8Array, minLength: number): StringLit
     if (open === -1) return found;
     if (++literals > budget) return undefined;
     // A quote ends the string unless escaped: preceded by an odd run of backslashes (they pair off,
-    // the last one escaping the quote). Only quotes are searched for, not every escape: a letter has
-    // one every few dozen bytes. The run never reaches back past `open`, itself a quote.
+    // the last one escaping the quote). Only quotes are searched for, not every escape. The run
+    // never reaches back past `open`, itself a quote.
     let quote = indexOf(bytes, QUOTE, open + 1);
-    while (quote !== -1 && oddBackslashesBefore(bytes, quote)) quote = indexOf(bytes, QUOTE, quote + 1);
+    while (quote !== -1 && oddBackslashesBefore(bytes, quote)) {
+      if (quote - open - 1 >= minLength) return undefined; // long, with escapes
+      quote = indexOf(bytes, QUOTE, quote + 1);
+    }
     if (quote === -1) return found; // unterminated: JSON.parse refuses it
     if (quote - open - 1 >= minLength) {
-      const escaped = indexOf(bytes.subarray(0, quote), BACKSLASH, open + 1) !== -1;
-      found.push({ start: open + 1, end: quote, escaped });
+      if (indexOf(bytes.subarray(0, quote), BACKSLASH, open + 1) !== -1) return undefined; // long, with escapes
+      found.push({ start: open + 1, end: quote });
     }
     at = quote + 1;
   }
@@ -144,12 +146,6 @@ function decodeAscii(bytes: Uint8Array, start: number, end: number, utf8: TextDe
   return NodeBuffer ? bufferView(bytes, start, end).toString('latin1') : utf8.decode(bytes.subarray(start, end));
 }
 
-/** True when every escape stands for an ASCII character (so undoing them writes no byte of 0x80 or above). */
-function escapesAscii(found: Escapes): boolean {
-  for (let k = 0; k < found.count; k++) if (found.packed[k]! >>> 4 >= 0x80) return false;
-  return true;
-}
-
 /** The decoders for text that is refused unless UTF-8 (`fatal`), or read with U+FFFD for bad bytes. */
 export function textDecoders(fatal: boolean): Decoders {
   return decoders[fatal ? 'fatal' : 'lenient'];
@@ -181,44 +177,28 @@ function findStandIns(value: unknown, prefix: string, count: number): Array<[Rec
 }
 
 /**
- * `parse(decode(bytes))`, with each long string decoded once straight from `bytes`. On success the
- * long strings' escapes have been undone in place: `bytes` is scratch afterwards (the caller zeroes
- * it, as it would the plaintext). Throws what `parse(decode(bytes))` throws.
+ * `parse(decode(bytes))`, with each long string (one without escapes: see {@link findLongStrings})
+ * decoded once, straight from `bytes`, which are only read. Throws what `parse(decode(bytes))` throws.
  */
 export function parseJsonBytes(bytes: Uint8Array, options: ParseBytesOptions): unknown {
-  const escapes = new Map<StringLiteral, Escapes>();
-  try {
-    return parseLongStrings(bytes, options, escapes);
-  } finally {
-    // What the escapes stand for is plaintext (all of its non-ASCII, from a router that escapes it): zeroed like the bytes.
-    for (const found of escapes.values()) forget(found.at, found.packed);
-  }
-}
-
-/** {@link parseJsonBytes}, keeping each long literal's escapes in `escapes` (the caller zeroes them). */
-function parseLongStrings(bytes: Uint8Array, options: ParseBytesOptions, escapes: Map<StringLiteral, Escapes>): unknown {
   const { text, contents } = textDecoders(options.fatal);
   const parse = options.parse ?? ((t: string) => JSON.parse(t) as unknown);
   const plain = () => parse(text.decode(bytes));
   if (bytes.length < LONG_STRING) return plain();
   const literals = findLongStrings(bytes, LONG_STRING);
   if (!literals || literals.length === 0) return plain();
-  // The literals whose contents are ASCII once their escapes are undone: decoded at a copy's speed.
+  // The literals that are ASCII bytes: decoded at a copy's speed.
   const ascii = new Set<StringLiteral>();
   for (const literal of literals) {
     const kinds = byteKinds(bytes, literal.start, literal.end);
     if (kinds & CONTROL_BYTE) return plain();
-    const found = literal.escaped ? readEscapes(bytes, literal) : undefined;
-    if (literal.escaped && !found) return plain();
-    if (found) escapes.set(literal, found);
-    if (!(kinds & NON_ASCII_BYTE) && (!found || escapesAscii(found))) ascii.add(literal);
+    if (!(kinds & NON_ASCII_BYTE)) ascii.add(literal);
   }
   const prefix = standIn();
-  let skeleton: string;
   let value: unknown;
   try {
     let at = 0;
-    skeleton = '';
+    let skeleton = '';
     literals.forEach((literal, i) => {
       skeleton += (at === 0 ? text : contents).decode(bytes.subarray(at, literal.start)) + JSON.stringify(prefix + i).slice(1, -1);
       at = literal.end;
@@ -234,9 +214,7 @@ function parseLongStrings(bytes: Uint8Array, options: ParseBytesOptions, escapes
   if (!holders) return plain();
   literals.forEach((literal, i) => {
     const [holder, key] = holders[i]!;
-    const found = escapes.get(literal);
-    const end = found ? unescapeInPlace(bytes, literal, found) : literal.end;
-    holder[key] = ascii.has(literal) ? decodeAscii(bytes, literal.start, end, contents) : contents.decode(bytes.subarray(literal.start, end));
+    holder[key] = ascii.has(literal) ? decodeAscii(bytes, literal.start, literal.end, contents) : contents.decode(bytes.subarray(literal.start, literal.end));
   });
   return box.value;
 }

@@ -1,18 +1,16 @@
 /**
- * JSON string escapes on UTF-8 bytes, in place, for json-bytes.ts: undone in a long literal read
- * (each escape becomes the UTF-8 of what it stands for, the rest moved left), made in a long string
- * written (each byte JSON.stringify escapes becomes its escape, the rest moved right). Text such as a
- * letter has a line break or a quote every few dozen bytes: done a string slice at a time through
- * JSON.parse or JSON.stringify, that cost more than the encoding itself.
+ * JSON strings on UTF-8 bytes, for json-bytes.ts: what kinds of byte a long literal read holds, and
+ * the escapes of a long string written, made in place (each byte JSON.stringify escapes becomes its
+ * escape, the rest moved right). Text such as a letter has a line break or a quote every few dozen
+ * bytes: done a string slice at a time through JSON.stringify, that cost more than the encoding.
  *
- * Exact: only what JSON.parse and JSON.stringify themselves do; what is not handled here (a lone
- * surrogate, an escape JSON.parse refuses) is reported, for json-bytes.ts to take the plain way.
- * Positions and escaped characters are plaintext: the arrays they are read into are zeroed.
+ * Exact: only what JSON.stringify itself does; what is not handled here (a lone surrogate) is left
+ * to json-bytes.ts, which then takes the plain way. Positions of escaped bytes are plaintext: the
+ * arrays they are read into are zeroed.
  */
-import type { StringLiteral } from './json-bytes.js';
 import { NodeBuffer } from '../node-buffer.js';
 
-/** Runs of bytes at most this long are moved byte by byte when escapes are undone or made: cheaper than a call to copyWithin. */
+/** Runs of bytes at most this long are moved byte by byte when escapes are made: cheaper than a call to copyWithin. */
 const SHORT_RUN = 16;
 
 export const QUOTE = 0x22;
@@ -63,73 +61,9 @@ export function byteKinds(bytes: Uint8Array, start: number, end: number): number
   return ((low & 0x80808080) !== 0 ? CONTROL_BYTE : 0) | ((high & 0x80808080) !== 0 ? NON_ASCII_BYTE : 0);
 }
 
-/** What each simple escape stands for, by the byte after the backslash; -1: not a simple escape. */
-const SIMPLE_ESCAPES = new Int16Array(256).fill(-1);
-for (const [c, v] of [[0x22, 0x22], [0x5c, 0x5c], [0x2f, 0x2f], [0x62, 0x08], [0x66, 0x0c], [0x6e, 0x0a], [0x72, 0x0d], [0x74, 0x09]] as const) SIMPLE_ESCAPES[c] = v;
-/** Hex digit values by byte; -1: not a hex digit. */
-const HEX = new Int8Array(256).fill(-1);
-for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = HEX['0123456789ABCDEF'.charCodeAt(i)] = i;
+// ---- writing ----
 
-function hex4(bytes: Uint8Array, at: number, end: number): number {
-  if (at + 4 > end) return -1;
-  const v = (HEX[bytes[at]!]! << 12) | (HEX[bytes[at + 1]!]! << 8) | (HEX[bytes[at + 2]!]! << 4) | HEX[bytes[at + 3]!]!;
-  // A -1 anywhere makes v negative: shifted left, -1 keeps its sign bit and sets every bit above the digit's place.
-  return v < 0 ? -1 : v;
-}
-
-/**
- * The escape at `at` (a backslash) in a literal ending at `end`, packed as `codePoint * 16 + length`
- * (its length in bytes: 2, 6 or 12), or -1 for anything JSON.parse refuses and for a lone surrogate
- * (valid JSON, but a string UTF-8 cannot hold: the plain way keeps it exact). A number, not an
- * object: a long text has one escape every few dozen bytes.
- */
-function readEscape(bytes: Uint8Array, at: number, end: number): number {
-  if (at + 1 >= end) return -1;
-  const c = bytes[at + 1]!;
-  const simple = SIMPLE_ESCAPES[c]!;
-  if (simple >= 0) return simple * 16 + 2;
-  if (c !== 0x75) return -1; // \u
-  const unit = hex4(bytes, at + 2, end);
-  if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff)) return -1;
-  if (unit < 0xd800 || unit > 0xdbff) return unit * 16 + 6;
-  if (bytes[at + 6] !== BACKSLASH || bytes[at + 7] !== 0x75) return -1;
-  const low = hex4(bytes, at + 8, end);
-  if (low < 0xdc00 || low > 0xdfff) return -1;
-  return (0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)) * 16 + 12;
-}
-
-/** A literal's escapes, in order: where each starts, and what it stands for (packed as {@link readEscape} packs it). */
-export interface Escapes {
-  at: Int32Array;
-  packed: Int32Array;
-  count: number;
-}
-
-/** Every escape of the literal, read once; undefined when one is not one {@link unescapeInPlace} handles. Reads only. */
-export function readEscapes(bytes: Uint8Array, literal: StringLiteral): Escapes | undefined {
-  let at = new Int32Array(1024);
-  let packed = new Int32Array(1024);
-  let count = 0;
-  // Searched within the literal: past its last escape, a search of the whole buffer would run on to its end.
-  const within = bytes.subarray(0, literal.end);
-  for (let b = indexOf(within, BACKSLASH, literal.start); b !== -1; ) {
-    const escape = readEscape(bytes, b, literal.end);
-    if (escape < 0) {
-      forget(at, packed);
-      return undefined;
-    }
-    if (count === at.length) {
-      at = grow(at);
-      packed = grow(packed);
-    }
-    at[count] = b;
-    packed[count++] = escape;
-    b = indexOf(within, BACKSLASH, b + (escape & 15));
-  }
-  return { at, packed, count };
-}
-
-/** `from`, twice the size; the old one is zeroed (it may hold what escapes stand for). */
+/** `from`, twice the size; the old one is zeroed (it holds positions in a plaintext). */
 function grow(from: Int32Array): Int32Array<ArrayBuffer> {
   const to = new Int32Array(from.length * 2);
   to.set(from);
@@ -137,58 +71,10 @@ function grow(from: Int32Array): Int32Array<ArrayBuffer> {
   return to;
 }
 
-/** Zeroes the arrays escapes were read into. */
+/** Zeroes arrays of positions in a plaintext. */
 export function forget(...arrays: Int32Array[]): void {
   for (const a of arrays) a.fill(0);
 }
-
-function writeUtf8(bytes: Uint8Array, at: number, cp: number): number {
-  if (cp < 0x80) {
-    bytes[at] = cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    bytes[at] = 0xc0 | (cp >> 6);
-    bytes[at + 1] = 0x80 | (cp & 0x3f);
-    return 2;
-  }
-  if (cp < 0x10000) {
-    bytes[at] = 0xe0 | (cp >> 12);
-    bytes[at + 1] = 0x80 | ((cp >> 6) & 0x3f);
-    bytes[at + 2] = 0x80 | (cp & 0x3f);
-    return 3;
-  }
-  bytes[at] = 0xf0 | (cp >> 18);
-  bytes[at + 1] = 0x80 | ((cp >> 12) & 0x3f);
-  bytes[at + 2] = 0x80 | ((cp >> 6) & 0x3f);
-  bytes[at + 3] = 0x80 | (cp & 0x3f);
-  return 4;
-}
-
-/**
- * Replaces the literal's escapes (read by {@link readEscapes}) by the UTF-8 of what they stand for,
- * in place (every escape is longer than its UTF-8), and returns where the unescaped contents end.
- */
-export function unescapeInPlace(bytes: Uint8Array, literal: StringLiteral, escapes: Escapes): number {
-  const { at, packed, count } = escapes;
-  // Nothing moves before the first escape.
-  let write = count > 0 ? at[0]! : literal.end;
-  let read = write;
-  for (let k = 0; k < count; k++) {
-    const b = at[k]!;
-    if (b - read <= SHORT_RUN) while (read < b) bytes[write++] = bytes[read++]!;
-    else {
-      bytes.copyWithin(write, read, b);
-      write += b - read;
-    }
-    write += writeUtf8(bytes, write, packed[k]! >>> 4);
-    read = b + (packed[k]! & 15);
-  }
-  bytes.copyWithin(write, read, literal.end);
-  return write + (literal.end - read);
-}
-
-// ---- writing ----
 
 /** The letter of each two-byte escape JSON.stringify writes, by the byte it stands for; 0: written \u00XX (other controls) or as it is. */
 const SHORT_ESCAPE = new Uint8Array(256);

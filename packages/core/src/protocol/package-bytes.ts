@@ -176,7 +176,7 @@ export function readPackageBody(body: Uint8Array, text: BodyText): PackageBody {
   if (body.length < MIN_LOCATED_BODY) return readPlain(body, text);
   const literals = findLongStrings(body, MIN_LOCATED_CIPHERTEXT);
   const literal = literals?.length === 1 ? literals[0]! : undefined;
-  if (!literal || literal.escaped) return readPlain(body, text);
+  if (!literal) return readPlain(body, text);
   const decoders = textDecoders(text.fatal);
   const prefix = standIn();
   let pkg: unknown;
