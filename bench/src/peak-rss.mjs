@@ -46,6 +46,7 @@ async function onePair(steady) {
   const server = await startServerProcess();
   const args = ['--expose-gc', fileURLToPath(import.meta.url), server.url, steady ? 'steady' : ''];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  // A failed child must not leave the router running (it would keep the bench's output open).
   const result = await new Promise((resolve, reject) => {
     const out = {};
     child.on('message', (msg) => {
@@ -61,8 +62,7 @@ async function onePair(steady) {
       } else if (msg.type === 'done') resolve(Object.assign(out, msg));
     });
     child.once('exit', (code) => code !== 0 && reject(new Error(`peak-rss child exited ${code}`)));
-  });
-  await server.close();
+  }).finally(() => server.close());
   return result;
 }
 
