@@ -47,9 +47,9 @@ function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator
 
   for (const choice of completion.choices) {
     for (const delta of choiceDeltas(choice)) {
-      yield chunk([{ index: choice.index ?? 0, delta, logprobs: null, finish_reason: null }]);
+      yield chunk([{ index: choice.index, delta, logprobs: null, finish_reason: null }]);
     }
-    yield chunk([{ index: choice.index ?? 0, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? 'stop' }]);
+    yield chunk([{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? 'stop' }]);
   }
   if (includeUsage) yield { ...base, choices: [], usage: completion.usage ?? null };
 }
@@ -75,7 +75,7 @@ export function completionToEventStream(completion: ChatCompletion, options: Chu
 
 function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
   const message = choice.message;
-  yield { role: message.role ?? 'assistant', content: '' };
+  yield { role: message.role, content: '' };
   for (const field of REASONING_FIELDS) {
     const text = message[field];
     if (typeof text === 'string' && text !== '') for (const piece of pieces(text)) yield { [field]: piece };
@@ -88,7 +88,7 @@ function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
   for (const [index, call] of calls.entries()) {
     // One delta per call, carrying the whole call: what OpenAI's own accumulators expect at index i.
     yield {
-      tool_calls: [{ index, id: call.id, type: call.type ?? 'function', function: { name: call.function?.name, arguments: call.function?.arguments ?? '' } }],
+      tool_calls: [{ index, id: call.id, type: call.type, function: { name: call.function.name, arguments: call.function.arguments } }],
     };
   }
 }
