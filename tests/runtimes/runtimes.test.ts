@@ -5,14 +5,17 @@
  * against the kernel where it can be), and key files. One runtime at a time, 2048-bit keys except
  * one 4096-bit first request per runtime for the timings it prints.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MemoryProtectionInfo } from '@nomyo/core';
+import { SecureChatCompletion, type MemoryProtectionInfo } from '@nomyo/core';
 import type { NomyoServer } from '@nomyo/server';
 import { ENGINES } from '../../scripts/browsers.mjs';
 import { startTestServer } from '../integration/support.js';
@@ -23,6 +26,7 @@ const run = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const CLIENT = here('./client.mjs');
 const WORKERD_HOST = here('./workerd-host.mjs');
+const SERVER_KEY_FILE = here('../../test-vectors/v1/keys/server_4096.pem');
 // The router tampers with the answers to requests carrying this API key, and only those.
 const TAMPER_KEY = 'tamper-with-this-answer';
 
@@ -119,12 +123,14 @@ describe('@nomyo/core in every server runtime', () => {
     const keyDir = mkdtempSync(join(tmpdir(), 'nomyo-runtime-'));
     try {
       const [file, ...rest] = runtime.command(keyDir);
-      const { stdout } = await run(file!, rest, {
+      const { stdout, stderr } = await run(file!, rest, {
         cwd: here('.'),
         timeout: 60_000,
         env: { ...process.env, NOMYO_DISABLE_NATIVE: '', DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
       });
       const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as Result;
+      // A library prints nothing, and makes its runtime print nothing either (no deprecation warning).
+      expect(stderr).toBe('');
 
       expect(result.runtime.version).toMatch(runtime.version);
       if (result.nodeImports) expect(result.nodeImports).toEqual([]); // the Worker bundle
@@ -171,6 +177,36 @@ describe('@nomyo/core in every server runtime', () => {
     } finally {
       rmSync(keyDir, { recursive: true, force: true });
     }
+  });
+
+  it.each([
+    ['Node.js 22', bin.node22],
+    ['Node.js 24', bin.node24],
+  ])('the reference server in %s: v1 and v2, small and 1 MiB, and no warning on its stderr', async (_row, node) => {
+    const cli = createRequire(import.meta.url).resolve('@nomyo/server/package.json').replace(/package\.json$/, 'dist/cli.js');
+    const child = spawn(node, [cli, '--port', '0', '--key-file', SERVER_KEY_FILE, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+      const url = /^listening on (\S+)$/.exec(line)![1]!;
+      for (const protocol of [1, 2] as const) {
+        const client = new SecureChatCompletion({ baseUrl: url, allowHttp: true, maxRetries: 0, protocol, keySize: 2048 });
+        try {
+          for (const content of ['short', 'x'.repeat(1 << 20)]) {
+            const answer = await client.create({ model: 'echo', messages: [{ role: 'user', content }] });
+            expect(answer.choices[0]!.message.content === `echo: ${content}`).toBe(true);
+          }
+        } finally {
+          await client.dispose();
+        }
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    // Its own lines only: the key's fingerprint at start, the signal at the end.
+    expect(stderr.split('\n').filter((l) => l && !/^server key SHA-256 [0-9a-f]{64} |^SIGTERM: shutting down$/.test(l))).toEqual([]);
   });
 
   it("the README's support table says what these runs found, and names the browser engines", () => {

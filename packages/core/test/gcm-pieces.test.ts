@@ -1,5 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { KeyObject, randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { generateAesKey, importAesKey } from '../src/crypto/aes-gcm.js';
+import { generateRsaKeyPair, unwrapAesKey } from '../src/crypto/rsa.js';
+import { deriveAnswerKey } from '../src/protocol/v2.js';
 import { webCryptoGcm } from '../src/crypto/gcm/browser.js';
 import { gcmPieces as nodeGcm } from '../src/crypto/gcm/node.js';
 import { gcmPieces } from '../src/crypto/gcm/select.js';
@@ -10,8 +13,9 @@ import { SecurityError } from '../src/errors.js';
 const GENERIC = 'decryption failed: the package is not authentic or not for this key';
 const bytes = (n: number) => new Uint8Array(randomBytes(n)) as Bytes;
 
-async function key(usages: KeyUsage[], length = 256): Promise<CryptoKey> {
-  return crypto.subtle.importKey('raw', bytes(length / 8), { name: 'AES-GCM' }, false, usages);
+/** Extractable, as core makes its payload keys in Node.js (PAYLOAD_KEYS_EXTRACTABLE): node:crypto takes only those. */
+async function key(usages: KeyUsage[], length = 256, extractable = true): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', bytes(length / 8), { name: 'AES-GCM' }, extractable, usages);
 }
 
 /** Web Crypto's own ciphertext||tag, the reference. */
@@ -101,6 +105,51 @@ describe.each([
 
 it('in Node.js, #gcm streams through node:crypto (the tests above then ran both ways)', () => {
   expect(nodeGcm.streaming).toBe(true);
+});
+
+describe('in Node.js, the keys node:crypto gets', () => {
+  const from = vi.spyOn(KeyObject, 'from');
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  beforeEach(() => (from.mockClear(), (warnings.length = 0), process.on('warning', onWarning)));
+  afterEach(() => void process.off('warning', onWarning));
+  afterAll(() => from.mockRestore());
+
+  /** Seals with `sealKey` (Web Crypto) and opens with `openKey` through node:crypto in pieces; true if it streamed. */
+  async function streams(sealKey: CryptoKey, openKey: CryptoKey): Promise<boolean> {
+    const nonce = bytes(12);
+    const plaintext = bytes(100_000);
+    const sealed = await reference(sealKey, nonce, undefined, plaintext);
+    const target = new Uint8Array(plaintext.length);
+    const opened = await nodeGcm.open(openKey, nonce, undefined, sealed.slice(plaintext.length) as Bytes, plaintext.length, (sink) => sink(sealed.subarray(0, plaintext.length)), target);
+    expect(Buffer.from(opened)).toEqual(Buffer.from(plaintext));
+    return opened === target;
+  }
+
+  it('every payload key the protocol makes (v1 request and answer, v2 K and answer key) is streamed', async () => {
+    const k = bytes(32);
+    const pair = await generateRsaKeyPair(2048, false);
+    const v1 = await generateAesKey();
+    const unwrapped = await unwrapAesKey(new Uint8Array(await crypto.subtle.wrapKey('raw', v1, pair.publicKey, { name: 'RSA-OAEP' })) as Bytes, pair.privateKey);
+    const pairs: Array<[CryptoKey, CryptoKey]> = [
+      [v1, unwrapped],
+      [await importAesKey(k, 'encrypt'), await importAesKey(k, 'decrypt')],
+      [await deriveAnswerKey(k, 'id-1', 'encrypt'), await deriveAnswerKey(k, 'id-1', 'decrypt')],
+    ];
+    for (const [sealKey, openKey] of pairs) expect(await streams(sealKey, openKey)).toBe(true);
+    expect(from).toHaveBeenCalledTimes(pairs.length);
+    expect(warnings).toEqual([]);
+  });
+
+  it('a non-extractable key goes to Web Crypto: KeyObject.from would warn (DEP0204, Node.js 24) or throw', async () => {
+    const k = await key(['encrypt', 'decrypt'], 256, false);
+    expect(await streams(k, k)).toBe(false);
+    const target = new Uint8Array(10);
+    const tag = await nodeGcm.seal(k, bytes(12), undefined, target, () => undefined);
+    expect(tag).toHaveLength(16);
+    expect(from).not.toHaveBeenCalled();
+    expect(warnings).toEqual([]);
+  });
 });
 
 describe('the pieces a runtime gets', () => {

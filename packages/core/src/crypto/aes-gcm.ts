@@ -1,5 +1,6 @@
 /** AES-256-GCM, 96-bit nonce, 128-bit tag, with or without associated data: the protocol's payload cipher. */
 import { AES_KEY_BITS, AES_KEY_BYTES, GCM_NONCE_BYTES, GCM_TAG_BITS } from '../protocol/constants.js';
+import { PAYLOAD_KEYS_EXTRACTABLE } from './gcm/types.js';
 import { decryptionFailed } from './rsa.js';
 import { randomBytes, subtle, type Bytes } from './subtle.js';
 
@@ -11,12 +12,13 @@ export async function generateAesKey(): Promise<CryptoKey> {
 }
 
 /**
- * The 32 raw bytes of an AES-256 key (v2's `K`) as a non-extractable AES-GCM key. Web Crypto copies
- * them: the caller zeroes its bytes. Anything but 32 bytes is the one opaque SecurityError.
+ * The 32 raw bytes of an AES-256 key (v2's `K`) as an AES-GCM key (non-extractable but in Node.js:
+ * see PAYLOAD_KEYS_EXTRACTABLE). Web Crypto copies them: the caller zeroes its bytes. Anything but
+ * 32 bytes is the one opaque SecurityError.
  */
 export async function importAesKey(raw: Bytes, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
   if (raw.length !== AES_KEY_BYTES) throw decryptionFailed();
-  return subtle().importKey('raw', raw, AES_GCM, false, [usage]);
+  return subtle().importKey('raw', raw, AES_GCM, PAYLOAD_KEYS_EXTRACTABLE, [usage]);
 }
 
 export interface Sealed {

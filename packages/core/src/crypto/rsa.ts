@@ -7,6 +7,7 @@
 import { AES_KEY_BITS, AES_KEY_BYTES, RSA_HASH, RSA_MIN_BITS, RSA_PUBLIC_EXPONENT } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';
 import { bytesEqual } from './der.js';
+import { PAYLOAD_KEYS_EXTRACTABLE } from './gcm/types.js';
 import { randomBytes, subtle, type Bytes } from './subtle.js';
 
 export const RSA_OAEP: RsaHashedImportParams = { name: 'RSA-OAEP', hash: RSA_HASH };
@@ -98,13 +99,14 @@ export async function rsaDecryptKey(wrapped: Bytes, privateKey: CryptoKey): Prom
 }
 
 /**
- * Opens a wrapped AES key into a non-extractable AES-GCM decryption key.
+ * Opens a wrapped AES key into an AES-GCM decryption key (non-extractable but in Node.js: see
+ * PAYLOAD_KEYS_EXTRACTABLE).
  * Any failure, and any key that is not exactly 256 bits, is one opaque SecurityError.
  */
 export async function unwrapAesKey(wrapped: Bytes, privateKey: CryptoKey): Promise<CryptoKey> {
   let key: CryptoKey;
   try {
-    key = await subtle().unwrapKey('raw', wrapped, privateKey, OAEP_PARAMS, AES_GCM_IMPORT, false, ['decrypt']);
+    key = await subtle().unwrapKey('raw', wrapped, privateKey, OAEP_PARAMS, AES_GCM_IMPORT, PAYLOAD_KEYS_EXTRACTABLE, ['decrypt']);
   } catch {
     key = await unwrapZeroStrippedKey(wrapped, privateKey);
   }
@@ -133,7 +135,7 @@ async function unwrapZeroStrippedKey(wrapped: Bytes, privateKey: CryptoKey): Pro
   try {
     if (stripped < 1 || stripped > MAX_STRIPPED_ZEROS) throw decryptionFailed();
     full.set(raw, stripped);
-    return await subtle().importKey('raw', full, AES_GCM_IMPORT, false, ['decrypt']);
+    return await subtle().importKey('raw', full, AES_GCM_IMPORT, PAYLOAD_KEYS_EXTRACTABLE, ['decrypt']);
   } catch {
     throw decryptionFailed();
   } finally {

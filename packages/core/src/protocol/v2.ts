@@ -4,7 +4,8 @@
  * the router that opened the request can know. Both sides are here, as v1's are in package.ts; no I/O.
  *
  * `K` is the one raw key v2 handles: the caller owns its bytes (secure memory on the client) and
- * zeroes them as soon as these functions return. The CryptoKeys made from it are non-extractable.
+ * zeroes them as soon as these functions return. Nothing exports the CryptoKeys made from it (in
+ * Node.js its AES keys are extractable, for node:crypto's cipher: see PAYLOAD_KEYS_EXTRACTABLE).
  */
 import {
   AES_KEY_BYTES,
@@ -55,7 +56,7 @@ export function answerAad(payloadId: string): Bytes {
 
 /**
  * `answer_key` = HKDF-SHA256(IKM = `k`, salt = empty, info = "nomyo/2 answer key\n" + payload_id),
- * as a non-extractable AES-256-GCM key for `usage` (the router seals with it, the client opens).
+ * as an AES-256-GCM key for `usage` (the router seals with it, the client opens).
  */
 export async function deriveAnswerKey(k: Bytes, payloadId: string, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
   return deriveAesKey(await importHkdfKey(k), answerKeyInfo(payloadId), usage);
@@ -69,7 +70,7 @@ function answerKeyInfo(payloadId: string): Bytes {
 /**
  * Client: a request sealed with `k` (32 bytes, fresh per request) bound to `binding`, `k` wrapped to
  * the router's key, and the key that opens this request's answer, and only it; that key is still
- * being derived (from a non-extractable copy of `k` inside Web Crypto) while the request travels, so
+ * being derived (from a non-extractable HKDF copy of `k` inside Web Crypto) while the request travels, so
  * the derivation costs the request no time. The caller zeroes `k` as soon as this resolves: nothing
  * reads it afterwards.
  */

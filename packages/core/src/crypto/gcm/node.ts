@@ -2,8 +2,10 @@
  * `#gcm` in Node.js: node:crypto's AES-256-GCM, which takes the payload in pieces. A 10 MiB request
  * then needs no 10 MiB ciphertext buffer, nor the copy of its input Web Crypto makes before working
  * (about 20 MiB less on each side of a round trip). The key stays a CryptoKey: KeyObject.from hands
- * node:crypto the same key without its bytes ever reaching JavaScript. Where node:crypto lacks
- * something (other runtimes that answer to the "node" condition), Web Crypto as in browser.ts.
+ * node:crypto the same key without its bytes ever reaching JavaScript. It takes only extractable
+ * keys, as core makes them here (PAYLOAD_KEYS_EXTRACTABLE): a non-extractable one would print a
+ * deprecation warning (Node.js 24) or throw (later). Such a key, and whatever node:crypto lacks
+ * (other runtimes that answer to the "node" condition), goes to Web Crypto as in browser.ts.
  */
 import * as nodeCrypto from 'node:crypto';
 import { GCM_TAG_BYTES } from '../../protocol/constants.js';
@@ -25,7 +27,7 @@ const usable =
 function nodeCipher(kind: 'encrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.CipherGCM | undefined;
 function nodeCipher(kind: 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.DecipherGCM | undefined;
 function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.CipherGCM | nodeCrypto.DecipherGCM | undefined {
-  if (!usable || !key.usages.includes(kind) || key.algorithm.name !== 'AES-GCM' || (key.algorithm as AesKeyAlgorithm).length !== 256) return undefined;
+  if (!usable || !key.extractable || !key.usages.includes(kind) || key.algorithm.name !== 'AES-GCM' || (key.algorithm as AesKeyAlgorithm).length !== 256) return undefined;
   try {
     const handle = nodeCrypto.KeyObject.from(key);
     const options = { authTagLength: GCM_TAG_BYTES };

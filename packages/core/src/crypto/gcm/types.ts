@@ -3,7 +3,18 @@
  * without a whole-size ciphertext buffer (`#gcm`: node.ts where node:crypto streams, browser.ts, which
  * is Web Crypto in one call, everywhere else). Same cipher, parameters and failures as ../aes-gcm.ts.
  */
+import { inNode } from '../../env.js';
 import type { Bytes } from '../subtle.js';
+
+/**
+ * Whether the payload's AES-GCM keys are made extractable: only where `#gcm` is node.ts. There
+ * node:crypto's cipher takes the key as a KeyObject, and KeyObject.from of a non-extractable
+ * CryptoKey is deprecated (DEP0204: a warning on stderr from Node.js 24, an error later). A
+ * KeyObject can always be exported, so non-extractable protected nothing there; the keys never
+ * leave core's modules, and their bytes never enter JavaScript (nothing exports them). Browsers keep
+ * them non-extractable.
+ */
+export const PAYLOAD_KEYS_EXTRACTABLE = inNode();
 
 /** Plaintext is taken in pieces of this many bytes (a multiple of 3, so ciphertext pieces are too). */
 export const GCM_PIECE_BYTES = 3 * 16384;
