@@ -101,9 +101,16 @@ describe('stringifyJsonBytes', () => {
     }
   });
 
-  it('takes U+FFFD for what it is, and a lone surrogate the slow way (which escapes it)', () => {
-    for (const s of ['\ufffd'.repeat(LONG_STRING), 'a'.repeat(LONG_STRING) + '\ud800"\ufffd', '\udc00' + 'b\n'.repeat(LONG_STRING)]) {
-      expect(Buffer.from(stringify({ s })!).toString()).toBe(JSON.stringify({ s }));
+  it('takes U+FFFD for what it is, and a lone surrogate the slow way (which escapes it), with isWellFormed and without', () => {
+    const cases = ['\ufffd'.repeat(LONG_STRING), 'a'.repeat(LONG_STRING) + '\ud800"\ufffd', '\udc00' + 'b\n'.repeat(LONG_STRING), '你好，世界（一）'.repeat(LONG_STRING), 'é'.repeat(LONG_STRING) + '\udfff'];
+    const native = Object.getOwnPropertyDescriptor(String.prototype, 'isWellFormed')!;
+    for (const without of [false, true]) {
+      if (without) delete (String.prototype as { isWellFormed?: unknown }).isWellFormed; // as in Safari < 16.4, Firefox < 119
+      try {
+        for (const s of cases) expect(Buffer.from(stringify({ s })!).toString()).toBe(JSON.stringify({ s }));
+      } finally {
+        Object.defineProperty(String.prototype, 'isWellFormed', native);
+      }
     }
   });
 

@@ -23,7 +23,6 @@ import {
   escapeInPlace,
   findEscapable,
   forget,
-  hasReplacementCharacter,
   indexOf,
   wellFormed,
 } from './json-escapes.js';
@@ -297,7 +296,7 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
   const putLong = (s: string): boolean => {
     const start = at;
     if (!put(s)) return false;
-    if (!hasReplacementCharacter(out, start, at) || wellFormed(s)) {
+    if (wellFormed(s, out.subarray(start, at))) {
       const found = findEscapable(out, start, at);
       try {
         if (found.count === 0) return true;

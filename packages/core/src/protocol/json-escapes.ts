@@ -164,10 +164,9 @@ export function escapeInPlace(bytes: Uint8Array, end: number, found: ToEscape): 
 }
 
 /** U+FFFD in UTF-8: what TextEncoder writes for a lone surrogate (and for U+FFFD itself). */
-export function hasReplacementCharacter(bytes: Uint8Array, start: number, end: number): boolean {
-  const within = bytes.subarray(0, end); // not on to the end of the buffer
-  for (let i = indexOf(within, 0xef, start); i !== -1 && i + 2 < end; i = indexOf(within, 0xef, i + 1)) {
-    if (bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) return true;
+function hasReplacementCharacter(utf8: Uint8Array): boolean {
+  for (let i = indexOf(utf8, 0xef, 0); i !== -1 && i + 2 < utf8.length; i = indexOf(utf8, 0xef, i + 1)) {
+    if (utf8[i + 1] === 0xbf && utf8[i + 2] === 0xbd) return true;
   }
   return false;
 }
@@ -179,8 +178,15 @@ export function wellFormedPortable(text: string): boolean {
   return !LONE_SURROGATE.test(text);
 }
 
-/** False if `text` has a lone surrogate (JSON.stringify escapes it; UTF-8 cannot hold it). */
-export function wellFormed(text: string): boolean {
+/**
+ * False if `text` has a lone surrogate (JSON.stringify escapes it; UTF-8 cannot hold it). The
+ * runtime's isWellFormed where there is one: at once for a one-byte string, a quick scan for others
+ * (0.5 ms for 5 MiB of Chinese, where a search of the UTF-8 for U+FFFD takes 1.4 ms on Node.js 20
+ * and 4.3 ms on 24, one indexOf per full-width punctuation mark). Without it, `utf8` (what
+ * encodeInto wrote for `text`) spares the regex when it holds no U+FFFD.
+ */
+export function wellFormed(text: string, utf8?: Uint8Array): boolean {
   const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
-  return native ? native.call(text) : wellFormedPortable(text);
+  if (native) return native.call(text);
+  return (utf8 !== undefined && !hasReplacementCharacter(utf8)) || wellFormedPortable(text);
 }
