@@ -39,11 +39,12 @@ export async function endToEnd({ rounds }) {
     return performance.now() - t0 - lastServerMs();
   };
   const rows = Object.assign([], { primes });
-  // The plain text at every size; the letter (escapes, multi-byte letters) where it costs most; code (escapes every few bytes) once.
+  // The plain text at every size; the letter (escapes, multi-byte letters) where it costs most; code (escapes every few bytes) and Chinese once.
   const cases = [
     ...SIZES.map(([label, bytes]) => [label, bytes, 'plain']),
     ...SIZES.filter(([, bytes]) => bytes > 1e6).map(([label, bytes]) => [`${label} letter`, bytes, 'letter']),
     [`${SIZES[2][0]} code`, SIZES[2][1], 'code'],
+    [`${SIZES[2][0]} cjk`, SIZES[2][1], 'cjk'],
   ];
   for (const [label, bytes, kind] of cases) {
     const payload = request(bytes, kind);
@@ -86,7 +87,7 @@ export async function endToEnd({ rounds }) {
 export function printEndToEnd(rows) {
   console.log('\nWhole create() on loopback, minus the server\'s own processing time (protocol v1, as the bare client; the runtime\'s own fetch, the default)');
   console.log(`client key: RSA-4096, ${rows.primes} primes (the default); the bare client's is Web Crypto's own (two primes)`);
-  console.log('text: plain ASCII prose; "letter": lines, quotes and non-ASCII letters; "code": an escape every few bytes (payloads.mjs)');
+  console.log('text: plain ASCII prose; "letter": lines, quotes and non-ASCII letters; "code": an escape every few bytes; "cjk": Chinese (payloads.mjs)');
   console.log('size              @nomyo   bare WebCrypto+fetch   @nomyo/bare');
   for (const r of rows) {
     if (r.against !== undefined) console.log(`${r.label}: ${fmt(r.ours).trim()}, ${ratio(r.ours, r.against).trim()} ${r.vs ?? "the runtime's own fetch"} (${fmt(r.against).trim()})`);

@@ -11,10 +11,13 @@ export const SIZES = [
  * sent, so figures stay comparable). `letter`: as a clinical letter or a contract has it, with
  * lines, quotes and non-ASCII letters, so JSON escapes and multi-byte UTF-8 cost what they cost.
  * `code`: source code, ASCII with an escape every few bytes (line breaks, tabs, quotes, backslashes).
+ * `cjk`: a Chinese clinical note, three UTF-8 bytes a character, full-width punctuation (whose UTF-8
+ * starts with 0xEF, as U+FFFD's does) and a line break per sentence: a two-byte string in V8.
  */
 const UNITS = {
   plain: 'The patient reports mild headaches; BP 120/80. Notes: no known allergies. ',
   letter: 'The patient reports mild headaches; BP 120/80 mmHg, 37.2 °C.\nNotes: "no known allergies", Überweisung an Dr. Müller.\n',
+  cjk: '患者于二〇二六年十一月入院，主诉胸痛（持续约三小时），伴出汗、恶心。既往史：高血压十年，规律服药。\n',
   code: 'export function dose(weightKg) {\n\tif (weightKg <= 0) throw new Error("weight: \\"" + weightKg + "\\"");\n\treturn Math.round(weightKg * 0.15 * 10) / 10;\n}\n',
 };
 export const TEXT_KINDS = Object.keys(UNITS);
