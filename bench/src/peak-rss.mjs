@@ -30,6 +30,8 @@ export function resetPeak(pid) {
 
 /** Fresh processes per measurement (RSS_RUNS): a first round trip's peak depends on when collections happen. */
 const RUNS = Number(process.env.RSS_RUNS ?? 5);
+/** The text of the 10 MiB round trips (RSS_TEXT, a kind of payloads.mjs): plain prose unless said. */
+const TEXT = process.env.RSS_TEXT ?? 'plain';
 
 /**
  * Runs the client side (this file as a child, see below) and measures the server alongside, in
@@ -75,7 +77,7 @@ export function printPeakRss(r) {
     const mid = sorted[sorted.length >> 1];
     return `${(mid / MIB).toFixed(0)} MiB (${(mid / r.payload).toFixed(1)}x the payload; ${sorted.map((b) => (b / MIB).toFixed(0)).join(', ')} MiB)`;
   };
-  console.log(`\nPeak RSS added by one 10 MiB echo round trip (${(r.payload / MIB).toFixed(1)} MiB out, as much back), median of ${r.runs} fresh processes`);
+  console.log(`\nPeak RSS added by one 10 MiB echo round trip of ${TEXT} text (${(r.payload / MIB).toFixed(1)} MiB out, as much back), median of ${r.runs} fresh processes`);
   console.log(`  client, first 10 MiB request of the process: ${x(r.clientAdded)}`);
   console.log(`  client, a second one:                        ${x(r.clientAddedAgain)}`);
   console.log(`  reference server, first 10 MiB request:      ${x(r.serverAdded)}`);
@@ -178,7 +180,7 @@ async function child(url, steadyToo) {
   const client = new SecureChatCompletion({ baseUrl: url, allowHttp: true, maxRetries: 0 });
   await client.create(request(1024));
   const payloadBytes = 10 * MIB - 256;
-  const payload = request(payloadBytes);
+  const payload = request(payloadBytes, TEXT);
   const step = (type, extra = {}) => new Promise((resolve) => (process.once('message', resolve), process.send({ type, ...extra })));
   const measure = async () => {
     globalThis.gc();

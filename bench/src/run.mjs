@@ -1,4 +1,4 @@
-/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count (RSS_RUNS=n: fresh processes for peak RSS); an argument picks one part. */
+/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count (RSS_RUNS=n: fresh processes for peak RSS; RSS_TEXT=letter|code|cjk: its text); an argument picks one part. */
 import { clientCost, printClientCost } from './client-cost.mjs';
 import { endToEnd, printEndToEnd } from './end-to-end.mjs';
 import { nativeCost, printNativeCost } from './native-cost.mjs';

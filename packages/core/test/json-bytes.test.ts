@@ -88,6 +88,26 @@ describe('stringifyJsonBytes', () => {
     }
   });
 
+  it('writes each 32 Ki-character slice as it is or escaped, whatever the slices before it held', () => {
+    // Every sequence of five slices of these kinds: nothing to escape, one escape at a slice's first
+    // or last character, escapes throughout, multi-byte text, a surrogate pair (which the regex asked
+    // after an escaped slice takes for an escape: JSON.stringify then writes the pair as it is).
+    const SLICE = 32 * 1024;
+    const kinds = [
+      'a'.repeat(SLICE),
+      '"' + 'a'.repeat(SLICE - 1),
+      'a'.repeat(SLICE - 1) + '\n',
+      'x\ty"z\\'.repeat(SLICE / 8),
+      'ü€你'.repeat(SLICE / 4) + 'abcd',
+      'a'.repeat(SLICE / 2 - 1) + '😀' + 'a'.repeat(SLICE / 2 - 1),
+    ];
+    for (let n = 0; n < kinds.length ** 3; n++) {
+      const order = [n % 6, Math.floor(n / 6) % 6, Math.floor(n / 36) % 6];
+      const s = [kinds[1]!, ...order.map((k) => kinds[k]!), kinds[0]!].join('');
+      expect(Buffer.from(stringify({ s })!).toString()).toBe(JSON.stringify({ s }));
+    }
+  });
+
   it('escapes every byte JSON.stringify escapes, wherever it falls in a word of the buffer', () => {
     // The scan reads four bytes at a time from an aligned start: each escapable character at each
     // position in a word, after a head of each length, beside multi-byte characters.

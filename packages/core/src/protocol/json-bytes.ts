@@ -6,8 +6,9 @@
  * A 10 MiB prompt so costs 20 MiB of fresh memory on the way out, and as much on the way in. Here
  * the long strings (at least {@link LONG_STRING} characters) are set aside, the rest of the value
  * (its "skeleton", small) goes through JSON.stringify / JSON.parse as before with a stand-in for
- * each, and the long strings are written straight into the output bytes, their escapes made on the
- * bytes in place (json-escapes.ts), or decoded straight out of the input bytes when they have none.
+ * each, and the long strings are written straight into the output bytes a slice at a time (a slice
+ * with escapes through its own JSON.stringify), or decoded straight out of the input bytes when they
+ * have none.
  *
  * Exact: the bytes written are those of `TextEncoder.encode(JSON.stringify(value))`, and the value
  * read is that of `JSON.parse(decode(bytes))`, refusals included. Anything this module is not
@@ -20,9 +21,7 @@ import {
   NON_ASCII_BYTE,
   QUOTE,
   byteKinds,
-  escapeInPlace,
-  findEscapable,
-  forget,
+  hasEscapable,
   indexOf,
   wellFormed,
 } from './json-escapes.js';
@@ -30,7 +29,10 @@ import { NodeBuffer, bufferView } from '../node-buffer.js';
 
 /** Strings at least this long are set aside. */
 export const LONG_STRING = 16 * 1024;
-/** Characters of a long string written at a time when it has a lone surrogate (each escaped slice is a short-lived string). */
+/**
+ * Characters of a long string written at a time: an escaped slice (a short-lived string) stays
+ * below V8's large-object size (128 KiB) even two bytes a character, so it costs no fresh pages.
+ */
 const SLICE_CHARS = 32 * 1024;
 /** What JSON.stringify escapes in a string (surrogates: when lone; pairs are left to it too). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
@@ -289,35 +291,30 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
     }
   };
   /**
-   * Writes long string `s` as JSON.stringify would inside its quotes: its UTF-8 first, then the
-   * bytes that need it escaped in place. A lone surrogate (which UTF-8 cannot hold) sends it the
-   * slow way: JSON.stringify a slice at a time.
+   * Writes long string `s` as JSON.stringify would inside its quotes, a slice at a time: a slice's
+   * UTF-8 as it is when it has nothing to escape (prose: almost every slice), else the slice's own
+   * JSON.stringify, a short-lived string (a letter or code has a line break or a quote every few
+   * dozen bytes, and the runtime escapes faster than JavaScript can on bytes). After a slice that
+   * had escapes, the next is first asked by a regex, which stops at its first escape.
    */
   const putLong = (s: string): boolean => {
-    const start = at;
-    if (!put(s)) return false;
-    if (wellFormed(s, out.subarray(start, at))) {
-      const found = findEscapable(out, start, at);
-      try {
-        if (found.count === 0) return true;
-        if (!room(found.extra)) return false;
-        escapeInPlace(out, at, found);
-        at += found.extra;
-        return at <= options.maxBytes;
-      } finally {
-        forget(found.at); // where the quotes and line breaks of a plaintext are
-      }
-    }
-    at = start;
+    let escaped = false;
     for (let i = 0; i < s.length; ) {
       let j = Math.min(i + SLICE_CHARS, s.length);
       // Never split a surrogate pair: each half alone would be escaped as a lone surrogate.
       const last = s.charCodeAt(j - 1);
       if (j < s.length && last >= 0xd800 && last <= 0xdbff) j--;
-      // A slice with nothing to escape goes in as it is (a view of the string, no copy).
-      const slice = s.slice(i, j);
-      if (!put(NEEDS_ESCAPE.test(slice) ? JSON.stringify(slice).slice(1, -1) : slice)) return false;
+      const slice = s.slice(i, j); // a view of the string, no copy
       i = j;
+      const from = at;
+      if (!(escaped && NEEDS_ESCAPE.test(slice))) {
+        if (!put(slice)) return false;
+        escaped = !wellFormed(slice, out.subarray(from, at)) || hasEscapable(out, from, at);
+        if (!escaped) continue;
+        at = from; // written over: the escaped slice is never shorter
+      }
+      escaped = true;
+      if (!put(JSON.stringify(slice).slice(1, -1))) return false;
     }
     return true;
   };
