@@ -9,11 +9,11 @@ import type { Bytes } from '../subtle.js';
 /**
  * Whether the payload's AES-GCM keys are made extractable: where the runtime presents itself as
  * Node.js, as `#gcm` is loaded (select.ts; workerd with nodejs_compat too, though its `#gcm` is
- * browser.ts). In node.ts node:crypto's cipher takes the key as a KeyObject, and KeyObject.from of a non-extractable
- * CryptoKey is deprecated (DEP0204: a warning on stderr from Node.js 24, an error later). A
- * KeyObject can always be exported, so non-extractable protected nothing there; the keys never
- * leave core's modules, and their bytes never enter JavaScript (nothing exports them). Browsers keep
- * them non-extractable.
+ * browser.ts). In node.ts node:crypto's cipher takes the key as a KeyObject, and KeyObject.from of
+ * a non-extractable CryptoKey is deprecated (DEP0204: a warning on stderr from Node.js 24, an error
+ * later). A KeyObject can always be exported, so non-extractable protected nothing there; the keys
+ * never leave core's modules, and their bytes never enter JavaScript (nothing exports them).
+ * Browsers keep them non-extractable.
  */
 export const PAYLOAD_KEYS_EXTRACTABLE = inNode();
 
