@@ -107,6 +107,7 @@ export function printPeakRss(r) {
   console.log('This machine alone, identical work, 50 times, the last 40:');
   console.log(`  40 MiB copied between two mapped buffers: ${spread(r.machine.copy.slice(10))}`);
   console.log(`  node:crypto AES-256-GCM over 20 MiB in the client's pieces (no I/O): ${spread(r.machine.cipher.slice(10))}`);
+  console.log(`  Node's fetch, 7 MiB each way with a bare node:http process (no crypto, no JSON): ${spread(r.machine.transport.slice(10))}`);
 }
 
 /** A series' median, extremes, middle 80% and how many lie within 10% of the median. */
@@ -150,6 +151,30 @@ async function machineSpread() {
       }
     }),
   };
+}
+
+/** A node:http process that reads a body and answers with as many bytes as a 5 MiB request's package: the transport alone. */
+const BARE_ECHO = `const reply = Buffer.alloc(7 << 20, 65);
+require('node:http').createServer((req, res) => {
+  req.on('data', () => {}).on('end', () => res.setHeader('content-length', reply.length).end(reply));
+}).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
+
+/** Round trips of a 5 MiB request's package size (base64 of 5 MiB: 7 MiB) each way through Node's fetch, 50 times, in ms. */
+async function transportSpread() {
+  const echo = spawn(process.execPath, ['-e', BARE_ECHO], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise((resolve) => echo.stdout.once('data', (d) => resolve(String(d).trim())));
+    const body = new Uint8Array(7 * MIB).fill(66);
+    const runs = [];
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body })).arrayBuffer();
+      runs.push(performance.now() - t0);
+    }
+    return runs;
+  } finally {
+    echo.kill();
+  }
 }
 
 /** The bare client of end-to-end.mjs (v1, Web Crypto + fetch): one 5 MiB round trip per call, returning the server's time. */
@@ -218,7 +243,7 @@ async function child(url, steadyToo) {
   });
   const bare = await loop(await bareClient(url, five));
   await client.dispose();
-  process.send({ type: 'done', clientAddedAgain, steady, bare, machine: await machineSpread() });
+  process.send({ type: 'done', clientAddedAgain, steady, bare, machine: { ...(await machineSpread()), transport: await transportSpread() } });
   process.disconnect();
 }
 
