@@ -1,5 +1,5 @@
 import { KeyObject, randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { generateAesKey, importAesKey } from '../src/crypto/aes-gcm.js';
 import { generateRsaKeyPair, unwrapAesKey } from '../src/crypto/rsa.js';
 import { deriveAnswerKey } from '../src/protocol/v2.js';
@@ -108,9 +108,11 @@ it('in Node.js, #gcm streams through node:crypto (the tests above then ran both 
 });
 
 describe('in Node.js, the keys node:crypto gets', () => {
-  const from = vi.spyOn(KeyObject, 'from');
+  // Spied on only while these tests run (it still calls through).
+  let from: MockInstance<typeof KeyObject.from>;
   const warnings: Error[] = [];
   const onWarning = (w: Error) => warnings.push(w);
+  beforeAll(() => void (from = vi.spyOn(KeyObject, 'from')));
   beforeEach(() => (from.mockClear(), (warnings.length = 0), process.on('warning', onWarning)));
   afterEach(() => void process.off('warning', onWarning));
   afterAll(() => from.mockRestore());

@@ -89,9 +89,10 @@ describe('stringifyJsonBytes', () => {
   });
 
   it('writes each 32 Ki-character slice as it is or escaped, whatever the slices before it held', () => {
-    // Every sequence of five slices of these kinds: nothing to escape, one escape at a slice's first
-    // or last character, escapes throughout, multi-byte text, a surrogate pair (which the regex asked
-    // after an escaped slice takes for an escape: JSON.stringify then writes the pair as it is).
+    // Every sequence of three slices of these kinds, after an escaped one and before a clean one:
+    // nothing to escape, one escape at a slice's first or last character, escapes throughout,
+    // multi-byte text, a surrogate pair (which the regex asked after an escaped slice takes for an
+    // escape: JSON.stringify then writes the pair as it is).
     const SLICE = 32 * 1024;
     const kinds = [
       'a'.repeat(SLICE),
