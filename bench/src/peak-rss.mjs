@@ -108,6 +108,7 @@ export function printPeakRss(r) {
   console.log(`  40 MiB copied between two mapped buffers: ${spread(r.machine.copy.slice(10))}`);
   console.log(`  node:crypto AES-256-GCM over 20 MiB in the client's pieces (no I/O): ${spread(r.machine.cipher.slice(10))}`);
   console.log(`  Node's fetch, 7 MiB each way with a bare node:http process (no crypto, no JSON): ${spread(r.machine.transport.slice(10))}`);
+  console.log('The same requests counted in instructions, which the machine does not vary: pnpm bench instructions (valgrind, minutes)');
 }
 
 /** A series' median, extremes, middle 80% and how many lie within 10% of the median. */

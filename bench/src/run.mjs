@@ -1,4 +1,4 @@
-/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count (RSS_RUNS=n: fresh processes for peak RSS; RSS_TEXT=letter|code|cjk: its text); an argument picks one part. */
+/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count (RSS_RUNS=n: fresh processes for peak RSS; RSS_TEXT=letter|code|cjk: its text); an argument picks one part, `instructions` (valgrind, minutes) only that way. */
 import { clientCost, printClientCost } from './client-cost.mjs';
 import { endToEnd, printEndToEnd } from './end-to-end.mjs';
 import { nativeCost, printNativeCost } from './native-cost.mjs';
@@ -6,6 +6,7 @@ import { keyGenerationTimes, printRotation, rotationLatency } from './rotation.m
 import { peakRss, printPeakRss } from './peak-rss.mjs';
 import { printStages, stages } from './stages.mjs';
 import { printProtocolV2, protocolV2 } from './protocol-v2.mjs';
+import { instructionCounts, printInstructionCounts } from './instructions.mjs';
 
 const rounds = Number(process.env.ROUNDS ?? 30);
 const only = process.argv[2];
@@ -18,3 +19,5 @@ if (!only || only === 'rotation') printRotation(await rotationLatency(), await k
 if (!only || only === 'stages') printStages(await stages({ rounds }));
 if (!only || only === 'rss') printPeakRss(await peakRss());
 if (!only || only === 'v2') printProtocolV2(await protocolV2({ rounds }));
+// Minutes under valgrind: only when asked for.
+if (only === 'instructions') printInstructionCounts(await instructionCounts());
