@@ -96,10 +96,10 @@ describe.each([1, 2] as const)('protocol %i: a tampered or wrong answer never de
  * Zeroing-only memory that remembers every buffer it was handed to protect (and a copy as handed) and
  * every buffer it allocated for a secret (and a copy as freed), so the test can look at them afterwards.
  */
-function spyMemory(handed: Uint8Array[], copies: Uint8Array[] = []): SecureMemory {
+function spyMemory(handed: Uint8Array[], copies: Uint8Array[] = [], locked: Uint8Array[] = []): SecureMemory {
   return {
     kind: 'js',
-    lock: (view) => (handed.push(view), copies.push(view.slice()), false),
+    lock: (view) => (handed.push(view), locked.push(view), copies.push(view.slice()), false),
     unlock: (view) => view.fill(0),
     zero: (view) => view.fill(0),
     alloc: (size) => {
@@ -119,7 +119,8 @@ describe('zeroing, proven on the real buffers', () => {
     const server = await startTestServer();
     const handed: Uint8Array[] = [];
     const copies: Uint8Array[] = [];
-    const spy = spyMemory(handed, copies);
+    const locked: Uint8Array[] = [];
+    const spy = spyMemory(handed, copies, locked);
     try {
       const payload = { model: 'm', messages: [{ role: 'user', content: 'zero me please' }] };
       const answer = await clientFor(server, { secureMemory: spy, protocol }).create(payload);
@@ -130,6 +131,10 @@ describe('zeroing, proven on the real buffers', () => {
       expect(handed.map((v) => v.length).sort()).toEqual(expected.sort());
       for (const view of handed) expect(view.every((b) => b === 0)).toBe(true);
       if (protocol === 2) expect(copies.find((c) => c.length === K_BYTES)!.some((b) => b !== 0)).toBe(true);
+      // The plaintexts were written into secure memory from the start (the answer decrypted straight
+      // into it), not locked after the fact. Only v2's K is, as it is with 'js' memory like this spy
+      // (with the addon it is drawn straight into an allocation of its own).
+      expect(locked.map((v) => v.length)).toEqual(protocol === 2 ? [K_BYTES] : []);
       expect(_metadata.protocol).toBe(protocol);
     } finally {
       await server.close();

@@ -6,7 +6,7 @@ import { pemToDer } from '../src/crypto/pem.js';
 import { rsaSpki } from '../src/crypto/rsa-der.js';
 import type { Bytes } from '../src/crypto/subtle.js';
 import { openPackage, sealPackage, sealWith, serializePackage, v1Opening, v1Sealing, type Sealing } from '../src/protocol/package.js';
-import { answerSealingV2, openAnswerV2, openRequestV2, requestSealingV2 } from '../src/protocol/v2.js';
+import { answerOpeningV2, answerSealingV2, openAnswerV2, openRequestV2, requestOpeningV2, requestSealingV2 } from '../src/protocol/v2.js';
 import {
   MIN_LOCATED_BODY,
   inPlaceRoom,
@@ -264,6 +264,107 @@ describe('openPackageBody on large bodies', () => {
     const text = new TextDecoder().decode(bigBody);
     const ciphertext = (JSON.parse(text) as { encrypted_payload: { ciphertext: string } }).encrypted_payload.ciphertext;
     await expectSameOpen(encoder.encode(edit(text, ciphertext)), serverKey);
+  });
+});
+
+describe('openPackageBody on small bodies (parsed whole)', () => {
+  /** Counts what an opener does: `unwraps` is the key work (an RSA private-key operation for v1). */
+  function counting(opener: PackageOpener) {
+    const counts = { prepare: 0, openPlain: 0 };
+    const counted: PackageOpener = {
+      prepare: (pkg) => (counts.prepare++, opener.prepare(pkg)),
+      openPlain: (pkg) => (counts.openPlain++, opener.openPlain(pkg)),
+    };
+    return { counted, counts };
+  }
+  let small: Uint8Array;
+  let smallPlaintext: Uint8Array;
+
+  beforeAll(async () => {
+    smallPlaintext = encoder.encode(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'a short prompt' }] }));
+    small = encoder.encode(serializePackage(await sealPackage(smallPlaintext as Bytes, serverPublic, { processed_at: 1765250382 })));
+    expect(small.length).toBeLessThan(MIN_LOCATED_BODY);
+  });
+
+  it('decrypts into a buffer from `buffers` (secure memory on the client), with one key operation', async () => {
+    const { counted, counts } = counting(v1Opener(serverKey));
+    const read = readPackageBody(small, { fatal: true, parse });
+    expect(read.span).toBeUndefined();
+    const plaintext = await openPackageBody(small, read, { fatal: true, parse }, counted, buffers);
+    expect(buffers.live.has(plaintext)).toBe(true);
+    expect(Buffer.from(plaintext)).toEqual(Buffer.from(smallPlaintext));
+    buffers.free(plaintext);
+    expect(counts).toEqual({ prepare: 1, openPlain: 0 });
+  });
+
+  it('refuses a forgery with the plain verdict and one key operation, leaving nothing behind', async () => {
+    const text = new TextDecoder().decode(small);
+    const pkg = JSON.parse(text) as { encrypted_payload: { tag: string; ciphertext: string } };
+    const cases: Array<[string, string, { prepare: number; openPlain: number }]> = [
+      ['a wrong tag', text.replace(pkg.encrypted_payload.tag, Buffer.alloc(16, 7).toString('base64')), { prepare: 1, openPlain: 0 }],
+      ['a key that does not unwrap', text.replace('"encrypted_aes_key":"', '"encrypted_aes_key":"AAAA'), { prepare: 1, openPlain: 0 }],
+      // Refused before any key work, the plain way: its error is the one to give.
+      ['a ciphertext that is not base64', text.replace(pkg.encrypted_payload.ciphertext, `${pkg.encrypted_payload.ciphertext.slice(1)}-`), { prepare: 0, openPlain: 1 }],
+      ['a ciphertext that is not a string', text.replace(`"${pkg.encrypted_payload.ciphertext}"`, '7'), { prepare: 0, openPlain: 1 }],
+    ];
+    for (const [what, edited, expected] of cases) {
+      const body = encoder.encode(edited);
+      const plain = await outcome(() => openPackage(parse(edited), serverKey));
+      expect(plain, what).toHaveProperty('error');
+      const { counted, counts } = counting(v1Opener(serverKey));
+      expect(await outcome(() => openBytes(body, { fatal: true, parse }, counted)), what).toEqual(plain);
+      expect(counts, what).toEqual(expected);
+      // Every buffer taken for the plaintext came back (zeroed by `buffers.free`).
+      expect(buffers.live.size, what).toBe(0);
+      await expectSameOpen(body, serverKey);
+    }
+  });
+
+  it('gives the plain verdict whatever is damaged, wherever (property)', async () => {
+    const damage = fc.constantFrom(0x00, 0x0a, 0x20, 0x22, 0x2b, 0x2d, 0x2f, 0x30, 0x3d, 0x41, 0x5c, 0x7b, 0x7d, 0x80, 0xc3, 0xff);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: small.length - 1 }), damage), { minLength: 1, maxLength: 3 }), async (hits) => {
+        const body = small.slice();
+        for (const [at, byte] of hits) body[at] = byte;
+        await expectSameOpen(body, serverKey);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('v2, both ways: the same plaintext or error as openRequestV2 and openAnswerV2 (property)', async () => {
+    const k = new Uint8Array(randomBytes(32)) as Bytes;
+    const binding = { payloadId: 'id-3', tier: undefined };
+    const { sealing, answerKey } = await requestSealingV2(k, serverPublic, binding);
+    const request = encoder.encode(serializePackage(await sealWith(sealing, smallPlaintext as Bytes)));
+    const { answerKey: routerKey } = await openRequestV2(JSON.parse(new TextDecoder().decode(request)), serverKey, binding);
+    const answer = encoder.encode(serializePackage(await sealWith(answerSealingV2(routerKey, 'id-3'), smallPlaintext as Bytes)));
+    const router: PackageOpener = {
+      prepare: async (pkg) => (await requestOpeningV2(pkg, serverKey, binding)).opening,
+      openPlain: async (pkg) => (await openRequestV2(pkg, serverKey, binding)).plaintext,
+    };
+    const client: PackageOpener = {
+      prepare: async (pkg) => answerOpeningV2(pkg, await answerKey, 'id-3'),
+      openPlain: async (pkg) => openAnswerV2(pkg, await answerKey, 'id-3'),
+    };
+    const same = async (body: Uint8Array, opener: PackageOpener) => {
+      const plain = await outcome(async () => opener.openPlain(parse(new TextDecoder('utf-8', { fatal: true }).decode(body))));
+      expect(await outcome(() => openBytes(body, { fatal: true, parse }, opener))).toEqual(plain);
+      return plain;
+    };
+    expect(await same(request, router)).toEqual({ plaintext: Buffer.from(smallPlaintext).toString('hex') });
+    expect(await same(answer, client)).toEqual({ plaintext: Buffer.from(smallPlaintext).toString('hex') });
+    const damage = fc.constantFrom(0x00, 0x22, 0x2b, 0x2d, 0x30, 0x3d, 0x41, 0x5c, 0x7d, 0xff);
+    for (const [body, opener] of [[request, router], [answer, client]] as const) {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: body.length - 1 }), damage, async (at, byte) => {
+          const damaged = body.slice();
+          damaged[at] = byte;
+          await same(damaged, opener);
+        }),
+        { numRuns: 40 },
+      );
+    }
   });
 });
 

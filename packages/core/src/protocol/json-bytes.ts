@@ -241,16 +241,18 @@ export interface StringifyBytesOptions {
  */
 export function stringifyJsonBytes(value: unknown, options: StringifyBytesOptions): { buffer: Uint8Array; length: number } | undefined {
   const long: string[] = [];
-  const prefix = standIn();
+  // Made at the first long string: a small value (most requests) needs none.
+  let prefix: string | undefined;
   const skeleton = JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v !== 'string' || v.length < LONG_STRING) return v;
     long.push(v);
+    prefix ??= standIn();
     return prefix + (long.length - 1);
   }) as string | undefined;
   if (skeleton === undefined) return undefined;
   // UTF-8 JSON is at least as many bytes as its text has UTF-16 units: refuse early, encoding nothing.
   let units = skeleton.length;
-  long.forEach((s, i) => (units += s.length - (JSON.stringify(prefix + i).length - 2)));
+  long.forEach((s, i) => (units += s.length - (JSON.stringify(prefix! + i).length - 2)));
   if (units > options.maxBytes) throw options.tooLarge();
   if (long.length === 0) {
     // No long strings: the skeleton is the JSON, written into a buffer of exactly its size.
@@ -260,7 +262,7 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
     encoder.encodeInto(skeleton, out);
     return { buffer: out, length: size };
   }
-  const marker = JSON.stringify(prefix).slice(0, -1); // `"\u0000nomyo-…-`, then the index and `"`
+  const marker = JSON.stringify(prefix!).slice(0, -1); // `"\u0000nomyo-…-`, then the index and `"`
   // Room for each long string as it is and its escapes: 1/16 more covers text (a line break every
   // few dozen characters, some quotes); a buffer that turns out too small grows.
   let estimate = utf8Length(skeleton);

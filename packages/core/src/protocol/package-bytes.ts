@@ -10,11 +10,12 @@
  * error. The version-specific checks and keys stay with each version (package.ts, v2.ts).
  */
 import { GCM_TAG_BYTES } from './constants.js';
-import { encodeBase64 } from './base64.js';
+import { decodeBase64, encodeBase64 } from './base64.js';
 import { BASE64_PIECE_BYTES, base64Length, base64SpanLength, decodeBase64Pieces, encodeBase64Into } from './base64-bytes.js';
 import { findLongStrings, standIn, textDecoders } from './json-bytes.js';
 import { serializePackage, type AnswerPackage, type EncryptedPackage, type Opening, type Sealing } from './package.js';
 import { gcmPieces } from '../crypto/gcm/select.js';
+import type { GcmPieces } from '../crypto/gcm/types.js';
 
 /** Bodies shorter than this are read the plain way: locating the ciphertext would save nothing. */
 export const MIN_LOCATED_BODY = 16 * 1024;
@@ -141,7 +142,11 @@ export interface BodyText {
 
 /** How one version opens its packages: the checks and key (all but the payload), and the plain way as a whole. */
 export interface PackageOpener {
-  /** Checks the parsed package and decodes all but the ciphertext (package.ts v1Opening, v2.ts). Its ciphertext is a stand-in. */
+  /**
+   * Checks the parsed package and decodes all but the ciphertext (package.ts v1Opening, v2.ts); its
+   * ciphertext may be a stand-in. Where the ciphertext is strict base64, refuses exactly what
+   * `openPlain` refuses, with the same error: the same checks in the same order, the ciphertext's left out.
+   */
   prepare(pkg: unknown): Promise<Opening>;
   /** The plain open of a parsed package (openPackage, openAnswerV2, ...): the plaintext in a buffer of its own. */
   openPlain(pkg: unknown): Promise<Uint8Array>;
@@ -196,18 +201,18 @@ const scratch = new Uint8Array(BASE64_PIECE_BYTES);
 
 /**
  * Opens a body read with {@link readPackageBody}: `opener.openPlain(parse(decode(body)))`, the same
- * value or the same error. Where `#gcm` streams, the plaintext is decrypted piece by piece into a
- * buffer from `buffers` (returned: free it with `buffers.free`); else it is Web Crypto's own buffer.
- * The caller zeroes the plaintext either way; `body` holds ciphertext only.
+ * value or the same error. Where `#gcm` streams, the plaintext is decrypted straight into a buffer
+ * from `buffers` (returned: free it with `buffers.free`), else it is Web Crypto's own buffer. The
+ * caller zeroes the plaintext either way; `body` holds ciphertext only.
  */
 export async function openPackageBody(body: Uint8Array, read: PackageBody, text: BodyText, opener: PackageOpener, buffers: PlaintextBuffers): Promise<Uint8Array> {
+  const gcm = await gcmPieces();
+  if (!read.span) return gcm.streaming ? openParsed(read.pkg, gcm, opener, buffers) : opener.openPlain(read.pkg);
   const { pkg, span } = read;
-  if (!span) return opener.openPlain(pkg);
   let target: Uint8Array | undefined;
   try {
     const { key, nonce, aad, tag } = await opener.prepare(pkg);
     const length = base64SpanLength(body, span.start, span.end);
-    const gcm = await gcmPieces();
     if (gcm.streaming) target = buffers.alloc(length);
     const plaintext = await gcm.open(key, nonce, aad, tag, length, (sink) => decodeBase64Pieces(body, span.start, span.end, scratch, sink), target ?? new Uint8Array(0));
     // Web Crypto's own buffer when this key could not be streamed: the target went unused.
@@ -218,6 +223,40 @@ export async function openPackageBody(body: Uint8Array, read: PackageBody, text:
     // The plain way, for its exact verdict (the body is as it came: only `target` was written).
     if (target) buffers.free(target);
     return opener.openPlain(readPlain(body, text).pkg);
+  }
+}
+
+/**
+ * A package parsed whole (a small body), opened by a streaming `#gcm` straight into a buffer from
+ * `buffers`: no trip to Web Crypto's thread pool, and no plaintext buffer outside `buffers` (secure
+ * memory, on the client). Same verdicts as `opener.openPlain`, with no work done twice: a ciphertext
+ * that is not strict base64 goes the plain way, which refuses it before any key work; with one that
+ * is, `prepare` fails exactly where openPlain would (the same checks in the same order: see
+ * {@link PackageOpener}), and a tag that does not match is the one opaque error either way.
+ */
+async function openParsed(pkg: unknown, gcm: GcmPieces, opener: PackageOpener, buffers: PlaintextBuffers): Promise<Uint8Array> {
+  const ciphertext = strictCiphertext(pkg);
+  if (!ciphertext) return opener.openPlain(pkg);
+  const { key, nonce, aad, tag } = await opener.prepare(pkg);
+  const target = buffers.alloc(ciphertext.length);
+  try {
+    const plaintext = await gcm.open(key, nonce, aad, tag, ciphertext.length, (sink) => sink(ciphertext), target);
+    if (plaintext !== target) buffers.free(target);
+    return plaintext;
+  } catch (err) {
+    buffers.free(target);
+    throw err;
+  }
+}
+
+/** `encrypted_payload.ciphertext` decoded as the plain way decodes it, or undefined where that refuses it (or anything before it). */
+function strictCiphertext(pkg: unknown): Uint8Array | undefined {
+  const ciphertext = (pkg as { encrypted_payload?: { ciphertext?: unknown } } | null)?.encrypted_payload?.ciphertext;
+  if (typeof ciphertext !== 'string') return undefined;
+  try {
+    return decodeBase64(ciphertext);
+  } catch {
+    return undefined;
   }
 }
 
