@@ -249,7 +249,7 @@ async function openParsed(pkg: unknown, gcm: GcmPieces, opener: PackageOpener, b
   }
 }
 
-/** `encrypted_payload.ciphertext` decoded as the plain way decodes it, or undefined where that refuses it (or anything before it). */
+/** `encrypted_payload.ciphertext` decoded as the plain way decodes it; undefined when it is not a string of strict base64. */
 function strictCiphertext(pkg: unknown): Uint8Array | undefined {
   const ciphertext = (pkg as { encrypted_payload?: { ciphertext?: unknown } } | null)?.encrypted_payload?.ciphertext;
   if (typeof ciphertext !== 'string') return undefined;
