@@ -268,7 +268,7 @@ describe('openPackageBody on large bodies', () => {
 });
 
 describe('openPackageBody on small bodies (parsed whole)', () => {
-  /** Counts what an opener does: `unwraps` is the key work (an RSA private-key operation for v1). */
+  /** Counts an opener's calls: each does the key work (for v1 an RSA private-key operation). */
   function counting(opener: PackageOpener) {
     const counts = { prepare: 0, openPlain: 0 };
     const counted: PackageOpener = {
