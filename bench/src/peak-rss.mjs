@@ -10,6 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,24 +33,36 @@ export function resetPeak(pid) {
 const RUNS = Number(process.env.RSS_RUNS ?? 5);
 /** The text of the 10 MiB round trips (RSS_TEXT, a kind of payloads.mjs): plain prose unless said. */
 const TEXT = process.env.RSS_TEXT ?? 'plain';
+/**
+ * glibc's malloc gives free memory at the top of its heap back to the kernel once there is more of
+ * it than a threshold, which it raises as large blocks come and go: a 5 MiB block freed and taken
+ * again can then cost 1,280 fresh pages, in runs of requests. A fixed threshold of 64 MiB keeps it.
+ */
+const KEEP_FREED = 'glibc.malloc.trim_threshold=67108864';
 
 /**
  * Runs the client side (this file as a child, see below) and measures the server alongside, in
- * {@link RUNS} fresh pairs of processes; the last child also runs the steady state.
+ * {@link RUNS} fresh pairs of processes; then the steady state in a fresh pair of its own (after a
+ * 1 KiB request only: a 10 MiB one would have raised malloc's threshold, see {@link KEEP_FREED}),
+ * and with glibc once more with that threshold fixed, for the client and the server.
  */
 export async function peakRss() {
   if (process.platform !== 'linux') return undefined;
   const runs = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await onePair(i === RUNS - 1));
-  const last = runs.at(-1);
+  for (let i = 0; i < RUNS; i++) runs.push(await onePair('rss'));
   const pick = (key) => runs.map((r) => r[key]);
-  return { ...last, runs: RUNS, clientAdded: pick('clientAdded'), clientAddedAgain: pick('clientAddedAgain'), serverAdded: pick('serverAdded'), serverAddedAgain: pick('serverAddedAgain') };
+  const steady = [{ allocator: process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : "malloc's defaults", ...(await onePair('steady')) }];
+  if (process.report.getReport().header.glibcVersionRuntime && !process.env.GLIBC_TUNABLES) {
+    steady.push({ allocator: `GLIBC_TUNABLES=${KEEP_FREED}`, ...(await onePair('steady-nomyo', { ...process.env, GLIBC_TUNABLES: KEEP_FREED })) });
+  }
+  return { payload: runs[0].payload, runs: RUNS, clientAdded: pick('clientAdded'), clientAddedAgain: pick('clientAddedAgain'), serverAdded: pick('serverAdded'), serverAddedAgain: pick('serverAddedAgain'), steady };
 }
 
-async function onePair(steady) {
-  const server = await startServerProcess();
-  const args = ['--expose-gc', fileURLToPath(import.meta.url), server.url, steady ? 'steady' : ''];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+/** One client child (`mode`: see {@link child}) and its server, both with `env`. */
+async function onePair(mode, env = process.env) {
+  const server = await startServerProcess([], [], env);
+  const args = ['--expose-gc', fileURLToPath(import.meta.url), server.url, mode];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
   // A failed child must not leave the router running (it would keep the bench's output open).
   const result = await new Promise((resolve, reject) => {
     const out = {};
@@ -82,9 +95,10 @@ export function printPeakRss(r) {
   console.log(`  client, a second one:                        ${x(r.clientAddedAgain)}`);
   console.log(`  reference server, first 10 MiB request:      ${x(r.serverAdded)}`);
   console.log(`  reference server, a second one:              ${x(r.serverAddedAgain)}`);
-  for (const [who, runs] of [['@nomyo', r.steady], ['bare Web Crypto + fetch, same router', r.bare]]) {
+  const clients = r.steady.flatMap((run) => [['@nomyo', run.allocator, run.steady], ['bare Web Crypto + fetch, same router', run.allocator, run.bare]]);
+  for (const [who, allocator, runs] of clients.filter(([, , runs]) => runs)) {
     const last = runs.slice(10);
-    console.log(`Steady state, ${who}: 50 sequential 5 MiB requests, the last 40:`);
+    console.log(`Steady state, ${who}, ${allocator}: 50 sequential 5 MiB requests in a fresh process, the last 40:`);
     const series = [
       ['wall time', last.map((s) => s.ms)],
       ['client side (minus the server\'s own time)', last.map((s) => s.ms - s.serverMs)],
@@ -94,8 +108,10 @@ export function printPeakRss(r) {
     for (const [what, ms] of series) {
       console.log(`  ${what}: ${spread(ms)}, median of requests 11-30 vs 31-50 ${(median(ms.slice(0, 20)) / median(ms.slice(20))).toFixed(2)}`);
     }
-    // Fresh pages: a 5 MiB answer string is about 1280 of them (V8 maps each large string anew).
-    console.log(`  client page faults per request: median ${median(last.map((s) => s.faults))}, max ${Math.max(...last.map((s) => s.faults))}`);
+    // Fresh pages: a 5 MiB block is 1,280 of them (see KEEP_FREED).
+    const faults = last.map((s) => s.faults);
+    console.log(`  client page faults per request: median ${median(faults)}, mean ${(faults.reduce((a, b) => a + b, 0) / faults.length).toFixed(0)}, ` +
+      `max ${Math.max(...faults)}; over 500 (2 MiB of fresh pages) in ${faults.filter((f) => f > 500).length}/${faults.length}`);
     const rss = last.map((s) => s.rss / MIB);
     // Least-squares slope: a leak shows as a steady climb, collections as a saw around a flat line.
     const mean = rss.reduce((a, b) => a + b, 0) / rss.length;
@@ -104,10 +120,12 @@ export function printPeakRss(r) {
     console.log(`  RSS ${Math.min(...rss).toFixed(0)}-${Math.max(...rss).toFixed(0)} MiB, trend ${slope >= 0 ? '+' : ''}${slope.toFixed(2)} MiB per request ` +
       `(first 10: up to ${(Math.max(...runs.slice(0, 10).map((s) => s.rss)) / MIB).toFixed(0)} MiB)`);
   }
+  const { machine } = r.steady[0];
   console.log('This machine alone, identical work, 50 times, the last 40:');
-  console.log(`  40 MiB copied between two mapped buffers: ${spread(r.machine.copy.slice(10))}`);
-  console.log(`  node:crypto AES-256-GCM over 20 MiB in the client's pieces (no I/O): ${spread(r.machine.cipher.slice(10))}`);
-  console.log(`  Node's fetch, 7 MiB each way with a bare node:http process (no crypto, no JSON): ${spread(r.machine.transport.slice(10))}`);
+  console.log(`  40 MiB copied between two mapped buffers: ${spread(machine.copy.slice(10))}`);
+  console.log(`  node:crypto AES-256-GCM over 20 MiB in the client's pieces (no I/O): ${spread(machine.cipher.slice(10))}`);
+  console.log(`  Node's fetch, 7 MiB each way with a bare node:http process (no crypto, no JSON): ${spread(machine.fetch.slice(10))}`);
+  console.log(`  the same with node:http as the client too, the answer into a mapped buffer: ${spread(machine.http.slice(10))}`);
   console.log('The same requests counted in instructions, which the machine does not vary: pnpm bench instructions (valgrind, minutes)');
 }
 
@@ -160,20 +178,40 @@ require('node:http').createServer((req, res) => {
   req.on('data', () => {}).on('end', () => res.setHeader('content-length', reply.length).end(reply));
 }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
 
-/** Round trips of a 5 MiB request's package size (base64 of 5 MiB: 7 MiB) each way through Node's fetch, 50 times, in ms. */
+/**
+ * Round trips of a 5 MiB request's package size (base64 of 5 MiB: 7 MiB) each way, 50 times, in ms:
+ * through Node's fetch, then through node:http with a kept-alive connection and the answer copied
+ * into a buffer already mapped (no allocation of ours at all).
+ */
 async function transportSpread() {
   const echo = spawn(process.execPath, ['-e', BARE_ECHO], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const agent = new Agent({ keepAlive: true });
   try {
     const port = await new Promise((resolve) => echo.stdout.once('data', (d) => resolve(String(d).trim())));
-    const body = new Uint8Array(7 * MIB).fill(66);
-    const runs = [];
-    for (let i = 0; i < 50; i++) {
-      const t0 = performance.now();
-      await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body })).arrayBuffer();
-      runs.push(performance.now() - t0);
-    }
-    return runs;
+    const body = Buffer.alloc(7 * MIB, 66);
+    const into = Buffer.alloc(7 * MIB);
+    const viaHttp = () => new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', agent, headers: { 'content-length': body.length } }, (res) => {
+        let at = 0;
+        res.on('data', (chunk) => (at += chunk.copy(into, at))).once('end', resolve).once('error', reject);
+      });
+      req.once('error', reject).end(body);
+    });
+    const time = async (one) => {
+      const runs = [];
+      for (let i = 0; i < 50; i++) {
+        const t0 = performance.now();
+        await one();
+        runs.push(performance.now() - t0);
+      }
+      return runs;
+    };
+    return {
+      fetch: await time(async () => void (await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body })).arrayBuffer())),
+      http: await time(viaHttp),
+    };
   } finally {
+    agent.destroy();
     echo.kill();
   }
 }
@@ -196,38 +234,42 @@ async function bareClient(url, payload) {
   };
 }
 
-/** The child: one client, a warm-up, then the measured round trips. */
-async function child(url, steadyToo) {
+/**
+ * The child: one client and a 1 KiB warm-up, then by `mode`: 'rss', two 10 MiB round trips, each
+ * with its peak measured; 'steady', the steady state of @nomyo, then of the bare client, then the
+ * machine's own spread; 'steady-nomyo', @nomyo's steady state alone.
+ */
+async function child(url, mode) {
   // The server's time of each exchange, read off Node's fetch (server-time.mjs): the client keeps
   // the runtime's own fetch, which sends large bodies the direct way (see core's transport/http.ts).
   watchServerTime();
   const { SecureChatCompletion } = await import('@nomyo/core');
-  const { request } = await import('./payloads.mjs');
+  const { request: chatRequest } = await import('./payloads.mjs');
   const client = new SecureChatCompletion({ baseUrl: url, allowHttp: true, maxRetries: 0 });
-  await client.create(request(1024));
-  const payloadBytes = 10 * MIB - 256;
-  const payload = request(payloadBytes, TEXT);
-  const step = (type, extra = {}) => new Promise((resolve) => (process.once('message', resolve), process.send({ type, ...extra })));
-  const measure = async () => {
-    globalThis.gc();
-    resetPeak(process.pid);
-    const base = status(process.pid, 'VmRSS');
-    await client.create(payload);
-    return status(process.pid, 'VmHWM') - base;
-  };
-  await step('before');
-  const clientAdded = await measure();
-  await step('after', { clientAdded, payload: payloadBytes });
-  await step('before');
-  const clientAddedAgain = await measure();
-  await step('after');
-  if (!steadyToo) {
+  await client.create(chatRequest(1024));
+  if (mode === 'rss') {
+    const payloadBytes = 10 * MIB - 256;
+    const payload = chatRequest(payloadBytes, TEXT);
+    const step = (type, extra = {}) => new Promise((resolve) => (process.once('message', resolve), process.send({ type, ...extra })));
+    const measure = async () => {
+      globalThis.gc();
+      resetPeak(process.pid);
+      const base = status(process.pid, 'VmRSS');
+      await client.create(payload);
+      return status(process.pid, 'VmHWM') - base;
+    };
+    await step('before');
+    const clientAdded = await measure();
+    await step('after', { clientAdded, payload: payloadBytes });
+    await step('before');
+    const clientAddedAgain = await measure();
+    await step('after', { clientAddedAgain });
     await client.dispose();
-    process.send({ type: 'done', clientAddedAgain });
+    process.send({ type: 'done' });
     process.disconnect();
     return;
   }
-  const five = request(5 * MIB);
+  const five = chatRequest(5 * MIB);
   const loop = async (one) => {
     const runs = [];
     for (let i = 0; i < 50; i++) {
@@ -242,10 +284,10 @@ async function child(url, steadyToo) {
     await client.create(five);
     return lastServerMs();
   });
-  const bare = await loop(await bareClient(url, five));
   await client.dispose();
-  process.send({ type: 'done', clientAddedAgain, steady, bare, machine: { ...(await machineSpread()), transport: await transportSpread() } });
+  if (mode === 'steady-nomyo') process.send({ type: 'done', steady });
+  else process.send({ type: 'done', steady, bare: await loop(await bareClient(url, five)), machine: { ...(await machineSpread()), ...(await transportSpread()) } });
   process.disconnect();
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await child(process.argv[2], process.argv[3] === 'steady');
+if (process.argv[1] === fileURLToPath(import.meta.url)) await child(process.argv[2], process.argv[3]);

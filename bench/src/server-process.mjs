@@ -5,10 +5,10 @@ import { createRequire } from 'node:module';
 
 export const SERVER_KEY = new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url).pathname;
 
-/** Starts `nomyo-server` on a free loopback port; `args` are extra CLI flags (e.g. ['--protocol', '1']), `nodeArgs` Node's own. */
-export async function startServerProcess(args = [], nodeArgs = []) {
+/** Starts `nomyo-server` on a free loopback port; `args` are extra CLI flags (e.g. ['--protocol', '1']), `nodeArgs` Node's own, `env` its environment. */
+export async function startServerProcess(args = [], nodeArgs = [], env = process.env) {
   const cli = createRequire(import.meta.url).resolve('@nomyo/server/package.json').replace(/package\.json$/, 'dist/cli.js');
-  const child = spawn(process.execPath, [...nodeArgs, cli, '--port', '0', '--key-file', SERVER_KEY, '--quiet', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, cli, '--port', '0', '--key-file', SERVER_KEY, '--quiet', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const [line] = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
   const url = /^listening on (\S+)$/.exec(line)?.[1];
   if (!url) throw new Error(`server did not start: ${line}`);
