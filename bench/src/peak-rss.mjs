@@ -139,6 +139,17 @@ function spread(ms) {
     `middle 80% ${at(0.1).toFixed(1)}-${at(0.9).toFixed(1)} (${(at(0.9) / at(0.1)).toFixed(2)}), within 10% of the median ${near}/${ms.length}`;
 }
 
+/** The time of `work` (sync or async), run 50 times one after another, in ms. */
+async function fiftyTimes(work) {
+  const runs = [];
+  for (let i = 0; i < 50; i++) {
+    const t0 = performance.now();
+    await work();
+    runs.push(performance.now() - t0);
+  }
+  return runs;
+}
+
 /**
  * What this machine alone makes of identical work, 50 times (the last 40, as the steady state), in
  * ms: 40 MiB copied between two buffers already mapped (no allocation, no crypto, no network), and
@@ -153,16 +164,11 @@ async function machineSpread() {
   const { createCipheriv, randomBytes } = await import('node:crypto');
   const { GCM_PIECE_BYTES } = await import(pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('@nomyo/core/package.json')), 'dist/crypto/gcm/types.js')).href);
   const key = randomBytes(32);
-  const time = (work) => Array.from({ length: 50 }, () => {
-    const t0 = performance.now();
-    work();
-    return performance.now() - t0;
-  });
   return {
-    copy: time(() => {
+    copy: await fiftyTimes(() => {
       for (let k = 0; k < 8; k++) to.set(from);
     }),
-    cipher: time(() => {
+    cipher: await fiftyTimes(() => {
       for (let k = 0; k < 4; k++) {
         const cipher = createCipheriv('aes-256-gcm', key, randomBytes(12));
         for (let i = 0; i < from.length; i += GCM_PIECE_BYTES) cipher.update(from.subarray(i, i + GCM_PIECE_BYTES));
@@ -197,18 +203,9 @@ async function transportSpread() {
       });
       req.once('error', reject).end(body);
     });
-    const time = async (one) => {
-      const runs = [];
-      for (let i = 0; i < 50; i++) {
-        const t0 = performance.now();
-        await one();
-        runs.push(performance.now() - t0);
-      }
-      return runs;
-    };
     return {
-      fetch: await time(async () => void (await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body })).arrayBuffer())),
-      http: await time(viaHttp),
+      fetch: await fiftyTimes(async () => void (await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body })).arrayBuffer())),
+      http: await fiftyTimes(viaHttp),
     };
   } finally {
     agent.destroy();
