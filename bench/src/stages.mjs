@@ -44,15 +44,10 @@ async function oneRequest(ctx, payload, probe) {
   const prepared = await probe('keys', async () => {
     if (protocol === 1) {
       headers['X-Public-Key'] = keys.publicKeyHeader;
-      const opener = { prepare: (pkg) => m.pkg.v1Opening(pkg, keys.privateKey), openPlain: (pkg) => m.pkg.openPackage(pkg, keys.privateKey) };
-      return { sealing: await m.pkg.v1Sealing(ctx.serverKey), opener };
+      return { sealing: await m.pkg.v1Sealing(ctx.serverKey), opener: m.pkg.v1Opener(keys.privateKey) };
     }
     const { sealing, answerKey } = await sc.use(sc.randomBytes(32), (k) => m.v2.requestSealingV2(k, ctx.serverKey, { payloadId, tier: undefined }));
-    const opener = {
-      prepare: async (pkg) => m.v2.answerOpeningV2(pkg, await answerKey, payloadId),
-      openPlain: async (pkg) => m.v2.openAnswerV2(pkg, await answerKey, payloadId),
-    };
-    return { sealing, opener };
+    return { sealing, opener: m.v2.answerOpenerV2(answerKey, payloadId) };
   });
   const body = await probe('encrypt + base64 + body', () => m.requestBody.sealRequest(sc, prepared.sealing, plaintext));
   let serverMs = 0;
@@ -62,6 +57,7 @@ async function oneRequest(ctx, payload, probe) {
     const res = await fetch(`${ctx.url}/v1/chat/secure_completion`, sending.init);
     serverMs = Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
     sending.revoke();
+    sending.done(res.status === 200);
     body.free();
     return res;
   }, () => serverMs);
@@ -74,9 +70,9 @@ async function oneRequest(ctx, payload, probe) {
   // As #roundTrip: a large answer opens where it is (its plaintext a view of the answer's buffer).
   const plain = await probe('base64 decode + decrypt', async () => {
     const opened = answerBuffers.secure(answer.buffer) ? await m.bytes.openPackageBodyInPlace(bytes, read, prepared.opener) : undefined;
-    if (opened && opened.byteOffset === answer.buffer.byteOffset && opened.buffer === answer.buffer.buffer) return sc.head(answer.buffer, opened.length);
+    if (opened) return sc.head(answer.buffer, opened.plaintext.length);
     answerBuffers.free(answer.buffer);
-    return opened ?? m.bytes.openPackageBody(bytes, read, text, prepared.opener, buffers);
+    return (await m.bytes.openPackageBody(bytes, read, prepared.opener, buffers)).plaintext;
   });
   const value = await probe('decode + JSON.parse', () =>
     sc.use(plain, (p) =>

@@ -107,7 +107,8 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
     });
   });
   // WebKitGTK drops an RSA-OAEP message's leading zero bytes: one v1 answer in 256 used to fail there.
-  it('opens v1 answers whose AES key starts with a zero byte', async () => {
+  // Only there are the zeros put back: elsewhere a sealed key that is not 32 bytes is refused.
+  it('opens v1 answers whose AES key starts with a zero byte; puts back dropped zeros only in an engine that drops them', async () => {
     await onCorePage(await engine(), async (page, coreUrl) => {
       const spki = await page.evaluate(async () => {
         const pair = await crypto.subtle.generateKey(
@@ -118,7 +119,11 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
         (globalThis as unknown as { zeroTestKey: CryptoKey }).zeroTestKey = pair.privateKey;
         return btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey))));
       });
-      const packages = Array.from({ length: 8 }, (_, i) => packageWithLeadingZeroKey(spki, `answer ${i}`));
+      const packages = [
+        ...Array.from({ length: 8 }, (_, i) => packageWithLeadingZeroKey(spki, `answer ${i}`)),
+        // What such an engine hands back: the zero left out of what is sealed.
+        packageWithLeadingZeroKey(spki, 'answer 8', 31),
+      ];
       const opened = await page.evaluate(async (coreUrl: string, list: unknown[]) => {
         // Built from a string: vitest would rewrite an import() written here, and this runs in the page.
         const load = new Function('url', 'return import(url)') as (url: string) => Promise<{ openPackage(p: unknown, k: CryptoKey): Promise<Uint8Array> }>;
@@ -126,7 +131,8 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
         const key = (globalThis as unknown as { zeroTestKey: CryptoKey }).zeroTestKey;
         return Promise.all(list.map((p) => openPackage(p, key).then((b) => new TextDecoder().decode(b), (e: Error) => `${e.name}: ${e.message}`)));
       }, `${coreUrl}/protocol.js`, packages);
-      expect(opened).toEqual(packages.map((_, i) => `answer ${i}`));
+      const short = name === 'webkit' ? 'answer 8' : 'SecurityError: decryption failed: the package is not authentic or not for this key';
+      expect(opened).toEqual([...Array.from({ length: 8 }, (_, i) => `answer ${i}`), short]);
     });
   });
   // Answers of 16 KiB and more are opened from their bytes (protocol/package-bytes.ts), in browsers with Web Crypto.
@@ -209,14 +215,14 @@ async function onCorePage(browser: Engine, fn: (page: PageDriver, coreUrl: strin
   }
 }
 
-/** A v1 package sealed (by OpenSSL, as a router does) to `spkiBase64`, with an AES key whose first byte is zero. */
-function packageWithLeadingZeroKey(spkiBase64: string, plaintext: string) {
+/** A v1 package sealed (by OpenSSL, as a router does) to `spkiBase64`, with an AES key whose first byte is zero; `sealed` of its bytes are sealed. */
+function packageWithLeadingZeroKey(spkiBase64: string, plaintext: string, sealed = 32) {
   const key = Buffer.concat([Buffer.alloc(1), randomBytes(31)]);
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   const publicKey = createPublicKey({ key: Buffer.from(spkiBase64, 'base64'), format: 'der', type: 'spki' });
-  const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, key);
+  const wrapped = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, key.subarray(32 - sealed));
   return {
     version: '1.0',
     algorithm: 'hybrid-aes256-rsa4096',

@@ -104,17 +104,26 @@ describe('router errors become typed errors', () => {
 });
 
 describe('a router whose key changed', () => {
-  it('answers 400; the client fetches the new key once and the retried request succeeds', async () => {
+  it('answers 400; the client fetches the new key once, says so through onWarning with both fingerprints, and the retried request succeeds', async () => {
     const server = await startTestServer();
     try {
-      const client = clientFor(server);
+      const warnings: string[] = [];
+      const client = clientFor(server, { onWarning: (w) => warnings.push(w) });
       await client.create(hello);
+      const before = server.fingerprint;
       await server.rotateKey();
       server.clearRequests();
+      warnings.length = 0; // allowHttp's
       const answer = await client.create(hello);
       expect(answer.choices[0]!.message.content).toBe('echo: Hello, secret world');
       expect(secureRequests(server).map((r) => r.response!.status)).toEqual([400, 200]);
       expect(server.stats.publicKeyFetches).toBe(2);
+      // A substituted key looks the same as a rotation: the caller is told, with the remedy.
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(before);
+      expect(warnings[0]).toContain(server.fingerprint);
+      expect(warnings[0]).toMatch(/serverKeyFingerprint/);
+      expect(warnings[0]).toMatch(/keyDir/);
     } finally {
       await server.close();
     }

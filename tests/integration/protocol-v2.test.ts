@@ -91,8 +91,9 @@ describe('v2 needs no client key pair', () => {
       await clientFor(v2, { keyDir: dir }).create(hello);
       expect(keyPairsMade()).toBe(0);
       expect(existsSync(join(dir, 'private_key.pem'))).toBe(false);
-      const known = JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).routers[v2.url];
-      expect(known).toEqual({ fingerprint: v2.fingerprint, firstSeen: expect.any(String), v2Since: expect.any(String) });
+      const known = JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8'));
+      expect(known.routers[v2.url]).toEqual({ fingerprint: v2.fingerprint, firstSeen: expect.any(String) });
+      expect(known.spokeV2[v2.url]).toEqual({ [v2.fingerprint]: expect.any(String) });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

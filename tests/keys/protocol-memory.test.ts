@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecurityError } from '@nomyo/core';
+import { importRsaPublicKey, pemToDer, sealPackage, serializePackage } from '@nomyo/core/protocol';
 import type { NomyoServer } from '@nomyo/server';
 import { startProxy, type Proxy } from '../integration/proxy.js';
 import { CLI, clientFor, hello, secureRequests, startTestServer, withTempDir } from './support.js';
@@ -19,17 +20,19 @@ function nomyo(args: string[]): Promise<{ code: number | null; stderr: string }>
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
 }
 
+// One router, and a proxy in front of it whose hooks each test sets.
+let router: NomyoServer;
+let proxy: Proxy;
+beforeAll(async () => {
+  router = await startTestServer();
+  proxy = await startProxy(router.url);
+});
+afterAll(async () => {
+  await proxy.close();
+  await router.close();
+});
+
 describe('protocol 2 memory in known_routers.json', () => {
-  let router: NomyoServer;
-  let proxy: Proxy;
-  beforeAll(async () => {
-    router = await startTestServer();
-    proxy = await startProxy(router.url);
-  });
-  afterAll(async () => {
-    await proxy.close();
-    await router.close();
-  });
 
   const strip = (on: boolean) => {
     proxy.hooks = on ? { answer: (answer, request) => void (request.path === '/pki/public_key' && delete answer.headers['x-nomyo-protocol']) } : {};
@@ -37,12 +40,15 @@ describe('protocol 2 memory in known_routers.json', () => {
   // Each client is a new process's worth of state: only the key directory carries over.
   const client = (keyDir: string, protocol: 'auto' | 1 = 'auto') => clientFor({ url: proxy.url } as NomyoServer, { keyDir, protocol });
   const entry = (dir: string) => JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).routers[proxy.url];
+  /** The keys of the router the file says advertised protocol 2. */
+  const spokeV2 = (dir: string) => Object.keys(JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).spokeV2?.[proxy.url] ?? {});
 
   it('refuses a downgrade after a restart, until the router is re-trusted; protocol: 1 accepts it meanwhile', () =>
     withTempDir(async (dir) => {
       strip(false);
       expect((await client(dir).create(hello))._metadata.protocol).toBe(2);
-      expect(entry(dir)).toMatchObject({ fingerprint: router.fingerprint, v2Since: expect.any(String) });
+      expect(entry(dir)).toMatchObject({ fingerprint: router.fingerprint });
+      expect(spokeV2(dir)).toEqual([router.fingerprint]);
 
       strip(true);
       router.clearRequests();
@@ -59,15 +65,108 @@ describe('protocol 2 memory in known_routers.json', () => {
       const trusted = await nomyo(['keys', 'trust', '--url', proxy.url, '--dir', dir, '--allow-http']);
       expect(trusted.code).toBe(0);
       expect(trusted.stderr).toMatch(/protocol 2 not advertised/);
-      expect(entry(dir)).not.toHaveProperty('v2Since');
+      expect(spokeV2(dir)).toEqual([]);
       expect((await client(dir).create(hello))._metadata.protocol).toBe(1);
 
       // And once it speaks v2 again, that is remembered again.
       strip(false);
       expect((await client(dir).create(hello))._metadata.protocol).toBe(2);
-      expect(entry(dir)).toHaveProperty('v2Since');
+      expect(spokeV2(dir)).toEqual([router.fingerprint]);
       const again = await nomyo(['keys', 'trust', '--url', proxy.url, '--dir', dir, '--allow-http']);
       expect(again.stderr).toMatch(/protocol 2 advertised/);
-      expect(entry(dir)).toHaveProperty('v2Since');
+      expect(spokeV2(dir)).toEqual([router.fingerprint]);
     }));
+});
+
+/**
+ * Every way a client can come to trust a router's key, with and without a key directory, within a
+ * client's life and after a restart (a new client: only the key directory carries over). A proxy
+ * strips X-Nomyo-Protocol from the key answer and, should a v1 request come, forges its answer to the
+ * X-Public-Key it saw: a tool call. Where the client can know that the router spoke v2, it refuses
+ * before sending anything. Where it cannot (no key directory, and a restart), that is documented
+ * (README, "Protocol v1 and v2"), with the remedy: `protocol: 2`, which refuses in every row.
+ */
+describe('downgrade refusal: pinned or trusted on first use, with or without keyDir, across restarts', () => {
+  let forged = 0;
+
+  const FORGED = {
+    id: 'forged',
+    object: 'chat.completion',
+    created: 1,
+    model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'transfer_funds', arguments: '{}' } }] }, finish_reason: 'tool_calls' }],
+  };
+  function attack(on: boolean): void {
+    forged = 0;
+    router.clearRequests();
+    proxy.hooks = on
+      ? {
+          answer: async (answer, request) => {
+            if (request.path === '/pki/public_key') delete answer.headers['x-nomyo-protocol'];
+            const sealedTo = request.headers['x-public-key'];
+            if (request.method !== 'POST' || typeof sealedTo !== 'string') return;
+            forged++;
+            const clientKey = await importRsaPublicKey(pemToDer(decodeURIComponent(sealedTo), 'PUBLIC KEY'));
+            answer.status = 200;
+            answer.body = Buffer.from(serializePackage(await sealPackage(new TextEncoder().encode(JSON.stringify(FORGED)), clientKey)));
+          },
+        }
+      : {};
+  }
+  // A TTL of 1 ms: every request fetches the router's key again, which is where a downgrade is refused.
+  const client = (pin: boolean, keyDir: string | undefined, protocol: 'auto' | 2 = 'auto') =>
+    clientFor({ url: proxy.url } as NomyoServer, {
+      protocol,
+      serverKeyTtl: 1,
+      ...(pin ? { serverKeyFingerprint: router.fingerprint } : {}),
+      ...(keyDir ? { keyDir } : {}),
+    });
+  const refusedUnsent = (outcome: unknown) => {
+    expect(outcome).toBeInstanceOf(SecurityError);
+    expect((outcome as Error).message).toMatch(/downgrade/);
+    expect(secureRequests(router)).toEqual([]);
+    expect(forged).toBe(0);
+  };
+
+  it.each([
+    ['pinned, with keyDir', true, true],
+    ['trusted on first use, with keyDir', false, true],
+    ['pinned, no keyDir', true, false],
+    ['neither pinned nor a keyDir', false, false],
+  ])('%s', (_what, pin, withKeyDir) =>
+    withTempDir(async (dir) => {
+      const keyDir = withKeyDir ? dir : undefined;
+      attack(false);
+      const first = client(pin, keyDir);
+      expect((await first.create(hello))._metadata.protocol).toBe(2);
+
+      // Within the client's life: refused, whatever the configuration.
+      attack(true);
+      refusedUnsent(await first.create(hello).catch((e: unknown) => e));
+      await first.dispose();
+
+      // After a restart: refused where a key directory remembers it.
+      attack(true);
+      const restarted = client(pin, keyDir);
+      const outcome = await restarted.create(hello).catch((e: unknown) => e);
+      if (withKeyDir) {
+        refusedUnsent(outcome);
+        expect((outcome as Error).message).toContain(join(dir, 'known_routers.json'));
+      } else {
+        // Documented: nothing says this router ever spoke v2, so `auto` sends v1, whose answers a
+        // proxy that sees X-Public-Key can forge (the v1 weakness).
+        expect(outcome).toMatchObject({ id: 'forged', _metadata: { protocol: 1 } });
+        expect(forged).toBe(1);
+      }
+      await restarted.dispose();
+
+      // protocol: 2 refuses in every row, restarted or not.
+      attack(true);
+      const strict = client(pin, keyDir, 2);
+      const refused = await strict.create(hello).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(SecurityError);
+      expect(secureRequests(router)).toEqual([]);
+      await strict.dispose();
+    }),
+  );
 });

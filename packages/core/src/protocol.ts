@@ -12,12 +12,15 @@ export {
   checkPackage,
   serializePackage,
   sealWith,
+  openWith,
   v1Sealing,
-  v1Opening,
+  v1Opener,
   type EncryptedPackage,
   type AnswerPackage,
   type Sealing,
-  type Opening,
+  type PackageOpener,
+  type CheckedPackage,
+  type OpenKeys,
 } from './protocol/package.js';
 export {
   writeSealedPackage,
@@ -28,7 +31,7 @@ export {
   openPackageBodyInPlace,
   type BodyText,
   type PackageBody,
-  type PackageOpener,
+  type OpenedBody,
   type PlaintextBuffers,
 } from './protocol/package-bytes.js';
 export { parseJsonBytes, stringifyJsonBytes, jsonBytes } from './protocol/json-bytes.js';
@@ -38,17 +41,21 @@ export {
   sealRequestV2,
   requestSealingV2,
   openRequestV2,
-  requestOpeningV2,
+  requestOpenerV2,
   sealAnswerV2,
   answerSealingV2,
-  answerOpeningV2,
+  answerOpenerV2,
   openAnswerV2,
+  errorSealingV2,
+  openErrorV2,
+  errorAad,
   checkAnswerV2,
   deriveAnswerKey,
   requestAad,
   answerAad,
   type RequestBinding,
 } from './protocol/v2.js';
+export { sealedErrorBytes, parseSealedError, type SealedError } from './protocol/sealed-error.js';
 export { parseProtocolHeader, formatProtocolHeader } from './protocol/versions.js';
 export { checkChatCompletion, type ChatCompletion } from './protocol/completion.js';
 export { encodeBase64, decodeBase64 } from './protocol/base64.js';

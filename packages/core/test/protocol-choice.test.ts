@@ -144,23 +144,31 @@ describe('ProtocolMemory (downgrade)', () => {
 });
 
 describe('KnownRouters: protocol 2 memory', () => {
-  it('records v2Since for the trusted key only; set() (re-trusting) forgets it', () =>
+  const read = (dir: string) => JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8'));
+
+  it('records protocol 2 for any key the caller trusts, with or without a trust entry (a pin); set() (re-trusting) forgets it', () =>
     withTempDir(async (dir) => {
       const known = new KnownRouters(dir);
-      await known.rememberV2(ORIGIN, A); // no entry yet: nothing to attach it to
-      expect(await known.spokeV2(ORIGIN, A)).toBe(false);
-      await known.set(ORIGIN, A);
-      await known.rememberV2(ORIGIN, B); // not the trusted key
-      expect(await known.spokeV2(ORIGIN, B)).toBe(false);
+      // A pinned client has no trust entry: the fact is recorded all the same.
       await known.rememberV2(ORIGIN, A);
       expect(await new KnownRouters(dir).spokeV2(ORIGIN, A)).toBe(true);
-      const entry = JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).routers[ORIGIN];
-      expect(entry).toEqual({ fingerprint: A, firstSeen: expect.any(String), v2Since: expect.any(String) });
+      expect(await known.get(ORIGIN)).toBeUndefined();
+      expect(await known.spokeV2(ORIGIN, B)).toBe(false);
+      expect(await known.spokeV2('https://other:1', A)).toBe(false);
+      expect(read(dir)).toEqual({ version: 1, routers: {}, spokeV2: { [ORIGIN]: { [A]: expect.any(String) } } });
+      // Another key of the same router (pinned after a rotation) is recorded beside it.
+      await known.rememberV2(ORIGIN, B);
+      expect(await known.spokeV2(ORIGIN, B)).toBe(true);
+      // Trusting deliberately forgets what the router's keys advertised.
       await known.set(ORIGIN, A);
+      expect(await known.spokeV2(ORIGIN, A)).toBe(false);
+      expect(await known.spokeV2(ORIGIN, B)).toBe(false);
+      await known.rememberV2(ORIGIN, A);
+      await known.delete(ORIGIN);
       expect(await known.spokeV2(ORIGIN, A)).toBe(false);
     }));
 
-  it('loads a file written before v2 (no v2Since), and keeps it that way', () =>
+  it('loads a file written before v2 (no spokeV2), and keeps its entries', () =>
     withTempDir(async (dir) => {
       const file = join(dir, 'known_routers.json');
       writeFileSync(file, JSON.stringify({ version: 1, routers: { [ORIGIN]: { fingerprint: A, firstSeen: '2025-01-01T00:00:00.000Z' } } }), { mode: 0o600 });
@@ -168,14 +176,32 @@ describe('KnownRouters: protocol 2 memory', () => {
       expect(await known.get(ORIGIN)).toBe(A);
       expect(await known.spokeV2(ORIGIN, A)).toBe(false);
       await known.rememberV2(ORIGIN, A);
-      const entry = JSON.parse(readFileSync(file, 'utf8')).routers[ORIGIN];
-      expect(entry.firstSeen).toBe('2025-01-01T00:00:00.000Z');
-      expect(typeof entry.v2Since).toBe('string');
+      expect(read(dir).routers[ORIGIN]).toEqual({ fingerprint: A, firstSeen: '2025-01-01T00:00:00.000Z' });
+      expect(await new KnownRouters(dir).spokeV2(ORIGIN, A)).toBe(true);
     }));
 
-  it('a damaged v2Since is a corrupt store, never silently dropped', () =>
+  it('reads v2Since in an entry (written by 0.x), and moves it to spokeV2 on the next write', () =>
     withTempDir(async (dir) => {
-      writeFileSync(join(dir, 'known_routers.json'), JSON.stringify({ routers: { [ORIGIN]: { fingerprint: A, v2Since: 12 } } }), { mode: 0o600 });
+      const since = '2026-01-01T00:00:00.000Z';
+      writeFileSync(join(dir, 'known_routers.json'), JSON.stringify({ version: 1, routers: { [ORIGIN]: { fingerprint: A, firstSeen: since, v2Since: since } } }), { mode: 0o600 });
+      const known = new KnownRouters(dir);
+      expect(await known.spokeV2(ORIGIN, A)).toBe(true);
+      await known.rememberV2('https://other:1', B);
+      expect(read(dir)).toEqual({
+        version: 1,
+        routers: { [ORIGIN]: { fingerprint: A, firstSeen: since } },
+        spokeV2: { [ORIGIN]: { [A]: since }, 'https://other:1': { [B]: expect.any(String) } },
+      });
+    }));
+
+  it.each([
+    ['a damaged v2Since', { routers: { [ORIGIN]: { fingerprint: A, v2Since: 12 } } }],
+    ['a damaged spokeV2', { routers: {}, spokeV2: [] }],
+    ['a spokeV2 fingerprint that is not one', { routers: {}, spokeV2: { [ORIGIN]: { nope: '2026' } } }],
+    ['a spokeV2 time that is not a string', { routers: {}, spokeV2: { [ORIGIN]: { [A]: null } } }],
+  ])('%s is a corrupt store, never silently dropped', (_what, data) =>
+    withTempDir(async (dir) => {
+      writeFileSync(join(dir, 'known_routers.json'), JSON.stringify(data), { mode: 0o600 });
       await expect(new KnownRouters(dir).spokeV2(ORIGIN, A)).rejects.toBeInstanceOf(KeyFileError);
     }));
 });

@@ -88,7 +88,9 @@ async function decide(state: DispatchState, req: IncomingMessage, record: Reques
 
 function failure(state: DispatchState, err: unknown, record: RequestRecord): Answer {
   if (err instanceof HttpError) return detailAnswer(err.status, err.detail, { ...err.headers });
-  state.emit({ level: 'error', message: `internal error: ${(err as Error)?.message ?? String(err)}`, fields: { method: record.method, path: record.path } });
+  // The error's name only: a message may quote the plaintext (a model's own error, JSON.parse's snippet).
+  const name = err instanceof Error ? err.name : typeof err;
+  state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: record.path } });
   return detailAnswer(500, 'internal server error');
 }
 

@@ -12,21 +12,22 @@ import {
   MAX_REQUEST_PLAINTEXT_BYTES,
   PAYLOAD_ID_PATTERN,
   PROTOCOL_V2_VERSION,
+  SEALED_ERROR_FIELD,
   SECURITY_TIERS,
   answerSealingV2,
+  errorSealingV2,
   importRsaPublicKey,
-  openPackage,
   openPackageBody,
   openPackageBodyInPlace,
-  openRequestV2,
   parseJsonBytes,
   parseJsonPackage,
   pemToDer,
   readPackageBody,
-  requestOpeningV2,
+  requestOpenerV2,
   sealWith,
+  sealedErrorBytes,
   stringifyJsonBytes,
-  v1Opening,
+  v1Opener,
   v1Sealing,
   writeSealedPackage,
   writeSealedPackageInPlace,
@@ -41,7 +42,7 @@ import {
   type Sealing,
   type SecurityTier,
 } from '@nomyo/core/protocol';
-import { HttpError } from './http-error.js';
+import { HttpError, UpstreamError } from './http-error.js';
 import { jsonAnswer, textAnswer, type Answer } from './respond.js';
 import type { ChatRequest, CompletionModel } from './types.js';
 
@@ -61,7 +62,7 @@ export interface SecureCompletionContext {
   releaseBody: () => void;
 }
 
-/** A request body's text is refused unless UTF-8, as `strictUtf8.decode` + `parseJsonPackage` refused it. */
+/** A request body's text is refused unless UTF-8. */
 const REQUEST_TEXT: BodyText = { fatal: true, parse: parseJsonPackage };
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -136,23 +137,20 @@ async function opened<T>(open: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A request's plaintext, and how to be done with it: zeroed, its buffer given back. */
-interface OpenedRequest {
-  plaintext: Uint8Array;
-  done(): void;
-}
+/** A request's plaintext, and how to be done with it: zeroed, its buffer given back; and what its opener handed back. */
+type OpenedRequest<T extends object> = { plaintext: Uint8Array; done(): void } & T;
 
 /** The request's plaintext, or the 400 it earns; the body's buffer goes back once the plaintext is done with. */
-async function openBody(ctx: SecureCompletionContext, read: PackageBody, opener: PackageOpener): Promise<OpenedRequest> {
+async function openBody<T extends object>(ctx: SecureCompletionContext, read: PackageBody, opener: PackageOpener<T>): Promise<OpenedRequest<T>> {
   try {
     if (ctx.buffers.inPlace) {
-      const plaintext = await opened(() => openPackageBodyInPlace(ctx.body, read, opener));
+      const inPlace = await opened(() => openPackageBodyInPlace(ctx.body, read, opener));
       // In the body's own buffer: that goes back only after the plaintext in it is zeroed.
-      if (plaintext) return { plaintext, done: () => (plaintext.fill(0), ctx.releaseBody()) };
+      if (inPlace) return { ...inPlace, done: () => (inPlace.plaintext.fill(0), ctx.releaseBody()) };
     }
-    const plaintext = await opened(() => openPackageBody(ctx.body, read, REQUEST_TEXT, opener, ctx.buffers.plaintext));
+    const body = await opened(() => openPackageBody(ctx.body, read, opener, ctx.buffers.plaintext));
     ctx.releaseBody();
-    return { plaintext, done: () => ctx.buffers.plaintext.free(plaintext) };
+    return { ...body, done: () => ctx.buffers.plaintext.free(body.plaintext) };
   } catch (err) {
     ctx.releaseBody();
     throw err;
@@ -160,7 +158,7 @@ async function openBody(ctx: SecureCompletionContext, read: PackageBody, opener:
 }
 
 /** The decrypted chat request, its long strings decoded once; the plaintext is done with before returning. */
-function chatRequest({ plaintext, done }: OpenedRequest): ChatRequest {
+function chatRequest({ plaintext, done }: OpenedRequest<object>): ChatRequest {
   let parsed: unknown;
   try {
     if (plaintext.length > MAX_REQUEST_PLAINTEXT_BYTES) throw new HttpError(413, `the request plaintext exceeds ${MAX_REQUEST_PLAINTEXT_BYTES} bytes`);
@@ -196,34 +194,31 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
   const { plaintext: buffers } = ctx.buffers;
   let request: ChatRequest;
   let sealing: (extra: { processed_at: number }) => Promise<Sealing>;
+  // v2: an error whose text came from the upstream is sealed for this client alone; v1 cannot be (its
+  // key travels in the clear), so it gets the generic detail only.
+  let sealError: ((err: UpstreamError) => Promise<Answer>) | undefined;
   if (ctx.protocol === 2 && isV2(read?.pkg)) {
     // The binding is rebuilt from the headers as received: a changed payload id or tier does not open.
     // X-Public-Key, if sent, is ignored: the answer is sealed with the request's own key.
-    const binding = { payloadId: id, tier };
-    let answerKey: CryptoKey | undefined;
-    const opener: PackageOpener = {
-      prepare: async (pkg) => {
-        const ready = await requestOpeningV2(pkg, ctx.privateKey, binding);
-        answerKey = ready.answerKey;
-        return ready.opening;
-      },
-      openPlain: async (pkg) => {
-        const done = await openRequestV2(pkg, ctx.privateKey, binding);
-        answerKey = done.answerKey;
-        return done.plaintext;
-      },
-    };
-    request = chatRequest(await openBody(ctx, read!, opener));
-    sealing = async (extra) => answerSealingV2(answerKey!, id, extra);
+    const v2 = await openBody(ctx, read!, requestOpenerV2(ctx.privateKey, { payloadId: id, tier }));
+    const { answerKey } = v2;
+    request = chatRequest(v2);
+    sealing = async (extra) => answerSealingV2(answerKey, id, extra);
+    sealError = (err) => sealedErrorAnswer(err, answerKey, id);
   } else {
     const recipient = await clientKey(ctx.headers);
     if (error) throw error;
-    const opener: PackageOpener = { prepare: (pkg) => v1Opening(pkg, ctx.privateKey), openPlain: (pkg) => openPackage(pkg, ctx.privateKey) };
-    request = chatRequest(await openBody(ctx, read!, opener));
+    request = chatRequest(await openBody(ctx, read!, v1Opener(ctx.privateKey)));
     sealing = (extra) => v1Sealing(recipient, extra);
   }
 
-  const answer = await ctx.model(request, { payloadId: id, securityTier: tier, signal: ctx.signal });
+  let answer: unknown;
+  try {
+    answer = await ctx.model(request, { payloadId: id, securityTier: tier, signal: ctx.signal });
+  } catch (err) {
+    if (err instanceof UpstreamError && sealError) return sealError(err);
+    throw err;
+  }
   const ready = await sealing({ processed_at: Math.floor(Date.now() / 1000) });
   if (ctx.tamper) {
     const json = answerJson(answer, buffers);
@@ -239,6 +234,21 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
   const wire = ctx.buffers.wire;
   const body = ctx.buffers.inPlace ? await sealAnswerInPlace(answer, ready, wire) : await sealAnswer(answer, ready, buffers, wire);
   return { status: 200, headers: { 'Content-Type': 'application/json' }, body: body.buffer.subarray(0, body.length), release: () => wire.free(body.buffer) };
+}
+
+/**
+ * A v2 error answer: the status and generic detail of `err` in the clear, its real reason sealed with
+ * the request's answer key (`{"detail": …, "sealed_error": <v2 answer package>}`, see core's
+ * SEALED_ERROR_FIELD). Clients that do not open it read the generic detail.
+ */
+async function sealedErrorAnswer(err: UpstreamError, answerKey: CryptoKey, payloadId: string): Promise<Answer> {
+  const plaintext = sealedErrorBytes(err.sealed);
+  try {
+    const sealed = await sealWith(errorSealingV2(answerKey, payloadId), plaintext);
+    return jsonAnswer(err.status, { detail: err.detail, [SEALED_ERROR_FIELD]: sealed }, { ...err.headers });
+  } finally {
+    plaintext.fill(0);
+  }
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { SealedError } from '@nomyo/core/protocol';
+
 /** An answer with a status and a `{"detail": ...}` body: how every refusal leaves the router. */
 export class HttpError extends Error {
   constructor(
@@ -7,5 +9,23 @@ export class HttpError extends Error {
   ) {
     super(detail);
     this.name = 'HttpError';
+  }
+}
+
+/**
+ * A refusal whose real reason came from the upstream, which saw the plaintext: its errors repeat the
+ * request (a model name, a fragment of the prompt). `detail` is generic, with the status class only;
+ * `sealed` is the real reason, which goes only to a v2 client, sealed with its request's answer key
+ * (handler.ts). Nothing of it reaches a header, a status line or a log in the clear.
+ */
+export class UpstreamError extends HttpError {
+  constructor(
+    status: number,
+    detail: string,
+    readonly sealed: SealedError,
+    headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(status, detail, headers);
+    this.name = 'UpstreamError';
   }
 }

@@ -6,7 +6,7 @@
  */
 export { createServer, startServer } from './server.js';
 export { echoModel, TOOL_CALL_PREFIX } from './echo-model.js';
-export { HttpError } from './http-error.js';
+export { HttpError, UpstreamError } from './http-error.js';
 export { PROCESSING_TIME_HEADER, DEFAULT_BODY_LIMIT } from './constants.js';
 export type {
   ChatRequest,

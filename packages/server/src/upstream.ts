@@ -1,10 +1,12 @@
 /**
  * Forwarding to an OpenAI-compatible upstream: `POST {base}/chat/completions` with the decrypted
- * request. Upstream failures become safe router errors: 4xx (except 401) pass through with the
- * upstream's (sanitized) message, 5xx become 502, an unreachable or silent upstream 503.
+ * request. Upstream failures become safe router errors. A 4xx (but 401) is an UpstreamError: its
+ * message repeats the request, so it travels sealed to a v2 client and never in the clear (status
+ * 400, or 429 with its Retry-After, and a generic detail). A 401 is the router's own credentials
+ * failing (502); a 5xx is 502, an unreachable or silent upstream 503, each with our own text only.
  */
-import { jsonBytes, sanitizeDetail } from '@nomyo/core/protocol';
-import { HttpError } from './http-error.js';
+import { jsonBytes, sanitizeDetail, type SealedError } from '@nomyo/core/protocol';
+import { HttpError, UpstreamError } from './http-error.js';
 import { linkedController } from './signals.js';
 import type { ChatRequest, CompletionModel, ModelContext } from './types.js';
 
@@ -14,16 +16,41 @@ export interface UpstreamOptions {
   timeoutMs: number;
 }
 
-/** `detail`, or OpenAI's `error.message`, or the raw text. */
-function upstreamMessage(text: string): string | undefined {
+interface ErrorFields {
+  message?: unknown;
+  type?: unknown;
+  code?: unknown;
+}
+
+/**
+ * What the upstream said about its `status`: `detail` (FastAPI), OpenAI's `error` (message, type,
+ * code), vLLM's top-level `message`, `type` and `code`, or else the raw text.
+ */
+function upstreamError(text: string, status: number): SealedError {
+  let message: unknown = text;
+  let type: unknown;
+  let code: unknown;
   try {
-    const body = JSON.parse(text) as { detail?: unknown; error?: { message?: unknown } } | null;
-    const message = body?.detail ?? body?.error?.message;
-    if (message !== undefined) return sanitizeDetail(typeof message === 'string' ? message : JSON.stringify(message));
+    const body = JSON.parse(text) as (ErrorFields & { detail?: unknown; error?: ErrorFields }) | null;
+    const fields = typeof body?.error === 'object' && body.error !== null ? body.error : (body ?? {});
+    const given = body?.detail ?? fields.message;
+    if (given !== undefined) message = typeof given === 'string' ? given : JSON.stringify(given);
+    ({ type, code } = fields);
   } catch {
-    // Not JSON: fall through to the text itself.
+    // Not JSON: the text itself.
   }
-  return sanitizeDetail(text);
+  return {
+    message: sanitizeDetail(message) ?? `the inference backend refused the request (${status})`,
+    type: typeof type === 'string' ? type : 'upstream_error',
+    code: typeof code === 'string' || (typeof code === 'number' && Number.isFinite(code)) ? code : null,
+    status,
+  };
+}
+
+/** A Retry-After worth passing on: delta-seconds or an HTTP date, nothing else of the upstream's. */
+function retryAfterHeader(value: string | null): Record<string, string> {
+  const text = value?.trim() ?? '';
+  return /^\d{1,9}$/.test(text) || /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text) ? { 'Retry-After': text } : {};
 }
 
 function timedOut(signal: AbortSignal): boolean {
@@ -67,10 +94,8 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
     // A 401 from upstream is the router's own key failing, not the caller's: passing it through
     // would tell the caller its API key is wrong.
     if (status === 401) throw new HttpError(502, 'inference backend refused the router credentials');
-    if (status >= 400 && status < 500) {
-      const detail = upstreamMessage(text) ?? `inference backend refused the request (${status})`;
-      throw new HttpError(status, detail, retryAfter ? { 'Retry-After': retryAfter } : {});
-    }
+    if (status === 429) throw new UpstreamError(429, 'the inference backend is rate limiting (4xx)', upstreamError(text, status), retryAfterHeader(retryAfter));
+    if (status >= 400 && status < 500) throw new UpstreamError(400, 'the inference backend refused the request (4xx)', upstreamError(text, status));
     if (status !== 200) throw new HttpError(502, `inference backend error (${status})`);
     try {
       return JSON.parse(text) as unknown;

@@ -161,13 +161,14 @@ describe('tamperResponse and model', () => {
     expect(await refused.json()).toEqual({ detail: 'model not allowed for this tier' });
   });
 
-  it('answers 500 without internals when the model throws', async () => {
+  it('answers 500 without internals when the model throws, and logs the error’s name, never its message (it may quote the plaintext)', async () => {
     const logs: string[] = [];
-    const s = await start({ model: () => { throw new Error('boom'); }, onLog: (e) => logs.push(e.message) });
+    const s = await start({ model: (request) => { throw new TypeError(`cannot read ${JSON.stringify(request.messages)}`); }, onLog: (e) => logs.push(JSON.stringify(e)) });
     const res = await post(s.url, await sealed(s));
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ detail: 'internal server error' });
-    expect(logs).toContain('internal error: boom');
+    expect(logs.some((line) => line.includes('internal error (TypeError)'))).toBe(true);
+    expect(logs.join('\n')).not.toContain(CHAT.messages[0]!.content);
   });
 });
 

@@ -71,15 +71,31 @@ describe('upstream forwarding', () => {
     expect(seen.map((s) => s.body)).toEqual([JSON.stringify(forwarded)]);
   });
 
-  it('passes a 4xx through with the upstream message, Retry-After included', async () => {
+  it('v1: a 4xx becomes a generic detail with the status class only (its text repeats the request); a 429 keeps its Retry-After', async () => {
+    reply = (res, body) => {
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ object: 'error', message: `The model \`${body.model}\` does not exist.`, type: 'NotFoundError', code: 404 }));
+    };
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ detail: 'the inference backend refused the request (4xx)' });
+
     reply = (res) => {
       res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '7' });
       res.end(JSON.stringify({ error: { message: 'slow down\u001b[31m please' } }));
     };
-    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
-    expect(res.status).toBe(429);
-    expect(res.headers.get('retry-after')).toBe('7');
-    expect(await res.json()).toEqual({ detail: 'slow down please' });
+    const limited = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('7');
+    expect(await limited.json()).toEqual({ detail: 'the inference backend is rate limiting (4xx)' });
+
+    // A Retry-After that is neither seconds nor an HTTP date is not passed on.
+    reply = (res) => {
+      res.writeHead(429, { 'Retry-After': 'soon, when test-model is free' });
+      res.end();
+    };
+    const odd = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(odd.headers.get('retry-after')).toBeNull();
   });
 
   it('turns an upstream 401 into 502, so the caller does not think its own key is wrong', async () => {

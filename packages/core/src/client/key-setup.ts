@@ -5,7 +5,7 @@
  */
 import { ClientKeyHolder } from '../keys/client-keys.js';
 import { ClientKeySource } from '../keys/key-source.js';
-import { ServerKeyPinning } from '../keys/pinning.js';
+import { describeFingerprint, ServerKeyPinning } from '../keys/pinning.js';
 import { ProtocolMemory, type ProtocolOption } from '../keys/protocol-choice.js';
 import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
 import { HEADERS, PATHS } from '../protocol/constants.js';
@@ -48,18 +48,36 @@ export function createKeyState(options: SecureCompletionClientOptions, t: Transp
     prepare: () => source.prepare(),
     onError: (err) => t.onWarning(`key rotation failed, the current key stays in use: ${err instanceof Error ? err.message : String(err)}`),
   });
-  const pinning = new ServerKeyPinning(t.routerUrl, options.serverKeyFingerprint, source.trustStore());
-  const protocols = new ProtocolMemory(t.routerUrl, t.protocol, source.trustStore());
+  const trustStore = source.trustStore();
+  const pinning = new ServerKeyPinning(t.routerUrl, options.serverKeyFingerprint, trustStore);
+  const protocols = new ProtocolMemory(t.routerUrl, t.protocol, trustStore);
   const ttl = checkPositive('serverKeyTtl', options.serverKeyTtl ?? DEFAULT_SERVER_KEY_TTL_MS);
+  // Neither a pin nor a trust store: a changed key is followed (how router key rotation works), and said.
+  const followsKeyChanges = options.serverKeyFingerprint === undefined && trustStore === undefined;
+  let followed: string | undefined;
   // Every fetch (the first, a TTL refresh, a refresh after a 400) is checked before the key can be
   // used: the key itself, then (for that trusted key) a downgrade of the protocols it advertises.
   const serverKeys = new ServerKeyCache(async () => {
     const key = await fetchServerKey(t);
     await pinning.check(key);
     await protocols.check(key);
+    if (followsKeyChanges && followed !== undefined && followed !== key.fingerprint) t.onWarning(keyChanged(t.routerUrl, followed, key.fingerprint));
+    followed = key.fingerprint;
     return key;
   }, ttl);
   return { source, holder, serverKeys };
+}
+
+/**
+ * What a client without a pin or key directory says when it follows a new router key: a deliberate
+ * rotation looks like this, and so does a TLS-terminating proxy that substitutes its own key.
+ */
+function keyChanged(origin: string, before: string, after: string): string {
+  return (
+    `the router ${origin} now presents key ${describeFingerprint(after)} instead of ${describeFingerprint(before)}; it is used from now on. ` +
+    `If the router did not rotate its key, something on the way may have substituted its own: pin the router's key with ` +
+    `serverKeyFingerprint, or keep a keyDir (trust on first use), and a changed key is refused instead`
+  );
 }
 
 /** GET the router's key, retrying 429, 503 and connection failures like any request. */

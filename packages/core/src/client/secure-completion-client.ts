@@ -21,17 +21,18 @@ import {
   type ProtocolVersion,
   type SecurityTier,
 } from '../protocol/constants.js';
-import { openPackage, parseJsonPackage, parsePackage, sealPackage, v1Opening, v1Sealing, type EncryptedPackage, type Sealing } from '../protocol/package.js';
-import { openPackageBody, openPackageBodyInPlace, readPackageBody, type BodyText, type PackageOpener } from '../protocol/package-bytes.js';
-import { answerOpeningV2, openAnswerV2, requestSealingV2 } from '../protocol/v2.js';
+import { openPackage, parseJsonPackage, parsePackage, sealPackage, v1Opener, v1Sealing, type EncryptedPackage, type PackageOpener, type Sealing } from '../protocol/package.js';
+import { openPackageBody, openPackageBodyInPlace, readPackageBody, type BodyText } from '../protocol/package-bytes.js';
+import { answerOpenerV2, requestSealingV2 } from '../protocol/v2.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
-import { DisposedError, InvalidRequestError } from '../errors.js';
-import { exchangeBytes, followSignal, untilAborted, type BytesExchange, type FetchFn } from '../transport/http.js';
+import { DisposedError, InvalidRequestError, type APIError } from '../errors.js';
+import { exchangeBytes, followSignal, untilAborted, type BytesExchange, type Exchange, type FetchFn } from '../transport/http.js';
 import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
 import { createKeyState } from './key-setup.js';
 import { answerBodyBuffers, sealRequest } from './request-body.js';
+import { sealedError } from './sealed-error.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import {
   checkKeyDir,
@@ -278,8 +279,7 @@ export class SecureCompletionClient {
     if (version === 2) return this.#postV2(plaintext, payloadId, serverKey, headers, options);
     const keys = early ?? (await untilAborted(this.#keys.current(), options.signal));
     headers[HEADERS.publicKey] = keys.publicKeyHeader;
-    const opener: PackageOpener = { prepare: (pkg) => v1Opening(pkg, keys.privateKey), openPlain: (pkg) => openPackage(pkg, keys.privateKey) };
-    const answer = await this.#roundTrip(await v1Sealing(serverKey.key), plaintext, headers, options, opener);
+    const answer = await this.#roundTrip(await v1Sealing(serverKey.key), plaintext, headers, options, v1Opener(keys.privateKey));
     return this.#completion(answer.plaintext, answer.pkg, payloadId, 1);
   }
 
@@ -298,11 +298,8 @@ export class SecureCompletionClient {
     const ctx = new SecureByteContext(await this.#secureMemory());
     const binding = { payloadId, tier: options.securityTier };
     const { sealing, answerKey } = await ctx.use(ctx.randomBytes(AES_KEY_BYTES), (k) => requestSealingV2(k as Bytes, serverKey.key, binding));
-    const opener: PackageOpener = {
-      prepare: async (pkg) => answerOpeningV2(pkg, await answerKey, payloadId),
-      openPlain: async (pkg) => openAnswerV2(pkg, await answerKey, payloadId),
-    };
-    const answer = await this.#roundTrip(sealing, plaintext, headers, options, opener);
+    const opener = answerOpenerV2(answerKey, payloadId);
+    const answer = await this.#roundTrip(sealing, plaintext, headers, options, opener, (error) => sealedError(error, answerKey, payloadId));
     return this.#completion(answer.plaintext, answer.pkg, payloadId, 2);
   }
 
@@ -310,7 +307,8 @@ export class SecureCompletionClient {
    * Seals `plaintext()` (then zeroes it) straight into a request body, posts it, and opens a 200 answer from its bytes
    * with `opener`: no JSON text of either body, no base64 string of either ciphertext. Large bodies
    * are sealed and opened in place, in secure memory, small ones go through the wire buffers
-   * (request-body.ts).
+   * (request-body.ts). A non-200 answer is an APIError: `openError`'s (v2: the error sealed for this
+   * request), else the one its status and `detail` say.
    */
   async #roundTrip(
     sealing: Sealing,
@@ -318,6 +316,7 @@ export class SecureCompletionClient {
     headers: Record<string, string>,
     options: SendOptions & { timeout: number },
     opener: PackageOpener,
+    openError?: (answer: Exchange) => Promise<APIError | undefined>,
   ): Promise<{ pkg: unknown; plaintext: Uint8Array }> {
     const ctx = new SecureByteContext(await this.#secureMemory());
     const request = await sealRequest(ctx, sealing, plaintext());
@@ -334,20 +333,20 @@ export class SecureCompletionClient {
     } finally {
       release();
     }
-    if (answer.status !== 200 || !answer.bytes) throw errorFromStatus(answer.status, answer.body, answer.headers);
+    if (answer.status !== 200 || !answer.bytes) throw (await openError?.(answer)) ?? errorFromStatus(answer.status, answer.body, answer.headers);
     const { buffer, length } = answer.bytes;
     let owned = true;
     try {
       const body = buffer.subarray(0, length);
       const read = readPackageBody(body, ANSWER_TEXT);
       const opened = answerBuffers.secure(buffer) ? await openPackageBodyInPlace(body, read, opener) : undefined;
-      if (opened && opened.buffer === buffer.buffer && opened.byteOffset === buffer.byteOffset) {
-        // Opened in the answer's own (secure) buffer: releasing the plaintext releases that.
+      if (opened) {
+        // Opened in the answer's own (secure) buffer, at its start: releasing the plaintext releases that.
         owned = false;
-        return { pkg: read.pkg, plaintext: ctx.head(buffer as Uint8Array<ArrayBuffer>, opened.length) };
+        return { pkg: read.pkg, plaintext: ctx.head(buffer as Uint8Array<ArrayBuffer>, opened.plaintext.length) };
       }
       const buffers = { alloc: (size: number) => ctx.alloc(size), free: (bytes: Uint8Array) => ctx.release(bytes) };
-      return { pkg: read.pkg, plaintext: opened ?? (await openPackageBody(body, read, ANSWER_TEXT, opener, buffers)) };
+      return { pkg: read.pkg, plaintext: (await openPackageBody(body, read, opener, buffers)).plaintext };
     } finally {
       if (owned) answerBuffers.free(buffer);
     }

@@ -108,6 +108,8 @@ export async function unwrapAesKey(wrapped: Bytes, privateKey: CryptoKey): Promi
   try {
     key = await subtle().unwrapKey('raw', wrapped, privateKey, OAEP_PARAMS, AES_GCM_IMPORT, PAYLOAD_KEYS_EXTRACTABLE, ['decrypt']);
   } catch {
+    // Anywhere else, a key that is not exactly 32 bytes is refused here, after one RSA operation.
+    if (!(await dropsLeadingZeros())) throw decryptionFailed();
     key = await unwrapZeroStrippedKey(wrapped, privateKey);
   }
   if ((key.algorithm as AesKeyAlgorithm).length !== AES_KEY_BITS) throw decryptionFailed();
@@ -117,11 +119,34 @@ export async function unwrapAesKey(wrapped: Bytes, privateKey: CryptoKey): Promi
 /** How many leading zero bytes of a key an engine may have dropped (2 in 65,536 keys lose two). */
 const MAX_STRIPPED_ZEROS = 2;
 
+let zeroDropping: Promise<boolean> | undefined;
+
 /**
- * WebKitGTK (2.50) drops the leading zero bytes of an RSA-OAEP message, so one AES key in 256
- * comes out of `unwrapKey` 31 bytes long and fails to import. Opened as bytes instead, the zeros
- * are put back. The raw key is in JavaScript memory only until it is imported, then zeroed. A
- * sender could not gain anything by sealing a short key on purpose: it can seal any 32-byte key.
+ * Whether this engine's RSA-OAEP drops a message's leading zero bytes, as WebKitGTK (2.50) does:
+ * found once, the first time an unwrap fails, by sealing and opening a message of zeros and a one
+ * with a throwaway key. Engines that keep the message as sealed never take the workaround below.
+ */
+function dropsLeadingZeros(): Promise<boolean> {
+  zeroDropping ??= (async () => {
+    try {
+      const params = { ...RSA_OAEP, modulusLength: RSA_MIN_BITS, publicExponent: RSA_PUBLIC_EXPONENT } as RsaHashedKeyGenParams;
+      const pair = await subtle().generateKey(params, false, ['encrypt', 'decrypt']);
+      const message = new Uint8Array(AES_KEY_BYTES);
+      message[AES_KEY_BYTES - 1] = 1;
+      const sealed = await subtle().encrypt(OAEP_PARAMS, pair.publicKey, message);
+      return (await subtle().decrypt(OAEP_PARAMS, pair.privateKey, sealed)).byteLength !== AES_KEY_BYTES;
+    } catch {
+      return false;
+    }
+  })();
+  return zeroDropping;
+}
+
+/**
+ * In an engine that {@link dropsLeadingZeros}, one AES key in 256 comes out of `unwrapKey` 31 bytes
+ * long and fails to import. Opened as bytes instead, the zeros are put back. The raw key is in
+ * JavaScript memory only until it is imported, then zeroed. A sender could not gain anything by
+ * sealing a short key on purpose: it can seal any 32-byte key.
  */
 async function unwrapZeroStrippedKey(wrapped: Bytes, privateKey: CryptoKey): Promise<CryptoKey> {
   let raw: Uint8Array<ArrayBuffer>;

@@ -13,14 +13,17 @@ export interface TrustStore {
   /** Where the store lives, for error messages (a file path). */
   readonly location: string;
   get(origin: string): Promise<string | undefined>;
-  /** Trusts `fingerprint` for `origin`, replacing what was there (and forgetting that it spoke protocol 2). */
+  /** Trusts `fingerprint` for `origin`, replacing what was there (and forgetting which of its keys spoke protocol 2). */
   set(origin: string, fingerprint: string): Promise<void>;
   /**
-   * Whether the router at `origin` advertised protocol 2 while presenting the trusted key
-   * `fingerprint` (downgrade protection across restarts). Stores without it remember nothing.
+   * Whether the router at `origin` advertised protocol 2 while presenting the key `fingerprint`
+   * (downgrade protection across restarts). Stores without it remember nothing.
    */
   spokeV2?(origin: string, fingerprint: string): Promise<boolean>;
-  /** Records that the router at `origin` advertised protocol 2 with the trusted key `fingerprint` (no-op for any other key). */
+  /**
+   * Records that the router at `origin` advertised protocol 2 with the key `fingerprint`, whatever made
+   * the client trust that key: a pin, trust on first use, or an entry from before.
+   */
   rememberV2?(origin: string, fingerprint: string): Promise<void>;
 }
 

@@ -24,6 +24,11 @@ export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
 export const V2_REQUEST_AAD_PREFIX = 'nomyo/2 request\n';
 export const V2_ANSWER_AAD_PREFIX = 'nomyo/2 answer\n';
 export const V2_ANSWER_KEY_INFO_PREFIX = 'nomyo/2 answer key\n';
+/**
+ * A v2 error answer's sealed part (see {@link SEALED_ERROR_FIELD}): sealed with the answer key, under
+ * associated data of its own, so that it can never pass for the answer, nor the answer for it.
+ */
+export const V2_ERROR_AAD_PREFIX = 'nomyo/2 error\n';
 /** HKDF of the answer key: SHA-256, empty salt (RFC 5869: the same as HashLen zero bytes). */
 export const V2_HKDF_HASH = 'SHA-256';
 /**
@@ -71,6 +76,15 @@ export const PAYLOAD_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
  */
 export const MAX_ANSWER_BODY_BYTES = 128 * 1024 * 1024;
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * The field of a v2 error answer (`{"detail": <generic>, "sealed_error": <v2 answer package>}`) that
+ * holds what only the client may read: an error whose text comes from the upstream, which saw the
+ * plaintext (a model name, a fragment of the prompt). Its plaintext is `{"error": {message, type,
+ * code, status}}`, as a stream's final record carries an error. Clients that do not know the field
+ * read the generic `detail`.
+ */
+export const SEALED_ERROR_FIELD = 'sealed_error';
 
 export const PACKAGE_CONTENT_TYPE = 'application/octet-stream';
 

@@ -5,17 +5,21 @@
  * whole body, and (with `#gcm` streaming) no whole-size ciphertext buffer of its own.
  *
  * Same bytes and same verdicts as the plain way: {@link writeSealedPackage} writes exactly what
- * serializePackage writes; {@link openPackageBody} returns what the plain open returns, and refuses
- * what it refuses with the same error, because on any failure it runs the plain way and throws its
- * error. The version-specific checks and keys stay with each version (package.ts, v2.ts).
+ * serializePackage writes; {@link openPackageBody} returns what the plain open (package.ts openWith)
+ * returns, and refuses what it refuses with the same error, because it takes the same steps in the
+ * same order (PackageOpener), the base64 read from the body instead of a string. The
+ * version-specific checks and keys stay with each version (package.ts, v2.ts).
  */
 import { GCM_TAG_BYTES } from './constants.js';
-import { decodeBase64, encodeBase64 } from './base64.js';
-import { BASE64_PIECE_BYTES, base64Length, base64SpanLength, decodeBase64Pieces, encodeBase64Into } from './base64-bytes.js';
+import { decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
+import { base64Length, base64SpanLength, decodeBase64Span, encodeBase64Into } from './base64-bytes.js';
+import { byteKinds } from './json-escapes.js';
 import { findLongStrings, standIn, textDecoders } from './json-bytes.js';
-import { serializePackage, type AnswerPackage, type EncryptedPackage, type Opening, type Sealing } from './package.js';
+import { serializePackage, type AnswerPackage, type EncryptedPackage, type PackageOpener, type Sealing } from './package.js';
+import { aesGcmOpen } from '../crypto/aes-gcm.js';
 import { gcmPieces } from '../crypto/gcm/select.js';
-import type { GcmPieces } from '../crypto/gcm/types.js';
+import { GCM_PIECE_BYTES, type PieceSink } from '../crypto/gcm/types.js';
+import type { Bytes } from '../crypto/subtle.js';
 
 /** Bodies shorter than this are read the plain way: locating the ciphertext would save nothing. */
 export const MIN_LOCATED_BODY = 16 * 1024;
@@ -140,18 +144,6 @@ export interface BodyText {
   parse(text: string): unknown;
 }
 
-/** How one version opens its packages: the checks and key (all but the payload), and the plain way as a whole. */
-export interface PackageOpener {
-  /**
-   * Checks the parsed package and decodes all but the ciphertext (package.ts v1Opening, v2.ts); its
-   * ciphertext may be a stand-in. Where the ciphertext is strict base64, refuses exactly what
-   * `openPlain` refuses, with the same error: the same checks in the same order, the ciphertext's left out.
-   */
-  prepare(pkg: unknown): Promise<Opening>;
-  /** The plain open of a parsed package (openPackage, openAnswerV2, ...): the plaintext in a buffer of its own. */
-  openPlain(pkg: unknown): Promise<Uint8Array>;
-}
-
 /** Where the plaintext goes: secure memory on the client. */
 export interface PlaintextBuffers {
   alloc(size: number): Uint8Array;
@@ -163,7 +155,7 @@ export interface PlaintextBuffers {
 export interface PackageBody {
   /** `parse(decode(body))`, except that `encrypted_payload.ciphertext` is a stand-in when `span` is set. */
   pkg: unknown;
-  /** The ciphertext's base64: bytes [start, end) of the body, no escapes. */
+  /** The ciphertext's base64: bytes [start, end) of the body, printable ASCII with no escapes. */
   span?: { start: number; end: number };
 }
 
@@ -174,14 +166,19 @@ function readPlain(body: Uint8Array, text: BodyText): PackageBody {
 /**
  * Reads a package body: its JSON parsed with the one long string, the ciphertext, left out (a random
  * stand-in in its place), or the plain way (no long string or more than one, one with escapes, one
- * that is not `encrypted_payload.ciphertext`, a skeleton that does not parse). Throws what
- * `text.parse(decode(body))` throws. Open it with {@link openPackageBody}; read only the other fields.
+ * with a byte that is not printable ASCII, one that is not `encrypted_payload.ciphertext`, a skeleton
+ * that does not parse). Throws what `text.parse(decode(body))` throws. Open it with
+ * {@link openPackageBody}; read only the other fields.
+ *
+ * A literal with a control byte or a byte above 0x7f goes the plain way because there the text
+ * decoder and JSON.parse judge it first (not UTF-8, not JSON), before any base64 is looked at: left
+ * in the span, it would be refused as base64 instead, with another error.
  */
 export function readPackageBody(body: Uint8Array, text: BodyText): PackageBody {
   if (body.length < MIN_LOCATED_BODY) return readPlain(body, text);
   const literals = findLongStrings(body, MIN_LOCATED_CIPHERTEXT);
   const literal = literals?.length === 1 ? literals[0]! : undefined;
-  if (!literal) return readPlain(body, text);
+  if (!literal || byteKinds(body, literal.start, literal.end) !== 0) return readPlain(body, text);
   const decoders = textDecoders(text.fatal);
   const prefix = standIn();
   let pkg: unknown;
@@ -196,121 +193,73 @@ export function readPackageBody(body: Uint8Array, text: BodyText): PackageBody {
   return { pkg, span: { start: literal.start, end: literal.end } };
 }
 
-/** Ciphertext pieces on their way to the cipher (not secret); used within one synchronous call at a time. */
-const scratch = new Uint8Array(BASE64_PIECE_BYTES);
+/** A body opened: the plaintext (the caller zeroes it) and what the opener hands back besides. */
+export type OpenedBody<T extends object> = { plaintext: Uint8Array } & T;
 
 /**
- * Opens a body read with {@link readPackageBody}: `opener.openPlain(parse(decode(body)))`, the same
- * value or the same error. Where `#gcm` streams, the plaintext is decrypted straight into a buffer
- * from `buffers` (returned: free it with `buffers.free`), else it is Web Crypto's own buffer. The
- * caller zeroes the plaintext either way; `body` holds ciphertext only.
+ * Opens a body read with {@link readPackageBody}: the plaintext and verdict of `openWith(opener,
+ * parse(decode(body)))`, by the same steps in the same order (see PackageOpener): the checks, the
+ * ciphertext's base64 (decoded straight out of the body), the key work, the decryption. Where `#gcm`
+ * streams, the ciphertext is decoded into a buffer from `buffers` and decrypted there, in place, and
+ * that buffer is the plaintext's (free it with `buffers.free`); else the plaintext is Web Crypto's own
+ * buffer. The caller zeroes the plaintext either way; `body` holds ciphertext only and is not written.
  */
-export async function openPackageBody(body: Uint8Array, read: PackageBody, text: BodyText, opener: PackageOpener, buffers: PlaintextBuffers): Promise<Uint8Array> {
+export async function openPackageBody<T extends object>(body: Uint8Array, read: PackageBody, opener: PackageOpener<T>, buffers: PlaintextBuffers): Promise<OpenedBody<T>> {
+  const checked = opener.check(read.pkg);
   const gcm = await gcmPieces();
-  if (!read.span) return gcm.streaming ? openParsed(read.pkg, gcm, opener, buffers) : opener.openPlain(read.pkg);
-  const { pkg, span } = read;
-  let target: Uint8Array | undefined;
+  const length = read.span ? base64SpanLength(body, read.span.start, read.span.end) : decodedLength(ciphertextField(read.pkg));
+  // Streaming: decrypted where it is decoded. Else Web Crypto wants ciphertext||tag in one buffer.
+  const target = gcm.streaming ? buffers.alloc(length) : new Uint8Array(length + GCM_TAG_BYTES);
   try {
-    const { key, nonce, aad, tag } = await opener.prepare(pkg);
-    const length = base64SpanLength(body, span.start, span.end);
-    if (gcm.streaming) target = buffers.alloc(length);
-    const plaintext = await gcm.open(key, nonce, aad, tag, length, (sink) => decodeBase64Pieces(body, span.start, span.end, scratch, sink), target ?? new Uint8Array(0));
-    // Web Crypto's own buffer when this key could not be streamed: the target went unused.
-    if (target && plaintext !== target) buffers.free(target);
-    target = undefined;
-    return plaintext;
-  } catch {
-    // The plain way, for its exact verdict (the body is as it came: only `target` was written).
-    if (target) buffers.free(target);
-    return opener.openPlain(readPlain(body, text).pkg);
-  }
-}
-
-/**
- * A package parsed whole (a small body), opened by a streaming `#gcm` straight into a buffer from
- * `buffers`: no trip to Web Crypto's thread pool, and no plaintext buffer outside `buffers` (secure
- * memory, on the client). Same verdicts as `opener.openPlain`, with no work done twice: a ciphertext
- * that is not strict base64 goes the plain way, which refuses it before any key work; with one that
- * is, `prepare` fails exactly where openPlain would (the same checks in the same order: see
- * {@link PackageOpener}), and a tag that does not match is the one opaque error either way.
- */
-async function openParsed(pkg: unknown, gcm: GcmPieces, opener: PackageOpener, buffers: PlaintextBuffers): Promise<Uint8Array> {
-  const ciphertext = strictCiphertext(pkg);
-  if (!ciphertext) return opener.openPlain(pkg);
-  const { key, nonce, aad, tag } = await opener.prepare(pkg);
-  const target = buffers.alloc(ciphertext.length);
-  try {
-    const plaintext = await gcm.open(key, nonce, aad, tag, ciphertext.length, (sink) => sink(ciphertext), target);
-    if (plaintext !== target) buffers.free(target);
-    return plaintext;
+    if (read.span) decodeBase64Span(body, read.span.start, read.span.end, target, 0);
+    else decodeBase64Into(ciphertextField(read.pkg), target);
+    const { key, aad, ...rest } = await checked.keys();
+    let plaintext: Uint8Array;
+    if (gcm.streaming) {
+      plaintext = await gcm.open(key, checked.nonce, aad, checked.tag, length, pieces(target, length), target);
+      if (plaintext !== target) buffers.free(target);
+    } else {
+      target.set(checked.tag, length);
+      plaintext = await aesGcmOpen(key, checked.nonce, target as Bytes, aad);
+    }
+    return { plaintext, ...(rest as unknown as T) };
   } catch (err) {
-    buffers.free(target);
+    // Ciphertext, or plaintext gcm.open has already zeroed: back it goes.
+    if (gcm.streaming) buffers.free(target);
     throw err;
-  }
-}
-
-/** `encrypted_payload.ciphertext` decoded as the plain way decodes it; undefined when it is not a string of strict base64. */
-function strictCiphertext(pkg: unknown): Uint8Array | undefined {
-  const ciphertext = (pkg as { encrypted_payload?: { ciphertext?: unknown } } | null)?.encrypted_payload?.ciphertext;
-  if (typeof ciphertext !== 'string') return undefined;
-  try {
-    return decodeBase64(ciphertext);
-  } catch {
-    return undefined;
   }
 }
 
 /**
  * {@link openPackageBody} for a body nothing will read again (a router's request, its buffer its
- * own): the plaintext is decrypted into the body's own buffer from its start, each piece landing
- * before the base64 it came from, so opening needs no second buffer. Returns the plaintext, a view of
- * `body` (or, where the key does not stream, Web Crypto's own buffer): the caller zeroes it.
+ * own): the ciphertext is decoded into the body's own buffer from its start (each piece lands before
+ * the base64 it came from) and decrypted there, so opening needs no second buffer. Returns the
+ * plaintext, a view of `body` at its start: the caller zeroes it. The same steps, order and verdicts
+ * as openPackageBody; on failure the body holds ciphertext (or zeros) only.
  *
- * The verdict is openPackageBody's. Where it could differ this returns undefined, with the body as
- * it came or as good, to be opened the usual way: no located ciphertext, a cipher that does not
- * stream, any failure before decryption starts (whose order differs from the plain way's), and a
- * byte outside the base64 alphabet. That last one is found part way, with pieces before it already
- * decrypted where the head and their base64 were; the plain way would refuse the body for what comes
- * from that byte on (as text, as JSON, or as base64), never for the base64 before it, which was
- * all alphabet: so the head is put back and that base64 stands in as "A"s. A tag that does not
- * match fails here as it would there.
+ * Returns undefined, before doing anything, where it does not apply: no located ciphertext, or a
+ * cipher that does not stream. Open such a body with openPackageBody.
  */
-export async function openPackageBodyInPlace(body: Uint8Array, read: PackageBody, opener: PackageOpener): Promise<Uint8Array | undefined> {
+export async function openPackageBodyInPlace<T extends object>(body: Uint8Array, read: PackageBody, opener: PackageOpener<T>): Promise<OpenedBody<T> | undefined> {
   const { pkg, span } = read;
-  if (!span) return undefined;
   const gcm = await gcmPieces();
-  if (!gcm.streaming) return undefined;
-  let opening: Opening;
-  let length: number;
-  try {
-    opening = await opener.prepare(pkg);
-    length = base64SpanLength(body, span.start, span.end);
-  } catch {
-    return undefined;
-  }
-  const { key, nonce, aad, tag } = opening;
-  const head = body.slice(0, span.start);
-  let decoded = 0;
-  let badBase64 = false;
-  const feed = (sink: (piece: Uint8Array) => void) => {
-    try {
-      decodeBase64Pieces(body, span.start, span.end, scratch, (piece) => {
-        sink(piece);
-        decoded += piece.length;
-      });
-    } catch (err) {
-      badBase64 = true;
-      throw err;
-    }
+  if (!span || !gcm.streaming) return undefined;
+  const checked = opener.check(pkg);
+  const length = decodeBase64Span(body, span.start, span.end, body, 0);
+  const { key, aad, ...rest } = await checked.keys();
+  // On failure gcm.open zeroes what it wrote: no unauthenticated plaintext stays in the body.
+  const plaintext = await gcm.open(key, checked.nonce, aad, checked.tag, length, pieces(body, length), body.subarray(0, length));
+  return { plaintext, ...(rest as unknown as T) };
+}
+
+/** `encrypted_payload.ciphertext` of a package its opener has checked: a string. */
+function ciphertextField(pkg: unknown): string {
+  return (pkg as { encrypted_payload: { ciphertext: string } }).encrypted_payload.ciphertext;
+}
+
+/** Feeds `bytes[0, length)` to a cipher in pieces: decrypting in place, each piece is read before it is written over. */
+function pieces(bytes: Uint8Array, length: number): (sink: PieceSink) => void {
+  return (sink) => {
+    for (let at = 0; at < length; at += GCM_PIECE_BYTES) sink(bytes.subarray(at, Math.min(at + GCM_PIECE_BYTES, length)));
   };
-  try {
-    // On failure gcm.open zeroes what it wrote: no unauthenticated plaintext stays in the body.
-    return await gcm.open(key, nonce, aad, tag, length, feed, body.subarray(0, length));
-  } catch (err) {
-    if (!badBase64) throw err;
-    body.set(head, 0);
-    // Whole pieces of 3 bytes each went to the cipher: 4 base64 characters for every 3.
-    body.fill(0x41, span.start, span.start + (decoded / 3) * 4);
-    return undefined;
-  }
 }

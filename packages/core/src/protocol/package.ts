@@ -69,9 +69,27 @@ export interface Sealing {
   params: GcmParams;
 }
 
-/** A checked package ready to be opened: key, nonce, associated data and tag (the ciphertext is read apart). */
-export interface Opening extends GcmParams {
+/** The key and associated data that open a package, and what else its version hands back (`T`). */
+export type OpenKeys<T extends object = object> = { key: CryptoKey; aad?: Bytes | undefined } & T;
+
+/** A package checked as far as its ciphertext: its nonce and tag, and the key work still to do. */
+export interface CheckedPackage<T extends object = object> {
+  nonce: Bytes;
   tag: Bytes;
+  /** The key work (an RSA unwrap, a derivation), to be done only once the ciphertext is known to be strict base64. */
+  keys(): Promise<OpenKeys<T>>;
+}
+
+/**
+ * How one version opens its packages, in the one order every way of opening keeps: `check` (the
+ * shape, the labels, the nonce, the tag: no key work), then the ciphertext (strict base64), then
+ * `keys()`, then the decryption. So a package that is not well formed costs no RSA operation, and
+ * every way refuses it with the same error. `T`: what opening hands back besides the plaintext (a
+ * v2 router's answer key).
+ */
+export interface PackageOpener<T extends object = object> {
+  /** Checks the parsed package (its ciphertext may be a stand-in); throws the SecurityError it earns. */
+  check(pkg: unknown): CheckedPackage<T>;
 }
 
 /** A v1 package to `recipient` (an RSA-OAEP-SHA256 public key): a fresh AES-256 key, wrapped, and a fresh nonce. */
@@ -159,15 +177,31 @@ export function nonceAndTag(ep: EncryptedPackage['encrypted_payload']): { nonce:
   return { nonce: fixedBytes(ep.nonce, GCM_NONCE_BYTES, 'nonce'), tag: fixedBytes(ep.tag, GCM_TAG_BYTES, 'tag') };
 }
 
-/** The nonce and ciphertext||tag of a checked package, decoded strictly. */
-export function sealedBytes(ep: EncryptedPackage['encrypted_payload']): { nonce: Bytes; sealed: Bytes } {
-  const { nonce, tag } = nonceAndTag(ep);
+/** How v1 packages sealed to `privateKey`'s public key open: the AES key unwrapped with it (RSA-OAEP). */
+export function v1Opener(privateKey: CryptoKey): PackageOpener {
+  return {
+    check(pkg) {
+      const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg);
+      return { ...nonceAndTag(ep), keys: async () => ({ key: await unwrapAesKey(decodeBase64(encrypted_aes_key) as Bytes, privateKey) }) };
+    },
+  };
+}
+
+/**
+ * Opens a parsed package as `opener` says (see {@link PackageOpener} for the order). Returns the
+ * plaintext, which the caller zeroes, and what the opener hands back besides. Every failure is a
+ * SecurityError; crypto failures carry one generic message.
+ */
+export async function openWith<T extends object>(opener: PackageOpener<T>, pkg: unknown): Promise<{ plaintext: Uint8Array<ArrayBuffer> } & T> {
+  const checked = opener.check(pkg);
+  const ciphertext = (pkg as { encrypted_payload: { ciphertext: string } }).encrypted_payload.ciphertext;
   // Web Crypto wants ciphertext||tag in one buffer: decode the ciphertext straight into it.
-  const ctLength = decodedLength(ep.ciphertext);
-  const sealed = new Uint8Array(ctLength + GCM_TAG_BYTES);
-  decodeBase64Into(ep.ciphertext, sealed);
-  sealed.set(tag, ctLength);
-  return { nonce, sealed };
+  const length = decodedLength(ciphertext);
+  const sealed = new Uint8Array(length + GCM_TAG_BYTES);
+  decodeBase64Into(ciphertext, sealed);
+  sealed.set(checked.tag, length);
+  const { key, aad, ...rest } = await checked.keys();
+  return { plaintext: await aesGcmOpen(key, checked.nonce, sealed, aad), ...(rest as unknown as T) };
 }
 
 /**
@@ -175,18 +209,7 @@ export function sealedBytes(ep: EncryptedPackage['encrypted_payload']): { nonce:
  * Every failure is a SecurityError; crypto failures carry one generic message.
  */
 export async function openPackage(pkg: unknown, privateKey: CryptoKey): Promise<Uint8Array<ArrayBuffer>> {
-  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg);
-  const { nonce, sealed } = sealedBytes(ep);
-  const wrapped = decodeBase64(encrypted_aes_key) as Bytes;
-  const aesKey = await unwrapAesKey(wrapped, privateKey);
-  return aesGcmOpen(aesKey, nonce, sealed);
-}
-
-/** {@link openPackage} but the ciphertext: the checks, nonce, tag and unwrapped key, for package-bytes.ts. */
-export async function v1Opening(pkg: unknown, privateKey: CryptoKey): Promise<Opening> {
-  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg);
-  const { nonce, tag } = nonceAndTag(ep);
-  return { key: await unwrapAesKey(decodeBase64(encrypted_aes_key) as Bytes, privateKey), nonce, tag };
+  return (await openWith(v1Opener(privateKey), pkg)).plaintext;
 }
 
 /**

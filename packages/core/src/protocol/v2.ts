@@ -16,6 +16,7 @@ import {
   V2_ANSWER_AAD_PREFIX,
   V2_ANSWER_ALGORITHM,
   V2_ANSWER_KEY_INFO_PREFIX,
+  V2_ERROR_AAD_PREFIX,
   V2_REQUEST_AAD_PREFIX,
 } from './constants.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
@@ -23,14 +24,14 @@ import {
   checkPackage,
   checkSealedShape,
   nonceAndTag,
-  sealedBytes,
+  openWith,
   sealWith,
   type AnswerPackage,
   type EncryptedPackage,
-  type Opening,
+  type PackageOpener,
   type Sealing,
 } from './package.js';
-import { aesGcmOpen, importAesKey, newNonce } from '../crypto/aes-gcm.js';
+import { importAesKey, newNonce } from '../crypto/aes-gcm.js';
 import { deriveAesKey, importHkdfKey } from '../crypto/hkdf.js';
 import { rsaDecryptKey, rsaEncryptKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
@@ -52,6 +53,11 @@ export function requestAad(binding: RequestBinding): Bytes {
 /** `answer_aad` = UTF-8("nomyo/2 answer\n" + payload_id). */
 export function answerAad(payloadId: string): Bytes {
   return encoder.encode(V2_ANSWER_AAD_PREFIX + payloadId);
+}
+
+/** The associated data of a sealed error: UTF-8("nomyo/2 error\n" + payload_id). */
+export function errorAad(payloadId: string): Bytes {
+  return encoder.encode(V2_ERROR_AAD_PREFIX + payloadId);
 }
 
 /**
@@ -116,31 +122,49 @@ export function checkAnswerV2(pkg: unknown): AnswerPackage {
 }
 
 /**
+ * Client: how the answer to the request sealed for `payloadId` opens, with the answer key
+ * {@link requestSealingV2} returned (awaited only once the answer is well formed). `aad` tells an
+ * answer ({@link answerAad}, the default) from a sealed error ({@link errorAad}).
+ */
+export function answerOpenerV2(answerKey: CryptoKey | Promise<CryptoKey>, payloadId: string, aad: Bytes = answerAad(payloadId)): PackageOpener {
+  return {
+    check: (pkg) => ({ ...nonceAndTag(checkAnswerV2(pkg).encrypted_payload), keys: async () => ({ key: await answerKey, aad }) }),
+  };
+}
+
+/**
  * Client: opens the answer to the request sealed for `payloadId`, with the `answerKey`
  * {@link sealRequestV2} returned. Anything else (a v1 package, another request's answer, a forgery,
  * a tampered or mislabelled one) is a SecurityError; crypto failures carry the one generic message.
  * Returns the plaintext bytes, which the caller zeroes.
  */
 export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId: string): Promise<Uint8Array<ArrayBuffer>> {
-  const { nonce, sealed } = sealedBytes(checkAnswerV2(pkg).encrypted_payload);
-  return aesGcmOpen(answerKey, nonce, sealed, answerAad(payloadId));
-}
-
-/** {@link openAnswerV2} but the ciphertext: the checks, nonce, tag and associated data, for package-bytes.ts. */
-export function answerOpeningV2(pkg: unknown, answerKey: CryptoKey, payloadId: string): Opening {
-  return { key: answerKey, ...nonceAndTag(checkAnswerV2(pkg).encrypted_payload), aad: answerAad(payloadId) };
+  return (await openWith(answerOpenerV2(answerKey, payloadId), pkg)).plaintext;
 }
 
 /**
- * Router: opens a v2 request with the `binding` rebuilt from the headers it received. A header
+ * Router: how a v2 request opens, with the `binding` rebuilt from the headers it received. A header
  * changed on the way, or a package sealed without the binding, fails like any package that does not
- * open (SecurityError). Returns the plaintext (the caller zeroes it) and the key to seal the answer with.
+ * open (SecurityError). Opening hands back the key to seal the answer with.
  */
+export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding): PackageOpener<{ answerKey: CryptoKey }> {
+  return {
+    check(pkg) {
+      const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
+      return {
+        ...nonceAndTag(ep),
+        keys: async () => {
+          const { openKey, answerKey } = await requestKeysV2(encrypted_aes_key, privateKey, binding);
+          return { key: openKey, aad: requestAad(binding), answerKey };
+        },
+      };
+    },
+  };
+}
+
+/** Router: opens a v2 request (see {@link requestOpenerV2}). Returns the plaintext (the caller zeroes it) and the key to seal the answer with. */
 export async function openRequestV2(pkg: unknown, privateKey: CryptoKey, binding: RequestBinding): Promise<{ plaintext: Uint8Array<ArrayBuffer>; answerKey: CryptoKey }> {
-  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
-  const { nonce, sealed } = sealedBytes(ep);
-  const { openKey, answerKey } = await requestKeysV2(encrypted_aes_key, privateKey, binding);
-  return { plaintext: await aesGcmOpen(openKey, nonce, sealed, requestAad(binding)), answerKey };
+  return openWith(requestOpenerV2(privateKey, binding), pkg);
 }
 
 /** `K` unwrapped, and the two keys made of it: the request's and the answer's. `K` is zeroed at once. */
@@ -154,20 +178,30 @@ async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: Re
   }
 }
 
-/** {@link openRequestV2} but the ciphertext: the checks, nonce, tag, keys and associated data, for package-bytes.ts. */
-export async function requestOpeningV2(pkg: unknown, privateKey: CryptoKey, binding: RequestBinding): Promise<{ opening: Opening; answerKey: CryptoKey }> {
-  const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
-  const { nonce, tag } = nonceAndTag(ep);
-  const { openKey, answerKey } = await requestKeysV2(encrypted_aes_key, privateKey, binding);
-  return { opening: { key: openKey, nonce, tag, aad: requestAad(binding) }, answerKey };
-}
-
 /** Router: the answer to the request it opened for `payloadId`, ready to be sealed with `answerKey`. */
 export function answerSealingV2(answerKey: CryptoKey, payloadId: string, extra?: { processed_at?: number }): Sealing {
   return {
     fields: { version: PROTOCOL_V2_VERSION, algorithm: V2_ANSWER_ALGORITHM, payload_algorithm: PAYLOAD_ALGORITHM, ...extra },
     params: { key: answerKey, nonce: newNonce(), aad: answerAad(payloadId) },
   };
+}
+
+/**
+ * Router: an error for the request it opened for `payloadId`, ready to be sealed with `answerKey` as
+ * a v2 answer package, under the error's own associated data ({@link errorAad}).
+ */
+export function errorSealingV2(answerKey: CryptoKey, payloadId: string): Sealing {
+  const sealing = answerSealingV2(answerKey, payloadId);
+  return { fields: sealing.fields, params: { ...sealing.params, aad: errorAad(payloadId) } };
+}
+
+/**
+ * Client: opens the sealed error of a v2 error answer to the request sealed for `payloadId`, with
+ * that request's answer key. Anything else (a forgery, another request's error, the answer passed off
+ * as an error) is a SecurityError. Returns the plaintext, which the caller zeroes.
+ */
+export async function openErrorV2(pkg: unknown, answerKey: CryptoKey, payloadId: string): Promise<Uint8Array<ArrayBuffer>> {
+  return (await openWith(answerOpenerV2(answerKey, payloadId, errorAad(payloadId)), pkg)).plaintext;
 }
 
 /** Router: seals the answer to the request it opened for `payloadId`. The caller zeroes `plaintext`. */

@@ -70,6 +70,7 @@ async function run<T>(fetchFn: FetchFn, url: string, init: RequestInit, opts: Ex
   const onAbort = () => controller.abort();
   callerSignal?.addEventListener('abort', onAbort, { once: true });
   const sending = sendInit(init, opts.ownFetch === true);
+  let consumed = false;
   try {
     const response = await fetchFn(url, { ...sending.init, signal: controller.signal });
     // Fetch has answered: whatever of the body it has not taken yet goes as zeros (see sendInit).
@@ -78,7 +79,10 @@ async function run<T>(fetchFn: FetchFn, url: string, init: RequestInit, opts: Ex
       await response.body?.cancel().catch(() => undefined);
       throw new SecurityError(`the router answered ${response.status || 'with'} ${REDIRECT_REFUSED}`);
     }
-    return await read(response, response.status === 200);
+    const answer = await read(response, response.status === 200);
+    // A router answers 200 only once it has read the whole request: the connection has sent every byte.
+    consumed = response.status === 200;
+    return answer;
   } catch (cause) {
     if (callerSignal?.aborted) throw aborted(callerSignal);
     if (timedOut) throw new APIConnectionTimeoutError(`no complete answer within ${timeout} ms`, { cause });
@@ -87,6 +91,7 @@ async function run<T>(fetchFn: FetchFn, url: string, init: RequestInit, opts: Ex
     throw new APIConnectionError(`could not reach the router: ${describeCause(cause)}`, { cause });
   } finally {
     sending.revoke();
+    sending.done(consumed);
     clearTimeout(timer);
     callerSignal?.removeEventListener('abort', onAbort);
   }
@@ -195,6 +200,12 @@ export interface Sending {
    * (with another request's plaintext in it, perhaps). Call it once fetch has answered or failed.
    */
   revoke(): void;
+  /**
+   * The exchange is over. `consumed`: the peer read the whole body before it answered (a router's
+   * 200), so the connection has sent every byte fetch was given. Otherwise (an early answer, a
+   * failure) the socket may still hold a piece it has not sent.
+   */
+  done(consumed: boolean): void;
 }
 
 /**
@@ -216,16 +227,16 @@ export interface Sending {
  */
 export function sendInit(init: RequestInit, ownFetch: boolean): Sending {
   const body = init.body;
-  if (!(body instanceof Uint8Array)) return { init: { ...init, redirect: 'manual' }, revoke: () => {} };
+  if (!(body instanceof Uint8Array)) return { init: { ...init, redirect: 'manual' }, revoke: () => {}, done: () => {} };
   const large = body.length >= LARGE_BODY_BYTES;
   const sent: RequestInit = large ? { ...init, redirect: 'error', window: null } : { ...init, redirect: 'manual' };
   const runtimeFetch = ownFetch && (!nodeFetch || globalThis.fetch === nodeFetch);
   // A small body's buffer is reused too (for ciphertext only): a late reader would send another request's.
-  if (!runtimeFetch) return { init: { ...sent, body: body.slice() }, revoke: () => {} };
-  if (!large || !nodeFetch) return { init: sent, revoke: () => {} };
-  const pieces = copiedPieces(body);
+  if (!runtimeFetch) return { init: { ...sent, body: body.slice() }, revoke: () => {}, done: () => {} };
+  if (!large || !nodeFetch) return { init: sent, revoke: () => {}, done: () => {} };
+  const { stream, revoke, done } = copiedPieces(body);
   const headers = { ...(init.headers as Record<string, string>), 'Content-Length': String(body.length) };
-  return { init: { ...sent, body: pieces.stream, headers, duplex: 'half' } as RequestInit, revoke: pieces.revoke };
+  return { init: { ...sent, body: stream, headers, duplex: 'half' } as RequestInit, revoke, done };
 }
 
 /**
@@ -236,8 +247,14 @@ export function sendInit(init: RequestInit, ownFetch: boolean): Sending {
  * taken the one before (a ring of one passes the slow-link test), so none is overwritten before it
  * is sent; if one ever were, the router would find the package not authentic and refuse it. After
  * `revoke` the rest are zeros: the length stays as announced, and the body's buffer is not read again.
+ *
+ * The ring carries another body only once this connection is finished with it: every piece taken
+ * before the answer came, and the peer's answer saying it read them all (`done(true)`). The socket
+ * keeps the last piece it was given until it has sent it, which after an early answer (a 413, a
+ * 4xx before the body was read) may be long after fetch has resolved: such a ring is left to the
+ * collector, or that piece would go out as bytes of the next body.
  */
-function copiedPieces(body: Uint8Array): { stream: ReadableStream<Uint8Array>; revoke(): void } {
+function copiedPieces(body: Uint8Array): { stream: ReadableStream<Uint8Array>; revoke(): void; done(consumed: boolean): void } {
   let source: Uint8Array | undefined = body;
   const length = body.length;
   const ring = idleRings.pop() ?? new Uint8Array(RING_PIECES * STREAM_PIECE_BYTES);
@@ -259,14 +276,19 @@ function copiedPieces(body: Uint8Array): { stream: ReadableStream<Uint8Array>; r
     // Nothing read ahead: a piece is copied only when fetch wants it.
     { highWaterMark: 0 },
   );
+  let takenBeforeAnswer = false;
   const revoke = () => {
     if (!source) return;
     source = undefined;
-    // All of it taken (and answered): the ring can carry another body. Otherwise fetch may still be
-    // sending from it, and it is left to the collector.
-    if (at === length && idleRings.length < MAX_IDLE_RINGS) idleRings.push(ring);
+    takenBeforeAnswer = at === length;
   };
-  return { stream, revoke };
+  let finished = false;
+  const done = (consumed: boolean) => {
+    if (finished) return;
+    finished = true;
+    if (consumed && takenBeforeAnswer && idleRings.length < MAX_IDLE_RINGS) idleRings.push(ring);
+  };
+  return { stream, revoke, done };
 }
 
 /** Rings of {@link copiedPieces} no body uses now, for the next ones (a run of large requests touches no new pages). */

@@ -11,8 +11,14 @@ import {
 import { detailFromBody } from './detail.js';
 import { parseRetryAfter } from './retry.js';
 
+/** The error for a non-200 answer with this body (its `detail` sanitized). */
 export function errorFromStatus(status: number, body: string, headers: Headers): APIError {
-  const init = { detail: detailFromBody(body), headers };
+  return errorForStatus(status, detailFromBody(body), headers);
+}
+
+/** The error for `status` with a `detail` already sanitized. */
+export function errorForStatus(status: number, detail: string | undefined, headers: Headers): APIError {
+  const init = { detail, headers };
   switch (status) {
     case 400:
       return new InvalidRequestError(status, init);

@@ -1,9 +1,13 @@
 /**
- * Trust on first use for router keys (Node only): `<keyDir>/known_routers.json` maps a router
- * origin to the SHA-256 fingerprint of the first key it presented and, once that key's answer has
- * advertised protocol 2, since when (`v2Since`), so that a later answer without it is refused as
- * a downgrade across restarts. Mode 0600, written atomically. Files without `v2Since` (older
- * versions) load as before.
+ * What a client with a key directory knows about routers (Node only), in `<keyDir>/known_routers.json`:
+ * - `routers`: trust on first use, each router origin to the SHA-256 fingerprint of the first key
+ *   it presented;
+ * - `spokeV2`: each origin to the fingerprints of its keys whose answers advertised protocol 2, and
+ *   since when, so that a later answer without it is refused as a downgrade across restarts.
+ *   Recorded whatever made the client trust the key (a pin, trust on first use, an entry from
+ *   before), so a pinned client with a key directory keeps it too.
+ * Mode 0600, written atomically. Files from older versions load: without `spokeV2`, or with the
+ * fact kept as `v2Since` in the router's entry (moved to `spokeV2` on the next write).
  */
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,10 +21,12 @@ export const KNOWN_ROUTERS_FILE = 'known_routers.json';
 interface Entry {
   fingerprint: string;
   firstSeen: string;
-  /** When this key's router first advertised protocol 2 (ISO time); absent: never seen to. */
-  v2Since?: string;
 }
-type Routers = Record<string, Entry>;
+/** The file's contents: trusted keys, and the keys seen advertising protocol 2 (origin → fingerprint → ISO time). */
+interface Known {
+  routers: Record<string, Entry>;
+  spokeV2: Record<string, Record<string, string>>;
+}
 
 /**
  * @example
@@ -36,62 +42,71 @@ export class KnownRouters implements TrustStore {
   }
 
   async get(origin: string): Promise<string | undefined> {
-    return (await this.#read())[origin]?.fingerprint;
+    return (await this.#read()).routers[origin]?.fingerprint;
   }
 
-  /** Remembers `fingerprint` for `origin` (replacing what was there: use only to trust deliberately). */
+  /**
+   * Trusts `fingerprint` for `origin`, replacing what was there, and forgets which of its keys spoke
+   * protocol 2: use only to trust deliberately (`nomyo keys trust`, the way to accept a router that
+   * really stopped speaking protocol 2).
+   */
   set(origin: string, fingerprint: string): Promise<void> {
-    return this.#update((routers) => {
-      routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
+    return this.#update((known) => {
+      known.routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
+      delete known.spokeV2[origin];
     });
   }
 
-  /** Whether the router at `origin`, trusted with `fingerprint`, has advertised protocol 2. */
+  /** Whether the router at `origin` has advertised protocol 2 with the key `fingerprint`. */
   async spokeV2(origin: string, fingerprint: string): Promise<boolean> {
-    const entry = (await this.#read())[origin];
-    return entry?.fingerprint === fingerprint && entry.v2Since !== undefined;
+    return (await this.#read()).spokeV2[origin]?.[fingerprint] !== undefined;
   }
 
-  /** Records that the router at `origin` advertised protocol 2 with the trusted key `fingerprint`; nothing for another key. */
+  /**
+   * Records that the router at `origin` advertised protocol 2 with the key `fingerprint`, which the
+   * caller trusts for whatever reason (a pin, trust on first use): with or without an entry in `routers`.
+   */
   async rememberV2(origin: string, fingerprint: string): Promise<void> {
     if (await this.spokeV2(origin, fingerprint)) return;
-    return this.#update((routers) => {
-      const entry = routers[origin];
-      if (entry?.fingerprint === fingerprint && entry.v2Since === undefined) entry.v2Since = new Date().toISOString();
+    return this.#update((known) => {
+      const keys = (known.spokeV2[origin] ??= Object.create(null) as Record<string, string>);
+      keys[fingerprint] ??= new Date().toISOString();
     });
   }
 
-  /** Forgets `origin`; the next key it presents is trusted on first use again. */
+  /** Forgets `origin`: the next key it presents is trusted on first use again, and nothing says it spoke protocol 2. */
   delete(origin: string): Promise<void> {
-    return this.#update((routers) => {
-      delete routers[origin];
+    return this.#update((known) => {
+      delete known.routers[origin];
+      delete known.spokeV2[origin];
     });
   }
 
-  #update(change: (routers: Routers) => void): Promise<void> {
+  #update(change: (known: Known) => void): Promise<void> {
     // One writer at a time in this process; another process racing on first use writes the same fact.
     const run = this.#chain.then(async () => {
-      const routers = await this.#read();
-      change(routers);
+      const known = await this.#read();
+      change(known);
       if (!(await checkKeyDirectory(this.dir))) {
         const created = await mkdir(this.dir, { recursive: true, mode: 0o700 });
         if (created !== undefined) await chmod(this.dir, 0o700);
         await checkKeyDirectory(this.dir);
       }
-      await writeFileAtomic(this.location, `${JSON.stringify({ version: 1, routers }, null, 2)}\n`, 0o600);
+      await writeFileAtomic(this.location, `${JSON.stringify({ version: 1, ...known }, null, 2)}\n`, 0o600);
     });
     this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  async #read(): Promise<Routers> {
+  async #read(): Promise<Known> {
+    const known: Known = { routers: Object.create(null) as Known['routers'], spokeV2: Object.create(null) as Known['spokeV2'] };
     // Whoever can write here could make any router key trusted: the directory and file are checked first.
-    if (!(await checkKeyDirectory(this.dir)) || !(await checkManagedFile(this.location))) return {};
+    if (!(await checkKeyDirectory(this.dir)) || !(await checkManagedFile(this.location))) return known;
     let text: string;
     try {
       text = await readFile(this.location, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return known;
       throw new KeyFileError(`cannot read ${this.location}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
     }
     // A damaged trust store is never rewritten from scratch: that would silently trust any key.
@@ -102,16 +117,32 @@ export class KnownRouters implements TrustStore {
     } catch {
       throw corrupt();
     }
-    const routers = (data as { routers?: unknown } | null)?.routers;
-    if (typeof routers !== 'object' || routers === null || Array.isArray(routers)) throw corrupt();
-    const out: Routers = Object.create(null) as Routers;
-    for (const [origin, entry] of Object.entries(routers as Record<string, unknown>)) {
-      const { fingerprint, firstSeen, v2Since } = (entry ?? {}) as Partial<Entry>;
-      if (typeof fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(fingerprint)) throw corrupt();
-      // A damaged downgrade record is not dropped either: that would silently allow a downgrade.
-      if (v2Since !== undefined && typeof v2Since !== 'string') throw corrupt();
-      out[origin] = { fingerprint, firstSeen: String(firstSeen ?? ''), ...(v2Since === undefined ? {} : { v2Since }) };
+    const { routers, spokeV2 = {} } = (data ?? {}) as { routers?: unknown; spokeV2?: unknown };
+    if (!isRecord(routers) || !isRecord(spokeV2)) throw corrupt();
+    // A damaged downgrade record is not dropped either: that would silently allow a downgrade.
+    const rememberV2 = (origin: string, fingerprint: string, since: unknown) => {
+      if (!isFingerprint(fingerprint) || typeof since !== 'string') throw corrupt();
+      (known.spokeV2[origin] ??= Object.create(null) as Record<string, string>)[fingerprint] = since;
+    };
+    for (const [origin, entry] of Object.entries(routers)) {
+      const { fingerprint, firstSeen, v2Since } = (entry ?? {}) as Partial<Entry> & { v2Since?: unknown };
+      if (!isFingerprint(fingerprint)) throw corrupt();
+      known.routers[origin] = { fingerprint, firstSeen: String(firstSeen ?? '') };
+      // Written by an older version, in the entry itself.
+      if (v2Since !== undefined) rememberV2(origin, fingerprint, v2Since);
     }
-    return out;
+    for (const [origin, keys] of Object.entries(spokeV2)) {
+      if (!isRecord(keys)) throw corrupt();
+      for (const [fingerprint, since] of Object.entries(keys)) rememberV2(origin, fingerprint, since);
+    }
+    return known;
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isFingerprint(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 }

@@ -1,0 +1,44 @@
+/**
+ * The plaintext of an error the router tells only the client (a v2 error answer's `sealed_error`,
+ * and later a stream's final record): `{"error": {"message", "type", "code", "status"?}}`, where
+ * `status` is the HTTP status the router would have answered with had it been free to say why. The
+ * text comes from the network: the client shows it sanitized, as it shows any `detail`.
+ */
+import { SecurityError } from '../errors.js';
+import { isObject } from './package.js';
+
+export interface SealedError {
+  message: string;
+  type: string;
+  code: string | number | null;
+  /** The HTTP status behind the error (400-599), when there is one. */
+  status?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** The UTF-8 JSON of `error`, to be sealed. The caller zeroes it once sealed. */
+export function sealedErrorBytes(error: SealedError): Uint8Array<ArrayBuffer> {
+  return encoder.encode(JSON.stringify({ error }));
+}
+
+/** The error in an opened plaintext; anything else is a SecurityError (the sealer is the router that opened the request). */
+export function parseSealedError(plaintext: Uint8Array): SealedError {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+  } catch {
+    throw notAnError();
+  }
+  const error = isObject(value) ? value.error : undefined;
+  if (!isObject(error)) throw notAnError();
+  const { message, type, code, status } = error;
+  if (typeof message !== 'string' || typeof type !== 'string') throw notAnError();
+  if (code !== null && typeof code !== 'string' && !(typeof code === 'number' && Number.isFinite(code))) throw notAnError();
+  if (status !== undefined && !(Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599)) throw notAnError();
+  return { message, type, code, ...(status === undefined ? {} : { status: status as number }) };
+}
+
+function notAnError(): SecurityError {
+  return new SecurityError('the sealed error is not {"error": {message, type, code}}');
+}
