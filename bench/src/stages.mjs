@@ -29,7 +29,7 @@ export const STAGE_SIZES = [
 ];
 
 /**
- * Runs the stages of one request the way SecureCompletionClient does (#post, #postV2, #roundTrip);
+ * Runs the stages of one request the way SecureCompletionClient does (#attempt, client/round-trip.ts);
  * `probe(name, fn)` wraps each stage and returns its value. Serialize and encode are one step now
  * (the JSON is written straight into secure memory), as are encrypt, base64 and body (the cipher's
  * output goes base64 straight into the body buffer; a large one in place, over its own JSON), and
@@ -37,45 +37,39 @@ export const STAGE_SIZES = [
  */
 async function oneRequest(ctx, payload, probe) {
   const { m, memory, keys, protocol } = ctx;
-  const sc = new m.context.SecureByteContext(memory);
+  const secure = new m.context.SecureByteContext(memory);
   const payloadId = crypto.randomUUID();
   const headers = { 'Content-Type': 'application/octet-stream', 'X-Payload-ID': payloadId };
-  const plaintext = await probe('serialize + encode', () => m.payload.serializePayload(payload, sc, true));
+  const plaintext = await probe('serialize + encode', () => m.payload.serializePayload(payload, m.payload.sealablePayloads(secure)));
   const prepared = await probe('keys', async () => {
     if (protocol === 1) {
       headers['X-Public-Key'] = keys.publicKeyHeader;
       return { sealing: await m.pkg.v1Sealing(ctx.serverKey), opener: m.pkg.v1Opener(keys.privateKey) };
     }
-    const { sealing, answerKey } = await sc.use(sc.randomBytes(32), (k) => m.v2.requestSealingV2(k, ctx.serverKey, { payloadId, tier: undefined }));
+    const { sealing, answerKey } = await secure.use(secure.randomBytes(32), (k) => m.v2.requestSealingV2(k, ctx.serverKey, { payloadId, tier: undefined }));
     return { sealing, opener: m.v2.answerOpenerV2(answerKey, payloadId) };
   });
-  const body = await probe('encrypt + base64 + body', () => m.requestBody.sealRequest(sc, prepared.sealing, plaintext));
+  const body = await probe('encrypt + base64 + body', () => m.seal.sealBody(prepared.sealing, plaintext, m.wire.wireBuffers));
   let serverMs = 0;
   const response = await probe('fetch send', async () => {
-    // Sent as the client sends it with Node's own fetch (transport/http.ts sendInit).
-    const sending = m.http.sendInit({ method: 'POST', headers, body: body.body }, true);
+    // Sent as the client sends it with Node's own fetch (transport/send-body.ts sendInit).
+    const sending = m.sendBody.sendInit({ method: 'POST', headers, body: body.bytes }, true);
     const res = await fetch(`${ctx.url}/v1/chat/secure_completion`, sending.init);
     serverMs = Number(res.headers.get(PROCESSING_TIME_HEADER) ?? 0);
     sending.revoke();
     sending.done(res.status === 200);
-    body.free();
+    body.release();
     return res;
   }, () => serverMs);
-  const answerBuffers = m.requestBody.answerBodyBuffers(sc);
-  const answer = await probe('response read', () => m.http.readBodyBytes(response, MAX_ANSWER_BODY_BYTES, answerBuffers));
+  // As the client reads it (client/round-trip.ts): a large answer into secure memory, a small one into the wire buffers.
+  const answers = { secure: false, take: (size) => (size < m.sizes.LARGE_BODY_BYTES ? m.wire.wireBuffers : secure).take(size) };
+  const answer = await probe('response read', () => m.readBody.readBodyBytes(response, MAX_ANSWER_BODY_BYTES, answers));
   const text = { fatal: false, parse: m.pkg.parseJsonPackage };
-  const bytes = answer.buffer.subarray(0, answer.length);
-  const read = await probe('parse (locate)', () => m.bytes.readPackageBody(bytes, text));
-  const buffers = { alloc: (size) => sc.alloc(size), free: (b) => sc.release(b) };
-  // As #roundTrip: a large answer opens where it is (its plaintext a view of the answer's buffer).
-  const plain = await probe('base64 decode + decrypt', async () => {
-    const opened = answerBuffers.secure(answer.buffer) ? await m.bytes.openPackageBodyInPlace(bytes, read, prepared.opener) : undefined;
-    if (opened) return sc.head(answer.buffer, opened.plaintext.length);
-    answerBuffers.free(answer.buffer);
-    return (await m.bytes.openPackageBody(bytes, read, prepared.opener, buffers)).plaintext;
-  });
+  const read = await probe('parse (locate)', () => m.read.readPackageBody(answer.bytes, text));
+  // As the client opens it: a large answer where it is (its plaintext a view of the answer's buffer).
+  const opened = await probe('base64 decode + decrypt', () => m.open.openBody(answer, { text, read, opener: prepared.opener, plaintexts: secure, inPlace: answer.secure }));
   const value = await probe('decode + JSON.parse', () =>
-    sc.use(plain, (p) =>
+    secure.use(opened.plaintext, (p) =>
       m.json.parseJsonBytes(p, {
         fatal: true,
         parse: (t) => {
@@ -94,15 +88,19 @@ export async function stages({ rounds }) {
   const names = {
     pkg: 'protocol/package.js',
     v2: 'protocol/v2.js',
-    bytes: 'protocol/package-bytes.js',
-    json: 'protocol/json-bytes.js',
+    read: 'protocol/body/read.js',
+    open: 'protocol/body/open.js',
+    seal: 'protocol/body/seal.js',
+    json: 'protocol/json-parse.js',
     depth: 'protocol/json-depth.js',
     completion: 'protocol/completion.js',
     payload: 'client/payload.js',
-    http: 'transport/http.js',
-    requestBody: 'client/request-body.js',
+    readBody: 'transport/read-body.js',
+    sendBody: 'transport/send-body.js',
     context: 'memory/context.js',
+    wire: 'memory/wire-buffers.js',
     select: 'memory/select.js',
+    sizes: 'sizes.js',
   };
   const m = Object.fromEntries(await Promise.all(Object.entries(names).map(async ([k, path]) => [k, await internal(path)])));
   const { SecureCompletionClient } = await import('@nomyo/core');

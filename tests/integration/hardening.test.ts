@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APIError, InvalidArgumentError, SecureChatCompletion, SecurityError } from '@nomyo/core';
 import type { InterceptAction, InterceptedRequest, NomyoServer } from '@nomyo/server';
-import { makeTestCertificates, type TestCertificates } from '../../packages/server/test-support/tls.js';
+import { makeTestCertificates, type TestCertificates } from '@nomyo/test-support/tls';
 import { clientFor, hello, secureRequests, startTestServer } from './support.js';
 
 describe('redirects are refused: a request never leaves the configured router URL', () => {

@@ -185,7 +185,7 @@ describe('rewriting X-Security-Tier or X-Payload-ID', () => {
   });
 });
 
-describe('stripping X-Nomyo-Protocol from the key answer (a downgrade to v1)', () => {
+describe('stripping X-Nomyo-Protocol from the key response (a downgrade to v1)', () => {
   const strip = () => {
     proxy.hooks.answer = (answer, request) => {
       if (request.path === KEY_PATH) delete answer.headers['x-nomyo-protocol'];

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NomyoServer } from '@nomyo/server';
-import { makeTestCertificates, type TestCertificates } from '../../packages/server/test-support/tls.js';
+import { makeTestCertificates, type TestCertificates } from '@nomyo/test-support/tls';
 import { startTestServer } from './support.js';
 
 const run = promisify(execFile);

@@ -57,7 +57,7 @@ describe('negotiation', () => {
     expect(createSecureFetch({ routerUrl: v2.url, allowHttp: true, protocol: 1 }).client.protocol).toBe(1);
   });
 
-  it('the key answer says what the router speaks', async () => {
+  it('the key response says what the router speaks', async () => {
     expect((await clientFor(v2).client.fetchServerPublicKey()).protocols).toEqual([1, 2]);
     expect((await clientFor(v1).client.fetchServerPublicKey()).protocols).toEqual([1]);
   });
@@ -100,7 +100,7 @@ describe('v2 needs no client key pair', () => {
   });
 });
 
-describe('malformed X-Nomyo-Protocol values on the key answer', () => {
+describe('malformed X-Nomyo-Protocol values on the key response', () => {
   let value: string | undefined;
   let odd: NomyoServer;
   beforeAll(async () => {

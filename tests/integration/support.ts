@@ -1,7 +1,9 @@
 /** Shared plumbing for the integration tests: a reference server on loopback and clients pointed at it. */
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { SecureChatCompletion, type SecureChatCompletionOptions } from '@nomyo/core';
 import { startServer, type NomyoServer, type ServerOptions } from '@nomyo/server';
+import { startProxy, type Proxy } from './proxy.js';
 
 /** The shared vector key: the server loads it instead of generating RSA-4096 per test. */
 export const SERVER_KEY_FILE = fileURLToPath(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
@@ -22,3 +24,20 @@ export function secureRequests(server: NomyoServer) {
 }
 
 export const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/**
+ * A reference router and an intercepting proxy in front of it (what a TLS-terminating gateway can do),
+ * started before the file's tests and closed after them. Read `router` and `proxy` inside tests.
+ */
+export function routerBehindProxy(options: ServerOptions = {}): { readonly router: NomyoServer; readonly proxy: Proxy } {
+  const started = {} as { router: NomyoServer; proxy: Proxy };
+  beforeAll(async () => {
+    started.router = await startTestServer(options);
+    started.proxy = await startProxy(started.router.url);
+  });
+  afterAll(async () => {
+    await started.proxy?.close();
+    await started.router?.close();
+  });
+  return started;
+}

@@ -1,17 +1,17 @@
 /**
  * Downgrade protection across restarts: with `keyDir`, a router seen speaking protocol 2 is
- * remembered in known_routers.json, so a later client refuses a key answer that no longer
+ * remembered in known_routers.json, so a later client refuses a key response that no longer
  * advertises it (an intermediary stripping X-Nomyo-Protocol), until `nomyo keys trust` re-trusts it.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SecurityError } from '@nomyo/core';
 import { importRsaPublicKey, pemToDer, sealPackage, serializePackage } from '@nomyo/core/protocol';
 import type { NomyoServer } from '@nomyo/server';
-import { startProxy, type Proxy } from '../integration/proxy.js';
-import { CLI, clientFor, hello, secureRequests, startTestServer, withTempDir } from './support.js';
+import { routerBehindProxy } from '../integration/support.js';
+import { CLI, clientFor, hello, secureRequests, withTempDir } from './support.js';
 
 function nomyo(args: string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -21,48 +21,39 @@ function nomyo(args: string[]): Promise<{ code: number | null; stderr: string }>
 }
 
 // One router, and a proxy in front of it whose hooks each test sets.
-let router: NomyoServer;
-let proxy: Proxy;
-beforeAll(async () => {
-  router = await startTestServer();
-  proxy = await startProxy(router.url);
-});
-afterAll(async () => {
-  await proxy.close();
-  await router.close();
-});
+const started = routerBehindProxy();
 
 describe('protocol 2 memory in known_routers.json', () => {
 
   const strip = (on: boolean) => {
-    proxy.hooks = on ? { answer: (answer, request) => void (request.path === '/pki/public_key' && delete answer.headers['x-nomyo-protocol']) } : {};
+    started.proxy.hooks = on ? { answer: (answer, request) => void (request.path === '/pki/public_key' && delete answer.headers['x-nomyo-protocol']) } : {};
   };
   // Each client is a new process's worth of state: only the key directory carries over.
-  const client = (keyDir: string, protocol: 'auto' | 1 = 'auto') => clientFor({ url: proxy.url } as NomyoServer, { keyDir, protocol });
-  const entry = (dir: string) => JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).routers[proxy.url];
+  const client = (keyDir: string, protocol: 'auto' | 1 = 'auto') => clientFor({ url: started.proxy.url } as NomyoServer, { keyDir, protocol });
+  const entry = (dir: string) => JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).routers[started.proxy.url];
   /** The keys of the router the file says advertised protocol 2. */
-  const spokeV2 = (dir: string) => Object.keys(JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).spokeV2?.[proxy.url] ?? {});
+  const spokeV2 = (dir: string) => Object.keys(JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).spokeV2?.[started.proxy.url] ?? {});
 
   it('refuses a downgrade after a restart, until the router is re-trusted; protocol: 1 accepts it meanwhile', () =>
     withTempDir(async (dir) => {
       strip(false);
       expect((await client(dir).create(hello))._metadata.protocol).toBe(2);
-      expect(entry(dir)).toMatchObject({ fingerprint: router.fingerprint });
-      expect(spokeV2(dir)).toEqual([router.fingerprint]);
+      expect(entry(dir)).toMatchObject({ fingerprint: started.router.fingerprint });
+      expect(spokeV2(dir)).toEqual([started.router.fingerprint]);
 
       strip(true);
-      router.clearRequests();
+      started.router.clearRequests();
       const err = (await client(dir).create(hello).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(SecurityError);
       expect(err.message).toContain(join(dir, 'known_routers.json'));
-      expect(err.message).toContain(`nomyo keys trust --url ${proxy.url}`);
+      expect(err.message).toContain(`nomyo keys trust --url ${started.proxy.url}`);
       expect(err.message).toContain('protocol: 1');
-      expect(secureRequests(router)).toEqual([]);
+      expect(secureRequests(started.router)).toEqual([]);
 
       expect((await client(dir, 1).create(hello))._metadata.protocol).toBe(1);
 
       // Re-trusting records what the router advertises now (no v2, behind this proxy).
-      const trusted = await nomyo(['keys', 'trust', '--url', proxy.url, '--dir', dir, '--allow-http']);
+      const trusted = await nomyo(['keys', 'trust', '--url', started.proxy.url, '--dir', dir, '--allow-http']);
       expect(trusted.code).toBe(0);
       expect(trusted.stderr).toMatch(/protocol 2 not advertised/);
       expect(spokeV2(dir)).toEqual([]);
@@ -71,17 +62,17 @@ describe('protocol 2 memory in known_routers.json', () => {
       // And once it speaks v2 again, that is remembered again.
       strip(false);
       expect((await client(dir).create(hello))._metadata.protocol).toBe(2);
-      expect(spokeV2(dir)).toEqual([router.fingerprint]);
-      const again = await nomyo(['keys', 'trust', '--url', proxy.url, '--dir', dir, '--allow-http']);
+      expect(spokeV2(dir)).toEqual([started.router.fingerprint]);
+      const again = await nomyo(['keys', 'trust', '--url', started.proxy.url, '--dir', dir, '--allow-http']);
       expect(again.stderr).toMatch(/protocol 2 advertised/);
-      expect(spokeV2(dir)).toEqual([router.fingerprint]);
+      expect(spokeV2(dir)).toEqual([started.router.fingerprint]);
     }));
 });
 
 /**
  * Every way a client can come to trust a router's key, with and without a key directory, within a
  * client's life and after a restart (a new client: only the key directory carries over). A proxy
- * strips X-Nomyo-Protocol from the key answer and, should a v1 request come, forges its answer to the
+ * strips X-Nomyo-Protocol from the key response and, should a v1 request come, forges its answer to the
  * X-Public-Key it saw: a tool call. Where the client can know that the router spoke v2, it refuses
  * before sending anything. Where it cannot (no key directory, and a restart), that is documented
  * (README, "Protocol v1 and v2"), with the remedy: `protocol: 2`, which refuses in every row.
@@ -98,8 +89,8 @@ describe('downgrade refusal: pinned or trusted on first use, with or without key
   };
   function attack(on: boolean): void {
     forged = 0;
-    router.clearRequests();
-    proxy.hooks = on
+    started.router.clearRequests();
+    started.proxy.hooks = on
       ? {
           answer: async (answer, request) => {
             if (request.path === '/pki/public_key') delete answer.headers['x-nomyo-protocol'];
@@ -115,16 +106,16 @@ describe('downgrade refusal: pinned or trusted on first use, with or without key
   }
   // A TTL of 1 ms: every request fetches the router's key again, which is where a downgrade is refused.
   const client = (pin: boolean, keyDir: string | undefined, protocol: 'auto' | 2 = 'auto') =>
-    clientFor({ url: proxy.url } as NomyoServer, {
+    clientFor({ url: started.proxy.url } as NomyoServer, {
       protocol,
       serverKeyTtl: 1,
-      ...(pin ? { serverKeyFingerprint: router.fingerprint } : {}),
+      ...(pin ? { serverKeyFingerprint: started.router.fingerprint } : {}),
       ...(keyDir ? { keyDir } : {}),
     });
   const refusedUnsent = (outcome: unknown) => {
     expect(outcome).toBeInstanceOf(SecurityError);
     expect((outcome as Error).message).toMatch(/downgrade/);
-    expect(secureRequests(router)).toEqual([]);
+    expect(secureRequests(started.router)).toEqual([]);
     expect(forged).toBe(0);
   };
 
@@ -165,7 +156,7 @@ describe('downgrade refusal: pinned or trusted on first use, with or without key
       const strict = client(pin, keyDir, 2);
       const refused = await strict.create(hello).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(SecurityError);
-      expect(secureRequests(router)).toEqual([]);
+      expect(secureRequests(started.router)).toEqual([]);
       await strict.dispose();
     }),
   );

@@ -19,3 +19,6 @@ export function env(name: string): string | undefined {
 export function inNode(): boolean {
   return typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node === 'string';
 }
+
+/** The longest timer JavaScript runtimes keep (2^31 - 1 ms, about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

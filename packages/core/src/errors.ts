@@ -72,15 +72,24 @@ export interface APIErrorInit {
   /** The router's `detail`, already sanitized (see {@link sanitizeDetail}). */
   detail?: string | undefined;
   headers?: Headers | undefined;
+  /** The detail came sealed for this request (v2): see {@link APIError.sealed}. */
+  sealed?: boolean | undefined;
 }
 
-/** A non-200 answer from the router. Subclasses name the statuses the protocol defines. */
+/** A non-200 response from the router. Subclasses name the statuses the protocol defines. */
 export class APIError extends NomyoError {
   static override readonly code: ErrorCode = 'ERR_NOMYO_API';
   readonly status: number;
   /** At most 100 printable characters of the router's `detail`; never control characters. */
   readonly detail: string | undefined;
   readonly headers: Headers;
+  /**
+   * True when the status and detail came sealed with this request's answer key (protocol v2: an
+   * error whose text came from the model's server): the router that opened the request said it,
+   * and nothing on the way read or changed it. False for a plain error response, which anything on
+   * the way can fake.
+   */
+  readonly sealed: boolean;
 
   constructor(status: number, init: APIErrorInit = {}) {
     const detail = init.detail;
@@ -88,6 +97,7 @@ export class APIError extends NomyoError {
     this.status = status;
     this.detail = detail;
     this.headers = init.headers ?? new Headers();
+    this.sealed = init.sealed ?? false;
   }
 
   /** The `x-request-id` header, when the router sent one. */

@@ -24,7 +24,7 @@ export type { SecureMemory, MemoryProtectionInfo } from './memory/secure-memory.
 export { getMemoryProtection, type SecureMemoryOption } from './memory/select.js';
 export { SecureByteContext } from './memory/context.js';
 export { sanitizeDetail } from './transport/detail.js';
-export type { FetchFn } from './transport/http.js';
+export type { FetchFn } from './transport/exchange.js';
 export * from './errors.js';
 export { createSecureFetch } from './client/secure-fetch.js';
 export type { SecureFetch, SecureFetchOptions } from './client/secure-fetch.js';

@@ -1,7 +1,7 @@
 /**
- * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open for v1 and v2, also
- * straight between bytes and plaintext for large bodies, X-Nomyo-Protocol, strict base64, key import),
- * for routers and tools that speak the protocol. No I/O.
+ * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open for v1 and v2, sealed
+ * errors, X-Nomyo-Protocol, strict base64, key import, the completion check), for routers, tools and
+ * other clients that speak the protocol (docs/protocol.md). No I/O.
  */
 export * from './protocol/constants.js';
 export {
@@ -23,21 +23,6 @@ export {
   type OpenKeys,
 } from './protocol/package.js';
 export {
-  writeSealedPackage,
-  writeSealedPackageInPlace,
-  inPlaceRoom,
-  readPackageBody,
-  openPackageBody,
-  openPackageBodyInPlace,
-  type BodyText,
-  type PackageBody,
-  type OpenedBody,
-  type PlaintextBuffers,
-} from './protocol/package-bytes.js';
-export { parseJsonBytes, stringifyJsonBytes, jsonBytes } from './protocol/json-bytes.js';
-export { SecureBufferPool } from './memory/secure-pool.js';
-export { wireBuffers } from './memory/wire-buffers.js';
-export {
   sealRequestV2,
   requestSealingV2,
   openRequestV2,
@@ -57,6 +42,7 @@ export {
 } from './protocol/v2.js';
 export { sealedErrorBytes, parseSealedError, type SealedError } from './protocol/sealed-error.js';
 export { parseProtocolHeader, formatProtocolHeader } from './protocol/versions.js';
+export { isPayloadId, isSecurityTier, PAYLOAD_ID_RULE, SECURITY_TIER_RULE } from './protocol/request-headers.js';
 export { checkChatCompletion, type ChatCompletion } from './protocol/completion.js';
 export { encodeBase64, decodeBase64 } from './protocol/base64.js';
 export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey } from './crypto/rsa.js';

@@ -1,48 +1,41 @@
 /** Reading a request body under a size limit, into one buffer. */
 import type { IncomingMessage } from 'node:http';
+import { owned, type ByteSource, type OwnedBytes } from '@nomyo/core/internal';
 
 export interface ReceivedBody {
-  /** The bytes, or empty when the body went over the limit. */
-  bytes: Uint8Array;
+  /** The bytes (empty when the body went over the limit), which the caller releases or hands on. */
+  body: OwnedBytes;
   /** Bytes that arrived in total. */
   length: number;
   overLimit: boolean;
-  /** Gives the buffer behind `bytes` back, when it came from a pool (only once nothing can still read it). */
-  release(): void;
 }
 
-/** Where body buffers come from: a pool (buffers reused by later requests) or plain allocation. */
-export interface BodyBuffers {
-  take(size: number): Uint8Array;
-  give(buffer: Uint8Array): void;
-}
-
-const EMPTY = new Uint8Array(0);
+const EMPTY = owned(new Uint8Array(0), false, () => {});
 
 /**
- * Reads the whole body into one buffer from `buffers`, sized by Content-Length when it is given (each
+ * Reads the whole body into one buffer from `into`, sized by Content-Length when it is given (each
  * chunk is copied once, nothing is joined afterwards); without one, or when the body turns out longer
  * than declared, the chunks are joined at the end. Past `limit` it stops keeping bytes but still
  * drains the rest, so the client finishes sending and then reads our 413 instead of a reset connection.
  */
-export function readBody(req: IncomingMessage, limit: number, buffers: BodyBuffers): Promise<ReceivedBody> {
+export function readBody(req: IncomingMessage, limit: number, into: ByteSource): Promise<ReceivedBody> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
-    let buffer = Number.isSafeInteger(declared) && declared > 0 && declared <= limit ? buffers.take(declared) : undefined;
+    let buffer = Number.isSafeInteger(declared) && declared > 0 && declared <= limit ? into.take(declared) : undefined;
     const chunks: Buffer[] = [];
     let length = 0;
     const drop = () => {
-      if (buffer) buffers.give(buffer);
+      buffer?.release();
       buffer = undefined;
       chunks.length = 0;
     };
     req.on('data', (chunk: Buffer) => {
       if (length + chunk.length > limit) drop();
-      else if (buffer && length + chunk.length <= buffer.length) buffer.set(chunk, length);
+      else if (buffer && length + chunk.length <= buffer.bytes.length) buffer.bytes.set(chunk, length);
       else {
         // Longer than declared (or nothing declared): keep the chunks, joined at the end.
-        if (buffer) chunks.push(Buffer.from(buffer.subarray(0, length)));
-        if (buffer) buffers.give(buffer);
+        if (buffer) chunks.push(Buffer.from(buffer.bytes.subarray(0, length)));
+        buffer?.release();
         buffer = undefined;
         chunks.push(chunk);
       }
@@ -51,21 +44,13 @@ export function readBody(req: IncomingMessage, limit: number, buffers: BodyBuffe
     let ended = false;
     req.once('end', () => {
       ended = true;
-      if (length > limit) return resolve({ bytes: EMPTY, length, overLimit: true, release: () => {} });
+      if (length > limit) return resolve({ body: EMPTY, length, overLimit: true });
       if (buffer) {
         const whole = buffer;
-        let released = false;
-        return resolve({
-          bytes: whole.subarray(0, length),
-          length,
-          overLimit: false,
-          release: () => {
-            if (!released) buffers.give(whole);
-            released = true;
-          },
-        });
+        return resolve({ body: owned(whole.bytes.subarray(0, length), whole.secure, () => whole.release()), length, overLimit: false });
       }
-      resolve({ bytes: Buffer.concat(chunks, length), length, overLimit: false, release: () => {} });
+      const joined = Buffer.concat(chunks, length);
+      resolve({ body: owned(new Uint8Array(joined.buffer, joined.byteOffset, joined.length), false, () => {}), length, overLimit: false });
     });
     req.once('error', (err) => {
       drop();

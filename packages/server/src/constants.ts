@@ -1,6 +1,6 @@
 /** Facts of this server that are not part of the wire protocol (those live in @nomyo/core/protocol). */
 
-/** Response header with the server's own processing time in milliseconds (body received to answer written). */
+/** Response header with the server's own processing time in milliseconds (body received to response written). */
 export const PROCESSING_TIME_HEADER = 'X-Processing-Time-Ms';
 
 export const DEFAULT_HOST = '127.0.0.1';

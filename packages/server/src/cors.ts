@@ -1,5 +1,5 @@
 /**
- * CORS for browser callers: every answer carries these headers, so a page on any origin can call
+ * CORS for browser callers: every response carries these headers, so a page on any origin can call
  * the router. No credentials mode, so `*` is allowed even with an Authorization header.
  */
 import { HEADERS } from '@nomyo/core/protocol';

@@ -1,9 +1,10 @@
 /**
  * One request's life: read the body (under the limit), log it, give the test hooks their turn,
- * route, answer. Nothing a client sends can throw out of here: every failure becomes an answer.
+ * route, respond. Nothing a client sends can throw out of here: every failure becomes a response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
+import { linkedController, sleep } from '@nomyo/core/internal';
 import { readBody, type ReceivedBody } from './body.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
@@ -12,8 +13,7 @@ import { handleSecureCompletion } from './handler.js';
 import { HttpError } from './http-error.js';
 import type { ServerKeyPair } from './keys.js';
 import type { RequestLog } from './request-log.js';
-import { detailAnswer, interceptAnswer, textAnswer, writeAnswer, type Answer } from './respond.js';
-import { linkedController, sleep } from './signals.js';
+import { detailResponse, interceptResponse, jsonResponse, textResponse, writeResponse, type RouterResponse } from './respond.js';
 import type { CompletionModel, LogEvent, RequestRecord, ResponseRecord, ServerOptions, ServerStats } from './types.js';
 
 export interface DispatchState {
@@ -32,7 +32,7 @@ export interface DispatchState {
   emit(event: LogEvent): void;
 }
 
-type Decision = { answer: Answer; outcome: ResponseRecord['outcome'] } | { answer: 'destroy'; outcome: 'destroyed' | 'aborted' };
+type Decision = { response: RouterResponse; outcome: ResponseRecord['outcome'] } | { response: 'destroy'; outcome: 'destroyed' | 'aborted' };
 
 const EMPTY = new Uint8Array(0);
 
@@ -40,13 +40,14 @@ function methodNotAllowed(allow: string): HttpError {
   return new HttpError(405, 'method not allowed', { Allow: allow });
 }
 
-/** The key answer says which versions this router speaks; a v1-only router sends no header, as routers did before v2. */
-function advertise(state: DispatchState, answer: Answer): Answer {
-  if (state.protocol >= 2) answer.headers[HEADERS.protocol] = formatProtocolHeader(state.protocol);
-  return answer;
+/** The key response says which versions this router speaks; a v1-only router sends no header, as routers did before v2. */
+function advertise(state: DispatchState, response: RouterResponse): RouterResponse {
+  if (state.protocol >= 2) response.headers[HEADERS.protocol] = formatProtocolHeader(state.protocol);
+  return response;
 }
 
-async function route(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<Answer> {
+/** Routes the request; a secure completion takes its body over, anything else leaves it to the caller. */
+async function route(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<RouterResponse> {
   if (req.method === 'OPTIONS') return { status: 204, headers: { ...PREFLIGHT_HEADERS }, body: EMPTY };
   // Close after a 413: the peer may be a client that never stops sending.
   if (received.overLimit) throw new HttpError(413, `request body exceeds ${state.bodyLimit} bytes`, { Connection: 'close' });
@@ -54,55 +55,62 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
     case PATHS.publicKey:
       if (req.method !== 'GET') throw methodNotAllowed('GET, OPTIONS');
       state.stats.publicKeyFetches++;
-      return advertise(state, textAnswer(200, state.keyPair().publicKeyPem));
+      return advertise(state, textResponse(200, state.keyPair().publicKeyPem));
     case PATHS.secureCompletion: {
       if (req.method !== 'POST') throw methodNotAllowed('POST, OPTIONS');
-      const answer = await handleSecureCompletion({
+      const response = await handleSecureCompletion({
         headers: req.headers,
-        body: received.bytes,
+        body: received.body,
         privateKey: state.keyPair().privateKey,
         apiKey: state.apiKey,
         model: state.model,
         protocol: state.protocol,
         buffers: state.buffers,
-        releaseBody: () => received.release(),
         signal,
-        tamper: state.hooks.tamperResponse && ((pkg) => state.hooks.tamperResponse?.(pkg, record)),
       });
       state.stats.completions++;
-      return answer;
+      const tamper = state.hooks.tamperResponse;
+      return tamper && response.status === 200 ? tampered(response, (pkg) => tamper(pkg as never, record)) : response;
     }
     default:
       throw new HttpError(404, 'not found');
   }
 }
 
+/** Test hook: the sealed answer handed to `tamper` as a package object, and its result sent instead (a string raw). */
+async function tampered(response: RouterResponse, tamper: (pkg: unknown) => unknown): Promise<RouterResponse> {
+  const pkg: unknown = JSON.parse(new TextDecoder().decode(response.body));
+  response.release?.();
+  const replaced = await tamper(pkg);
+  return typeof replaced === 'string' ? textResponse(200, replaced, 'application/json') : jsonResponse(200, replaced);
+}
+
 async function decide(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<Decision> {
   const { seq, attempt, method, path, headers, body } = record;
   const action = (await state.hooks.interceptor?.({ seq, attempt, method, path, headers, body })) ?? undefined;
   if (action?.delayMs) await sleep(action.delayMs, signal);
-  if (action?.destroy) return { answer: 'destroy', outcome: 'destroyed' };
-  if (action?.status !== undefined) return { answer: interceptAnswer({ ...action, status: action.status }), outcome: 'intercepted' };
-  return { answer: await route(state, req, record, received, signal), outcome: 'answered' };
+  if (action?.destroy) return { response: 'destroy', outcome: 'destroyed' };
+  if (action?.status !== undefined) return { response: interceptResponse({ ...action, status: action.status }), outcome: 'intercepted' };
+  return { response: await route(state, req, record, received, signal), outcome: 'answered' };
 }
 
-function failure(state: DispatchState, err: unknown, record: RequestRecord): Answer {
-  if (err instanceof HttpError) return detailAnswer(err.status, err.detail, { ...err.headers });
+function failure(state: DispatchState, err: unknown, record: RequestRecord): RouterResponse {
+  if (err instanceof HttpError) return detailResponse(err.status, err.detail, { ...err.headers });
   // The error's name only: a message may quote the plaintext (a model's own error, JSON.parse's snippet).
   const name = err instanceof Error ? err.name : typeof err;
   state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: record.path } });
-  return detailAnswer(500, 'internal server error');
+  return detailResponse(500, 'internal server error');
 }
 
-/** Writes the answer; a hook's invalid status or header value becomes a 500 instead of a crash. */
-function send(state: DispatchState, res: ServerResponse, answer: Answer, start: number): { headers: Record<string, string>; answer: Answer } {
+/** Writes the response; a hook's invalid status or header value becomes a 500 instead of a crash. */
+function send(state: DispatchState, res: ServerResponse, response: RouterResponse, start: number): { headers: Record<string, string>; response: RouterResponse } {
   try {
-    return { headers: writeAnswer(res, answer, performance.now() - start), answer };
+    return { headers: writeResponse(res, response, performance.now() - start), response };
   } catch (err) {
     if (res.headersSent) throw err;
-    state.emit({ level: 'error', message: `unsendable answer: ${(err as Error).message}` });
-    const fallback = detailAnswer(500, 'the server could not send the scripted answer');
-    return { headers: writeAnswer(res, fallback, performance.now() - start), answer: fallback };
+    state.emit({ level: 'error', message: `unsendable response: ${(err as Error).message}` });
+    const fallback = detailResponse(500, 'the server could not send the scripted response');
+    return { headers: writeResponse(res, fallback, performance.now() - start), response: fallback };
   }
 }
 
@@ -112,13 +120,13 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   const path = (req.url ?? '/').split(/[?#]/, 1)[0] ?? '/';
   let received: ReceivedBody;
   try {
-    received = await readBody(req, state.bodyLimit, state.buffers.body);
+    received = await readBody(req, state.bodyLimit, state.buffers.bodies);
   } catch {
     req.socket.destroy(); // the peer went away mid-body: nobody to answer
     return;
   }
   const start = performance.now();
-  const record = state.log.add({ method, path, headers: req.headers, body: received.bytes, bodyLength: received.length });
+  const record = state.log.add({ method, path, headers: req.headers, body: received.body.bytes, bodyLength: received.length });
   const controller = linkedController([state.closing]);
   res.once('close', () => controller.abort(new Error('connection closed')));
 
@@ -127,21 +135,25 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     state.hooks.onRequest?.(record);
     decision = await decide(state, req, record, received, controller.signal);
   } catch (err) {
-    decision = controller.signal.aborted ? { answer: 'destroy', outcome: 'aborted' } : { answer: failure(state, err, record), outcome: 'answered' };
+    decision = controller.signal.aborted ? { response: 'destroy', outcome: 'aborted' } : { response: failure(state, err, record), outcome: 'answered' };
   } finally {
-    // Handled: the request body (ciphertext; the plaintext had buffers of its own) can serve the next request.
-    received.release();
+    // Handled: the request body can serve the next request (a secure completion gave it back itself,
+    // once opened: releasing it again does nothing).
+    received.body.release();
   }
-  if (decision.answer !== 'destroy' && res.destroyed) decision = { answer: 'destroy', outcome: 'aborted' };
+  if (decision.response !== 'destroy' && res.destroyed) {
+    decision.response.release?.();
+    decision = { response: 'destroy', outcome: 'aborted' };
+  }
 
-  if (decision.answer === 'destroy') {
+  if (decision.response === 'destroy') {
     req.socket.destroy();
     record.response = { status: 0, headers: {}, body: EMPTY, processingMs: performance.now() - start, outcome: decision.outcome };
   } else {
-    const sent = send(state, res, decision.answer, start);
-    const status = sent.answer.status;
+    const sent = send(state, res, decision.response, start);
+    const status = sent.response.status;
     if (status >= 400) state.stats.errors++;
-    record.response = { status, headers: sent.headers, body: sent.answer.body, processingMs: Number(sent.headers[PROCESSING_TIME_HEADER]), outcome: decision.outcome };
+    record.response = { status, headers: sent.headers, body: sent.response.body, processingMs: Number(sent.headers[PROCESSING_TIME_HEADER]), outcome: decision.outcome };
   }
   controller.abort();
   const status = record.response.status;

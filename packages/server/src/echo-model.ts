@@ -1,5 +1,5 @@
 /**
- * The built-in deterministic model, used when no upstream is configured. Same request, same answer
+ * The built-in deterministic model, used when no upstream is configured. Same request, same completion
  * (apart from `created`), so client tests can assert exact contents:
  *
  * - the last message is a `tool` result: content `echo: <tool result>`, finish_reason `stop`;

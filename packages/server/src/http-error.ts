@@ -1,6 +1,6 @@
 import type { SealedError } from '@nomyo/core/protocol';
 
-/** An answer with a status and a `{"detail": ...}` body: how every refusal leaves the router. */
+/** A response with a status and a `{"detail": ...}` body: how every refusal leaves the router. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,

@@ -1,6 +1,6 @@
 /**
  * @nomyo/server: a reference NOMYO router speaking secure-completion protocols v1 and v2 (the
- * router's side of PROTOCOL.md and PROTOCOL-v2.md; `protocol: 1` for a v1-only router), with a
+ * router's side of docs/protocol.md; `protocol: 1` for a v1-only router), with a
  * deterministic echo model or an OpenAI-compatible upstream, and hooks that let client test
  * suites script failures and inspect the wire.
  */

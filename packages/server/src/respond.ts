@@ -1,10 +1,11 @@
-/** Building and writing answers. Every answer leaves through writeAnswer, so CORS and timing are never missed. */
+/** Building and writing the router's HTTP responses. Every one leaves through writeResponse, so CORS and timing are never missed. */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { CORS_HEADERS } from './cors.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
 import type { InterceptAction } from './types.js';
 
-export interface Answer {
+/** An HTTP response of the router: status, headers, body (and how to give the body's buffer back). */
+export interface RouterResponse {
   status: number;
   headers: Record<string, string>;
   body: Uint8Array;
@@ -14,15 +15,15 @@ export interface Answer {
 
 const encoder = new TextEncoder();
 
-export function jsonAnswer(status: number, value: unknown, headers: Record<string, string> = {}): Answer {
+export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): RouterResponse {
   return { status, headers: { 'Content-Type': 'application/json', ...headers }, body: encoder.encode(JSON.stringify(value)) };
 }
 
-export function detailAnswer(status: number, detail: string, headers: Record<string, string> = {}): Answer {
-  return jsonAnswer(status, { detail }, headers);
+export function detailResponse(status: number, detail: string, headers: Record<string, string> = {}): RouterResponse {
+  return jsonResponse(status, { detail }, headers);
 }
 
-export function textAnswer(status: number, text: string, contentType = 'text/plain; charset=utf-8'): Answer {
+export function textResponse(status: number, text: string, contentType = 'text/plain; charset=utf-8'): RouterResponse {
   return { status, headers: { 'Content-Type': contentType }, body: encoder.encode(text) };
 }
 
@@ -30,35 +31,35 @@ function hasHeader(headers: Record<string, string>, name: string): boolean {
   return Object.keys(headers).some((h) => h.toLowerCase() === name.toLowerCase());
 }
 
-/** The answer a test's InterceptAction describes: raw strings and bytes, JSON for anything else. */
-export function interceptAnswer(action: InterceptAction & { status: number }): Answer {
+/** The response a test's InterceptAction describes: raw strings and bytes, JSON for anything else. */
+export function interceptResponse(action: InterceptAction & { status: number }): RouterResponse {
   const headers = { ...action.headers };
   const { body } = action;
-  if (body === undefined) return detailAnswer(action.status, STATUS_CODES[action.status] ?? 'error', headers);
+  if (body === undefined) return detailResponse(action.status, STATUS_CODES[action.status] ?? 'error', headers);
   if (typeof body === 'string' || body instanceof Uint8Array) {
     if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream';
     return { status: action.status, headers, body: typeof body === 'string' ? encoder.encode(body) : body };
   }
-  return jsonAnswer(action.status, body, headers);
+  return jsonResponse(action.status, body, headers);
 }
 
-/** Writes the answer with CORS, length and processing-time headers; returns the headers sent. */
-export function writeAnswer(res: ServerResponse, answer: Answer, processingMs: number): Record<string, string> {
+/** Writes the response with CORS, length and processing-time headers; returns the headers sent. */
+export function writeResponse(res: ServerResponse, response: RouterResponse, processingMs: number): Record<string, string> {
   const headers: Record<string, string> = {
     ...CORS_HEADERS,
-    ...answer.headers,
-    'Content-Length': String(answer.body.length),
+    ...response.headers,
+    'Content-Length': String(response.body.length),
     [PROCESSING_TIME_HEADER]: processingMs.toFixed(3),
   };
   // 204 and 304 must not carry a body (nor, strictly, a length).
-  if (answer.status === 204 || answer.status === 304) delete headers['Content-Length'];
-  res.writeHead(answer.status, headers);
-  if (answer.status === 204 || answer.status === 304) {
+  if (response.status === 204 || response.status === 304) delete headers['Content-Length'];
+  res.writeHead(response.status, headers);
+  if (response.status === 204 || response.status === 304) {
     res.end();
-    answer.release?.();
+    response.release?.();
   } else {
     // Written from the buffer as it is (no copy): it goes back only once the socket has taken it all.
-    res.end(answer.body, answer.release);
+    res.end(response.body, response.release);
   }
   return headers;
 }

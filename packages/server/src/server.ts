@@ -65,10 +65,10 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
       : echoModel);
 
   // A body may be kept after its request only through the request log or a test hook: without them, reuse.
-  const reuseBodies = !options.recordRequests && !options.onRequest && !options.interceptor && !options.tamperResponse;
+  const exclusiveBodies = !options.recordRequests && !options.onRequest && !options.interceptor && !options.tamperResponse;
   const state: DispatchState = {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    buffers: routerBuffers(reuseBodies),
+    buffers: routerBuffers(exclusiveBodies),
     apiKey: options.apiKey,
     model,
     protocol: options.protocol ?? 2,

@@ -22,17 +22,17 @@ export interface RequestRecord {
   readonly bodyLength: number;
   /** `Date.now()` when the body was fully received. */
   readonly receivedAt: number;
-  /** Filled in when the server has answered (or dropped the connection). */
+  /** Filled in when the server has responded (or dropped the connection). */
   response?: ResponseRecord;
 }
 
 export interface ResponseRecord {
-  /** The HTTP status, or 0 when the connection was destroyed without an answer. */
+  /** The HTTP status, or 0 when the connection was destroyed without a response. */
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   /** The body bytes exactly as sent. */
   readonly body: Uint8Array;
-  /** Server time from body received to answer written, in milliseconds (also sent as X-Processing-Time-Ms). */
+  /** Server time from body received to response written, in milliseconds (also sent as X-Processing-Time-Ms). */
   readonly processingMs: number;
   /** `answered` by the router, `intercepted` by a test hook, `destroyed` on purpose, or `aborted` by the peer or close(). */
   readonly outcome: 'answered' | 'intercepted' | 'destroyed' | 'aborted';
@@ -43,20 +43,20 @@ export type InterceptedRequest = Pick<RequestRecord, 'seq' | 'attempt' | 'method
 
 /**
  * What an {@link Interceptor} asks for. All fields are optional and combine:
- * first wait `delayMs`, then drop the connection (`destroy`), or answer `status`, or,
+ * first wait `delayMs`, then drop the connection (`destroy`), or respond with `status`, or,
  * with neither, go on with normal handling (a slow router).
  */
 export interface InterceptAction {
   /** Wait this long first (counted in the processing time). Cut short by close() or a peer hang-up. */
   delayMs?: number;
-  /** Destroy the socket without an answer: a connection failure for the client. */
+  /** Destroy the socket without a response: a connection failure for the client. */
   destroy?: boolean;
   /** Answer this status instead of handling the request. */
   status?: number;
-  /** Extra answer headers, e.g. `{ 'Retry-After': '1' }`. CORS headers are added anyway. */
+  /** Extra response headers, e.g. `{ 'Retry-After': '1' }`. CORS headers are added anyway. */
   headers?: Record<string, string>;
   /**
-   * The answer body: a string or bytes are sent raw (text/plain or application/octet-stream unless
+   * The response body: a string or bytes are sent raw (text/plain or application/octet-stream unless
    * `headers` names a Content-Type); anything else is sent as JSON. Absent: `{"detail": "<status text>"}`.
    */
   body?: unknown;
@@ -125,7 +125,7 @@ export interface ServerOptions {
   bodyLimit?: number;
   /**
    * The highest wire protocol version spoken. `2` (default): advertises `X-Nomyo-Protocol: 1, 2` on
-   * the key answer, opens v2 packages (their X-Payload-ID and X-Security-Tier bound in, else 400) and
+   * the key response, opens v2 packages (their X-Payload-ID and X-Security-Tier bound in, else 400) and
    * answers them with v2; v1 packages still get v1. `1`: a v1-only router, as routers deployed before
    * v2 are: no header, a `"version": "2.0"` package is refused with 400.
    */

@@ -5,9 +5,9 @@
  * 400, or 429 with its Retry-After, and a generic detail). A 401 is the router's own credentials
  * failing (502); a 5xx is 502, an unreachable or silent upstream 503, each with our own text only.
  */
-import { jsonBytes, sanitizeDetail, type SealedError } from '@nomyo/core/protocol';
+import { sanitizeDetail, type SealedError } from '@nomyo/core/protocol';
+import { jsonBytes, linkedController } from '@nomyo/core/internal';
 import { HttpError, UpstreamError } from './http-error.js';
-import { linkedController } from './signals.js';
 import type { ChatRequest, CompletionModel, ModelContext } from './types.js';
 
 export interface UpstreamOptions {
@@ -57,7 +57,8 @@ function timedOut(signal: AbortSignal): boolean {
   return (signal.reason as Error | undefined)?.name === 'TimeoutError';
 }
 
-async function exchange(url: string, init: RequestInit, signal: AbortSignal): Promise<{ status: number; retryAfter: string | null; text: string }> {
+/** One call of the upstream, its response read whole; failures to reach it or read it are safe router errors. */
+async function callUpstream(url: string, init: RequestInit, signal: AbortSignal): Promise<{ status: number; retryAfter: string | null; text: string }> {
   let res: Response;
   try {
     res = await fetch(url, { ...init, signal });
@@ -67,7 +68,7 @@ async function exchange(url: string, init: RequestInit, signal: AbortSignal): Pr
   try {
     return { status: res.status, retryAfter: res.headers.get('retry-after'), text: await res.text() };
   } catch {
-    throw new HttpError(timedOut(signal) ? 503 : 502, 'inference backend sent an incomplete answer');
+    throw new HttpError(timedOut(signal) ? 503 : 502, 'inference backend sent an incomplete response');
   }
 }
 
@@ -81,16 +82,16 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
     const { security_tier: _tier, ...forwarded } = request;
     const controller = linkedController([context.signal], options.timeoutMs);
     // The plaintext request as bytes, long strings written straight in (a 10 MiB document makes no
-    // 10 MiB JSON string), zeroed once the exchange is over, which a string could not be.
+    // 10 MiB JSON string), zeroed once the call is over, which a string could not be.
     const body = jsonBytes(forwarded);
-    let answer: Awaited<ReturnType<typeof exchange>>;
+    let reply: Awaited<ReturnType<typeof callUpstream>>;
     try {
-      answer = await exchange(url, { method: 'POST', headers, body }, controller.signal);
+      reply = await callUpstream(url, { method: 'POST', headers, body }, controller.signal);
     } finally {
       controller.abort(); // releases the timer and the links to the caller's signal; no more of the body is sent
       body.fill(0);
     }
-    const { status, retryAfter, text } = answer;
+    const { status, retryAfter, text } = reply;
     // A 401 from upstream is the router's own key failing, not the caller's: passing it through
     // would tell the caller its API key is wrong.
     if (status === 401) throw new HttpError(502, 'inference backend refused the router credentials');
@@ -100,7 +101,7 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
     try {
       return JSON.parse(text) as unknown;
     } catch {
-      throw new HttpError(502, 'inference backend sent an answer that is not JSON');
+      throw new HttpError(502, 'inference backend sent a response that is not JSON');
     }
   };
 }

@@ -4,7 +4,7 @@
  * test looks through every idle buffer of the pool afterwards for what the plaintext said.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { wireBuffers } from '@nomyo/core/protocol';
+import { wireBuffers } from '@nomyo/core/internal';
 import { startServer, type NomyoServer } from '../src/index.js';
 import { VECTOR_KEY_FILE, secureCompletion } from './helpers.js';
 
@@ -18,12 +18,11 @@ const MARKER = 'PLAINTEXT-MARKER-';
 
 /** Every buffer idle in the wire pool, whole (take() gives a view of the front of one). */
 function idleWireBuffers(): Uint8Array[] {
-  const taken: Uint8Array[] = [];
   // The pool keeps at most 8; a new one (all zeros) may come too, which is harmless.
-  for (let i = 0; i < 8; i++) taken.push(wireBuffers.take(1));
+  const taken = Array.from({ length: 8 }, () => wireBuffers.take(1));
   // Each pooled buffer is an ArrayBuffer of its own.
-  const whole = taken.map((view) => new Uint8Array(view.buffer));
-  for (const view of taken) wireBuffers.give(view);
+  const whole = taken.map((view) => new Uint8Array(view.bytes.buffer));
+  for (const view of taken) view.release();
   return whole;
 }
 

@@ -29,10 +29,10 @@ export function promptHidden(question: string): Promise<string> {
       process.stderr.write('\n');
       reject(new InvalidArgumentError('cancelled'));
     });
-    rl.question('', (answer) => {
+    rl.question('', (typed) => {
       rl.close();
       process.stderr.write('\n');
-      resolve(answer);
+      resolve(typed);
     });
   });
 }

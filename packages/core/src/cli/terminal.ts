@@ -8,7 +8,7 @@ export function forTerminal(text: string): string {
 
 /**
  * JSON for a terminal: JSON.stringify escapes only U+0000-U+001F, so C1 controls (a raw CSI is
- * U+009B), DEL, bidi overrides and line separators from a model's answer are escaped here too.
+ * U+009B), DEL, bidi overrides and line separators from a model's completion are escaped here too.
  */
 export function jsonForTerminal(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\p{Cf}\u2028\u2029]/gu, (c) =>

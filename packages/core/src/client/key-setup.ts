@@ -3,13 +3,13 @@
  * they rotate, and the router key with its pinning and downgrade memory. Kept apart so the client
  * only composes. Nothing here makes a key pair: the holder makes one when a v1 request first asks.
  */
-import { ClientKeyHolder } from '../keys/client-keys.js';
+import { ClientKeyHolder } from '../keys/key-holder.js';
 import { ClientKeySource } from '../keys/key-source.js';
 import { describeFingerprint, ServerKeyPinning } from '../keys/pinning.js';
 import { ProtocolMemory, type ProtocolOption } from '../keys/protocol-choice.js';
 import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
 import { HEADERS, PATHS } from '../protocol/constants.js';
-import { exchange, type FetchFn } from '../transport/http.js';
+import { exchange, type FetchFn } from '../transport/exchange.js';
 import { withRetries } from '../transport/retry.js';
 import { errorFromStatus } from '../transport/status.js';
 import {
@@ -83,8 +83,8 @@ function keyChanged(origin: string, before: string, after: string): string {
 /** GET the router's key, retrying 429, 503 and connection failures like any request. */
 async function fetchServerKey(t: Transport): Promise<ServerKey> {
   return withRetries(async () => {
-    const answer = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout });
-    if (answer.status !== 200) throw errorFromStatus(answer.status, answer.body, answer.headers);
-    return parseServerKey(answer.body, answer.headers.get(HEADERS.protocol));
+    const response = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout });
+    if (response.status !== 200) throw errorFromStatus(response.status, response.text, response.headers);
+    return parseServerKey(response.text, response.headers.get(HEADERS.protocol));
   }, t.maxRetries);
 }

@@ -1,11 +1,12 @@
 /** Options, defaults and environment lookups shared by both clients. */
+import { MAX_TIMER_MS } from '../env.js';
 import { RSA_DEFAULT_BITS } from '../protocol/constants.js';
 import { MIN_PASSWORD_LENGTH } from '../crypto/pkcs8-pbes2.js';
 import { InvalidArgumentError } from '../errors.js';
 import { optionKeys } from './option-keys.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
 import type { SecureMemoryOption } from '../memory/select.js';
-import type { FetchFn } from '../transport/http.js';
+import type { FetchFn } from '../transport/exchange.js';
 
 export interface SecureCompletionClientOptions {
   /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
@@ -18,7 +19,8 @@ export interface SecureCompletionClientOptions {
   keySize?: number;
   /**
    * `true` (default): a 4096-bit pair that stays in memory is made of four 1024-bit primes (RFC 8017
-   * multi-prime) where the runtime allows (Node.js), which opens every answer about 3x faster.
+   * multi-prime) where the runtime allows (Node.js), which opens every v1 answer faster (how much
+   * depends on the OpenSSL of the runtime: docs/performance.md).
    * `false`: always standard two-prime keys (FIPS 186-5). Pairs written to `keyDir` are always two-prime.
    */
   multiPrimeKeys?: boolean;
@@ -39,7 +41,7 @@ export interface SecureCompletionClientOptions {
    * (what `nomyo keys fingerprint --url` prints). Any other key is refused before anything is sent.
    */
   serverKeyFingerprint?: string;
-  /** Milliseconds for one whole HTTP exchange, answer body included. Default 120 000. */
+  /** Milliseconds for one whole HTTP exchange, response body included. Default 120 000. */
   timeout?: number;
   /** Retries on 429, 503 and connection failures. Default 2. */
   maxRetries?: number;
@@ -50,17 +52,12 @@ export interface SecureCompletionClientOptions {
   /** Receives warnings; the library never writes to the console. */
   onWarning?: (message: string) => void;
   /**
-   * The wire protocol version to send. `'auto'` (default): v2 when the router's key answer advertises
-   * it (`X-Nomyo-Protocol: 1, 2`), else v1. `2`: v2 only; a router that does not advertise it is refused
-   * (SecurityError) before anything is sent: the downgrade-proof setting for routers you know speak
-   * v2 (self-hosted ones, for instance). `1`: always v1 (as routers deployed before v2 speak it).
-   *
-   * v2 binds each answer to its request (no intermediary can forge, swap or replay answers, nor
-   * change X-Security-Tier or X-Payload-ID in transit), sends no `X-Public-Key`, and needs no client
-   * key pair: none is generated or loaded for it. Once a router key has advertised v2, a later key
-   * answer without it is refused as a downgrade, for the client's life and, with `keyDir`, across
-   * restarts (`known_routers.json`); `protocol: 1` or `nomyo keys trust --url` accepts it deliberately.
-   * Anything but `'auto'`, `1` or `2` is an InvalidArgumentError.
+   * The wire protocol version to send. `'auto'` (default): v2 when the router's key response
+   * advertises it (`X-Nomyo-Protocol: 1, 2`), else v1. `2`: v2 only; a router that does not advertise
+   * it is refused (SecurityError) before anything is sent: the downgrade-proof setting for routers you
+   * know speak v2. `1`: always v1 (as routers deployed before v2 speak it). What v2 protects that v1
+   * does not, and how a downgrade is refused: docs/protocol.md ("Overview", "Choosing the version on
+   * the client"). Anything but `'auto'`, `1` or `2` is an InvalidArgumentError.
    * @example
    * new SecureChatCompletion({ baseUrl: 'https://llm.internal:12434', protocol: 2 });
    */
@@ -138,11 +135,9 @@ export function checkKeyDir(dir: string | undefined): string | undefined {
   return dir;
 }
 
-/** Longest timer JavaScript runtimes keep (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
+/** A timeout the runtime's timers can keep: at most MAX_TIMER_MS (a longer one would fire at once). */
 export function checkTimeout(ms: number): number {
   checkPositive('timeout', ms);
-  if (ms > MAX_TIMEOUT_MS) throw new InvalidArgumentError(`timeout must be at most ${MAX_TIMEOUT_MS} ms`);
+  if (ms > MAX_TIMER_MS) throw new InvalidArgumentError(`timeout must be at most ${MAX_TIMER_MS} ms`);
   return ms;
 }

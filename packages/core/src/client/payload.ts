@@ -1,33 +1,30 @@
 /** The request payload to bytes and the answer bytes to a checked completion: the plaintext ends of a request. */
-import { MAX_ANSWER_DEPTH, MAX_REQUEST_PLAINTEXT_BYTES } from '../protocol/constants.js';
+import { MAX_ANSWER_DEPTH, MAX_REQUEST_PLAINTEXT_BYTES, PACKAGE_ALGORITHM, V2_ANSWER_ALGORITHM, type ProtocolVersion } from '../protocol/constants.js';
 import { checkChatCompletion, NOT_A_COMPLETION, type ChatCompletion, type SecureMetadata } from '../protocol/completion.js';
 import { jsonNestingExceeds } from '../protocol/json-depth.js';
-import { parseJsonBytes, stringifyJsonBytes } from '../protocol/json-bytes.js';
-import { MIN_IN_PLACE_BYTES, inPlaceRoom } from '../protocol/package-bytes.js';
+import { parseJsonBytes } from '../protocol/json-parse.js';
+import { stringifyJsonBytes } from '../protocol/json-stringify.js';
+import { sealablePlaintexts } from '../protocol/body/layout.js';
 import { InvalidArgumentError, SecurityError } from '../errors.js';
-import type { SecureByteContext } from '../memory/context.js';
+import type { ByteSource, OwnedBytes } from '../memory/owned-bytes.js';
 
 /**
- * The payload's UTF-8 JSON, refused above the protocol's limit before anything is encrypted. The
- * bytes are written straight into memory from `ctx` (locked, dump-excluded with @nomyo/native; a long
- * prompt goes there from its string without a second copy): release them with it. `inPlace`: a large
- * payload goes where its package can be sealed around it (package-bytes.ts inPlaceRoom;
- * `ctx.placement` tells where), so that the request body needs no buffer of its own.
+ * The payload's UTF-8 JSON, refused above the protocol's limit before anything is encrypted, written
+ * straight into memory from `into` (secure memory: locked, dump-excluded with @nomyo/native; a long
+ * prompt goes there from its string without a second copy). The caller releases it, or hands it to
+ * body/seal.ts sealBody, which does: taken from {@link sealablePayloads}, a large one is then sealed
+ * where it is.
  */
-export function serializePayload(payload: object, ctx: SecureByteContext, inPlace = false): Uint8Array<ArrayBuffer> {
+export function serializePayload(payload: object, into: ByteSource): OwnedBytes {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new InvalidArgumentError('payload must be a JSON object');
-  const json = stringifyJsonBytes(payload, {
-    alloc: (size) => {
-      if (!inPlace || size < MIN_IN_PLACE_BYTES) return ctx.alloc(size);
-      const { bytes, start } = inPlaceRoom(size);
-      return ctx.view(ctx.alloc(bytes), start, size);
-    },
-    release: (bytes) => ctx.release(bytes),
-    maxBytes: MAX_REQUEST_PLAINTEXT_BYTES,
-    tooLarge: payloadTooLarge,
-  });
+  const json = stringifyJsonBytes(payload, { into, maxBytes: MAX_REQUEST_PLAINTEXT_BYTES, tooLarge: payloadTooLarge });
   if (!json) throw new InvalidArgumentError('payload must serialize to a JSON object');
-  return ctx.head(json.buffer as Uint8Array<ArrayBuffer>, json.length);
+  return json;
+}
+
+/** Secure memory for payloads that are to be sealed: a large one placed so that its package is sealed around it, one buffer for both. */
+export function sealablePayloads(secure: ByteSource): ByteSource {
+  return sealablePlaintexts(secure, secure);
 }
 
 function payloadTooLarge(): InvalidArgumentError {
@@ -37,8 +34,8 @@ function payloadTooLarge(): InvalidArgumentError {
 /**
  * The decrypted answer bytes as a checked chat.completion, or a SecurityError: not UTF-8 JSON,
  * nested deeper than MAX_ANSWER_DEPTH (refused before parsing), or not a chat.completion. Long
- * strings (the content) are decoded once, straight from the bytes, whose escapes are undone in
- * place: `bytes` is scratch afterwards, zeroed by the caller as before.
+ * strings (the content) are decoded once, straight from the bytes, which are only read (the caller
+ * zeroes them).
  */
 export function parseCompletion(bytes: Uint8Array): ChatCompletion & { _metadata?: SecureMetadata } {
   let value: unknown;
@@ -49,6 +46,18 @@ export function parseCompletion(bytes: Uint8Array): ChatCompletion & { _metadata
     throw notJson();
   }
   return checkChatCompletion(value);
+}
+
+/** What the client adds to a completion (docs/protocol.md, "Metadata the client adds"); `pkg` is the answer, for its `processed_at`. */
+export function completionMetadata(pkg: unknown, payloadId: string, protocol: ProtocolVersion): SecureMetadata {
+  const processedAt = (pkg as { processed_at?: unknown }).processed_at;
+  return {
+    payload_id: payloadId,
+    processed_at: typeof processedAt === 'number' ? processedAt : undefined,
+    is_encrypted: true,
+    encryption_algorithm: protocol === 2 ? V2_ANSWER_ALGORITHM : PACKAGE_ALGORITHM,
+    protocol,
+  };
 }
 
 /** JSON.parse behind the depth cap (on the text without its long strings, which nest nothing). */

@@ -2,7 +2,7 @@
 import { randomUUID } from '../crypto/subtle.js';
 import type { SecurityTier } from '../protocol/constants.js';
 import { InvalidArgumentError } from '../errors.js';
-import { checkApiKey } from '../transport/policy.js';
+import { checkApiKeyFormat } from '../transport/policy.js';
 import { CLIENT_OPTION_KEYS, env } from './options.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import {
@@ -78,7 +78,7 @@ export class SecureChatCompletion {
     refuseUnknownOptions(options, CHAT_OPTION_KEYS, 'SecureChatCompletion options', { routerUrl: 'baseUrl' });
     const { baseUrl, apiKey, ...rest } = options;
     this.#apiKey = apiKey ?? env('NOMYO_API_KEY');
-    checkApiKey(this.#apiKey);
+    checkApiKeyFormat(this.#apiKey);
     this.client = new SecureCompletionClient({ ...rest, ...(baseUrl !== undefined ? { routerUrl: baseUrl } : {}) });
   }
 

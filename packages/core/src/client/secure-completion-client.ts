@@ -2,37 +2,28 @@
  * The low-level client: one encrypted request, one decrypted answer. Composes keys, protocol,
  * memory and transport; holds no crypto or wire details of its own.
  */
-import type { ClientKeyHolder, ClientKeyPair } from '../keys/client-keys.js';
+import type { ClientKeyPair } from '../keys/client-keys.js';
+import type { ClientKeyHolder } from '../keys/key-holder.js';
 import type { ClientKeySource } from '../keys/key-source.js';
 import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js';
 import { SecureByteContext } from '../memory/context.js';
+import type { OwnedBytes } from '../memory/owned-bytes.js';
 import { selectSecureMemory, type SecureMemoryOption } from '../memory/select.js';
 import type { SecureMemory, MemoryProtectionInfo } from '../memory/secure-memory.js';
 import type { ChatCompletion, SecureMetadata } from '../protocol/completion.js';
-import { parseCompletion, serializePayload } from './payload.js';
-import {
-  AES_KEY_BYTES,
-  HEADERS,
-  PACKAGE_ALGORITHM,
-  PACKAGE_CONTENT_TYPE,
-  PATHS,
-  V2_ANSWER_ALGORITHM,
-  type ProtocolVersion,
-  type SecurityTier,
-} from '../protocol/constants.js';
-import { openPackage, parseJsonPackage, parsePackage, sealPackage, v1Opener, v1Sealing, type EncryptedPackage, type PackageOpener, type Sealing } from '../protocol/package.js';
-import { openPackageBody, openPackageBodyInPlace, readPackageBody, type BodyText } from '../protocol/package-bytes.js';
-import { answerOpenerV2, requestSealingV2 } from '../protocol/v2.js';
+import { HEADERS, type ProtocolVersion, type SecurityTier } from '../protocol/constants.js';
+import { openPackage, parsePackage, sealPackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
-import { DisposedError, InvalidRequestError, type APIError } from '../errors.js';
-import { exchangeBytes, followSignal, untilAborted, type BytesExchange, type Exchange, type FetchFn } from '../transport/http.js';
-import { checkApiKey, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
+import { DisposedError, InvalidRequestError } from '../errors.js';
+import { followSignal, untilAborted } from '../transport/abort.js';
+import type { FetchFn } from '../transport/exchange.js';
+import { checkApiKeyFormat, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
-import { errorFromStatus } from '../transport/status.js';
 import { createKeyState } from './key-setup.js';
-import { answerBodyBuffers, sealRequest } from './request-body.js';
-import { sealedError } from './sealed-error.js';
+import { completionMetadata, parseCompletion, sealablePayloads, serializePayload } from './payload.js';
+import { v1Protection, v2Protection, type Protection } from './protection.js';
+import { roundTrip, type Wire } from './round-trip.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import {
   checkKeyDir,
@@ -63,10 +54,15 @@ export interface SendOptions {
   /** Overrides the client's timeout for this call. */
   timeout?: number | undefined;
 }
-/** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
-const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
-
 const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
+
+/** One sendSecureRequest's facts, checked: what its attempts share. */
+interface Request {
+  payloadId: string;
+  apiKey: string | undefined;
+  tier: SecurityTier | undefined;
+  timeout: number;
+}
 
 export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMetadata };
 
@@ -84,9 +80,7 @@ export class SecureCompletionClient {
   readonly keySize: number;
   /** The `protocol` option: `'auto'`, `1` or `2` (see {@link SecureCompletionClientOptions.protocol}). */
   readonly protocol: ProtocolOption;
-  readonly #fetch: FetchFn;
-  /** No fetch option: requests go to the runtime's own fetch (see transport/http.ts, sendInit). */
-  readonly #ownFetch: boolean;
+  readonly #wire: Wire;
   readonly #onWarning: (message: string) => void;
   readonly #memoryOption: SecureMemoryOption | undefined;
   #memory: Promise<SecureMemory> | undefined;
@@ -103,8 +97,8 @@ export class SecureCompletionClient {
     this.maxRetries = checkPositive('maxRetries', options.maxRetries ?? DEFAULT_MAX_RETRIES, true);
     this.keySize = checkKeySize(options.keySize ?? DEFAULT_KEY_SIZE);
     this.protocol = options.protocol === undefined ? 'auto' : checkProtocol(options.protocol);
-    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    this.#ownFetch = options.fetch === undefined;
+    const fetch: FetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#wire = { fetch, routerUrl: this.routerUrl, ownFetch: options.fetch === undefined };
     this.#onWarning = options.onWarning ?? (() => {});
     this.#memoryOption = options.secureMemory;
     const keys = createKeyState(options, {
@@ -113,7 +107,7 @@ export class SecureCompletionClient {
       keySize: this.keySize,
       timeout: this.timeout,
       maxRetries: this.maxRetries,
-      fetch: this.#fetch,
+      fetch,
       onWarning: this.#onWarning,
     });
     this.#keySource = keys.source;
@@ -185,8 +179,8 @@ export class SecureCompletionClient {
   async encryptPayload(payload: object): Promise<EncryptedPackage> {
     this.#assertUsable();
     const serverKey = await this.#serverKeys.get();
-    const ctx = new SecureByteContext(await this.#secureMemory());
-    return ctx.use(serializePayload(payload, ctx), (bytes) => sealPackage(bytes as Bytes, serverKey.key));
+    const secure = await this.#secureBytes();
+    return secure.use(serializePayload(payload, secure), (bytes) => sealPackage(bytes as Bytes, serverKey.key));
   }
 
   /** Opens a v1 response package (a parsed object or its JSON text) into a checked chat completion. */
@@ -194,7 +188,8 @@ export class SecureCompletionClient {
     this.#assertUsable();
     const pkg = typeof body === 'string' ? parsePackage(body) : body;
     const pair = keys ?? (await this.#keys.current());
-    return this.#completion(await openPackage(pkg, pair.privateKey), pkg, payloadId, 1);
+    const secure = await this.#secureBytes();
+    return this.#completion({ pkg, plaintext: secure.adopt(await openPackage(pkg, pair.privateKey)) }, payloadId, 1);
   }
 
   /**
@@ -205,40 +200,37 @@ export class SecureCompletionClient {
     this.#assertUsable();
     checkPayloadId(payloadId);
     refuseUnknownOptions(options, SEND_OPTION_KEYS, 'sendSecureRequest options');
-    checkApiKey(options.apiKey);
-    const tier = checkSecurityTier(options.securityTier);
-    const timeout = checkTimeout(options.timeout ?? this.timeout);
-    const ctx = new SecureByteContext(await this.#secureMemory());
-    // Serialized here, so a payload that is not an object or too large is refused before anything is
-    // sent; zeroed as soon as it is sealed, so no plaintext copy waits out the round trip. A retry
-    // (a fresh package) serializes the payload again.
-    let first: Uint8Array | undefined = serializePayload(payload, ctx, true);
-    const plaintext = (): Uint8Array => {
-      const bytes = first ?? serializePayload(payload, ctx, true);
+    checkApiKeyFormat(options.apiKey);
+    const request: Request = { payloadId, apiKey: options.apiKey, tier: checkSecurityTier(options.securityTier), timeout: checkTimeout(options.timeout ?? this.timeout) };
+    const secure = await this.#secureBytes();
+    // Serialized here, so that a payload that is not an object, or too large, is refused before
+    // anything is sent. Each attempt seals a fresh package, and a retry serializes the payload again.
+    let first: OwnedBytes | undefined = serializePayload(payload, sealablePayloads(secure));
+    const plaintext = (): OwnedBytes => {
+      const next = first ?? serializePayload(payload, sealablePayloads(secure));
       first = undefined;
-      return bytes;
+      return next;
     };
     const link = followSignal(options.signal);
     const signal = link.signal;
+    // A 400 that the router did not seal: it could not open the package, so its key may have changed.
+    // The key is fetched once more, and the request sent again only if it really is another key.
+    let keyRefreshed = false;
+    const attempt = async () => {
+      try {
+        return await this.#attempt(plaintext, request, secure, signal);
+      } catch (err) {
+        if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed) throw err;
+        keyRefreshed = true;
+        const before = this.#serverKeys.peek()?.fingerprint;
+        if ((await untilAborted(this.#serverKeys.refresh(), signal)).fingerprint === before) throw err;
+        return this.#attempt(plaintext, request, secure, signal);
+      }
+    };
     try {
-      const post = () => this.#post(plaintext, payloadId, { ...options, signal, securityTier: tier, timeout });
-      let keyRefreshed = false;
-      return await withRetries(async () => {
-        try {
-          return await post();
-        } catch (err) {
-          // The router could not open the package: its key may have changed. Fetch it once, and
-          // send again only if it really is another key.
-          if (!(err instanceof InvalidRequestError) || keyRefreshed) throw err;
-          keyRefreshed = true;
-          const before = this.#serverKeys.peek()?.fingerprint;
-          const after = await untilAborted(this.#serverKeys.refresh(), signal);
-          if (after.fingerprint === before) throw err;
-          return post();
-        }
-      }, this.maxRetries, signal);
+      return await withRetries(attempt, this.maxRetries, signal);
     } finally {
-      if (first) ctx.release(first);
+      first?.release();
       link.release();
     }
   }
@@ -267,104 +259,32 @@ export class SecureCompletionClient {
    * One attempt: the router's key (and with it the version to send), a fresh package, the POST, the
    * answer opened. The client key pair is asked for only when v1 is sent: v2 never makes one.
    */
-  async #post(plaintext: () => Uint8Array, payloadId: string, options: SendOptions & { timeout: number }): Promise<SecureChatCompletionResult> {
+  async #attempt(plaintext: () => OwnedBytes, request: Request, secure: SecureByteContext, signal: AbortSignal | undefined): Promise<SecureChatCompletionResult> {
     // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
-    // `protocol: 1` knows it needs the pair before the key answer: both are made side by side.
-    const pair = this.protocol === 1 ? this.#keys.current() : undefined;
-    const [serverKey, early] = await untilAborted(Promise.all([this.#serverKeys.get(), pair]), options.signal);
+    // `protocol: 1` knows it needs the pair before the key response: both are made side by side.
+    const v1Keys = this.protocol === 1 ? this.#keys.current() : undefined;
+    const [serverKey, keys] = await untilAborted(Promise.all([this.#serverKeys.get(), v1Keys]), signal);
     const version = chooseProtocol(this.protocol, serverKey, this.routerUrl);
-    const headers: Record<string, string> = { [HEADERS.contentType]: PACKAGE_CONTENT_TYPE, [HEADERS.payloadId]: payloadId };
-    if (options.apiKey) headers[HEADERS.authorization] = `Bearer ${options.apiKey}`;
-    if (options.securityTier) headers[HEADERS.securityTier] = options.securityTier;
-    if (version === 2) return this.#postV2(plaintext, payloadId, serverKey, headers, options);
-    const keys = early ?? (await untilAborted(this.#keys.current(), options.signal));
-    headers[HEADERS.publicKey] = keys.publicKeyHeader;
-    const answer = await this.#roundTrip(await v1Sealing(serverKey.key), plaintext, headers, options, v1Opener(keys.privateKey));
-    return this.#completion(answer.plaintext, answer.pkg, payloadId, 1);
+    const protection: Protection =
+      version === 2
+        ? await v2Protection(serverKey, secure, { payloadId: request.payloadId, tier: request.tier })
+        : await v1Protection(serverKey, keys ?? (await untilAborted(this.#keys.current(), signal)));
+    const headers: Record<string, string> = { [HEADERS.payloadId]: request.payloadId };
+    if (request.apiKey) headers[HEADERS.authorization] = `Bearer ${request.apiKey}`;
+    if (request.tier) headers[HEADERS.securityTier] = request.tier;
+    const opened = await roundTrip(this.#wire, protection, plaintext(), headers, { timeout: request.timeout, signal }, secure);
+    return this.#completion(opened, request.payloadId, version);
   }
 
-  /**
-   * v2: a fresh `K` in secure memory seals the request bound to its payload id and tier (exactly the
-   * headers sent), and is zeroed as soon as it is wrapped and its keys imported. Only the answer key
-   * derived from it outlives that, and only until this request's answer is opened.
-   */
-  async #postV2(
-    plaintext: () => Uint8Array,
-    payloadId: string,
-    serverKey: ServerKey,
-    headers: Record<string, string>,
-    options: SendOptions & { timeout: number },
-  ): Promise<SecureChatCompletionResult> {
-    const ctx = new SecureByteContext(await this.#secureMemory());
-    const binding = { payloadId, tier: options.securityTier };
-    const { sealing, answerKey } = await ctx.use(ctx.randomBytes(AES_KEY_BYTES), (k) => requestSealingV2(k as Bytes, serverKey.key, binding));
-    const opener = answerOpenerV2(answerKey, payloadId);
-    const answer = await this.#roundTrip(sealing, plaintext, headers, options, opener, (error) => sealedError(error, answerKey, payloadId));
-    return this.#completion(answer.plaintext, answer.pkg, payloadId, 2);
-  }
-
-  /**
-   * Seals `plaintext()` (then zeroes it) straight into a request body, posts it, and opens a 200 answer from its bytes
-   * with `opener`: no JSON text of either body, no base64 string of either ciphertext. Large bodies
-   * are sealed and opened in place, in secure memory, small ones go through the wire buffers
-   * (request-body.ts). A non-200 answer is an APIError: `openError`'s (v2: the error sealed for this
-   * request), else the one its status and `detail` say.
-   */
-  async #roundTrip(
-    sealing: Sealing,
-    plaintext: () => Uint8Array,
-    headers: Record<string, string>,
-    options: SendOptions & { timeout: number },
-    opener: PackageOpener,
-    openError?: (answer: Exchange) => Promise<APIError | undefined>,
-  ): Promise<{ pkg: unknown; plaintext: Uint8Array }> {
-    const ctx = new SecureByteContext(await this.#secureMemory());
-    const request = await sealRequest(ctx, sealing, plaintext());
-    let sent = false;
-    const release = () => {
-      if (!sent) request.free();
-      sent = true;
-    };
-    const answerBuffers = answerBodyBuffers(ctx);
-    let answer: BytesExchange;
-    try {
-      const init = { method: 'POST', headers, body: request.body as Bytes };
-      answer = await exchangeBytes(this.#fetch, this.routerUrl + PATHS.secureCompletion, init, { ...options, buffers: answerBuffers, onSent: release, ownFetch: this.#ownFetch });
-    } finally {
-      release();
-    }
-    if (answer.status !== 200 || !answer.bytes) throw (await openError?.(answer)) ?? errorFromStatus(answer.status, answer.body, answer.headers);
-    const { buffer, length } = answer.bytes;
-    let owned = true;
-    try {
-      const body = buffer.subarray(0, length);
-      const read = readPackageBody(body, ANSWER_TEXT);
-      const opened = answerBuffers.secure(buffer) ? await openPackageBodyInPlace(body, read, opener) : undefined;
-      if (opened) {
-        // Opened in the answer's own (secure) buffer, at its start: releasing the plaintext releases that.
-        owned = false;
-        return { pkg: read.pkg, plaintext: ctx.head(buffer as Uint8Array<ArrayBuffer>, opened.plaintext.length) };
-      }
-      const buffers = { alloc: (size: number) => ctx.alloc(size), free: (bytes: Uint8Array) => ctx.release(bytes) };
-      return { pkg: read.pkg, plaintext: (await openPackageBody(body, read, opener, buffers)).plaintext };
-    } finally {
-      if (owned) answerBuffers.free(buffer);
-    }
-  }
-
-  /** The decrypted answer as a checked completion with its `_metadata`; the plaintext bytes are zeroed. */
-  async #completion(plaintext: Uint8Array, pkg: unknown, payloadId: string, protocol: ProtocolVersion): Promise<SecureChatCompletionResult> {
-    const memory = await this.#secureMemory();
-    const completion = await new SecureByteContext(memory).use(plaintext, (bytes) => parseCompletion(bytes));
-    const processedAt = (pkg as { processed_at?: unknown }).processed_at;
-    completion._metadata = {
-      payload_id: payloadId,
-      processed_at: typeof processedAt === 'number' ? processedAt : undefined,
-      is_encrypted: true,
-      encryption_algorithm: protocol === 2 ? V2_ANSWER_ALGORITHM : PACKAGE_ALGORITHM,
-      protocol,
-    };
+  /** The opened answer as a checked completion with its `_metadata`; the plaintext is released (zeroed). */
+  async #completion(opened: { pkg: unknown; plaintext: OwnedBytes }, payloadId: string, protocol: ProtocolVersion): Promise<SecureChatCompletionResult> {
+    const completion = await (await this.#secureBytes()).use(opened.plaintext, parseCompletion);
+    completion._metadata = completionMetadata(opened.pkg, payloadId, protocol);
     return completion as SecureChatCompletionResult;
+  }
+
+  async #secureBytes(): Promise<SecureByteContext> {
+    return new SecureByteContext(await this.#secureMemory());
   }
 
   #secureMemory(): Promise<SecureMemory> {

@@ -1,13 +1,13 @@
 /**
  * createSecureFetch: a `fetch` for OpenAI-compatible SDKs that seals chat completions with the
- * NOMYO protocol and answers the way api.openai.com would, so the SDK's parsing, error classes,
+ * NOMYO protocol and responds the way api.openai.com would, so the SDK's parsing, error classes,
  * retries and streaming code all work unchanged.
  */
 import { randomUUID } from '../crypto/subtle.js';
 import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
 import type { SecurityTier } from '../protocol/constants.js';
-import { jsonBytes } from '../protocol/json-bytes.js';
-import { checkApiKey, checkSecurityTier } from '../transport/policy.js';
+import { jsonBytes } from '../protocol/json-stringify.js';
+import { checkApiKeyFormat, checkSecurityTier } from '../transport/policy.js';
 import { readChatRequest, type FetchInput } from './fetch-request.js';
 import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
 import { CLIENT_OPTION_KEYS } from './options.js';
@@ -74,7 +74,7 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
 export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch {
   refuseUnknownOptions(options, FETCH_OPTION_KEYS, 'createSecureFetch options');
   const { client: given, apiKey: defaultKey, securityTier: defaultTier, baseUrl, ...clientOptions } = options;
-  checkApiKey(defaultKey);
+  checkApiKeyFormat(defaultKey);
   checkSecurityTier(defaultTier);
   const ignored = given === undefined ? [] : givenKeys(options, CREATED_CLIENT_KEYS);
   if (ignored.length > 0) {
@@ -112,7 +112,7 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
         headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
       });
     }
-    // Its JSON written straight into bytes: no whole JSON string first (a 5 MiB answer: about 20 ms less).
+    // Its JSON written straight into bytes: no whole JSON string first.
     return new Response(jsonBytes(completion), { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
   };
   return Object.assign(secureFetch, { client });

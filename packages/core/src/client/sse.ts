@@ -18,7 +18,7 @@ type Chunk = Record<string, unknown>;
 const encoder = new TextEncoder();
 // Small pieces so apps that render deltas as they come see more than one; whole words only.
 const PIECE_CHARS = 24;
-// At most about this many pieces per text: a long answer in 24-character pieces would be one event
+// At most about this many pieces per text: a long completion in 24-character pieces would be one event
 // (some 200 bytes of JSON around each piece) and one UI update per few words, ten times its size in
 // all. Past 24 Ki characters the pieces grow instead.
 const MAX_PIECES = 1024;
@@ -31,7 +31,7 @@ export function completionChunks(completion: ChatCompletion, options: ChunkOptio
   return [...chunksOf(completion, options)];
 }
 
-/** {@link completionChunks} one at a time, made as they are taken: a long answer is never all chunks at once. */
+/** {@link completionChunks} one at a time, made as they are taken: a long completion is never all chunks at once. */
 function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator<Chunk> {
   const includeUsage = options.includeUsage === true;
   const base: Chunk = {

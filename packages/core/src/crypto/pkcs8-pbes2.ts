@@ -149,17 +149,16 @@ function isPrivateKeyInfo(der: Uint8Array): boolean {
 async function deriveAesKey(password: string, salt: Bytes, iterations: number, hash: string, bits: number, usage: KeyUsage): Promise<CryptoKey> {
   // UTF-8 exactly as given, no Unicode normalisation: what OpenSSL and Python cryptography do.
   // With @nomyo/native the bytes live in locked, dump-excluded memory until they are zeroed.
-  const ctx = new SecureByteContext((await loadNativeMemory()).memory ?? new JsSecureMemory());
-  const pw = ctx.encodeUtf8(password) as Bytes;
-  try {
-    const base = await subtle().importKey('raw', pw, 'PBKDF2', false, ['deriveKey']);
-    return await subtle().deriveKey({ name: 'PBKDF2', salt, iterations, hash }, base, { name: 'AES-CBC', length: bits }, false, [usage]);
-  } catch (cause) {
-    if (bits === 192) throw new KeyFileError("AES-192-CBC is not supported by this runtime's Web Crypto", { cause });
-    throw new KeyFileError(`PBKDF2 with ${hash} failed in this runtime's Web Crypto`, { cause });
-  } finally {
-    ctx.release(pw);
-  }
+  const secure = new SecureByteContext((await loadNativeMemory()).memory ?? new JsSecureMemory());
+  return secure.use(secure.encodeUtf8(password), async (pw) => {
+    try {
+      const base = await subtle().importKey('raw', pw, 'PBKDF2', false, ['deriveKey']);
+      return await subtle().deriveKey({ name: 'PBKDF2', salt, iterations, hash }, base, { name: 'AES-CBC', length: bits }, false, [usage]);
+    } catch (cause) {
+      if (bits === 192) throw new KeyFileError("AES-192-CBC is not supported by this runtime's Web Crypto", { cause });
+      throw new KeyFileError(`PBKDF2 with ${hash} failed in this runtime's Web Crypto`, { cause });
+    }
+  });
 }
 
 /**

@@ -1,10 +1,7 @@
 /**
- * The client's own RSA key pair and the holder that hands it out.
- *
- * The holder serialises every change of key (first generation, loading, later rotation) through a
- * promise-chain mutex, so any number of concurrent first calls produce exactly one key pair.
- * Callers take a snapshot (`ClientKeyPair`) per request and open the answer with that snapshot,
- * so a key change while a request is in flight cannot break it. Rotation lives in `key-holder.ts`.
+ * The client's own RSA key pair (v1 only): made (multi-prime where the runtime allows), checked and
+ * described. A request takes a snapshot of one (`ClientKeyPair`) and opens its answer with it;
+ * key-holder.ts hands them out, one change at a time.
  */
 import { derToPem } from '../crypto/pem.js';
 import { spkiFingerprint } from '../crypto/fingerprint.js';
@@ -89,4 +86,3 @@ function runtimePrimes(): Promise<RandomPrime | undefined> {
   return primeSource;
 }
 
-export { ClientKeyHolder, type KeyPairFactory, type PendingKeyPair, type KeyHolderOptions } from './key-holder.js';

@@ -9,6 +9,7 @@
  * keep using the current pair. A request holds its own snapshot of the pair, so a switch while it
  * is in flight cannot break it.
  */
+import { MAX_TIMER_MS } from '../env.js';
 import { DisposedError } from '../errors.js';
 import type { ClientKeyPair } from './client-keys.js';
 
@@ -34,7 +35,6 @@ export interface KeyHolderOptions {
 }
 
 type Timer = ReturnType<typeof setTimeout>;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ClientKeyHolder {
   #chain: Promise<unknown> = Promise.resolve();

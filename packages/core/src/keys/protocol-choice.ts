@@ -1,5 +1,5 @@
 /**
- * Which wire version a request is sent with (PROTOCOL-v2.md, "Choosing the version"), and the
+ * Which wire version a request is sent with (docs/protocol.md, "Choosing the version on the client"), and the
  * downgrade memory: once a router key has been seen advertising protocol 2, an answer for that key
  * without it is refused, since an intermediary can strip X-Nomyo-Protocol to force v1. Checked where
  * the router's key is fetched, before anything is sent.
@@ -13,7 +13,7 @@ import type { ServerKey } from './server-key.js';
 export type ProtocolOption = 'auto' | ProtocolVersion;
 
 /**
- * The version to send to the router whose key answer was `key`.
+ * The version to send to the router whose key response was `key`.
  * @throws SecurityError for `protocol: 2` when the router does not advertise 2 (nothing is sent).
  */
 export function chooseProtocol(option: ProtocolOption, key: ServerKey, origin: string): ProtocolVersion {
@@ -22,7 +22,7 @@ export function chooseProtocol(option: ProtocolOption, key: ServerKey, origin: s
   if (v2) return 2;
   if (option === 2) {
     throw new SecurityError(
-      `protocol: 2 is required, but the router ${origin} does not advertise protocol 2 (no "X-Nomyo-Protocol: 1, 2" on its key answer); ` +
+      `protocol: 2 is required, but the router ${origin} does not advertise protocol 2 (no "X-Nomyo-Protocol: 1, 2" on its key response); ` +
         `nothing was sent. Use protocol: 'auto' or 1 for a router that speaks only v1.`,
     );
   }
@@ -41,7 +41,7 @@ export class ProtocolMemory {
   ) {}
 
   /**
-   * Remembers a key answer that advertises protocol 2; refuses one that does not, for a key that did
+   * Remembers a key response that advertises protocol 2; refuses one that does not, for a key that did
    * before (unless the client sends v1 only, `protocol: 1`, which is the deliberate way to accept it).
    * @throws SecurityError naming what happened and how to accept it.
    */
@@ -65,7 +65,7 @@ export class ProtocolMemory {
     const seen = storedIn === undefined ? 'earlier in this client' : `before (remembered in ${storedIn})`;
     const retrust = storedIn === undefined ? 'create a new client' : `re-trust the router with \`nomyo keys trust --url ${this.origin}\` and the same --dir`;
     throw new SecurityError(
-      `the router ${this.origin} advertised protocol 2 ${seen} with this same key (sha256 ${fingerprint}), but its key answer now ` +
+      `the router ${this.origin} advertised protocol 2 ${seen} with this same key (sha256 ${fingerprint}), but its key response now ` +
         `does not: refused as a possible downgrade by an intermediary that strips X-Nomyo-Protocol; nothing was sent. If the router ` +
         `really stopped speaking protocol 2, accept it deliberately: pass protocol: 1 (v1 only), or ${retrust}.`,
     );

@@ -15,13 +15,13 @@ export interface ServerKey {
   /** Hex SHA-256 of the SPKI DER. */
   readonly fingerprint: string;
   readonly bits: number;
-  /** The protocol versions the key answer advertised (X-Nomyo-Protocol), ascending; `[1]` without the header. */
+  /** The protocol versions the key response advertised (X-Nomyo-Protocol), ascending; `[1]` without the header. */
   readonly protocols: readonly ProtocolVersion[];
 }
 
 /**
  * Parses and checks a router's PEM: SPKI, RSA, at least 2048 bits. `protocolHeader` is the key
- * answer's X-Nomyo-Protocol value (absent: the router speaks v1 only).
+ * response's X-Nomyo-Protocol value (absent: the router speaks v1 only).
  */
 export async function parseServerKey(pem: string, protocolHeader?: string | null): Promise<ServerKey> {
   if (!pem.includes('-----BEGIN PUBLIC KEY-----')) throw new SecurityError('the router sent no SPKI PEM public key');

@@ -1,5 +1,5 @@
 import type { MemoryProtectionInfo, SecureMemory } from './secure-memory.js';
-import { SecureBufferPool } from './secure-pool.js';
+import { PooledMemory } from './pooled-memory.js';
 
 /**
  * Zeroing only: JavaScript cannot lock pages or keep the GC from copying. Allocations are pooled
@@ -7,7 +7,7 @@ import { SecureBufferPool } from './secure-pool.js';
  */
 export class JsSecureMemory implements SecureMemory {
   readonly kind = 'js';
-  readonly #pool = new SecureBufferPool({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: (view) => view.fill(0) });
+  readonly #pool = new PooledMemory({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: (view) => view.fill(0) });
   constructor(private readonly reason = 'pure JavaScript: zeroing only') {}
   lock(): boolean {
     return false;
@@ -19,10 +19,10 @@ export class JsSecureMemory implements SecureMemory {
     view.fill(0);
   }
   alloc(size: number): Uint8Array<ArrayBuffer> {
-    return this.#pool.take(size);
+    return this.#pool.alloc(size);
   }
   free(view: Uint8Array): void {
-    if (!this.#pool.give(view)) view.fill(0);
+    this.#pool.free(view);
   }
   info(): MemoryProtectionInfo {
     return { kind: 'js', locking: false, dumpExclusion: false, reason: this.reason };

@@ -1,7 +1,7 @@
 /** Finds @nomyo/native at first use (never at import time) and adapts it to SecureMemory. */
 import { env } from '../env.js';
 import type { MemoryProtectionInfo, SecureMemory } from './secure-memory.js';
-import { SecureBufferPool } from './secure-pool.js';
+import { PooledMemory } from './pooled-memory.js';
 
 export interface NativeLoadResult {
   memory?: SecureMemory;
@@ -32,12 +32,12 @@ const CANDIDATES = ['@nomyo/native', 'nomyo-native'];
 
 class NativeSecureMemory implements SecureMemory {
   readonly kind = 'native';
-  readonly #pool: SecureBufferPool;
+  readonly #pool: PooledMemory;
   constructor(
     private readonly addon: NativeAddon,
     private readonly name: string,
   ) {
-    this.#pool = new SecureBufferPool({
+    this.#pool = new PooledMemory({
       allocate: (size) => {
         try {
           return addon.allocSecure(size);
@@ -60,11 +60,10 @@ class NativeSecureMemory implements SecureMemory {
     this.addon.zero(view);
   }
   alloc(size: number): Uint8Array<ArrayBuffer> {
-    return this.#pool.take(size);
+    return this.#pool.alloc(size);
   }
   free(view: Uint8Array): void {
-    // A pooled view is zeroed and its buffer kept for reuse; any other view is only zeroed.
-    if (!this.#pool.give(view)) this.addon.zero(view);
+    this.#pool.free(view);
   }
   info(): MemoryProtectionInfo {
     const p = this.addon.protectionInfo();

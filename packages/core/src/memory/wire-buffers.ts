@@ -4,19 +4,14 @@
  * reusing them means large requests in a row touch no new pages for their bodies. Plaintext never
  * goes in here (it has secure memory), so a body buffer handed to fetch and reused later can never
  * put a secret on the wire. Shared by every client of the process; bounded like the secure pool.
+ * (The reference router also writes plaintext into them, in place: it zeroes that itself.)
  */
-import { SecureBufferPool } from './secure-pool.js';
+import { BufferPool } from './buffer-pool.js';
 
 /**
  * Not locked, so slack that is never written costs no memory: 1/8, so that a router's answer, sealed
- * in place a third past its JSON head (package-bytes.ts inPlaceRoom), fits in its request's buffer.
+ * in place a third past its JSON head (protocol/body/layout.ts inPlaceRoom), fits in its request's buffer.
  */
 const WIRE_SLACK = 1 / 8;
 
-export const wireBuffers = new SecureBufferPool({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: () => {} }, WIRE_SLACK);
-
-/** {@link wireBuffers} as a source of buffers (for readBodyBytes and the package writer). */
-export const wireBufferSource = {
-  alloc: (size: number): Uint8Array => wireBuffers.take(size),
-  free: (buffer: Uint8Array): void => void wireBuffers.give(buffer),
-};
+export const wireBuffers = new BufferPool({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: () => {} }, false, WIRE_SLACK);

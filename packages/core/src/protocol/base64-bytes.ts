@@ -11,8 +11,9 @@
 import { ALPHABET, invalid } from './base64.js';
 import { NodeBuffer, bufferView } from '../node-buffer.js';
 
-/** Characters per piece (a multiple of 4), and the bytes they stand for (a multiple of 3). */
-export const BASE64_PIECE_CHARS = 65536;
+/** Characters per piece of Node's codec (a multiple of 4), and the bytes they stand for (a multiple of 3). */
+const BASE64_PIECE_CHARS = 65536;
+/** @internal for tests: inputs longer than this cross a piece boundary. */
 export const BASE64_PIECE_BYTES = (BASE64_PIECE_CHARS / 4) * 3;
 
 const PAD = 0x3d;
@@ -154,30 +155,6 @@ export function decodeBase64Span(src: Uint8Array, start: number, end: number, ds
   const whole = pad > 0 ? end - 4 : end;
   if (!decodeQuads(src, start, whole, dst, offset)) throw invalid();
   if (pad > 0) decodeLastQuad(src, whole, pad, dst, offset + ((whole - start) / 4) * 3);
-  return length;
-}
-
-/**
- * Decodes the strict base64 text in `src[start, end)` piece by piece into `scratch` (at least
- * {@link BASE64_PIECE_BYTES} long) and hands each piece to `sink` before decoding the next: for a
- * consumer that takes the bytes in order (a streaming decryption), so they never sit anywhere whole.
- * @returns the number of bytes decoded.
- * @throws SecurityError for anything base64.ts would refuse, after handing over the pieces before it.
- */
-export function decodeBase64Pieces(src: Uint8Array, start: number, end: number, scratch: Uint8Array, sink: (piece: Uint8Array) => void): number {
-  const length = base64SpanLength(src, start, end);
-  if (scratch.length < BASE64_PIECE_BYTES) throw new RangeError('base64 scratch buffer too small');
-  const pad = ((end - start) / 4) * 3 - length;
-  const whole = pad > 0 ? end - 4 : end;
-  for (let i = start; i < whole; i += BASE64_PIECE_CHARS) {
-    const j = Math.min(i + BASE64_PIECE_CHARS, whole);
-    if (!decodeQuads(src, i, j, scratch, 0)) throw invalid();
-    sink(scratch.subarray(0, ((j - i) / 4) * 3));
-  }
-  if (pad > 0) {
-    decodeLastQuad(src, whole, pad, scratch, 0);
-    sink(scratch.subarray(0, 3 - pad));
-  }
   return length;
 }
 

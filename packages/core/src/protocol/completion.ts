@@ -60,14 +60,14 @@ export interface ChatCompletionChoice extends Infer<typeof choice> {}
 /** Token counts, when the router sends them: all three numbers. */
 export interface CompletionUsage extends Infer<typeof usage> {}
 
-/** What the client attaches after decrypting (PROTOCOL.md, "Metadata the clients add"). */
+/** What the client attaches after decrypting (docs/protocol.md, "Metadata the client adds"). */
 export interface SecureMetadata {
   payload_id: string;
   processed_at: number | undefined;
   is_encrypted: true;
   /** `hybrid-aes256-rsa4096` (v1), or `aes256gcm-hkdf-sha256` for a v2 answer. */
   encryption_algorithm: string;
-  /** The wire protocol version that protected this request and its answer (PROTOCOL-v2.md). */
+  /** The wire protocol version that protected this request and its answer (docs/protocol.md). */
   protocol: 1 | 2;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Every fixed fact of wire protocols v1 (../shared/PROTOCOL.md) and v2 (../shared/PROTOCOL-v2.md),
+ * Every fixed fact of wire protocols v1 and v2 (docs/protocol.md),
  * in one place. Client and reference server both read them from here.
  */
 
@@ -25,7 +25,7 @@ export const V2_REQUEST_AAD_PREFIX = 'nomyo/2 request\n';
 export const V2_ANSWER_AAD_PREFIX = 'nomyo/2 answer\n';
 export const V2_ANSWER_KEY_INFO_PREFIX = 'nomyo/2 answer key\n';
 /**
- * A v2 error answer's sealed part (see {@link SEALED_ERROR_FIELD}): sealed with the answer key, under
+ * A v2 error response's sealed part (see {@link SEALED_ERROR_FIELD}): sealed with the answer key, under
  * associated data of its own, so that it can never pass for the answer, nor the answer for it.
  */
 export const V2_ERROR_AAD_PREFIX = 'nomyo/2 error\n';
@@ -63,7 +63,7 @@ export const HEADERS = {
   securityTier: 'X-Security-Tier',
   authorization: 'Authorization',
   contentType: 'Content-Type',
-  /** On the router's key answer: the protocol versions it speaks, e.g. `1, 2`. None: v1 only. */
+  /** On the router's key response: the protocol versions it speaks, e.g. `1, 2`. None: v1 only. */
   protocol: 'X-Nomyo-Protocol',
 } as const;
 
@@ -71,14 +71,14 @@ export const HEADERS = {
 export const PAYLOAD_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 
 /**
- * The largest answer body a client reads: a 64 MiB completion is about 86 MiB as a package, and
+ * The largest response body a client reads: a 64 MiB completion is about 86 MiB as a package, and
  * nothing larger is read into memory. Error bodies are read only as far as their `detail` needs.
  */
 export const MAX_ANSWER_BODY_BYTES = 128 * 1024 * 1024;
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /**
- * The field of a v2 error answer (`{"detail": <generic>, "sealed_error": <v2 answer package>}`) that
+ * The field of a v2 error response (`{"detail": <generic>, "sealed_error": <v2 answer package>}`) that
  * holds what only the client may read: an error whose text comes from the upstream, which saw the
  * plaintext (a model name, a fragment of the prompt). Its plaintext is `{"error": {message, type,
  * code, status}}`, as a stream's final record carries an error. Clients that do not know the field

@@ -13,7 +13,7 @@ const CLOSE_BRACE = 0x7d;
 
 /**
  * True if `text` opens more than `limit` arrays or objects inside one another (`[[1]]` nests 2 deep).
- * Exact for valid JSON; for invalid JSON any answer, and JSON.parse refuses it anyway. Linear time,
+ * Exact for valid JSON; for invalid JSON any result, and JSON.parse refuses it anyway. Linear time,
  * no allocation. String contents are skipped with indexOf (native, memchr-like), so a large string
  * costs little; measured against a regex scan and a one-state-machine loop, this was the fastest.
  */

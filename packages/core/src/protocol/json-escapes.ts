@@ -1,7 +1,8 @@
 /**
- * JSON strings on UTF-8 bytes, for json-bytes.ts: what kinds of byte a long literal read holds, and
- * whether a slice of a long string written has anything JSON.stringify escapes (if so, json-bytes.ts
- * writes that slice's JSON.stringify instead), and whether it is well-formed UTF-16.
+ * JSON strings on UTF-8 bytes: what kinds of byte a long literal read holds (json-parse.ts, and
+ * body/read.ts for a ciphertext), whether a slice of a long string written has anything
+ * JSON.stringify escapes (json-stringify.ts then writes that slice's JSON.stringify instead), and
+ * whether it is well-formed UTF-16.
  */
 import { NodeBuffer } from '../node-buffer.js';
 
@@ -167,10 +168,10 @@ export function wellFormedPortable(text: string): boolean {
 
 /**
  * False if `text` has a lone surrogate (JSON.stringify escapes it; UTF-8 cannot hold it). The
- * runtime's isWellFormed where there is one: at once for a one-byte string, a quick scan for others
- * (0.5 ms for 5 MiB of Chinese, where a search of the UTF-8 for U+FFFD takes 1.4 ms on Node.js 20
- * and 4.3 ms on 24, one indexOf per full-width punctuation mark). Without it, `utf8` (what
- * encodeInto wrote for `text`) spares the regex when it holds no U+FFFD.
+ * runtime's isWellFormed where there is one: at once for a one-byte string, one quick scan for
+ * others, where a search of the UTF-8 for U+FFFD would take one indexOf per full-width punctuation
+ * mark of Chinese text (docs/performance.md). Without it, `utf8` (what encodeInto wrote for `text`)
+ * spares the regex when it holds no U+FFFD.
  */
 export function wellFormed(text: string, utf8?: Uint8Array): boolean {
   const native = (text as { isWellFormed?: () => boolean }).isWellFormed;

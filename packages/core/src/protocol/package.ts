@@ -1,5 +1,5 @@
 /**
- * The package: the wire format of request and response bodies (PROTOCOL.md, "The package").
+ * The package: the wire format of request and response bodies (docs/protocol.md, "The package").
  * Sealing and opening v1 packages, and the shape checks and JSON that v2 (v2.ts) shares; no I/O.
  * The shared vectors test exactly this module.
  */
@@ -29,7 +29,7 @@ export interface EncryptedPackage {
   processed_at?: number;
 }
 
-/** A v2 answer (PROTOCOL-v2.md, "Answer"): no wrapped key, the client already knows `K`. */
+/** A v2 answer (docs/protocol.md, "v2 answer"): no wrapped key, the client already knows `K`. */
 export interface AnswerPackage {
   version: string;
   algorithm: string;
@@ -61,7 +61,7 @@ export interface GcmParams {
 
 /**
  * A package ready to be sealed: its fields, and the key, fresh nonce and associated data to seal its
- * payload with. {@link sealWith} makes the package object; protocol/package-bytes.ts writes the same
+ * payload with. {@link sealWith} makes the package object; protocol/body/write.ts writes the same
  * package straight into a body buffer. One of these per package: a nonce is never used twice.
  */
 export interface Sealing {

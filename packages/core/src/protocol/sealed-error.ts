@@ -1,5 +1,5 @@
 /**
- * The plaintext of an error the router tells only the client (a v2 error answer's `sealed_error`,
+ * The plaintext of an error the router tells only the client (a v2 error response's `sealed_error`,
  * and later a stream's final record): `{"error": {"message", "type", "code", "status"?}}`, where
  * `status` is the HTTP status the router would have answered with had it been free to say why. The
  * text comes from the network: the client shows it sanitized, as it shows any `detail`.

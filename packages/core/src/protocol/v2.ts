@@ -1,5 +1,5 @@
 /**
- * Wire protocol v2 (PROTOCOL-v2.md): the request's AES key `K` and its headers are bound together
+ * Wire protocol v2 (docs/protocol.md, "v2 request" and "v2 answer"): the request's AES key `K` and its headers are bound together
  * (AES-GCM associated data), and the answer is sealed with HKDF-SHA256(`K`, payload id), which only
  * the router that opened the request can know. Both sides are here, as v1's are in package.ts; no I/O.
  *
@@ -196,7 +196,7 @@ export function errorSealingV2(answerKey: CryptoKey, payloadId: string): Sealing
 }
 
 /**
- * Client: opens the sealed error of a v2 error answer to the request sealed for `payloadId`, with
+ * Client: opens the sealed error of a v2 error response to the request sealed for `payloadId`, with
  * that request's answer key. Anything else (a forgery, another request's error, the answer passed off
  * as an error) is a SecurityError. Returns the plaintext, which the caller zeroes.
  */

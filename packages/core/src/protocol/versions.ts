@@ -1,5 +1,5 @@
 /**
- * X-Nomyo-Protocol: which wire versions a router speaks (PROTOCOL-v2.md, "Discovery"). The one
+ * X-Nomyo-Protocol: which wire versions a router speaks (docs/protocol.md, "Discovery"). The one
  * parser of it, for the client and for tests of the router. It comes from the network, so it is
  * read strictly and within a bound, and nothing it holds can make it throw.
  */

@@ -1,5 +1,6 @@
 /** What may be sent at all: checked before anything leaves the process. */
-import { PAYLOAD_ID_PATTERN, SECURITY_TIERS, type SecurityTier } from '../protocol/constants.js';
+import type { SecurityTier } from '../protocol/constants.js';
+import { isPayloadId, isSecurityTier, PAYLOAD_ID_RULE, SECURITY_TIER_RULE } from '../protocol/request-headers.js';
 import { InvalidArgumentError, SecurityError } from '../errors.js';
 
 /**
@@ -26,7 +27,7 @@ export function routerBaseUrl(url: string, allowHttp: boolean): string {
 }
 
 /** An API key goes into a header: refuse anything that could split or smuggle headers. */
-export function checkApiKey(apiKey: string | undefined): void {
+export function checkApiKeyFormat(apiKey: string | undefined): void {
   if (apiKey === undefined) return;
   if (typeof apiKey !== 'string' || !/^[\x20-\x7e]+$/.test(apiKey)) {
     // Never echo the key: it is a secret.
@@ -36,15 +37,11 @@ export function checkApiKey(apiKey: string | undefined): void {
 
 export function checkSecurityTier(tier: unknown): SecurityTier | undefined {
   if (tier === undefined || tier === null) return undefined;
-  if (!(SECURITY_TIERS as readonly unknown[]).includes(tier)) {
-    throw new InvalidArgumentError(`security_tier must be one of ${SECURITY_TIERS.join(', ')}`);
-  }
-  return tier as SecurityTier;
+  if (!isSecurityTier(tier)) throw new InvalidArgumentError(`security_tier must be ${SECURITY_TIER_RULE}`);
+  return tier;
 }
 
-/** X-Payload-ID goes into a header and the router's logs: printable ASCII, 1 to 128 characters. */
+/** X-Payload-ID goes into a header and the router's logs. */
 export function checkPayloadId(payloadId: unknown): void {
-  if (typeof payloadId !== 'string' || !PAYLOAD_ID_PATTERN.test(payloadId)) {
-    throw new InvalidArgumentError('payloadId must be 1 to 128 printable ASCII characters without spaces (a UUID by default)');
-  }
+  if (!isPayloadId(payloadId)) throw new InvalidArgumentError(`payloadId must be ${PAYLOAD_ID_RULE}`);
 }

@@ -1,5 +1,6 @@
 /** When to retry and how long to wait: 429, 503 and connection failures, with backoff and jitter. */
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '../errors.js';
+import { sleep } from './abort.js';
 
 const INITIAL_DELAY_MS = 500;
 const MAX_BACKOFF_MS = 8_000;
@@ -38,22 +39,6 @@ export function retryDelayMs(attempt: number, err: unknown, random: () => number
   }
   const step = Math.min(INITIAL_DELAY_MS * 2 ** (attempt - 1), MAX_BACKOFF_MS);
   return step * (0.5 + random() * 0.5);
-}
-
-/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**

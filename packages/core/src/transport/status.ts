@@ -11,14 +11,14 @@ import {
 import { detailFromBody } from './detail.js';
 import { parseRetryAfter } from './retry.js';
 
-/** The error for a non-200 answer with this body (its `detail` sanitized). */
+/** The error for a non-200 response with this body (its `detail` sanitized). */
 export function errorFromStatus(status: number, body: string, headers: Headers): APIError {
   return errorForStatus(status, detailFromBody(body), headers);
 }
 
-/** The error for `status` with a `detail` already sanitized. */
-export function errorForStatus(status: number, detail: string | undefined, headers: Headers): APIError {
-  const init = { detail, headers };
+/** The error for `status` with a `detail` already sanitized (`sealed`: it came sealed for this request). */
+export function errorForStatus(status: number, detail: string | undefined, headers: Headers, sealed = false): APIError {
+  const init = { detail, headers, sealed };
   switch (status) {
     case 400:
       return new InvalidRequestError(status, init);

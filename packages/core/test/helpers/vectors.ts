@@ -1,4 +1,4 @@
-/** The shared protocol vectors, vendored in the repo under test-vectors/ (copied from ../shared/vectors). */
+/** The protocol vectors, vendored in the repo under test-vectors/ (made by independent implementations: see the README of each folder there). */
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -6,7 +6,7 @@
  * a socket that has not sent them holds them.
  */
 import { describe, expect, it } from 'vitest';
-import { sendInit } from '../../src/transport/http.js';
+import { sendInit } from '../../src/transport/send-body.js';
 
 const SIZE = 300_000;
 

@@ -5,7 +5,7 @@
  * node:crypto the same key without its bytes ever reaching JavaScript. It takes only extractable
  * keys, as core makes them here (PAYLOAD_KEYS_EXTRACTABLE): a non-extractable one would print a
  * deprecation warning (Node.js 24) or throw (later). Such a key, and whatever node:crypto lacks
- * (other runtimes that answer to the "node" condition), goes to Web Crypto as in browser.ts.
+ * (other runtimes that respond to the "node" condition), goes to Web Crypto as in browser.ts.
  */
 import * as nodeCrypto from 'node:crypto';
 import { GCM_TAG_BYTES } from '../../protocol/constants.js';

@@ -1,0 +1,47 @@
+/**
+ * How one request is protected, per wire version: the headers the version adds, how the request's
+ * package is sealed, and how its answer (and, in v2, an error sealed for it) opens. The client
+ * chooses the version (keys/protocol-choice.ts) and then only composes these.
+ */
+import { AES_KEY_BYTES, HEADERS, type ProtocolVersion } from '../protocol/constants.js';
+import { v1Opener, v1Sealing, type PackageOpener, type Sealing } from '../protocol/package.js';
+import { answerOpenerV2, requestSealingV2, type RequestBinding } from '../protocol/v2.js';
+import type { ClientKeyPair } from '../keys/client-keys.js';
+import type { ServerKey } from '../keys/server-key.js';
+import type { SecureByteContext } from '../memory/context.js';
+import type { APIError } from '../errors.js';
+import type { Exchange } from '../transport/exchange.js';
+import { sealedError } from './sealed-error.js';
+
+export interface Protection {
+  version: ProtocolVersion;
+  /** Headers of this version (v1: X-Public-Key). */
+  headers: Record<string, string>;
+  /** How the request's package is sealed: used once. */
+  sealing: Sealing;
+  /** How its answer opens. */
+  opener: PackageOpener;
+  /** v2: the error the router sealed for this request into a non-200 response, if it holds one. */
+  sealedError?(response: Exchange): Promise<APIError | undefined>;
+}
+
+/** v1: a fresh AES key wrapped to the router's key; the answer is sealed to the client's pair, whose public key travels in X-Public-Key. */
+export async function v1Protection(serverKey: ServerKey, keys: ClientKeyPair): Promise<Protection> {
+  return { version: 1, headers: { [HEADERS.publicKey]: keys.publicKeyHeader }, sealing: await v1Sealing(serverKey.key), opener: v1Opener(keys.privateKey) };
+}
+
+/**
+ * v2: a fresh `K` in secure memory seals the request bound to its payload id and tier (exactly the
+ * headers sent), and is zeroed as soon as it is wrapped and its keys imported. Only the answer key
+ * derived from it outlives that, and only until this request's answer (or sealed error) is opened.
+ */
+export async function v2Protection(serverKey: ServerKey, secure: SecureByteContext, binding: RequestBinding): Promise<Protection> {
+  const { sealing, answerKey } = await secure.use(secure.randomBytes(AES_KEY_BYTES), (k) => requestSealingV2(k, serverKey.key, binding));
+  return {
+    version: 2,
+    headers: {},
+    sealing,
+    opener: answerOpenerV2(answerKey, binding.payloadId),
+    sealedError: (response) => sealedError(response, answerKey, binding.payloadId),
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * One request on the wire: its plaintext sealed into a body (protocol/body/seal.ts), posted, and the
+ * answer's body opened (protocol/body/open.ts) or its error raised. No JSON text of either body and no
+ * base64 string of either ciphertext is made; large bodies are sealed and opened in place.
+ */
+import { PACKAGE_CONTENT_TYPE, HEADERS, PATHS } from '../protocol/constants.js';
+import { parseJsonPackage } from '../protocol/package.js';
+import { openBody, type OpenedBody } from '../protocol/body/open.js';
+import type { BodyText } from '../protocol/body/read.js';
+import { sealBody } from '../protocol/body/seal.js';
+import type { SecureByteContext } from '../memory/context.js';
+import type { ByteSource, OwnedBytes } from '../memory/owned-bytes.js';
+import { wireBuffers } from '../memory/wire-buffers.js';
+import { LARGE_BODY_BYTES } from '../sizes.js';
+import { exchangeBytes, type ExchangeOptions, type FetchFn } from '../transport/exchange.js';
+import { errorFromStatus } from '../transport/status.js';
+import type { Protection } from './protection.js';
+
+/** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
+const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
+
+export interface Wire {
+  fetch: FetchFn;
+  routerUrl: string;
+  /** No fetch option: the runtime's own fetch (see transport/send-body.ts). */
+  ownFetch: boolean;
+}
+
+/**
+ * Seals `plaintext` (taken over) as `protection` says, posts it, and opens a 200 answer; anything else
+ * is the APIError the router sealed for this request (v2), or the one its status and detail say.
+ */
+export async function roundTrip(
+  wire: Wire,
+  protection: Protection,
+  plaintext: OwnedBytes,
+  headers: Record<string, string>,
+  options: ExchangeOptions,
+  secure: SecureByteContext,
+): Promise<OpenedBody<object>> {
+  const body = await sealBody(protection.sealing, plaintext, wireBuffers);
+  const init = { method: 'POST', headers: { [HEADERS.contentType]: PACKAGE_CONTENT_TYPE, ...headers, ...protection.headers } };
+  const response = await exchangeBytes(wire.fetch, wire.routerUrl + PATHS.secureCompletion, init, body, {
+    ...options,
+    ownFetch: wire.ownFetch,
+    into: answerBodies(secure),
+  });
+  if (response.status !== 200 || !response.body) throw (await protection.sealedError?.(response)) ?? errorFromStatus(response.status, response.text, response.headers);
+  // A large answer is in secure memory: opened where it is, its plaintext needs no buffer of its own.
+  return openBody(response.body, { text: ANSWER_TEXT, opener: protection.opener, plaintexts: secure, inPlace: response.body.secure });
+}
+
+/** Where an answer body is read into: a large one into secure memory, to be opened where it is; a small one (ciphertext only) into the wire buffers. */
+function answerBodies(secure: SecureByteContext): ByteSource {
+  return { secure: false, take: (size) => (size < LARGE_BODY_BYTES ? wireBuffers : secure).take(size) };
+}

@@ -1,0 +1,94 @@
+/** Reading a response body under a cap: as text (error bodies), or as bytes into one buffer (packages). */
+import { SecurityError } from '../errors.js';
+import { head, type ByteSource, type OwnedBytes } from '../memory/owned-bytes.js';
+import { LARGE_BODY_BYTES } from '../sizes.js';
+
+const decoder = new TextDecoder();
+
+/**
+ * The body as text, at most `limit` bytes: beyond it a package is refused (`truncate` false) or an
+ * error body is cut (`truncate` true; only its first 100 characters are ever shown).
+ */
+export async function readText(response: Response, limit: number, truncate: boolean): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  // HTTP framing holds the body to its Content-Length: the runtime's own reader is then safe and fastest.
+  if (declared <= limit) return response.text();
+  if (declared > limit && !truncate) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(limit);
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (total + value.length > limit) {
+      await reader.cancel().catch(() => undefined);
+      if (!truncate) throw tooLarge(limit);
+      chunks.push(value.subarray(0, limit - total));
+      total = limit;
+      break;
+    }
+    chunks.push(value);
+    total += value.length;
+  }
+  if (chunks.length === 1) return decoder.decode(chunks[0]);
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return decoder.decode(all);
+}
+
+/**
+ * Reads `response`'s body as bytes into one buffer taken from `into`, at most `limit` bytes: no text,
+ * no second copy. Beyond the limit, or on any failure, the buffer is released, the body cancelled, and
+ * a SecurityError (or the failure) thrown. Content-Length only sizes the buffer: a body that turns out
+ * longer (a Content-Encoding the runtime undid) grows it, up to `limit`; a declared length above
+ * `limit` is refused before anything is read. Without one, the first buffer is LARGE_BODY_BYTES.
+ * @returns the body, which the caller releases.
+ */
+export async function readBodyBytes(response: Response, limit: number, into: ByteSource): Promise<OwnedBytes> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(limit);
+  }
+  if (!response.body) return into.take(0);
+  const reader = response.body.getReader();
+  let buffer = into.take(Number.isSafeInteger(declared) && declared >= 0 ? declared : Math.min(limit, LARGE_BODY_BYTES));
+  let length = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (length + value.length > buffer.bytes.length) {
+        if (length + value.length > limit) {
+          await reader.cancel().catch(() => undefined);
+          throw tooLarge(limit);
+        }
+        const larger = into.take(Math.min(limit, Math.max(buffer.bytes.length * 2, length + value.length)));
+        larger.bytes.set(buffer.bytes.subarray(0, length));
+        buffer.release();
+        buffer = larger;
+      }
+      buffer.bytes.set(value, length);
+      length += value.length;
+    }
+    return head(buffer, length);
+  } catch (err) {
+    buffer.release();
+    throw err;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** A response body over the cap: refused, whatever it holds. */
+export function tooLarge(limit: number): SecurityError {
+  return new SecurityError(`the router's response exceeds ${limit} bytes: refused`);
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { checkApiKeyFormat, checkSecurityTier, routerBaseUrl } from '../../src/transport/policy.js';
+import { InvalidArgumentError, SecurityError } from '../../src/errors.js';
+import { parseRetryAfter, retryDelayMs } from '../../src/transport/retry.js';
+import { RateLimitError, ServiceUnavailableError } from '../../src/errors.js';
+
+describe('transport policy', () => {
+  it('accepts https and strips trailing slashes', () => {
+    expect(routerBaseUrl('https://api.nomyo.ai:12434/', false)).toBe('https://api.nomyo.ai:12434');
+    expect(routerBaseUrl('HTTPS://Router.Example/base/', false)).toBe('https://router.example/base');
+  });
+
+  it.each(['http://127.0.0.1:1234', 'HTTP://127.0.0.1', 'Http://localhost'])('refuses %s without allowHttp', (url) => {
+    expect(() => routerBaseUrl(url, false)).toThrow(SecurityError);
+    expect(routerBaseUrl(url, true)).toMatch(/^http:\/\//);
+  });
+
+  it.each(['ftp://x', 'file:///etc/passwd', 'ws://x', 'javascript:alert(1)', 'data:text/plain,x'])('refuses the scheme of %s, even with allowHttp', (url) => {
+    expect(() => routerBaseUrl(url, true)).toThrow(SecurityError);
+  });
+
+  it('refuses malformed URLs and URLs with credentials', () => {
+    expect(() => routerBaseUrl('not a url', true)).toThrow(InvalidArgumentError);
+    expect(() => routerBaseUrl('https://user:pw@x', true)).toThrow(InvalidArgumentError);
+  });
+
+  it.each(['key\r\nX-Evil: 1', 'key\n', 'k\x00y', 'k\x7f', 'ключ', ''])('refuses the API key %j without echoing it', (key) => {
+    let err: unknown;
+    try {
+      checkApiKeyFormat(key);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    if (key) expect((err as Error).message).not.toContain(key);
+  });
+
+  it('accepts known tiers and refuses others', () => {
+    expect(checkSecurityTier('maximum')).toBe('maximum');
+    expect(checkSecurityTier(undefined)).toBeUndefined();
+    expect(() => checkSecurityTier('ultra')).toThrow(InvalidArgumentError);
+    expect(() => checkSecurityTier('HIGH')).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('retry timing', () => {
+  it('honours Retry-After in seconds, as an HTTP date, and retry-after-ms', () => {
+    expect(parseRetryAfter(new Headers({ 'retry-after': '3' }))).toBe(3);
+    expect(parseRetryAfter(new Headers({ 'retry-after-ms': '250' }))).toBe(0.25);
+    const inTwo = new Date(Date.now() + 2000).toUTCString();
+    expect(parseRetryAfter(new Headers({ 'retry-after': inTwo }))).toBeGreaterThan(0.5);
+    expect(parseRetryAfter(new Headers({ 'retry-after': 'soon' }))).toBeUndefined();
+  });
+
+  it('backs off exponentially with jitter, and gives up on a Retry-After over a minute', () => {
+    const err = new ServiceUnavailableError(503);
+    expect(retryDelayMs(1, err, () => 0)).toBe(250);
+    expect(retryDelayMs(1, err, () => 1)).toBe(500);
+    expect(retryDelayMs(3, err, () => 1)).toBe(2000);
+    expect(retryDelayMs(1, new RateLimitError(429, { headers: new Headers({ 'retry-after': '2' }) }))).toBe(2000);
+    expect(retryDelayMs(1, new RateLimitError(429, { headers: new Headers({ 'retry-after': '3600' }) }))).toBeUndefined();
+  });
+});

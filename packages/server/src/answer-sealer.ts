@@ -1,0 +1,67 @@
+/**
+ * Step three of a secure completion (handler.ts): the model's output sealed as the request's answer,
+ * v1 to the caller's key, v2 with the key derived from the request's own; and an error whose text
+ * came from the upstream, sealed for a v2 caller alone.
+ */
+import {
+  SEALED_ERROR_FIELD,
+  answerSealingV2,
+  errorSealingV2,
+  sealWith,
+  sealedErrorBytes,
+  v1Sealing,
+  type Sealing,
+} from '@nomyo/core/protocol';
+import { sealBody, stringifyJsonBytes } from '@nomyo/core/internal';
+import type { RouterBuffers } from './buffers.js';
+import type { UpstreamError } from './http-error.js';
+import { detailResponse, jsonResponse, type RouterResponse } from './respond.js';
+
+/** How the answer to one opened request is sealed. */
+export interface AnswerSealer {
+  /** The 200 response: the model's output (a chat.completion, normally), sealed. */
+  seal(completion: unknown): Promise<RouterResponse>;
+  /** The response to an upstream error: its reason sealed for a v2 caller, the generic detail alone for v1. */
+  refuse(err: UpstreamError): Promise<RouterResponse>;
+}
+
+const processedAt = () => ({ processed_at: Math.floor(Date.now() / 1000) });
+
+/** v1: the answer sealed to the caller's key (X-Public-Key); an upstream error's reason cannot be told safely. */
+export function v1Sealer(recipient: CryptoKey, buffers: RouterBuffers): AnswerSealer {
+  return {
+    seal: async (completion) => sealAnswer(completion, await v1Sealing(recipient, processedAt()), buffers),
+    refuse: async (err) => detailResponse(err.status, err.detail, { ...err.headers }),
+  };
+}
+
+/** v2: the answer, and an upstream error's reason, sealed with the request's answer key. */
+export function v2Sealer(answerKey: CryptoKey, payloadId: string, buffers: RouterBuffers): AnswerSealer {
+  return {
+    seal: (completion) => sealAnswer(completion, answerSealingV2(answerKey, payloadId, processedAt()), buffers),
+    async refuse(err) {
+      const plaintext = sealedErrorBytes(err.sealed);
+      try {
+        const sealed = await sealWith(errorSealingV2(answerKey, payloadId), plaintext);
+        return jsonResponse(err.status, { detail: err.detail, [SEALED_ERROR_FIELD]: sealed }, { ...err.headers });
+      } finally {
+        plaintext.fill(0);
+      }
+    },
+  };
+}
+
+/**
+ * The output's JSON (its long strings straight into the bytes), sealed into a body: where the JSON
+ * was written when the body buffers are the request's alone (a large one), else into a body buffer.
+ */
+async function sealAnswer(completion: unknown, sealing: Sealing, buffers: RouterBuffers): Promise<RouterResponse> {
+  const json = stringifyJsonBytes(completion, {
+    into: buffers.completions,
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    tooLarge: () => new Error('the completion is too large'), // never: no cap on what the model says
+  });
+  if (json === undefined) throw new Error('the model produced no completion');
+  const body = await sealBody(sealing, json, buffers.bodies);
+  return { status: 200, headers: { 'Content-Type': 'application/json' }, body: body.bytes, release: () => body.release() };
+}

@@ -1,0 +1,57 @@
+/** HTTPS with a throwaway CA (@nomyo/test-support): node:https with `ca`, and fetch with NODE_EXTRA_CA_CERTS. */
+import { execFile } from 'node:child_process';
+import https from 'node:https';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PATHS } from '@nomyo/core/protocol';
+import { startServer, type NomyoServer } from '../src/index.js';
+import { makeTestCertificates, type TestCertificates } from '@nomyo/test-support/tls';
+import { VECTOR_KEY_FILE } from './helpers.js';
+
+let tls: TestCertificates;
+let server: NomyoServer;
+beforeAll(async () => {
+  tls = makeTestCertificates();
+  server = await startServer({ keyFile: VECTOR_KEY_FILE, tls: { cert: tls.certPem, key: tls.keyPem } });
+});
+afterAll(async () => {
+  await server?.close();
+  tls?.cleanup();
+});
+
+function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { ca, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('HTTPS', () => {
+  it('serves over TLS to a client that trusts the test CA', async () => {
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const res = await httpsGet(server.url + PATHS.publicKey, tls.caPem);
+    expect(res.status).toBe(200);
+    expect(res.body).toBe(server.publicKeyPem);
+    // localhost is in the certificate too.
+    const byName = await httpsGet(server.url.replace('127.0.0.1', 'localhost') + PATHS.publicKey, tls.caPem);
+    expect(byName.status).toBe(200);
+  });
+
+  it('is refused by a client that does not trust the CA', async () => {
+    await expect(httpsGet(server.url + PATHS.publicKey)).rejects.toThrow(/self[- ]signed|unable to (verify|get)/i);
+  });
+
+  it('works with global fetch when NODE_EXTRA_CA_CERTS names the CA', async () => {
+    const script = `const r = await fetch(${JSON.stringify(server.url + PATHS.publicKey)}); process.stdout.write(String(r.status));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile },
+    });
+    expect(stdout).toBe('200');
+  });
+});
