@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // `pnpm start`: the reference router on a free loopback port with the echo model, one encrypted
 // chat completion through @nomyo/core, what protected it (protocol v2 where the router speaks it,
-// as the reference router does), then a clean exit.
+// as the reference router does), then the same question streamed, word by word as the echo model
+// makes them (40 ms apart), then a clean exit.
 import { SecureChatCompletion } from '@nomyo/core';
 import { startServer } from '@nomyo/server';
 
-const server = await startServer({ host: '127.0.0.1', port: 0 });
+const server = await startServer({ host: '127.0.0.1', port: 0, echoDelayMs: 40 });
 const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, onWarning: () => {} });
 try {
   const question = 'What protects this message on its way to the model?';
@@ -35,6 +36,17 @@ try {
   console.log(`  memory         ${memory.kind}: ${memory.reason}`);
   console.log(`  transport      plain HTTP on loopback for this demo (allowHttp); use HTTPS for anything real`);
   console.log(`  time           ${ms.toFixed(0)} ms${meta.protocol === 2 ? ', with no key pair to generate' : ', including generating our key pair'}`);
+
+  // The same question, streamed: each word sealed as its own record, printed as it arrives.
+  process.stdout.write('\nstreamed: ');
+  const stream = await client.create({ model: 'echo', messages: [{ role: 'user', content: question }], stream: true });
+  let records = 0;
+  for await (const chunk of stream) {
+    records++;
+    process.stdout.write(chunk.choices[0]?.delta.content ?? '');
+  }
+  const streamed = stream._metadata;
+  console.log(`\n  ${records} chunks, each a record padded to 128 bytes and sealed with ${streamed.encryption_algorithm} (keys from HKDF-SHA256 of the request key)`);
 } finally {
   await client.dispose();
   await server.close();

@@ -1,147 +1,23 @@
 /**
- * The browsers that the test suite drives, in one place: which programs each engine needs, where
- * they are looked for, which variable points the tests at another copy, and which Debian packages
- * provide them. The quickstart (`setUpBrowsers`) installs what is missing when it can; the browser
- * tests (`findEngine`) fail with the same install command when something is still missing.
+ * The browser engines among the programs the tests take from the system (system-packages.mjs, which
+ * lists them and installs them): what the browser tests launch, by engine name.
+ * `node scripts/browsers.mjs` runs the quickstart's whole system-packages step, browsers and nginx.
  */
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { NEEDS, findNeed, systemPackagesStep } from './system-packages.mjs';
 
-/** WebKitGTK puts MiniBrowser beside its libraries (Debian: /usr/lib/<arch>/, Fedora: /usr/libexec/), not on PATH. */
-function miniBrowserPaths() {
-  const dirs = ['/usr/libexec'];
-  try {
-    for (const entry of readdirSync('/usr/lib')) if (entry.endsWith('-linux-gnu')) dirs.push(path.join('/usr/lib', entry));
-  } catch {
-    // no /usr/lib: not a Linux system
-  }
-  return dirs.flatMap((dir) => ['webkit2gtk-4.1', 'webkit2gtk-4.0'].map((api) => path.join(dir, api, 'MiniBrowser')));
-}
-
-/**
- * Engine name -> the programs it needs. A candidate without a slash is looked up on PATH.
- * MiniBrowser comes with libwebkit2gtk, which webkit2gtk-driver depends on. WebKitGTK has no
- * headless mode, so MiniBrowser draws into a virtual X display (Xvfb).
- */
-export const ENGINES = {
-  chromium: {
-    title: 'Chromium',
-    programs: [{ name: 'chromium', env: 'NOMYO_CHROMIUM', candidates: () => ['chromium', 'chromium-browser'], aptPackage: 'chromium' }],
-  },
-  firefox: {
-    title: 'Firefox',
-    programs: [{ name: 'firefox', env: 'NOMYO_FIREFOX', candidates: () => ['firefox-esr', 'firefox'], aptPackage: 'firefox-esr' }],
-  },
-  webkit: {
-    title: 'WebKit',
-    programs: [
-      { name: 'WebKitWebDriver', env: 'NOMYO_WEBKIT_DRIVER', candidates: () => ['WebKitWebDriver'], aptPackage: 'webkit2gtk-driver' },
-      { name: 'MiniBrowser', env: 'NOMYO_WEBKIT_BROWSER', candidates: miniBrowserPaths, aptPackage: 'webkit2gtk-driver' },
-      { name: 'Xvfb', env: 'NOMYO_XVFB', candidates: () => ['Xvfb'], aptPackage: 'xvfb' },
-    ],
-  },
-};
+export { aptInstallCommand } from './system-packages.mjs';
 
 /** The engines in the order the tests run them. */
-export const ENGINE_NAMES = /** @type {(keyof typeof ENGINES)[]} */ (Object.keys(ENGINES));
+export const ENGINE_NAMES = /** @type {const} */ (['chromium', 'firefox', 'webkit']);
 
-function isExecutableFile(file) {
-  try {
-    accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
+/** Engine name -> the programs it needs (system-packages.mjs has where each is looked for). */
+export const ENGINES = Object.fromEntries(ENGINE_NAMES.map((name) => [name, NEEDS[name]]));
 
-function resolveProgram(candidate, env) {
-  if (candidate.includes('/')) return isExecutableFile(candidate) ? candidate : undefined;
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (dir && isExecutableFile(path.join(dir, candidate))) return path.join(dir, candidate);
-  }
-  return undefined;
-}
-
-const isRoot = () => process.getuid?.() === 0;
-
-/** The command that installs `packages` on Debian or Ubuntu (with sudo unless we are root). */
-export function aptInstallCommand(packages, root = isRoot()) {
-  const sudo = root ? '' : 'sudo ';
-  return `${sudo}apt-get update && ${sudo}apt-get install -y ${[...new Set(packages)].join(' ')}`;
-}
-
-/**
- * Looks for an engine's programs: the variable when set (and then only there), else the usual
- * places. `paths` maps each found program's name to its path; `problem` explains what is missing
- * and how to install it or point the tests at it, or is undefined when nothing is.
- */
+/** An engine's programs and, when some are missing, the problem with the install command (see `findNeed`). */
 export function findEngine(name, env = process.env) {
-  const engine = ENGINES[name];
-  if (!engine) throw new Error(`unknown browser engine ${name}; known: ${ENGINE_NAMES.join(', ')}`);
-  const paths = {};
-  const missing = [];
-  for (const program of engine.programs) {
-    const override = env[program.env];
-    const found = override ? resolveProgram(override, env) : program.candidates().map((c) => resolveProgram(c, env)).find(Boolean);
-    if (found) paths[program.name] = found;
-    else missing.push({ program, override });
-  }
-  if (missing.length === 0) return { name, title: engine.title, paths, problem: undefined };
-  const what = missing.map(({ program, override }) =>
-    override
-      ? `${program.env}=${override} is not an executable file`
-      : `${program.name} not found (looked for ${program.candidates().join(', ')}; ${program.env}=/path/to/it points the tests at another copy)`,
-  );
-  const problem =
-    `${engine.title} is needed by the browser tests: ${what.join('; ')}. ` +
-    `Install it with \`${aptInstallCommand(missing.map(({ program }) => program.aptPackage))}\` ` +
-    '(Debian/Ubuntu; `npm run quickstart` does this when run as root), or point the variable named above at an installed copy.';
-  return { name, title: engine.title, paths, problem };
+  if (!ENGINE_NAMES.includes(name)) throw new Error(`unknown browser engine ${name}; known: ${ENGINE_NAMES.join(', ')}`);
+  return findNeed(name, env);
 }
 
-/**
- * The quickstart's browser step: finds every engine; when some are missing and we are root on a
- * system with apt-get, installs their Debian packages and looks again. Returns the problems left
- * (empty when every engine is there); it never throws, since the rest of the quick start still works.
- */
-export function setUpBrowsers({ env = process.env, log = console.log, root = isRoot(), run = runInherit } = {}) {
-  let results = ENGINE_NAMES.map((name) => findEngine(name, env));
-  let missing = results.filter((r) => r.problem);
-  // A variable that points nowhere is the user's choice: installing packages would not fix it.
-  const installable = missing.flatMap((r) => ENGINES[r.name].programs.filter((p) => !r.paths[p.name] && !env[p.env]));
-  if (installable.length > 0 && root && resolveProgram('apt-get', env)) {
-    const packages = [...new Set(installable.map((p) => p.aptPackage))];
-    log(`browsers: installing Debian packages ${packages.join(' ')} for the browser tests`);
-    try {
-      const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
-      run('apt-get', ['update', '-qq'], aptEnv);
-      run('apt-get', ['install', '-y', '-qq', ...packages], aptEnv);
-    } catch (err) {
-      log(`browsers: apt-get failed (${err.message})`);
-    }
-    results = ENGINE_NAMES.map((name) => findEngine(name, env));
-    missing = results.filter((r) => r.problem);
-  }
-  for (const r of results.filter((r) => !r.problem)) log(`browsers: ${r.title}: ${Object.values(r.paths).join(', ')}`);
-  return missing.map((r) => r.problem);
-}
-
-function runInherit(file, args, env) {
-  execFileSync(file, args, { stdio: 'inherit', env });
-}
-
-/**
- * `setUpBrowsers`, then a loud note of what is still missing. The quick start's last step, and what
- * `node scripts/browsers.mjs` runs on its own. Returns whether every engine is there.
- */
-export function browserStep() {
-  const problems = setUpBrowsers();
-  if (problems.length > 0) {
-    console.error(['', '`pnpm test` will FAIL: its browser tests need browsers that are not installed.', ...problems.map((p) => `- ${p}`), ''].join('\n'));
-  }
-  return problems.length === 0;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = browserStep() ? 0 : 1;
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = systemPackagesStep() ? 0 : 1;

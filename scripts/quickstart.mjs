@@ -2,11 +2,11 @@
 // The README's first command (`npm run quickstart`) on a fresh machine with only Node and npm:
 // installs the pinned pnpm, installs from the frozen lockfile (building @nomyo/native from
 // source against this machine's Node headers), builds everything, runs the demo, and finds (or,
-// as root with apt-get, installs) the browsers that `pnpm test` drives.
+// as root with apt-get, installs) the browsers and the nginx that `pnpm test` drives.
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { browserStep } from './browsers.mjs';
+import { systemPackagesStep } from './system-packages.mjs';
 
 const root = join(dirname(new URL(import.meta.url).pathname), '..');
 const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
@@ -31,5 +31,5 @@ run('pnpm build', env);
 run('pnpm start', env);
 
 // Last, so that what is missing is the last thing printed. Not an error here: the library and the
-// demo work without browsers; `pnpm test` fails on them with the same message.
-browserStep();
+// demo work without browsers or nginx; `pnpm test` fails on them with the same message.
+systemPackagesStep();

@@ -1,10 +1,16 @@
-/** Timing helpers: medians of interleaved runs, so machine noise hits both sides alike. */
+/** Timing helpers: medians of interleaved runs, so machine noise hits both sides alike; quantiles; number formats. */
 import { performance } from 'node:perf_hooks';
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The value below which a fraction `q` of `xs` lie (nearest rank). */
+export function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 }
 
 /**
@@ -34,3 +40,4 @@ export async function compare(tasks, { rounds, warmup = 2 }) {
 
 export const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)).padStart(8) + ' ms';
 export const ratio = (a, b) => `${(a / b).toFixed(2)}x`.padStart(7);
+export const fixed = (x, digits = 2) => x.toFixed(digits);

@@ -44,19 +44,35 @@ $('ask').addEventListener('submit', async (event) => {
   show('busy', 'sending the sealed request…');
   try {
     const client = clientFor($('router').value.trim());
-    const completion = await client.chat.completions.create(
-      { model: $('model').value.trim(), messages: [{ role: 'user', content: $('message').value }] },
-      { apiKey: $('apiKey').value || undefined },
-    );
-    $('answer').textContent = completion.choices[0]?.message.content ?? '(no content)';
-    const meta = completion._metadata;
-    $('meta').textContent = `encrypted: ${meta.is_encrypted}, protocol ${meta.protocol} (${meta.encryption_algorithm}), payload id ${meta.payload_id}`;
-    $('key').textContent = await describeKey(client, meta.protocol);
+    const params = { model: $('model').value.trim(), messages: [{ role: 'user', content: $('message').value }] };
+    const options = { apiKey: $('apiKey').value || undefined };
+    const answer = $('stream').checked ? await streamAnswer(client, params, options) : await wholeAnswer(client, params, options);
+    $('meta').textContent = answer.meta;
+    $('key').textContent = await describeKey(client, answer.protocol);
     show('done', 'done');
   } catch (err) {
     show('error', `${err.name}: ${err.message}`);
   }
 });
+
+/** Shows the answer once it has all come and been opened. */
+async function wholeAnswer(client, params, options) {
+  const completion = await client.chat.completions.create(params, options);
+  $('answer').textContent = completion.choices[0]?.message.content ?? '(no content)';
+  const m = completion._metadata;
+  return { protocol: m.protocol, meta: `encrypted: ${m.is_encrypted}, protocol ${m.protocol} (${m.encryption_algorithm}), whole answer, payload id ${m.payload_id}` };
+}
+
+/** Shows the answer token by token, each as its sealed record arrives and opens. */
+async function streamAnswer(client, params, options) {
+  const stream = await client.chat.completions.create({ ...params, stream: true }, options);
+  $('status').textContent = 'receiving the sealed stream…';
+  for await (const chunk of stream) $('answer').textContent += chunk.choices[0]?.delta.content ?? '';
+  const m = stream._metadata;
+  // A v1 router, or one that does not stream, answers whole: the client hands that answer over as chunks.
+  const how = m.streamed ? 'streamed by the router' : 'answered whole, shown as chunks';
+  return { protocol: m.protocol, meta: `protocol ${m.protocol} (${m.encryption_algorithm}), ${how}, payload id ${m.payload_id}` };
+}
 
 // For poking around in the devtools console: `await nomyoExample.chat.client.keyPair()`.
 globalThis.nomyoExample = {

@@ -2,7 +2,10 @@
 /**
  * Serves the browser example and, run directly, a local reference router with the echo model:
  *
- *   node examples/browser/serve.mjs [--port 8000] [--router-port 12434]
+ *   node examples/browser/serve.mjs [--port 8000] [--router-port 12434] [--echo-delay 60]
+ *
+ * The router's echo model streams its answer one word every `--echo-delay` ms, so that a streamed
+ * answer can be seen arriving token by token.
  *
  * The page loads @nomyo/core's built ES modules unchanged from /core/ (run `pnpm build` first).
  * Tests import startExample() and may hand it a bundled core to serve instead.
@@ -71,7 +74,7 @@ async function main() {
     return i >= 0 ? Number(args[i + 1]) : fallback;
   };
   const { startServer } = await import('@nomyo/server');
-  const router = await startServer({ host: '127.0.0.1', port: option('--router-port', 12434) });
+  const router = await startServer({ host: '127.0.0.1', port: option('--router-port', 12434), echoDelayMs: option('--echo-delay', 60) });
   const page = await startExample({ port: option('--port', 8000) });
   process.stdout.write(`reference router (echo model) on ${router.url}\n`);
   process.stdout.write(`open ${page.url}/?router=${encodeURIComponent(router.url)}\n`);

@@ -1,26 +1,22 @@
 /**
- * Finding the browsers (scripts/browsers.mjs): what the quickstart installs, and the message a
- * missing engine fails the browser tests with. No browser is started, except to see it refused.
+ * Finding the browsers (scripts/browsers.mjs): the message a missing engine fails the browser tests
+ * with. No browser is started, except to see it refused. What the quickstart installs:
+ * tests/repository/system-packages.test.ts.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aptInstallCommand, findEngine, setUpBrowsers } from '../../scripts/browsers.mjs';
+import { findEngine } from '../../scripts/browsers.mjs';
 import { launchEngine } from './engines.js';
 
 let emptyBin: string; // a PATH with no browser on it
-let aptBin: string; // a PATH with only an apt-get on it (never run: setUpBrowsers gets a recorder)
 
 beforeAll(async () => {
   emptyBin = await mkdtemp(path.join(tmpdir(), 'nomyo-nobrowser-'));
-  aptBin = await mkdtemp(path.join(tmpdir(), 'nomyo-apt-'));
-  await writeFile(path.join(aptBin, 'apt-get'), '#!/bin/sh\nexit 1\n');
-  await chmod(path.join(aptBin, 'apt-get'), 0o755);
 });
 afterAll(async () => {
   await rm(emptyBin, { recursive: true, force: true });
-  await rm(aptBin, { recursive: true, force: true });
 });
 
 describe('a missing browser', () => {
@@ -49,35 +45,5 @@ describe('a missing browser', () => {
   it('is found through its variable, even off PATH', () => {
     const found = findEngine('chromium', { PATH: emptyBin, NOMYO_CHROMIUM: process.execPath });
     expect(found).toMatchObject({ problem: undefined, paths: { chromium: process.execPath } });
-  });
-});
-
-describe('the quickstart browser step', () => {
-  it('as root with apt-get: updates once and installs the missing engines’ packages', () => {
-    const commands: string[] = [];
-    const problems = setUpBrowsers({ env: { PATH: aptBin }, root: true, log: () => {}, run: (file, args) => void commands.push([file, ...args].join(' ')) });
-    expect(commands[0]).toBe('apt-get update -qq');
-    expect(commands).toHaveLength(2);
-    // MiniBrowser sits at a fixed path, not on PATH, so it may be there already; everything else is not.
-    expect(commands[1]).toMatch(/^apt-get install -y -qq chromium firefox-esr webkit2gtk-driver xvfb$/);
-    expect(problems).toHaveLength(3); // the recorder installed nothing: all three still missing
-  });
-
-  it('otherwise installs nothing and says what to install', () => {
-    const commands: string[] = [];
-    const problems = setUpBrowsers({ env: { PATH: aptBin }, root: false, log: () => {}, run: (file) => void commands.push(file) });
-    expect(commands).toEqual([]);
-    expect(problems.join('\n')).toMatch(/apt-get update && (sudo )?apt-get install -y chromium`/);
-    // sudo in the command unless the reader is root already.
-    expect(aptInstallCommand(['xvfb', 'webkit2gtk-driver', 'xvfb'], false)).toBe('sudo apt-get update && sudo apt-get install -y xvfb webkit2gtk-driver');
-    expect(aptInstallCommand(['chromium'], true)).toBe('apt-get update && apt-get install -y chromium');
-  });
-
-  it('does not install over a variable that points nowhere', () => {
-    const commands: string[] = [];
-    const env = { PATH: `${aptBin}${path.delimiter}${process.env.PATH}`, NOMYO_CHROMIUM: path.join(emptyBin, 'chromium') };
-    const problems = setUpBrowsers({ env, root: true, log: () => {}, run: (file) => void commands.push(file) });
-    expect(problems).toEqual([expect.stringContaining('NOMYO_CHROMIUM=')]);
-    expect(commands).toEqual([]); // Firefox and WebKit are installed on this machine: nothing to do
   });
 });

@@ -2,30 +2,42 @@
  * @nomyo/core in real browsers: Chromium, Firefox and WebKit each load the example page, which runs
  * encrypted chat completions against reference routers across origins (CORS) and shows the
  * answers: protocol 2 against the default router (no client key pair), then protocol 1 against a
- * v1-only router (a key pair made in the page, which the page cannot read). Engines run one after
- * another; a missing engine fails with its install command.
+ * v1-only router (a key pair made in the page, which the page cannot read); and streamed answers,
+ * token by token as the router seals them, stopped by the page's abort. Engines run one after
+ * another, each launched once for all its tests; a missing engine fails with its install command.
  */
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { NomyoServer } from '@nomyo/server';
+import { V2_STREAM_ALGORITHM } from '@nomyo/core/protocol';
+import type { NomyoServer, RequestRecord, ResponseRecord } from '@nomyo/server';
 import { startExample } from '../../examples/browser/serve.mjs';
 import { ENGINE_NAMES } from '../../scripts/browsers.mjs';
 import { completionRequests, expectNoPlaintextOnWire, expectSealed, startRouter } from '../sdk/wire.js';
 import { bundleCore, type CoreBundle } from './bundle.js';
 import { launchEngine, type Engine, type PageDriver } from './engines.js';
+import { streamInPage } from './stream-in-page.js';
 
 let bundle: CoreBundle;
 let routerV2: NomyoServer; // the reference router as it ships: protocols 1 and 2
 let routerV1: NomyoServer; // as routers deployed before protocol 2
+let routerSlow: NomyoServer; // the echo model streams one word every ECHO_DELAY_MS
+
+// Long enough apart that a browser holding the body back (until its end, or a buffer's worth) shows.
+const ECHO_DELAY_MS = 150;
+const STREAMED = 'please stream these eight words back to me';
+// Aborted after its first word: the longer the rest, the surer the router is still making it then.
+const ABORTED = 'stop this answer after its first word, for the rest of it must never be made at all';
 
 beforeAll(async () => {
   bundle = await bundleCore();
   routerV2 = await startRouter();
   routerV1 = await startRouter({ protocol: 1 });
+  routerSlow = await startRouter({ echoDelayMs: ECHO_DELAY_MS });
 });
 afterAll(async () => {
   await routerV2?.close();
   await routerV1?.close();
+  await routerSlow?.close();
 });
 
 describe('the browser bundle', () => {
@@ -45,6 +57,7 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
   beforeEach(() => {
     routerV2.clearRequests();
     routerV1.clearRequests();
+    routerSlow.clearRequests();
   });
   afterAll(async () => {
     const browser = await launched?.catch(() => undefined);
@@ -57,7 +70,7 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
     { label: 'bundled with esbuild', bundled: true },
     { label: 'as unbundled ES modules from dist/', bundled: false },
   ])('a page running @nomyo/core $label', ({ bundled }) => {
-    it('shows the decrypted answers over protocols 2 and 1; the wire carries only packages; the v1 key cannot be exported', async () => {
+    it('shows the decrypted answers over protocols 2 and 1, streamed and whole; the wire carries only packages; the v1 key cannot be exported', async () => {
       const browser = await engine();
       const example = await startExample({ coreBundle: bundled ? bundle.code : undefined });
       const page = await browser.newPage();
@@ -66,14 +79,18 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
         await page.evaluate(recordRequestTimes);
 
         // Protocol 2, the default router: nothing to generate in the page, not even for the first request.
-        const v2 = [await ask(page, 'v2 secret: the cake is in the oven'), await ask(page, 'v2 secret: the key is under the mat')];
-        for (const answer of v2) expect(answer.meta).toMatch(/^encrypted: true, protocol 2 /);
+        // The page streams unless told not to: the first answer streamed, the second whole.
+        const v2 = [await ask(page, 'v2 secret: the cake is in the oven', true), await ask(page, 'v2 secret: the key is under the mat', false)];
+        expect(v2[0]!.meta).toMatch(/^protocol 2 \(aes256gcm-hkdf-sha256-stream\), streamed by the router, /);
+        expect(v2[1]!.meta).toMatch(/^encrypted: true, protocol 2 \(aes256gcm-hkdf-sha256\), whole answer, /);
         expect(await text(page, '#key')).toMatch(/^no client key pair/);
 
         // Protocol 1: the page's client for this router makes an RSA-4096 pair on its first request.
         await page.fill('#router', routerV1.url);
-        const v1 = [await ask(page, 'v1 secret: the cake is in the fridge'), await ask(page, 'v1 secret: the key is in the drawer')];
-        for (const answer of v1) expect(answer.meta).toMatch(/^encrypted: true, protocol 1 /);
+        // v1 never streams: asked to, the client gets the whole answer and hands it over as chunks.
+        const v1 = [await ask(page, 'v1 secret: the cake is in the fridge', true), await ask(page, 'v1 secret: the key is in the drawer', false)];
+        expect(v1[0]!.meta).toMatch(/^protocol 1 \(hybrid-aes256-rsa4096\), answered whole, shown as chunks, /);
+        expect(v1[1]!.meta).toMatch(/^encrypted: true, protocol 1 \(hybrid-aes256-rsa4096\), whole answer, /);
         // No browser has a prime generator for core (and Chrome's BoringSSL takes no multi-prime key): Web Crypto's own two-prime pair.
         // Every engine refuses the export with the same DOMException name.
         expect(await text(page, '#key')).toMatch(/RSA-4096, 2 primes\): extractable=false, export refused \(InvalidAccessError\)/);
@@ -98,7 +115,7 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
           }
           expectNoPlaintextOnWire(router, [...answers.map((a) => a.secret), 'the cake', 'the key']);
         }
-        const ms = (answers: Answer[]) => `first request ${Math.round(answers[0]!.ms)} ms, next ${Math.round(answers[1]!.ms)} ms`;
+        const ms = (answers: Answer[]) => `first request (streamed) ${Math.round(answers[0]!.ms)} ms, next (whole) ${Math.round(answers[1]!.ms)} ms`;
         timings.push(`${bundled ? 'bundled' : 'unbundled'}: protocol 2 ${ms(v2)}; protocol 1 ${ms(v1)} (the first with RSA-4096 key generation)`);
       } finally {
         await page.close();
@@ -156,7 +173,75 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
       expect(await page.errors()).toEqual([]);
     });
   });
+
+  describe('a page running the core bundle, streaming (protocol 2, across origins)', () => {
+    it('delivers each token as its sealed record arrives, as far apart as the model made them; the request went sealed', async () => {
+      const { run, origin } = await onBundlePage(await engine(), (page, coreUrl) => page.evaluate(streamInPage, coreUrl, routerSlow.url, STREAMED, false));
+      expect(run.end).toEqual({ ok: true });
+      expect(run.metadata).toEqual({ payload_id: expect.any(String), protocol: 2, streamed: true, encryption_algorithm: V2_STREAM_ALGORITHM });
+      expect(run.chunks.map((c) => c.content ?? '').join('')).toBe(`echo: ${STREAMED}`);
+      // One word a chunk, ECHO_DELAY_MS apart at the router. A browser that held the body back (fetch
+      // resolving only at its end, or pieces gathered into larger ones) would hand them over together:
+      // at least half the spacing must survive, on a loaded machine too.
+      const words = run.chunks.filter((c) => c.content);
+      const span = words.at(-1)!.ms - words[0]!.ms;
+      const ms = (n: number) => `${Math.round(n)} ms`;
+      timings.push(
+        `streamed: header ${ms(run.startedMs)}, first word ${ms(words[0]!.ms)}, last ${ms(words.at(-1)!.ms)} ` +
+          `(span ${ms(span)} for ${words.length} words ${ECHO_DELAY_MS} ms apart)`,
+      );
+      expect(span).toBeGreaterThanOrEqual((words.length - 2) * ECHO_DELAY_MS * 0.5);
+
+      const [post, ...others] = completionRequests(routerSlow);
+      expect(others).toEqual([]);
+      expect(post!.headers.origin).toBe(origin);
+      expectSealed(post!.body, [STREAMED, 'eight words'], '2.0');
+      const response = await responseOf(post!);
+      expect(response).toMatchObject({ status: 200, outcome: 'answered' });
+      expect(response.headers['Content-Type']).toMatch(/^text\/event-stream/);
+      // The whole event stream as sent (recorded once it ended): records only, no word of the answer.
+      expect(new TextDecoder().decode(response.body)).toMatch(/^event: nomyo-stream\n[^]*event: nomyo-final\ndata: [A-Za-z0-9+/=]+\n\n$/);
+      expectNoPlaintextOnWire(routerSlow, [STREAMED, 'eight words']);
+    });
+
+    it('stream.controller.abort() ends the loop with APIUserAbortError and closes the connection', async () => {
+      const { run } = await onBundlePage(await engine(), (page, coreUrl) => page.evaluate(streamInPage, coreUrl, routerSlow.url, ABORTED, true));
+      const after = run.chunks.filter((c) => c.ms > run.abortedMs!).length;
+      timings.push(`aborted after the first word at ${Math.round(run.abortedMs!)} ms (${after} chunks after it)`);
+      expect(run.end).toMatchObject({ ok: false, name: 'APIUserAbortError', code: 'ERR_NOMYO_ABORTED', isAPIUserAbortError: true });
+      const received = run.chunks.map((c) => c.content ?? '').join('');
+      expect(`echo: ${ABORTED}`.startsWith(received) && received.length < `echo: ${ABORTED}`.length, received).toBe(true);
+      // The router saw the connection close before its stream's final record: the model was stopped.
+      const [post] = completionRequests(routerSlow);
+      expect(await responseOf(post!)).toMatchObject({ status: 200, outcome: 'aborted' });
+    });
+  });
 });
+
+/** Runs `fn` on the example page with core's esbuild bundle at `${coreUrl}/index.js`, then closes both. */
+async function onBundlePage<T>(browser: Engine, fn: (page: PageDriver, coreUrl: string) => Promise<T>): Promise<{ run: T; origin: string }> {
+  const example = await startExample({ coreBundle: bundle.code });
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${example.url}/`);
+    const run = await fn(page, `${example.url}/core/index.js`);
+    expect(await page.errors()).toEqual([]);
+    return { run, origin: example.url };
+  } finally {
+    await page.close();
+    await example.close();
+  }
+}
+
+/** A request's response record, once the router has finished with it (a stream's, once it ended). */
+async function responseOf(record: RequestRecord): Promise<ResponseRecord> {
+  const deadline = performance.now() + 10_000;
+  while (!record.response) {
+    if (performance.now() > deadline) throw new Error(`request ${record.seq} still open 10 s later: the router never saw its end`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return record.response;
+}
 
 interface Answer {
   secret: string;
@@ -165,15 +250,17 @@ interface Answer {
   ms: number;
 }
 
-/** Sends `secret` from the page as a user would and checks the answer it shows. */
-async function ask(page: PageDriver, secret: string): Promise<Answer> {
+/** Sends `secret` from the page as a user would, its answer streamed or not, and checks the answer it shows. */
+async function ask(page: PageDriver, secret: string, stream: boolean): Promise<Answer> {
   const before = await page.evaluate(() => (globalThis as unknown as { nomyoTimes: number[] }).nomyoTimes.length);
   await page.fill('#message', secret);
+  if ((await page.evaluate(() => (document.getElementById('stream') as HTMLInputElement).checked)) !== stream) await page.click('#stream');
   await page.click('button[type=submit]');
   await page
     .waitUntil(90_000, (n) => (globalThis as unknown as { nomyoTimes: number[] }).nomyoTimes.length > n, before)
     .catch(async (err: Error) => {
-      throw new Error(`${err.message}; page status: ${await text(page, '#status')}; errors: ${(await page.errors()).join(' | ')}`);
+      const ran = await page.evaluate(() => 'nomyoExample' in globalThis); // false: main.js (or core) failed to load
+      throw new Error(`${err.message}; page script ran: ${ran}; page status: ${await text(page, '#status')}; errors: ${(await page.errors()).join(' | ')}`);
     });
   const status = (await text(page, '#status')) ?? '';
   expect(await page.errors(), status).toEqual([]);

@@ -6,10 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Engine, PageDriver } from './engines.js';
+import { freePort } from '@nomyo/test-support/ports';
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf'; // the W3C WebDriver element reference key
 
@@ -170,17 +170,6 @@ function firstLine(child: ChildProcess, fd: number, name: string): Promise<strin
       reject(new Error(`${name} exited with code ${code}: ${stderrOf(child)}`));
     });
     child.once('error', reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,5 +81,47 @@ describe('nomyo chat', () => {
     const plain = (await nomyo(['chat', 'hi', '--url', server.url, '--quiet'])) as { code?: number; stderr: string };
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(/SecurityError.*plain http/);
+  });
+
+  it('prints the tokens as they arrive; --no-stream waits for the whole answer', async () => {
+    const slow = await startTestServer({ echoDelayMs: 150 });
+    try {
+      const args = ['chat', 'one two three four five six', '--url', slow.url, '--allow-http'];
+      const arrivals = await new Promise<{ at: number[]; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NOMYO_API_KEY: '' } });
+        const at: number[] = [];
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (at.push(performance.now()), (stdout += d.toString())));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', () => resolve({ at, stdout, stderr }));
+      });
+      expect(arrivals.stdout).toBe('echo: one two three four five six\n');
+      // Six pauses of 150 ms between the words: printed whole, they would come in one or two writes at the end.
+      expect(arrivals.at.length).toBeGreaterThanOrEqual(5);
+      expect(arrivals.at.at(-1)! - arrivals.at[0]!).toBeGreaterThan(150 * 5 * 0.5);
+      expect(arrivals.stderr).toContain('protected: protocol 2, aes256gcm-hkdf-sha256-stream (AES-256-GCM bound to its headers, RSA-OAEP-SHA256, streamed records keyed with HKDF-SHA256)');
+      const whole = await nomyo([...args, '--no-stream']);
+      expect(whole.stdout).toBe('echo: one two three four five six\n');
+      expect(whole.stderr).toContain('protected: protocol 2, aes256gcm-hkdf-sha256 (');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('never prints escape sequences from a streamed answer, even split across chunks', async () => {
+    const pieces = ['ok\x1b', ']0;owned\x07', '\x1b[', '2J', 'done\u202e\u009b', '2J\r', '\nend'];
+    const hostile = await startTestServer({
+      model: async function* () {
+        for (const content of pieces) yield { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] };
+      },
+    });
+    try {
+      const { stdout } = await nomyo(['chat', 'hi', '--url', hostile.url, '--allow-http', '--quiet']);
+      expect(stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]/);
+      expect(stdout).toBe('ok]0;owned2Jdone2J\nend\n');
+    } finally {
+      await hostile.close();
+    }
   });
 });

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APIError, SecurityError, type ProtocolVersion, type SecureMemory } from '@nomyo/core';
+import { APIError, SecurityError, type ProtocolVersion } from '@nomyo/core';
 import { deriveAnswerKey, generateRsaKeyPair, sealAnswerV2, sealPackage, type AnswerPackage } from '@nomyo/core/protocol';
 import type { NomyoServer, RequestRecord } from '@nomyo/server';
 import type { EncryptedPackage } from '@nomyo/core';
+import { spyMemory } from './spy-memory.js';
 import { clientFor, hello, startTestServer } from './support.js';
 
 type Sealed = EncryptedPackage & AnswerPackage;
@@ -91,26 +92,6 @@ describe.each([1, 2] as const)('protocol %i: a tampered or wrong answer never de
     expect((err as Error).message).toMatch(/not a chat.completion/);
   });
 });
-
-/**
- * Zeroing-only memory that remembers every buffer it was handed to protect (and a copy as handed) and
- * every buffer it allocated for a secret (and a copy as freed), so the test can look at them afterwards.
- */
-function spyMemory(handed: Uint8Array[], copies: Uint8Array[] = [], locked: Uint8Array[] = []): SecureMemory {
-  return {
-    kind: 'js',
-    lock: (view) => (handed.push(view), locked.push(view), copies.push(view.slice()), false),
-    unlock: (view) => view.fill(0),
-    zero: (view) => view.fill(0),
-    alloc: (size) => {
-      const view = new Uint8Array(size);
-      handed.push(view);
-      return view;
-    },
-    free: (view) => (copies.push(view.slice()), view.fill(0)),
-    info: () => ({ kind: 'js', locking: false, dumpExclusion: false, reason: 'test spy' }),
-  };
-}
 
 describe('zeroing, proven on the real buffers', () => {
   const K_BYTES = 32;

@@ -50,14 +50,4 @@ describe('refused before anything is sent', () => {
     const ok = await client.create({ model: 'm', messages: [{ role: 'user', content: atLimit }] });
     expect(ok.choices[0]!.message.content).toHaveLength(atLimit.length + 6);
   });
-
-  it('stream: true, with a clear error', async () => {
-    const fresh = await startTestServer();
-    try {
-      await expect(clientFor(fresh).create({ ...hello, stream: true as never })).rejects.toThrow(/stream: true is not supported/);
-      expect(fresh.stats.requests).toBe(0);
-    } finally {
-      await fresh.close();
-    }
-  });
 });

@@ -51,6 +51,7 @@ interface Result {
   /** A fresh client on the default protocol (v2: no client key), and its second request. */
   firstDefault: Exchange;
   oneDefault: Exchange;
+  streamed: { sent: string; content: string; streamed: boolean; protocol: number };
   tamperedDefault: Result['tampered'];
   first4096?: Exchange;
   /** workerd only: node: modules the Worker bundle imports. */
@@ -139,7 +140,9 @@ describe('@nomyo/core in every server runtime', () => {
       const v2 = [result.firstDefault, result.oneDefault];
       for (const exchange of [...v1, ...v2]) expect(exchange.content).toBe(`echo: ${exchange.sent}`);
       expect([...v1.map((e) => e.protocol), ...v2.map((e) => e.protocol)]).toEqual([...v1.map(() => 1), 2, 2]);
-      expectNoPlaintextOnWire(server, [...v1, ...v2].map((e) => e.sent));
+      // A streamed answer, record by record (v2 streaming's keys and records in this runtime).
+      expect(result.streamed).toEqual({ sent: result.streamed.sent, content: `echo: ${result.streamed.sent}`, streamed: true, protocol: 2 });
+      expectNoPlaintextOnWire(server, [...v1, ...v2, result.streamed].map((e) => e.sent));
       for (const tampered of [result.tampered, result.tamperedDefault]) {
         expect(tampered).toEqual({ name: 'SecurityError', code: 'ERR_NOMYO_SECURITY', securityError: true });
       }

@@ -43,6 +43,18 @@ export function oneRequest() {
   return timed('again', current);
 }
 
+/**
+ * A streamed answer with the current client (v2 where the router speaks it): its chunks' contents
+ * joined, and its metadata. Each record is opened as it arrives, with the keys derived for it.
+ */
+export async function streamedRequest() {
+  const content = `streamed from ${describeRuntime().name}`;
+  const stream = await current.create({ ...ask(content), stream: true });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+  return { sent: content, content: text, streamed: stream._metadata.streamed, protocol: stream._metadata.protocol };
+}
+
 /** A request the router answers with a tampered package (the test's hook keys on the API key). */
 export async function tamperedRequest(tamperKey) {
   try {

@@ -72,6 +72,7 @@ try {
   result.keyFiles = (await step('keyFiles', url, '/nomyo-keys')).value;
   result.firstDefault = await timedStep('firstRequest', url);
   result.oneDefault = await timedStep('oneRequest');
+  result.streamed = (await step('streamedRequest')).value;
   result.tamperedDefault = (await step('tamperedRequest', tamperKey)).value;
   result.first4096 = await timedStep('firstRequest', url, 4096);
   await step('dispose');

@@ -76,7 +76,7 @@ describe.each(ROUTER_PROTOCOLS)('openai SDK over createSecureFetch, protocol $pr
       expectNoPlaintextOnWire(server, ['account 12345', 'balance 99']);
     });
 
-    it('streams chunks built from the decrypted completion, with usage', async () => {
+    it('streams chunks (v2: as the router streams them; v1: made from the whole answer), with usage', async () => {
       const stream = await openai.chat.completions.create({
         model: 'echo',
         messages: [{ role: 'user', content: `${SECRET}, said slowly and at some length so it splits` }],
@@ -97,9 +97,10 @@ describe.each(ROUTER_PROTOCOLS)('openai SDK over createSecureFetch, protocol $pr
       expect(last.usage?.total_tokens).toBe((last.usage?.prompt_tokens ?? 0) + (last.usage?.completion_tokens ?? 0));
       expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
 
-      // stream and stream_options are answered locally: the router gets a plain, non-streaming request.
-      expect(seen[0]).not.toHaveProperty('stream');
-      expect(seen[0]).not.toHaveProperty('stream_options');
+      // v2 asks the router to stream (sealed); v1 never streams: the router gets a plain request.
+      if (protocol === 2) expect(seen[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+      else expect(seen[0]).not.toHaveProperty('stream');
+      if (protocol === 1) expect(seen[0]).not.toHaveProperty('stream_options');
       expectNoPlaintextOnWire(server, [SECRET]);
     });
 

@@ -103,6 +103,6 @@ describe('createSecureFetch', () => {
     expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 4 } });
     expect(chunks.at(-2).choices[0]).toMatchObject({ delta: {}, finish_reason: 'stop' });
-    expect(seen[0]).not.toHaveProperty('stream');
+    expect(seen[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 });

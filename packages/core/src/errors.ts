@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_NOMYO_SERVICE_UNAVAILABLE'
   | 'ERR_NOMYO_CONNECTION'
   | 'ERR_NOMYO_TIMEOUT'
+  | 'ERR_NOMYO_STREAM_TRUNCATED'
   | 'ERR_NOMYO_ABORTED'
   | 'ERR_NOMYO_SECURITY'
   | 'ERR_NOMYO_INVALID_ARGUMENT'
@@ -60,6 +61,14 @@ export class APIConnectionError extends NomyoError {
 /** The request did not complete within `timeout` ms. */
 export class APIConnectionTimeoutError extends APIConnectionError {
   static override readonly code: ErrorCode = 'ERR_NOMYO_TIMEOUT';
+}
+
+/**
+ * A streamed answer ended before its final record: the connection closed or failed part way. The
+ * chunks before it were real, but the answer was cut short: it never ends as if it were complete.
+ */
+export class StreamTruncatedError extends APIConnectionError {
+  static override readonly code: ErrorCode = 'ERR_NOMYO_STREAM_TRUNCATED';
 }
 
 /** The caller's `signal` aborted the request. Never retried. */

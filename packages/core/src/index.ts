@@ -5,10 +5,14 @@
 export { SecureChatCompletion } from './client/secure-chat-completion.js';
 export type {
   ChatCompletionCreateParams,
+  ChatCompletionCreateParamsStreaming,
+  ChatCompletionCreateParamsNonStreaming,
   ChatMessageParam,
   RequestOptions,
   SecureChatCompletionOptions,
 } from './client/secure-chat-completion.js';
+export { ChatCompletionStream, type StreamMetadata } from './client/chat-stream.js';
+export type { ChatCompletionChunk, ChatCompletionChunkChoice } from './protocol/stream/chunk.js';
 export { SecureCompletionClient } from './client/secure-completion-client.js';
 export type { SecureCompletionClientOptions, SendOptions, SecureChatCompletionResult } from './client/secure-completion-client.js';
 export type { GenerateKeysOptions } from './client/secure-completion-client.js';

@@ -17,3 +17,4 @@ export { wireBuffers } from './memory/wire-buffers.js';
 export { owned, head, heapBytes, type ByteSource, type OwnedBytes, type Placement } from './memory/owned-bytes.js';
 export { linkedController, sleep } from './transport/abort.js';
 export { LARGE_BODY_BYTES, LONG_STRING_BYTES } from './sizes.js';
+export { MAX_TIMER_MS } from './env.js';

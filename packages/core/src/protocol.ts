@@ -1,7 +1,7 @@
 /**
  * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open for v1 and v2, sealed
- * errors, X-Nomyo-Protocol, strict base64, key import, the completion check), for routers, tools and
- * other clients that speak the protocol (docs/protocol.md). No I/O.
+ * errors, streamed answers, X-Nomyo-Protocol, strict base64, key import, the completion and chunk
+ * checks), for routers, tools and other clients that speak the protocol (docs/protocol.md). No I/O.
  */
 export * from './protocol/constants.js';
 export {
@@ -50,3 +50,9 @@ export { pemToDer, derToPem } from './crypto/pem.js';
 export { spkiFingerprint, fingerprintBase64 } from './crypto/fingerprint.js';
 export { parseServerKey } from './keys/server-key.js';
 export { sanitizeDetail } from './transport/detail.js';
+export { StreamOpener, type StreamStep } from './protocol/stream/open-stream.js';
+export { StreamSealer } from './protocol/stream/seal-stream.js';
+export { deriveStreamKeys, recordNonce, recordAad, paddedLength, sealRecord, openRecord, type StreamKeys } from './protocol/stream/records.js';
+export { LineDecoder } from './protocol/stream/lines.js';
+export { EventParser, formatEvent, type StreamEvent } from './protocol/stream/events.js';
+export { checkChatCompletionChunk, type ChatCompletionChunk } from './protocol/stream/chunk.js';

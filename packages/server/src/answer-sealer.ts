@@ -1,7 +1,8 @@
 /**
  * Step three of a secure completion (handler.ts): the model's output sealed as the request's answer,
- * v1 to the caller's key, v2 with the key derived from the request's own; and an error whose text
- * came from the upstream, sealed for a v2 caller alone.
+ * v1 to the caller's key, v2 with the key derived from the request's own, or as a streamed v2 answer
+ * (answer-stream.ts) when the model gives chunks; and an error whose text came from the upstream,
+ * sealed for a v2 caller alone.
  */
 import {
   SEALED_ERROR_FIELD,
@@ -10,10 +11,12 @@ import {
   sealWith,
   sealedErrorBytes,
   v1Sealing,
+  StreamSealer,
   type Sealing,
 } from '@nomyo/core/protocol';
 import { sealBody, stringifyJsonBytes } from '@nomyo/core/internal';
 import type { RouterBuffers } from './buffers.js';
+import { streamResponse, type AnswerStreamOptions } from './answer-stream.js';
 import type { UpstreamError } from './http-error.js';
 import { detailResponse, jsonResponse, type RouterResponse } from './respond.js';
 
@@ -23,6 +26,8 @@ export interface AnswerSealer {
   seal(completion: unknown): Promise<RouterResponse>;
   /** The response to an upstream error: its reason sealed for a v2 caller, the generic detail alone for v1. */
   refuse(err: UpstreamError): Promise<RouterResponse>;
+  /** The 200 response streaming `chunks` (chat.completion.chunk objects), each sealed as it comes: v2 only. */
+  stream(chunks: AsyncIterable<unknown>, options: AnswerStreamOptions): Promise<RouterResponse>;
 }
 
 const processedAt = () => ({ processed_at: Math.floor(Date.now() / 1000) });
@@ -32,17 +37,27 @@ export function v1Sealer(recipient: CryptoKey, buffers: RouterBuffers): AnswerSe
   return {
     seal: async (completion) => sealAnswer(completion, await v1Sealing(recipient, processedAt()), buffers),
     refuse: async (err) => detailResponse(err.status, err.detail, { ...err.headers }),
+    stream: () => Promise.reject(new Error('v1 answers never stream: the request reached the model without stream')),
   };
 }
 
-/** v2: the answer, and an upstream error's reason, sealed with the request's answer key. */
-export function v2Sealer(answerKey: CryptoKey, payloadId: string, buffers: RouterBuffers): AnswerSealer {
+/**
+ * v2: the answer, and an upstream error's reason, sealed with the request's answer key (derived
+ * while the model works); a stream's records with keys derived from its `K` (`kdfKey`) and a fresh
+ * salt. For a request that asks to stream (`streams`), those keys are derived at once, while the
+ * upstream is called: they are on the way to the first token.
+ */
+export function v2Sealer(answerKey: Promise<CryptoKey>, kdfKey: CryptoKey, payloadId: string, buffers: RouterBuffers, streams: boolean): AnswerSealer {
+  // Once the upstream request is on its way (setImmediate: after this turn's I/O), not before it.
+  let streamSealer = streams ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => StreamSealer.start(kdfKey, payloadId)) : undefined;
+  streamSealer?.catch(() => undefined); // awaited when the model streams; never left unhandled
   return {
-    seal: (completion) => sealAnswer(completion, answerSealingV2(answerKey, payloadId, processedAt()), buffers),
+    stream: async (chunks, options) => streamResponse(await (streamSealer ??= StreamSealer.start(kdfKey, payloadId)), chunks, options),
+    seal: async (completion) => sealAnswer(completion, answerSealingV2(await answerKey, payloadId, processedAt()), buffers),
     async refuse(err) {
       const plaintext = sealedErrorBytes(err.sealed);
       try {
-        const sealed = await sealWith(errorSealingV2(answerKey, payloadId), plaintext);
+        const sealed = await sealWith(errorSealingV2(await answerKey, payloadId), plaintext);
         return jsonResponse(err.status, { detail: err.detail, [SEALED_ERROR_FIELD]: sealed }, { ...err.headers });
       } finally {
         plaintext.fill(0);

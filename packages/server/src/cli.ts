@@ -19,6 +19,7 @@ const USAGE = `Usage: nomyo-server [options]
   --key-size BITS      size of a generated key (default 4096)
   --upstream URL       OpenAI-compatible base URL; without it, the echo model answers
   --upstream-key KEY   bearer key for the upstream (or env NOMYO_UPSTREAM_KEY)
+  --echo-delay MS      the echo model's pause between streamed words (default 0)
   --body-limit BYTES   largest request body (default 67108864)
   --protocol 1|2       highest wire protocol spoken (default 2: advertises "1, 2";
                        1: a v1-only router, as deployed routers were before v2)
@@ -63,6 +64,7 @@ function parse(argv: string[]): { options: ServerOptions; quiet: boolean } | 'he
       'key-size': { type: 'string' },
       upstream: { type: 'string' },
       'upstream-key': { type: 'string' },
+      'echo-delay': { type: 'string' },
       'body-limit': { type: 'string' },
       protocol: { type: 'string' },
       quiet: { type: 'boolean' },
@@ -79,6 +81,7 @@ function parse(argv: string[]): { options: ServerOptions; quiet: boolean } | 'he
     keySize: integer('key-size', values['key-size']),
     upstream: values.upstream,
     upstreamKey: values['upstream-key'] ?? (process.env.NOMYO_UPSTREAM_KEY || undefined),
+    echoDelayMs: integer('echo-delay', values['echo-delay']),
     bodyLimit: integer('body-limit', values['body-limit']),
     protocol: protocolVersion(values.protocol),
   };

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
 import { linkedController, sleep } from '@nomyo/core/internal';
+import type { AnswerStreamOptions } from './answer-stream.js';
 import { readBody, type ReceivedBody } from './body.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
@@ -19,6 +20,8 @@ import type { CompletionModel, LogEvent, RequestRecord, ResponseRecord, ServerOp
 export interface DispatchState {
   readonly bodyLimit: number;
   readonly buffers: RouterBuffers;
+  /** How streamed answers are written: heartbeat, internal errors reported. */
+  readonly streaming: AnswerStreamOptions;
   readonly apiKey: string | undefined;
   readonly model: CompletionModel;
   /** The highest protocol version spoken: 2 advertises `1, 2` and opens v2 packages; 1 is a v1-only router. */
@@ -66,11 +69,13 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
         model: state.model,
         protocol: state.protocol,
         buffers: state.buffers,
+        streaming: state.streaming,
         signal,
       });
       state.stats.completions++;
       const tamper = state.hooks.tamperResponse;
-      return tamper && response.status === 200 ? tampered(response, (pkg) => tamper(pkg as never, record)) : response;
+      // The hook sees whole answers only: a streamed one is written as it is made.
+      return tamper && response.status === 200 && !response.stream ? tampered(response, (pkg) => tamper(pkg as never, record)) : response;
     }
     default:
       throw new HttpError(404, 'not found');
@@ -114,6 +119,23 @@ function send(state: DispatchState, res: ServerResponse, response: RouterRespons
   }
 }
 
+/**
+ * Writes a streamed body to its end; a stream that could not end with its final record leaves the
+ * connection closed. The body as sent, when requests are recorded.
+ */
+async function streamed(state: DispatchState, stream: NonNullable<RouterResponse['stream']>, res: ServerResponse, signal: AbortSignal): Promise<{ outcome: ResponseRecord['outcome']; body: Uint8Array }> {
+  const sent: string[] = [];
+  const tap = state.log.keeping ? (text: string) => void sent.push(text) : undefined;
+  let outcome: ResponseRecord['outcome'];
+  try {
+    outcome = (await stream(res, signal, tap)) === 'complete' ? 'answered' : 'aborted';
+  } catch {
+    res.destroy();
+    outcome = 'aborted';
+  }
+  return { outcome, body: tap ? new TextEncoder().encode(sent.join('')) : EMPTY };
+}
+
 export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   state.stats.requests++;
   const method = req.method ?? 'GET';
@@ -153,7 +175,8 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     const sent = send(state, res, decision.response, start);
     const status = sent.response.status;
     if (status >= 400) state.stats.errors++;
-    record.response = { status, headers: sent.headers, body: sent.response.body, processingMs: Number(sent.headers[PROCESSING_TIME_HEADER]), outcome: decision.outcome };
+    const { outcome, body } = sent.response.stream ? await streamed(state, sent.response.stream, res, controller.signal) : { outcome: decision.outcome, body: sent.response.body };
+    record.response = { status, headers: sent.headers, body, processingMs: Number(sent.headers[PROCESSING_TIME_HEADER]), outcome };
   }
   controller.abort();
   const status = record.response.status;

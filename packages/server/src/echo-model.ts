@@ -1,6 +1,7 @@
 /**
  * The built-in deterministic model, used when no upstream is configured. Same request, same completion
- * (apart from `created`), so client tests can assert exact contents:
+ * (apart from `created`), so client tests can assert exact contents; with `stream: true`, the same
+ * completion as a stream of chunks (echo-stream.ts):
  *
  * - the last message is a `tool` result: content `echo: <tool result>`, finish_reason `stop`;
  * - the request has `tools` and the last message is a user message starting with `call:`: a call of
@@ -11,7 +12,8 @@
  * (or the tool-call arguments).
  */
 import type { ChatCompletion } from '@nomyo/core/protocol';
-import type { ChatRequest, ModelContext } from './types.js';
+import { echoChunks } from './echo-stream.js';
+import type { ChatRequest, CompletionModel, ModelContext } from './types.js';
 
 export const TOOL_CALL_PREFIX = 'call:';
 const ECHO_PREFIX = 'echo: ';
@@ -61,7 +63,25 @@ function firstToolName(tools: unknown): string | undefined {
   return typeof name === 'string' && name !== '' ? name : undefined;
 }
 
-export function echoModel(request: ChatRequest, context: Pick<ModelContext, 'payloadId'>): ChatCompletion {
+/**
+ * The echo model: the completion below, or with `stream: true` its chunks, `delayMs` apart word by word.
+ * @example
+ * const server = await startServer({ model: echoModelWith({ delayMs: 50 }) }); // what --echo-delay 50 does
+ */
+export function echoModelWith(options: { delayMs: number }): CompletionModel {
+  return (request, context) => {
+    const completion = echoCompletion(request, context);
+    if (request.stream !== true) return completion;
+    const includeUsage = (request.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+    return echoChunks(completion, { delayMs: options.delayMs, includeUsage, signal: context.signal });
+  };
+}
+
+/** The echo model without delays: the completion, or its chunks for `stream: true`. */
+export const echoModel: CompletionModel = echoModelWith({ delayMs: 0 });
+
+/** The echo completion of `request` (whatever it says of streaming). */
+export function echoCompletion(request: ChatRequest, context: Pick<ModelContext, 'payloadId'>): ChatCompletion {
   const messages = request.messages as Message[];
   const last = messages[messages.length - 1];
   const lastUser = [...messages].reverse().find((m) => m?.role === 'user');

@@ -1,7 +1,8 @@
 /**
  * POST /v1/chat/secure_completion, in three steps: the headers (request-headers.ts), the request
  * opened with the router's key (open-request.ts, which also says how to seal its answer), and the
- * answer: the model's output sealed (answer-sealer.ts). Every refusal is an HttpError whose detail
+ * answer: the model's output sealed (answer-sealer.ts), whole, or as a stream when the model gives
+ * chunks (it does only for a v2 request that asks to stream). Every refusal is an HttpError whose detail
  * is our own text, never engine output or plaintext; an upstream error's own text goes only to a v2
  * caller, sealed.
  */
@@ -9,6 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ProtocolVersion } from '@nomyo/core/protocol';
 import type { OwnedBytes } from '@nomyo/core/internal';
 import type { RouterBuffers } from './buffers.js';
+import type { AnswerStreamOptions } from './answer-stream.js';
 import { UpstreamError } from './http-error.js';
 import { openRequest } from './open-request.js';
 import { authorize, readRequestHeaders } from './request-headers.js';
@@ -26,6 +28,8 @@ export interface SecureCompletionContext {
   /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */
   protocol: ProtocolVersion;
   buffers: RouterBuffers;
+  /** A streamed answer's heartbeat, and where it reports an internal error's name. */
+  streaming: AnswerStreamOptions;
 }
 
 export async function handleSecureCompletion(ctx: SecureCompletionContext): Promise<RouterResponse> {
@@ -45,5 +49,11 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
     if (err instanceof UpstreamError) return sealer.refuse(err);
     throw err;
   }
-  return sealer.seal(completion);
+  if (!isAsyncIterable(completion)) return sealer.seal(completion);
+  if (request.stream !== true) throw new Error('the model streamed an answer nobody asked to stream');
+  return sealer.stream(completion, ctx.streaming);
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }

@@ -5,7 +5,8 @@
  * suites script failures and inspect the wire.
  */
 export { createServer, startServer } from './server.js';
-export { echoModel, TOOL_CALL_PREFIX } from './echo-model.js';
+export { echoModel, echoModelWith, echoCompletion, TOOL_CALL_PREFIX } from './echo-model.js';
+export { STREAM_HEADERS } from './answer-stream.js';
 export { HttpError, UpstreamError } from './http-error.js';
 export { PROCESSING_TIME_HEADER, DEFAULT_BODY_LIMIT } from './constants.js';
 export type {

@@ -40,7 +40,8 @@ export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx
     // The binding is rebuilt from the headers as received: a changed payload id or tier does not open.
     // X-Public-Key, if sent, is ignored: the answer is sealed with the request's own key.
     const opened = await open(body, read!, requestOpenerV2(ctx.privateKey, { payloadId: headers.payloadId, tier: headers.tier }), ctx.buffers);
-    return { request: chatRequest(opened.plaintext), sealer: v2Sealer(opened.answerKey, headers.payloadId, ctx.buffers) };
+    const request = chatRequest(opened.plaintext);
+    return { request, sealer: v2Sealer(opened.answerKey, opened.kdfKey, headers.payloadId, ctx.buffers, request.stream === true) };
   }
   // v1 reports a header problem before a package problem, as routers before v2 did.
   let recipient: CryptoKey;
@@ -52,7 +53,13 @@ export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx
     throw err;
   }
   const opened = await open(body, read!, v1Opener(ctx.privateKey), ctx.buffers);
-  return { request: chatRequest(opened.plaintext), sealer: v1Sealer(recipient, ctx.buffers) };
+  return { request: wholeAnswerOnly(chatRequest(opened.plaintext)), sealer: v1Sealer(recipient, ctx.buffers) };
+}
+
+/** v1 never streams: a v1 request that asks to gets a whole v1 answer, as deployed routers give it. */
+function wholeAnswerOnly(request: ChatRequest): ChatRequest {
+  const { stream: _stream, stream_options: _options, ...whole } = request;
+  return whole as ChatRequest;
 }
 
 function isV2(pkg: unknown): boolean {
@@ -92,7 +99,7 @@ function checkChatRequest(value: unknown): ChatRequest {
   const request = value as Record<string, unknown>;
   if (typeof request.model !== 'string' || request.model === '') throw new HttpError(400, 'the request needs a model string');
   if (!Array.isArray(request.messages) || request.messages.length === 0) throw new HttpError(400, 'the request needs a non-empty messages array');
-  if (request.stream === true) throw new HttpError(400, 'streaming is not supported by the secure completion protocol');
+  if (request.stream !== undefined && typeof request.stream !== 'boolean') throw new HttpError(400, 'stream must be a boolean');
   if (request.tools !== undefined && !Array.isArray(request.tools)) throw new HttpError(400, 'tools must be an array');
   return request as ChatRequest;
 }

@@ -18,6 +18,11 @@ export class RequestLog {
   /** `keep`: false keeps nothing, true everything, a number the latest N. */
   constructor(private readonly keep: boolean | number) {}
 
+  /** Whether records are kept: then a streamed body is copied as it is written, for the record. */
+  get keeping(): boolean {
+    return this.keep !== false;
+  }
+
   add(arrival: Arrival): RequestRecord {
     const key = `${arrival.method} ${arrival.path}`;
     const attempt = (this.#attempts.get(key) ?? 0) + 1;

@@ -11,6 +11,12 @@ export interface RouterResponse {
   body: Uint8Array;
   /** Gives the buffer behind `body` back to its pool once it is written out. */
   release?: () => void;
+  /**
+   * A body written as it is made (a streamed answer; `body` is then empty): called once the headers
+   * are out, with the request's signal (aborted when the client goes away) and, when requests are
+   * recorded, `tap`, told each piece of text written. Says how it ended.
+   */
+  stream?: (res: ServerResponse, signal: AbortSignal, tap?: (text: string) => void) => Promise<'complete' | 'aborted'>;
 }
 
 const encoder = new TextEncoder();
@@ -43,7 +49,11 @@ export function interceptResponse(action: InterceptAction & { status: number }):
   return jsonResponse(action.status, body, headers);
 }
 
-/** Writes the response with CORS, length and processing-time headers; returns the headers sent. */
+/**
+ * Writes the response with CORS, length and processing-time headers; returns the headers sent. A
+ * streamed body has no length; its headers leave with its first event, which the stream writes at
+ * once (one packet, not two: the client waits for both).
+ */
 export function writeResponse(res: ServerResponse, response: RouterResponse, processingMs: number): Record<string, string> {
   const headers: Record<string, string> = {
     ...CORS_HEADERS,
@@ -51,6 +61,11 @@ export function writeResponse(res: ServerResponse, response: RouterResponse, pro
     'Content-Length': String(response.body.length),
     [PROCESSING_TIME_HEADER]: processingMs.toFixed(3),
   };
+  if (response.stream) {
+    delete headers['Content-Length'];
+    res.writeHead(response.status, headers);
+    return headers;
+  }
   // 204 and 304 must not carry a body (nor, strictly, a length).
   if (response.status === 204 || response.status === 304) delete headers['Content-Length'];
   res.writeHead(response.status, headers);

@@ -3,10 +3,11 @@ import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { PROTOCOL_VERSIONS, RSA_DEFAULT_BITS, RSA_MIN_BITS } from '@nomyo/core/protocol';
+import { PROTOCOL_VERSIONS, RSA_DEFAULT_BITS, RSA_MIN_BITS, STREAM_HEARTBEAT_MS } from '@nomyo/core/protocol';
+import { MAX_TIMER_MS } from '@nomyo/core/internal';
 import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_UPSTREAM_TIMEOUT_MS } from './constants.js';
 import { dispatch, type DispatchState } from './dispatch.js';
-import { echoModel } from './echo-model.js';
+import { echoModelWith } from './echo-model.js';
 import { generateKeyPair, obtainKeyPair, type ServerKeyPair } from './keys.js';
 import { RequestLog } from './request-log.js';
 import { routerBuffers } from './buffers.js';
@@ -19,6 +20,9 @@ function checkOptions(o: ServerOptions): void {
   if (o.bodyLimit !== undefined && !isInt(o.bodyLimit, 1)) throw new RangeError('bodyLimit must be a positive integer');
   if (o.keySize !== undefined && !isInt(o.keySize, RSA_MIN_BITS)) throw new RangeError(`keySize must be an integer >= ${RSA_MIN_BITS}`);
   if (o.upstreamTimeoutMs !== undefined && !isInt(o.upstreamTimeoutMs, 1)) throw new RangeError('upstreamTimeoutMs must be a positive integer');
+  if (o.echoDelayMs !== undefined && !isInt(o.echoDelayMs, 0, MAX_TIMER_MS)) throw new RangeError(`echoDelayMs must be an integer from 0 to ${MAX_TIMER_MS}`);
+  if (o.streamHeartbeatMs !== undefined && !isInt(o.streamHeartbeatMs, 1, MAX_TIMER_MS)) throw new RangeError(`streamHeartbeatMs must be an integer from 1 to ${MAX_TIMER_MS}`);
+  if (o.echoDelayMs !== undefined && (o.upstream !== undefined || o.model !== undefined)) throw new TypeError('echoDelayMs is for the echo model: give no upstream or model with it');
   if (o.upstream !== undefined && !/^https?:\/\/[^/]/i.test(o.upstream)) throw new TypeError('upstream must be an http(s) URL');
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
   if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
@@ -62,13 +66,17 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     options.model ??
     (options.upstream !== undefined
       ? upstreamModel({ baseUrl: options.upstream, apiKey: options.upstreamKey, timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS })
-      : echoModel);
+      : echoModelWith({ delayMs: options.echoDelayMs ?? 0 }));
 
   // A body may be kept after its request only through the request log or a test hook: without them, reuse.
   const exclusiveBodies = !options.recordRequests && !options.onRequest && !options.interceptor && !options.tamperResponse;
   const state: DispatchState = {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     buffers: routerBuffers(exclusiveBodies),
+    streaming: {
+      heartbeatMs: options.streamHeartbeatMs ?? STREAM_HEARTBEAT_MS,
+      onInternalError: (name) => state.emit({ level: 'error', message: `internal error in a stream (${name})` }),
+    },
     apiKey: options.apiKey,
     model,
     protocol: options.protocol ?? 2,

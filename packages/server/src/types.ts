@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AnswerPackage, EncryptedPackage, ProtocolVersion, SecurityTier } from '@nomyo/core/protocol';
+import type { HttpError, UpstreamError } from './http-error.js';
 
 /** One request as the server received it: what tests assert "reached the wire". */
 export interface RequestRecord {
@@ -30,9 +31,9 @@ export interface ResponseRecord {
   /** The HTTP status, or 0 when the connection was destroyed without a response. */
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
-  /** The body bytes exactly as sent. */
+  /** The body bytes exactly as sent (a streamed answer's whole event stream, heartbeats included, once it has ended). */
   readonly body: Uint8Array;
-  /** Server time from body received to response written, in milliseconds (also sent as X-Processing-Time-Ms). */
+  /** Server time from body received to response written (for a stream: to its headers), in milliseconds (also sent as X-Processing-Time-Ms). */
   readonly processingMs: number;
   /** `answered` by the router, `intercepted` by a test hook, `destroyed` on purpose, or `aborted` by the peer or close(). */
   readonly outcome: 'answered' | 'intercepted' | 'destroyed' | 'aborted';
@@ -86,9 +87,13 @@ export interface ModelContext {
 }
 
 /**
- * Answers a decrypted request with the object to seal (normally a chat.completion). Throw an
- * {@link HttpError} to answer an error status instead. The built-in ones are the echo model and
- * the upstream forwarder; tests may pass their own to return anything at all.
+ * Answers a decrypted request with the object to seal (normally a chat.completion), or, when the
+ * request has `stream: true`, with an async iterable of the `chat.completion.chunk` objects as the
+ * model makes them (each sealed and sent as it comes) or a whole completion all the same. A v1
+ * request never has `stream` (v1 never streams). Throw an {@link HttpError} to answer an error status
+ * instead, or an {@link UpstreamError} for one whose text may quote the request; thrown while a
+ * stream is under way, it ends the stream with a sealed final record that carries it. The built-in
+ * ones are the echo model and the upstream forwarder; tests may pass their own to return anything.
  */
 export type CompletionModel = (request: ChatRequest, context: ModelContext) => Promise<unknown> | unknown;
 
@@ -119,8 +124,12 @@ export interface ServerOptions {
   upstream?: string;
   /** Sent upstream as `Authorization: Bearer <upstreamKey>`. */
   upstreamKey?: string;
-  /** Milliseconds to wait for the upstream. Default 300000. */
+  /** Milliseconds to wait for the upstream (for a stream: until its answer starts). Default 300000. */
   upstreamTimeoutMs?: number;
+  /** The echo model's pause between the words of a streamed answer, in ms (demos, tests). Default 0. */
+  echoDelayMs?: number;
+  /** A streamed answer gets a heartbeat comment after this many ms of silence from the model. Default 15000. */
+  streamHeartbeatMs?: number;
   /** Largest accepted request body in bytes. Default 64 MiB. Larger: 413. */
   bodyLimit?: number;
   /**

@@ -5,7 +5,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HEADERS, PATHS } from '@nomyo/core/protocol';
+import net from 'node:net';
+import { SecureCompletionClient } from '@nomyo/core';
+import { HEADERS, PACKAGE_CONTENT_TYPE, PATHS } from '@nomyo/core/protocol';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -75,5 +77,61 @@ describe('nomyo-server', () => {
     const res = spawnSync(process.execPath, [cli, '--key-file', cli], { encoding: 'utf8' });
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/not an RSA private key/);
+  });
+
+  it('--echo-delay MS: the echo model streams its words MS apart', async () => {
+    child = spawn(process.execPath, [cli, '--port', '0', '--key-file', VECTOR_KEY_FILE, '--quiet', '--echo-delay', '80']);
+    const url = (await firstLine(child)).slice('listening on '.length);
+    const stream = await new SecureCompletionClient({ routerUrl: url, allowHttp: true }).streamSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'a b c d e' }] });
+    const at: number[] = [];
+    let text = '';
+    for await (const c of stream) {
+      text += c.choices[0]?.delta.content ?? '';
+      at.push(performance.now());
+    }
+    expect(text).toBe('echo: a b c d e');
+    expect(at.at(-1)! - at[0]!).toBeGreaterThan(5 * 80 * 0.6);
+  });
+
+  it('answers garbage, and a client that stops reading a stream, without growing its memory', async () => {
+    child = spawn(process.execPath, [cli, '--port', '0', '--key-file', VECTOR_KEY_FILE, '--quiet']);
+    const url = (await firstLine(child)).slice('listening on '.length);
+    const pid = child.pid!;
+    // Resident memory of the router's process, in bytes (ps: Linux and macOS alike).
+    const rss = () => Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) * 1024;
+    const garbage1 = async () => {
+      const body = crypto.getRandomValues(new Uint8Array(64 * 1024));
+      const res = await fetch(url + PATHS.secureCompletion, { method: 'POST', headers: { [HEADERS.contentType]: PACKAGE_CONTENT_TYPE, [HEADERS.payloadId]: crypto.randomUUID() }, body });
+      expect(res.status).toBe(400);
+      await res.arrayBuffer();
+    };
+    // `n` garbage bodies of 64 KiB, four at a time.
+    const garbage = (n: number) => Promise.all(Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < n / 4; i++) await garbage1();
+    }));
+    // The router's memory grows to its working size over some 1,300 requests (V8's heap, malloc's
+    // arenas), then stays: 64 MiB more of garbage, kept, would show.
+    await garbage(1500);
+    const warm = rss();
+    await garbage(1000);
+    expect(rss() - warm).toBeLessThan(8 * 1024 * 1024);
+    // Not even HTTP: Node's parser answers 400 and closes.
+    const reply = await new Promise<string>((resolve) => {
+      const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.end('\x00\x01 not http at all\r\n\r\n'));
+      let text = '';
+      socket.on('data', (d) => (text += d.toString('latin1')));
+      socket.on('close', () => resolve(text));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    // A stream of 200,000 words nobody reads: the router waits for the socket, it does not queue them.
+    const client = new SecureCompletionClient({ routerUrl: url, allowHttp: true });
+    const before = rss();
+    const stream = await client.streamSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'w '.repeat(200_000) }] });
+    await new Promise((r) => setTimeout(r, 1500));
+    const stalled = rss();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(rss() - stalled).toBeLessThan(4 * 1024 * 1024);
+    expect(rss() - before).toBeLessThan(32 * 1024 * 1024);
+    stream.controller.abort();
   });
 });

@@ -59,7 +59,7 @@ describe('malformed requests', () => {
     ['not an object', '[1,2]', /not a JSON object/],
     ['no model', JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }), /model/],
     ['no messages', JSON.stringify({ model: 'm' }), /messages/],
-    ['stream: true', JSON.stringify({ ...CHAT, stream: true }), /streaming/],
+    ['stream not a boolean', JSON.stringify({ ...CHAT, stream: 'yes' }), /stream must be a boolean/],
     ['tools not an array', JSON.stringify({ ...CHAT, tools: {} }), /tools/],
   ])('decrypted request %s → 400', async (_name, plaintext, pattern) => {
     await expectDetail(await post(server.url, await sealedRaw(plaintext)), 400, pattern);

@@ -23,9 +23,9 @@ describe('countWords', () => {
   });
 });
 
-describe('echoModel token counts', () => {
+describe('echoCompletion token counts', () => {
   it('counts the words of the prompt and of the completion, as counting the texts does', async () => {
-    const { echoModel } = await import('../src/echo-model.js');
+    const { echoCompletion } = await import('../src/echo-model.js');
     for (const messages of [
       [{ role: 'user', content: 'hello  world\n' }],
       [{ role: 'user', content: ' lead' }, { role: 'assistant', content: 'x' }, { role: 'user', content: '' }],
@@ -33,7 +33,7 @@ describe('echoModel token counts', () => {
       [{ role: 'user', content: 'q' }, { role: 'tool', content: 'tool said  this' }],
       [{ role: 'system', content: 'only system' }],
     ]) {
-      const answer = echoModel({ model: 'm', messages } as never, { payloadId: 'p' });
+      const answer = echoCompletion({ model: 'm', messages } as never, { payloadId: 'p' });
       const content = answer.choices[0]!.message.content ?? '';
       const prompt = messages.reduce((n, m) => n + bySplit(typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(' ')), 0);
       expect(answer.usage).toEqual({ prompt_tokens: prompt, completion_tokens: bySplit(content), total_tokens: prompt + bySplit(content) });

@@ -1,14 +1,17 @@
-/** `nomyo chat "message"`: one encrypted chat completion from the command line. */
+/** `nomyo chat "message"`: one encrypted chat completion from the command line, its tokens printed as they arrive. */
 import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
-import type { SecurityTier } from '../protocol/constants.js';
-import { forTerminal, jsonForTerminal } from './terminal.js';
+import { V2_STREAM_ALGORITHM, type SecurityTier } from '../protocol/constants.js';
+import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
-                  [--protocol auto|1|2] [--api-key KEY] [--allow-http] [--system TEXT] [--json] [--quiet]
+                  [--protocol auto|1|2] [--api-key KEY] [--allow-http] [--system TEXT] [--no-stream]
+                  [--json] [--quiet]
   URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY. --protocol: auto (default) sends
-  v2 where the router advertises it; 2 refuses a router that does not; 1 always sends v1.`;
+  v2 where the router advertises it; 2 refuses a router that does not; 1 always sends v1.
+  The answer is printed as it arrives (streamed); --no-stream waits for it whole. --json prints the
+  whole completion as JSON (it does not stream).`;
 
 /** `--protocol` as the client option; anything else is left for the client to refuse. */
 function protocolOption(value: string | undefined): ProtocolOption | undefined {
@@ -28,6 +31,7 @@ export async function chat(argv: string[]): Promise<number> {
       'api-key': { type: 'string' },
       'allow-http': { type: 'boolean', default: false },
       system: { type: 'string' },
+      'no-stream': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
     },
@@ -46,23 +50,32 @@ export async function chat(argv: string[]): Promise<number> {
   });
   try {
     const messages = [...(values.system ? [{ role: 'system', content: values.system }] : []), { role: 'user', content: message }];
-    const completion = await client.create({
-      model: values.model,
-      messages,
-      ...(values.tier ? { security_tier: values.tier as SecurityTier } : {}),
-    });
-    if (values.json) {
-      process.stdout.write(`${jsonForTerminal(completion)}\n`);
-    } else {
+    const params = { model: values.model, messages, ...(values.tier ? { security_tier: values.tier as SecurityTier } : {}) };
+    let metadata: { protocol: 1 | 2; encryption_algorithm: string };
+    if (values.json || values['no-stream']) {
+      const completion = await client.create(params);
       const content = completion.choices[0]?.message.content ?? '';
-      process.stdout.write(`${forTerminal(content)}\n`);
+      process.stdout.write(values.json ? `${jsonForTerminal(completion)}\n` : `${forTerminal(content)}\n`);
+      metadata = completion._metadata;
+    } else {
+      const stream = await client.create({ ...params, stream: true });
+      const out = new TerminalText((text) => process.stdout.write(text));
+      for await (const chunk of stream) out.write(chunk.choices[0]?.delta.content ?? '');
+      out.end();
+      process.stdout.write('\n');
+      metadata = stream._metadata;
     }
     if (!values.quiet) {
-      const { protocol, encryption_algorithm: algorithm } = completion._metadata;
+      const { protocol, encryption_algorithm: algorithm } = metadata;
       const [serverKey, memory] = await Promise.all([client.client.fetchServerPublicKey(), client.client.memoryProtection()]);
       // v2 used no client key pair: asking for one here would make one just to print it.
       const clientKey = protocol === 2 ? 'no client key pair (protocol 2 needs none)' : `client key RSA-${(await client.client.keyPair()).bits}`;
-      const how = protocol === 2 ? 'AES-256-GCM bound to its headers, RSA-OAEP-SHA256, answer key HKDF-SHA256' : 'AES-256-GCM, RSA-OAEP-SHA256';
+      const how =
+        algorithm === V2_STREAM_ALGORITHM
+          ? 'AES-256-GCM bound to its headers, RSA-OAEP-SHA256, streamed records keyed with HKDF-SHA256'
+          : protocol === 2
+            ? 'AES-256-GCM bound to its headers, RSA-OAEP-SHA256, answer key HKDF-SHA256'
+            : 'AES-256-GCM, RSA-OAEP-SHA256';
       process.stderr.write(
         `protected: protocol ${protocol}, ${algorithm} (${how}), router key RSA-${serverKey.bits} sha256:${serverKey.fingerprint}, ` +
           `${clientKey}, memory: ${memory.kind} (${memory.reason})\n`,

@@ -16,3 +16,26 @@ export function jsonForTerminal(value: unknown): string {
     Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
   );
 }
+
+/**
+ * Text printed piece by piece as it arrives (a streamed answer), each piece made safe with
+ * {@link forTerminal}. A CR at the end of a piece is held back: with an LF at the start of the next
+ * it is one line end, not two.
+ */
+export class TerminalText {
+  #heldCr = false;
+
+  constructor(private readonly print: (text: string) => void) {}
+
+  write(piece: string): void {
+    let text = this.#heldCr ? `\r${piece}` : piece;
+    this.#heldCr = text.endsWith('\r');
+    if (this.#heldCr) text = text.slice(0, -1);
+    if (text !== '') this.print(forTerminal(text));
+  }
+
+  end(): void {
+    if (this.#heldCr) this.print('\n');
+    this.#heldCr = false;
+  }
+}

@@ -12,8 +12,8 @@ export interface ChatRequestParts {
   apiKey: string | undefined;
   securityTier: unknown;
   signal: AbortSignal | undefined;
+  /** `stream: true`: the payload (with its `stream_options`) goes to streamSecureRequest. */
   stream: boolean;
-  includeUsage: boolean;
 }
 
 const CHAT_PATH = /\/chat\/completions\/?$/;
@@ -40,13 +40,12 @@ export async function readChatRequest(input: FetchInput, init: RequestInit | und
 
   const { stream, stream_options: streamOptions, security_tier: bodyTier, ...rest } = payload;
   return {
-    // The router has no streaming: `stream`/`stream_options` are answered locally (see sse.ts).
-    payload: rest,
+    // `stream` chooses the client's method; `stream_options` only means something to a stream.
+    payload: stream === true && streamOptions !== undefined ? { ...rest, stream_options: streamOptions } : rest,
     apiKey: bearerToken(headers.get('authorization')),
     securityTier: bodyTier ?? headers.get('x-security-tier') ?? undefined,
     signal: init?.signal ?? request?.signal ?? undefined,
     stream: stream === true,
-    includeUsage: (streamOptions as { include_usage?: unknown } | null | undefined)?.include_usage === true,
   };
 }
 

@@ -41,8 +41,10 @@ export interface SecureCompletionClientOptions {
    * (what `nomyo keys fingerprint --url` prints). Any other key is refused before anything is sent.
    */
   serverKeyFingerprint?: string;
-  /** Milliseconds for one whole HTTP exchange, response body included. Default 120 000. */
+  /** Milliseconds for one whole HTTP exchange, response body included; for a streamed answer, until its header event. Default 120 000. */
   timeout?: number;
+  /** A streamed answer from which nothing arrives for this many ms, not even a heartbeat, fails with APIConnectionTimeoutError. Default 60 000. */
+  streamIdleTimeout?: number;
   /** Retries on 429, 503 and connection failures. Default 2. */
   maxRetries?: number;
   /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */
@@ -88,6 +90,7 @@ export const CLIENT_OPTION_KEYS = optionKeys<SecureCompletionClientOptions>()([
   'keyRotationInterval',
   'serverKeyFingerprint',
   'timeout',
+  'streamIdleTimeout',
   'maxRetries',
   'serverKeyTtl',
   'fetch',
@@ -98,6 +101,7 @@ export const GENERATE_KEYS_OPTION_KEYS = optionKeys<GenerateKeysOptions>()(['sav
 
 export const DEFAULT_ROUTER_URL = 'https://api.nomyo.ai:12434';
 export const DEFAULT_TIMEOUT_MS = 120_000;
+export { STREAM_IDLE_TIMEOUT_MS as DEFAULT_STREAM_IDLE_TIMEOUT_MS } from '../protocol/constants.js';
 export const DEFAULT_MAX_RETRIES = 2;
 export const DEFAULT_SERVER_KEY_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_KEY_SIZE = RSA_DEFAULT_BITS;

@@ -23,6 +23,8 @@ export interface Protection {
   opener: PackageOpener;
   /** v2: the error the router sealed for this request into a non-200 response, if it holds one. */
   sealedError?(response: Exchange): Promise<APIError | undefined>;
+  /** v2: the request's `K` as HKDF key material, from which a streamed answer's keys are derived. */
+  kdfKey?: CryptoKey;
 }
 
 /** v1: a fresh AES key wrapped to the router's key; the answer is sealed to the client's pair, whose public key travels in X-Public-Key. */
@@ -32,16 +34,18 @@ export async function v1Protection(serverKey: ServerKey, keys: ClientKeyPair): P
 
 /**
  * v2: a fresh `K` in secure memory seals the request bound to its payload id and tier (exactly the
- * headers sent), and is zeroed as soon as it is wrapped and its keys imported. Only the answer key
- * derived from it outlives that, and only until this request's answer (or sealed error) is opened.
+ * headers sent), and is zeroed as soon as it is wrapped and its keys imported. Only the keys made of
+ * it outlive that (the answer key, and `K` as HKDF key material inside Web Crypto for a streamed
+ * answer), and only until this request's answer (or sealed error, or stream) is done with.
  */
 export async function v2Protection(serverKey: ServerKey, secure: SecureByteContext, binding: RequestBinding): Promise<Protection> {
-  const { sealing, answerKey } = await secure.use(secure.randomBytes(AES_KEY_BYTES), (k) => requestSealingV2(k, serverKey.key, binding));
+  const { sealing, answerKey, kdfKey } = await secure.use(secure.randomBytes(AES_KEY_BYTES), (k) => requestSealingV2(k, serverKey.key, binding));
   return {
     version: 2,
     headers: {},
     sealing,
     opener: answerOpenerV2(answerKey, binding.payloadId),
     sealedError: (response) => sealedError(response, answerKey, binding.payloadId),
+    kdfKey,
   };
 }

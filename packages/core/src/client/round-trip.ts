@@ -1,7 +1,8 @@
 /**
  * One request on the wire: its plaintext sealed into a body (protocol/body/seal.ts), posted, and the
- * answer's body opened (protocol/body/open.ts) or its error raised. No JSON text of either body and no
- * base64 string of either ciphertext is made; large bodies are sealed and opened in place.
+ * answer's body opened (protocol/body/open.ts), or, for a stream, handed on unread; or its error
+ * raised. No JSON text of either body and no base64 string of either ciphertext is made; large
+ * bodies are sealed and opened in place.
  */
 import { PACKAGE_CONTENT_TYPE, HEADERS, PATHS } from '../protocol/constants.js';
 import { parseJsonPackage } from '../protocol/package.js';
@@ -13,11 +14,14 @@ import type { ByteSource, OwnedBytes } from '../memory/owned-bytes.js';
 import { wireBuffers } from '../memory/wire-buffers.js';
 import { LARGE_BODY_BYTES } from '../sizes.js';
 import { exchangeBytes, type ExchangeOptions, type FetchFn } from '../transport/exchange.js';
+import type { ResponseStream } from '../transport/response-stream.js';
 import { errorFromStatus } from '../transport/status.js';
 import type { Protection } from './protection.js';
 
 /** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
 const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
+/** What a request that asks to stream accepts: a stream, or a whole answer from a router that does not stream. */
+const STREAM_ACCEPT = 'text/event-stream, application/json';
 
 export interface Wire {
   fetch: FetchFn;
@@ -26,28 +30,34 @@ export interface Wire {
   ownFetch: boolean;
 }
 
+/** How one request went: a whole answer opened, or a streamed answer to read (requests that asked for one). */
+export type RoundTrip = { opened: OpenedBody<object>; stream?: undefined } | { stream: ResponseStream; opened?: undefined };
+
 /**
- * Seals `plaintext` (taken over) as `protection` says, posts it, and opens a 200 answer; anything else
- * is the APIError the router sealed for this request (v2), or the one its status and detail say.
+ * Seals `plaintext` (taken over) as `protection` says, posts it, and opens a 200 answer, or hands
+ * over a streamed one when `streams`; anything else is the APIError the router sealed for this
+ * request (v2), or the one its status and detail say.
  */
 export async function roundTrip(
   wire: Wire,
   protection: Protection,
   plaintext: OwnedBytes,
   headers: Record<string, string>,
-  options: ExchangeOptions,
+  options: ExchangeOptions & { streams?: boolean },
   secure: SecureByteContext,
-): Promise<OpenedBody<object>> {
+): Promise<RoundTrip> {
   const body = await sealBody(protection.sealing, plaintext, wireBuffers);
-  const init = { method: 'POST', headers: { [HEADERS.contentType]: PACKAGE_CONTENT_TYPE, ...headers, ...protection.headers } };
+  const accept: Record<string, string> = options.streams ? { Accept: STREAM_ACCEPT } : {};
+  const init = { method: 'POST', headers: { [HEADERS.contentType]: PACKAGE_CONTENT_TYPE, ...accept, ...headers, ...protection.headers } };
   const response = await exchangeBytes(wire.fetch, wire.routerUrl + PATHS.secureCompletion, init, body, {
     ...options,
     ownFetch: wire.ownFetch,
     into: answerBodies(secure),
   });
+  if (response.stream) return { stream: response.stream };
   if (response.status !== 200 || !response.body) throw (await protection.sealedError?.(response)) ?? errorFromStatus(response.status, response.text, response.headers);
   // A large answer is in secure memory: opened where it is, its plaintext needs no buffer of its own.
-  return openBody(response.body, { text: ANSWER_TEXT, opener: protection.opener, plaintexts: secure, inPlace: response.body.secure });
+  return { opened: await openBody(response.body, { text: ANSWER_TEXT, opener: protection.opener, plaintexts: secure, inPlace: response.body.secure }) };
 }
 
 /** Where an answer body is read into: a large one into secure memory, to be opened where it is; a small one (ciphertext only) into the wire buffers. */

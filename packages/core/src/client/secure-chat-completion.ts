@@ -1,5 +1,6 @@
 /** The OpenAI-shaped client: `create(params)` and `chat.completions.create(params)`. */
 import { randomUUID } from '../crypto/subtle.js';
+import type { ChatCompletionStream } from './chat-stream.js';
 import type { SecurityTier } from '../protocol/constants.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkApiKeyFormat } from '../transport/policy.js';
@@ -22,12 +23,25 @@ export interface ChatCompletionCreateParams {
   model: string;
   messages: ChatMessageParam[];
   security_tier?: SecurityTier;
-  stream?: false | null;
+  /** `true`: the answer as a stream of chunks, as the model makes them (see {@link ChatCompletionStream}). */
+  stream?: boolean | null;
+  /** With `stream`: `{ include_usage: true }` adds a last chunk with the usage and no choices. */
+  stream_options?: { include_usage?: boolean | null } | null;
   temperature?: number | null;
   max_tokens?: number | null;
   tools?: Array<Record<string, unknown>>;
   tool_choice?: unknown;
   [key: string]: unknown;
+}
+
+/** {@link ChatCompletionCreateParams} asking for a stream. */
+export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreateParams {
+  stream: true;
+}
+
+/** {@link ChatCompletionCreateParams} asking for the whole completion. */
+export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParams {
+  stream?: false | null;
 }
 
 export interface RequestOptions {
@@ -68,9 +82,9 @@ export class SecureChatCompletion {
   readonly client: SecureCompletionClient;
   readonly #apiKey: string | undefined;
 
-  readonly chat = {
+  readonly chat: { completions: { create: SecureChatCompletion['create'] } } = {
     completions: {
-      create: (params: ChatCompletionCreateParams, options?: RequestOptions) => this.create(params, options),
+      create: ((params: ChatCompletionCreateParams, options?: RequestOptions) => this.create(params as ChatCompletionCreateParamsStreaming, options)) as SecureChatCompletion['create'],
     },
   };
 
@@ -82,19 +96,21 @@ export class SecureChatCompletion {
     this.client = new SecureCompletionClient({ ...rest, ...(baseUrl !== undefined ? { routerUrl: baseUrl } : {}) });
   }
 
-  async create(params: ChatCompletionCreateParams, options: RequestOptions = {}): Promise<SecureChatCompletionResult> {
+  /**
+   * Sends a chat completion sealed end to end. With `stream: true` it resolves, once the answer has
+   * started, to a {@link ChatCompletionStream} of its chunks; else to the whole completion.
+   */
+  create(params: ChatCompletionCreateParamsStreaming, options?: RequestOptions): Promise<ChatCompletionStream>;
+  create(params: ChatCompletionCreateParamsNonStreaming, options?: RequestOptions): Promise<SecureChatCompletionResult>;
+  create(params: ChatCompletionCreateParams, options?: RequestOptions): Promise<SecureChatCompletionResult | ChatCompletionStream>;
+  async create(params: ChatCompletionCreateParams, options: RequestOptions = {}): Promise<SecureChatCompletionResult | ChatCompletionStream> {
     if (typeof params !== 'object' || params === null) throw new InvalidArgumentError('params must be an object');
     refuseUnknownOptions(options, REQUEST_OPTION_KEYS, 'create options');
-    if (params.stream) {
-      throw new InvalidArgumentError('stream: true is not supported: the NOMYO protocol answers with one whole completion (use createSecureFetch for SDKs that stream)');
-    }
-    const { security_tier, ...payload } = params;
-    return this.client.sendSecureRequest(payload, randomUUID(), {
-      apiKey: options.apiKey ?? this.#apiKey,
-      securityTier: security_tier,
-      signal: options.signal,
-      timeout: options.timeout,
-    });
+    const { security_tier, stream, ...payload } = params;
+    const send = { apiKey: options.apiKey ?? this.#apiKey, securityTier: security_tier, signal: options.signal, timeout: options.timeout };
+    if (stream === true) return this.client.streamSecureRequest(payload, randomUUID(), send);
+    const { stream_options: _options, ...whole } = payload;
+    return this.client.sendSecureRequest(whole, randomUUID(), send);
   }
 
   dispose(): Promise<void> {

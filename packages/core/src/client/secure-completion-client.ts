@@ -6,24 +6,24 @@ import type { ClientKeyPair } from '../keys/client-keys.js';
 import type { ClientKeyHolder } from '../keys/key-holder.js';
 import type { ClientKeySource } from '../keys/key-source.js';
 import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
-import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js';
+import type { ProtocolOption } from '../keys/protocol-choice.js';
 import { SecureByteContext } from '../memory/context.js';
-import type { OwnedBytes } from '../memory/owned-bytes.js';
 import { selectSecureMemory, type SecureMemoryOption } from '../memory/select.js';
 import type { SecureMemory, MemoryProtectionInfo } from '../memory/secure-memory.js';
 import type { ChatCompletion, SecureMetadata } from '../protocol/completion.js';
-import { HEADERS, type ProtocolVersion, type SecurityTier } from '../protocol/constants.js';
+import type { ProtocolVersion } from '../protocol/constants.js';
+import type { OpenedBody } from '../protocol/body/open.js';
 import { openPackage, parsePackage, sealPackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
-import { DisposedError, InvalidRequestError } from '../errors.js';
-import { followSignal, untilAborted } from '../transport/abort.js';
+import { DisposedError } from '../errors.js';
 import type { FetchFn } from '../transport/exchange.js';
-import { checkApiKeyFormat, checkPayloadId, checkSecurityTier, routerBaseUrl } from '../transport/policy.js';
-import { withRetries } from '../transport/retry.js';
+import { routerBaseUrl } from '../transport/policy.js';
+import type { ChatCompletionStream } from './chat-stream.js';
 import { createKeyState } from './key-setup.js';
-import { completionMetadata, parseCompletion, sealablePayloads, serializePayload } from './payload.js';
-import { v1Protection, v2Protection, type Protection } from './protection.js';
+import { completionMetadata, parseCompletion, serializePayload } from './payload.js';
+import { Call, protect, withRetriesAndKeyRefresh, type SendOptions } from './request-flow.js';
 import { roundTrip, type Wire } from './round-trip.js';
+import { streamAttempt, type StreamContext } from './stream-request.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import {
   checkKeyDir,
@@ -37,6 +37,7 @@ import {
   DEFAULT_KEY_SIZE,
   DEFAULT_MAX_RETRIES,
   DEFAULT_ROUTER_URL,
+  DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   DEFAULT_TIMEOUT_MS,
   env,
   GENERATE_KEYS_OPTION_KEYS,
@@ -47,22 +48,8 @@ import {
 export type { GenerateKeysOptions, SecureCompletionClientOptions } from './options.js';
 export { serializePayload } from './payload.js';
 
-export interface SendOptions {
-  apiKey?: string | undefined;
-  securityTier?: SecurityTier | undefined;
-  signal?: AbortSignal | undefined;
-  /** Overrides the client's timeout for this call. */
-  timeout?: number | undefined;
-}
+export type { SendOptions } from './request-flow.js';
 const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
-
-/** One sendSecureRequest's facts, checked: what its attempts share. */
-interface Request {
-  payloadId: string;
-  apiKey: string | undefined;
-  tier: SecurityTier | undefined;
-  timeout: number;
-}
 
 export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMetadata };
 
@@ -78,6 +65,8 @@ export class SecureCompletionClient {
   readonly timeout: number;
   readonly maxRetries: number;
   readonly keySize: number;
+  /** Milliseconds of silence after which a streamed answer fails (see {@link SecureCompletionClientOptions.streamIdleTimeout}). */
+  readonly streamIdleTimeout: number;
   /** The `protocol` option: `'auto'`, `1` or `2` (see {@link SecureCompletionClientOptions.protocol}). */
   readonly protocol: ProtocolOption;
   readonly #wire: Wire;
@@ -94,6 +83,7 @@ export class SecureCompletionClient {
     const allowHttp = options.allowHttp ?? false;
     this.routerUrl = routerBaseUrl(options.routerUrl ?? env('NOMYO_SERVER_URL') ?? DEFAULT_ROUTER_URL, allowHttp);
     this.timeout = checkTimeout(options.timeout ?? DEFAULT_TIMEOUT_MS);
+    this.streamIdleTimeout = checkTimeout(options.streamIdleTimeout ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS);
     this.maxRetries = checkPositive('maxRetries', options.maxRetries ?? DEFAULT_MAX_RETRIES, true);
     this.keySize = checkKeySize(options.keySize ?? DEFAULT_KEY_SIZE);
     this.protocol = options.protocol === undefined ? 'auto' : checkProtocol(options.protocol);
@@ -198,40 +188,40 @@ export class SecureCompletionClient {
    */
   async sendSecureRequest(payload: object, payloadId: string = randomUUID(), options: SendOptions = {}): Promise<SecureChatCompletionResult> {
     this.#assertUsable();
-    checkPayloadId(payloadId);
     refuseUnknownOptions(options, SEND_OPTION_KEYS, 'sendSecureRequest options');
-    checkApiKeyFormat(options.apiKey);
-    const request: Request = { payloadId, apiKey: options.apiKey, tier: checkSecurityTier(options.securityTier), timeout: checkTimeout(options.timeout ?? this.timeout) };
-    const secure = await this.#secureBytes();
-    // Serialized here, so that a payload that is not an object, or too large, is refused before
-    // anything is sent. Each attempt seals a fresh package, and a retry serializes the payload again.
-    let first: OwnedBytes | undefined = serializePayload(payload, sealablePayloads(secure));
-    const plaintext = (): OwnedBytes => {
-      const next = first ?? serializePayload(payload, sealablePayloads(secure));
-      first = undefined;
-      return next;
-    };
-    const link = followSignal(options.signal);
-    const signal = link.signal;
-    // A 400 that the router did not seal: it could not open the package, so its key may have changed.
-    // The key is fetched once more, and the request sent again only if it really is another key.
-    let keyRefreshed = false;
-    const attempt = async () => {
-      try {
-        return await this.#attempt(plaintext, request, secure, signal);
-      } catch (err) {
-        if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed) throw err;
-        keyRefreshed = true;
-        const before = this.#serverKeys.peek()?.fingerprint;
-        if ((await untilAborted(this.#serverKeys.refresh(), signal)).fingerprint === before) throw err;
-        return this.#attempt(plaintext, request, secure, signal);
-      }
-    };
+    const call = new Call(payload, payloadId, options, await this.#secureBytes(), this.timeout);
     try {
-      return await withRetries(attempt, this.maxRetries, signal);
+      return await withRetriesAndKeyRefresh(this.#context(), call, async () => {
+        const protection = await protect(this.#context(), call);
+        const exchange = { timeout: call.timeout, signal: call.signal };
+        const { opened } = await roundTrip(this.#wire, protection, call.plaintext(), call.headers(), exchange, call.secure);
+        return this.#completion(opened!, payloadId, protection.version);
+      });
     } finally {
-      first?.release();
-      link.release();
+      call.release();
+    }
+  }
+
+  /**
+   * Seals `payload` with `stream: true`, posts it, and resolves once the answer has started: a
+   * stream of its chunks, as the router seals them (v2), or made from a whole answer (`streamed:
+   * false`: a v1 router, or one that does not stream). Retried as {@link sendSecureRequest} is until
+   * then, never after. `timeout` counts until the stream's header event; then `streamIdleTimeout`.
+   * @example
+   * const stream = await client.streamSecureRequest({ model: 'm', messages, stream_options: { include_usage: true } });
+   * for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta.content ?? '');
+   */
+  async streamSecureRequest(payload: object, payloadId: string = randomUUID(), options: SendOptions = {}): Promise<ChatCompletionStream> {
+    this.#assertUsable();
+    refuseUnknownOptions(options, SEND_OPTION_KEYS, 'streamSecureRequest options');
+    const controller = new AbortController();
+    const call = new Call({ ...payload, stream: true }, payloadId, options, await this.#secureBytes(), this.timeout, controller.signal);
+    try {
+      // The call (its link to the caller's signal) lives as long as the stream does.
+      return await withRetriesAndKeyRefresh(this.#context(), call, () => streamAttempt(this.#context(), call, controller, () => call.release()));
+    } catch (err) {
+      call.release();
+      throw err;
     }
   }
 
@@ -255,29 +245,22 @@ export class SecureCompletionClient {
     await this.dispose();
   }
 
-  /**
-   * One attempt: the router's key (and with it the version to send), a fresh package, the POST, the
-   * answer opened. The client key pair is asked for only when v1 is sent: v2 never makes one.
-   */
-  async #attempt(plaintext: () => OwnedBytes, request: Request, secure: SecureByteContext, signal: AbortSignal | undefined): Promise<SecureChatCompletionResult> {
-    // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
-    // `protocol: 1` knows it needs the pair before the key response: both are made side by side.
-    const v1Keys = this.protocol === 1 ? this.#keys.current() : undefined;
-    const [serverKey, keys] = await untilAborted(Promise.all([this.#serverKeys.get(), v1Keys]), signal);
-    const version = chooseProtocol(this.protocol, serverKey, this.routerUrl);
-    const protection: Protection =
-      version === 2
-        ? await v2Protection(serverKey, secure, { payloadId: request.payloadId, tier: request.tier })
-        : await v1Protection(serverKey, keys ?? (await untilAborted(this.#keys.current(), signal)));
-    const headers: Record<string, string> = { [HEADERS.payloadId]: request.payloadId };
-    if (request.apiKey) headers[HEADERS.authorization] = `Bearer ${request.apiKey}`;
-    if (request.tier) headers[HEADERS.securityTier] = request.tier;
-    const opened = await roundTrip(this.#wire, protection, plaintext(), headers, { timeout: request.timeout, signal }, secure);
-    return this.#completion(opened, request.payloadId, version);
+  #context(): StreamContext {
+    return {
+      routerUrl: this.routerUrl,
+      protocol: this.protocol,
+      maxRetries: this.maxRetries,
+      timeout: this.timeout,
+      serverKeys: this.#serverKeys,
+      keys: this.#keys,
+      wire: this.#wire,
+      streamIdleTimeout: this.streamIdleTimeout,
+      completion: (opened, payloadId, protocol) => this.#completion(opened, payloadId, protocol),
+    };
   }
 
   /** The opened answer as a checked completion with its `_metadata`; the plaintext is released (zeroed). */
-  async #completion(opened: { pkg: unknown; plaintext: OwnedBytes }, payloadId: string, protocol: ProtocolVersion): Promise<SecureChatCompletionResult> {
+  async #completion(opened: Pick<OpenedBody<object>, 'pkg' | 'plaintext'>, payloadId: string, protocol: ProtocolVersion): Promise<SecureChatCompletionResult> {
     const completion = await (await this.#secureBytes()).use(opened.plaintext, parseCompletion);
     completion._metadata = completionMetadata(opened.pkg, payloadId, protocol);
     return completion as SecureChatCompletionResult;

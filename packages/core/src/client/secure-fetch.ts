@@ -4,6 +4,7 @@
  * retries and streaming code all work unchanged.
  */
 import { randomUUID } from '../crypto/subtle.js';
+import { EVENT_STREAM_CONTENT_TYPE } from '../protocol/constants.js';
 import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
 import type { SecurityTier } from '../protocol/constants.js';
 import { jsonBytes } from '../protocol/json-stringify.js';
@@ -12,7 +13,7 @@ import { readChatRequest, type FetchInput } from './fetch-request.js';
 import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
 import { CLIENT_OPTION_KEYS } from './options.js';
 import { SecureCompletionClient, type SecureCompletionClientOptions } from './secure-completion-client.js';
-import { completionToEventStream } from './sse.js';
+import { chunksToEventStream } from './event-stream.js';
 
 export interface SecureFetchOptions extends SecureCompletionClientOptions {
   /** The router's origin, as in `SecureChatCompletion`: another name for `routerUrl` (giving both, they must be equal). */
@@ -51,8 +52,11 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
  * - Connection failures, timeouts and answers that fail decryption are thrown, as fetch does; the
  *   SDK reports them as connection errors with our error as `cause`. A user abort throws an `AbortError`.
  * - The decrypted completion keeps its `_metadata`; `x-request-id` is the X-Payload-ID sent.
- * - Streaming replays the decrypted completion as `chat.completion.chunk` events: the protocol
- *   answers with one whole completion, so the chunks arrive together at the end.
+ * - With `stream: true` the body is a real `text/event-stream`: each `chat.completion.chunk` event
+ *   is made as its sealed record arrives and opens. An error the router sealed into the stream's end
+ *   comes as a `data: {"error": …}` event (the SDK raises its APIError); a forged, cut-short or
+ *   timed-out stream errors the body. A router that answers whole (v1, or one that does not stream)
+ *   gives the whole answer's chunks together.
  *
  * @example
  * import OpenAI from 'openai';
@@ -93,24 +97,24 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
     const request = await readChatRequest(input, init);
     if (request.signal?.aborted) throw abortError(request.signal.reason);
     const payloadId = randomUUID();
+    const send = { apiKey: request.apiKey ?? defaultKey, securityTier: checkSecurityTier(request.securityTier ?? defaultTier), signal: request.signal };
+    const headers = { 'x-request-id': payloadId };
     let completion;
     try {
-      completion = await client.sendSecureRequest(request.payload, payloadId, {
-        apiKey: request.apiKey ?? defaultKey,
-        securityTier: checkSecurityTier(request.securityTier ?? defaultTier),
-        signal: request.signal,
-      });
+      if (request.stream) {
+        const stream = await client.streamSecureRequest(request.payload, payloadId, send);
+        const body = chunksToEventStream(stream[Symbol.asyncIterator](), {
+          errorBody,
+          bodyError: (err) => (err instanceof APIUserAbortError ? abortError(err) : err),
+          cancel: () => stream.controller.abort(),
+        });
+        return new Response(body, { status: 200, headers: { ...headers, 'content-type': EVENT_STREAM_CONTENT_TYPE, 'cache-control': 'no-cache' } });
+      }
+      completion = await client.sendSecureRequest(request.payload, payloadId, send);
     } catch (err) {
       if (err instanceof APIUserAbortError) throw abortError(err);
       if (err instanceof APIError) return errorResponse(err);
       throw err;
-    }
-    const headers = { 'x-request-id': payloadId };
-    if (request.stream) {
-      return new Response(completionToEventStream(completion, { includeUsage: request.includeUsage }), {
-        status: 200,
-        headers: { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
-      });
     }
     // Its JSON written straight into bytes: no whole JSON string first.
     return new Response(jsonBytes(completion), { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
@@ -127,9 +131,13 @@ function routerUrlOption(baseUrl: string | undefined, routerUrl: string | undefi
 }
 
 /** The router's error as api.openai.com would shape it; `detail` is already sanitized by core. */
-function errorResponse(err: APIError): Response {
+function errorBody(err: APIError): unknown {
   const message = err.detail ?? `the router answered ${err.status}`;
-  const body = { error: { message, type: errorType(err.status), param: null, code: err.code }, detail: err.detail ?? null };
+  return { error: { message, type: errorType(err.status), param: null, code: err.code }, detail: err.detail ?? null };
+}
+
+function errorResponse(err: APIError): Response {
+  const body = errorBody(err);
   const headers = new Headers({ 'content-type': 'application/json' });
   for (const name of FORWARDED_ERROR_HEADERS) {
     const value = err.headers.get(name);

@@ -29,6 +29,32 @@ export const V2_ANSWER_KEY_INFO_PREFIX = 'nomyo/2 answer key\n';
  * associated data of its own, so that it can never pass for the answer, nor the answer for it.
  */
 export const V2_ERROR_AAD_PREFIX = 'nomyo/2 error\n';
+/** A streamed v2 answer (docs/protocol.md, "Streamed answers"): its header's `algorithm`, and its HKDF infos and record associated data, each followed by the payload id. */
+export const V2_STREAM_ALGORITHM = 'aes256gcm-hkdf-sha256-stream';
+export const V2_STREAM_KEY_INFO_PREFIX = 'nomyo/2 stream key\n';
+export const V2_STREAM_NONCE_INFO_PREFIX = 'nomyo/2 stream nonce\n';
+/** Then the payload id, "\n", the record's number in decimal, "\n", and `final` or `more`. */
+export const V2_STREAM_RECORD_AAD_PREFIX = 'nomyo/2 stream record\n';
+/** The random salt of a streamed answer's header, fresh for every answer. */
+export const STREAM_SALT_BYTES = 32;
+/** The events of a streamed answer: its header first, its records (unnamed, or `message`), and its final record last. */
+export const STREAM_EVENTS = { header: 'nomyo-stream', record: 'message', final: 'nomyo-final' } as const;
+/** A router pads every record's plaintext to a multiple of this, against the token-length side channel. */
+export const STREAM_PADDING_BYTES = 128;
+/** A record whose plaintext, padding removed, is longer is refused. */
+export const MAX_STREAM_RECORD_BYTES = 1024 * 1024;
+/**
+ * The longest line a stream reader holds: a record of 1 MiB with generous padding, base64 (4 characters
+ * for 3 bytes). A longer line is refused before it is all in memory.
+ */
+export const MAX_STREAM_LINE_CHARS = 8 * 1024 * 1024;
+/** Records in one stream, the final one counted (the nonce counter's bound). */
+export const MAX_STREAM_RECORDS = 2 ** 32;
+/** A router sends a heartbeat comment after this much silence; a client gives up after {@link STREAM_IDLE_TIMEOUT_MS} of it. */
+export const STREAM_HEARTBEAT_MS = 15_000;
+export const STREAM_IDLE_TIMEOUT_MS = 60_000;
+export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
+
 /** HKDF of the answer key: SHA-256, empty salt (RFC 5869: the same as HashLen zero bytes). */
 export const V2_HKDF_HASH = 'SHA-256';
 /**

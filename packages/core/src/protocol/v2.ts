@@ -76,15 +76,19 @@ function answerKeyInfo(payloadId: string): Bytes {
 /**
  * Client: a request sealed with `k` (32 bytes, fresh per request) bound to `binding`, `k` wrapped to
  * the router's key, and the key that opens this request's answer, and only it; that key is still
- * being derived (from a non-extractable HKDF copy of `k` inside Web Crypto) while the request travels, so
- * the derivation costs the request no time. The caller zeroes `k` as soon as this resolves: nothing
- * reads it afterwards.
+ * being derived (from `kdfKey`, a non-extractable HKDF copy of `k` inside Web Crypto) while the request
+ * travels, so the derivation costs the request no time. `kdfKey` also derives the keys of a streamed
+ * answer (stream/records.ts). The caller zeroes `k` as soon as this resolves: nothing reads it afterwards.
  */
-export async function requestSealingV2(k: Bytes, recipient: CryptoKey, binding: RequestBinding): Promise<{ sealing: Sealing; answerKey: Promise<CryptoKey> }> {
+export async function requestSealingV2(
+  k: Bytes,
+  recipient: CryptoKey,
+  binding: RequestBinding,
+): Promise<{ sealing: Sealing; answerKey: Promise<CryptoKey>; kdfKey: CryptoKey }> {
   if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
   // The three uses of K run side by side; each copies it into Web Crypto.
-  const [key, wrapped, base] = await Promise.all([importAesKey(k, 'encrypt'), rsaEncryptKey(k, recipient), importHkdfKey(k)]);
-  const answerKey = deriveAesKey(base, answerKeyInfo(binding.payloadId), 'decrypt');
+  const [key, wrapped, kdfKey] = await Promise.all([importAesKey(k, 'encrypt'), rsaEncryptKey(k, recipient), importHkdfKey(k)]);
+  const answerKey = deriveAesKey(kdfKey, answerKeyInfo(binding.payloadId), 'decrypt');
   // Awaited only when an answer arrives: a request that fails before must not leave an unhandled rejection.
   answerKey.catch(() => undefined);
   return {
@@ -99,6 +103,7 @@ export async function requestSealingV2(k: Bytes, recipient: CryptoKey, binding: 
       params: { key, nonce: newNonce(), aad: requestAad(binding) },
     },
     answerKey,
+    kdfKey,
   };
 }
 
@@ -145,37 +150,54 @@ export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId
 /**
  * Router: how a v2 request opens, with the `binding` rebuilt from the headers it received. A header
  * changed on the way, or a package sealed without the binding, fails like any package that does not
- * open (SecurityError). Opening hands back the key to seal the answer with.
+ * open (SecurityError). Opening hands back the key to seal the answer with, still being derived
+ * (the request goes on to the model meanwhile: a stream needs it only for an error), and `K` as HKDF
+ * key material.
  */
-export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding): PackageOpener<{ answerKey: CryptoKey }> {
+export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding): PackageOpener<{ answerKey: Promise<CryptoKey>; kdfKey: CryptoKey }> {
   return {
     check(pkg) {
       const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
       return {
         ...nonceAndTag(ep),
         keys: async () => {
-          const { openKey, answerKey } = await requestKeysV2(encrypted_aes_key, privateKey, binding);
-          return { key: openKey, aad: requestAad(binding), answerKey };
+          const { openKey, answerKey, kdfKey } = await requestKeysV2(encrypted_aes_key, privateKey, binding);
+          return { key: openKey, aad: requestAad(binding), answerKey, kdfKey };
         },
       };
     },
   };
 }
 
-/** Router: opens a v2 request (see {@link requestOpenerV2}). Returns the plaintext (the caller zeroes it) and the key to seal the answer with. */
-export async function openRequestV2(pkg: unknown, privateKey: CryptoKey, binding: RequestBinding): Promise<{ plaintext: Uint8Array<ArrayBuffer>; answerKey: CryptoKey }> {
-  return openWith(requestOpenerV2(privateKey, binding), pkg);
+/**
+ * Router: opens a v2 request (see {@link requestOpenerV2}). Returns the plaintext (the caller zeroes
+ * it), the key to seal the answer with, and `K` as HKDF key material for a streamed answer's keys.
+ */
+export async function openRequestV2(
+  pkg: unknown,
+  privateKey: CryptoKey,
+  binding: RequestBinding,
+): Promise<{ plaintext: Uint8Array<ArrayBuffer>; answerKey: CryptoKey; kdfKey: CryptoKey }> {
+  const opened = await openWith(requestOpenerV2(privateKey, binding), pkg);
+  return { ...opened, answerKey: await opened.answerKey };
 }
 
-/** `K` unwrapped, and the two keys made of it: the request's and the answer's. `K` is zeroed at once. */
-async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: RequestBinding): Promise<{ openKey: CryptoKey; answerKey: CryptoKey }> {
+/**
+ * `K` unwrapped, and the keys made of it: the request's, the answer's (derived while the request is
+ * opened), and `K` as HKDF key material. `K` is zeroed at once.
+ */
+async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: RequestBinding): Promise<{ openKey: CryptoKey; answerKey: Promise<CryptoKey>; kdfKey: CryptoKey }> {
   const k = await rsaDecryptKey(decodeBase64(wrapped) as Bytes, privateKey);
+  let kdfKey: CryptoKey;
+  let openKey: CryptoKey;
   try {
-    const [openKey, answerKey] = await Promise.all([importAesKey(k, 'decrypt'), deriveAnswerKey(k, binding.payloadId, 'encrypt')]);
-    return { openKey, answerKey };
+    [openKey, kdfKey] = await Promise.all([importAesKey(k, 'decrypt'), importHkdfKey(k)]);
   } finally {
     k.fill(0);
   }
+  const answerKey = deriveAesKey(kdfKey, answerKeyInfo(binding.payloadId), 'encrypt');
+  answerKey.catch(() => undefined); // awaited by whoever seals an answer; never left unhandled
+  return { openKey, answerKey, kdfKey };
 }
 
 /** Router: the answer to the request it opened for `payloadId`, ready to be sealed with `answerKey`. */

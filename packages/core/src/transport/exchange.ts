@@ -4,10 +4,10 @@
  * failures become typed errors.
  */
 import { MAX_ANSWER_BODY_BYTES, MAX_ERROR_BODY_BYTES } from '../protocol/constants.js';
-import { APIConnectionError, APIConnectionTimeoutError, NomyoError, SecurityError } from '../errors.js';
+import { SecurityError } from '../errors.js';
 import type { ByteSource, OwnedBytes } from '../memory/owned-bytes.js';
-import { aborted } from './abort.js';
-import { sanitizeDetail } from './detail.js';
+import { Deadline } from './deadline.js';
+import { ResponseStream } from './response-stream.js';
 import { readBodyBytes, readText } from './read-body.js';
 import { sendInit } from './send-body.js';
 
@@ -21,9 +21,13 @@ export interface Exchange {
   text: string;
 }
 
-/** A 200 response's body as bytes in one buffer, which the caller releases (the rest as {@link Exchange}). */
+/**
+ * A 200 response's body as bytes in one buffer, which the caller releases, or, for a streamed
+ * answer the caller asked for, as a stream it reads and closes (the rest as {@link Exchange}).
+ */
 export interface BytesExchange extends Exchange {
   body?: OwnedBytes;
+  stream?: ResponseStream;
 }
 
 export interface ExchangeOptions {
@@ -45,57 +49,75 @@ export async function exchange(fetchFn: FetchFn, url: string, init: RequestInit,
 /**
  * {@link exchange} for a package: takes `body` over, and releases it once fetch has answered (fetch
  * reads nothing more from its buffer by then: send-body.ts). A 200 response's body is read as bytes
- * into a buffer from `into`, an error's as text.
+ * into a buffer from `into`, an error's as text. A streamed answer (`text/event-stream`) is handed
+ * over unread when `streams` (the request asked for one), and refused when not.
  */
-export async function exchangeBytes(fetchFn: FetchFn, url: string, init: RequestInit, body: OwnedBytes, opts: ExchangeOptions & { into: ByteSource }): Promise<BytesExchange> {
+export async function exchangeBytes(
+  fetchFn: FetchFn,
+  url: string,
+  init: RequestInit,
+  body: OwnedBytes,
+  opts: ExchangeOptions & { into: ByteSource; streams?: boolean },
+): Promise<BytesExchange> {
   try {
-    return await run(fetchFn, url, { ...init, body: body.bytes }, opts, async (response, ok) => {
+    const read = async (response: Response, ok: boolean, deadline: Deadline): Promise<BytesExchange> => {
       body.release();
-      if (!ok) return { status: response.status, headers: response.headers, text: await readText(response, MAX_ERROR_BODY_BYTES, true) };
-      return { status: response.status, headers: response.headers, text: '', body: await readBodyBytes(response, MAX_ANSWER_BODY_BYTES, opts.into) };
-    });
+      const { status, headers } = response;
+      if (!ok) return { status, headers, text: await readText(response, MAX_ERROR_BODY_BYTES, true) };
+      if (isEventStream(headers)) {
+        if (!opts.streams || !response.body) {
+          await response.body?.cancel().catch(() => undefined);
+          throw new SecurityError('the router streamed its answer to a request that did not ask for a stream: refused');
+        }
+        return { status, headers, text: '', stream: new ResponseStream(response.body, headers, deadline) };
+      }
+      return { status, headers, text: '', body: await readBodyBytes(response, MAX_ANSWER_BODY_BYTES, opts.into) };
+    };
+    return await run(fetchFn, url, { ...init, body: body.bytes }, opts, read, (result) => result.stream !== undefined);
   } finally {
     body.release();
   }
 }
 
-/** One fetch under the deadline, redirects refused, failures typed; `read` reads the response. */
-async function run<T>(fetchFn: FetchFn, url: string, init: RequestInit, opts: ExchangeOptions, read: (response: Response, ok: boolean) => Promise<T>): Promise<T> {
-  const { signal: callerSignal, timeout } = opts;
-  if (callerSignal?.aborted) throw aborted(callerSignal);
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeout);
-  const onAbort = () => controller.abort();
-  callerSignal?.addEventListener('abort', onAbort, { once: true });
+function isEventStream(headers: Headers): boolean {
+  return /^text\/event-stream\b/i.test(headers.get('content-type') ?? '');
+}
+
+/**
+ * One fetch under a {@link Deadline}, redirects refused, failures typed; `read` reads the response.
+ * `read` may take the deadline over (a stream, read after this returns: `handedOn`), else it ends here.
+ */
+async function run<T>(
+  fetchFn: FetchFn,
+  url: string,
+  init: RequestInit,
+  opts: ExchangeOptions & { streams?: boolean },
+  read: (response: Response, ok: boolean, deadline: Deadline) => Promise<T>,
+  handedOn: (result: T) => boolean = () => false,
+): Promise<T> {
+  const deadline = new Deadline(opts.timeout, opts.signal, opts.streams ? 'stream header' : 'complete response');
   const sending = sendInit(init, opts.ownFetch === true);
   let consumed = false;
+  let result: T | undefined;
   try {
-    const response = await fetchFn(url, { ...sending.init, signal: controller.signal });
+    const response = await fetchFn(url, { ...sending.init, signal: deadline.signal });
     // Fetch has answered: whatever of the body it has not taken yet goes as zeros (see sendInit).
     sending.revoke();
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       await response.body?.cancel().catch(() => undefined);
       throw new SecurityError(`the router answered ${response.status || 'with'} ${REDIRECT_REFUSED}`);
     }
-    const result = await read(response, response.status === 200);
+    result = await read(response, response.status === 200, deadline);
     // A router answers 200 only once it has read the whole request: the connection has sent every byte.
     consumed = response.status === 200;
     return result;
   } catch (cause) {
-    if (callerSignal?.aborted) throw aborted(callerSignal);
-    if (timedOut) throw new APIConnectionTimeoutError(`no complete response within ${timeout} ms`, { cause });
-    if (cause instanceof NomyoError) throw cause;
     if (isRedirectRefusal(cause)) throw new SecurityError(REDIRECT_REFUSED, { cause });
-    throw new APIConnectionError(`could not reach the router: ${describeCause(cause)}`, { cause });
+    throw deadline.error(cause);
   } finally {
     sending.revoke();
     sending.done(consumed);
-    clearTimeout(timer);
-    callerSignal?.removeEventListener('abort', onAbort);
+    if (result === undefined || !handedOn(result)) deadline.dispose();
   }
 }
 
@@ -109,10 +131,4 @@ function isRedirectRefusal(err: unknown): boolean {
   return err instanceof TypeError && cause instanceof Error && cause.message === 'unexpected redirect';
 }
 
-/** A short, safe description of a network failure (error codes only, never request content). */
-function describeCause(cause: unknown): string {
-  const inner = (cause as { cause?: { code?: unknown } })?.cause;
-  const code = inner && typeof inner.code === 'string' ? inner.code : undefined;
-  return sanitizeDetail(code ?? (cause instanceof Error ? cause.message : '')) ?? 'network error';
-}
 

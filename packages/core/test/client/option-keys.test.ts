@@ -177,7 +177,7 @@ describe('unknown options', () => {
     const withUndefined = new SecureChatCompletion(undefinedValues);
     disposers.push(() => withUndefined.dispose());
     // Past the options check, each call stops at its next check, before any I/O.
-    await expect(withUndefined.create({ ...hello, stream: true as never }, { signal: undefined, timeout: undefined, apiKey: undefined })).rejects.toThrow(/stream: true is not supported/);
+    await expect(withUndefined.create({ ...hello, security_tier: 'top' as never }, { signal: undefined, timeout: undefined, apiKey: undefined })).rejects.toThrow(/security_tier must be/);
     const pair = await lowLevel().generateKeys({ saveToFile: undefined, keyDir: undefined, password: undefined, keySize: 2048 });
     expect(pair.bits).toBe(2048);
   });

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCompletion } from '../../src/client/payload.js';
-import { completionChunks } from '../../src/client/sse.js';
+import { completionChunks } from '../../src/client/completion-chunks.js';
 import { checkChatCompletion } from '../../src/protocol/completion.js';
 import { MAX_ANSWER_DEPTH } from '../../src/protocol/constants.js';
 import { jsonNestingExceeds } from '../../src/protocol/json-depth.js';

@@ -12,9 +12,9 @@ import { APIUserAbortError, InvalidRequestError, ServiceUnavailableError } from 
 import { importRsaPrivateKey } from '../../src/crypto/rsa.js';
 import { pemToDer } from '../../src/crypto/pem.js';
 import { HEADERS, SEALED_ERROR_FIELD } from '../../src/protocol/constants.js';
-import { openWith, serializePackage, sealWith } from '../../src/protocol/package.js';
+import { serializePackage, sealWith } from '../../src/protocol/package.js';
 import { sealedErrorBytes } from '../../src/protocol/sealed-error.js';
-import { answerSealingV2, errorSealingV2, requestOpenerV2 } from '../../src/protocol/v2.js';
+import { answerSealingV2, errorSealingV2, openRequestV2 } from '../../src/protocol/v2.js';
 import { readVectorText } from '../helpers/vectors.js';
 
 const PEM = readVectorText('v1/keys/server_4096.pub.pem');
@@ -35,7 +35,7 @@ let script: (n: number, req: Seen, res: ServerResponse) => Promise<boolean> = as
 async function answerV2(req: Seen, res: ServerResponse, error?: { status: number }) {
   const payloadId = String(req.headers['x-payload-id']);
   const tier = req.headers['x-security-tier'] as string | undefined;
-  const { answerKey, plaintext } = await openWith(requestOpenerV2(privateKey, { payloadId, tier }), JSON.parse(req.body));
+  const { answerKey, plaintext } = await openRequestV2(JSON.parse(req.body), privateKey, { payloadId, tier });
   plaintext.fill(0);
   if (error) {
     const sealed = await sealWith(errorSealingV2(answerKey, payloadId), sealedErrorBytes({ message: 'sealed reason', type: 't', code: null, status: error.status }));

@@ -29,12 +29,21 @@ function nodeCipher(kind: 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.D
 function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.CipherGCM | nodeCrypto.DecipherGCM | undefined {
   if (!usable || !key.extractable || !key.usages.includes(kind) || key.algorithm.name !== 'AES-GCM' || (key.algorithm as AesKeyAlgorithm).length !== 256) return undefined;
   try {
-    const handle = nodeCrypto.KeyObject.from(key);
+    const handle = keyObject(key);
     const options = { authTagLength: GCM_TAG_BYTES };
     return kind === 'encrypt' ? nodeCrypto.createCipheriv(ALGORITHM, handle, nonce, options) : nodeCrypto.createDecipheriv(ALGORITHM, handle, nonce, options);
   } catch {
     return undefined;
   }
+}
+
+/** Each key handed to node:crypto once: a stream's records, hundreds a second, share one key. */
+const handles = new WeakMap<CryptoKey, nodeCrypto.KeyObject>();
+
+function keyObject(key: CryptoKey): nodeCrypto.KeyObject {
+  let handle = handles.get(key);
+  if (!handle) handles.set(key, (handle = nodeCrypto.KeyObject.from(key)));
+  return handle;
 }
 
 const streamingGcm: GcmPieces = {

@@ -139,7 +139,8 @@ describe('in Node.js, the keys node:crypto gets', () => {
       [await deriveAnswerKey(k, 'id-1', 'encrypt'), await deriveAnswerKey(k, 'id-1', 'decrypt')],
     ];
     for (const [sealKey, openKey] of pairs) expect(await streams(sealKey, openKey)).toBe(true);
-    expect(from).toHaveBeenCalledTimes(pairs.length);
+    // Each AES key handed over once (HKDF's input key material is handed over too: hkdf-sync).
+    expect(from.mock.calls.filter(([key]) => key.algorithm.name === 'AES-GCM')).toHaveLength(pairs.length);
     expect(warnings).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
-/** The streaming replay of long answers: pieces, how many, and the stream made as it is read. */
+/** The chunks made of a whole answer: pieces, how many, and made as they are taken. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { completionChunks, completionToEventStream, pieces } from '../../src/client/sse.js';
+import { completionChunks, pieces } from '../../src/client/completion-chunks.js';
 import type { ChatCompletion } from '../../src/protocol/completion.js';
 
 /** The split as it was first written: words (each with the whitespace after it) added while they fit. */
@@ -53,30 +53,5 @@ describe('pieces', () => {
     expect(all.join('')).toBe(text);
     expect(all.length).toBeGreaterThan(1000);
     expect(all.length).toBeLessThanOrEqual(1030);
-  });
-});
-
-describe('completionToEventStream', () => {
-  it('makes each event when it is read, not the whole replay up front', async () => {
-    let reached = false;
-    const second = { role: 'assistant', get content() { reached = true; return 'later'; } };
-    const answer = completion('first '.repeat(1000));
-    answer.choices.push({ index: 1, message: second, finish_reason: 'stop' });
-    const reader = completionToEventStream(answer).getReader();
-    for (let i = 0; i < 5; i++) await reader.read();
-    expect(reached).toBe(false);
-    await reader.cancel();
-    expect(reached).toBe(false);
-  });
-
-  it('streams the same chunks as completionChunks, then [DONE]', async () => {
-    const text = 'word '.repeat(300_000);
-    const expected = completionChunks(completion(text), { includeUsage: true }).map((c) => `data: ${JSON.stringify(c)}\n\n`);
-    const reader = completionToEventStream(completion(text), { includeUsage: true }).getReader();
-    const events: string[] = [];
-    const decoder = new TextDecoder();
-    for (let r = await reader.read(); !r.done; r = await reader.read()) events.push(decoder.decode(r.value));
-    expect(events).toEqual([...expected, 'data: [DONE]\n\n']);
-    expect(events.length).toBeLessThan(1100);
   });
 });

@@ -1,9 +1,8 @@
 /**
- * Replays a whole decrypted chat.completion as an OpenAI `chat.completion.chunk` SSE stream.
- *
- * The NOMYO protocol has no streaming (the router answers with one sealed completion), but SDK
- * users write `stream: true` code. Replaying the finished completion as chunks lets that code run
- * unchanged; it just gets every chunk at once, after the whole answer was decrypted and checked.
+ * A whole decrypted chat.completion as OpenAI `chat.completion.chunk` objects: what a stream request
+ * delivers when its answer came whole (a v1 router, which never streams, or a router or upstream
+ * that does not). The caller's `stream: true` code runs unchanged; it gets the chunks together,
+ * once the whole answer was decrypted and checked.
  */
 import type { ChatCompletion, ChatCompletionChoice } from '../protocol/completion.js';
 
@@ -15,7 +14,6 @@ export interface ChunkOptions {
 type Delta = Record<string, unknown>;
 type Chunk = Record<string, unknown>;
 
-const encoder = new TextEncoder();
 // Small pieces so apps that render deltas as they come see more than one; whole words only.
 const PIECE_CHARS = 24;
 // At most about this many pieces per text: a long completion in 24-character pieces would be one event
@@ -26,13 +24,13 @@ const MAX_PIECES = 1024;
 // readers such as the AI SDK pick up from deltas.
 const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
 
-/** The chunk objects, in order, for `completion` (without the final `[DONE]`). */
+/** The chunk objects, in order, for `completion`. */
 export function completionChunks(completion: ChatCompletion, options: ChunkOptions = {}): Chunk[] {
   return [...chunksOf(completion, options)];
 }
 
 /** {@link completionChunks} one at a time, made as they are taken: a long completion is never all chunks at once. */
-function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator<Chunk> {
+export function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator<Chunk> {
   const includeUsage = options.includeUsage === true;
   const base: Chunk = {
     id: completion.id,
@@ -52,25 +50,6 @@ function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator
     yield chunk([{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? 'stop' }]);
   }
   if (includeUsage) yield { ...base, choices: [], usage: completion.usage ?? null };
-}
-
-/** The SSE body: `data: <chunk JSON>\n\n` per chunk, then `data: [DONE]\n\n`, as UTF-8 bytes. */
-export function completionToEventStream(completion: ChatCompletion, options: ChunkOptions = {}): ReadableStream<Uint8Array> {
-  const chunks = chunksOf(completion, options);
-  let done = false;
-  // Pull-based, one event per read, each made when read: a reader that cancels early stops the replay.
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (done) return controller.close();
-      const next = chunks.next();
-      if (next.done) done = true;
-      controller.enqueue(encoder.encode(next.done ? 'data: [DONE]\n\n' : `data: ${JSON.stringify(next.value)}\n\n`));
-    },
-    cancel() {
-      done = true;
-      chunks.return(undefined);
-    },
-  });
 }
 
 function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {

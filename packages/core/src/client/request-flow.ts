@@ -1,0 +1,136 @@
+/**
+ * What every request of a client goes through, whole or streamed: the checks of its options, its
+ * payload serialized once up front (a fresh package for each attempt), the router's key and the
+ * version it allows, the version's protection and headers, and the retries: 429, 503 and
+ * connection failures with backoff, and one fetch of the router's key after a 400 it did not seal
+ * (it could not open the package: its key may have changed).
+ */
+import { HEADERS, type ProtocolVersion, type SecurityTier } from '../protocol/constants.js';
+import type { ClientKeyHolder } from '../keys/key-holder.js';
+import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js';
+import type { ServerKeyCache } from '../keys/server-key.js';
+import type { SecureByteContext } from '../memory/context.js';
+import type { OwnedBytes } from '../memory/owned-bytes.js';
+import { InvalidRequestError } from '../errors.js';
+import { followSignal, untilAborted } from '../transport/abort.js';
+import { checkApiKeyFormat, checkPayloadId, checkSecurityTier } from '../transport/policy.js';
+import { withRetries } from '../transport/retry.js';
+import { checkTimeout } from './options.js';
+import { sealablePayloads, serializePayload } from './payload.js';
+import { v1Protection, v2Protection, type Protection } from './protection.js';
+
+/** The per-call options of sendSecureRequest (and of a streamed request). */
+export interface SendOptions {
+  apiKey?: string | undefined;
+  securityTier?: SecurityTier | undefined;
+  signal?: AbortSignal | undefined;
+  /** Overrides the client's timeout for this call (for a stream: until its header event). */
+  timeout?: number | undefined;
+}
+
+/** What a client's requests share: its router, its keys, its protocol option and retries. */
+export interface RequestContext {
+  readonly routerUrl: string;
+  readonly protocol: ProtocolOption;
+  readonly maxRetries: number;
+  readonly timeout: number;
+  readonly serverKeys: ServerKeyCache;
+  readonly keys: ClientKeyHolder;
+}
+
+/** One call, checked, whatever its attempts: its payload serialized once, a signal that follows the caller's. */
+export class Call {
+  readonly tier: SecurityTier | undefined;
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+  readonly #link: { release(): void };
+  #first: OwnedBytes | undefined;
+
+  constructor(
+    readonly payload: object,
+    readonly payloadId: string,
+    readonly options: SendOptions,
+    readonly secure: SecureByteContext,
+    defaultTimeout: number,
+    extraSignal?: AbortSignal,
+  ) {
+    checkPayloadId(payloadId);
+    checkApiKeyFormat(options.apiKey);
+    this.tier = checkSecurityTier(options.securityTier);
+    this.timeout = checkTimeout(options.timeout ?? defaultTimeout);
+    // Serialized here, so that a payload that is not an object, or too large, is refused before
+    // anything is sent.
+    this.#first = serializePayload(payload, sealablePayloads(secure));
+    // One listener on the caller's signal however many calls share it; the stream's own controller
+    // (`extraSignal`) and this call's signal live and die with the call.
+    const link = followSignal(options.signal);
+    this.signal = extraSignal ? anySignal(link.signal, extraSignal) : link.signal;
+    this.#link = link;
+  }
+
+  /** The payload's bytes for one attempt (taken over by the attempt): the first serialization, then fresh ones. */
+  plaintext(payload: object = this.payload): OwnedBytes {
+    const first = this.#first;
+    this.#first = undefined;
+    if (first && payload === this.payload) return first;
+    first?.release();
+    return serializePayload(payload, sealablePayloads(this.secure));
+  }
+
+  /** The request headers but the version's own. */
+  headers(): Record<string, string> {
+    const headers: Record<string, string> = { [HEADERS.payloadId]: this.payloadId };
+    if (this.options.apiKey) headers[HEADERS.authorization] = `Bearer ${this.options.apiKey}`;
+    if (this.tier) headers[HEADERS.securityTier] = this.tier;
+    return headers;
+  }
+
+  /** Done with: what was not sent is zeroed, the signal's link removed. */
+  release(): void {
+    this.#first?.release();
+    this.#first = undefined;
+    this.#link.release();
+  }
+}
+
+/**
+ * The router's key (and with it the version to send) and the version's protection for one attempt.
+ * The client key pair is asked for only when v1 is sent: v2 never makes one.
+ */
+export async function protect(ctx: RequestContext, call: Call): Promise<Protection & { version: ProtocolVersion }> {
+  // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
+  // `protocol: 1` knows it needs the pair before the key response: both are made side by side.
+  const v1Keys = ctx.protocol === 1 ? ctx.keys.current() : undefined;
+  const [serverKey, keys] = await untilAborted(Promise.all([ctx.serverKeys.get(), v1Keys]), call.signal);
+  const version = chooseProtocol(ctx.protocol, serverKey, ctx.routerUrl);
+  if (version === 2) return v2Protection(serverKey, call.secure, { payloadId: call.payloadId, tier: call.tier });
+  return v1Protection(serverKey, keys ?? (await untilAborted(ctx.keys.current(), call.signal)));
+}
+
+/** Runs `attempt` with the retries and the one key refresh of a call (see above). */
+export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Call, attempt: () => Promise<T>): Promise<T> {
+  let keyRefreshed = false;
+  const once = async () => {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed) throw err;
+      keyRefreshed = true;
+      const before = ctx.serverKeys.peek()?.fingerprint;
+      if ((await untilAborted(ctx.serverKeys.refresh(), call.signal)).fingerprint === before) throw err;
+      return attempt();
+    }
+  };
+  return withRetries(once, ctx.maxRetries, call.signal);
+}
+
+/** A signal that aborts when either does (AbortSignal.any is Node 20.3+); both are the call's own. */
+function anySignal(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
+  if (!a) return b;
+  const controller = new AbortController();
+  const abort = (from: AbortSignal) => () => controller.abort(from.reason);
+  if (a.aborted || b.aborted) controller.abort((a.aborted ? a : b).reason);
+  a.addEventListener('abort', abort(a), { once: true, signal: controller.signal });
+  b.addEventListener('abort', abort(b), { once: true, signal: controller.signal });
+  return controller.signal;
+}

@@ -1,0 +1,112 @@
+/**
+ * A streamed answer read as it arrives: bytes → lines → events → records → chunks
+ * (protocol/stream/), on the body of a ResponseStream. The call that sent the request resolves once
+ * the header event has come; the chunks are read after that, as the caller asks for them, and
+ * nothing is retried any more.
+ */
+import type { ChatCompletionChunk } from '../protocol/stream/chunk.js';
+import { EventParser, type StreamEvent } from '../protocol/stream/events.js';
+import { LineDecoder } from '../protocol/stream/lines.js';
+import type { StreamOpener, StreamStep } from '../protocol/stream/open-stream.js';
+import type { SealedError } from '../protocol/sealed-error.js';
+import { STREAM_IDLE_TIMEOUT_MS } from '../protocol/constants.js';
+import type { APIError } from '../errors.js';
+import { sanitizeDetail } from '../transport/detail.js';
+import type { ResponseStream } from '../transport/response-stream.js';
+import { errorForStatus } from '../transport/status.js';
+
+export class StreamAnswer {
+  readonly #lines = new LineDecoder();
+  readonly #parser = new EventParser();
+  /**
+   * Events read but not opened yet: a network piece may bring many records, and each is opened only
+   * when the caller asks for its chunk (the header first, so the call resolves without waiting for
+   * the records that came with it).
+   */
+  readonly #events: StreamEvent[] = [];
+  #bodyEnded = false;
+  /** What stopped the reading (a line or event the parser refuses): thrown once the events before it are delivered. */
+  #failure: unknown;
+
+  constructor(
+    private readonly stream: ResponseStream,
+    private readonly opener: StreamOpener,
+    private readonly idleMs = STREAM_IDLE_TIMEOUT_MS,
+  ) {}
+
+  /** Reads until the header event has come: from then on only silence times out. */
+  async start(): Promise<void> {
+    try {
+      while (!this.opener.started) {
+        const step = await this.#next();
+        // Nothing can come before the header: the opener refuses any other event.
+        if (step === 'end') this.opener.end(); // the body ended first: cut short
+      }
+      this.stream.started(this.idleMs);
+    } catch (err) {
+      this.stream.close();
+      throw err;
+    }
+  }
+
+  /**
+   * The chunks as they arrive; at the final record, the body is read to its end (nothing may follow
+   * it), then the iteration ends, or throws the error the final record carries. Stopping early (a
+   * `break`, an abort) closes the connection; after an abort nothing more is delivered, not even a
+   * chunk that came in the same network piece.
+   */
+  async *chunks(): AsyncGenerator<ChatCompletionChunk> {
+    let sealed: SealedError | undefined;
+    try {
+      for (let step = await this.#next(); step !== 'end'; step = await this.#next()) {
+        if (step?.kind === 'chunk') {
+          this.stream.throwIfStopped();
+          yield step.chunk;
+        } else if (step?.kind === 'error') sealed = step.error;
+      }
+      this.opener.end();
+    } finally {
+      this.stream.close();
+    }
+    if (sealed) throw this.#sealedError(sealed);
+  }
+
+  /** The next event opened (undefined for the header), reading the body when none is waiting; `end` at the body's end. */
+  async #next(): Promise<StreamStep | undefined | 'end'> {
+    while (this.#events.length === 0) {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#bodyEnded) return 'end';
+      await this.#pump();
+    }
+    return this.opener.event(this.#events.shift()!);
+  }
+
+  /**
+   * Reads one piece of the body into events. A line or event the parser refuses stops the reading;
+   * the events before it are still opened and delivered first, so what the caller gets does not
+   * depend on how the network cut the body up.
+   */
+  async #pump(): Promise<void> {
+    const piece = await this.stream.read(this.opener.started);
+    if (!piece) {
+      this.#bodyEnded = true;
+      this.#lines.end();
+      return;
+    }
+    try {
+      for (const line of this.#lines.push(piece)) {
+        const event = this.#parser.push(line);
+        if (event) this.#events.push(event);
+      }
+    } catch (err) {
+      this.#failure = err;
+      this.stream.close();
+    }
+  }
+
+  /** The final record's error, typed like an error response: by its status, else an HTTP code it names, else 502. */
+  #sealedError(error: SealedError): APIError {
+    const code = typeof error.code === 'number' && error.code >= 400 && error.code <= 599 ? error.code : undefined;
+    return errorForStatus(error.status ?? code ?? 502, sanitizeDetail(error.message), this.stream.headers, true);
+  }
+}

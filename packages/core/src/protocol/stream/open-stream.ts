@@ -1,0 +1,105 @@
+/**
+ * A streamed answer opened event by event, on the client (docs/protocol.md, "Streamed answers"):
+ * the header first, exactly once; then records numbered from 0, each opened with its number and its
+ * flag, and checked as a chat.completion.chunk; then the final record, after which nothing may come.
+ * Anything else is a SecurityError, and a stream that ends before its final record is cut short
+ * (StreamTruncatedError). The layer above events: bytes → lines → events → records → chunks.
+ */
+import { PROTOCOL_V2_VERSION, STREAM_EVENTS, V2_STREAM_ALGORITHM } from '../constants.js';
+import { decodeBase64 } from '../base64.js';
+import { isObject } from '../package.js';
+import { parseSealedError, type SealedError } from '../sealed-error.js';
+import type { ByteSource } from '../../memory/owned-bytes.js';
+import { SecurityError, StreamTruncatedError } from '../../errors.js';
+import { checkChatCompletionChunk, type ChatCompletionChunk } from './chunk.js';
+import type { StreamEvent } from './events.js';
+import { deriveStreamKeys, openRecord, type StreamKeys } from './records.js';
+
+/** What one event brought: a chunk, the normal end, or the error the final record carries. */
+export type StreamStep = { kind: 'chunk'; chunk: ChatCompletionChunk } | { kind: 'end' } | { kind: 'error'; error: SealedError };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function refused(what: string): SecurityError {
+  return new SecurityError(`malformed stream: ${what}`);
+}
+
+export class StreamOpener {
+  #keys: StreamKeys | undefined;
+  #next = 0;
+  #ended = false;
+
+  /**
+   * @param kdfKey the request's `K` as HKDF key material (requestSealingV2's)
+   * @param payloadId the request's payload id
+   * @param plaintexts where each record's plaintext goes (secure memory), zeroed once parsed
+   */
+  constructor(
+    private readonly kdfKey: CryptoKey | Promise<CryptoKey>,
+    private readonly payloadId: string,
+    private readonly plaintexts: ByteSource,
+  ) {}
+
+  /** Whether the header has arrived: from then on a streamed answer is never retried. */
+  get started(): boolean {
+    return this.#keys !== undefined;
+  }
+
+  /** Takes the next event: undefined for the header, else what its record brought. */
+  async event(event: StreamEvent): Promise<StreamStep | undefined> {
+    if (this.#ended) throw refused('an event after the final record');
+    if (event.dataLines !== 1) throw refused('an event must carry exactly one data line');
+    if (event.name === STREAM_EVENTS.header) {
+      if (this.#keys) throw refused('a second header');
+      this.#keys = await this.#header(event.data);
+      return undefined;
+    }
+    const final = event.name === STREAM_EVENTS.final;
+    if (!final && event.name !== undefined && event.name !== STREAM_EVENTS.record) throw refused('an event of an unknown name');
+    if (!this.#keys) throw refused('a record before the header');
+    if (event.data === '[DONE]') throw refused('a plain [DONE] where the sealed final record belongs');
+    const index = this.#next++;
+    let sealed: Uint8Array;
+    try {
+      sealed = decodeBase64(event.data);
+    } catch {
+      throw refused('a record that is not base64');
+    }
+    const plaintext = await openRecord(this.#keys, index, final, sealed, this.plaintexts);
+    try {
+      if (final) {
+        this.#ended = true;
+        return plaintext.bytes.length === 0 ? { kind: 'end' } : { kind: 'error', error: parseSealedError(plaintext.bytes) };
+      }
+      return { kind: 'chunk', chunk: checkChatCompletionChunk(parseJson(plaintext.bytes)) };
+    } finally {
+      plaintext.release();
+    }
+  }
+
+  /** The body ended: fine after the final record, else the answer was cut short. */
+  end(): void {
+    if (!this.#ended) throw new StreamTruncatedError('the streamed answer was cut short: it ended before its final record');
+  }
+
+  async #header(data: string): Promise<StreamKeys> {
+    let header: unknown;
+    try {
+      header = JSON.parse(data);
+    } catch {
+      throw refused('a header that is not JSON');
+    }
+    if (!isObject(header) || header.version !== PROTOCOL_V2_VERSION) throw refused('unsupported version');
+    if (header.algorithm !== V2_STREAM_ALGORITHM) throw refused('unsupported algorithm');
+    if (typeof header.salt !== 'string') throw refused('no salt');
+    return deriveStreamKeys(await this.kdfKey, decodeBase64(header.salt), this.payloadId, 'decrypt');
+  }
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw new SecurityError('a streamed record is not UTF-8 JSON');
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The time limits of one exchange, and what ends it: the caller's signal; the timeout, which covers
+ * the whole response (for a stream: until its header event); then, for a stream, the idle timeout,
+ * which only silence counts against. `signal` aborts fetch and the body's reading; `error` says why,
+ * as the error the caller gets.
+ */
+import { APIConnectionError, APIConnectionTimeoutError, NomyoError, StreamTruncatedError } from '../errors.js';
+import { aborted } from './abort.js';
+import { sanitizeDetail } from './detail.js';
+
+export class Deadline {
+  readonly #controller = new AbortController();
+  readonly #onCallerAbort = () => this.#controller.abort();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #expired: 'timeout' | 'idle' | undefined;
+  #idleMs = 0;
+  #lastActivity = 0;
+
+  /**
+   * @param awaited what the timeout waits for, as its error names it: the whole response, or a
+   *   stream's header event
+   */
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly callerSignal: AbortSignal | undefined,
+    private readonly awaited: 'complete response' | 'stream header' = 'complete response',
+  ) {
+    if (callerSignal?.aborted) throw aborted(callerSignal);
+    callerSignal?.addEventListener('abort', this.#onCallerAbort, { once: true });
+    this.#timer = setTimeout(() => this.#expire('timeout'), timeoutMs);
+  }
+
+  /** Aborted when the caller aborts or a limit passes: give it to fetch. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** From now on only silence counts: `ms` without {@link touch} ends the exchange. */
+  idle(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#idleMs = ms;
+    this.#lastActivity = Date.now();
+    this.#armIdle(ms);
+  }
+
+  /** Something arrived (a piece of the body, a heartbeat). */
+  touch(): void {
+    this.#lastActivity = Date.now();
+  }
+
+  /** Ends it: the connection is closed if it was still open (a stream the caller stopped reading). */
+  cancel(): void {
+    this.#controller.abort();
+  }
+
+  /**
+   * `cause` as the error the caller gets: its abort, a limit that passed, or the failure itself,
+   * typed; in a stream whose header has come (`inStream`), a network failure cut the answer short.
+   */
+  error(cause: unknown, inStream = false): NomyoError {
+    if (this.callerSignal?.aborted) return aborted(this.callerSignal);
+    if (this.#expired === 'timeout') return new APIConnectionTimeoutError(`no ${this.awaited} within ${this.timeoutMs} ms`, { cause });
+    if (this.#expired === 'idle') return new APIConnectionTimeoutError(`nothing arrived for ${this.#idleMs} ms, not even a heartbeat`, { cause });
+    if (cause instanceof NomyoError) return cause;
+    if (inStream) return new StreamTruncatedError(`the streamed answer was cut short: ${describeCause(cause)}`, { cause });
+    return new APIConnectionError(`could not reach the router: ${describeCause(cause)}`, { cause });
+  }
+
+  /** Clears the timers and the link to the caller's signal. */
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+  }
+
+  #expire(why: 'timeout' | 'idle'): void {
+    this.#expired = why;
+    this.#controller.abort();
+  }
+
+  /** One timer for the idle limit, armed again for what is left instead of being reset on every piece. */
+  #armIdle(ms: number): void {
+    this.#timer = setTimeout(() => {
+      const left = this.#lastActivity + this.#idleMs - Date.now();
+      if (left <= 0) this.#expire('idle');
+      else this.#armIdle(left);
+    }, ms);
+  }
+}
+
+/** A short, safe description of a network failure (error codes only, never request content). */
+function describeCause(cause: unknown): string {
+  const inner = (cause as { cause?: { code?: unknown } })?.cause;
+  const code = inner && typeof inner.code === 'string' ? inner.code : undefined;
+  return sanitizeDetail(code ?? (cause instanceof Error ? cause.message : '')) ?? 'network error';
+}

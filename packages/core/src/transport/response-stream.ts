@@ -1,0 +1,58 @@
+/**
+ * The body of a streamed answer, read as it arrives, under its exchange's {@link Deadline}: until the
+ * header event the whole timeout counts, then only silence does. Every way it can end is typed: the
+ * caller's abort, a timeout, or the connection failing (the answer cut short).
+ */
+import type { Deadline } from './deadline.js';
+
+export class ResponseStream {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #closed = false;
+
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    /** The response's headers (a sealed error at the end is typed with them). */
+    readonly headers: Headers,
+    private readonly deadline: Deadline,
+  ) {
+    this.#reader = body.getReader();
+  }
+
+  /** The next piece of the body, or undefined at its end. Throws the typed error that ended it. */
+  async read(started: boolean): Promise<Uint8Array | undefined> {
+    try {
+      const { done, value } = await this.#reader.read();
+      if (done) {
+        this.close();
+        return undefined;
+      }
+      this.deadline.touch();
+      return value;
+    } catch (cause) {
+      this.close();
+      throw this.deadline.error(cause, started);
+    }
+  }
+
+  /**
+   * Throws what ended the stream if the caller aborted it (or a limit passed) since the last read:
+   * chunks already read are not delivered after an abort.
+   */
+  throwIfStopped(): void {
+    if (!this.#closed && this.deadline.signal.aborted) throw this.deadline.error(undefined, true);
+  }
+
+  /** The header came: from now on `idleMs` of silence ends the stream. */
+  started(idleMs: number): void {
+    this.deadline.idle(idleMs);
+  }
+
+  /** Stops reading and closes the connection; a second call does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.deadline.cancel();
+    this.deadline.dispose();
+    this.#reader.cancel().catch(() => undefined);
+  }
+}

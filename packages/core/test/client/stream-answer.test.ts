@@ -1,0 +1,105 @@
+/**
+ * A streamed answer read from a response body, as the client reads it: a stream made by the router's
+ * sealer and cut at every byte never ends normally, delivers exactly the chunks whose records arrived
+ * whole, and delivers nothing after its error, however the body is cut into pieces.
+ */
+import { describe, expect, it } from 'vitest';
+import { importHkdfKey } from '../../src/crypto/hkdf.js';
+import type { Bytes } from '../../src/crypto/subtle.js';
+import { heapBytes } from '../../src/memory/owned-bytes.js';
+import { StreamOpener } from '../../src/protocol/stream/open-stream.js';
+import { StreamSealer } from '../../src/protocol/stream/seal-stream.js';
+import { StreamAnswer } from '../../src/client/stream-answer.js';
+import { Deadline } from '../../src/transport/deadline.js';
+import { ResponseStream } from '../../src/transport/response-stream.js';
+import { APIUserAbortError, SecurityError, StreamTruncatedError } from '../../src/errors.js';
+
+const PAYLOAD_ID = 'cut-test';
+const chunk = (content: string) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
+
+async function sealedStream(k: Uint8Array, words: string[]): Promise<{ body: Uint8Array; ends: number[] }> {
+  const sealer = await StreamSealer.start(await importHkdfKey(k as Bytes), PAYLOAD_ID);
+  const events = [sealer.header()];
+  for (const w of words) events.push(await sealer.record(JSON.stringify(chunk(w))));
+  events.push(await sealer.final());
+  const text = events.join('');
+  // Where each event ends (after its blank line): a record is delivered once the body reaches it.
+  const ends: number[] = [];
+  let at = 0;
+  for (const e of events) ends.push((at += e.length));
+  return { body: new TextEncoder().encode(text), ends };
+}
+
+/** The body in pieces of `size` bytes as a response body stream. */
+function bodyOf(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, (at += size)));
+    },
+  });
+}
+
+async function read(k: Uint8Array, body: Uint8Array, size: number): Promise<{ contents: string[]; end: 'normal' | 'truncated' | 'security' | string }> {
+  const answer = new StreamAnswer(new ResponseStream(bodyOf(body, size), new Headers(), new Deadline(10_000, undefined, 'stream header')), new StreamOpener(importHkdfKey(k as Bytes), PAYLOAD_ID, heapBytes));
+  const contents: string[] = [];
+  try {
+    await answer.start();
+    const chunks = answer.chunks();
+    try {
+      for await (const c of chunks) contents.push(c.choices[0]!.delta.content!);
+    } catch (err) {
+      // Nothing after the error.
+      expect((await chunks.next()).done).toBe(true);
+      throw err;
+    }
+    return { contents, end: 'normal' };
+  } catch (err) {
+    return { contents, end: err instanceof StreamTruncatedError ? 'truncated' : err instanceof SecurityError ? 'security' : String(err) };
+  }
+}
+
+describe('a streamed answer cut short', () => {
+  it('cut at every byte, whole or a byte at a time: never a normal end, and exactly the records that arrived whole', async () => {
+    const k = crypto.getRandomValues(new Uint8Array(32));
+    const words = ['one ', 'two ', 'three'];
+    const { body, ends } = await sealedStream(k, words);
+    expect(await read(k, body, body.length)).toEqual({ contents: words, end: 'normal' });
+    for (let cut = 0; cut < body.length; cut++) {
+      // Records are events 1..n: the chunks delivered are those whose event ended within the cut.
+      const whole = ends.slice(1, -1).filter((end) => end <= cut).length;
+      for (const size of cut % 97 === 0 ? [cut || 1, 1] : [cut || 1]) {
+        const result = await read(k, body.subarray(0, cut), size);
+        expect(result, `cut at ${cut} in pieces of ${size}`).toEqual({ contents: words.slice(0, whole), end: 'truncated' });
+      }
+    }
+  });
+
+  it('a stream sealed for another K: a security error at the first record, nothing delivered', async () => {
+    const { body } = await sealedStream(crypto.getRandomValues(new Uint8Array(32)), ['a']);
+    expect(await read(crypto.getRandomValues(new Uint8Array(32)), body, 7)).toEqual({ contents: [], end: 'security' });
+  });
+
+  it('a damaged record: the chunks before it, in the same network piece or not, then the security error', async () => {
+    const k = crypto.getRandomValues(new Uint8Array(32));
+    const { body, ends } = await sealedStream(k, ['one ', 'two ', 'three']);
+    const damaged = body.slice();
+    // A bit flipped in the third record's base64 (after its "data: ").
+    damaged[ends[2]! + 10] = damaged[ends[2]! + 10] === 0x41 ? 0x42 : 0x41;
+    for (const size of [damaged.length, 64, 1]) expect(await read(k, damaged, size)).toEqual({ contents: ['one ', 'two '], end: 'security' });
+  });
+
+  it('an abort delivers nothing more, even chunks that arrived in the same network piece', async () => {
+    const k = crypto.getRandomValues(new Uint8Array(32));
+    const { body } = await sealedStream(k, ['one ', 'two ', 'three']);
+    const caller = new AbortController();
+    const answer = new StreamAnswer(new ResponseStream(bodyOf(body, body.length), new Headers(), new Deadline(10_000, caller.signal, 'stream header')), new StreamOpener(importHkdfKey(k as Bytes), PAYLOAD_ID, heapBytes));
+    await answer.start();
+    const chunks = answer.chunks();
+    expect((await chunks.next()).value.choices[0].delta.content).toBe('one ');
+    caller.abort();
+    await expect(chunks.next()).rejects.toBeInstanceOf(APIUserAbortError);
+    expect((await chunks.next()).done).toBe(true);
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * A streamed v2 answer (docs/protocol.md, "Streamed answers"), written as the model makes it: the
+ * header event, one padded, sealed record per chunk, each flushed as it comes, a heartbeat comment
+ * after every silence of the model, and the final record, which carries the error when the model
+ * failed part-way. Backpressure holds: the next chunk is not asked for until the client has taken
+ * the last one, so a client that stops reading stops the upstream read, and nothing piles up here.
+ */
+import type { ServerResponse } from 'node:http';
+import { EVENT_STREAM_CONTENT_TYPE, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
+import { HttpError, UpstreamError } from './http-error.js';
+import type { RouterResponse } from './respond.js';
+
+/** Headers of a streamed answer: proxies and CDNs must pass each event on at once (no buffering, no compression). */
+export const STREAM_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': EVENT_STREAM_CONTENT_TYPE,
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};
+
+const HEARTBEAT = ': keep-alive\n\n';
+const EMPTY = new Uint8Array(0);
+
+export interface AnswerStreamOptions {
+  /** A heartbeat comment after this many ms in which nothing was written. */
+  heartbeatMs: number;
+  /** Told the name of an error that was not the model's or the upstream's (a bug): its text may quote plaintext. */
+  onInternalError(name: string): void;
+}
+
+/** How a stream ended: with its final record, or cut off because the client went away (or the router closed). */
+export type StreamOutcome = 'complete' | 'aborted';
+
+/** The 200 response whose body is the streamed answer made of `chunks`. */
+export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unknown>, options: AnswerStreamOptions): RouterResponse {
+  return {
+    status: 200,
+    headers: { ...STREAM_HEADERS },
+    body: EMPTY,
+    stream: (res, signal, tap) => writeStream(new EventSink(res, options.heartbeatMs, tap), sealer, chunks, signal, options),
+  };
+}
+
+async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncIterable<unknown>, signal: AbortSignal, options: AnswerStreamOptions): Promise<StreamOutcome> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let error: SealedError | undefined;
+  try {
+    await sink.write(sealer.header());
+    for (;;) {
+      if (sink.closed || signal.aborted) break;
+      const next = await iterator.next();
+      if (next.done) break;
+      await sink.write(await sealer.record(chunkJson(next.value)));
+    }
+  } catch (err) {
+    // A client that went away stops the model with an abort: that is no error to report.
+    if (!sink.closed && !signal.aborted) error = streamError(err, options);
+  } finally {
+    sink.stopHeartbeat();
+  }
+  if (sink.closed || signal.aborted) {
+    // The client went away: the model's signal has stopped it; a model that ignores it is told here.
+    await iterator.return?.().catch(() => undefined);
+    sink.destroy();
+    return 'aborted';
+  }
+  await sink.end(await sealer.final(error));
+  return 'complete';
+}
+
+/** A chunk's JSON, checked as the client will check it: a broken upstream is reported as such, not as an attack. */
+function chunkJson(chunk: unknown): string {
+  try {
+    checkChatCompletionChunk(chunk);
+  } catch {
+    throw new HttpError(502, 'the inference backend sent a malformed chunk');
+  }
+  return JSON.stringify(chunk);
+}
+
+/** What the final record says of an error: the upstream's own reason, our own text, or "internal" (a bug, logged by name). */
+function streamError(err: unknown, options: AnswerStreamOptions): SealedError {
+  if (err instanceof UpstreamError) return err.sealed;
+  if (err instanceof HttpError) return { message: err.detail, type: 'upstream_error', code: null, status: err.status };
+  options.onInternalError(err instanceof Error ? err.name : typeof err);
+  return { message: 'internal server error', type: 'server_error', code: null, status: 500 };
+}
+
+/**
+ * The response as a sink of events: each written at once (Node sends every write; nothing is held),
+ * `write` resolving once the socket can take more, and a heartbeat comment in every silence.
+ */
+class EventSink {
+  #lastWrite = Date.now();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #waiting = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly heartbeatMs: number,
+    /** Told each piece of text written (the request log's copy of the body). */
+    private readonly tap?: (text: string) => void,
+  ) {
+    this.#arm(heartbeatMs);
+  }
+
+  get closed(): boolean {
+    return this.res.destroyed || this.res.writableEnded;
+  }
+
+  /** Writes `text`; resolves once the socket has room again (or is gone). */
+  async write(text: string): Promise<void> {
+    if (this.closed) return;
+    this.#lastWrite = Date.now();
+    this.tap?.(text);
+    // Records sealed in one turn (the chunks of one upstream read) leave in one packet.
+    if (this.res.writableCorked === 0) {
+      this.res.cork();
+      process.nextTick(() => this.res.uncork());
+    }
+    if (this.res.write(text)) return;
+    this.#waiting = true;
+    try {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.res.off('drain', done);
+          this.res.off('close', done);
+          resolve();
+        };
+        this.res.on('drain', done);
+        this.res.on('close', done);
+      });
+    } finally {
+      this.#waiting = false;
+    }
+  }
+
+  /** Writes the last event and ends the response; resolves once it is all handed to the socket. */
+  end(text: string): Promise<void> {
+    this.stopHeartbeat();
+    if (this.closed) return Promise.resolve();
+    this.tap?.(text);
+    return new Promise((resolve) => this.res.end(text, resolve));
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+
+  stopHeartbeat(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One timer, armed again for what is left of the silence instead of being reset on every write. */
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      const left = this.#lastWrite + this.heartbeatMs - Date.now();
+      if (left > 0) return this.#arm(left);
+      // A client that is not reading gets no more: the heartbeat is for proxies that time out silence.
+      if (!this.#waiting && !this.closed) {
+        this.#lastWrite = Date.now();
+        this.tap?.(HEARTBEAT);
+        this.res.write(HEARTBEAT);
+      }
+      this.#arm(this.heartbeatMs);
+    }, ms);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What an OpenAI-compatible upstream says when it refuses or fails: the error's text, which may
+ * repeat the request (a model name, a fragment of the prompt), so it travels only sealed to a v2
+ * client (http-error.ts, UpstreamError); and a Retry-After worth passing on.
+ */
+import { sanitizeDetail, type SealedError } from '@nomyo/core/protocol';
+
+interface ErrorFields {
+  message?: unknown;
+  type?: unknown;
+  code?: unknown;
+}
+
+/**
+ * What the upstream said, as a sealed error: `detail` (FastAPI), OpenAI's `error` (message, type,
+ * code), vLLM's top-level `message`, `type` and `code`, or else the raw text. `status` is the HTTP
+ * status it came with; an error in the middle of a stream has none.
+ */
+export function upstreamError(text: string, status?: number): SealedError {
+  let message: unknown = text;
+  let type: unknown;
+  let code: unknown;
+  try {
+    const body = JSON.parse(text) as (ErrorFields & { detail?: unknown; error?: ErrorFields }) | null;
+    const fields = typeof body?.error === 'object' && body.error !== null ? body.error : (body ?? {});
+    const given = body?.detail ?? fields.message ?? (typeof body?.error === 'string' ? body.error : undefined);
+    if (given !== undefined) message = typeof given === 'string' ? given : JSON.stringify(given);
+    ({ type, code } = fields);
+  } catch {
+    // Not JSON: the text itself.
+  }
+  return {
+    message: sanitizeDetail(message) ?? (status === undefined ? 'the inference backend failed part-way through the answer' : `the inference backend refused the request (${status})`),
+    type: typeof type === 'string' ? type : 'upstream_error',
+    code: typeof code === 'string' || (typeof code === 'number' && Number.isFinite(code)) ? code : null,
+    ...(status === undefined ? {} : { status }),
+  };
+}
+
+/** A Retry-After worth passing on: delta-seconds or an HTTP date, nothing else of the upstream's. */
+export function retryAfterHeader(value: string | null): Record<string, string> {
+  const text = value?.trim() ?? '';
+  return /^\d{1,9}$/.test(text) || /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text) ? { 'Retry-After': text } : {};
+}

@@ -1,0 +1,109 @@
+/**
+ * An upstream's streamed answer, as OpenAI-compatible servers send it (`data: {chunk}` events, then
+ * `data: [DONE]`), read as chat.completion.chunk objects one network piece at a time. It tolerates
+ * what upstreams differ in: comments and keep-alives, CRLF line ends, `data:` without a space,
+ * `usage: null`, empty `choices`, a last chunk without `[DONE]` after it. An `error` event, or a
+ * `data: {"error": ...}` one, is the upstream failing part-way: an UpstreamError (its text sealed
+ * for the client alone); a stream that breaks off, goes silent or is not SSE is an HttpError. Either
+ * ends the streamed answer with a final record that carries it (answer-stream.ts).
+ */
+import { EventParser, LineDecoder, type StreamEvent } from '@nomyo/core/protocol';
+import { HttpError, UpstreamError } from './http-error.js';
+import { upstreamError } from './upstream-error.js';
+
+/** An upstream response body: pieces of bytes as they arrive, and a way to close the connection. */
+export interface UpstreamBody extends AsyncIterable<Uint8Array> {
+  destroy(): unknown;
+}
+
+/**
+ * The chunks of `body`; `stop` follows the client (it aborts when the client goes away) and is
+ * aborted here once the stream is over, however it ends. `idleMs` of silence ends it (a TimeoutError).
+ */
+export async function* upstreamChunks(body: UpstreamBody, stop: AbortController, idleMs: number): AsyncGenerator<unknown> {
+  const pieces = body[Symbol.asyncIterator]();
+  const lines = new LineDecoder();
+  const events = new EventParser();
+  let finished = false;
+  try {
+    for (;;) {
+      const piece = await readWithin(pieces, stop, idleMs);
+      if (piece === undefined) break;
+      for (const line of decode(lines, piece)) {
+        const event = parse(events, line);
+        if (!event) continue;
+        if (event.data === '[DONE]') return;
+        const chunk = chunkOf(event);
+        finished ||= hasFinishReason(chunk);
+        yield chunk;
+      }
+    }
+    // Some upstreams end without [DONE]: after a finish reason, that is the end of the answer.
+    if (!finished) throw new HttpError(502, 'the inference backend stream ended before the answer did');
+  } finally {
+    stop.abort();
+    body.destroy();
+  }
+}
+
+/** The next piece, unless `stop` aborts first (silence past `idleMs`, or the client gone). */
+async function readWithin(pieces: AsyncIterator<Uint8Array>, stop: AbortController, idleMs: number): Promise<Uint8Array | undefined> {
+  const timer = setTimeout(() => stop.abort(new DOMException('timed out', 'TimeoutError')), idleMs);
+  let onAbort = () => {};
+  const stopped = new Promise<never>((_, reject) => {
+    onAbort = () => reject(stop.signal.reason);
+    if (stop.signal.aborted) onAbort();
+    else stop.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const next = pieces.next();
+  try {
+    const { done, value } = await Promise.race([next, stopped]);
+    return done ? undefined : value;
+  } catch (err) {
+    next.catch(() => undefined); // abandoned: it fails when the body is destroyed
+    const reason = stop.signal.reason as Error | undefined;
+    if (reason?.name === 'TimeoutError') throw new HttpError(504, `the inference backend sent nothing for ${idleMs} ms`);
+    if (stop.signal.aborted) throw err; // the client went away: nobody to tell
+    throw new HttpError(502, 'the inference backend connection broke off');
+  } finally {
+    clearTimeout(timer);
+    stop.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function decode(lines: LineDecoder, piece: Uint8Array): string[] {
+  try {
+    return lines.push(piece);
+  } catch {
+    throw new HttpError(502, 'the inference backend sent a line too long for a stream');
+  }
+}
+
+function parse(events: EventParser, line: string): StreamEvent | undefined {
+  try {
+    return events.push(line);
+  } catch {
+    throw new HttpError(502, 'the inference backend sent an event too long for a stream');
+  }
+}
+
+function chunkOf(event: StreamEvent): unknown {
+  if (event.name === 'error') throw midStream(event.data);
+  let chunk: unknown;
+  try {
+    chunk = JSON.parse(event.data);
+  } catch {
+    throw new HttpError(502, 'the inference backend sent an event that is not JSON');
+  }
+  if (typeof chunk === 'object' && chunk !== null && 'error' in chunk && !('choices' in chunk)) throw midStream(event.data);
+  return chunk;
+}
+
+function midStream(text: string): UpstreamError {
+  return new UpstreamError(502, 'the inference backend failed part-way through the answer', upstreamError(text));
+}
+
+function hasFinishReason(chunk: unknown): boolean {
+  const choices = (chunk as { choices?: unknown } | null)?.choices;
+  return Array.isArray(choices) && choices.some((c) => typeof (c as { finish_reason?: unknown } | null)?.finish_reason === 'string');
+}

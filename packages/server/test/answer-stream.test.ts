@@ -1,0 +1,177 @@
+/**
+ * The router writing a streamed answer, over real HTTP with @nomyo/core's client: a heartbeat in
+ * every silence of the model, backpressure all the way to the model (a client that stops reading
+ * stops the model, and nothing piles up in the router), a client that goes away stops the model,
+ * and v1 and whole-answer requests never stream.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { SecureCompletionClient, type ChatCompletionChunk } from '@nomyo/core';
+import { startServer, type CompletionModel, type NomyoServer } from '../src/index.js';
+import { VECTOR_KEY_FILE } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CHAT = { model: 'm', messages: [{ role: 'user', content: 'stream to me' }] };
+const chunkOf = (content: string) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
+
+let server: NomyoServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+/** What the router logged at level warn or error. */
+const problems: string[] = [];
+
+/** A router with `model`, its requests recorded, and a client for it. */
+async function routerWith(model: CompletionModel): Promise<SecureCompletionClient> {
+  problems.length = 0;
+  server = await startServer({ keyFile: VECTOR_KEY_FILE, model, recordRequests: true, onLog: (e) => void (e.level !== 'info' && problems.push(`${e.level} ${e.message}`)) });
+  return new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
+}
+
+/** A client whose fetch keeps a copy of each response body as text, as it arrives. */
+function recordingClient(url: string, bodies: string[]): SecureCompletionClient {
+  return new SecureCompletionClient({
+    routerUrl: url,
+    allowHttp: true,
+    fetch: async (input, init) => {
+      const res = await fetch(input, init);
+      if (!res.body) return res;
+      const [mine, theirs] = res.body.tee();
+      const index = bodies.push('') - 1;
+      void (async () => {
+        const decoder = new TextDecoder();
+        const reader = theirs.getReader();
+        for (let r = await reader.read(); !r.done; r = await reader.read()) bodies[index] += decoder.decode(r.value, { stream: true });
+      })();
+      return new Response(mine, res);
+    },
+  });
+}
+
+describe('a streamed answer, written by the router', () => {
+  it('sends a heartbeat comment in every silence of the model, and none while it talks', async () => {
+    server = await startServer({
+      keyFile: VECTOR_KEY_FILE,
+      streamHeartbeatMs: 80,
+      model: async function* () {
+        yield chunkOf('before ');
+        await sleep(450);
+        yield chunkOf('after');
+      },
+    });
+    const bodies: string[] = [];
+    const stream = await recordingClient(server.url, bodies).streamSecureRequest(CHAT);
+    const contents: string[] = [];
+    for await (const c of stream) contents.push(c.choices[0]!.delta.content!);
+    expect(contents.join('')).toBe('before after');
+    const body = bodies.at(-1)!;
+    const beats = body.split(': keep-alive\n\n').length - 1;
+    expect(beats).toBeGreaterThanOrEqual(3);
+    expect(beats).toBeLessThanOrEqual(7);
+    // All of them in the silence: between the first record and the second.
+    const events = body.split('\n\n');
+    expect(events.slice(0, 2).some((e) => e.startsWith(':'))).toBe(false);
+    expect(events.slice(-3).some((e) => e.startsWith(':'))).toBe(false);
+  });
+
+  it('a client that stops reading stops the model: nothing piles up in the router, and reading again resumes it', async () => {
+    let made = 0;
+    let aborted = false;
+    const big = 'x'.repeat(900); // records of 1 KiB: the socket's buffers fill with a few thousand
+    const client = await routerWith(async function* (_request, ctx) {
+      ctx.signal.addEventListener('abort', () => (aborted = true));
+      for (;;) {
+        made++;
+        yield chunkOf(big);
+      }
+    });
+    const before = process.memoryUsage();
+    const stream = await client.streamSecureRequest(CHAT);
+    // Nobody reads: the model is asked for chunks only while the sockets' buffers have room.
+    let last = -1;
+    for (let i = 0; i < 100 && made !== last; i++) {
+      last = made;
+      await sleep(150);
+    }
+    expect(made).toBe(last);
+    const stalled = made;
+    expect(stalled).toBeLessThan(10_000); // a few MiB of socket buffers (some 2,700 records here), not an unbounded queue
+    const grown = process.memoryUsage();
+    expect(grown.rss - before.rss).toBeLessThan(64 * 1024 * 1024);
+    await sleep(300);
+    expect(made).toBe(stalled);
+    // Reading again pulls the model again.
+    const iterator = stream[Symbol.asyncIterator]();
+    for (let i = 0; i < stalled + 100; i++) await iterator.next();
+    expect(made).toBeGreaterThan(stalled);
+    // Going away stops it.
+    stream.controller.abort();
+    await iterator.next().catch(() => undefined);
+    await expect.poll(() => aborted, { timeout: 5000 }).toBe(true);
+    const stopped = made;
+    await sleep(200);
+    expect(made - stopped).toBeLessThanOrEqual(1);
+  });
+
+  it('a client that disconnects stops the model; the router records the stream as aborted, and logs no error for it', async () => {
+    let aborted = false;
+    const client = await routerWith(async function* (_request, ctx) {
+      for (let i = 0; ; i++) {
+        // A pause the disconnect cuts short, as the echo model's is: it throws the abort.
+        await sleep(20);
+        if (ctx.signal.aborted) {
+          aborted = true;
+          throw ctx.signal.reason;
+        }
+        yield chunkOf(`${i} `);
+      }
+    });
+    const stream = await client.streamSecureRequest(CHAT);
+    let n = 0;
+    for await (const _ of stream as AsyncIterable<ChatCompletionChunk>) if (++n === 3) break;
+    await expect.poll(() => aborted, { timeout: 5000 }).toBe(true);
+    await expect.poll(() => server!.requests.at(-1)?.response?.outcome, { timeout: 5000 }).toBe('aborted');
+    const response = server!.requests.at(-1)!.response!;
+    expect(response.status).toBe(200);
+    // The record holds the events sent before the disconnect, and no final record.
+    const sent = new TextDecoder().decode(response.body);
+    expect(sent).toMatch(/^event: nomyo-stream\n/);
+    expect(sent).not.toContain('nomyo-final');
+    expect(problems.filter((p) => p.startsWith('error'))).toEqual([]);
+  });
+
+  it('the model is told to stream only when a v2 request asks to: v1 requests and plain v2 requests never stream', async () => {
+    const seen: unknown[] = [];
+    const client = await routerWith((request) => {
+      seen.push(request.stream);
+      return { id: 'x', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] };
+    });
+    await client.sendSecureRequest(CHAT);
+    await client.streamSecureRequest(CHAT);
+    const v1 = new SecureCompletionClient({ routerUrl: server!.url, allowHttp: true, protocol: 1, keySize: 2048 });
+    const old = await v1.streamSecureRequest(CHAT);
+    expect(old._metadata).toMatchObject({ protocol: 1, streamed: false });
+    expect(seen).toEqual([undefined, true, undefined]);
+  });
+
+  it('a model that streams to a request that did not ask for a stream is a bug: 500, no stream', async () => {
+    const client = await routerWith(async function* () {
+      yield chunkOf('nobody asked');
+    });
+    await expect(client.sendSecureRequest(CHAT)).rejects.toMatchObject({ status: 500 });
+  });
+
+  it('a chunk that is not a chat.completion.chunk ends the stream with a sealed 502, after the chunks before it', async () => {
+    const client = await routerWith(async function* () {
+      yield chunkOf('fine ');
+      yield { object: 'something else' };
+    });
+    const contents: string[] = [];
+    const err = await (async () => {
+      for await (const c of await client.streamSecureRequest(CHAT)) contents.push(c.choices[0]!.delta.content!);
+    })().catch((e: unknown) => e);
+    expect(contents).toEqual(['fine ']);
+    expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent a malformed chunk', sealed: true });
+  });
+});

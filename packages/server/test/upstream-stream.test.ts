@@ -1,0 +1,77 @@
+/**
+ * An upstream's event stream read as chunks, on its own: what ends it normally ([DONE], or the end
+ * after a finish reason), and what ends it with an error the final record will carry (an error
+ * event, a `data: {"error"}` event, an event that is not JSON, a line too long to hold, an end
+ * before the answer's, silence). However it ends, the upstream request is aborted.
+ */
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { MAX_STREAM_LINE_CHARS } from '@nomyo/core/protocol';
+import { HttpError, UpstreamError } from '../src/http-error.js';
+import { upstreamChunks } from '../src/upstream-stream.js';
+
+const encoder = new TextEncoder();
+const chunk = (content: string, finish: string | null = null) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: finish }] });
+const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
+
+/** A body (as undici gives one: a Node.js Readable) that sends `pieces`, then ends (or stays open: `hang`). */
+function body(pieces: string[], hang = false): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const piece of pieces) yield encoder.encode(piece);
+      if (hang) await new Promise(() => {});
+    })(),
+  );
+}
+
+async function read(pieces: string[], options: { hang?: boolean; idleMs?: number } = {}) {
+  const stop = new AbortController();
+  const got: unknown[] = [];
+  try {
+    for await (const c of upstreamChunks(body(pieces, options.hang), stop, options.idleMs ?? 5000)) got.push(c);
+    return { got, error: undefined, stopped: stop.signal.aborted };
+  } catch (error) {
+    return { got, error, stopped: stop.signal.aborted };
+  }
+}
+
+describe('upstreamChunks', () => {
+  it('ends at [DONE], ignoring what follows, and aborts the upstream request', async () => {
+    const result = await read([data(chunk('a')), 'data: [DONE]\n\n', data(chunk('after'))]);
+    expect(result).toEqual({ got: [chunk('a')], error: undefined, stopped: true });
+  });
+
+  it('ends without [DONE] after a finish reason; before one, the end is an error', async () => {
+    expect((await read([data(chunk('a')), data(chunk('', 'stop'))])).error).toBeUndefined();
+    const cut = await read([data(chunk('a'))]);
+    expect(cut.got).toEqual([chunk('a')]);
+    expect(cut.error).toBeInstanceOf(HttpError);
+    expect((cut.error as HttpError).status).toBe(502);
+  });
+
+  it.each([
+    ['an error event', 'event: error\ndata: {"message":"overloaded"}\n\n', 'overloaded'],
+    ['a data: {"error"} event', data({ error: { message: 'too long', code: 'context_length_exceeded' } }), 'too long'],
+    ['a data: {"error": string} event (Ollama)', data({ error: 'model not loaded' }), 'model not loaded'],
+  ])('%s is the upstream failing part-way: an UpstreamError with its text', async (_name, failure, message) => {
+    const result = await read([data(chunk('a')), failure, data(chunk('never'))]);
+    expect(result.got).toEqual([chunk('a')]);
+    expect(result.error).toBeInstanceOf(UpstreamError);
+    expect((result.error as UpstreamError).sealed).toMatchObject({ message });
+    expect((result.error as UpstreamError).sealed.status).toBeUndefined();
+    expect(result.stopped).toBe(true);
+  });
+
+  it('an event that is not JSON, or a line too long to hold, is a 502 of our own words', async () => {
+    const bad = await read(['data: {not json\n\n']);
+    expect(bad.error).toMatchObject({ status: 502, detail: 'the inference backend sent an event that is not JSON' });
+    const long = await read([`data: ${'x'.repeat(MAX_STREAM_LINE_CHARS)}`, 'x'], { hang: true });
+    expect(long.error).toMatchObject({ status: 502, detail: 'the inference backend sent a line too long for a stream' });
+  });
+
+  it('silence longer than the idle limit is a 504', async () => {
+    const result = await read([data(chunk('a'))], { hang: true, idleMs: 100 });
+    expect(result.got).toEqual([chunk('a')]);
+    expect(result.error).toMatchObject({ status: 504, detail: 'the inference backend sent nothing for 100 ms' });
+  });
+});

@@ -1,0 +1,249 @@
+/**
+ * How a streamed answer ends when something goes wrong, as the spec says: an error before the stream
+ * starts rejects create(); an upstream that fails part-way ends the stream with a sealed final record
+ * that carries the error, after the chunks before it; an abort closes the connection and reaches the
+ * upstream; `timeout` bounds the time until the header, silence is bounded after it, heartbeats keep
+ * a quiet stream alive; a stream is never retried once it has started. Also the upstream variations
+ * a router must tolerate, against a scripted upstream on loopback.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+  InvalidRequestError,
+  RateLimitError,
+  StreamTruncatedError,
+  type ChatCompletionChunk,
+} from '@nomyo/core';
+import { HttpError, UpstreamError, type CompletionModel, type NomyoServer } from '@nomyo/server';
+import { DONE, chunk, event, startEvents, startUpstream, wordsScript, type ScriptedUpstream } from './sse-upstream.js';
+import { startProxy } from './proxy.js';
+import { clientFor, startTestServer } from './support.js';
+
+const ask = (content = 'hi') => ({ model: 'm', messages: [{ role: 'user', content }], stream: true as const });
+const contentOf = (chunks: ChatCompletionChunk[]) => chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Reads the stream to its end: the chunks delivered, and the error that ended it (if any). */
+async function drain(stream: AsyncIterable<ChatCompletionChunk>): Promise<{ chunks: ChatCompletionChunk[]; error: unknown }> {
+  const chunks: ChatCompletionChunk[] = [];
+  try {
+    for await (const c of stream) chunks.push(c);
+    return { chunks, error: undefined };
+  } catch (error) {
+    return { chunks, error };
+  }
+}
+
+/** A model streaming `words`, then doing `end` (throwing, or nothing). */
+function modelThen(words: string[], end: () => void = () => {}): CompletionModel {
+  return async function* (request) {
+    for (const w of words) yield { id: 'c', object: 'chat.completion.chunk', created: 1, model: request.model, choices: [{ index: 0, delta: { content: w }, finish_reason: null }] };
+    end();
+  };
+}
+
+describe('errors in the final record', () => {
+  it.each([
+    ['an UpstreamError', () => { throw new UpstreamError(400, 'generic', { message: 'context length exceeded by "secret prompt"', type: 'invalid_request_error', code: 'context_length_exceeded', status: 400 }); }, InvalidRequestError, 400, 'context length exceeded by "secret prompt"'],
+    ['an HttpError', () => { throw new HttpError(502, 'the inference backend connection broke off'); }, APIError, 502, 'the inference backend connection broke off'],
+    ['a bug', () => { throw new TypeError('undefined is not a function: the prompt was …'); }, APIError, 500, 'internal server error'],
+  ])('%s after two chunks: the chunks, then an APIError with the sealed message, and nothing after it', async (_name, end, type, status, message) => {
+    const router = await startTestServer({ model: modelThen(['one ', 'two'], end) });
+    try {
+      const stream = await clientFor(router).create(ask());
+      const iterator = stream[Symbol.asyncIterator]();
+      const { chunks, error } = await drain({ [Symbol.asyncIterator]: () => iterator });
+      expect(contentOf(chunks)).toBe('one two');
+      expect(error).toBeInstanceOf(type);
+      expect(error).toMatchObject({ status, detail: message, sealed: true });
+      expect((await iterator.next()).done).toBe(true);
+      // The error's text travelled sealed: the router's log of the exchange shows a 200 that completed.
+      expect(router.requests.at(-1)!.response).toMatchObject({ status: 200, outcome: 'answered' });
+    } finally {
+      await router.close();
+    }
+  });
+
+  it('an error before the stream starts rejects create(), typed as for a whole answer', async () => {
+    const router = await startTestServer({
+      model: () => {
+        throw new UpstreamError(429, 'the inference backend is rate limiting (4xx)', { message: 'slow down', type: 'rate_limit', code: null, status: 429 }, { 'Retry-After': '2' });
+      },
+    });
+    try {
+      const err = await clientFor(router, { maxRetries: 0 }).create(ask()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RateLimitError);
+      expect(err).toMatchObject({ status: 429, detail: 'slow down', sealed: true, retryAfter: 2 });
+    } finally {
+      await router.close();
+    }
+  });
+});
+
+describe('against an upstream that streams', () => {
+  let upstream: ScriptedUpstream;
+  let router: NomyoServer;
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    router = await startTestServer({ upstream: upstream.url, streamHeartbeatMs: 100 });
+  });
+  afterAll(async () => {
+    await router.close();
+    await upstream.close();
+  });
+  beforeEach(() => {
+    upstream.requests.length = 0;
+  });
+
+  it('forwards stream and stream_options, and streams each upstream chunk as it comes', async () => {
+    upstream.script = wordsScript(['alpha ', 'beta ', 'gamma'], 80);
+    const stream = await clientFor(router).create({ ...ask(), stream_options: { include_usage: true } });
+    const at: number[] = [];
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const c of stream) (chunks.push(c), at.push(performance.now()));
+    expect(contentOf(chunks)).toBe('alpha beta gamma');
+    expect(upstream.requests[0]!.body).toMatchObject({ stream: true, stream_options: { include_usage: true }, model: 'm' });
+    expect(upstream.requests[0]!.headers.accept).toBe('text/event-stream, application/json');
+    expect(at[3]! - at[1]!).toBeGreaterThan(80);
+  });
+
+  it('tolerates what upstreams differ in: role-only first chunk, usage: null, empty choices, comments, CRLF, data: without a space, no [DONE] after a finish', async () => {
+    upstream.script = (_request, res) => {
+      startEvents(res);
+      res.write(': keep-alive\r\n\r\n');
+      res.write(`data:${JSON.stringify(chunk({ role: 'assistant' }, null, { usage: null }))}\r\n\r\n`);
+      res.write(`data: ${JSON.stringify(chunk({ content: 'crlf ' }, null, { usage: null }))}\r\n\r\n`);
+      res.write(`id: 7\nretry: 10\ndata: ${JSON.stringify(chunk({ content: 'ok' }, null, { usage: null }))}\n\n`);
+      res.write(event(chunk({}, 'stop', { usage: null })));
+      res.end(event({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model: 'up', choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }));
+    };
+    const { chunks, error } = await drain(await clientFor(router).create(ask()));
+    expect(error).toBeUndefined();
+    expect(contentOf(chunks)).toBe('crlf ok');
+    expect(chunks[0]!.choices[0]!.delta).toEqual({ role: 'assistant' });
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: 3 } });
+  });
+
+  it.each([
+    ['an error event', `event: error\ndata: ${JSON.stringify({ error: { message: 'model overloaded', type: 'server_error', code: 503 } })}\n\n`, 503, 'model overloaded'],
+    ['a data: {"error"} event', event({ error: { message: 'context too long', type: 'invalid_request_error', code: 'context_length_exceeded' } }), 502, 'context too long'],
+  ])('an upstream that fails part-way (%s): the chunks before it, then the error, sealed', async (_name, failure, status, message) => {
+    upstream.script = (_request, res) => {
+      startEvents(res);
+      res.write(event(chunk({ content: 'partial' })));
+      res.end(failure);
+    };
+    const { chunks, error } = await drain(await clientFor(router).create(ask()));
+    expect(contentOf(chunks)).toBe('partial');
+    expect(error).toBeInstanceOf(APIError);
+    expect(error).toMatchObject({ status, detail: message, sealed: true });
+  });
+
+  it('an upstream that breaks off: the final record says so (an APIError, never a normal end)', async () => {
+    upstream.script = (_request, res) => {
+      startEvents(res);
+      res.write(event(chunk({ content: 'cut ' })));
+      setTimeout(() => res.destroy(), 50);
+    };
+    const { chunks, error } = await drain(await clientFor(router).create(ask()));
+    expect(contentOf(chunks)).toBe('cut ');
+    expect(error).toBeInstanceOf(APIError);
+    expect((error as APIError).status).toBe(502);
+  });
+
+  it('an upstream that answers stream: true with a whole completion: a whole answer, delivered as chunks', async () => {
+    upstream.script = (_request, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ id: 'w', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'whole answer' }, finish_reason: 'stop' }] }));
+    };
+    const stream = await clientFor(router).create(ask());
+    expect(stream._metadata.streamed).toBe(false);
+    expect(contentOf((await drain(stream)).chunks)).toBe('whole answer');
+  });
+
+  it('heartbeats keep a quiet stream alive past the idle timeout; without them it times out', async () => {
+    upstream.script = async (_request, res) => {
+      startEvents(res);
+      res.write(event(chunk({ content: 'before ' })));
+      await sleep(700); // a long prefill: the router sends a heartbeat every 100 ms meanwhile
+      if (res.destroyed) return;
+      res.write(event(chunk({ content: 'after' }, 'stop')));
+      res.end(DONE);
+    };
+    const kept = await drain(await clientFor(router, { streamIdleTimeout: 400 }).create(ask()));
+    expect(kept.error).toBeUndefined();
+    expect(contentOf(kept.chunks)).toBe('before after');
+
+    const silent = await startTestServer({ upstream: upstream.url, streamHeartbeatMs: 60_000 });
+    try {
+      const cut = await drain(await clientFor(silent, { streamIdleTimeout: 400 }).create(ask()));
+      expect(contentOf(cut.chunks)).toBe('before ');
+      expect(cut.error).toBeInstanceOf(APIConnectionTimeoutError);
+      expect((cut.error as Error).message).toMatch(/nothing arrived for 400 ms/);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it.each(['controller.abort()', 'the signal option'])('an abort (%s) ends the iteration with APIUserAbortError and reaches the upstream', async (how) => {
+    upstream.script = wordsScript(Array.from({ length: 100 }, (_, i) => `w${i} `), 30);
+    const signal = new AbortController();
+    const stream = await clientFor(router).create(ask(), { signal: signal.signal });
+    const chunks: ChatCompletionChunk[] = [];
+    const error = await (async () => {
+      for await (const c of stream) {
+        chunks.push(c);
+        if (chunks.length === 3) (how === 'the signal option' ? signal : stream.controller).abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(APIUserAbortError);
+    expect(chunks).toHaveLength(3);
+    await expect.poll(() => upstream.requests[0]?.closedEarly, { timeout: 5000 }).toBe(true);
+  });
+
+  it('timeout bounds the time until the header event: an upstream slow to answer times out before the stream starts', async () => {
+    upstream.script = async (request, res) => {
+      await sleep(1500);
+      if (!res.destroyed) await wordsScript(['late'])(request, res);
+    };
+    const err = await clientFor(router, { timeout: 300, maxRetries: 0 }).create(ask()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIConnectionTimeoutError);
+    expect((err as Error).message).toMatch(/no stream header within 300 ms/);
+  });
+
+  it('a stream is never retried once its header has come; before it, as any request', async () => {
+    const proxy = await startProxy(router.url);
+    try {
+      upstream.script = wordsScript(['one ', 'two ', 'three']);
+      let answers = 0;
+      // The first answer cut short after its header and a record: truncated, and not sent again.
+      proxy.hooks = {
+        answer: (answer, request) => {
+          if (request.method !== 'POST') return;
+          answers++;
+          const text = answer.body.toString('latin1');
+          answer.body = Buffer.from(text.slice(0, text.indexOf('\n\n', text.indexOf('\n\n') + 2) + 2), 'latin1');
+        },
+      };
+      const client = clientFor({ url: proxy.url } as NomyoServer, { maxRetries: 3 });
+      const cut = await drain(await client.create(ask()));
+      expect(cut.error).toBeInstanceOf(StreamTruncatedError);
+      expect(cut.chunks.length).toBe(1);
+      expect(answers).toBe(1);
+      // Before the header: a 503 is retried, as for any request.
+      answers = 0;
+      proxy.hooks = {
+        answer: (answer, request) => {
+          if (request.method === 'POST' && ++answers === 1) Object.assign(answer, { status: 503, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"detail":"busy"}') });
+        },
+      };
+      const retried = await drain(await client.create(ask()));
+      expect(contentOf(retried.chunks)).toBe('one two three');
+      expect(answers).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
