@@ -1,4 +1,4 @@
-/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count (RSS_RUNS=n: fresh processes for peak RSS; RSS_TEXT=letter|code|cjk: its text; STREAM_PARTS, STREAMS, STREAM_RECORDS, STREAM_ROUNDS: see stream.mjs); an argument picks one part, `instructions` (valgrind, minutes) only that way. */
+/** `pnpm bench`: prints tables; asserts nothing. ROUNDS=n to change the sample count (RSS_RUNS=n: fresh processes for peak RSS; RSS_TEXT=letter|code|cjk: its text; STREAM_PARTS, STREAMS, STREAM_RECORDS, STREAM_ROUNDS: see stream.mjs; ROUTER_PARTS, PEAK_SECONDS, RSS_REQUESTS: see router.mjs); an argument picks one part, `instructions` (valgrind, minutes) only that way. */
 import { clientCost, printClientCost } from './client-cost.mjs';
 import { endToEnd, printEndToEnd } from './end-to-end.mjs';
 import { nativeCost, printNativeCost } from './native-cost.mjs';
@@ -8,6 +8,7 @@ import { printStages, stages } from './stages.mjs';
 import { printProtocolV2, protocolV2 } from './protocol-v2.mjs';
 import { instructionCounts, printInstructionCounts } from './instructions.mjs';
 import { printStreaming, streaming } from './stream.mjs';
+import { printRouterBench, routerBench } from './router.mjs';
 
 const rounds = Number(process.env.ROUNDS ?? 30);
 const only = process.argv[2];
@@ -21,5 +22,6 @@ if (!only || only === 'stages') printStages(await stages({ rounds }));
 if (!only || only === 'rss') printPeakRss(await peakRss());
 if (!only || only === 'v2') printProtocolV2(await protocolV2({ rounds }));
 if (!only || only === 'stream') printStreaming(await streaming({ rounds }));
+if (!only || only === 'router') printRouterBench(await routerBench({ rounds }));
 // Minutes under valgrind: only when asked for.
 if (only === 'instructions') printInstructionCounts(await instructionCounts());

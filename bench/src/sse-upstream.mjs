@@ -1,5 +1,6 @@
 /**
- * A streaming OpenAI-compatible upstream for `pnpm bench stream`, in a process of its own (its CPU
+ * A streaming OpenAI-compatible upstream for `pnpm bench stream` (and `pnpm bench router`, which asks
+ * for whole answers: see {@link whole}), in a process of its own (its CPU
  * is not the client's nor the router's): POST /v1/chat/completions with `stream: true` answers with
  * chat.completion.chunk SSE events shaped as api.openai.com sends them, one word each, then
  * `data: [DONE]`. The request's `model` says what to stream (see {@link plan}), so the NOMYO client
@@ -91,6 +92,18 @@ async function stream(res, { tokens, delay, phase }, sent) {
   res.end(DONE);
 }
 
+/**
+ * Without `stream: true` (`pnpm bench router`): a chat.completion as api.openai.com writes it, whose
+ * content is the last message's, so an answer is as large as its request.
+ */
+function whole(res, request) {
+  const content = String(request.messages?.at(-1)?.content ?? '');
+  const body = `{"id":"chatcmpl-${'0'.repeat(29)}","object":"chat.completion","created":1733480000,"model":"gpt-4o-mini-2024-07-18",` +
+    `"choices":[{"index":0,"message":{"role":"assistant","content":${JSON.stringify(content)},"refusal":null},"logprobs":null,"finish_reason":"stop"}],` +
+    `"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2},"system_fingerprint":"fp_0ba0d124f1"}`;
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
+}
+
 function serve() {
   const server = http.createServer((req, res) => {
     const sent = { arrival: clock(), firstToken: 0, events: 0, bytes: 0 };
@@ -102,8 +115,9 @@ function serve() {
       } catch {
         return res.writeHead(400).end();
       }
-      if (req.url !== '/v1/chat/completions' || request.stream !== true) return res.writeHead(400).end('stream only');
+      if (req.url !== '/v1/chat/completions') return res.writeHead(404).end();
       last = sent;
+      if (request.stream !== true) return whole(res, request);
       stream(res, plan(String(request.model)), sent).catch(() => res.destroy());
     });
   });

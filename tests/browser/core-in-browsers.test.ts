@@ -11,11 +11,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { V2_STREAM_ALGORITHM } from '@nomyo/core/protocol';
 import type { NomyoServer, RequestRecord, ResponseRecord } from '@nomyo/server';
 import { startExample } from '../../examples/browser/serve.mjs';
-import { ENGINE_NAMES } from '../../scripts/browsers.mjs';
+import { ENGINES, ENGINE_NAMES, type EngineName } from '../../scripts/browsers.mjs';
 import { completionRequests, expectNoPlaintextOnWire, expectSealed, startRouter } from '../sdk/wire.js';
 import { bundleCore, type CoreBundle } from './bundle.js';
 import { launchEngine, type Engine, type PageDriver } from './engines.js';
 import { streamInPage } from './stream-in-page.js';
+import { supportTable } from '../runtimes/support-table.js';
 
 let bundle: CoreBundle;
 let routerV2: NomyoServer; // the reference router as it ships: protocols 1 and 2
@@ -64,6 +65,14 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
     // One line per engine, for the closing note of a CI run.
     if (browser && timings.length > 0) console.info(`${name} (${browser.version}): ${timings.join('; ')}`);
     await browser?.close();
+  });
+
+  it("is the version the README's support table names for it", async () => {
+    const { version } = await engine();
+    const title = ENGINES[name].title;
+    const row = supportTable().get(title);
+    expect(row, `README support table row ${title}`).toBeDefined();
+    expect(row!.version, `${title} ran as ${version}`).toMatch(readmeVersion(name, version));
   });
 
   describe.each([
@@ -318,4 +327,16 @@ function packageWithLeadingZeroKey(spkiBase64: string, plaintext: string, sealed
     key_algorithm: 'RSA-OAEP-SHA256',
     payload_algorithm: 'AES-256-GCM',
   };
+}
+
+/**
+ * What the README's version cell must start with for the engine that ran: Chromium's and Firefox's
+ * major version ("Chrome/156.0.8078.129" -> 156), WebKitGTK's major.minor ("WebKitGTK 2.50.6" ->
+ * "WebKitGTK 2.50"), as Debian's stable updates move within them.
+ */
+function readmeVersion(name: EngineName, reported: string): RegExp {
+  const numbers = /(\d+)\.(\d+)/.exec(reported);
+  if (!numbers) throw new Error(`${name} reported no version number: ${reported}`);
+  const [, major, minor] = numbers;
+  return name === 'webkit' ? new RegExp(`^WebKitGTK ${major}\\.${minor}(?![.\\d])`) : new RegExp(`^${major}(?![.\\d])`);
 }

@@ -45,6 +45,20 @@ describe('answers the router sealed, that are not chat.completions', () => {
     expect((err as Error).message).toContain(reason);
   });
 
+  it("an envelope another router passed on as its upstream sent it (no id, object, created, model or index): the answer, not a SecurityError", async () => {
+    // A model function's output is sealed as it is (only an --upstream is normalised): a router that is not ours.
+    answer = { choices: [{ message: { role: 'assistant', content: 'bare' }, finish_reason: 'stop' }] };
+    const completion = await clientFor(server).create(hello);
+    expect(completion.choices).toEqual([{ index: 0, message: { role: 'assistant', content: 'bare' }, finish_reason: 'stop' }]);
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.created).toBeUndefined();
+    // The same through a stream request: the whole answer as chunks, their envelope as bare.
+    const chunks = [];
+    for await (const chunk of await clientFor(server).create({ ...hello, stream: true })) chunks.push(chunk);
+    expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('bare');
+    expect(chunks.every((c) => c.id === undefined && c.object === 'chat.completion.chunk')).toBe(true);
+  });
+
   it('a tool-call message without content comes back with content: null', async () => {
     const call = { id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } };
     answer = valid({ role: 'assistant', tool_calls: [call] });

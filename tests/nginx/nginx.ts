@@ -23,11 +23,19 @@ export interface NginxOptions {
   extraDirectives?: string[];
 }
 
+/** nginx with a configuration of the test's own (the `http` block's content), e.g. several replicas. */
+export interface NginxConfigOptions {
+  /** The `http` block's content for nginx listening on `port`; `dir` is nginx's temp prefix (for logs). */
+  config: (at: { port: number; dir: string }) => string;
+}
+
 export interface Nginx {
   /** `https://127.0.0.1:PORT`. */
   readonly url: string;
   /** What nginx wrote to its error log so far (for a failing test's message). */
   errorLog(): string;
+  /** nginx's temp prefix: its logs, and whatever a `config` of the test's put there. */
+  readonly dir: string;
   /** Stops nginx (and waits until it has exited), then removes its temp prefix. */
   close(): Promise<void>;
 }
@@ -76,7 +84,9 @@ ${user}pid ${at('nginx.pid')};
 error_log ${at('error.log')} notice;
 
 events {
-    worker_connections 64;
+    # Each proxied request holds two connections, and kept-alive ones to the routers wait besides:
+    # room for a load test's 32 clients at once.
+    worker_connections 512;
 }
 
 http {
@@ -92,8 +102,13 @@ ${body.replace(/^/gm, '    ')}
 `;
 }
 
-/** Starts nginx in front of `options.router`. Throws the install command when nginx is not installed. */
-export async function startNginx(options: NginxOptions): Promise<Nginx> {
+/**
+ * Starts nginx in front of `options.router`, or with `options.config`. Throws the install command
+ * when nginx is not installed.
+ */
+export async function startNginx(options: NginxOptions | NginxConfigOptions): Promise<Nginx> {
+  const body = (port: number, dir: string): string =>
+    'config' in options ? options.config({ port, dir }) : routerServerBlock(port, new URL(options.router), options.tls, options.extraDirectives);
   const found = findNeed('nginx');
   if (found.problem) throw new Error(found.problem);
   const binary = found.paths.nginx!;
@@ -110,7 +125,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       const conf = path.join(dir, 'nginx.conf');
-      writeFileSync(conf, nginxConf(dir, routerServerBlock(port, new URL(options.router), options.tls, options.extraDirectives)));
+      writeFileSync(conf, nginxConf(dir, body(port, dir)));
       // -e: the error log from the first line on, not the compiled-in /var/log/nginx path a user cannot write.
       const child = spawn(binary, ['-p', `${dir}/`, '-c', conf, '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
@@ -120,6 +135,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
         return {
           url: `https://127.0.0.1:${port}`,
           errorLog,
+          dir,
           close: async () => {
             await stopProcess(child, exited);
             rmSync(dir, { recursive: true, force: true });

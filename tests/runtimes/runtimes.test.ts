@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { ENGINES } from '../../scripts/browsers.mjs';
 import { startTestServer } from '../integration/support.js';
 import { expectNoPlaintextOnWire } from '../sdk/wire.js';
 import { runtimeBinaries } from './binaries.js';
+import { supportTable } from './support-table.js';
 
 const run = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -226,18 +227,3 @@ describe('@nomyo/core in every server runtime', () => {
     for (const title of browsers) expect(table.get(title), title).toMatchObject({ native: 'no', keyFiles: 'no' });
   });
 });
-
-/** The README's "Supported runtimes" table: first cell -> version cell and the yes/no of the other two. */
-function supportTable(): Map<string, { version: string; native: string; keyFiles: string }> {
-  const readme = readFileSync(here('../../README.md'), 'utf8');
-  const section = readme.split(/^## /m).find((s) => s.startsWith('Supported runtimes\n'));
-  if (!section) throw new Error('README.md has no "## Supported runtimes" section');
-  const rows = section.split('\n').filter((line) => line.startsWith('|')).slice(2); // after the header and |---|
-  const yesNo = (cell: string) => /^(yes|no)\b/.exec(cell)?.[1] ?? cell;
-  return new Map(
-    rows.map((line) => {
-      const [name, version, native, keyFiles] = line.split('|').slice(1, -1).map((cell) => cell.trim().replaceAll('`', ''));
-      return [name!, { version: version!, native: yesNo(native!), keyFiles: yesNo(keyFiles!) }];
-    }),
-  );
-}

@@ -3,6 +3,7 @@
  * branch on `err.code` across bundles and realms where `instanceof` may fail.
  */
 
+/** The `code` of every error class: stable across versions, bundles and realms. */
 export type ErrorCode =
   | 'ERR_NOMYO'
   | 'ERR_NOMYO_API'
@@ -24,9 +25,12 @@ export type ErrorCode =
 
 /** Base class of every error thrown by NOMYO.js. */
 export class NomyoError extends Error {
+  /** The code every instance of this class carries: compare `err.code` with it where `instanceof` may fail. */
   static readonly code: ErrorCode = 'ERR_NOMYO';
+  /** This error's class code (`ERR_NOMYO_…`), stable across versions. */
   readonly code: ErrorCode;
 
+  /** `message` never holds a secret (no key, plaintext or API key); `cause` is the underlying error, if any. */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -36,6 +40,7 @@ export class NomyoError extends Error {
 
 /** The caller passed something the library refuses before anything is sent. */
 export class InvalidArgumentError extends NomyoError {
+  /** `ERR_NOMYO_INVALID_ARGUMENT`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_INVALID_ARGUMENT';
 }
 
@@ -45,21 +50,25 @@ export class InvalidArgumentError extends NomyoError {
  * Crypto failures all carry one generic message, so the error is no oracle.
  */
 export class SecurityError extends NomyoError {
+  /** `ERR_NOMYO_SECURITY`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_SECURITY';
 }
 
 /** The client (or its key holder) was disposed; create a new one. */
 export class DisposedError extends NomyoError {
+  /** `ERR_NOMYO_DISPOSED`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_DISPOSED';
 }
 
 /** The router could not be reached: refused, reset, DNS or TLS failure. */
 export class APIConnectionError extends NomyoError {
+  /** `ERR_NOMYO_CONNECTION`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_CONNECTION';
 }
 
 /** The request did not complete within `timeout` ms. */
 export class APIConnectionTimeoutError extends APIConnectionError {
+  /** `ERR_NOMYO_TIMEOUT`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_TIMEOUT';
 }
 
@@ -68,11 +77,13 @@ export class APIConnectionTimeoutError extends APIConnectionError {
  * chunks before it were real, but the answer was cut short: it never ends as if it were complete.
  */
 export class StreamTruncatedError extends APIConnectionError {
+  /** `ERR_NOMYO_STREAM_TRUNCATED`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_STREAM_TRUNCATED';
 }
 
 /** The caller's `signal` aborted the request. Never retried. */
 export class APIUserAbortError extends NomyoError {
+  /** `ERR_NOMYO_ABORTED`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_ABORTED';
 }
 
@@ -80,6 +91,7 @@ export class APIUserAbortError extends NomyoError {
 export interface APIErrorInit {
   /** The router's `detail`, already sanitized (see {@link sanitizeDetail}). */
   detail?: string | undefined;
+  /** The response's headers (`Retry-After`, `x-request-id`, …). */
   headers?: Headers | undefined;
   /** The detail came sealed for this request (v2): see {@link APIError.sealed}. */
   sealed?: boolean | undefined;
@@ -87,10 +99,13 @@ export interface APIErrorInit {
 
 /** A non-200 response from the router. Subclasses name the statuses the protocol defines. */
 export class APIError extends NomyoError {
+  /** `ERR_NOMYO_API`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_API';
+  /** The HTTP status the router answered (or sealed, for a v2 sealed error). */
   readonly status: number;
   /** At most 100 printable characters of the router's `detail`; never control characters. */
   readonly detail: string | undefined;
+  /** The response's headers; empty when there were none. */
   readonly headers: Headers;
   /**
    * True when the status and detail came sealed with this request's answer key (protocol v2: an
@@ -100,6 +115,7 @@ export class APIError extends NomyoError {
    */
   readonly sealed: boolean;
 
+  /** The message is `<status>: <detail>`, or says only the status when there is no detail. */
   constructor(status: number, init: APIErrorInit = {}) {
     const detail = init.detail;
     super(detail ? `${status}: ${detail}` : `the router answered ${status}`);
@@ -115,37 +131,52 @@ export class APIError extends NomyoError {
   }
 }
 
+/** 400: the router refused the request (a package it could not open, a bad header, an upstream's refusal). */
 export class InvalidRequestError extends APIError {
+  /** `ERR_NOMYO_INVALID_REQUEST`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_INVALID_REQUEST';
 }
+/** 401: a missing or wrong API key. */
 export class AuthenticationError extends APIError {
+  /** `ERR_NOMYO_AUTHENTICATION`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_AUTHENTICATION';
 }
+/** 403: the model is not allowed for the security tier. */
 export class ForbiddenError extends APIError {
+  /** `ERR_NOMYO_FORBIDDEN`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_FORBIDDEN';
 }
+/** 429: too many requests; retried after `retryAfter` up to `maxRetries` times. */
 export class RateLimitError extends APIError {
+  /** `ERR_NOMYO_RATE_LIMIT`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_RATE_LIMIT';
   /** Seconds the router asked us to wait (`Retry-After`), when it said. */
   readonly retryAfter: number | undefined;
+  /** As {@link APIError}'s, with the `Retry-After` the router sent, in seconds. */
   constructor(status: number, init: APIErrorInit & { retryAfter?: number | undefined } = {}) {
     super(status, init);
     this.retryAfter = init.retryAfter;
   }
 }
+/** 500: the router failed. */
 export class ServerError extends APIError {
+  /** `ERR_NOMYO_SERVER`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_SERVER';
 }
+/** 503: the router or its upstream is unavailable; retried up to `maxRetries` times. */
 export class ServiceUnavailableError extends APIError {
+  /** `ERR_NOMYO_SERVICE_UNAVAILABLE`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_SERVICE_UNAVAILABLE';
 }
 
 /** A key file could not be read, parsed or used (corrupt, not RSA, too small). */
 export class KeyFileError extends NomyoError {
+  /** `ERR_NOMYO_KEY_FILE`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_KEY_FILE';
 }
 
 /** A password-protected key file did not open: wrong password or corrupt file (deliberately not told apart). */
 export class KeyPasswordError extends KeyFileError {
+  /** `ERR_NOMYO_KEY_PASSWORD`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_KEY_PASSWORD';
 }

@@ -1,6 +1,9 @@
 /**
- * @nomyo/core: end-to-end encrypted OpenAI-compatible chat completions, on Web Crypto and fetch.
- * Runs unchanged in Node.js (>= 20) and browsers.
+ * `@nomyo/core`: end-to-end encrypted OpenAI-compatible chat completions, on Web Crypto and fetch.
+ * Runs unchanged in Node.js (>= 20) and browsers. Start with {@link SecureChatCompletion}, or
+ * {@link createSecureFetch} for the OpenAI SDK; what it protects and what not is in SECURITY.md.
+ *
+ * @module @nomyo/core
  */
 export { SecureChatCompletion } from './client/secure-chat-completion.js';
 export type {
@@ -20,7 +23,8 @@ export type { ClientKeyPair } from './keys/client-keys.js';
 export type { ServerKey } from './keys/server-key.js';
 export { parseFingerprint, type TrustStore } from './keys/pinning.js';
 export type { ChatCompletion, ChatCompletionChoice, ChatCompletionMessage, CompletionUsage, SecureMetadata } from './protocol/completion.js';
-export type { EncryptedPackage } from './protocol/package.js';
+export type { EncryptedPackage, EncryptedPayload } from './protocol/package.js';
+export type { OwnedBytes, ByteSource, Placement } from './memory/owned-bytes.js';
 export { SECURITY_TIERS, type SecurityTier } from './protocol/constants.js';
 export type { ProtocolVersion } from './protocol/constants.js';
 export type { ProtocolOption } from './keys/protocol-choice.js';

@@ -2,6 +2,8 @@
  * `@nomyo/core/protocol`: the wire format alone (constants, package seal/open for v1 and v2, sealed
  * errors, streamed answers, X-Nomyo-Protocol, strict base64, key import, the completion and chunk
  * checks), for routers, tools and other clients that speak the protocol (docs/protocol.md). No I/O.
+ *
+ * @module @nomyo/core/protocol
  */
 export * from './protocol/constants.js';
 export {
@@ -16,7 +18,10 @@ export {
   v1Sealing,
   v1Opener,
   type EncryptedPackage,
+  type EncryptedPayload,
   type AnswerPackage,
+  type PackageFields,
+  type GcmParams,
   type Sealing,
   type PackageOpener,
   type CheckedPackage,
@@ -39,6 +44,7 @@ export {
   requestAad,
   answerAad,
   type RequestBinding,
+  type RequestKeys,
 } from './protocol/v2.js';
 export { sealedErrorBytes, parseSealedError, type SealedError } from './protocol/sealed-error.js';
 export { parseProtocolHeader, formatProtocolHeader } from './protocol/versions.js';
@@ -46,7 +52,9 @@ export { isPayloadId, isSecurityTier, PAYLOAD_ID_RULE, SECURITY_TIER_RULE } from
 export { checkChatCompletion, type ChatCompletion } from './protocol/completion.js';
 export { encodeBase64, decodeBase64 } from './protocol/base64.js';
 export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey } from './crypto/rsa.js';
-export { pemToDer, derToPem } from './crypto/pem.js';
+export { pemToDer, derToPem, type PemLabel } from './crypto/pem.js';
+export type { Bytes } from './crypto/subtle.js';
+export type { OwnedBytes, ByteSource, Placement } from './memory/owned-bytes.js';
 export { spkiFingerprint, fingerprintBase64 } from './crypto/fingerprint.js';
 export { parseServerKey } from './keys/server-key.js';
 export { sanitizeDetail } from './transport/detail.js';

@@ -2,13 +2,14 @@
  * A streamed v2 answer (docs/protocol.md, "Streamed answers"), written as the model makes it: the
  * header event, one padded, sealed record per chunk, each flushed as it comes, a heartbeat comment
  * after every silence of the model, and the final record, which carries the error when the model
- * failed part-way. Backpressure holds: the next chunk is not asked for until the client has taken
+ * failed part-way, or "router shutting down" when a drain's deadline ended it (drain.ts). Backpressure holds: the next chunk is not asked for until the client has taken
  * the last one, so a client that stops reading stops the upstream read, and nothing piles up here.
  */
 import type { ServerResponse } from 'node:http';
 import { EVENT_STREAM_CONTENT_TYPE, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
+import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
-import type { RouterResponse } from './respond.js';
+import type { RouterResponse, StreamWatch } from './respond.js';
 
 /** Headers of a streamed answer: proxies and CDNs must pass each event on at once (no buffering, no compression). */
 export const STREAM_HEADERS: Readonly<Record<string, string>> = {
@@ -27,7 +28,7 @@ export interface AnswerStreamOptions {
   onInternalError(name: string): void;
 }
 
-/** How a stream ended: with its final record, or cut off because the client went away (or the router closed). */
+/** How a stream ended: with its final record, or cut off because the client went away. */
 export type StreamOutcome = 'complete' | 'aborted';
 
 /** The 200 response whose body is the streamed answer made of `chunks`. */
@@ -36,7 +37,7 @@ export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unkno
     status: 200,
     headers: { ...STREAM_HEADERS },
     body: EMPTY,
-    stream: (res, signal, tap) => writeStream(new EventSink(res, options.heartbeatMs, tap), sealer, chunks, signal, options),
+    stream: (res, signal, watch) => writeStream(new EventSink(res, options.heartbeatMs, watch), sealer, chunks, signal, options),
   };
 }
 
@@ -49,13 +50,19 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
       if (sink.closed || signal.aborted) break;
       const next = await iterator.next();
       if (next.done) break;
-      await sink.write(await sealer.record(chunkJson(next.value)));
+      await sink.record(await sealer.record(chunkJson(next.value)));
     }
   } catch (err) {
     // A client that went away stops the model with an abort: that is no error to report.
     if (!sink.closed && !signal.aborted) error = streamError(err, options);
   } finally {
     sink.stopHeartbeat();
+  }
+  if (!sink.closed && isShutdown(signal.reason)) {
+    // The drain deadline: the model is stopped, and the client told why in a final record.
+    await iterator.return?.().catch(() => undefined);
+    await sink.end(await sealer.final(SHUTDOWN_ERROR));
+    return 'complete';
   }
   if (sink.closed || signal.aborted) {
     // The client went away: the model's signal has stopped it; a model that ignores it is told here.
@@ -97,8 +104,7 @@ class EventSink {
   constructor(
     private readonly res: ServerResponse,
     private readonly heartbeatMs: number,
-    /** Told each piece of text written (the request log's copy of the body). */
-    private readonly tap?: (text: string) => void,
+    private readonly watch: StreamWatch,
   ) {
     this.#arm(heartbeatMs);
   }
@@ -107,11 +113,17 @@ class EventSink {
     return this.res.destroyed || this.res.writableEnded;
   }
 
+  /** Writes a record's event (see {@link write}). */
+  record(text: string): Promise<void> {
+    if (!this.closed) this.watch.firstRecord();
+    return this.write(text);
+  }
+
   /** Writes `text`; resolves once the socket has room again (or is gone). */
   async write(text: string): Promise<void> {
     if (this.closed) return;
     this.#lastWrite = Date.now();
-    this.tap?.(text);
+    this.watch.written(text);
     // Records sealed in one turn (the chunks of one upstream read) leave in one packet.
     if (this.res.writableCorked === 0) {
       this.res.cork();
@@ -138,7 +150,8 @@ class EventSink {
   end(text: string): Promise<void> {
     this.stopHeartbeat();
     if (this.closed) return Promise.resolve();
-    this.tap?.(text);
+    this.watch.firstRecord();
+    this.watch.written(text);
     return new Promise((resolve) => this.res.end(text, resolve));
   }
 
@@ -159,7 +172,7 @@ class EventSink {
       // A client that is not reading gets no more: the heartbeat is for proxies that time out silence.
       if (!this.#waiting && !this.closed) {
         this.#lastWrite = Date.now();
-        this.tap?.(HEARTBEAT);
+        this.watch.written(HEARTBEAT);
         this.res.write(HEARTBEAT);
       }
       this.#arm(this.heartbeatMs);

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 /**
- * nomyo-server: runs the reference router. The first stdout line is exactly `listening on <URL>`,
- * so scripts and tests can wait for it; diagnostics go to stderr.
+ * nomyo-server: runs the reference router. The first stdout line is exactly `listening on <URL>`
+ * (then `metrics on <URL>` when /metrics has a listener of its own), so scripts and tests can wait
+ * for it; diagnostics go to stderr, as text or JSON lines (`--log-format`). SIGTERM or SIGINT
+ * drains (drain.ts) and exits 0; a second one exits at once; one during startup ends it at once,
+ * before it serves.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startServer } from './server.js';
+import { removePartialKeyFiles } from './keys.js';
+import { LOG_FORMATS, formatLogEvent, type LogFormat } from './log-format.js';
+import { createServer } from './server.js';
 import type { LogEvent, NomyoServer, ServerOptions } from './types.js';
 
 const USAGE = `Usage: nomyo-server [options]
@@ -23,6 +28,27 @@ const USAGE = `Usage: nomyo-server [options]
   --body-limit BYTES   largest request body (default 67108864)
   --protocol 1|2       highest wire protocol spoken (default 2: advertises "1, 2";
                        1: a v1-only router, as deployed routers were before v2)
+
+ Production (docs/deployment.md):
+  --drain-timeout SECONDS   on SIGTERM/SIGINT, time for requests and streams in flight
+                            to finish before they are ended (default 30)
+  --max-concurrent N        requests handled at once; above it 503 with Retry-After
+                            (default: no limit)
+  --upstream-timeout SECONDS  time to the upstream's first byte, and the longest
+                            silence after it; past it 504 (default 300)
+  --headers-timeout SECONDS   a client must send its headers within this (default 30)
+  --request-timeout SECONDS   ...and its whole request, body included (default 300)
+  --keep-alive-timeout SECONDS  idle kept-alive connections are closed after this
+                            (default 65: above nginx's 60, so the proxy closes first)
+  --metrics on|off          GET /metrics, Prometheus text format (default on)
+  --metrics-host HOST       serve /metrics on a listener of its own on HOST
+                            (default 127.0.0.1 with --metrics-port)
+  --metrics-port PORT       ...on PORT (0: a free one); the main one then answers 404
+  --log-format text|json    stderr lines: text (default), or one JSON object per
+                            line, one per request (no plaintext, key or API key)
+  GET /healthz answers {"status","protocols","key_fingerprint"}, 503 while draining.
+  /healthz and /metrics are public: they hold nothing secret and need no --api-key.
+
   --quiet              no per-request lines on stderr
   --help               show this text
 `;
@@ -33,6 +59,20 @@ function integer(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer`);
   return Number(value);
+}
+
+/** Seconds (decimals allowed) as milliseconds; at least `minMs`. */
+function seconds(name: string, value: string | undefined, minMs = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = /^\d+(\.\d+)?$/.test(value) ? Math.round(Number(value) * 1000) : NaN;
+  if (!(ms >= minMs)) throw new UsageError(`--${name} must be a number of seconds${minMs > 0 ? ' above 0' : ''}`);
+  return ms;
+}
+
+function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} must be ${allowed.join(' or ')}`);
+  return value as T;
 }
 
 function protocolVersion(value: string | undefined): 1 | 2 | undefined {
@@ -49,7 +89,13 @@ function readPem(name: string, file: string): string {
   }
 }
 
-function parse(argv: string[]): { options: ServerOptions; quiet: boolean } | 'help' {
+interface Parsed {
+  options: ServerOptions;
+  quiet: boolean;
+  logFormat: LogFormat;
+}
+
+function parse(argv: string[]): Parsed | 'help' {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -67,6 +113,16 @@ function parse(argv: string[]): { options: ServerOptions; quiet: boolean } | 'he
       'echo-delay': { type: 'string' },
       'body-limit': { type: 'string' },
       protocol: { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      'upstream-timeout': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      'keep-alive-timeout': { type: 'string' },
+      metrics: { type: 'string' },
+      'metrics-host': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'log-format': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -84,21 +140,49 @@ function parse(argv: string[]): { options: ServerOptions; quiet: boolean } | 'he
     echoDelayMs: integer('echo-delay', values['echo-delay']),
     bodyLimit: integer('body-limit', values['body-limit']),
     protocol: protocolVersion(values.protocol),
+    drainTimeoutMs: seconds('drain-timeout', values['drain-timeout']),
+    maxConcurrent: integer('max-concurrent', values['max-concurrent']),
+    upstreamTimeoutMs: seconds('upstream-timeout', values['upstream-timeout'], 1),
+    headersTimeoutMs: seconds('headers-timeout', values['headers-timeout']),
+    requestTimeoutMs: seconds('request-timeout', values['request-timeout']),
+    keepAliveTimeoutMs: seconds('keep-alive-timeout', values['keep-alive-timeout']),
+    metrics: oneOf('metrics', values.metrics, ['on', 'off'] as const) !== 'off',
+    metricsHost: values['metrics-host'],
+    metricsPort: integer('metrics-port', values['metrics-port']),
   };
+  if (options.maxConcurrent === 0) throw new UsageError('--max-concurrent must be at least 1');
+  if (!options.metrics && (options.metricsHost !== undefined || options.metricsPort !== undefined)) throw new UsageError('--metrics-host and --metrics-port need --metrics on');
   if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
     options.tls = { cert: readPem('tls-cert', values['tls-cert']), key: readPem('tls-key', values['tls-key']) };
   }
-  return { options, quiet: values.quiet ?? false };
+  return { options, quiet: values.quiet ?? false, logFormat: oneOf('log-format', values['log-format'], LOG_FORMATS) ?? 'text' };
 }
 
-function logLine(event: LogEvent): void {
-  const fields = Object.entries(event.fields ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  process.stderr.write(`${event.level} ${event.message}${fields ? ` ${fields}` : ''}\n`);
-}
+/** How a signal is reported in an exit code: 128 + its number. */
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 async function main(): Promise<void> {
+  // Signals are ours from the first moment. One during startup ends the process at once, before it
+  // serves, without a half-written key file: by the signal itself, raised again with its default
+  // action, since exit() would wait for a file read that may never end (a FIFO, a stale mount).
+  let stopSignal: NodeJS.Signals | undefined;
+  let server: NomyoServer | undefined;
+  let say = (_level: LogEvent['level'], message: string) => void process.stderr.write(`${message}\n`);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopSignal) process.exit(SIGNAL_EXIT[signal] ?? 1); // a second signal: the operator insists
+    stopSignal = signal;
+    if (!server) {
+      removePartialKeyFiles();
+      say('info', `${signal} during startup: exiting`);
+      process.removeAllListeners(signal);
+      return void process.kill(process.pid, signal);
+    }
+    say('info', `${signal}: shutting down`);
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(process.argv.slice(2));
@@ -110,31 +194,26 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const { options, quiet } = parsed;
+  const { options, quiet, logFormat } = parsed;
+  // The CLI's own lines: as they always were in text, JSON objects like the library's events in json.
+  if (logFormat === 'json') say = (level, message) => void process.stderr.write(formatLogEvent({ level, message }, logFormat));
   options.onLog = (event) => {
-    if (!quiet || event.level !== 'info') logLine(event);
+    if (!quiet || event.level !== 'info') process.stderr.write(formatLogEvent(event, logFormat));
   };
-  let server: NomyoServer;
+  let started: NomyoServer;
   try {
-    server = await startServer(options);
+    started = await createServer(options).listen();
   } catch (err) {
-    process.stderr.write(`nomyo-server: ${(err as Error).message}\n`);
+    say('error', `nomyo-server: ${(err as Error).message}`);
     process.exit(1);
   }
+  server = started;
   process.stdout.write(`listening on ${server.url}\n`);
-  process.stderr.write(
-    `server key SHA-256 ${server.fingerprint} (${options.upstream ? `upstream ${options.upstream}` : 'echo model'}, protocol ${options.protocol === 1 ? '1 only' : '1 and 2'})\n`,
+  if (options.metricsHost !== undefined || options.metricsPort !== undefined) process.stdout.write(`metrics on ${server.metricsUrl}\n`);
+  say(
+    'info',
+    `server key SHA-256 ${server.fingerprint} (${options.upstream ? `upstream ${options.upstream}` : 'echo model'}, protocol ${options.protocol === 1 ? '1 only' : '1 and 2'})`,
   );
-
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) process.exit(130); // a second signal: the user insists
-    stopping = true;
-    process.stderr.write(`${signal}: shutting down\n`);
-    void server.close().then(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
 }
 
 void main();

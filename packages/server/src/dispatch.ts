@@ -1,20 +1,28 @@
 /**
- * One request's life: read the body (under the limit), log it, give the test hooks their turn,
- * route, respond. Nothing a client sends can throw out of here: every failure becomes a response.
+ * One request's life: admitted (admission.ts: not while draining, nor past `maxConcurrent`), read
+ * the body (under the limit), log it, give the test hooks their turn, route, respond, and end with
+ * its log event and metrics. Nothing a client sends can throw out of here: every failure becomes a
+ * response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
 import { linkedController, sleep } from '@nomyo/core/internal';
+import { admit, requestEnded } from './admission.js';
 import type { AnswerStreamOptions } from './answer-stream.js';
 import { readBody, type ReceivedBody } from './body.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
+import type { ConcurrencyLimit } from './concurrency.js';
 import { PREFLIGHT_HEADERS } from './cors.js';
+import { DRAIN_HEADERS, SHUTTING_DOWN, isShutdown, type Drain } from './drain.js';
 import { handleSecureCompletion } from './handler.js';
+import { HEALTH_PATH, healthResponse } from './health.js';
 import { HttpError } from './http-error.js';
 import type { ServerKeyPair } from './keys.js';
+import { METRICS_PATH, type RouterMetrics } from './metrics.js';
+import { RequestFacts } from './request-facts.js';
 import type { RequestLog } from './request-log.js';
-import { detailResponse, interceptResponse, jsonResponse, textResponse, writeResponse, type RouterResponse } from './respond.js';
+import { detailResponse, interceptResponse, jsonResponse, textResponse, writeResponse, type RouterResponse, type StreamWatch } from './respond.js';
 import type { CompletionModel, LogEvent, RequestRecord, ResponseRecord, ServerOptions, ServerStats } from './types.js';
 
 export interface DispatchState {
@@ -29,8 +37,14 @@ export interface DispatchState {
   readonly hooks: Pick<ServerOptions, 'onRequest' | 'interceptor' | 'tamperResponse'>;
   readonly log: RequestLog;
   readonly stats: ServerStats;
-  /** Aborted by close(): ends delays and upstream calls still under way. */
+  /** Aborted (with a ShutdownError) at the drain deadline of close(): ends delays, upstream calls and streams still under way. */
   readonly closing: AbortSignal;
+  readonly drain: Drain;
+  readonly limit: ConcurrencyLimit;
+  /** Undefined with `metrics: false`. */
+  readonly metrics: RouterMetrics | undefined;
+  /** Whether GET /metrics is served here (not on a listener of its own). */
+  readonly metricsHere: boolean;
   keyPair(): ServerKeyPair;
   emit(event: LogEvent): void;
 }
@@ -50,11 +64,22 @@ function advertise(state: DispatchState, response: RouterResponse): RouterRespon
 }
 
 /** Routes the request; a secure completion takes its body over, anything else leaves it to the caller. */
-async function route(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<RouterResponse> {
+async function route(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal, facts: RequestFacts): Promise<RouterResponse> {
   if (req.method === 'OPTIONS') return { status: 204, headers: { ...PREFLIGHT_HEADERS }, body: EMPTY };
   // Close after a 413: the peer may be a client that never stops sending.
   if (received.overLimit) throw new HttpError(413, `request body exceeds ${state.bodyLimit} bytes`, { Connection: 'close' });
   switch (record.path) {
+    case HEALTH_PATH:
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed('GET, HEAD, OPTIONS');
+      return healthResponse(state.drain.draining, state.protocol, state.keyPair().fingerprint);
+    case METRICS_PATH: {
+      if (!state.metrics || !state.metricsHere) throw new HttpError(404, 'not found');
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed('GET, HEAD, OPTIONS');
+      const { contentType, text } = await state.metrics.exposition();
+      const response = textResponse(200, text, contentType);
+      response.headers['Cache-Control'] = 'no-store';
+      return response;
+    }
     case PATHS.publicKey:
       if (req.method !== 'GET') throw methodNotAllowed('GET, OPTIONS');
       state.stats.publicKeyFetches++;
@@ -71,6 +96,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
         buffers: state.buffers,
         streaming: state.streaming,
         signal,
+        facts,
       });
       state.stats.completions++;
       const tamper = state.hooks.tamperResponse;
@@ -90,13 +116,13 @@ async function tampered(response: RouterResponse, tamper: (pkg: unknown) => unkn
   return typeof replaced === 'string' ? textResponse(200, replaced, 'application/json') : jsonResponse(200, replaced);
 }
 
-async function decide(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal): Promise<Decision> {
+async function decide(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal, facts: RequestFacts): Promise<Decision> {
   const { seq, attempt, method, path, headers, body } = record;
   const action = (await state.hooks.interceptor?.({ seq, attempt, method, path, headers, body })) ?? undefined;
   if (action?.delayMs) await sleep(action.delayMs, signal);
   if (action?.destroy) return { response: 'destroy', outcome: 'destroyed' };
   if (action?.status !== undefined) return { response: interceptResponse({ ...action, status: action.status }), outcome: 'intercepted' };
-  return { response: await route(state, req, record, received, signal), outcome: 'answered' };
+  return { response: await route(state, req, record, received, signal, facts), outcome: 'answered' };
 }
 
 function failure(state: DispatchState, err: unknown, record: RequestRecord): RouterResponse {
@@ -109,6 +135,8 @@ function failure(state: DispatchState, err: unknown, record: RequestRecord): Rou
 
 /** Writes the response; a hook's invalid status or header value becomes a 500 instead of a crash. */
 function send(state: DispatchState, res: ServerResponse, response: RouterResponse, start: number): { headers: Record<string, string>; response: RouterResponse } {
+  // Draining: this connection takes no more requests.
+  if (state.drain.draining) response.headers.Connection = 'close';
   try {
     return { headers: writeResponse(res, response, performance.now() - start), response };
   } catch (err) {
@@ -123,23 +151,35 @@ function send(state: DispatchState, res: ServerResponse, response: RouterRespons
  * Writes a streamed body to its end; a stream that could not end with its final record leaves the
  * connection closed. The body as sent, when requests are recorded.
  */
-async function streamed(state: DispatchState, stream: NonNullable<RouterResponse['stream']>, res: ServerResponse, signal: AbortSignal): Promise<{ outcome: ResponseRecord['outcome']; body: Uint8Array }> {
-  const sent: string[] = [];
-  const tap = state.log.keeping ? (text: string) => void sent.push(text) : undefined;
+async function streamed(state: DispatchState, stream: NonNullable<RouterResponse['stream']>, res: ServerResponse, signal: AbortSignal, facts: RequestFacts): Promise<{ outcome: ResponseRecord['outcome']; body: Uint8Array }> {
+  const sent: string[] | undefined = state.log.keeping ? [] : undefined;
+  const watch: StreamWatch = {
+    written(text) {
+      facts.bytesOut += text.length; // events are ASCII: base64, names, comments
+      sent?.push(text);
+    },
+    firstRecord: () => facts.firstRecord(),
+  };
+  facts.streamed = true;
+  const ended = state.metrics?.streamStarted();
   let outcome: ResponseRecord['outcome'];
   try {
-    outcome = (await stream(res, signal, tap)) === 'complete' ? 'answered' : 'aborted';
+    outcome = (await stream(res, signal, watch)) === 'complete' ? 'answered' : 'aborted';
   } catch {
     res.destroy();
     outcome = 'aborted';
+  } finally {
+    ended?.();
   }
-  return { outcome, body: tap ? new TextEncoder().encode(sent.join('')) : EMPTY };
+  return { outcome, body: sent ? new TextEncoder().encode(sent.join('')) : EMPTY };
 }
 
 export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   state.stats.requests++;
   const method = req.method ?? 'GET';
   const path = (req.url ?? '/').split(/[?#]/, 1)[0] ?? '/';
+  const facts = new RequestFacts(method, path, req.headers);
+  if (!admit(state, res, facts)) return;
   let received: ReceivedBody;
   try {
     received = await readBody(req, state.bodyLimit, state.buffers.bodies);
@@ -147,6 +187,7 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     req.socket.destroy(); // the peer went away mid-body: nobody to answer
     return;
   }
+  facts.bytesIn = received.length;
   const start = performance.now();
   const record = state.log.add({ method, path, headers: req.headers, body: received.body.bytes, bodyLength: received.length });
   const controller = linkedController([state.closing]);
@@ -155,9 +196,13 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   let decision: Decision;
   try {
     state.hooks.onRequest?.(record);
-    decision = await decide(state, req, record, received, controller.signal);
+    decision = await decide(state, req, record, received, controller.signal, facts);
   } catch (err) {
-    decision = controller.signal.aborted ? { response: 'destroy', outcome: 'aborted' } : { response: failure(state, err, record), outcome: 'answered' };
+    decision = !controller.signal.aborted
+      ? { response: failure(state, err, record), outcome: 'answered' }
+      : isShutdown(controller.signal.reason) && !res.destroyed
+        ? { response: detailResponse(503, SHUTTING_DOWN, { ...DRAIN_HEADERS }), outcome: 'aborted' }
+        : { response: 'destroy', outcome: 'aborted' };
   } finally {
     // Handled: the request body can serve the next request (a secure completion gave it back itself,
     // once opened: releasing it again does nothing).
@@ -175,10 +220,10 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     const sent = send(state, res, decision.response, start);
     const status = sent.response.status;
     if (status >= 400) state.stats.errors++;
-    const { outcome, body } = sent.response.stream ? await streamed(state, sent.response.stream, res, controller.signal) : { outcome: decision.outcome, body: sent.response.body };
+    if (!sent.response.stream) facts.bytesOut = sent.response.body.length;
+    const { outcome, body } = sent.response.stream ? await streamed(state, sent.response.stream, res, controller.signal, facts) : { outcome: decision.outcome, body: sent.response.body };
     record.response = { status, headers: sent.headers, body, processingMs: Number(sent.headers[PROCESSING_TIME_HEADER]), outcome };
   }
   controller.abort();
-  const status = record.response.status;
-  state.emit({ level: status >= 500 || status === 0 ? 'warn' : 'info', message: `${method} ${path} ${status || decision.outcome}`, fields: { seq: record.seq, status, ms: Number(record.response.processingMs.toFixed(3)) } });
+  requestEnded(state, facts, record.response.status, decision.outcome, { seq: record.seq, ms: Number(record.response.processingMs.toFixed(3)) });
 }

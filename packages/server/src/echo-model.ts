@@ -1,6 +1,7 @@
 /**
- * The built-in deterministic model, used when no upstream is configured. Same request, same completion
- * (apart from `created`), so client tests can assert exact contents; with `stream: true`, the same
+ * The built-in deterministic model, used when no upstream is configured. The same request with the
+ * same payload id gives the same completion, apart from `created` (its `id`, and a tool call's, are
+ * made from the payload id), so client tests can assert exact contents; with `stream: true`, the same
  * completion as a stream of chunks (echo-stream.ts):
  *
  * - the last message is a `tool` result: content `echo: <tool result>`, finish_reason `stop`;
@@ -15,6 +16,7 @@ import type { ChatCompletion } from '@nomyo/core/protocol';
 import { echoChunks } from './echo-stream.js';
 import type { ChatRequest, CompletionModel, ModelContext } from './types.js';
 
+/** A last user message that starts with this, in a request with `tools`, makes the echo model call the first tool. */
 export const TOOL_CALL_PREFIX = 'call:';
 const ECHO_PREFIX = 'echo: ';
 const ECHO_PREFIX_WORDS = 1;

@@ -15,7 +15,7 @@ import { UpstreamError } from './http-error.js';
 import { openRequest } from './open-request.js';
 import { authorize, readRequestHeaders } from './request-headers.js';
 import type { RouterResponse } from './respond.js';
-import type { CompletionModel } from './types.js';
+import type { CompletionModel, UpstreamReport } from './types.js';
 
 export interface SecureCompletionContext {
   headers: IncomingHttpHeaders;
@@ -30,6 +30,8 @@ export interface SecureCompletionContext {
   buffers: RouterBuffers;
   /** A streamed answer's heartbeat, and where it reports an internal error's name. */
   streaming: AnswerStreamOptions;
+  /** Told the version of the opened package, and handed to the model to report its upstream call (logs and metrics). */
+  facts?: { protocol: ProtocolVersion | null; readonly upstream: UpstreamReport };
 }
 
 export async function handleSecureCompletion(ctx: SecureCompletionContext): Promise<RouterResponse> {
@@ -41,10 +43,11 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
     ctx.body.release();
     throw err;
   }
-  const { request, sealer } = await openRequest(ctx.body, headers, ctx);
+  const { request, sealer, protocol } = await openRequest(ctx.body, headers, ctx);
+  if (ctx.facts) ctx.facts.protocol = protocol;
   let completion: unknown;
   try {
-    completion = await ctx.model(request, { payloadId: headers.payloadId, securityTier: headers.tier, signal: ctx.signal });
+    completion = await ctx.model(request, { payloadId: headers.payloadId, securityTier: headers.tier, signal: ctx.signal, upstream: ctx.facts?.upstream });
   } catch (err) {
     if (err instanceof UpstreamError) return sealer.refuse(err);
     throw err;

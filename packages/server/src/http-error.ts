@@ -2,9 +2,13 @@ import type { SealedError } from '@nomyo/core/protocol';
 
 /** A response with a status and a `{"detail": ...}` body: how every refusal leaves the router. */
 export class HttpError extends Error {
+  /** A refusal to send: `detail` goes in the clear, so it never holds anything of a plaintext. */
   constructor(
+    /** The HTTP status. */
     readonly status: number,
+    /** The body's `detail`. */
     readonly detail: string,
+    /** Headers to send with it (`Retry-After`, `WWW-Authenticate`, …). */
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(detail);
@@ -19,9 +23,11 @@ export class HttpError extends Error {
  * (handler.ts). Nothing of it reaches a header, a status line or a log in the clear.
  */
 export class UpstreamError extends HttpError {
+  /** `detail` generic (in the clear), `sealed` the upstream's real reason (for a v2 client only). */
   constructor(
     status: number,
     detail: string,
+    /** The upstream's reason, sealed for a v2 client alone. */
     readonly sealed: SealedError,
     headers: Readonly<Record<string, string>> = {},
   ) {

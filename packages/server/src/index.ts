@@ -2,7 +2,9 @@
  * @nomyo/server: a reference NOMYO router speaking secure-completion protocols v1 and v2 (the
  * router's side of docs/protocol.md; `protocol: 1` for a v1-only router), with a
  * deterministic echo model or an OpenAI-compatible upstream, and hooks that let client test
- * suites script failures and inspect the wire.
+ * suites script failures and inspect the wire. Running it for real: docs/deployment.md.
+ *
+ * @module @nomyo/server
  */
 export { createServer, startServer } from './server.js';
 export { echoModel, echoModelWith, echoCompletion, TOOL_CALL_PREFIX } from './echo-model.js';
@@ -19,7 +21,9 @@ export type {
   ModelContext,
   NomyoServer,
   RequestRecord,
+  RequestSummary,
   ResponseRecord,
   ServerOptions,
   ServerStats,
+  UpstreamReport,
 } from './types.js';

@@ -2,7 +2,8 @@
  * The router's RSA key pair: loaded from a PKCS#8 PEM file, or generated with Web Crypto (and
  * then written 0600 when a file is named). The private key stays non-extractable in memory.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { derToPem, generateRsaKeyPair, importRsaPrivateKey, pemToDer, RSA_HASH, spkiFingerprint } from '@nomyo/core/protocol';
 
@@ -58,13 +59,33 @@ export async function loadKeyFile(path: string): Promise<ServerKeyPair> {
   return describe(await lockDown(extractable), await publicFromPrivate(extractable));
 }
 
-/** Generates a key pair and writes the private key to `path` (mode 0600; refuses to overwrite). */
+/** Key files being written, beside their final path (see {@link createKeyFile}). */
+const partialKeyFiles = new Set<string>();
+
+/** Removes the key files still being written: for a process about to exit during its startup. */
+export function removePartialKeyFiles(): void {
+  for (const file of partialKeyFiles) rmSync(file, { force: true });
+}
+
+/**
+ * Generates a key pair and writes the private key to `path` (mode 0600; refuses to overwrite). The
+ * file appears whole or not at all (written beside it, then linked), so a router stopped while it
+ * writes leaves no half key behind.
+ */
 export async function createKeyFile(path: string, bits: number): Promise<ServerKeyPair> {
   const pair = await generateRsaKeyPair(bits, true);
   const pkcs8 = new Uint8Array(await subtle().exportKey('pkcs8', pair.privateKey));
   try {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await writeFile(path, derToPem(pkcs8, 'PRIVATE KEY'), { mode: 0o600, flag: 'wx' });
+    const partial = `${path}.${process.pid}.partial`;
+    partialKeyFiles.add(partial);
+    try {
+      await writeFile(partial, derToPem(pkcs8, 'PRIVATE KEY'), { mode: 0o600, flag: 'wx' });
+      await link(partial, path);
+    } finally {
+      await rm(partial, { force: true });
+      partialKeyFiles.delete(partial);
+    }
   } finally {
     pkcs8.fill(0);
   }

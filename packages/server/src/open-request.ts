@@ -25,6 +25,8 @@ export interface OpenRequestContext {
 export interface OpenedRequest {
   request: ChatRequest;
   sealer: AnswerSealer;
+  /** The version the package was opened as. */
+  protocol: ProtocolVersion;
 }
 
 /** Opens `body` (taken over: released here, or once its plaintext is read) as the request these headers came with. */
@@ -41,7 +43,7 @@ export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx
     // X-Public-Key, if sent, is ignored: the answer is sealed with the request's own key.
     const opened = await open(body, read!, requestOpenerV2(ctx.privateKey, { payloadId: headers.payloadId, tier: headers.tier }), ctx.buffers);
     const request = chatRequest(opened.plaintext);
-    return { request, sealer: v2Sealer(opened.answerKey, opened.kdfKey, headers.payloadId, ctx.buffers, request.stream === true) };
+    return { request, sealer: v2Sealer(opened.answerKey, opened.kdfKey, headers.payloadId, ctx.buffers, request.stream === true), protocol: 2 };
   }
   // v1 reports a header problem before a package problem, as routers before v2 did.
   let recipient: CryptoKey;
@@ -53,7 +55,7 @@ export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx
     throw err;
   }
   const opened = await open(body, read!, v1Opener(ctx.privateKey), ctx.buffers);
-  return { request: wholeAnswerOnly(chatRequest(opened.plaintext)), sealer: v1Sealer(recipient, ctx.buffers) };
+  return { request: wholeAnswerOnly(chatRequest(opened.plaintext)), sealer: v1Sealer(recipient, ctx.buffers), protocol: 1 };
 }
 
 /** v1 never streams: a v1 request that asks to gets a whole v1 answer, as deployed routers give it. */

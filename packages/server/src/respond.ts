@@ -13,10 +13,18 @@ export interface RouterResponse {
   release?: () => void;
   /**
    * A body written as it is made (a streamed answer; `body` is then empty): called once the headers
-   * are out, with the request's signal (aborted when the client goes away) and, when requests are
-   * recorded, `tap`, told each piece of text written. Says how it ended.
+   * are out, with the request's signal (aborted when the client goes away, or at the drain deadline)
+   * and `watch`, told what is written. Says how it ended.
    */
-  stream?: (res: ServerResponse, signal: AbortSignal, tap?: (text: string) => void) => Promise<'complete' | 'aborted'>;
+  stream?: (res: ServerResponse, signal: AbortSignal, watch: StreamWatch) => Promise<'complete' | 'aborted'>;
+}
+
+/** What a streamed body tells as it is written (the request log's copy, the byte count, the time to the first record). */
+export interface StreamWatch {
+  /** Each piece of text written, heartbeats included. */
+  written(text: string): void;
+  /** Once, as the first record (or the final record, when there is none) is written. */
+  firstRecord(): void;
 }
 
 const encoder = new TextEncoder();

@@ -5,10 +5,14 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PROTOCOL_VERSIONS, RSA_DEFAULT_BITS, RSA_MIN_BITS, STREAM_HEARTBEAT_MS } from '@nomyo/core/protocol';
 import { MAX_TIMER_MS } from '@nomyo/core/internal';
-import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_UPSTREAM_TIMEOUT_MS } from './constants.js';
+import { ConcurrencyLimit } from './concurrency.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_UPSTREAM_TIMEOUT_MS, LISTENER_DEFAULTS } from './constants.js';
 import { dispatch, type DispatchState } from './dispatch.js';
+import { Drain } from './drain.js';
 import { echoModelWith } from './echo-model.js';
+import { normalisingModel } from './envelope.js';
 import { generateKeyPair, obtainKeyPair, type ServerKeyPair } from './keys.js';
+import { METRICS_PATH, RouterMetrics, metricsListener } from './metrics.js';
 import { RequestLog } from './request-log.js';
 import { routerBuffers } from './buffers.js';
 import { upstreamModel } from './upstream.js';
@@ -27,6 +31,42 @@ function checkOptions(o: ServerOptions): void {
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
   if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
   if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new TypeError('tls needs cert and key PEM strings');
+  for (const name of ['drainTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs'] as const) {
+    if (o[name] !== undefined && !isInt(o[name], 0, MAX_TIMER_MS)) throw new RangeError(`${name} must be an integer from 0 to ${MAX_TIMER_MS}`);
+  }
+  if (o.maxConcurrent !== undefined && !isInt(o.maxConcurrent, 1)) throw new RangeError('maxConcurrent must be a positive integer');
+  if (o.metricsPort !== undefined && !isInt(o.metricsPort, 0, 65535)) throw new RangeError('metricsPort must be an integer from 0 to 65535');
+  if (o.metrics === false && (o.metricsHost !== undefined || o.metricsPort !== undefined)) throw new TypeError('metricsHost and metricsPort need metrics on');
+  const headers = o.headersTimeoutMs ?? LISTENER_DEFAULTS.headersTimeoutMs;
+  const request = o.requestTimeoutMs ?? LISTENER_DEFAULTS.requestTimeoutMs;
+  if (request !== 0 && headers > request) throw new RangeError('headersTimeoutMs must not be above requestTimeoutMs');
+}
+
+/**
+ * Node's listener limits on slow clients (0 turns one off). Node checks the header and request
+ * timeouts every `connectionsCheckingInterval` ms: a tenth of the shorter one, so they hold to 10%.
+ */
+function listenerOptions(o: ServerOptions): http.ServerOptions {
+  const headersTimeout = o.headersTimeoutMs ?? LISTENER_DEFAULTS.headersTimeoutMs;
+  const requestTimeout = o.requestTimeoutMs ?? LISTENER_DEFAULTS.requestTimeoutMs;
+  const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0), 300_000);
+  return {
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: o.keepAliveTimeoutMs ?? LISTENER_DEFAULTS.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(shortest / 10))),
+  };
+}
+
+/** Binds `server` to `host`:`port`; resolves to the address. */
+function bindTo(server: http.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }
 
 /** The host part of a URL for the bound address: wildcards become loopback, IPv6 gets brackets. */
@@ -52,6 +92,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   checkOptions(options);
   const host = options.host ?? DEFAULT_HOST;
   const keySize = options.keySize ?? RSA_DEFAULT_BITS;
+  // Aborted at the drain deadline (drain.ts): what is still under way then is ended.
   const closing = new AbortController();
   // Every request in flight listens on this one signal: no listener cap (Node warns at 10).
   setMaxListeners(0, closing.signal);
@@ -59,17 +100,27 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const log = new RequestLog(options.recordRequests ?? false);
   let keyPair: ServerKeyPair | undefined;
   let address: AddressInfo | undefined;
+  let metricsAddress: AddressInfo | undefined;
   let listening: Promise<NomyoServer> | undefined;
   let closed: Promise<void> | undefined;
+  const metrics = options.metrics === false ? undefined : new RouterMetrics();
+  const separateMetrics = metrics !== undefined && (options.metricsHost !== undefined || options.metricsPort !== undefined);
+  const metricsHost = options.metricsHost ?? DEFAULT_HOST;
 
   const model =
     options.model ??
     (options.upstream !== undefined
-      ? upstreamModel({ baseUrl: options.upstream, apiKey: options.upstreamKey, timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS })
+      ? normalisingModel(upstreamModel({ baseUrl: options.upstream, apiKey: options.upstreamKey, timeoutMs: options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS }))
       : echoModelWith({ delayMs: options.echoDelayMs ?? 0 }));
 
   // A body may be kept after its request only through the request log or a test hook: without them, reuse.
   const exclusiveBodies = !options.recordRequests && !options.onRequest && !options.interceptor && !options.tamperResponse;
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => void dispatch(state, req, res);
+  const limits = listenerOptions(options);
+  const httpServer = options.tls ? https.createServer({ ...limits, cert: options.tls.cert, key: options.tls.key }, listener) : http.createServer(limits, listener);
+  const metricsServer = separateMetrics ? metricsListener(metrics!) : undefined;
+  const drain = new Drain(httpServer, closing);
+
   const state: DispatchState = {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     buffers: routerBuffers(exclusiveBodies),
@@ -84,6 +135,10 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     log,
     stats,
     closing: closing.signal,
+    drain,
+    limit: new ConcurrencyLimit(options.maxConcurrent),
+    metrics,
+    metricsHere: metrics !== undefined && !separateMetrics,
     keyPair: () => {
       if (!keyPair) throw new Error('the server key is not loaded');
       return keyPair;
@@ -97,9 +152,6 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     },
   };
 
-  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => void dispatch(state, req, res);
-  const httpServer = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, listener) : http.createServer(listener);
-
   const bound = (): AddressInfo => {
     if (!address) throw new Error('the server is not listening: await listen() first');
     return address;
@@ -107,25 +159,40 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
 
   async function bind(): Promise<NomyoServer> {
     keyPair = await obtainKeyPair(options.keyFile, keySize);
-    await new Promise<void>((resolve, reject) => {
-      httpServer.once('error', reject);
-      httpServer.listen(options.port ?? 0, host, () => {
-        httpServer.off('error', reject);
-        resolve();
-      });
-    });
-    address = httpServer.address() as AddressInfo;
+    if (drain.draining) throw new Error('the server was closed before it listened');
+    address = await bindTo(httpServer, options.port ?? 0, host);
+    if (metricsServer) {
+      try {
+        metricsAddress = await bindTo(metricsServer, options.metricsPort ?? 0, metricsHost);
+      } catch (err) {
+        httpServer.close();
+        throw err;
+      }
+    }
     return server;
+  }
+
+  async function stop(drainTimeoutMs: number): Promise<void> {
+    await drain.run(drainTimeoutMs);
+    if (metricsServer?.listening) {
+      const stopped = new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      metricsServer.closeAllConnections();
+      await stopped;
+    }
   }
 
   const server: NomyoServer = {
     listen: () => (listening ??= bind()),
-    close: () =>
-      (closed ??= new Promise<void>((resolve) => {
-        closing.abort(new Error('server closed'));
-        httpServer.close(() => resolve());
-        httpServer.closeAllConnections();
-      })),
+    close: (opts) => (closed ??= stop(opts?.drainTimeoutMs ?? options.drainTimeoutMs ?? LISTENER_DEFAULTS.drainTimeoutMs)),
+    get draining() {
+      return drain.draining;
+    },
+    get metricsUrl() {
+      if (!metrics) return undefined;
+      if (!metricsServer) return `${server.url}${METRICS_PATH}`;
+      if (!metricsAddress) throw new Error('the server is not listening: await listen() first');
+      return `http://${urlHost(metricsHost)}:${metricsAddress.port}${METRICS_PATH}`;
+    },
     async rotateKey() {
       keyPair = await generateKeyPair(keySize);
       return { publicKeyPem: keyPair.publicKeyPem, fingerprint: keyPair.fingerprint };

@@ -12,6 +12,7 @@ export interface RequestRecord {
   readonly seq: number;
   /** 1-based count of requests with the same method and path so far: the client's retry attempt. */
   readonly attempt: number;
+  /** The HTTP method. */
   readonly method: string;
   /** The URL path without the query string. */
   readonly path: string;
@@ -27,9 +28,11 @@ export interface RequestRecord {
   response?: ResponseRecord;
 }
 
+/** How the server responded to a {@link RequestRecord}. */
 export interface ResponseRecord {
   /** The HTTP status, or 0 when the connection was destroyed without a response. */
   readonly status: number;
+  /** The response headers as sent, names lowercase. */
   readonly headers: Readonly<Record<string, string>>;
   /** The body bytes exactly as sent (a streamed answer's whole event stream, heartbeats included, once it has ended). */
   readonly body: Uint8Array;
@@ -71,19 +74,36 @@ export type Interceptor = (request: InterceptedRequest) => InterceptAction | und
 
 /** The decrypted request as the router forwards it: an OpenAI chat-completions request. */
 export interface ChatRequest {
+  /** The model asked for: a non-empty string. */
   model: string;
+  /** The conversation: a non-empty array. */
   messages: unknown[];
+  /** OpenAI's tool definitions, when given. */
   tools?: unknown[];
   [key: string]: unknown;
 }
 
+/** What a {@link CompletionModel} knows of the request besides its plaintext. */
 export interface ModelContext {
   /** The caller's X-Payload-ID. */
   readonly payloadId: string;
   /** The caller's X-Security-Tier, if any (never forwarded upstream). */
   readonly securityTier: SecurityTier | undefined;
-  /** Aborted when the caller hangs up or the server closes. */
+  /** Aborted when the caller hangs up, or when the drain timeout of close() has passed. */
   readonly signal: AbortSignal;
+  /**
+   * Where a model that calls an upstream tells the router what came of it (its status, how it
+   * failed), for the logs and metrics: never any text. The built-in upstream model fills it in.
+   */
+  readonly upstream?: UpstreamReport;
+}
+
+/** What came of a model's upstream call: numbers and kinds only, never the upstream's text. */
+export interface UpstreamReport {
+  /** The HTTP status of the upstream's response, once it has started. */
+  status?: number;
+  /** How the call failed, when it did: the upstream answered an error (`status`), its connection failed or broke off, or it was too slow. */
+  failure?: 'status' | 'connection' | 'timeout';
 }
 
 /**
@@ -97,13 +117,51 @@ export interface ModelContext {
  */
 export type CompletionModel = (request: ChatRequest, context: ModelContext) => Promise<unknown> | unknown;
 
+/** A diagnostic of the router (see {@link ServerOptions.onLog}). */
 export interface LogEvent {
+  /** How much it matters: `error` for a failure of the router itself. */
   readonly level: 'info' | 'warn' | 'error';
+  /** Our own words: never a plaintext, a key or an API key. */
   readonly message: string;
   /** Never a plaintext, never a key: method, path, status, timing and error text only. */
   readonly fields?: Readonly<Record<string, string | number | undefined>>;
+  /** On the one event each answered request ends with: its summary, for access logs (`--log-format json`). */
+  readonly request?: RequestSummary;
 }
 
+/**
+ * One request, as an access log line tells it (the CLI's `--log-format json` writes it as it is).
+ * Numbers, our own words and checked header values only: never a plaintext, a key, an API key or
+ * an Authorization header, and nothing of a body.
+ */
+export interface RequestSummary {
+  /** When the response ended, ISO 8601 (UTC). */
+  readonly time: string;
+  /** The HTTP method. */
+  readonly method: string;
+  /** The URL path, without the query string. */
+  readonly path: string;
+  /** The caller's X-Payload-ID, when it is a well-formed one. */
+  readonly payload_id: string | null;
+  /** The protocol version of the opened secure completion; null for anything else, or a request that was not opened. */
+  readonly protocol: ProtocolVersion | null;
+  /** The caller's X-Security-Tier, when it is a valid one. */
+  readonly tier: SecurityTier | null;
+  /** Whether the answer was a stream. */
+  readonly streamed: boolean;
+  /** The HTTP status; 0 when the connection was dropped without a response. */
+  readonly status: number;
+  /** From the request's arrival to its response's end (a stream's final record), in milliseconds. */
+  readonly duration_ms: number;
+  /** Body bytes received. */
+  readonly bytes_in: number;
+  /** Body bytes sent (a stream's events, heartbeats included). */
+  readonly bytes_out: number;
+  /** The upstream's HTTP status, when an upstream was called and answered. */
+  readonly upstream_status: number | null;
+}
+
+/** The options of {@link createServer} and {@link startServer}; the CLI's flags map onto them. */
 export interface ServerOptions {
   /** Interface to bind. Default `127.0.0.1`. */
   host?: string;
@@ -112,7 +170,12 @@ export interface ServerOptions {
   /** When set, requests to the secure-completion path need `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /** PEM certificate chain and key: serve HTTPS instead of HTTP. */
-  tls?: { cert: string; key: string };
+  tls?: {
+    /** The certificate chain, PEM. */
+    cert: string;
+    /** Its private key, PEM. */
+    key: string;
+  };
   /**
    * The server's RSA private key file (PKCS#8 PEM, unencrypted). Loaded when present; else a new
    * key is generated and written there with mode 0600. Without it the key lives in memory only.
@@ -124,7 +187,11 @@ export interface ServerOptions {
   upstream?: string;
   /** Sent upstream as `Authorization: Bearer <upstreamKey>`. */
   upstreamKey?: string;
-  /** Milliseconds to wait for the upstream (for a stream: until its answer starts). Default 300000. */
+  /**
+   * Milliseconds to wait for the upstream's first byte (its response headers), and the longest
+   * silence after that, between two pieces of its body. Default 300000. Past it: 504, or for an
+   * answer already streaming, a final record that carries the 504.
+   */
   upstreamTimeoutMs?: number;
   /** The echo model's pause between the words of a streamed answer, in ms (demos, tests). Default 0. */
   echoDelayMs?: number;
@@ -152,10 +219,31 @@ export interface ServerOptions {
   tamperResponse?: (pkg: EncryptedPackage | AnswerPackage, request: RequestRecord) => unknown;
   /** Keep a log of requests in {@link NomyoServer.requests}: `true` for all, a number for the latest N. Default false. */
   recordRequests?: boolean | number;
-  /** Diagnostics; the library never writes to the console itself. */
+  /** Diagnostics, and one event per request with its {@link RequestSummary}; the library never writes to the console itself. */
   onLog?: (event: LogEvent) => void;
+  /**
+   * What close() gives requests and streams in flight to finish, in ms. Default 30000. A stream still
+   * running then ends with a sealed final record that carries the error "router shutting down"; a
+   * request not yet answered gets 503 with that detail.
+   */
+  drainTimeoutMs?: number;
+  /** At most this many requests handled at once (GET /healthz and /metrics not counted); above it, 503 with `Retry-After: 1`. Default: no limit. */
+  maxConcurrent?: number;
+  /** A client must send its request headers within this many ms of connecting (or of its previous request), else 408. Default 30000. */
+  headersTimeoutMs?: number;
+  /** A client must send its whole request, body included, within this many ms, else 408. Default 300000. */
+  requestTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this many ms. Default 65000: longer than a proxy's (nginx's upstream keepalive_timeout is 60 s), so the proxy closes first. */
+  keepAliveTimeoutMs?: number;
+  /** `GET /metrics` in the Prometheus text format. Default true. */
+  metrics?: boolean;
+  /** Serve /metrics on a listener of its own on this interface (then the main one answers 404 for it). Default 127.0.0.1 when `metricsPort` is given. */
+  metricsHost?: string;
+  /** Serve /metrics on a listener of its own on this port (`0`: a free one). */
+  metricsPort?: number;
 }
 
+/** Counters since the server started (see {@link NomyoServer.stats}). */
 export interface ServerStats {
   /** Every request, whatever its path or outcome. */
   requests: number;
@@ -171,20 +259,37 @@ export interface ServerStats {
 export interface NomyoServer {
   /** Binds and loads (or generates) the key; resolves to this server. Idempotent. */
   listen(): Promise<NomyoServer>;
-  /** Stops accepting, drops open connections and pending delays. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Drains and stops: stops accepting connections, closes idle kept-alive ones, answers any new
+   * request on a kept-alive one with 503 and `Connection: close`, lets requests and streams in flight
+   * finish for up to `drainTimeoutMs` (given here, it replaces the option), then ends what is left
+   * (a stream with a final record that carries "router shutting down") and closes every connection.
+   * Idempotent: later calls get the first call's promise.
+   */
+  close(options?: { drainTimeoutMs?: number }): Promise<void>;
+  /** True from the start of close(): GET /healthz answers 503. */
+  readonly draining: boolean;
   /** Installs a fresh key pair (in memory only: a `keyFile` is left as it is); packages sealed to the old key now get 400. */
-  rotateKey(): Promise<{ publicKeyPem: string; fingerprint: string }>;
+  rotateKey(): Promise<{
+    /** The new public key, SPKI PEM. */
+    publicKeyPem: string;
+    /** Its SHA-256 fingerprint, hex. */
+    fingerprint: string;
+  }>;
   /** Forgets the request log and the per-path attempt counters (not the stats). */
   clearRequests(): void;
   /** Origin to give clients, e.g. `http://127.0.0.1:40123`. After listen(). */
   readonly url: string;
+  /** The bound port. After listen(). */
   readonly port: number;
   /** The server's public key, SPKI PEM, as GET /pki/public_key answers it. After listen(). */
   readonly publicKeyPem: string;
   /** Lowercase hex SHA-256 of the public key's SPKI DER. After listen(). */
   readonly fingerprint: string;
+  /** Where to scrape the metrics, e.g. `http://127.0.0.1:9464/metrics`: on the metrics listener when there is one, else on the main one; undefined with `metrics: false`. After listen(). */
+  readonly metricsUrl: string | undefined;
   /** The request log (see `recordRequests`), oldest first. */
   readonly requests: readonly RequestRecord[];
+  /** Counters since start. */
   readonly stats: Readonly<ServerStats>;
 }

@@ -10,6 +10,7 @@
 import { EventParser, LineDecoder, type StreamEvent } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from './http-error.js';
 import { upstreamError } from './upstream-error.js';
+import type { UpstreamReport } from './types.js';
 
 /** An upstream response body: pieces of bytes as they arrive, and a way to close the connection. */
 export interface UpstreamBody extends AsyncIterable<Uint8Array> {
@@ -19,15 +20,16 @@ export interface UpstreamBody extends AsyncIterable<Uint8Array> {
 /**
  * The chunks of `body`; `stop` follows the client (it aborts when the client goes away) and is
  * aborted here once the stream is over, however it ends. `idleMs` of silence ends it (a TimeoutError).
+ * How it failed, if it did, goes into `report` (for the metrics).
  */
-export async function* upstreamChunks(body: UpstreamBody, stop: AbortController, idleMs: number): AsyncGenerator<unknown> {
+export async function* upstreamChunks(body: UpstreamBody, stop: AbortController, idleMs: number, report: UpstreamReport = {}): AsyncGenerator<unknown> {
   const pieces = body[Symbol.asyncIterator]();
   const lines = new LineDecoder();
   const events = new EventParser();
   let finished = false;
   try {
     for (;;) {
-      const piece = await readWithin(pieces, stop, idleMs);
+      const piece = await readWithin(pieces, stop, idleMs, report);
       if (piece === undefined) break;
       for (const line of decode(lines, piece)) {
         const event = parse(events, line);
@@ -39,7 +41,14 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
       }
     }
     // Some upstreams end without [DONE]: after a finish reason, that is the end of the answer.
-    if (!finished) throw new HttpError(502, 'the inference backend stream ended before the answer did');
+    if (!finished) {
+      report.failure = 'connection';
+      throw new HttpError(502, 'the inference backend stream ended before the answer did');
+    }
+  } catch (err) {
+    // What readWithin did not name (a silence, a break) is the upstream sending what it should not.
+    if (err instanceof HttpError) report.failure ??= 'status';
+    throw err;
   } finally {
     stop.abort();
     body.destroy();
@@ -47,7 +56,7 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
 }
 
 /** The next piece, unless `stop` aborts first (silence past `idleMs`, or the client gone). */
-async function readWithin(pieces: AsyncIterator<Uint8Array>, stop: AbortController, idleMs: number): Promise<Uint8Array | undefined> {
+async function readWithin(pieces: AsyncIterator<Uint8Array>, stop: AbortController, idleMs: number, report: UpstreamReport): Promise<Uint8Array | undefined> {
   const timer = setTimeout(() => stop.abort(new DOMException('timed out', 'TimeoutError')), idleMs);
   let onAbort = () => {};
   const stopped = new Promise<never>((_, reject) => {
@@ -62,8 +71,12 @@ async function readWithin(pieces: AsyncIterator<Uint8Array>, stop: AbortControll
   } catch (err) {
     next.catch(() => undefined); // abandoned: it fails when the body is destroyed
     const reason = stop.signal.reason as Error | undefined;
-    if (reason?.name === 'TimeoutError') throw new HttpError(504, `the inference backend sent nothing for ${idleMs} ms`);
-    if (stop.signal.aborted) throw err; // the client went away: nobody to tell
+    if (reason?.name === 'TimeoutError') {
+      report.failure = 'timeout';
+      throw new HttpError(504, `the inference backend sent nothing for ${idleMs} ms`);
+    }
+    if (stop.signal.aborted) throw err; // the client went away (or the drain ended it): nobody to tell
+    report.failure = 'connection';
     throw new HttpError(502, 'the inference backend connection broke off');
   } finally {
     clearTimeout(timer);

@@ -3,7 +3,8 @@
  * request. Upstream failures become safe router errors. A 4xx (but 401) is an UpstreamError: its
  * message repeats the request, so it travels sealed to a v2 client and never in the clear (status
  * 400, or 429 with its Retry-After, and a generic detail). A 401 is the router's own credentials
- * failing (502); a 5xx is 502, an unreachable or silent upstream 503, each with our own text only.
+ * failing (502); a 5xx is 502, an unreachable upstream 503, one that sends nothing for `timeoutMs`
+ * (before its first byte, or between two pieces of its body) 504, each with our own text only.
  * A request with `stream: true` is forwarded as it is: an event stream comes back as chunks
  * (upstream-stream.ts), a whole completion as it is. The call goes through undici's `request`, with
  * kept-alive connections: fetch's web streams cost a streamed answer time on every token.
@@ -14,12 +15,12 @@ import { request as undiciRequest, type Dispatcher } from 'undici';
 import { HttpError, UpstreamError } from './http-error.js';
 import { retryAfterHeader, upstreamError } from './upstream-error.js';
 import { upstreamChunks } from './upstream-stream.js';
-import type { ChatRequest, CompletionModel, ModelContext } from './types.js';
+import type { ChatRequest, CompletionModel, ModelContext, UpstreamReport } from './types.js';
 
 export interface UpstreamOptions {
   baseUrl: string;
   apiKey: string | undefined;
-  /** Until the answer has started; for a stream, also the longest silence between two of its pieces. */
+  /** Until the upstream's first byte (its response headers); after that, the longest silence between two pieces of its body. */
   timeoutMs: number;
 }
 
@@ -32,21 +33,40 @@ function timedOut(signal: AbortSignal): boolean {
 type UpstreamResponse = Dispatcher.ResponseData;
 
 /** The upstream's response (its headers): failures to reach it are safe router errors. */
-async function callUpstream(url: string, headers: Record<string, string>, body: Uint8Array, signal: AbortSignal): Promise<UpstreamResponse> {
+async function callUpstream(url: string, headers: Record<string, string>, body: Uint8Array, signal: AbortSignal, report: UpstreamReport): Promise<UpstreamResponse> {
   try {
-    // Our own timers bound the call (`timeoutMs`, and a stream's silences): none of undici's.
+    // Our own timers bound the call (`timeoutMs`, and a body's silences): none of undici's.
     return await undiciRequest(url, { method: 'POST', headers, body, signal, headersTimeout: 0, bodyTimeout: 0 });
   } catch {
-    throw new HttpError(503, timedOut(signal) ? 'inference backend timed out' : 'inference backend unavailable');
+    if (timedOut(signal)) {
+      report.failure = 'timeout';
+      throw new HttpError(504, 'inference backend timed out');
+    }
+    // Aborted by the caller going away or the drain: nothing failed upstream.
+    if (!signal.aborted) report.failure = 'connection';
+    throw new HttpError(503, 'inference backend unavailable');
   }
 }
 
-async function readText(res: UpstreamResponse, signal: AbortSignal): Promise<string> {
+/** A whole body's text, each silence of it bounded by `idleMs` (the timer aborts `controller`). */
+async function readText(res: UpstreamResponse, controller: AbortController, idleMs: number, report: UpstreamReport): Promise<string> {
+  const pieces: Buffer[] = [];
+  const arm = () => setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), idleMs);
+  let timer = arm();
   try {
-    return await res.body.text();
+    for await (const piece of res.body) {
+      pieces.push(piece as Buffer);
+      clearTimeout(timer);
+      timer = arm();
+    }
   } catch {
-    throw new HttpError(timedOut(signal) ? 503 : 502, 'inference backend sent an incomplete response');
+    if (timedOut(controller.signal)) report.failure = 'timeout';
+    else if (!controller.signal.aborted) report.failure = 'connection';
+    throw new HttpError(timedOut(controller.signal) ? 504 : 502, 'inference backend sent an incomplete response');
+  } finally {
+    clearTimeout(timer);
   }
+  return Buffer.concat(pieces).toString('utf8');
 }
 
 /** A response header's one value (undici gives a repeated header as an array). */
@@ -76,7 +96,8 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
     const { security_tier: _tier, ...forwarded } = request;
     const streams = request.stream === true;
     // Follows the caller (a client that goes away cancels the upstream request); the timer covers the
-    // time until the answer has started (for a whole answer: until it has all arrived).
+    // time until the upstream's first byte, then each silence of its body.
+    const report = context.upstream ?? {};
     const controller = linkedController([context.signal]);
     const timer = setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), options.timeoutMs);
     // The plaintext request as bytes, long strings written straight in (a 10 MiB document makes no
@@ -84,19 +105,23 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
     const body = jsonBytes(forwarded);
     let handedOn = false;
     try {
-      const res = await callUpstream(url, streams ? streamHeaders : headers, body, controller.signal);
+      const res = await callUpstream(url, streams ? streamHeaders : headers, body, controller.signal, report);
+      clearTimeout(timer);
+      report.status = res.statusCode;
       const isStream = (header(res, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase() === EVENT_STREAM;
       if (res.statusCode === 200 && isStream) {
         if (!streams) {
           res.body.destroy();
           throw new HttpError(502, 'the inference backend streamed an answer that was not asked for');
         }
-        clearTimeout(timer);
         handedOn = true;
-        return upstreamChunks(res.body, controller, options.timeoutMs);
+        return upstreamChunks(res.body, controller, options.timeoutMs, report);
       }
-      const text = await readText(res, controller.signal);
-      if (res.statusCode !== 200) throw refusal(res.statusCode, header(res, 'retry-after'), text);
+      const text = await readText(res, controller, options.timeoutMs, report);
+      if (res.statusCode !== 200) {
+        report.failure = 'status';
+        throw refusal(res.statusCode, header(res, 'retry-after'), text);
+      }
       try {
         return JSON.parse(text) as unknown;
       } catch {

@@ -1,24 +1,18 @@
 /** The nomyo-server binary, built and spawned as users run it. */
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { SecureCompletionClient } from '@nomyo/core';
 import { HEADERS, PACKAGE_CONTENT_TYPE, PATHS } from '@nomyo/core/protocol';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
-const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 let child: ChildProcessWithoutNullStreams | undefined;
 
-// The binary runs from dist/: build it, so the test checks the current source.
-beforeAll(() => {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: packageDir, stdio: 'pipe' });
-});
+// The binary runs from dist/, which the global setup (build-cli.ts) has built from the current source.
 afterEach(() => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
   child = undefined;

@@ -124,7 +124,7 @@ describe('upstream forwarding', () => {
     expect(notJson.status).toBe(502);
   });
 
-  it('answers 503 when the upstream cannot be reached or is too slow', async () => {
+  it('answers 503 when the upstream cannot be reached, 504 when it is too slow', async () => {
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
@@ -142,10 +142,46 @@ describe('upstream forwarding', () => {
     const impatient = await startServer({ keyFile: VECTOR_KEY_FILE, upstream: upstreamUrl, upstreamTimeoutMs: 200 });
     try {
       const res = await post(impatient.url, JSON.stringify(await sealRequest(impatient.publicKeyPem, CHAT)));
-      expect(res.status).toBe(503);
+      expect(res.status).toBe(504);
       expect(await res.json()).toEqual({ detail: 'inference backend timed out' });
     } finally {
       await impatient.close();
+    }
+  });
+
+  it('the upstream timeout bounds the time to its first byte and each silence after, not the whole answer: a body that hangs is 504', async () => {
+    const slow = await startServer({ keyFile: VECTOR_KEY_FILE, upstream: upstreamUrl, upstreamTimeoutMs: 300 });
+    const whole = JSON.stringify({ id: 'up-1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'slowly' }, finish_reason: 'stop' }] });
+    try {
+      // Headers after 150 ms, then a piece every 150 ms: 900 ms in all, never 300 ms of silence.
+      reply = (res) => {
+        const pieces = [whole.slice(0, 20), whole.slice(20, 60), whole.slice(60, 100), whole.slice(100)];
+        setTimeout(() => {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          const next = () => {
+            const piece = pieces.shift()!;
+            if (pieces.length === 0) return void res.end(piece);
+            res.write(piece);
+            setTimeout(next, 150);
+          };
+          next();
+        }, 150);
+      };
+      const { completion } = await secureCompletion(slow.url, CHAT);
+      expect(completion.choices[0].message.content).toBe('slowly');
+
+      // Headers and a piece, then nothing: 504, not a request that hangs.
+      reply = (res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.write(whole.slice(0, 20));
+      };
+      const t0 = performance.now();
+      const res = await post(slow.url, JSON.stringify(await sealRequest(slow.publicKeyPem, CHAT)));
+      expect(res.status).toBe(504);
+      expect(await res.json()).toEqual({ detail: 'inference backend sent an incomplete response' });
+      expect(performance.now() - t0).toBeLessThan(3000);
+    } finally {
+      await slow.close();
     }
   });
 });

@@ -9,7 +9,9 @@ import { InvalidArgumentError } from '../errors.js';
 
 /** What protected a streamed answer. */
 export interface StreamMetadata {
+  /** The request's `X-Payload-ID`. */
   payload_id: string;
+  /** The wire protocol that protected the request and its answer: 2 for a streamed answer. */
   protocol: ProtocolVersion;
   /**
    * True when the router streamed the answer as the model made it; false when it answered whole (a
@@ -31,15 +33,18 @@ export interface StreamMetadata {
 export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> {
   #chunks: AsyncGenerator<ChatCompletionChunk> | undefined;
 
+  /** Made by `create({ stream: true })`, which callers use instead. */
   constructor(
     chunks: AsyncGenerator<ChatCompletionChunk>,
     /** Aborting it ends the iteration with APIUserAbortError and closes the connection. */
     readonly controller: AbortController,
+    /** What protected this answer, and whether the router streamed it. */
     readonly _metadata: StreamMetadata,
   ) {
     this.#chunks = chunks;
   }
 
+  /** The chunks, each checked, as their records arrive and open; a stream can be iterated once. */
   [Symbol.asyncIterator](): AsyncGenerator<ChatCompletionChunk> {
     const chunks = this.#chunks;
     if (!chunks) throw new InvalidArgumentError('this stream was already iterated: a stream can be read once');

@@ -32,14 +32,12 @@ export function completionChunks(completion: ChatCompletion, options: ChunkOptio
 /** {@link completionChunks} one at a time, made as they are taken: a long completion is never all chunks at once. */
 export function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator<Chunk> {
   const includeUsage = options.includeUsage === true;
-  const base: Chunk = {
-    id: completion.id,
-    object: 'chat.completion.chunk',
-    created: completion.created,
-    model: completion.model,
-  };
-  if (completion.system_fingerprint !== undefined) base.system_fingerprint = completion.system_fingerprint;
-  if (completion.service_tier !== undefined) base.service_tier = completion.service_tier;
+  // The envelope as the completion had it, in OpenAI's order: a field it left out stays out (completion.ts).
+  const base: Chunk = {};
+  for (const field of ['id', 'object', 'created', 'model', 'system_fingerprint', 'service_tier'] as const) {
+    if (field === 'object') base.object = 'chat.completion.chunk';
+    else if (completion[field] !== undefined) base[field] = completion[field];
+  }
   // OpenAI sends `usage: null` on every chunk but the last when usage was asked for.
   const chunk = (choices: unknown[]): Chunk => ({ ...base, choices, ...(includeUsage ? { usage: null } : {}) });
 
@@ -63,7 +61,7 @@ function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
     for (const piece of pieces(message.content)) yield { content: piece };
   }
   if (typeof message.refusal === 'string' && message.refusal !== '') yield { refusal: message.refusal };
-  const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+  const calls = message.tool_calls ?? [];
   for (const [index, call] of calls.entries()) {
     // One delta per call, carrying the whole call: what OpenAI's own accumulators expect at index i.
     yield {

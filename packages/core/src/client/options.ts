@@ -8,6 +8,7 @@ import type { ProtocolOption } from '../keys/protocol-choice.js';
 import type { SecureMemoryOption } from '../memory/select.js';
 import type { FetchFn } from '../transport/exchange.js';
 
+/** The options of {@link SecureCompletionClient}; {@link SecureChatCompletion} and {@link createSecureFetch} take them too. */
 export interface SecureCompletionClientOptions {
   /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
   routerUrl?: string;
@@ -49,7 +50,19 @@ export interface SecureCompletionClientOptions {
   maxRetries?: number;
   /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */
   serverKeyTtl?: number;
-  /** A fetch implementation (default: the global one). */
+  /**
+   * A fetch implementation (default: the global one): a proxy agent's, or a test's. It is called
+   * with the full URL and a `RequestInit` whose `redirect` is `'manual'` (`'error'` for a body of
+   * 64 KiB or more), which it must honour: a redirect must never move a request. It sees sealed
+   * packages and the headers (the API key among them), never a plaintext.
+   *
+   * The body it gets is a `Uint8Array` copy of its own. The buffer a package is sealed in comes from
+   * a pool and goes back, for another request's bytes, as soon as the exchange ends, while a fetch
+   * may still read its body after that (node-fetch reads it as the socket takes it; a router may
+   * answer before it has read all of it). A copy can be kept, read late or sent again without ever
+   * carrying another request's bytes; it costs a large body one more copy than the runtime's own
+   * fetch, which gets it as a stream of pieces copied as they are sent.
+   */
   fetch?: FetchFn;
   /** Receives warnings; the library never writes to the console. */
   onWarning?: (message: string) => void;

@@ -21,8 +21,11 @@ import { v1Protection, v2Protection, type Protection } from './protection.js';
 
 /** The per-call options of sendSecureRequest (and of a streamed request). */
 export interface SendOptions {
+  /** Sent as `Authorization: Bearer`; control characters are refused. */
   apiKey?: string | undefined;
+  /** Sent as `X-Security-Tier` (bound into the seal in v2). */
   securityTier?: SecurityTier | undefined;
+  /** Aborts the call with APIUserAbortError, in flight or between retries. */
   signal?: AbortSignal | undefined;
   /** Overrides the client's timeout for this call (for a stream: until its header event). */
   timeout?: number | undefined;

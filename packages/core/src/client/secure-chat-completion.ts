@@ -12,24 +12,37 @@ import {
   type SecureCompletionClientOptions,
 } from './secure-completion-client.js';
 
+/** One message of the conversation, as OpenAI's chat API takes it; other fields pass through unchanged. */
 export interface ChatMessageParam {
+  /** Who said it: `system`, `developer`, `user`, `assistant` or `tool` (other roles pass through). */
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | (string & {});
+  /** The text, or OpenAI's content parts; null or absent beside an assistant's tool calls. */
   content?: string | null | Array<Record<string, unknown>>;
   [key: string]: unknown;
 }
 
 /** OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header). */
 export interface ChatCompletionCreateParams {
+  /** The model the router should ask, e.g. `Qwen/Qwen3-0.6B`. */
   model: string;
+  /** The conversation so far. */
   messages: ChatMessageParam[];
+  /** `standard`, `high` or `maximum`: sent as the `X-Security-Tier` header (bound into the seal in v2), never in the payload. */
   security_tier?: SecurityTier;
   /** `true`: the answer as a stream of chunks, as the model makes them (see {@link ChatCompletionStream}). */
   stream?: boolean | null;
   /** With `stream`: `{ include_usage: true }` adds a last chunk with the usage and no choices. */
-  stream_options?: { include_usage?: boolean | null } | null;
+  stream_options?: {
+    /** Adds a last chunk with the usage and no choices. */
+    include_usage?: boolean | null;
+  } | null;
+  /** Sampling temperature, passed to the model as given. */
   temperature?: number | null;
+  /** The most tokens the answer may have, passed to the model as given. */
   max_tokens?: number | null;
+  /** OpenAI's tool (function) definitions, passed to the model as given. */
   tools?: Array<Record<string, unknown>>;
+  /** OpenAI's `tool_choice`, passed to the model as given. */
   tool_choice?: unknown;
   [key: string]: unknown;
 }
@@ -44,7 +57,9 @@ export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCr
   stream?: false | null;
 }
 
+/** Options of one `create` call, overriding the client's. */
 export interface RequestOptions {
+  /** Aborts the call (and a stream) with APIUserAbortError. */
   signal?: AbortSignal;
   /** Milliseconds for this call, overriding the client's. */
   timeout?: number;
@@ -53,6 +68,7 @@ export interface RequestOptions {
 }
 const REQUEST_OPTION_KEYS = optionKeys<RequestOptions>()(['signal', 'timeout', 'apiKey']);
 
+/** The options of {@link SecureChatCompletion}: the low-level client's, with `baseUrl` for `routerUrl` and a default `apiKey`. */
 export interface SecureChatCompletionOptions extends Omit<SecureCompletionClientOptions, 'routerUrl'> {
   /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
   baseUrl?: string;
@@ -82,12 +98,20 @@ export class SecureChatCompletion {
   readonly client: SecureCompletionClient;
   readonly #apiKey: string | undefined;
 
-  readonly chat: { completions: { create: SecureChatCompletion['create'] } } = {
+  /** `chat.completions.create`: {@link SecureChatCompletion.create}, where the OpenAI SDK has it. */
+  readonly chat: {
+    /** The chat completions resource. */
+    completions: {
+      /** The same as {@link SecureChatCompletion.create}. */
+      create: SecureChatCompletion['create'];
+    };
+  } = {
     completions: {
       create: ((params: ChatCompletionCreateParams, options?: RequestOptions) => this.create(params as ChatCompletionCreateParamsStreaming, options)) as SecureChatCompletion['create'],
     },
   };
 
+  /** Checks every option (an unknown one is an InvalidArgumentError); makes no key and sends nothing yet. */
   constructor(options: SecureChatCompletionOptions = {}) {
     refuseUnknownOptions(options, CHAT_OPTION_KEYS, 'SecureChatCompletion options', { routerUrl: 'baseUrl' });
     const { baseUrl, apiKey, ...rest } = options;
@@ -113,10 +137,12 @@ export class SecureChatCompletion {
     return this.client.sendSecureRequest(whole, randomUUID(), send);
   }
 
+  /** Drops every key and stops key rotation; any later call is a DisposedError. */
   dispose(): Promise<void> {
     return this.client.dispose();
   }
 
+  /** `await using client = new SecureChatCompletion(…)` disposes it at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }

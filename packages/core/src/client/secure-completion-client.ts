@@ -51,7 +51,11 @@ export { serializePayload } from './payload.js';
 export type { SendOptions } from './request-flow.js';
 const SEND_OPTION_KEYS = optionKeys<SendOptions>()(['apiKey', 'securityTier', 'signal', 'timeout']);
 
-export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMetadata };
+/** A checked chat.completion, with what protected it. */
+export type SecureChatCompletionResult = ChatCompletion & {
+  /** Added by the client after opening and checking the answer; not sent by the router. */
+  _metadata: SecureMetadata;
+};
 
 /**
  * Sends OpenAI-compatible payloads to a NOMYO router, sealed end to end.
@@ -61,9 +65,13 @@ export type SecureChatCompletionResult = ChatCompletion & { _metadata: SecureMet
  * const answer = await client.sendSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, crypto.randomUUID());
  */
 export class SecureCompletionClient {
+  /** The router's origin, checked (https, or http with `allowHttp`), without a trailing slash. */
   readonly routerUrl: string;
+  /** Milliseconds for one whole exchange (see {@link SecureCompletionClientOptions.timeout}). */
   readonly timeout: number;
+  /** Retries of 429, 503 and connection failures. */
   readonly maxRetries: number;
+  /** RSA modulus of the v1 client key pair. */
   readonly keySize: number;
   /** Milliseconds of silence after which a streamed answer fails (see {@link SecureCompletionClientOptions.streamIdleTimeout}). */
   readonly streamIdleTimeout: number;
@@ -78,6 +86,7 @@ export class SecureCompletionClient {
   readonly #serverKeys: ServerKeyCache;
   #disposed = false;
 
+  /** Checks every option (an unknown one is an InvalidArgumentError); makes no key and sends nothing yet. */
   constructor(options: SecureCompletionClientOptions = {}) {
     refuseUnknownOptions(options, CLIENT_OPTION_KEYS, 'SecureCompletionClient options', { baseUrl: 'routerUrl' });
     const allowHttp = options.allowHttp ?? false;
@@ -241,6 +250,7 @@ export class SecureCompletionClient {
     await Promise.all([keys, source]);
   }
 
+  /** `await using` support: disposes the client at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }

@@ -15,6 +15,7 @@ import { CLIENT_OPTION_KEYS } from './options.js';
 import { SecureCompletionClient, type SecureCompletionClientOptions } from './secure-completion-client.js';
 import { chunksToEventStream } from './event-stream.js';
 
+/** The options of {@link createSecureFetch}: a client's options (or a ready `client`), and defaults for what the SDK does not say. */
 export interface SecureFetchOptions extends SecureCompletionClientOptions {
   /** The router's origin, as in `SecureChatCompletion`: another name for `routerUrl` (giving both, they must be equal). */
   baseUrl?: string;
@@ -30,7 +31,8 @@ const FETCH_OPTION_KEYS = optionKeys<SecureFetchOptions>()([...CLIENT_OPTION_KEY
 const CREATED_CLIENT_KEYS = [...CLIENT_OPTION_KEYS, 'baseUrl'];
 
 /** A `fetch` that only sends sealed chat completions, with the client that seals them. */
-export type SecureFetch = ((input: FetchInput, init?: RequestInit) => Promise<Response>) & {
+export type SecureFetch = ((input: string | URL | Request, init?: RequestInit) => Promise<Response>) & {
+  /** The client that seals the requests: its keys, router key and memory protection. */
   readonly client: SecureCompletionClient;
 };
 

@@ -3,6 +3,7 @@ import { decodeBase64, encodeBase64 } from '../protocol/base64.js';
 import { SecurityError } from '../errors.js';
 import type { Bytes } from './subtle.js';
 
+/** The PEM blocks the library reads and writes: SPKI, PKCS#8, and PKCS#8 encrypted with PBES2. */
 export type PemLabel = 'PUBLIC KEY' | 'PRIVATE KEY' | 'ENCRYPTED PRIVATE KEY';
 
 /** The DER inside the first `label` block of `pem`. */
@@ -16,6 +17,7 @@ export function pemToDer(pem: string, label: PemLabel): Bytes {
   return decodeBase64(body) as Bytes;
 }
 
+/** `der` as a PEM block with `label`, base64 in lines of 64 characters. */
 export function derToPem(der: Uint8Array, label: PemLabel): string {
   const b64 = encodeBase64(der);
   const lines: string[] = [];

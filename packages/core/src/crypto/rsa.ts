@@ -42,6 +42,7 @@ export async function generateRsaKeyPair(bits: number, extractable: boolean): Pr
   );
 }
 
+/** An SPKI DER public key as an RSA-OAEP-SHA256 key; not RSA, or under 2048 bits, is a SecurityError. */
 export async function importRsaPublicKey(spki: Bytes): Promise<CryptoKey> {
   let key: CryptoKey;
   try {
@@ -53,6 +54,7 @@ export async function importRsaPublicKey(spki: Bytes): Promise<CryptoKey> {
   return key;
 }
 
+/** A PKCS#8 DER private key as an RSA-OAEP-SHA256 key (under 2048 bits is refused); the caller zeroes `pkcs8`. */
 export async function importRsaPrivateKey(pkcs8: Bytes, extractable: boolean): Promise<CryptoKey> {
   const key = await subtle().importKey('pkcs8', pkcs8, RSA_OAEP, extractable, ['decrypt', 'unwrapKey']);
   checkRsaKey(key, 'private');

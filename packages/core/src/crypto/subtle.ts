@@ -16,5 +16,5 @@ export function randomUUID(): string {
   return globalThis.crypto.randomUUID();
 }
 
-/** Web Crypto in Node wants an ArrayBuffer-backed view; TypeScript's DOM types want BufferSource. */
+/** Bytes in an ArrayBuffer (not a SharedArrayBuffer): what Web Crypto in Node.js takes, and TypeScript's DOM types call BufferSource. */
 export type Bytes = Uint8Array<ArrayBuffer>;

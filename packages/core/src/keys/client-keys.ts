@@ -10,8 +10,11 @@ import { checkRsaKey, generateRsaKeyPair, importRsaPrivateKey, importRsaPublicKe
 import { subtle } from '../crypto/subtle.js';
 import { inNode } from '../env.js';
 
+/** The client's v1 key pair, as one request uses it. */
 export interface ClientKeyPair {
+  /** RSA-OAEP-SHA256, non-extractable: opens this client's v1 answers. */
   readonly privateKey: CryptoKey;
+  /** Its public key, which v1 answers are sealed to. */
   readonly publicKey: CryptoKey;
   /** SPKI PEM, as sent in X-Public-Key. */
   readonly publicKeyPem: string;
@@ -19,6 +22,7 @@ export interface ClientKeyPair {
   readonly publicKeyHeader: string;
   /** Hex SHA-256 of the SPKI DER. */
   readonly fingerprint: string;
+  /** The modulus size: 4096, 3072 or 2048. */
   readonly bits: number;
   /** Primes of the modulus: 2, or 4 for a multi-prime in-memory key (see `multiPrimeKeys`). */
   readonly primes: number;

@@ -12,6 +12,7 @@ import type { ServerKey } from './server-key.js';
 export interface TrustStore {
   /** Where the store lives, for error messages (a file path). */
   readonly location: string;
+  /** The fingerprint trusted for `origin`, if any. */
   get(origin: string): Promise<string | undefined>;
   /** Trusts `fingerprint` for `origin`, replacing what was there (and forgetting which of its keys spoke protocol 2). */
   set(origin: string, fingerprint: string): Promise<void>;

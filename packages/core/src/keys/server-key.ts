@@ -9,11 +9,15 @@ import type { ProtocolVersion } from '../protocol/constants.js';
 import { parseProtocolHeader } from '../protocol/versions.js';
 import { SecurityError } from '../errors.js';
 
+/** The router's public key, checked (SPKI, RSA, at least 2048 bits, the pin), with what its response advertised. */
 export interface ServerKey {
+  /** RSA-OAEP-SHA256 public key that requests are sealed to. */
   readonly key: CryptoKey;
+  /** SPKI PEM, as the router served it. */
   readonly pem: string;
   /** Hex SHA-256 of the SPKI DER. */
   readonly fingerprint: string;
+  /** The modulus size. */
   readonly bits: number;
   /** The protocol versions the key response advertised (X-Nomyo-Protocol), ascending; `[1]` without the header. */
   readonly protocols: readonly ProtocolVersion[];

@@ -16,8 +16,10 @@ const encoder = new TextEncoder();
  * await ctx.use(ctx.encodeUtf8(password), (bytes) => deriveKey(bytes));
  */
 export class SecureByteContext implements ByteSource {
+  /** Always true: what it gives may hold secrets, and is zeroed when released. */
   readonly secure = true;
 
+  /** Bytes from `memory` (see `getMemoryProtection()` for what the runtime's gives). */
   constructor(private readonly memory: SecureMemory) {}
 
   /** `size` bytes for a secret: locked, dump-excluded and pooled with @nomyo/native; pooled and zeroed without. */

@@ -9,6 +9,7 @@
 export interface Placement {
   /** The whole buffer; the bytes start at `offset` (see protocol/body/layout.ts inPlaceRoom). */
   readonly buffer: Uint8Array<ArrayBuffer>;
+  /** Where in `buffer` the bytes start. */
   readonly offset: number;
   /**
    * Gives the whole buffer back once a package was sealed over the bytes and nothing of them is left
@@ -20,6 +21,7 @@ export interface Placement {
 
 /** Bytes somebody must release. */
 export interface OwnedBytes {
+  /** The bytes; not to be used after `release()`. */
   readonly bytes: Uint8Array<ArrayBuffer>;
   /**
    * Whether these bytes may hold a secret: then `release()` zeroes them (and unlocks them, in locked

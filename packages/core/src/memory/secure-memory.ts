@@ -3,6 +3,7 @@
  * @nomyo/native (when installed) also locks pages out of swap and core dumps.
  */
 
+/** What protects secrets in memory in this process, as `getMemoryProtection()` reports it. */
 export interface MemoryProtectionInfo {
   /** 'native': @nomyo/native locks and zeroes; 'js': zeroing only; 'none': `secureMemory: false`. */
   kind: 'native' | 'js' | 'none';
@@ -12,6 +13,7 @@ export interface MemoryProtectionInfo {
   dumpExclusion: boolean;
   /** Why this protection is in use (e.g. "@nomyo/native not installed"). */
   reason: string;
+  /** `process.platform`, where the addon runs. */
   platform?: string;
   /** RLIMIT_MEMLOCK in bytes, when known; Infinity when unlimited. */
   lockLimit?: number;
@@ -21,6 +23,7 @@ export interface MemoryProtectionInfo {
   pooledBytes?: number;
 }
 
+/** Memory for secrets: what the library asks of `@nomyo/native`, or of a custom `secureMemory` option. */
 export interface SecureMemory {
   /** Which protection this is (cheap to read, unlike {@link info}). */
   readonly kind: MemoryProtectionInfo['kind'];
@@ -34,5 +37,6 @@ export interface SecureMemory {
   alloc(size: number): Uint8Array<ArrayBuffer>;
   /** Releases a buffer from {@link alloc} (zeroed first). */
   free(view: Uint8Array): void;
+  /** What this memory protects, and why (what `getMemoryProtection()` reports). */
   info(): MemoryProtectionInfo;
 }

@@ -2,59 +2,90 @@
  * The schema check on a decrypted answer: only a chat.completion is ever returned to a caller.
  *
  * The exported types are inferred from the same schema the check runs (./schema.ts), so they cannot
- * drift apart. Required are the fields OpenAI always sends and every OpenAI-compatible server we know
- * of (vLLM, llama.cpp, Ollama, LiteLLM) sends too; optional fields are checked when present; other
- * fields are allowed, typed `unknown`, and never looked at.
+ * drift apart. Required are the load-bearing fields, those a caller dereferences: `choices`, each
+ * choice's `message` with its `role`, `content` and `tool_calls`, and `finish_reason`. The envelope
+ * (`id`, `created`, `model`) says where an answer came from, not what it says, and servers differ in
+ * it (docs/protocol.md, "What the client checks"): checked when present, optional when not. `object`
+ * is filled in as "chat.completion" and a choice's `index` as its position when left out, which is
+ * what they are. Other fields are allowed, typed `unknown`, and never looked at.
  */
 import { SecurityError } from '../errors.js';
-import { absentAs, array, formatPath, literal, nullable, num, object, optional, str, uint, unknownValue, type Infer } from './schema.js';
+import { absentAs, array, formatPath, indexOrPosition, literal, nullable, num, object, optional, str, unknownValue, type Infer } from './schema.js';
 
+// The /** */ comments on the fields are the API reference's: the exported types are inferred from these objects.
 const toolCall = object({
+  /** The tool call's id, which the `tool` message answering it names. */
   id: str(),
+  /** Always `function`. */
   type: literal('function'),
-  function: object({ name: str(), arguments: str() }),
+  /** The function to call. */
+  function: object({
+    /** The function's name. */
+    name: str(),
+    /** Its arguments, as the model wrote them: JSON text, not yet parsed or checked. */
+    arguments: str(),
+  }),
 });
 
 const message = object({
+  /** `assistant`. */
   role: str(),
   // OpenAI sends `content: null` beside tool calls; some servers leave it out. Only then may it be
   // missing, and the check fills in null so `content` is always there.
+  /** The text of the answer; null beside tool calls (filled in as null when a server left it out there). */
   content: absentAs(nullable(str()), null, (m) => Array.isArray(m.tool_calls) && m.tool_calls.length > 0),
   // null: some servers (Mistral's API among them) send it for "no tool calls".
+  /** The tools the model wants called, when it calls any. */
   tool_calls: optional(nullable(array(toolCall))),
+  /** A refusal message, from models that give one. */
   refusal: optional(nullable(str())),
 });
 
 const choice = object({
-  index: uint(),
+  /** Which choice this is: 0 unless `n` asked for more (its position when the server left it out). */
+  index: indexOrPosition(),
+  /** The assistant's message. */
   message,
+  /** Why the answer ended: `stop`, `length`, `tool_calls`, `content_filter`, … */
   finish_reason: nullable(str()),
+  /** Log probabilities, when asked for; not checked. */
   logprobs: optional(unknownValue()),
 });
 
 const usage = object({
+  /** Tokens of the prompt. */
   prompt_tokens: num(),
+  /** Tokens of the answer. */
   completion_tokens: num(),
+  /** Their sum. */
   total_tokens: num(),
 });
 
 const completion = object({
-  id: str(),
+  /** The completion's id, when the server sent one. */
+  id: optional(str()),
   // A string, not the literal "chat.completion": the shape is what the check is for, and a literal
   // type would break callers that build completions (mocks, tests) from plain object literals.
-  object: str(),
-  created: num(),
-  model: str(),
+  /** `chat.completion` (filled in when left out). */
+  object: absentAs(str(), 'chat.completion'),
+  /** Unix time in seconds, when the server sent it. */
+  created: optional(num()),
+  /** The model that answered, when the server said. */
+  model: optional(str()),
+  /** The answers: one unless `n` asked for more. */
   choices: array(choice, { minItems: 1 }),
+  /** Token counts, when the server sent them. */
   usage: optional(usage),
+  /** The backend configuration that answered, from servers that say. */
   system_fingerprint: optional(nullable(str())),
+  /** The service tier that answered, from servers that say. */
   service_tier: optional(nullable(str())),
 });
 
 /** The assistant's message: `role` and `content` always; `content` is null beside tool calls. */
 export interface ChatCompletionMessage extends Infer<typeof message> {}
 
-/** One choice: an integer `index`, the message, and `finish_reason` (a string or null). */
+/** One choice: an integer `index` (its position when the server left it out), the message, and `finish_reason` (a string or null). */
 export interface ChatCompletionChoice extends Infer<typeof choice> {}
 
 /** Token counts, when the router sends them: all three numbers. */
@@ -62,8 +93,11 @@ export interface CompletionUsage extends Infer<typeof usage> {}
 
 /** What the client attaches after decrypting (docs/protocol.md, "Metadata the client adds"). */
 export interface SecureMetadata {
+  /** The `X-Payload-ID` the request was sent with. */
   payload_id: string;
+  /** The package's `processed_at` (Unix seconds) when it is a number; not authenticated. */
   processed_at: number | undefined;
+  /** Always true: the answer came sealed and was opened by this client. */
   is_encrypted: true;
   /** `hybrid-aes256-rsa4096` (v1), or `aes256gcm-hkdf-sha256` for a v2 answer. */
   encryption_algorithm: string;
@@ -72,8 +106,9 @@ export interface SecureMetadata {
 }
 
 /**
- * A checked chat.completion. Required: `id`, `object` (OpenAI's is "chat.completion"), `created`, `model`
- * and a non-empty `choices`; checked when present: `usage`, `system_fingerprint`, `service_tier`.
+ * A checked chat.completion. Always there: `object` (OpenAI's is "chat.completion"; filled in when
+ * left out) and a non-empty `choices`. Checked when present: `id`, `created`, `model` (the envelope,
+ * which some servers leave out: docs/protocol.md), `usage`, `system_fingerprint`, `service_tier`.
  */
 export interface ChatCompletion extends Infer<typeof completion> {}
 
@@ -82,7 +117,7 @@ export const NOT_A_COMPLETION = 'the decrypted answer is not a chat.completion';
 
 /**
  * Returns `value` as a {@link ChatCompletion} if it is one, else throws SecurityError. Fills in
- * `content: null` where a tool-call message left it out. Refuses `__proto__`, `constructor` and
+ * `content: null` where a tool-call message left it out, `object` and each choice's `index`. Refuses `__proto__`, `constructor` and
  * `prototype` keys on every object it checks. Looks only at the fields above: its work is linear in
  * the number of choices and tool calls, whatever else the value holds. It does not limit nesting in
  * unchecked fields; the client's parse path does (MAX_ANSWER_DEPTH).

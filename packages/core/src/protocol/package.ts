@@ -17,13 +17,29 @@ import { unwrapAesKey, wrapAesKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
 import { SecurityError } from '../errors.js';
 
+/** A package's sealed payload: AES-256-GCM output, each part in strict base64. */
+export interface EncryptedPayload {
+  /** The ciphertext, as long as the plaintext. */
+  ciphertext: string;
+  /** The 12-byte nonce. */
+  nonce: string;
+  /** The 16-byte tag. */
+  tag: string;
+}
+
 /** A v1 request or answer, or a v2 request (`version` "2.0", the same fields). */
 export interface EncryptedPackage {
+  /** `"1.0"`, or `"2.0"` for a v2 request. */
   version: string;
+  /** Always `"hybrid-aes256-rsa4096"`, whatever the RSA modulus. */
   algorithm: string;
-  encrypted_payload: { ciphertext: string; nonce: string; tag: string };
+  /** The payload, sealed with AES-256-GCM. */
+  encrypted_payload: EncryptedPayload;
+  /** The AES key (v2: `K`), RSA-OAEP-SHA256-wrapped to the recipient, base64. */
   encrypted_aes_key: string;
+  /** `"RSA-OAEP-SHA256"`. */
   key_algorithm: string;
+  /** `"AES-256-GCM"`. */
   payload_algorithm: string;
   /** Responses only: Unix time in seconds. */
   processed_at?: number;
@@ -31,16 +47,20 @@ export interface EncryptedPackage {
 
 /** A v2 answer (docs/protocol.md, "v2 answer"): no wrapped key, the client already knows `K`. */
 export interface AnswerPackage {
+  /** `"2.0"`. */
   version: string;
+  /** `"aes256gcm-hkdf-sha256"`. */
   algorithm: string;
-  encrypted_payload: { ciphertext: string; nonce: string; tag: string };
+  /** The completion, sealed with AES-256-GCM under the answer key. */
+  encrypted_payload: EncryptedPayload;
+  /** `"AES-256-GCM"`. */
   payload_algorithm: string;
   /** Unix time in seconds; informational, not authenticated. */
   processed_at?: number;
 }
 
 /** ciphertext||tag split the way the package stores it. */
-export function packageFields(nonce: Bytes, sealed: Bytes): EncryptedPackage['encrypted_payload'] {
+export function packageFields(nonce: Bytes, sealed: Bytes): EncryptedPayload {
   const ctLength = sealed.length - GCM_TAG_BYTES;
   return {
     ciphertext: encodeBase64(sealed.subarray(0, ctLength)),
@@ -54,8 +74,11 @@ export type PackageFields = Omit<EncryptedPackage, 'encrypted_payload'> | Omit<A
 
 /** AES-256-GCM's key, 96-bit nonce and (v2) associated data for one package. */
 export interface GcmParams {
+  /** The AES-256-GCM key. */
   key: CryptoKey;
+  /** A fresh 12-byte nonce, never used twice with `key`. */
   nonce: Bytes;
+  /** The associated data (v2), or none (v1). */
   aad?: Bytes | undefined;
 }
 
@@ -65,16 +88,25 @@ export interface GcmParams {
  * package straight into a body buffer. One of these per package: a nonce is never used twice.
  */
 export interface Sealing {
+  /** The package's fields but its payload. */
   fields: PackageFields;
+  /** What seals its payload. */
   params: GcmParams;
 }
 
 /** The key and associated data that open a package, and what else its version hands back (`T`). */
-export type OpenKeys<T extends object = object> = { key: CryptoKey; aad?: Bytes | undefined } & T;
+export type OpenKeys<T extends object = object> = {
+  /** The AES-256-GCM key that opens the payload. */
+  key: CryptoKey;
+  /** The associated data it was sealed with, if any. */
+  aad?: Bytes | undefined;
+} & T;
 
 /** A package checked as far as its ciphertext: its nonce and tag, and the key work still to do. */
 export interface CheckedPackage<T extends object = object> {
+  /** The decoded 12-byte nonce. */
   nonce: Bytes;
+  /** The decoded 16-byte tag. */
   tag: Bytes;
   /** The key work (an RSA unwrap, a derivation), to be done only once the ciphertext is known to be strict base64. */
   keys(): Promise<OpenKeys<T>>;
@@ -192,7 +224,13 @@ export function v1Opener(privateKey: CryptoKey): PackageOpener {
  * plaintext, which the caller zeroes, and what the opener hands back besides. Every failure is a
  * SecurityError; crypto failures carry one generic message.
  */
-export async function openWith<T extends object>(opener: PackageOpener<T>, pkg: unknown): Promise<{ plaintext: Uint8Array<ArrayBuffer> } & T> {
+export async function openWith<T extends object>(
+  opener: PackageOpener<T>,
+  pkg: unknown,
+): Promise<{
+  /** The opened payload: the caller zeroes it. */
+  plaintext: Uint8Array<ArrayBuffer>;
+} & T> {
   const checked = opener.check(pkg);
   const ciphertext = (pkg as { encrypted_payload: { ciphertext: string } }).encrypted_payload.ciphertext;
   // Web Crypto wants ciphertext||tag in one buffer: decode the ciphertext straight into it.

@@ -17,8 +17,11 @@ export interface Mismatch {
 
 /** A check of a parsed JSON value; `T` is the type of what passes. */
 export interface Schema<T> {
-  /** `undefined` when `value` is a `T`, else where and why not. May fill in fields (see {@link absentAs}). */
-  readonly check: (value: unknown) => Mismatch | undefined;
+  /**
+   * `undefined` when `value` is a `T`, else where and why not. May fill in fields (see {@link absentAs}).
+   * `position` is the value's index when it is an element of an array.
+   */
+  readonly check: (value: unknown, position?: number) => Mismatch | undefined;
   /** Type-level only: never set at runtime. */
   readonly _type?: T;
 }
@@ -28,9 +31,13 @@ export interface OptionalSchema<T> extends Schema<T> {
   readonly optional: true;
 }
 
-/** A field that may be missing when `when(object)` holds, and is then set to `fill`. */
+/** A field that may be missing when `when(object)` holds, and is then set to `fill(position)`. */
 export interface FilledSchema<T> extends Schema<T> {
-  readonly absent: { readonly when: (object: Record<string, unknown>) => boolean; readonly fill: T };
+  readonly absent: {
+    /** `position`: the object's index when it is an element of an array. */
+    readonly when: (object: Record<string, unknown>, position: number | undefined) => boolean;
+    readonly fill: (position: number | undefined) => T;
+  };
 }
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
@@ -40,7 +47,7 @@ type OptionalKeys<S extends Shape> = { [K in keyof S]: S[K] extends OptionalSche
 type Flatten<T> = { [K in keyof T]: T[K] };
 /** The object type of a shape: named fields, `?` for optional ones, and any other field as `unknown`. */
 export type ObjectOf<S extends Shape> = Flatten<
-  { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> } & { [key: string]: unknown }
+  { [K in keyof S as K extends OptionalKeys<S> ? never : K]: Infer<S[K]> } & { [K in keyof S as K extends OptionalKeys<S> ? K : never]?: Infer<S[K]> } & { [key: string]: unknown }
 >;
 
 const miss = (expected: string): Mismatch => ({ path: [], expected });
@@ -75,8 +82,16 @@ export function optional<T>(inner: Schema<T>): OptionalSchema<T> {
 }
 
 /** `inner`, or missing when `when(object)` holds; the check then sets the field to `fill`, so the type need not say `?`. */
-export function absentAs<T>(inner: Schema<T>, fill: T, when: (object: Record<string, unknown>) => boolean): FilledSchema<T> {
-  return { check: inner.check, absent: { when, fill } };
+export function absentAs<T>(inner: Schema<T>, fill: T, when: (object: Record<string, unknown>) => boolean = () => true): FilledSchema<T> {
+  return { check: inner.check, absent: { when, fill: () => fill } };
+}
+
+/**
+ * A non-negative integer index, or missing in an element of an array: the check then sets it to the
+ * element's position in that array (what a `choices[i].index` is when a server leaves it out).
+ */
+export function indexOrPosition(): FilledSchema<number> {
+  return { check: uint().check, absent: { when: (_object, position) => position !== undefined, fill: (position) => position as number } };
 }
 
 export function array<T>(item: Schema<T>, options: { minItems?: number } = {}): Schema<T[]> {
@@ -86,7 +101,7 @@ export function array<T>(item: Schema<T>, options: { minItems?: number } = {}): 
     check(value) {
       if (!Array.isArray(value) || value.length < min) return miss(expected);
       for (let i = 0; i < value.length; i++) {
-        const m = item.check(value[i]);
+        const m = item.check(value[i], i);
         if (m) return under(i, m);
       }
       return undefined;
@@ -98,7 +113,7 @@ export function array<T>(item: Schema<T>, options: { minItems?: number } = {}): 
 export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
   const fields = Object.entries(shape);
   return {
-    check(value) {
+    check(value, position) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return miss('an object');
       const o = value as Record<string, unknown>;
       for (const key of PROTOTYPE_KEYS) if (hasOwn(o, key)) return under(key, miss('absent'));
@@ -115,9 +130,9 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
       }
       // After every present field passed, so `when` sees checked siblings.
       for (const [key, { when, fill }] of filled ?? []) {
-        if (!when(o)) return under(key, miss('present'));
+        if (!when(o, position)) return under(key, miss('present'));
         // A data property, like JSON.parse makes: no setter on the prototype chain is ever invoked.
-        Object.defineProperty(o, key, { value: fill, writable: true, enumerable: true, configurable: true });
+        Object.defineProperty(o, key, { value: fill(position), writable: true, enumerable: true, configurable: true });
       }
       return undefined;
     },

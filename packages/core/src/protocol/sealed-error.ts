@@ -7,9 +7,13 @@
 import { SecurityError } from '../errors.js';
 import { isObject } from './package.js';
 
+/** An error sealed for the client alone (docs/protocol.md, "Sealed error responses"). */
 export interface SealedError {
+  /** What went wrong, from the upstream; shown sanitized, at most 100 characters. */
   message: string;
+  /** The upstream's error type, or `upstream_error`. */
   type: string;
+  /** The upstream's error code, if it gave one. */
   code: string | number | null;
   /** The HTTP status behind the error (400-599), when there is one. */
   status?: number;

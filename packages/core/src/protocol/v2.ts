@@ -41,8 +41,18 @@ const encoder = new TextEncoder();
 
 /** What a v2 request is bound to: its X-Payload-ID and X-Security-Tier (undefined: none sent). */
 export interface RequestBinding {
+  /** The `X-Payload-ID` value. */
   payloadId: string;
+  /** The `X-Security-Tier` value, or undefined when the header is not sent. */
   tier: string | undefined;
+}
+
+/** What a v2 request's `K` gives besides the payload's own key. */
+export interface RequestKeys {
+  /** The key that opens (client) or seals (router) this request's answer, still being derived. */
+  answerKey: Promise<CryptoKey>;
+  /** `K` as non-extractable HKDF key material: a streamed answer's keys come from it. */
+  kdfKey: CryptoKey;
 }
 
 /** `request_aad` = UTF-8("nomyo/2 request\n" + payload_id + "\n" + tier), tier empty when none is sent. */
@@ -84,7 +94,10 @@ export async function requestSealingV2(
   k: Bytes,
   recipient: CryptoKey,
   binding: RequestBinding,
-): Promise<{ sealing: Sealing; answerKey: Promise<CryptoKey>; kdfKey: CryptoKey }> {
+): Promise<{
+  /** The request package's fields and what seals its payload. */
+  sealing: Sealing;
+} & RequestKeys> {
   if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
   // The three uses of K run side by side; each copies it into Web Crypto.
   const [key, wrapped, kdfKey] = await Promise.all([importAesKey(k, 'encrypt'), rsaEncryptKey(k, recipient), importHkdfKey(k)]);
@@ -116,7 +129,12 @@ export async function sealRequestV2(
   k: Bytes,
   recipient: CryptoKey,
   binding: RequestBinding,
-): Promise<{ package: EncryptedPackage; answerKey: Promise<CryptoKey> }> {
+): Promise<{
+  /** The request package. */
+  package: EncryptedPackage;
+  /** The key that opens its answer, still being derived. */
+  answerKey: Promise<CryptoKey>;
+}> {
   const { sealing, answerKey } = await requestSealingV2(k, recipient, binding);
   return { package: (await sealWith(sealing, plaintext)) as EncryptedPackage, answerKey };
 }
@@ -154,7 +172,7 @@ export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId
  * (the request goes on to the model meanwhile: a stream needs it only for an error), and `K` as HKDF
  * key material.
  */
-export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding): PackageOpener<{ answerKey: Promise<CryptoKey>; kdfKey: CryptoKey }> {
+export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding): PackageOpener<RequestKeys> {
   return {
     check(pkg) {
       const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
@@ -177,7 +195,14 @@ export async function openRequestV2(
   pkg: unknown,
   privateKey: CryptoKey,
   binding: RequestBinding,
-): Promise<{ plaintext: Uint8Array<ArrayBuffer>; answerKey: CryptoKey; kdfKey: CryptoKey }> {
+): Promise<{
+  /** The request's payload: the caller zeroes it. */
+  plaintext: Uint8Array<ArrayBuffer>;
+  /** The key to seal the answer with. */
+  answerKey: CryptoKey;
+  /** `K` as HKDF key material, for a streamed answer's keys. */
+  kdfKey: CryptoKey;
+}> {
   const opened = await openWith(requestOpenerV2(privateKey, binding), pkg);
   return { ...opened, answerKey: await opened.answerKey };
 }

@@ -11,6 +11,7 @@ import { ResponseStream } from './response-stream.js';
 import { readBodyBytes, readText } from './read-body.js';
 import { sendInit } from './send-body.js';
 
+/** A `fetch` the client can use: called with the full URL and a `RequestInit` (see the `fetch` option). */
 export type FetchFn = (input: string, init: RequestInit) => Promise<Response>;
 
 /** A response with its body read: as text here (an error's, or a key), as bytes in {@link BytesExchange}. */

@@ -47,14 +47,13 @@ const HOSTILE: Array<[string, string, string]> = [
   ['a valid completion with a 100,000-deep unknown field', VALID.replace('{"id"', `{"x":${deepArrays(100_000)},"id"`), `nested deeper than ${MAX_ANSWER_DEPTH}`],
   ['a valid completion nested one past the limit', VALID.replace('{"id"', `{"x":${deepArrays(MAX_ANSWER_DEPTH)},"id"`), `nested deeper than ${MAX_ANSWER_DEPTH}`],
   // Top level.
-  ['no id', VALID.replace('"id":"c",', ''), 'id must be present'],
   ['a numeric id', VALID.replace('"id":"c"', '"id":7'), 'id must be a string'],
-  ['no object', VALID.replace('"object":"chat.completion",', ''), 'object must be present'],
   ['object a number', VALID.replace('"chat.completion"', '1'), 'object must be a string'],
-  ['no created', VALID.replace('"created":1,', ''), 'created must be present'],
   ['created as a string', VALID.replace('"created":1', '"created":"1"'), 'created must be a finite number'],
   ['created 1e400 (Infinity)', VALID.replace('"created":1', '"created":1e400'), 'created must be a finite number'],
   ['model null', VALID.replace('"model":"m"', '"model":null'), 'model must be a string'],
+  ['created null', VALID.replace('"created":1', '"created":null'), 'created must be a finite number'],
+  ['id null', VALID.replace('"id":"c"', '"id":null'), 'id must be a string'],
   ['no choices', withTop('"id":"c","created":1,"model":"m"'), 'choices must be present'],
   ['choices an object', withTop('"id":"c","created":1,"model":"m","choices":{"0":{}}'), 'choices must be an array of at least 1'],
   ['usage null', VALID.replace('{"id"', '{"usage":null,"id"'), 'usage must be an object'],
@@ -67,7 +66,6 @@ const HOSTILE: Array<[string, string, string]> = [
   ['an array choice', choiceWith('[]'), 'choices[0] must be an object'],
   ['a legacy text choice', choiceWith('{"index":0,"text":"legacy","finish_reason":"stop"}'), 'choices[0].message must be present'],
   ['a bad second choice', choiceWith(`{"index":0,"message":${msg('"content":"a"')},"finish_reason":"stop"},{"index":1,"message":null,"finish_reason":"stop"}`), 'choices[1].message must be an object'],
-  ['no index', choiceWith(`{"message":${msg('"content":"a"')},"finish_reason":"stop"}`), 'choices[0].index must be present'],
   ['index -1', choiceWith(`{"index":-1,"message":${msg('"content":"a"')},"finish_reason":"stop"}`), 'choices[0].index must be a non-negative integer'],
   ['index 0.5', choiceWith(`{"index":0.5,"message":${msg('"content":"a"')},"finish_reason":"stop"}`), 'choices[0].index must be a non-negative integer'],
   ['index 2**53 (not a safe integer)', choiceWith(`{"index":9007199254740992,"message":${msg('"content":"a"')},"finish_reason":"stop"}`), 'choices[0].index must be a non-negative integer'],
@@ -147,6 +145,23 @@ describe('what passes', () => {
     ['brackets and escaped quotes inside strings do not nest', msg(`"content":"\\\\\\"${'['.repeat(100_000)}\\\\"`)],
   ])('%s', (_name, message) => {
     expect(parse(withMessage(message)).choices[0]!.message.role).toBe('assistant');
+  });
+
+  it('an envelope left out (id, object, created, model, a choice\'s index): the answer, object and index filled in', () => {
+    // What @dwmkerr/mock-llm sends, and other servers leave out parts of (docs/protocol.md, "What the client checks").
+    const bare = `{"choices":[{"message":${msg('"content":"a"')},"finish_reason":"stop"},{"message":${msg('"content":"b"')},"finish_reason":"stop"}]}`;
+    const answer = parse(bare);
+    expect(answer).toEqual({
+      object: 'chat.completion',
+      choices: [
+        { index: 0, message: { role: 'assistant', content: 'a' }, finish_reason: 'stop' },
+        { index: 1, message: { role: 'assistant', content: 'b' }, finish_reason: 'stop' },
+      ],
+    });
+    expect(answer.id).toBeUndefined();
+    expect(answer.created).toBeUndefined();
+    // An index that is there is kept, not renumbered.
+    expect(parse(choiceWith(`{"index":3,"message":${msg('"content":"a"')},"finish_reason":"stop"}`)).choices[0]!.index).toBe(3);
   });
 
   it('fills in content: null where a tool-call message left it out', () => {

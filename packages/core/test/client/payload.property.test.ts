@@ -29,37 +29,43 @@ function isToolCall(v: unknown): boolean {
   return isObject(fn) && isString(get(fn, 'name')) && isString(get(fn, 'arguments'));
 }
 
-/** `contentMayBeAbsent`: the wire rule (absent beside tool calls); false: the exported type (always there). */
-function isMessage(v: unknown, contentMayBeAbsent: boolean): boolean {
+/**
+ * `wire`: the rules for what may arrive (content absent beside tool calls, `object` and a choice's
+ * `index` absent); false: the exported type, in which the check has filled them in.
+ */
+function isMessage(v: unknown, wire: boolean): boolean {
   if (!isObject(v) || !isString(get(v, 'role'))) return false;
   const calls = get(v, 'tool_calls');
   if (own(v, 'tool_calls') && calls !== null && !(Array.isArray(calls) && calls.every(isToolCall))) return false;
   if (!absentOr(v, 'refusal', isStringOrNull)) return false;
   if (own(v, 'content')) return isStringOrNull(v.content);
-  return contentMayBeAbsent && Array.isArray(calls) && calls.length > 0;
+  return wire && Array.isArray(calls) && calls.length > 0;
 }
 
-function isChoice(v: unknown, contentMayBeAbsent: boolean): boolean {
+const isIndex = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
+
+function isChoice(v: unknown, wire: boolean): boolean {
   if (!isObject(v)) return false;
-  const index = get(v, 'index');
-  return typeof index === 'number' && Number.isInteger(index) && index >= 0 && index <= Number.MAX_SAFE_INTEGER && own(v, 'finish_reason') && isStringOrNull(v.finish_reason) && isMessage(get(v, 'message'), contentMayBeAbsent);
+  const indexOk = wire ? absentOr(v, 'index', isIndex) : isIndex(get(v, 'index'));
+  return indexOk && own(v, 'finish_reason') && isStringOrNull(v.finish_reason) && isMessage(get(v, 'message'), wire);
 }
 
 function isUsage(v: unknown): boolean {
   return isObject(v) && isNumber(get(v, 'prompt_tokens')) && isNumber(get(v, 'completion_tokens')) && isNumber(get(v, 'total_tokens'));
 }
 
-function isCompletion(v: unknown, contentMayBeAbsent: boolean): boolean {
+function isCompletion(v: unknown, wire: boolean): boolean {
   if (!isObject(v)) return false;
   const choices = get(v, 'choices');
   return (
-    isString(get(v, 'id')) &&
-    isString(get(v, 'object')) &&
-    isNumber(get(v, 'created')) &&
-    isString(get(v, 'model')) &&
+    // The envelope: checked when present (the check never fills in id, created or model).
+    absentOr(v, 'id', isString) &&
+    (wire ? absentOr(v, 'object', isString) : isString(get(v, 'object'))) &&
+    absentOr(v, 'created', isNumber) &&
+    absentOr(v, 'model', isString) &&
     Array.isArray(choices) &&
     choices.length > 0 &&
-    choices.every((c) => isChoice(c, contentMayBeAbsent)) &&
+    choices.every((c) => isChoice(c, wire)) &&
     absentOr(v, 'usage', isUsage) &&
     absentOr(v, 'system_fingerprint', isStringOrNull) &&
     absentOr(v, 'service_tier', isStringOrNull)

@@ -7,21 +7,27 @@
 import { MAX_STREAM_LINE_CHARS } from '../constants.js';
 import { SecurityError } from '../../errors.js';
 
+/** One server-sent event, as {@link EventParser} dispatches it. */
 export interface StreamEvent {
   /** The `event` field, or undefined when the event had none. */
   name: string | undefined;
   /** The data, its lines joined with "\n" as the standard joins them. */
   data: string;
+  /** How many `data:` lines it had (the protocol allows exactly one). */
   dataLines: number;
 }
 
+/** Server-sent event lines to events: feed it lines (from {@link LineDecoder}), get each event as it ends. */
 export class EventParser {
   #name: string | undefined;
   #data: string[] = [];
   #fields = false;
   #dataChars = 0;
 
-  /** @param maxDataChars an event whose data lines add up to more is refused (SecurityError) as it grows. */
+  /**
+   * A parser for one stream.
+   * @param maxDataChars an event whose data lines add up to more is refused (SecurityError) as it grows.
+   */
   constructor(private readonly maxDataChars = MAX_STREAM_LINE_CHARS) {}
 
   /** The event `line` completes, if it is the blank line that ends one. */

@@ -9,6 +9,7 @@ import { SecurityError } from '../../errors.js';
 
 const LINE_END = /\r\n|\r|\n/g;
 
+/** A stream's bytes to lines: feed it each network chunk, get the lines it completes. */
 export class LineDecoder {
   readonly #text = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false });
   /** The start of a line whose end has not come yet, in parts. */
@@ -17,7 +18,10 @@ export class LineDecoder {
   #afterCr = false;
   #pendingChars = 0;
 
-  /** @param maxLineChars a longer line is refused (SecurityError) before it is all held: a peer cannot make us buffer without bound. */
+  /**
+   * A decoder for one stream.
+   * @param maxLineChars a longer line is refused (SecurityError) before it is all held: a peer cannot make us buffer without bound.
+   */
   constructor(private readonly maxLineChars = MAX_STREAM_LINE_CHARS) {}
 
   /** The lines that `chunk` completes (each without its line end). */

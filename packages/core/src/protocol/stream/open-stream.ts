@@ -16,7 +16,23 @@ import type { StreamEvent } from './events.js';
 import { deriveStreamKeys, openRecord, type StreamKeys } from './records.js';
 
 /** What one event brought: a chunk, the normal end, or the error the final record carries. */
-export type StreamStep = { kind: 'chunk'; chunk: ChatCompletionChunk } | { kind: 'end' } | { kind: 'error'; error: SealedError };
+export type StreamStep =
+  | {
+      /** A record before the final one. */
+      kind: 'chunk';
+      /** Its chunk, checked. */
+      chunk: ChatCompletionChunk;
+    }
+  | {
+      /** The final record, empty: a normal end. */
+      kind: 'end';
+    }
+  | {
+      /** The final record, carrying an error. */
+      kind: 'error';
+      /** The error the router sealed into it. */
+      error: SealedError;
+    };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -24,12 +40,14 @@ function refused(what: string): SecurityError {
   return new SecurityError(`malformed stream: ${what}`);
 }
 
+/** Opens one streamed answer, event by event, on the client: see the module's comment for the rules. */
 export class StreamOpener {
   #keys: StreamKeys | undefined;
   #next = 0;
   #ended = false;
 
   /**
+   * An opener for the answer to one request.
    * @param kdfKey the request's `K` as HKDF key material (requestSealingV2's)
    * @param payloadId the request's payload id
    * @param plaintexts where each record's plaintext goes (secure memory), zeroed once parsed

@@ -26,8 +26,11 @@ const encoder = new TextEncoder();
 
 /** One stream's keys: the AES-256-GCM key of its records and the base their nonces count from. */
 export interface StreamKeys {
+  /** The AES-256-GCM key of every record. */
   readonly key: CryptoKey;
+  /** The 12 bytes each record's number is XORed into to make its nonce. */
   readonly nonceBase: Uint8Array;
+  /** The request's payload id, part of every record's associated data. */
   readonly payloadId: string;
 }
 

@@ -11,6 +11,7 @@ import { deriveStreamKeys, paddedLength, sealRecord, type StreamKeys } from './r
 
 const encoder = new TextEncoder();
 
+/** Seals one streamed answer, event by event, on the router: made by {@link StreamSealer.start}. */
 export class StreamSealer {
   #next = 0;
   #ended = false;

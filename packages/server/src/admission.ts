@@ -1,0 +1,49 @@
+/**
+ * A request's first and last steps in dispatch.ts. First: counted in flight (for the drain and the
+ * metrics), then refused at once, before its body is read, when the router is draining (503,
+ * `Connection: close`) or at its `maxConcurrent` limit (503, `Retry-After: 1`); GET /healthz is
+ * never refused (it says "draining" itself), nor /metrics by the limit. Such a refusal is counted
+ * in the stats, the metrics and the log, but is not in the request log and no test hook sees it.
+ * Last: the request's log event, with its summary, and its metrics.
+ */
+import type { ServerResponse } from 'node:http';
+import { OVERLOADED, OVERLOAD_HEADERS } from './concurrency.js';
+import type { DispatchState } from './dispatch.js';
+import { DRAIN_HEADERS, SHUTTING_DOWN } from './drain.js';
+import { HEALTH_PATH } from './health.js';
+import { METRICS_PATH } from './metrics.js';
+import type { RequestFacts } from './request-facts.js';
+import { detailResponse, writeResponse, type RouterResponse } from './respond.js';
+import type { ResponseRecord } from './types.js';
+
+/** Whether the request of `res` goes on to be handled; if not, it has been answered. */
+export function admit(state: DispatchState, res: ServerResponse, facts: RequestFacts): boolean {
+  state.drain.track(res);
+  state.metrics?.requestStarted(res);
+  const refusal = refusalOf(state, res, facts.path);
+  if (!refusal) return true;
+  state.stats.errors++;
+  writeResponse(res, refusal, performance.now() - facts.arrived);
+  facts.bytesOut = refusal.body.length;
+  requestEnded(state, facts, refusal.status, 'answered', {});
+  return false;
+}
+
+function refusalOf(state: DispatchState, res: ServerResponse, path: string): RouterResponse | undefined {
+  if (path === HEALTH_PATH) return undefined;
+  if (state.drain.draining) return detailResponse(503, SHUTTING_DOWN, { ...DRAIN_HEADERS });
+  if (path === METRICS_PATH || state.limit.admit(res)) return undefined;
+  return detailResponse(503, OVERLOADED, { ...OVERLOAD_HEADERS });
+}
+
+/** The request's last log event (with its summary) and its metrics. `status` 0: dropped without a response. */
+export function requestEnded(state: DispatchState, facts: RequestFacts, status: number, outcome: ResponseRecord['outcome'], fields: { seq?: number; ms?: number }): void {
+  state.metrics?.requestEnded(facts, status);
+  const summary = facts.summary(status);
+  state.emit({
+    level: status >= 500 || status === 0 ? 'warn' : 'info',
+    message: `${facts.method} ${facts.path} ${status || outcome}`,
+    fields: { seq: fields.seq, status, ms: fields.ms ?? summary.duration_ms },
+    request: summary,
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * What an upstream sends, made a whole chat.completion (or chat.completion.chunk) before it is
+ * sealed. OpenAI-compatible servers differ in the envelope around an answer: some leave out
+ * `created`, a choice's `index`, or more (docs/deployment.md, "Upstreams"). The router fills in what
+ * is missing, and only that:
+ * - `id`: one generated per answer (every chunk of a stream shares it);
+ * - `object`: "chat.completion", or "chat.completion.chunk" for a chunk;
+ * - `created`: the router's time when the request arrived, in seconds;
+ * - `model`: the model the request asked for;
+ * - `choices[i].index`: the choice's position.
+ *
+ * A field that is missing or null is filled in; one that is there is never changed, nor are content,
+ * tool calls, `usage` or fields the router does not know. Then the answer is checked as the client
+ * will check it (core's checkChatCompletion, checkChatCompletionChunk): what cannot be a completion at
+ * all (no `choices`, a message that is not one, a chunk of another `object`) is an UpstreamError, so
+ * the reason goes to a v2 caller sealed, like any upstream failure.
+ */
+import { randomUUID } from 'node:crypto';
+import { checkChatCompletion, checkChatCompletionChunk } from '@nomyo/core/protocol';
+import { UpstreamError } from './http-error.js';
+import type { ChatRequest, CompletionModel } from './types.js';
+
+/** The fields filled in for one answer. */
+export interface Envelope {
+  readonly id: string;
+  readonly created: number;
+  readonly model: string | undefined;
+}
+
+/** The envelope for the answer to `request`, made when the request arrives. */
+export function envelopeFor(request: ChatRequest): Envelope {
+  return {
+    id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
+    created: Math.floor(Date.now() / 1000),
+    model: typeof request.model === 'string' ? request.model : undefined,
+  };
+}
+
+/** `model`'s output with its envelope made whole: a completion, or each chunk of a stream as it comes. */
+export function normalisingModel(model: CompletionModel): CompletionModel {
+  return async (request, context) => {
+    const envelope = envelopeFor(request);
+    const output = await model(request, context);
+    return isAsyncIterable(output) ? normalisedChunks(output, envelope) : normaliseCompletion(output, envelope);
+  };
+}
+
+/** A whole answer's envelope filled in, then checked; an UpstreamError when it is no chat.completion. */
+export function normaliseCompletion(value: unknown, envelope: Envelope): unknown {
+  fill(value, envelope, 'chat.completion');
+  return checked(value, 'chat.completion', checkChatCompletion);
+}
+
+/** A streamed chunk's envelope filled in, then checked; an UpstreamError when it is no chat.completion.chunk. */
+export function normaliseChunk(value: unknown, envelope: Envelope): unknown {
+  fill(value, envelope, 'chat.completion.chunk');
+  return checked(value, 'chat.completion.chunk', checkChatCompletionChunk);
+}
+
+async function* normalisedChunks(chunks: AsyncIterable<unknown>, envelope: Envelope): AsyncGenerator<unknown> {
+  // A for-await closes the upstream's iterator however this one ends (the client gone, an error).
+  for await (const chunk of chunks) yield normaliseChunk(chunk, envelope);
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const missing = (o: Record<string, unknown>, key: string): boolean => o[key] === undefined || o[key] === null;
+
+function fill(value: unknown, envelope: Envelope, object: string): void {
+  if (!isRecord(value)) return; // the check refuses it
+  if (missing(value, 'id')) value.id = envelope.id;
+  if (missing(value, 'object')) value.object = object;
+  if (missing(value, 'created')) value.created = envelope.created;
+  if (missing(value, 'model') && envelope.model !== undefined) value.model = envelope.model;
+  if (!Array.isArray(value.choices)) return;
+  value.choices.forEach((choice: unknown, position) => {
+    if (isRecord(choice) && missing(choice, 'index')) choice.index = position;
+  });
+}
+
+/** `value` if `check` passes it; else an UpstreamError whose sealed reason names the schema path (never a value). */
+function checked(value: unknown, kind: string, check: (value: unknown) => unknown): unknown {
+  try {
+    check(value);
+  } catch (err) {
+    // The check's message is "<what it is not>: <schema path> must be <what>": the path is what helps.
+    const reason = (err as Error).message;
+    throw new UpstreamError(502, 'the inference backend sent an answer that is not a chat completion', {
+      message: `the inference backend sent no ${kind}: ${reason.slice(reason.indexOf(': ') + 2)}`,
+      type: 'upstream_error',
+      code: null,
+      status: 502,
+    });
+  }
+  return value;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}

@@ -1,0 +1,28 @@
+/**
+ * `GET /healthz`, for load balancers and readiness probes: 200 `{"status": "ok", "protocols": [1, 2],
+ * "key_fingerprint": "<hex>"}`, or 503 with `"status": "draining"` once close() has begun (with
+ * `Connection: close`: the balancer should stop sending here). Public facts only (the key's
+ * fingerprint is the SHA-256 of the public key every client fetches), so it needs no API key.
+ */
+import type { ProtocolVersion } from '@nomyo/core/protocol';
+import { DRAIN_HEADERS } from './drain.js';
+import { jsonResponse, type RouterResponse } from './respond.js';
+
+export const HEALTH_PATH = '/healthz';
+
+export interface Health {
+  status: 'ok' | 'draining';
+  /** The protocol versions this router opens. */
+  protocols: ProtocolVersion[];
+  /** Lowercase hex SHA-256 of the public key's SPKI DER, as `server.fingerprint`. */
+  key_fingerprint: string;
+}
+
+export function healthResponse(draining: boolean, protocol: ProtocolVersion, fingerprint: string): RouterResponse {
+  const health: Health = {
+    status: draining ? 'draining' : 'ok',
+    protocols: protocol >= 2 ? [1, 2] : [1],
+    key_fingerprint: fingerprint,
+  };
+  return jsonResponse(draining ? 503 : 200, health, { 'Cache-Control': 'no-store', ...(draining ? DRAIN_HEADERS : {}) });
+}

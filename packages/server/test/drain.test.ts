@@ -1,0 +1,137 @@
+/**
+ * close() drains: no new connections, 503 with Connection: close for a new request on a kept-alive
+ * one (and "draining" from /healthz), in-flight streams finish; one that outlasts the drain timeout
+ * ends with a sealed final record that carries "router shutting down", which @nomyo/core's client
+ * opens and throws after the chunks before it.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { APIError, SecureCompletionClient, type ChatCompletionChunk } from '@nomyo/core';
+import { startServer, type NomyoServer } from '../src/index.js';
+import { VECTOR_KEY_FILE } from './helpers.js';
+
+let server: NomyoServer | undefined;
+afterEach(async () => {
+  await server?.close({ drainTimeoutMs: 0 });
+  server = undefined;
+});
+
+const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+
+/** A raw connection that has sent the first half of a request's headers: kept, not idle, through the drain's start. */
+async function halfSentRequest(port: number, path: string): Promise<{ finish(): Promise<string> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`);
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    async finish() {
+      socket.write('\r\n');
+      await closed; // Connection: close: the router hangs up after answering
+      return text;
+    },
+  };
+}
+
+function refused(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
+
+/** The stream's text, and the error it ended with, if any. */
+async function drink(stream: AsyncIterable<ChatCompletionChunk>, text: string[]): Promise<unknown> {
+  try {
+    for await (const chunk of stream) text.push(chunk.choices[0]?.delta.content ?? '');
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}
+
+describe('close(): a graceful drain', () => {
+  it('refuses new connections, answers 503 on kept-alive ones, finishes streams within the timeout and seals "router shutting down" into the one that outlasts it', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, echoDelayMs: 100, drainTimeoutMs: 1500 });
+    const port = server.port;
+    const client = new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
+    // ~0.6 s of words, and ~4 s of them.
+    const short = await client.streamSecureRequest({ model: 'm', messages: [{ role: 'user', content: words(5) }] });
+    const long = await client.streamSecureRequest({ model: 'm', messages: [{ role: 'user', content: words(40) }] });
+    const shortText: string[] = [];
+    const longText: string[] = [];
+    const shortEnd = drink(short, shortText);
+    const longEnd = drink(long, longText);
+    const health = await halfSentRequest(port, '/healthz');
+    const keyFetch = await halfSentRequest(port, '/pki/public_key');
+    await expect.poll(() => longText.length).toBeGreaterThan(1);
+
+    const t0 = performance.now();
+    const closing = server.close();
+    expect(server.draining).toBe(true);
+    expect(await refused(port)).toBe('ECONNREFUSED');
+
+    const healthReply = await health.finish();
+    expect(healthReply).toMatch(/^HTTP\/1\.1 503 /);
+    expect(healthReply).toMatch(/\r\nConnection: close\r\n/i);
+    expect(JSON.parse(healthReply.slice(healthReply.indexOf('\r\n\r\n') + 4))).toEqual({ status: 'draining', protocols: [1, 2], key_fingerprint: server.fingerprint });
+    const keyReply = await keyFetch.finish();
+    expect(keyReply).toMatch(/^HTTP\/1\.1 503 /);
+    expect(keyReply).toMatch(/\r\nConnection: close\r\n/i);
+    expect(keyReply).toMatch(/\r\nRetry-After: 1\r\n/i);
+    expect(keyReply.endsWith('{"detail":"router shutting down"}')).toBe(true);
+
+    // The short stream finishes during the drain, every chunk of it.
+    expect(await shortEnd).toBeUndefined();
+    expect(shortText.join('')).toBe(`echo: ${words(5)}`);
+    expect(performance.now() - t0).toBeLessThan(1500);
+
+    // The long one ends at the deadline with the sealed error, after the chunks before it.
+    const err = await longEnd;
+    expect(err).toBeInstanceOf(APIError);
+    expect(err).toMatchObject({ status: 503, detail: 'router shutting down', sealed: true });
+    const longSoFar = longText.join('');
+    expect(longSoFar.length).toBeGreaterThan('echo: w0'.length);
+    expect(`echo: ${words(40)}`.startsWith(longSoFar)).toBe(true);
+    expect(longSoFar).not.toBe(`echo: ${words(40)}`);
+
+    await closing;
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(1400);
+    expect(took).toBeLessThan(4000);
+  });
+
+  it('closes idle kept-alive connections at once and, with nothing in flight, stops at once', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE });
+    expect((await fetch(server.url + '/healthz')).status).toBe(200); // leaves a kept-alive connection
+    const t0 = performance.now();
+    await server.close();
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(await refused(server.port)).toBe('ECONNREFUSED');
+  });
+
+  it('a request not yet answered at the deadline gets 503 "router shutting down"', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, drainTimeoutMs: 200, interceptor: () => ({ delayMs: 60_000 }) });
+    const pending = fetch(server.url + '/pki/public_key');
+    await expect.poll(() => server!.stats.requests).toBe(1);
+    await server.close();
+    const res = await pending;
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toEqual({ detail: 'router shutting down' });
+  });
+
+  it('close() before listen() ends the listen with an error', async () => {
+    const { createServer } = await import('../src/index.js');
+    const s = createServer({ keyFile: VECTOR_KEY_FILE });
+    const listening = s.listen();
+    await s.close();
+    await expect(listening).rejects.toThrow(/closed before it listened/);
+  });
+});

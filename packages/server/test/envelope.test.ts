@@ -1,0 +1,115 @@
+/**
+ * envelope.ts: what the router fills in around an upstream's answer before sealing it, and what it
+ * refuses. Through the router end to end: tests/upstreams/mock-llm.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { UpstreamError } from '../src/http-error.js';
+import { envelopeFor, normaliseChunk, normaliseCompletion, normalisingModel } from '../src/envelope.js';
+
+const envelope = { id: 'chatcmpl-router', created: 1_700_000_000, model: 'asked-for' };
+const message = { role: 'assistant', content: 'hi' };
+
+function refusal(run: () => unknown): UpstreamError {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UpstreamError);
+    return err as UpstreamError;
+  }
+  throw new Error('it was not refused');
+}
+
+describe('normaliseCompletion', () => {
+  it("fills in id, object, created, model and each choice's index where they are missing or null", () => {
+    const answer = { created: null, choices: [{ message, finish_reason: 'stop' }, { index: null, message, finish_reason: 'stop' }] };
+    expect(normaliseCompletion(answer, envelope)).toEqual({
+      id: 'chatcmpl-router',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: 'asked-for',
+      choices: [
+        { index: 0, message, finish_reason: 'stop' },
+        { index: 1, message, finish_reason: 'stop' },
+      ],
+    });
+  });
+
+  it('changes nothing that is there: envelope, content, tool calls, usage, unknown fields', () => {
+    const call = { id: 'call_1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } };
+    const answer = {
+      id: 'up-1',
+      object: 'chat.completion',
+      created: 5,
+      model: 'served-model',
+      choices: [{ index: 7, message: { role: 'assistant', content: null, tool_calls: [call], reasoning_content: 'why' }, finish_reason: 'tool_calls' }],
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, extra: { x: 1 } },
+      vendor: { kept: [1, 2] },
+    };
+    const copy = structuredClone(answer);
+    expect(normaliseCompletion(answer, envelope)).toEqual(copy);
+  });
+
+  it.each([
+    ['not an object', '[1,2]', 'the answer must be an object'],
+    ['no choices (a models list)', { object: 'list', data: [] }, 'choices must be present'],
+    ['an empty choices', { choices: [] }, 'choices must be an array of at least 1'],
+    ['a legacy text choice', { choices: [{ text: 'hi', finish_reason: 'stop' }] }, 'choices[0].message must be present'],
+    ['content as parts', { choices: [{ message: { role: 'assistant', content: [{ type: 'text', text: 'hi' }] }, finish_reason: 'stop' }] }, 'choices[0].message.content must be a string or null'],
+    ['created as a string', { created: '5', choices: [{ message, finish_reason: 'stop' }] }, 'created must be a finite number'],
+  ])('refuses %s with an UpstreamError whose sealed reason names the path, not the value', (_name, answer, reason) => {
+    const err = refusal(() => normaliseCompletion(typeof answer === 'string' ? JSON.parse(answer) : answer, envelope));
+    expect(err.status).toBe(502);
+    expect(err.detail).toBe('the inference backend sent an answer that is not a chat completion');
+    expect(err.sealed).toEqual({ message: `the inference backend sent no chat.completion: ${reason}`, type: 'upstream_error', code: null, status: 502 });
+  });
+});
+
+describe('normaliseChunk', () => {
+  it('fills in the same envelope on every chunk of a stream, and each choice index', () => {
+    const one = normaliseChunk({ choices: [{ delta: { role: 'assistant', content: 'a' } }] }, envelope);
+    const two = normaliseChunk({ id: 'up', choices: [{ delta: { content: 'b' }, finish_reason: 'stop' }] }, envelope);
+    expect(one).toEqual({ id: 'chatcmpl-router', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'asked-for', choices: [{ index: 0, delta: { role: 'assistant', content: 'a' } }] });
+    expect(two).toMatchObject({ id: 'up', created: 1_700_000_000, model: 'asked-for' });
+  });
+
+  it('refuses a chunk of another object, or without delta', () => {
+    expect(refusal(() => normaliseChunk({ object: 'chat.completion', choices: [] }, envelope)).sealed.message).toBe(
+      'the inference backend sent no chat.completion.chunk: object must be "chat.completion.chunk"',
+    );
+    expect(refusal(() => normaliseChunk({ choices: [{ index: 0 }] }, envelope)).sealed.message).toMatch(/choices\[0\]\.delta must be present$/);
+  });
+});
+
+describe('envelopeFor and normalisingModel', () => {
+  it('a fresh id per request, the time in seconds, the model asked for (none when the request has none)', () => {
+    const a = envelopeFor({ model: 'm', messages: [] });
+    const b = envelopeFor({ model: 'm', messages: [] });
+    expect(a.id).toMatch(/^chatcmpl-[0-9a-f]{32}$/);
+    expect(a.id).not.toBe(b.id);
+    expect(Math.abs(a.created - Date.now() / 1000)).toBeLessThan(5);
+    expect(envelopeFor({ messages: [] } as never).model).toBeUndefined();
+  });
+
+  it('wraps a model: a whole answer normalised, a stream normalised chunk by chunk, one id for all', async () => {
+    const whole = normalisingModel(() => ({ choices: [{ message, finish_reason: 'stop' }] }));
+    expect(await whole({ model: 'm', messages: [] }, {} as never)).toMatchObject({ object: 'chat.completion', model: 'm', choices: [{ index: 0 }] });
+
+    let closed = false;
+    const streamed = normalisingModel(async function* () {
+      try {
+        yield { choices: [{ delta: { content: 'a' } }] };
+        yield { choices: [{ delta: { content: 'b' } }] };
+        yield { choices: 'broken' };
+      } finally {
+        closed = true;
+      }
+    } as never);
+    const chunks: Array<Record<string, unknown>> = [];
+    const failure = await (async () => {
+      for await (const chunk of (await streamed({ model: 'm', messages: [] }, {} as never)) as AsyncIterable<Record<string, unknown>>) chunks.push(chunk);
+    })().catch((err: unknown) => err);
+    expect(chunks.map((c) => c.id)).toEqual([chunks[0]!.id, chunks[0]!.id]);
+    expect(failure).toBeInstanceOf(UpstreamError);
+    expect(closed).toBe(true); // the upstream's stream is closed when a chunk is refused
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * The router's limits: `maxConcurrent` sheds load with 503 and Retry-After (which the client honours),
+ * slow clients are cut off by the header and request timeouts, idle kept-alive connections by the
+ * keep-alive timeout, and the options are checked.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SecureCompletionClient } from '@nomyo/core';
+import { createServer, startServer, type NomyoServer, type ServerOptions } from '../src/index.js';
+import { VECTOR_KEY_FILE } from './helpers.js';
+
+let server: NomyoServer | undefined;
+afterEach(async () => {
+  await server?.close({ drainTimeoutMs: 0 });
+  server = undefined;
+});
+
+/** A raw connection: what it was sent back, and when it was closed. */
+async function rawConnection(port: number): Promise<{ socket: net.Socket; reply: () => string; closed: Promise<number> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const t0 = performance.now();
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - t0)));
+  return { socket, reply: () => text, closed };
+}
+
+describe('maxConcurrent', () => {
+  it('answers 503 with Retry-After: 1 above the limit, before reading the body; the client waits and retries', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, maxConcurrent: 1, echoDelayMs: 150 });
+    const client = new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
+    await client.sendSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'warm' }] }); // fetches the key first
+    // A stream holds the one place for ~0.6 s.
+    const stream = await client.streamSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'one two three four' }] });
+    const res = await fetch(server.url + '/pki/public_key');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toEqual({ detail: 'the router is at its limit of concurrent requests: retry shortly' });
+    // The client's request is refused too, waits the second it was told, and then gets through.
+    const t0 = performance.now();
+    const answer = client.sendSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'patient' }] });
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+    expect(text).toBe('echo: one two three four');
+    expect((await answer).choices[0]?.message.content).toBe('echo: patient');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
+    const refused = server.stats.errors;
+    expect(refused).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('slow clients', () => {
+  it('headersTimeoutMs: a client that does not finish its headers gets 408 and is closed', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, headersTimeoutMs: 300, requestTimeoutMs: 1000 });
+    const c = await rawConnection(server.port);
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'); // and never the blank line
+    const ms = await c.closed;
+    expect(c.reply()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(2000);
+  });
+
+  it('requestTimeoutMs: a client that does not finish its body gets 408 and is closed', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, headersTimeoutMs: 200, requestTimeoutMs: 500 });
+    const c = await rawConnection(server.port);
+    c.socket.write('POST /v1/chat/secure_completion HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"half":');
+    const ms = await c.closed;
+    expect(c.reply()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(ms).toBeGreaterThanOrEqual(450);
+    expect(ms).toBeLessThan(2500);
+  });
+
+  it('keepAliveTimeoutMs: an idle kept-alive connection is closed after it', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, keepAliveTimeoutMs: 300 });
+    const c = await rawConnection(server.port);
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const ms = await c.closed;
+    expect(c.reply()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(c.reply()).toMatch(/Keep-Alive: timeout=0?\b/i);
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(2000);
+  });
+});
+
+describe('options', () => {
+  it.each<[ServerOptions, RegExp]>([
+    [{ maxConcurrent: 0 }, /maxConcurrent must be a positive integer/],
+    [{ drainTimeoutMs: -1 }, /drainTimeoutMs must be an integer/],
+    [{ headersTimeoutMs: 1.5 }, /headersTimeoutMs must be an integer/],
+    [{ headersTimeoutMs: 2000, requestTimeoutMs: 1000 }, /headersTimeoutMs must not be above requestTimeoutMs/],
+    [{ metricsPort: 70000 }, /metricsPort must be an integer/],
+    [{ metrics: false, metricsPort: 0 }, /need metrics on/],
+  ])('refuses %j', (options, message) => {
+    expect(() => createServer(options)).toThrow(message);
+  });
+});
