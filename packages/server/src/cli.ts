@@ -18,6 +18,7 @@ const USAGE = `Usage: nomyo-server [options]
   --host HOST          interface to bind (default 127.0.0.1)
   --port PORT          port (default 0: a free port)
   --api-key KEY        require Authorization: Bearer KEY on secure completions
+                       (or env NOMYO_SERVER_API_KEY: a command line is readable by other users)
   --tls-cert FILE      PEM certificate chain: serve HTTPS (with --tls-key)
   --tls-key FILE       PEM private key of the certificate
   --key-file FILE      server RSA key, PKCS#8 PEM; generated (mode 0600) when absent
@@ -132,7 +133,7 @@ function parse(argv: string[]): Parsed | 'help' {
   const options: ServerOptions = {
     host: values.host,
     port: integer('port', values.port),
-    apiKey: values['api-key'],
+    apiKey: values['api-key'] ?? (process.env.NOMYO_SERVER_API_KEY || undefined),
     keyFile: values['key-file'],
     keySize: integer('key-size', values['key-size']),
     upstream: values.upstream,

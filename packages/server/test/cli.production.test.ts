@@ -39,8 +39,8 @@ interface Running {
   exit: Promise<[number | null, NodeJS.Signals | null]>;
 }
 
-async function run(args: string[]): Promise<Running> {
-  const proc = spawn(process.execPath, [cli, '--port', '0', ...args]);
+async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Running> {
+  const proc = spawn(process.execPath, [cli, '--port', '0', ...args], { env });
   child = proc;
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
@@ -108,6 +108,23 @@ describe('nomyo-server in production', () => {
     const took = performance.now() - t0;
     expect(took).toBeGreaterThanOrEqual(900);
     expect(took).toBeLessThan(4000);
+  });
+
+  it('takes its API key from NOMYO_SERVER_API_KEY, off the command line; --api-key wins', async () => {
+    const key = 'sk-from-env-4242';
+    const r = await run(['--key-file', VECTOR_KEY_FILE, '--quiet'], { ...process.env, NOMYO_SERVER_API_KEY: key });
+    if (process.platform === 'linux') expect(readFileSync(`/proc/${r.proc.pid}/cmdline`, 'utf8')).not.toContain(key);
+    // Not a package: 400 once past the key check, 401 before it.
+    expect((await post(r.url, 'x')).status).toBe(401);
+    expect((await post(r.url, 'x', { Authorization: 'Bearer sk-wrong' })).status).toBe(401);
+    expect((await post(r.url, 'x', { Authorization: `Bearer ${key}` })).status).toBe(400);
+    r.proc.kill('SIGTERM');
+    await r.exit;
+    const both = await run(['--key-file', VECTOR_KEY_FILE, '--quiet', '--api-key', 'sk-flag'], { ...process.env, NOMYO_SERVER_API_KEY: key });
+    expect((await post(both.url, 'x', { Authorization: `Bearer ${key}` })).status).toBe(401);
+    expect((await post(both.url, 'x', { Authorization: 'Bearer sk-flag' })).status).toBe(400);
+    both.proc.kill('SIGTERM');
+    await both.exit;
   });
 
   it('a second signal exits at once', async () => {
