@@ -206,7 +206,10 @@ export interface ServerOptions {
    * v2 are: no header, a `"version": "2.0"` package is refused with 400.
    */
   protocol?: ProtocolVersion;
-  /** Replaces echo/upstream (test hook): answer decrypted requests with anything. */
+  /**
+   * Replaces echo/upstream (test hook): answer decrypted requests with anything. Its output is sealed
+   * as it is; only an `upstream`'s answers have their envelope filled in and are checked (envelope.ts).
+   */
   model?: CompletionModel;
   /** Test hook: called for every request once its body arrived, before handling. */
   onRequest?: (request: RequestRecord) => void;
