@@ -31,7 +31,8 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
     for (;;) {
       const piece = await readWithin(pieces, stop, idleMs, report);
       if (piece === undefined) break;
-      for (const line of decode(lines, piece)) {
+      lines.feed(piece);
+      for (let line = nextLine(lines); line !== undefined; line = nextLine(lines)) {
         const event = parse(events, line);
         if (!event) continue;
         if (event.data === '[DONE]') return;
@@ -84,9 +85,10 @@ async function readWithin(pieces: AsyncIterator<Uint8Array>, stop: AbortControll
   }
 }
 
-function decode(lines: LineDecoder, piece: Uint8Array): string[] {
+/** The next line of the pieces fed so far (read a slice at a time: a large piece's lines are not all held at once). */
+function nextLine(lines: LineDecoder): string | undefined {
   try {
-    return lines.push(piece);
+    return lines.next();
   } catch {
     throw new HttpError(502, 'the inference backend sent a line too long for a stream');
   }

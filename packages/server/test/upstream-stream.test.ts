@@ -69,6 +69,16 @@ describe('upstreamChunks', () => {
     expect(long.error).toMatchObject({ status: 502, detail: 'the inference backend sent a line too long for a stream' });
   });
 
+  it('a caller slower than the idle limit between two reads is not silence: only a wait for a piece is timed', async () => {
+    const stop = new AbortController();
+    const got: unknown[] = [];
+    for await (const c of upstreamChunks(body([data(chunk('a')), data(chunk('b')), data(chunk('', 'stop'))]), stop, 100)) {
+      got.push(c);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(got).toEqual([chunk('a'), chunk('b'), chunk('', 'stop')]);
+  });
+
   it('silence longer than the idle limit is a 504', async () => {
     const result = await read([data(chunk('a'))], { hang: true, idleMs: 100 });
     expect(result.got).toEqual([chunk('a')]);

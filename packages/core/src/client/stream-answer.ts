@@ -16,17 +16,15 @@ import type { ResponseStream } from '../transport/response-stream.js';
 import { errorForStatus } from '../transport/status.js';
 
 export class StreamAnswer {
+  /**
+   * A network piece may bring many records: its lines are decoded, and each record opened, only when
+   * the caller asks for its chunk (the header first, so the call resolves without waiting for the
+   * records that came with it). A line or event the parser refuses is met only after the events
+   * before it are delivered, so what the caller gets does not depend on how the network cut the body up.
+   */
   readonly #lines = new LineDecoder();
   readonly #parser = new EventParser();
-  /**
-   * Events read but not opened yet: a network piece may bring many records, and each is opened only
-   * when the caller asks for its chunk (the header first, so the call resolves without waiting for
-   * the records that came with it).
-   */
-  readonly #events: StreamEvent[] = [];
   #bodyEnded = false;
-  /** What stopped the reading (a line or event the parser refuses): thrown once the events before it are delivered. */
-  #failure: unknown;
 
   constructor(
     private readonly stream: ResponseStream,
@@ -71,37 +69,31 @@ export class StreamAnswer {
     if (sealed) throw this.#sealedError(sealed);
   }
 
-  /** The next event opened (undefined for the header), reading the body when none is waiting; `end` at the body's end. */
+  /** The next event opened (undefined for the header), reading the body when the lines read hold none; `end` at the body's end. */
   async #next(): Promise<StreamStep | undefined | 'end'> {
-    while (this.#events.length === 0) {
-      if (this.#failure !== undefined) throw this.#failure;
+    for (;;) {
+      const event = this.#event();
+      if (event) return this.opener.event(event);
       if (this.#bodyEnded) return 'end';
-      await this.#pump();
+      await this.#read();
     }
-    return this.opener.event(this.#events.shift()!);
   }
 
-  /**
-   * Reads one piece of the body into events. A line or event the parser refuses stops the reading;
-   * the events before it are still opened and delivered first, so what the caller gets does not
-   * depend on how the network cut the body up.
-   */
-  async #pump(): Promise<void> {
+  /** The next event the lines read so far complete, or undefined. */
+  #event(): StreamEvent | undefined {
+    for (let line = this.#lines.next(); line !== undefined; line = this.#lines.next()) {
+      const event = this.#parser.push(line);
+      if (event) return event;
+    }
+    return undefined;
+  }
+
+  /** Reads one piece of the body into the line decoder. */
+  async #read(): Promise<void> {
     const piece = await this.stream.read(this.opener.started);
-    if (!piece) {
-      this.#bodyEnded = true;
-      this.#lines.end();
-      return;
-    }
-    try {
-      for (const line of this.#lines.push(piece)) {
-        const event = this.#parser.push(line);
-        if (event) this.#events.push(event);
-      }
-    } catch (err) {
-      this.#failure = err;
-      this.stream.close();
-    }
+    if (piece) return this.#lines.feed(piece);
+    this.#bodyEnded = true;
+    this.#lines.end();
   }
 
   /** The final record's error, typed like an error response: by its status, else an HTTP code it names, else 502. */

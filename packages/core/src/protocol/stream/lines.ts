@@ -9,14 +9,31 @@ import { SecurityError } from '../../errors.js';
 
 const LINE_END = /\r\n|\r|\n/g;
 
-/** A stream's bytes to lines: feed it each network chunk, get the lines it completes. */
+/**
+ * How much of a network chunk is decoded at a time. A chunk can bring hundreds of events at once (64
+ * KiB from a fast upstream); decoded whole, all their lines would wait in memory while a slow reader
+ * takes them one by one, long enough for the garbage collector to keep them, and grow its heap.
+ */
+export const LINE_SLICE_BYTES = 4 * 1024;
+
+/**
+ * A stream's bytes to lines: {@link feed} it each network chunk, then take the lines it completes
+ * one at a time with {@link next} (or all at once with {@link push}). A chunk is decoded a slice at
+ * a time, as its lines are asked for: it is read where it is, so it must not change until they are.
+ */
 export class LineDecoder {
   readonly #text = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false });
   /** The start of a line whose end has not come yet, in parts. */
   #pending: string[] = [];
-  /** The last chunk ended in CR: a LF at the start of the next one belongs to it. */
+  /** The last slice ended in CR: a LF at the start of the next one belongs to it. */
   #afterCr = false;
   #pendingChars = 0;
+  /** The chunk fed last, and how far it has been decoded. */
+  #chunk: Uint8Array = new Uint8Array(0);
+  #chunkAt = 0;
+  /** The lines of the slice decoded last, and how many of them were taken. */
+  #lines: string[] = [];
+  #lineAt = 0;
 
   /**
    * A decoder for one stream.
@@ -24,9 +41,35 @@ export class LineDecoder {
    */
   constructor(private readonly maxLineChars = MAX_STREAM_LINE_CHARS) {}
 
-  /** The lines that `chunk` completes (each without its line end). */
+  /** Takes the next network chunk, once every line of the one before has been taken. */
+  feed(chunk: Uint8Array): void {
+    if (this.#lineAt < this.#lines.length || this.#chunkAt < this.#chunk.length) throw new Error('LineDecoder: a chunk fed before the lines of the last one were taken');
+    this.#chunk = chunk;
+    this.#chunkAt = 0;
+  }
+
+  /** The next line the chunks fed so far complete (without its line end), or undefined when they complete no more. */
+  next(): string | undefined {
+    while (this.#lineAt === this.#lines.length) {
+      if (this.#chunkAt === this.#chunk.length) return undefined;
+      const slice = this.#chunk.subarray(this.#chunkAt, this.#chunkAt + LINE_SLICE_BYTES);
+      this.#chunkAt += slice.length;
+      this.#lines = this.#split(slice);
+      this.#lineAt = 0;
+    }
+    return this.#lines[this.#lineAt++];
+  }
+
+  /** The lines that `chunk` completes (each without its line end), all at once. */
   push(chunk: Uint8Array): string[] {
-    let text = this.#text.decode(chunk, { stream: true });
+    this.feed(chunk);
+    const lines: string[] = [];
+    for (let line = this.next(); line !== undefined; line = this.next()) lines.push(line);
+    return lines;
+  }
+
+  #split(bytes: Uint8Array): string[] {
+    let text = this.#text.decode(bytes, { stream: true });
     if (this.#afterCr && text.startsWith('\n')) text = text.slice(1);
     this.#afterCr = false;
     const lines: string[] = [];
