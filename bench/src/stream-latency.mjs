@@ -8,8 +8,10 @@
  *
  * STREAMS=n streams per side (default 50).
  */
-import { benchModel, clock, stampOf } from './sse-upstream.mjs';
-import { fixed as f, quantile } from './stats.mjs';
+import { EventParser, LineDecoder, StreamOpener, StreamSealer } from '@nomyo/core/protocol';
+import { heapBytes } from '@nomyo/core/internal';
+import { benchModel, chunkJson, clock, stampOf } from './sse-upstream.mjs';
+import { fixed as f, median, quantile } from './stats.mjs';
 import { MESSAGES } from './stream-clients.mjs';
 
 const STREAMS = Number(process.env.STREAMS ?? 50);
@@ -74,6 +76,48 @@ export async function perTokenLatency(nomyo, openai, relayed, router, clocks) {
   return out;
 }
 
+/**
+ * A control of the machine: one token's own work on each side, in this process, timed right after
+ * {@link TOKEN_MS} ms of idle (as every token of part 2 finds each process) and back to back (the
+ * fourth of four in a row): a
+ * record sealed (StreamSealer.record) and read as the client reads it (LineDecoder → EventParser →
+ * StreamOpener.event), and what the openai SDK does with a plaintext chunk (JSON.parse). Medians of
+ * 100 after 20 warm-up rounds, the two ways in turns.
+ */
+export async function idleCost() {
+  const payloadId = crypto.randomUUID();
+  const kdfKey = await crypto.subtle.importKey('raw', crypto.getRandomValues(new Uint8Array(32)), 'HKDF', false, ['deriveKey', 'deriveBits']);
+  const sealer = await StreamSealer.start(kdfKey, payloadId);
+  const lines = new LineDecoder();
+  const parser = new EventParser();
+  const opener = new StreamOpener(kdfKey, payloadId, heapBytes);
+  const encoder = new TextEncoder();
+  const read = async (text) => {
+    lines.feed(encoder.encode(text));
+    for (let line = lines.next(); line !== undefined; line = lines.next()) {
+      const event = parser.push(line);
+      if (event) await opener.event(event);
+    }
+  };
+  await read(sealer.header());
+  const json = chunkJson(clock(), { content: ' word' });
+  const tasks = { record: async () => read(await sealer.record(json)), plain: () => JSON.parse(json) };
+  const times = { idle: { record: [], plain: [] }, busy: { record: [], plain: [] } };
+  for (let i = 0; i < 120; i++) {
+    for (const way of i % 2 ? ['idle', 'busy'] : ['busy', 'idle']) {
+      for (const [name, task] of Object.entries(tasks)) {
+        if (way === 'idle') await new Promise((resolve) => setTimeout(resolve, TOKEN_MS));
+        // Back to back: the fourth of four in a row.
+        else for (let warm = 0; warm < 3; warm++) await task();
+        const t0 = performance.now();
+        await task();
+        if (i >= 20) times[way][name].push((performance.now() - t0) * 1000);
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([way, t]) => [way, { record: median(t.record), plain: median(t.plain) }]));
+}
+
 export function printLatency(l) {
   const q = quantile;
   const added50 = q(l.nomyo, 0.5) - q(l.openai, 0.5);
@@ -88,6 +132,10 @@ export function printLatency(l) {
   console.log(`   control, the openai SDK through the plaintext relay: ${dist(l.relayed)}`);
   console.log(`   added by the router's path (each way's quantile, subtracted): p50 ${f(added50, 3)} ms, p99 ${f(added99, 3)} ms; ` +
     `by one more process alone (the relay): p50 ${f(q(l.relayed, 0.5) - q(l.openai, 0.5), 3)} ms, p99 ${f(q(l.relayed, 0.99) - q(l.openai, 0.99), 3)} ms`);
+  if (l.idle) {
+    console.log(`   control, one token's own work in one process (medians, µs): a record sealed and opened ${f(l.idle.idle.record, 0)} right after ${TOKEN_MS} ms idle, ` +
+      `${f(l.idle.busy.record, 0)} back to back; the openai SDK's JSON.parse of a chunk ${f(l.idle.idle.plain, 0)} and ${f(l.idle.busy.plain, 0)}`);
+  }
   return [
     ['per-token latency added, p50', `${f(added50, 3)} ms`, '≤ 0.3 ms', added50 <= 0.3],
     ['per-token latency added, p99', `${f(added99, 3)} ms`, '≤ 2 ms', added99 <= 2],

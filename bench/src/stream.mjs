@@ -29,7 +29,7 @@ import { clockOffset, startChild, startUpstream } from './sse-upstream.mjs';
 import { fixed as f } from './stats.mjs';
 import { nomyoClient, openaiClient } from './stream-clients.mjs';
 import { printTtft, timeToFirstToken } from './stream-ttft.mjs';
-import { perTokenLatency, printLatency } from './stream-latency.mjs';
+import { idleCost, perTokenLatency, printLatency } from './stream-latency.mjs';
 import { microRates, printThroughput, throughput } from './stream-throughput.mjs';
 import { printWire, wire } from './stream-wire.mjs';
 
@@ -48,7 +48,7 @@ export async function streaming({ rounds }) {
     const openai = openaiClient(upstream.url);
     const relayed = openaiClient(relay.url);
     if (PARTS.has('ttft')) result.ttft = await timeToFirstToken(nomyo, openai, relayed, router, upstream, result.clocks, Math.max(50, rounds));
-    if (PARTS.has('latency')) result.latency = await perTokenLatency(nomyo, openai, relayed, router, result.clocks);
+    if (PARTS.has('latency')) result.latency = { ...(await perTokenLatency(nomyo, openai, relayed, router, result.clocks)), idle: await idleCost() };
     if (PARTS.has('wire')) result.wire = await wire(nomyo, router, upstream);
     await nomyo.dispose();
     if (PARTS.has('throughput')) {
