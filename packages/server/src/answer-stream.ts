@@ -24,6 +24,10 @@ const EMPTY = new Uint8Array(0);
 export interface AnswerStreamOptions {
   /** A heartbeat comment after this many ms in which nothing was written. */
   heartbeatMs: number;
+  /** A client that takes nothing for this many ms, its socket full, is cut off; 0: never. */
+  stallMs: number;
+  /** Told that a client was cut off for taking nothing for `stallMs`. */
+  onStall(): void;
   /** Told the name of an error that was not the model's or the upstream's (a bug): its text may quote plaintext. */
   onInternalError(name: string): void;
 }
@@ -37,7 +41,7 @@ export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unkno
     status: 200,
     headers: { ...STREAM_HEADERS },
     body: EMPTY,
-    stream: (res, signal, watch) => writeStream(new EventSink(res, options.heartbeatMs, watch), sealer, chunks, signal, options),
+    stream: (res, signal, watch) => writeStream(new EventSink(res, options, watch), sealer, chunks, signal, options),
   };
 }
 
@@ -94,7 +98,10 @@ function streamError(err: unknown, options: AnswerStreamOptions): SealedError {
 
 /**
  * The response as a sink of events: each written at once (Node sends every write; nothing is held),
- * `write` resolving once the socket can take more, and a heartbeat comment in every silence.
+ * `write` resolving once the socket can take more, and a heartbeat comment in every silence. A client
+ * that stops reading holds the model's request through backpressure: past `stallMs` of taking
+ * nothing, its connection is closed, and with it the model's request (a client reached through nginx
+ * meets nginx's `send_timeout` first).
  */
 class EventSink {
   #lastWrite = Date.now();
@@ -103,10 +110,10 @@ class EventSink {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly heartbeatMs: number,
+    private readonly options: Pick<AnswerStreamOptions, 'heartbeatMs' | 'stallMs' | 'onStall'>,
     private readonly watch: StreamWatch,
   ) {
-    this.#arm(heartbeatMs);
+    this.#arm(options.heartbeatMs);
   }
 
   get closed(): boolean {
@@ -133,7 +140,10 @@ class EventSink {
     this.#waiting = true;
     try {
       await new Promise<void>((resolve) => {
+        const { stallMs, onStall } = this.options;
+        const stalled = stallMs > 0 ? setTimeout(() => (onStall(), this.res.destroy()), stallMs) : undefined;
         const done = () => {
+          clearTimeout(stalled);
           this.res.off('drain', done);
           this.res.off('close', done);
           resolve();
@@ -167,7 +177,7 @@ class EventSink {
   /** One timer, armed again for what is left of the silence instead of being reset on every write. */
   #arm(ms: number): void {
     this.#timer = setTimeout(() => {
-      const left = this.#lastWrite + this.heartbeatMs - Date.now();
+      const left = this.#lastWrite + this.options.heartbeatMs - Date.now();
       if (left > 0) return this.#arm(left);
       // A client that is not reading gets no more: the heartbeat is for proxies that time out silence.
       if (!this.#waiting && !this.closed) {
@@ -175,7 +185,7 @@ class EventSink {
         this.watch.written(HEARTBEAT);
         this.res.write(HEARTBEAT);
       }
-      this.#arm(this.heartbeatMs);
+      this.#arm(this.options.heartbeatMs);
     }, ms);
   }
 }

@@ -41,6 +41,8 @@ const USAGE = `Usage: nomyo-server [options]
   --request-timeout SECONDS   ...and its whole request, body included (default 300)
   --keep-alive-timeout SECONDS  idle kept-alive connections are closed after this
                             (default 65: above nginx's 60, so the proxy closes first)
+  --stream-stall-timeout SECONDS  a stream whose client takes nothing for this long
+                            is cut off, and its upstream request (default 60; 0: never)
   --metrics on|off          GET /metrics, Prometheus text format (default on)
   --metrics-host HOST       serve /metrics on a listener of its own on HOST
                             (default 127.0.0.1 with --metrics-port)
@@ -120,6 +122,7 @@ function parse(argv: string[]): Parsed | 'help' {
       'headers-timeout': { type: 'string' },
       'request-timeout': { type: 'string' },
       'keep-alive-timeout': { type: 'string' },
+      'stream-stall-timeout': { type: 'string' },
       metrics: { type: 'string' },
       'metrics-host': { type: 'string' },
       'metrics-port': { type: 'string' },
@@ -147,6 +150,7 @@ function parse(argv: string[]): Parsed | 'help' {
     headersTimeoutMs: seconds('headers-timeout', values['headers-timeout']),
     requestTimeoutMs: seconds('request-timeout', values['request-timeout']),
     keepAliveTimeoutMs: seconds('keep-alive-timeout', values['keep-alive-timeout']),
+    streamStallTimeoutMs: seconds('stream-stall-timeout', values['stream-stall-timeout']),
     metrics: oneOf('metrics', values.metrics, ['on', 'off'] as const) !== 'off',
     metricsHost: values['metrics-host'],
     metricsPort: integer('metrics-port', values['metrics-port']),

@@ -7,6 +7,8 @@ export const DEFAULT_HOST = '127.0.0.1';
 /** Request bodies above this get 413: base64 of a 10 MiB plaintext is ~14 MiB, so this leaves room. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;
+/** A streamed answer whose client takes nothing for this long is cut off: nginx's send_timeout, for a router reached directly. */
+export const DEFAULT_STREAM_STALL_TIMEOUT_MS = 60_000;
 
 /** Defaults of the listener's limits and of the drain, in ms (ServerOptions says what each is). */
 export const LISTENER_DEFAULTS = {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { PROTOCOL_VERSIONS, RSA_DEFAULT_BITS, RSA_MIN_BITS, STREAM_HEARTBEAT_MS } from '@nomyo/core/protocol';
 import { MAX_TIMER_MS } from '@nomyo/core/internal';
 import { ConcurrencyLimit } from './concurrency.js';
-import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_UPSTREAM_TIMEOUT_MS, LISTENER_DEFAULTS } from './constants.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_STREAM_STALL_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS, LISTENER_DEFAULTS } from './constants.js';
 import { dispatch, type DispatchState } from './dispatch.js';
 import { Drain } from './drain.js';
 import { echoModelWith } from './echo-model.js';
@@ -31,7 +31,7 @@ function checkOptions(o: ServerOptions): void {
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
   if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
   if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new TypeError('tls needs cert and key PEM strings');
-  for (const name of ['drainTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs'] as const) {
+  for (const name of ['drainTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'streamStallTimeoutMs'] as const) {
     if (o[name] !== undefined && !isInt(o[name], 0, MAX_TIMER_MS)) throw new RangeError(`${name} must be an integer from 0 to ${MAX_TIMER_MS}`);
   }
   if (o.maxConcurrent !== undefined && !isInt(o.maxConcurrent, 1)) throw new RangeError('maxConcurrent must be a positive integer');
@@ -126,6 +126,8 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     buffers: routerBuffers(exclusiveBodies),
     streaming: {
       heartbeatMs: options.streamHeartbeatMs ?? STREAM_HEARTBEAT_MS,
+      stallMs: options.streamStallTimeoutMs ?? DEFAULT_STREAM_STALL_TIMEOUT_MS,
+      onStall: () => state.emit({ level: 'warn', message: `a stream's client took nothing for ${state.streaming.stallMs} ms: its connection was closed` }),
       onInternalError: (name) => state.emit({ level: 'error', message: `internal error in a stream (${name})` }),
     },
     apiKey: options.apiKey,

@@ -5,8 +5,8 @@
  * and v1 and whole-answer requests never stream.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { SecureCompletionClient, type ChatCompletionChunk } from '@nomyo/core';
-import { startServer, type CompletionModel, type NomyoServer } from '../src/index.js';
+import { SecureCompletionClient, StreamTruncatedError, type ChatCompletionChunk } from '@nomyo/core';
+import { startServer, type CompletionModel, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,9 +23,9 @@ afterEach(async () => {
 const problems: string[] = [];
 
 /** A router with `model`, its requests recorded, and a client for it. */
-async function routerWith(model: CompletionModel): Promise<SecureCompletionClient> {
+async function routerWith(model: CompletionModel, options: ServerOptions = {}): Promise<SecureCompletionClient> {
   problems.length = 0;
-  server = await startServer({ keyFile: VECTOR_KEY_FILE, model, recordRequests: true, onLog: (e) => void (e.level !== 'info' && problems.push(`${e.level} ${e.message}`)) });
+  server = await startServer({ ...options, keyFile: VECTOR_KEY_FILE, model, recordRequests: true, onLog: (e) => void (e.level !== 'info' && problems.push(`${e.level} ${e.message}`)) });
   return new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
 }
 
@@ -112,6 +112,53 @@ describe('a streamed answer, written by the router', () => {
     const stopped = made;
     await sleep(200);
     expect(made - stopped).toBeLessThanOrEqual(1);
+  });
+
+  it('a client that takes nothing for streamStallTimeoutMs is cut off: its connection closed, the model stopped, a warning logged', async () => {
+    let made = 0;
+    let aborted = false;
+    const big = 'x'.repeat(900);
+    const client = await routerWith(
+      async function* (_request, ctx) {
+        ctx.signal.addEventListener('abort', () => (aborted = true));
+        for (;;) {
+          made++;
+          yield chunkOf(big);
+        }
+      },
+      { streamStallTimeoutMs: 400 },
+    );
+    const stream = await client.streamSecureRequest(CHAT);
+    // Nobody reads: once the sockets' buffers are full, 400 ms later the router gives up on the client.
+    await expect.poll(() => aborted, { timeout: 15_000 }).toBe(true);
+    expect(problems).toEqual(["warn a stream's client took nothing for 400 ms: its connection was closed"]);
+    const stopped = made;
+    // What the sockets held is still delivered; then the answer is cut short, never ended normally.
+    let read = 0;
+    const err = await (async () => {
+      for await (const _chunk of stream) read++;
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamTruncatedError);
+    expect(read).toBeGreaterThan(0);
+    expect(read).toBeLessThanOrEqual(stopped);
+    expect(server!.requests.at(-1)!.response?.outcome).toBe('aborted');
+  });
+
+  it('a client that reads slowly but steadily, within the stall limit, is never cut off', async () => {
+    const client = await routerWith(
+      async function* () {
+        for (let i = 0; i < 3000; i++) yield chunkOf(`${'x'.repeat(900)}${i}`);
+        yield { ...chunkOf(''), choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] };
+      },
+      { streamStallTimeoutMs: 400 },
+    );
+    let read = 0;
+    for await (const _chunk of await client.streamSecureRequest(CHAT)) {
+      // A pause every 500 records, under the limit each: the sockets fill, then drain.
+      if (++read % 500 === 0) await sleep(250);
+    }
+    expect(read).toBe(3001);
+    expect(problems).toEqual([]);
   });
 
   it('a client that disconnects stops the model; the router records the stream as aborted, and logs no error for it', async () => {

@@ -57,11 +57,12 @@ const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join('
 describe('nomyo-server in production', () => {
   it('--help names every production flag, and bad values exit 2', () => {
     const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
-    for (const flag of ['--drain-timeout', '--max-concurrent', '--upstream-timeout', '--headers-timeout', '--request-timeout', '--keep-alive-timeout', '--metrics on|off', '--metrics-host', '--metrics-port', '--log-format text|json', '/healthz']) {
+    for (const flag of ['--drain-timeout', '--max-concurrent', '--upstream-timeout', '--headers-timeout', '--request-timeout', '--keep-alive-timeout', '--stream-stall-timeout', '--metrics on|off', '--metrics-host', '--metrics-port', '--log-format text|json', '/healthz']) {
       expect(help.stdout).toContain(flag);
     }
     for (const [args, message] of [
       [['--drain-timeout', 'soon'], /--drain-timeout must be a number of seconds/],
+      [['--stream-stall-timeout', 'never'], /--stream-stall-timeout must be a number of seconds/],
       [['--upstream-timeout', '0'], /--upstream-timeout must be a number of seconds above 0/],
       [['--log-format', 'xml'], /--log-format must be text or json/],
       [['--metrics', 'maybe'], /--metrics must be on or off/],

@@ -104,11 +104,12 @@ describe('nomyo-server', () => {
       for (let i = 0; i < n / 4; i++) await garbage1();
     }));
     // The router's memory grows to its working size over some 1,300 requests (V8's heap, malloc's
-    // arenas), then stays: 64 MiB more of garbage, kept, would show.
+    // arenas), then stays, give or take what the collector has not yet returned (up to 11 MiB seen
+    // with the rest of the suite running): the 62.5 MiB of 1,000 bodies, or half of them, kept, would show.
     await garbage(1500);
     const warm = rss();
     await garbage(1000);
-    expect(rss() - warm).toBeLessThan(8 * 1024 * 1024);
+    expect(rss() - warm).toBeLessThan(24 * 1024 * 1024);
     // Not even HTTP: Node's parser answers 400 and closes.
     const reply = await new Promise<string>((resolve) => {
       const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.end('\x00\x01 not http at all\r\n\r\n'));

@@ -89,6 +89,7 @@ describe('options', () => {
     [{ maxConcurrent: 0 }, /maxConcurrent must be a positive integer/],
     [{ drainTimeoutMs: -1 }, /drainTimeoutMs must be an integer/],
     [{ headersTimeoutMs: 1.5 }, /headersTimeoutMs must be an integer/],
+    [{ streamStallTimeoutMs: -1 }, /streamStallTimeoutMs must be an integer/],
     [{ headersTimeoutMs: 2000, requestTimeoutMs: 1000 }, /headersTimeoutMs must not be above requestTimeoutMs/],
     [{ metricsPort: 70000 }, /metricsPort must be an integer/],
     [{ metrics: false, metricsPort: 0 }, /need metrics on/],
