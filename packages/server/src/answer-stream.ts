@@ -6,6 +6,7 @@
  * the last one, so a client that stops reading stops the upstream read, and nothing piles up here.
  */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { EVENT_STREAM_CONTENT_TYPE, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
 import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
@@ -107,6 +108,8 @@ class EventSink {
   #lastWrite = Date.now();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #waiting = false;
+  /** The socket corked for this turn's writes, until the next tick. */
+  #corked: Socket | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -132,10 +135,7 @@ class EventSink {
     this.#lastWrite = Date.now();
     this.watch.written(text);
     // Records sealed in one turn (the chunks of one upstream read) leave in one packet.
-    if (this.res.writableCorked === 0) {
-      this.res.cork();
-      process.nextTick(() => this.res.uncork());
-    }
+    this.#cork();
     if (this.res.write(text)) return;
     this.#waiting = true;
     try {
@@ -162,6 +162,8 @@ class EventSink {
     if (this.closed) return Promise.resolve();
     this.watch.firstRecord();
     this.watch.written(text);
+    // What is corked leaves first: nothing is ended behind a cork.
+    this.#uncork();
     return new Promise((resolve) => this.res.end(text, resolve));
   }
 
@@ -172,6 +174,25 @@ class EventSink {
   stopHeartbeat(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /**
+   * Holds this turn's writes until the next tick, on the socket: ServerResponse.cork() of Node.js 22
+   * (22.23.5) never emits 'drain' once a write returned false, and ends a corked response with the
+   * chunked terminator before the corked events (tests/runtimes/router-runtimes.test.ts).
+   */
+  #cork(): void {
+    const socket = this.res.socket;
+    if (this.#corked || !socket) return;
+    this.#corked = socket;
+    socket.cork();
+    process.nextTick(() => this.#uncork());
+  }
+
+  #uncork(): void {
+    const socket = this.#corked;
+    this.#corked = undefined;
+    socket?.uncork();
   }
 
   /** One timer, armed again for what is left of the silence instead of being reset on every write. */
