@@ -2,16 +2,17 @@
  * The router as users run it (the `nomyo-server` binary) on each Node.js the suite has: the one
  * running it, 22 and 24. Node's HTTP layer differs between versions exactly where a streamed answer
  * meets it (corked writes and the chunked encoding: on Node.js 22 every stream once arrived cut short,
- * see EventSink.end in packages/server/src/answer-stream.ts), so each router is checked with the
+ * see EventSink in packages/server/src/answer-stream.ts), so each router is checked with the
  * suite's own client: streamed answers of the echo model and of an upstream (its chunks all in one
- * piece, and word by word), a whole v2 answer, and a v1 one.
+ * piece, word by word, and more than the socket takes at once), a client's abort reaching the
+ * upstream, a whole v2 answer, and a v1 one.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecureChatCompletion, type ChatCompletionChunk } from '@nomyo/core';
+import { APIUserAbortError, SecureChatCompletion, type ChatCompletionChunk } from '@nomyo/core';
 import { SERVER_KEY_FILE } from '../integration/support.js';
 import { startUpstream, wordsScript, type ScriptedUpstream } from '../integration/sse-upstream.js';
 import { runtimeBinaries } from './binaries.js';
@@ -89,6 +90,21 @@ describe.each(NODES)('the router on $name', ({ path, version }) => {
     const stream = await client(relay.url).create({ ...ask('count'), stream: true as const });
     expect(stream._metadata).toMatchObject({ protocol: 2, streamed: true });
     expect(await read(stream)).toEqual({ text: words.join(''), finish: 'stop' });
+  });
+
+  it('a client that aborts a stream cancels the upstream request', async () => {
+    upstream.script = wordsScript(MANY_WORDS, 50);
+    const stream = await client(relay.url).create({ ...ask('count'), stream: true as const });
+    const request = upstream.requests.at(-1)!;
+    let read = 0;
+    await expect(
+      (async () => {
+        for await (const _chunk of stream) if (++read === 3) stream.controller.abort();
+      })(),
+    ).rejects.toBeInstanceOf(APIUserAbortError);
+    const deadline = Date.now() + 5_000;
+    while (!request.closedEarly && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(request.closedEarly).toBe(true);
   });
 
   it.each([2, 1] as const)('answers a whole protocol %i request', async (protocol) => {
