@@ -96,10 +96,10 @@ describe.each(NODES)('the router on $name', ({ path, version }) => {
     upstream.script = wordsScript(MANY_WORDS, 50);
     const stream = await client(relay.url).create({ ...ask('count'), stream: true as const });
     const request = upstream.requests.at(-1)!;
-    let read = 0;
+    let taken = 0;
     await expect(
       (async () => {
-        for await (const _chunk of stream) if (++read === 3) stream.controller.abort();
+        for await (const _chunk of stream) if (++taken === 3) stream.controller.abort();
       })(),
     ).rejects.toBeInstanceOf(APIUserAbortError);
     const deadline = Date.now() + 5_000;
