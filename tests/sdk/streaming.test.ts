@@ -55,7 +55,7 @@ describe('openai@6 over createSecureFetch', () => {
     expect(at.at(-1)! - at[0]!).toBeGreaterThan(DELAY_MS * 7 * 0.5);
   });
 
-  it('an error sealed into the stream’s end: the chunks before it, then the SDK’s own APIError with its message', async () => {
+  it('an error sealed into the stream’s end: the chunks before it, then the SDK’s own APIError with its message, type and code', async () => {
     const stream = await openaiFor(router.url).chat.completions.create({ ...ask('fail part-way'), stream: true });
     let text = '';
     const err = await (async () => {
@@ -64,6 +64,7 @@ describe('openai@6 over createSecureFetch', () => {
     expect(text).toBe('so far ');
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect((err as Error).message).toMatch(/the context window is full/);
+    expect(err).toMatchObject({ code: 'context_length_exceeded', type: 'invalid_request_error' });
   });
 
   it('a stream cut short is an error, never a normal end', async () => {

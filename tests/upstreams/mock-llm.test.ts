@@ -136,30 +136,40 @@ describe.each([2, 1] as const)('through nomyo-server --upstream <mock-llm>, prot
   });
 
   it.each([
-    ['error-400', 400, InvalidRequestError],
-    ['error-429', 429, RateLimitError],
-    ['error-500', 500, APIError],
-  ] as const)('its %s answer is an error of the right type, its text sealed (v2) or generic (v1)', async (word, status, type) => {
+    ['error-400', 400, InvalidRequestError, 'invalid_request_error', 'context_length_exceeded'],
+    ['error-429', 429, RateLimitError, 'rate_limit_error', 'rate_limited'],
+    ['error-500', 500, APIError, 'server_error', 'overloaded'],
+  ] as const)('its %s answer is an error of the right type, its text, type and code sealed (v2) or generic (v1)', async (word, status, errorClass, type, code) => {
     const err = await client(protocol).create(ask(`trigger ${word}`)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(type);
+    expect(err).toBeInstanceOf(errorClass);
     if (status === 500) {
       // A 5xx is the backend failing: the router's own words, for both versions.
       expect((err as APIError).status).toBe(502);
       expect((err as Error).message).not.toContain(UPSTREAM_SECRET);
+      expect((err as APIError).error?.code ?? null).not.toBe(code);
     } else if (protocol === 2) {
       expect((err as APIError).status).toBe(status);
       expect((err as Error).message).toContain(`${UPSTREAM_SECRET} ${word} refused`);
+      // mock-llm's own type and code, as openai-node's err.error and err.type would give them.
+      expect((err as APIError).error).toEqual({ message: `${UPSTREAM_SECRET} ${word} refused`, type, code });
+      expect((err as APIError).type).toBe(type);
     } else {
       expect((err as APIError).status).toBe(status === 429 ? 429 : 400);
       expect((err as Error).message).not.toContain(UPSTREAM_SECRET);
+      expect(err).toMatchObject({ sealed: false, error: undefined, type: undefined });
     }
   });
 
-  it('an error in a stream request: sealed in the final record (v2), generic (v1)', async () => {
+  it('an error in a stream request: sealed in the final record with its type and code (v2), generic (v1)', async () => {
     const outcome = await (async () => collect(await client(protocol).create({ ...ask('trigger error-400'), stream: true })))().catch((e: unknown) => e);
     expect(outcome).toBeInstanceOf(APIError);
-    if (protocol === 2) expect((outcome as Error).message).toContain(`${UPSTREAM_SECRET} error-400 refused`);
-    else expect((outcome as Error).message).not.toContain(UPSTREAM_SECRET);
+    if (protocol === 2) {
+      expect((outcome as Error).message).toContain(`${UPSTREAM_SECRET} error-400 refused`);
+      expect((outcome as APIError).error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded' });
+    } else {
+      expect((outcome as Error).message).not.toContain(UPSTREAM_SECRET);
+      expect((outcome as APIError).error).toBeUndefined();
+    }
   });
 
   it('a 200 that is no completion at all is refused by the router: a sealed reason (v2), a 502 (v1)', async () => {
@@ -191,10 +201,15 @@ describe('the openai SDK through createSecureFetch', () => {
     expect(chunks).toBeGreaterThan(2);
   });
 
-  it("gets the upstream's error as an APIError with its text, sealed on the way", async () => {
-    const err = await sdk().chat.completions.create(ask('trigger error-400')).catch((e: unknown) => e);
+  it.each([false, true])("gets the upstream's error (stream: %s) as an APIError with its text, type and code, sealed on the way", async (stream) => {
+    const err = await (async () => {
+      const answer = await sdk().chat.completions.create({ ...ask('trigger error-400'), stream });
+      if (stream) for await (const _chunk of answer as AsyncIterable<unknown>);
+    })().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.APIError);
-    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(400);
+    // What api.openai.com's error would give: code written for the SDK branches on these.
+    expect(err).toMatchObject({ code: 'context_length_exceeded', type: 'invalid_request_error' });
+    if (!stream) expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(400);
     expect((err as Error).message).toContain(`${UPSTREAM_SECRET} error-400 refused`);
   });
 });

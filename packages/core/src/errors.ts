@@ -93,8 +93,25 @@ export interface APIErrorInit {
   detail?: string | undefined;
   /** The response's headers (`Retry-After`, `x-request-id`, …). */
   headers?: Headers | undefined;
-  /** The detail came sealed for this request (v2): see {@link APIError.sealed}. */
+  /** The detail came sealed for this request (v2): see {@link APIError.sealed}. Implied by `error`. */
   sealed?: boolean | undefined;
+  /** The error object the router sealed for this request, its text already sanitized: see {@link APIError.error}. */
+  error?: SealedErrorObject | undefined;
+}
+
+/**
+ * An error the router sealed for this request (protocol v2), shaped as api.openai.com's `error`
+ * object, so code written for openai-node's `err.error` reads it. Its strings came from the network
+ * (most from the model's server, which saw the prompt): each is sanitized like a `detail`, at most
+ * 100 printable characters.
+ */
+export interface SealedErrorObject {
+  /** What went wrong; the same text as {@link APIError.detail}. */
+  readonly message: string;
+  /** The model server's error type (`invalid_request_error`, …), or `upstream_error` when the router says it. */
+  readonly type: string;
+  /** The model server's error code (`context_length_exceeded`, …), or null when it gave none. */
+  readonly code: string | number | null;
 }
 
 /** A non-200 response from the router. Subclasses name the statuses the protocol defines. */
@@ -114,6 +131,14 @@ export class APIError extends NomyoError {
    * the way can fake.
    */
   readonly sealed: boolean;
+  /**
+   * The error object the router sealed for this request, as openai-node's `err.error`: the model
+   * server's `type` and `code` (`err.error?.code === 'context_length_exceeded'`). Undefined for a
+   * plain error response, which carries only a `detail`. (`err.code` is this class's `ERR_NOMYO_…`.)
+   */
+  readonly error: SealedErrorObject | undefined;
+  /** The model server's error type, as openai-node's `err.type`: `error.type`, or undefined. */
+  readonly type: string | undefined;
 
   /** The message is `<status>: <detail>`, or says only the status when there is no detail. */
   constructor(status: number, init: APIErrorInit = {}) {
@@ -122,7 +147,9 @@ export class APIError extends NomyoError {
     this.status = status;
     this.detail = detail;
     this.headers = init.headers ?? new Headers();
-    this.sealed = init.sealed ?? false;
+    this.error = init.error;
+    this.type = init.error?.type;
+    this.sealed = init.sealed ?? init.error !== undefined;
   }
 
   /** The `x-request-id` header, when the router sent one. */

@@ -4,9 +4,9 @@
  * is generic; a router that seals nothing, or a client that does not look, gets that.
  */
 import { SEALED_ERROR_FIELD } from '../protocol/constants.js';
-import { parseSealedError } from '../protocol/sealed-error.js';
+import { parseSealedError, type SealedError } from '../protocol/sealed-error.js';
 import { openErrorV2 } from '../protocol/v2.js';
-import { SecurityError, type APIError } from '../errors.js';
+import { SecurityError, type APIError, type SealedErrorObject } from '../errors.js';
 import { sanitizeDetail } from '../transport/detail.js';
 import type { Exchange } from '../transport/exchange.js';
 import { errorForStatus } from '../transport/status.js';
@@ -28,10 +28,24 @@ export async function sealedError(response: Exchange, answerKey: Promise<CryptoK
   try {
     plaintext = await openErrorV2(sealed, await answerKey, payloadId);
     const error = parseSealedError(plaintext);
-    return errorForStatus(error.status ?? response.status, sanitizeDetail(error.message), response.headers, true);
+    return sealedAPIError(error, error.status ?? response.status, response.headers);
   } catch (cause) {
     throw new SecurityError(`the router's ${response.status} response carries a sealed error that is not authentic for this request`, { cause });
   } finally {
     plaintext?.fill(0);
   }
+}
+
+/**
+ * The APIError of an error sealed for this request, typed by `status`: its message, type and code
+ * sanitized as a `detail` is (they came from the model's server), kept as `err.error`.
+ */
+export function sealedAPIError(sealed: SealedError, status: number, headers: Headers): APIError {
+  const message = sanitizeDetail(sealed.message);
+  const error: SealedErrorObject = {
+    message: message ?? '',
+    type: sanitizeDetail(sealed.type) ?? '',
+    code: typeof sealed.code === 'string' ? (sanitizeDetail(sealed.code) ?? '') : sealed.code,
+  };
+  return errorForStatus(status, message, headers, error);
 }

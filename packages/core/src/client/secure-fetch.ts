@@ -49,7 +49,8 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
  * - The API key is the SDK's `Authorization: Bearer` header (so `new OpenAI({ apiKey })` works);
  *   a security tier comes from a `security_tier` body field or an `X-Security-Tier` header.
  * - Router errors become Responses with the router's status, an OpenAI-style `{"error": …}` body
- *   and its Retry-After headers, so the SDK raises its own error classes and does its own retries
+ *   (a sealed error's `type` and `code` the model server's, as `context_length_exceeded`) and its
+ *   Retry-After headers, so the SDK raises its own error classes and does its own retries
  *   (this client therefore retries nothing itself unless `maxRetries` is set).
  * - Connection failures, timeouts and answers that fail decryption are thrown, as fetch does; the
  *   SDK reports them as connection errors with our error as `cause`. A user abort throws an `AbortError`.
@@ -132,10 +133,15 @@ function routerUrlOption(baseUrl: string | undefined, routerUrl: string | undefi
   return baseUrl ?? routerUrl;
 }
 
-/** The router's error as api.openai.com would shape it; `detail` is already sanitized by core. */
+/**
+ * The router's error as api.openai.com would shape it (`detail` is already sanitized by core): a
+ * sealed error keeps the model server's type and code (`context_length_exceeded`), so the SDK's
+ * `err.type` and `err.code` are the ones it would have given; otherwise they come from the status.
+ */
 function errorBody(err: APIError): unknown {
   const message = err.detail ?? `the router answered ${err.status}`;
-  return { error: { message, type: errorType(err.status), param: null, code: err.code }, detail: err.detail ?? null };
+  const type = err.error?.type || errorType(err.status);
+  return { error: { message, type, param: null, code: err.error?.code ?? err.code }, detail: err.detail ?? null };
 }
 
 function errorResponse(err: APIError): Response {

@@ -11,9 +11,8 @@ import type { StreamOpener, StreamStep } from '../protocol/stream/open-stream.js
 import type { SealedError } from '../protocol/sealed-error.js';
 import { STREAM_IDLE_TIMEOUT_MS } from '../protocol/constants.js';
 import type { APIError } from '../errors.js';
-import { sanitizeDetail } from '../transport/detail.js';
 import type { ResponseStream } from '../transport/response-stream.js';
-import { errorForStatus } from '../transport/status.js';
+import { sealedAPIError } from './sealed-error.js';
 
 export class StreamAnswer {
   /**
@@ -99,6 +98,6 @@ export class StreamAnswer {
   /** The final record's error, typed like an error response: by its status, else an HTTP code it names, else 502. */
   #sealedError(error: SealedError): APIError {
     const code = typeof error.code === 'number' && error.code >= 400 && error.code <= 599 ? error.code : undefined;
-    return errorForStatus(error.status ?? code ?? 502, sanitizeDetail(error.message), this.stream.headers, true);
+    return sealedAPIError(error, error.status ?? code ?? 502, this.stream.headers);
   }
 }

@@ -7,6 +7,7 @@ import {
   RateLimitError,
   ServerError,
   ServiceUnavailableError,
+  type SealedErrorObject,
 } from '../errors.js';
 import { detailFromBody } from './detail.js';
 import { parseRetryAfter } from './retry.js';
@@ -16,9 +17,9 @@ export function errorFromStatus(status: number, body: string, headers: Headers):
   return errorForStatus(status, detailFromBody(body), headers);
 }
 
-/** The error for `status` with a `detail` already sanitized (`sealed`: it came sealed for this request). */
-export function errorForStatus(status: number, detail: string | undefined, headers: Headers, sealed = false): APIError {
-  const init = { detail, headers, sealed };
+/** The error for `status` with a `detail` already sanitized (`error`: the error object sealed for this request). */
+export function errorForStatus(status: number, detail: string | undefined, headers: Headers, error?: SealedErrorObject): APIError {
+  const init = { detail, headers, error };
   switch (status) {
     case 400:
       return new InvalidRequestError(status, init);

@@ -38,7 +38,7 @@ async function answerV2(req: Seen, res: ServerResponse, error?: { status: number
   const { answerKey, plaintext } = await openRequestV2(JSON.parse(req.body), privateKey, { payloadId, tier });
   plaintext.fill(0);
   if (error) {
-    const sealed = await sealWith(errorSealingV2(answerKey, payloadId), sealedErrorBytes({ message: 'sealed reason', type: 't', code: null, status: error.status }));
+    const sealed = await sealWith(errorSealingV2(answerKey, payloadId), sealedErrorBytes({ message: 'sealed reason', type: 'invalid_request_error', code: 'context_length\x1b[31m_exceeded\u202e', status: error.status }));
     res.writeHead(error.status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ detail: 'generic', [SEALED_ERROR_FIELD]: sealed }));
     return;
   }
@@ -105,7 +105,7 @@ describe('SecureCompletionClient.sendSecureRequest', () => {
     script = async (_n, _req, res) => (res.writeHead(400).end('{"detail":"could not open"}'), true);
     const err = await client().sendSecureRequest(hello).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidRequestError);
-    expect((err as InvalidRequestError).sealed).toBe(false);
+    expect(err).toMatchObject({ sealed: false, error: undefined, type: undefined });
     expect(seen).toHaveLength(1);
     expect(keyFetches).toBe(2);
   });
@@ -114,7 +114,9 @@ describe('SecureCompletionClient.sendSecureRequest', () => {
     script = async (_n, req, res) => (await answerV2(req, res, { status: 400 }), true);
     const err = (await client().sendSecureRequest(hello).catch((e: unknown) => e)) as InvalidRequestError;
     expect(err).toBeInstanceOf(InvalidRequestError);
-    expect(err).toMatchObject({ sealed: true, detail: 'sealed reason' });
+    expect(err).toMatchObject({ sealed: true, detail: 'sealed reason', type: 'invalid_request_error' });
+    // The model server's type and code, as openai-node's err.error; text from the network, sanitized.
+    expect(err.error).toEqual({ message: 'sealed reason', type: 'invalid_request_error', code: 'context_length_exceeded' });
     expect(keyFetches).toBe(1);
   });
 

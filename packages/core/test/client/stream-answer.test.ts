@@ -12,7 +12,9 @@ import { StreamSealer } from '../../src/protocol/stream/seal-stream.js';
 import { StreamAnswer } from '../../src/client/stream-answer.js';
 import { Deadline } from '../../src/transport/deadline.js';
 import { ResponseStream } from '../../src/transport/response-stream.js';
-import { APIUserAbortError, SecurityError, StreamTruncatedError } from '../../src/errors.js';
+import { APIError, APIUserAbortError, SecurityError, StreamTruncatedError } from '../../src/errors.js';
+import { decodeBase64 } from '../../src/protocol/base64.js';
+import { readVectorText } from '../helpers/vectors.js';
 
 const PAYLOAD_ID = 'cut-test';
 const chunk = (content: string) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
@@ -101,5 +103,25 @@ describe('a streamed answer cut short', () => {
     caller.abort();
     await expect(chunks.next()).rejects.toBeInstanceOf(APIUserAbortError);
     expect((await chunks.next()).done).toBe(true);
+  });
+});
+
+describe('an error sealed into the final record', () => {
+  it('the independent implementation’s error-end vector: both chunks, then an APIError typed by its code, with its type and code as err.error', async () => {
+    const v = JSON.parse(readVectorText('v2-stream/valid/error-end.json')) as { K: string; payload_id: string; body: string; expect: { chunks: unknown[] } };
+    const answer = new StreamAnswer(
+      new ResponseStream(bodyOf(new TextEncoder().encode(v.body), 7), new Headers(), new Deadline(10_000, undefined, 'stream header')),
+      new StreamOpener(importHkdfKey(decodeBase64(v.K) as Bytes), v.payload_id, heapBytes),
+    );
+    await answer.start();
+    const chunks: unknown[] = [];
+    const err = await (async () => {
+      for await (const c of answer.chunks()) chunks.push(c);
+    })().catch((e: unknown) => e);
+    expect(chunks).toEqual(v.expect.chunks);
+    expect(err).toBeInstanceOf(APIError);
+    // Its code, 502, is an HTTP status: the error's status.
+    expect(err).toMatchObject({ status: 502, sealed: true, detail: 'upstream connection lost', type: 'upstream_error' });
+    expect((err as APIError).error).toEqual({ message: 'upstream connection lost', type: 'upstream_error', code: 502 });
   });
 });
