@@ -21,6 +21,8 @@ export interface NginxOptions {
   tls: { certFile: string; keyFile: string };
   /** More directives for the proxying location, e.g. `proxy_ignore_headers X-Accel-Buffering;`. */
   extraDirectives?: string[];
+  /** Clients may speak HTTP/2 to nginx (`listen … ssl http2`); nginx still speaks HTTP/1.1 to the router. */
+  http2?: boolean;
 }
 
 /** nginx with a configuration of the test's own (the `http` block's content), e.g. several replicas. */
@@ -34,6 +36,8 @@ export interface Nginx {
   readonly url: string;
   /** What nginx wrote to its error log so far (for a failing test's message). */
   errorLog(): string;
+  /** What nginx wrote to its access log so far (the default format: each request line with its protocol). */
+  accessLog(): string;
   /** nginx's temp prefix: its logs, and whatever a `config` of the test's put there. */
   readonly dir: string;
   /** Stops nginx (and waits until it has exited), then removes its temp prefix. */
@@ -41,14 +45,14 @@ export interface Nginx {
 }
 
 /** The `server` block for `router`, as a README would have it (only the addresses and paths are the test's). */
-function routerServerBlock(port: number, router: URL, tls: NginxOptions['tls'], extraDirectives: string[] = []): string {
+function routerServerBlock(port: number, router: URL, { tls, extraDirectives = [], http2 = false }: Omit<NginxOptions, 'router'>): string {
   return `upstream nomyo_router {
     server ${router.host};
     keepalive 16;
 }
 
 server {
-    listen 127.0.0.1:${port} ssl;
+    listen 127.0.0.1:${port} ssl${http2 ? ' http2' : ''};
     server_name localhost;
     ssl_certificate ${tls.certFile};
     ssl_certificate_key ${tls.keyFile};
@@ -108,18 +112,19 @@ ${body.replace(/^/gm, '    ')}
  */
 export async function startNginx(options: NginxOptions | NginxConfigOptions): Promise<Nginx> {
   const body = (port: number, dir: string): string =>
-    'config' in options ? options.config({ port, dir }) : routerServerBlock(port, new URL(options.router), options.tls, options.extraDirectives);
+    'config' in options ? options.config({ port, dir }) : routerServerBlock(port, new URL(options.router), options);
   const found = findNeed('nginx');
   if (found.problem) throw new Error(found.problem);
   const binary = found.paths.nginx!;
   const dir = mkdtempSync(path.join(tmpdir(), 'nomyo-nginx-'));
-  const errorLog = () => {
+  const log = (name: string) => () => {
     try {
-      return readFileSync(path.join(dir, 'error.log'), 'utf8');
+      return readFileSync(path.join(dir, name), 'utf8');
     } catch {
       return '';
     }
   };
+  const errorLog = log('error.log');
   try {
     // A free port can be taken by someone else before nginx binds it: try again with another.
     for (let attempt = 1; ; attempt++) {
@@ -135,6 +140,7 @@ export async function startNginx(options: NginxOptions | NginxConfigOptions): Pr
         return {
           url: `https://127.0.0.1:${port}`,
           errorLog,
+          accessLog: log('access.log'),
           dir,
           close: async () => {
             await stopProcess(child, exited);

@@ -2,7 +2,8 @@
  * A streamed answer through a real nginx, as it is deployed: the `nomyo-server` CLI behind nginx
  * with TLS, nginx's default response buffering on, and a client that trusts the test's CA. Tokens
  * must arrive as the model makes them (the router's `X-Accel-Buffering: no` is what makes nginx
- * pass each event on), and a client that stops reading must stop the upstream behind the router.
+ * pass each event on), and a client that stops reading must stop the upstream behind the router:
+ * over HTTP/1.1 and over HTTP/2 between the client and nginx (nginx's access log says which).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -29,11 +30,12 @@ interface ClientResult {
 
 /**
  * Runs the client fixture in its own process. With `stop`, the process stays after printing until
- * `finish()` (so its connection is closed by the stop alone); without, it exits by itself.
+ * `finish()` (so its connection is closed by the stop alone); without, it exits by itself. With
+ * `http2`, its fetch may speak HTTP/2 (undici's, with `allowH2`).
  */
-function runClient(url: string, tls: TestCertificates, stop?: string) {
+function runClient(url: string, tls: TestCertificates, { stop, http2 = false }: { stop?: string; http2?: boolean } = {}) {
   const child = spawn(process.execPath, [CLIENT, url, WORDS, ...(stop ? [stop] : [])], {
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile },
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile, STREAM_CLIENT_HTTP2: http2 ? '1' : '0' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -60,6 +62,19 @@ const contentTimes = (result: ClientResult) => result.chunks.filter((c) => c.con
 const gaps = (times: number[]) => times.slice(1).map((t, i) => t - times[i]!);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
+/**
+ * The protocols (`HTTP/1.1`, `HTTP/2.0`) of the sealed requests nginx has logged, each once, after
+ * waiting up to 5 s for the first: nginx logs a request when it ends.
+ */
+async function sealedRequestProtocols(nginx: Nginx): Promise<string[]> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const found = [...nginx.accessLog().matchAll(/"POST \/v1\/chat\/secure_completion (HTTP\/[\d.]+)"/g)].map((m) => m[1]!);
+    if (found.length > 0 || Date.now() > deadline) return [...new Set(found)];
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 let tls: TestCertificates;
 beforeAll(() => {
   tls = makeTestCertificates();
@@ -70,21 +85,29 @@ describe('the echo model streaming through nginx (TLS, default buffering)', () =
   let router: RouterProcess;
   let nginx: Nginx;
   let ignoring: Nginx; // the same, but nginx told to ignore the router's X-Accel-Buffering
+  let http2: Nginx; // the same, offering HTTP/2 to clients
   beforeAll(async () => {
     router = await startRouterProcess(['--echo-delay', String(DELAY_MS)]);
     nginx = await startNginx({ router: router.url, tls });
     ignoring = await startNginx({ router: router.url, tls, extraDirectives: ['proxy_ignore_headers X-Accel-Buffering;'] });
+    http2 = await startNginx({ router: router.url, tls, http2: true });
   });
   afterAll(async () => {
+    await http2?.close();
     await ignoring?.close();
     await nginx?.close();
     await router?.close();
   });
 
-  it('delivers each word as the model makes it, not all at once at the end', async () => {
-    const { result } = runClient(nginx.url, tls);
+  it.each([
+    ['HTTP/1.1', false],
+    ['HTTP/2', true],
+  ])('delivers each word as the model makes it, not all at once at the end (client to nginx: %s)', async (_protocol, h2) => {
+    const proxy = h2 ? http2 : nginx;
+    const { result } = runClient(proxy.url, tls, { http2: h2 });
     const answer = await result;
-    expect(answer.error, nginx.errorLog()).toBeUndefined();
+    expect(answer.error, proxy.errorLog()).toBeUndefined();
+    expect(await sealedRequestProtocols(proxy)).toEqual([h2 ? 'HTTP/2.0' : 'HTTP/1.1']);
     expect(answer.metadata).toMatchObject({ streamed: true, protocol: 2 });
     expect(answer.chunks.map((c) => c.content).join('')).toBe(`echo: ${WORDS}`);
     const times = contentTimes(answer);
@@ -114,6 +137,7 @@ describe('a client that stops, through nginx', () => {
   let upstream: ScriptedUpstream;
   let router: RouterProcess;
   let nginx: Nginx;
+  let http2: Nginx;
   beforeAll(async () => {
     // An upstream that would talk forever: a word every 50 ms until its connection closes.
     upstream = await startUpstream(async (_request, res) => {
@@ -126,8 +150,10 @@ describe('a client that stops, through nginx', () => {
     });
     router = await startRouterProcess(['--upstream', upstream.url]);
     nginx = await startNginx({ router: router.url, tls });
+    http2 = await startNginx({ router: router.url, tls, http2: true });
   });
   afterAll(async () => {
+    await http2?.close();
     await nginx?.close();
     await router?.close();
     await upstream?.close();
@@ -136,11 +162,13 @@ describe('a client that stops, through nginx', () => {
   // Either way the iteration stops at the third word: nothing is delivered after an abort, not even
   // a word that came in the same read of the body.
   it.each([
-    ['aborts (stream.controller.abort())', 'abort', 'APIUserAbortError', /^w w w $/],
-    ['breaks out of its loop', 'break', undefined, /^w w w $/],
-  ])('closes the upstream’s connection within seconds when it %s', async (_how, stop, error, words) => {
+    ['aborts (stream.controller.abort())', 'abort', 'APIUserAbortError', /^w w w $/, false],
+    ['breaks out of its loop', 'break', undefined, /^w w w $/, false],
+    ['aborts over HTTP/2 (nginx gets the stream reset, not a closed connection)', 'abort', 'APIUserAbortError', /^w w w $/, true],
+  ])('closes the upstream’s connection within seconds when it %s', async (_how, stop, error, words, h2) => {
+    const proxy = h2 ? http2 : nginx;
     const before = upstream.requests.length;
-    const client = runClient(nginx.url, tls, `${stop}:3`);
+    const client = runClient(proxy.url, tls, { stop: `${stop}:3`, http2: h2 });
     try {
       const answer = await client.result;
       expect(answer.error?.name).toBe(error);
@@ -153,7 +181,8 @@ describe('a client that stops, through nginx', () => {
       const request = upstream.requests[before]!;
       const deadline = Date.now() + 5_000;
       while (!request.closedEarly && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(request.closedEarly, `${nginx.errorLog()}\n${router.stderr()}`).toBe(true);
+      expect(request.closedEarly, `${proxy.errorLog()}\n${router.stderr()}`).toBe(true);
+      expect(await sealedRequestProtocols(proxy)).toEqual([h2 ? 'HTTP/2.0' : 'HTTP/1.1']);
     } finally {
       await client.finish();
     }
