@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NomyoServer } from '@nomyo/server';
+import { UpstreamError, type NomyoServer } from '@nomyo/server';
 import { startTestServer } from './support.js';
 
 const run = promisify(execFile);
@@ -20,6 +20,7 @@ describe('nomyo chat', () => {
       // A model that tries to drive the terminal: the CLI must print it defanged.
       model: (req) => {
         const last = String((req.messages.at(-1) as { content: string }).content);
+        if (last === 'too long') throw new UpstreamError(400, 'generic', { message: 'the context window is full', type: 'invalid_request_error', code: 'context_length_exceeded', status: 400 });
         const content = last === 'hostile' ? 'ok\x1b]0;owned\x07\x1b[2Jdone\u202e\u009b2J' : `echo: ${last}`;
         return { id: 'x', object: 'chat.completion', created: 1, model: req.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] };
       },
@@ -81,6 +82,12 @@ describe('nomyo chat', () => {
     const plain = (await nomyo(['chat', 'hi', '--url', server.url, '--quiet'])) as { code?: number; stderr: string };
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(/SecurityError.*plain http/);
+  });
+
+  it.each([[[]], [['--no-stream']]])('an error sealed for the request prints its message and the model server’s code (%j)', async (args) => {
+    const result = (await nomyo(['chat', 'too long', '--url', server.url, '--allow-http', '--quiet', '--api-key', 'sk-cli', ...args])) as { code?: number; stderr: string };
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('error: InvalidRequestError (ERR_NOMYO_INVALID_REQUEST): 400: the context window is full [context_length_exceeded]\n');
   });
 
   it('prints the tokens as they arrive; --no-stream waits for the whole answer', async () => {

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-/** The `nomyo` command. Errors print their class, code and (already sanitized) message; never a secret. */
-import { NomyoError } from '../errors.js';
+/**
+ * The `nomyo` command. Errors print their class, code and (already sanitized) message, and an error
+ * sealed for the request the model server's code (`[context_length_exceeded]`); never a secret.
+ */
+import { APIError, NomyoError } from '../errors.js';
 import { chat, CHAT_USAGE } from './chat.js';
 import { keys, KEYS_USAGE } from './keys.js';
 import { forTerminal } from './terminal.js';
@@ -35,7 +38,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const text = err instanceof NomyoError ? `${err.name} (${err.code}): ${err.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const sealedCode = err instanceof APIError && err.error?.code != null ? ` [${err.error.code}]` : '';
+    const text = err instanceof NomyoError ? `${err.name} (${err.code}): ${err.message}${sealedCode}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     process.stderr.write(`error: ${forTerminal(text)}\n`);
     process.exitCode = 1;
   },
