@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { APIError, SecurityError, type ProtocolVersion } from '@nomyo/core';
 import { deriveAnswerKey, generateRsaKeyPair, sealAnswerV2, sealPackage, type AnswerPackage } from '@nomyo/core/protocol';
 import type { NomyoServer, RequestRecord } from '@nomyo/server';
@@ -108,9 +108,11 @@ describe('zeroing, proven on the real buffers', () => {
       const requestBytes = new TextEncoder().encode(JSON.stringify(payload)).length;
       const { _metadata, ...completion } = answer;
       const answerBytes = new TextEncoder().encode(JSON.stringify(completion)).length;
-      const expected = protocol === 2 ? [requestBytes, K_BYTES, answerBytes] : [requestBytes, answerBytes];
-      expect(handed.map((v) => v.length).sort()).toEqual(expected.sort());
-      for (const view of handed) expect(view.every((b) => b === 0)).toBe(true);
+      // v2: this request's K, and the next request's, made once this one was over (client/request-keys.ts).
+      const expected = protocol === 2 ? [requestBytes, K_BYTES, answerBytes, K_BYTES] : [requestBytes, answerBytes];
+      expect(handed.map((v) => v.length)).toEqual(expected);
+      // The next K is zeroed as soon as it is wrapped and imported, long before any request uses it.
+      await vi.waitFor(() => expect(handed.every((view) => view.every((b) => b === 0))).toBe(true));
       if (protocol === 2) expect(copies.find((c) => c.length === K_BYTES)!.some((b) => b !== 0)).toBe(true);
       // The plaintexts, and v2's K, were written into secure memory from the start (the answer
       // decrypted straight into it, K drawn into an allocation of its own), not locked after the fact.
@@ -129,7 +131,8 @@ describe('zeroing, proven on the real buffers', () => {
       const content = `${'zero me please '.repeat(20_000)}\n"the end"`;
       const answer = await clientFor(server, { secureMemory: spyMemory(handed, copies), protocol }).create({ model: 'm', messages: [{ role: 'user', content }] });
       expect(answer.choices[0]!.message.content).toBe(`echo: ${content}`);
-      for (const view of handed) expect(view.every((b) => b === 0)).toBe(true);
+      // (v2: the next request's K too, once made.)
+      await vi.waitFor(() => expect(handed.every((view) => view.every((b) => b === 0))).toBe(true));
       // One large buffer for the request (its JSON, then its body in its place) and one for the answer (its body, then its JSON).
       const large = handed.filter((v) => v.length >= 64 * 1024);
       expect(large).toHaveLength(2);
@@ -150,8 +153,34 @@ describe('zeroing, proven on the real buffers', () => {
     try {
       const spy = spyMemory(handed);
       await expect(clientFor(server, { secureMemory: spy, maxRetries: 0, protocol }).create(hello)).rejects.toBeInstanceOf(SecurityError);
-      expect(handed.map((v) => v.length)).toEqual(protocol === 2 ? [expect.any(Number), K_BYTES] : [expect.any(Number)]);
-      for (const view of handed) expect(view.every((b) => b === 0)).toBe(true);
+      expect(handed.map((v) => v.length)).toEqual(protocol === 2 ? [expect.any(Number), K_BYTES, K_BYTES] : [expect.any(Number)]);
+      await vi.waitFor(() => expect(handed.every((view) => view.every((b) => b === 0))).toBe(true));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('protocol 2: each request is sealed with a K of its own, made ahead once the previous request was over', async () => {
+    const server = await startTestServer({ recordRequests: true });
+    const handed: Uint8Array[] = [];
+    try {
+      const client = clientFor(server, { secureMemory: spyMemory(handed) });
+      await client.create(hello);
+      await vi.waitFor(() => expect(handed.every((view) => view.every((b) => b === 0))).toBe(true));
+      const before = handed.length;
+      const payloadBytes = new TextEncoder().encode(JSON.stringify(hello)).length;
+      await client.create(hello);
+      // The second request's K was ready: nothing is drawn between its payload and its answer; the next K follows.
+      expect(handed.slice(before).map((v) => v.length)).toEqual([payloadBytes, expect.any(Number), K_BYTES]);
+      expect(handed.at(-2)!.length).not.toBe(K_BYTES);
+      // Streamed and concurrent requests too: the router unwraps a different K from every one.
+      const stream = await client.create({ ...hello, stream: true });
+      for await (const _ of stream);
+      await Promise.all([client.create(hello), client.create(hello), client.create({ ...hello, stream: true }).then(async (s) => { for await (const _ of s); })]);
+      const wrapped = server.requests.filter((r) => r.method === 'POST').map((r) => JSON.parse(new TextDecoder().decode(r.body)).encrypted_aes_key as string);
+      expect(wrapped).toHaveLength(6);
+      expect(new Set(wrapped).size).toBe(6);
+      await vi.waitFor(() => expect(handed.every((view) => view.every((b) => b === 0))).toBe(true));
     } finally {
       await server.close();
     }

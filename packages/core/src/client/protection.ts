@@ -3,12 +3,11 @@
  * package is sealed, and how its answer (and, in v2, an error sealed for it) opens. The client
  * chooses the version (keys/protocol-choice.ts) and then only composes these.
  */
-import { AES_KEY_BYTES, HEADERS, type ProtocolVersion } from '../protocol/constants.js';
+import { HEADERS, type ProtocolVersion } from '../protocol/constants.js';
 import { v1Opener, v1Sealing, type PackageOpener, type Sealing } from '../protocol/package.js';
-import { answerOpenerV2, requestSealingV2, type RequestBinding } from '../protocol/v2.js';
+import { answerOpenerV2, requestSealingForKeyV2, type RequestBinding, type RequestKeyV2 } from '../protocol/v2.js';
 import type { ClientKeyPair } from '../keys/client-keys.js';
 import type { ServerKey } from '../keys/server-key.js';
-import type { SecureByteContext } from '../memory/context.js';
 import type { APIError } from '../errors.js';
 import type { Exchange } from '../transport/exchange.js';
 import { sealedError } from './sealed-error.js';
@@ -33,13 +32,13 @@ export async function v1Protection(serverKey: ServerKey, keys: ClientKeyPair): P
 }
 
 /**
- * v2: a fresh `K` in secure memory seals the request bound to its payload id and tier (exactly the
- * headers sent), and is zeroed as soon as it is wrapped and its keys imported. Only the keys made of
- * it outlive that (the answer key, and `K` as HKDF key material inside Web Crypto for a streamed
- * answer), and only until this request's answer (or sealed error, or stream) is done with.
+ * v2: a fresh `K` (made ahead, client/request-keys.ts: its raw bytes already zeroed) seals the request
+ * bound to its payload id and tier (exactly the headers sent). Only the keys made of it outlive the
+ * sealing (the answer key, and `K` as HKDF key material inside Web Crypto for a streamed answer), and
+ * only until this request's answer (or sealed error, or stream) is done with.
  */
-export async function v2Protection(serverKey: ServerKey, secure: SecureByteContext, binding: RequestBinding): Promise<Protection> {
-  const { sealing, answerKey, kdfKey } = await secure.use(secure.randomBytes(AES_KEY_BYTES), (k) => requestSealingV2(k, serverKey.key, binding));
+export function v2Protection(requestKey: RequestKeyV2, binding: RequestBinding): Protection {
+  const { sealing, answerKey, kdfKey } = requestSealingForKeyV2(requestKey, binding);
   return {
     version: 2,
     headers: {},

@@ -18,6 +18,7 @@ import { withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
 import { sealablePayloads, serializePayload } from './payload.js';
 import { v1Protection, v2Protection, type Protection } from './protection.js';
+import type { RequestKeyReserve } from './request-keys.js';
 
 /** The per-call options of sendSecureRequest (and of a streamed request). */
 export interface SendOptions {
@@ -39,6 +40,8 @@ export interface RequestContext {
   readonly timeout: number;
   readonly serverKeys: ServerKeyCache;
   readonly keys: ClientKeyHolder;
+  /** The `K` of the next v2 request, made ahead. */
+  readonly requestKeys: RequestKeyReserve;
 }
 
 /** One call, checked, whatever its attempts: its payload serialized once, a signal that follows the caller's. */
@@ -106,7 +109,7 @@ export async function protect(ctx: RequestContext, call: Call): Promise<Protecti
   const v1Keys = ctx.protocol === 1 ? ctx.keys.current() : undefined;
   const [serverKey, keys] = await untilAborted(Promise.all([ctx.serverKeys.get(), v1Keys]), call.signal);
   const version = chooseProtocol(ctx.protocol, serverKey, ctx.routerUrl);
-  if (version === 2) return v2Protection(serverKey, call.secure, { payloadId: call.payloadId, tier: call.tier });
+  if (version === 2) return v2Protection(await ctx.requestKeys.take(serverKey.key, call.secure), { payloadId: call.payloadId, tier: call.tier });
   return v1Protection(serverKey, keys ?? (await untilAborted(ctx.keys.current(), call.signal)));
 }
 

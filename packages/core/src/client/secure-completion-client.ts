@@ -25,6 +25,7 @@ import { Call, protect, withRetriesAndKeyRefresh, type SendOptions } from './req
 import { roundTrip, type Wire } from './round-trip.js';
 import { streamAttempt, type StreamContext } from './stream-request.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
+import { RequestKeyReserve } from './request-keys.js';
 import {
   checkKeyDir,
   checkKeyPassword,
@@ -84,6 +85,7 @@ export class SecureCompletionClient {
   readonly #keys: ClientKeyHolder;
   readonly #keySource: ClientKeySource;
   readonly #serverKeys: ServerKeyCache;
+  readonly #requestKeys = new RequestKeyReserve();
   #disposed = false;
 
   /** Checks every option (an unknown one is an InvalidArgumentError); makes no key and sends nothing yet. */
@@ -208,6 +210,7 @@ export class SecureCompletionClient {
       });
     } finally {
       call.release();
+      this.#requestKeys.refill();
     }
   }
 
@@ -225,11 +228,12 @@ export class SecureCompletionClient {
     refuseUnknownOptions(options, SEND_OPTION_KEYS, 'streamSecureRequest options');
     const controller = new AbortController();
     const call = new Call({ ...payload, stream: true }, payloadId, options, await this.#secureBytes(), this.timeout, controller.signal);
+    const done = () => (call.release(), this.#requestKeys.refill());
     try {
       // The call (its link to the caller's signal) lives as long as the stream does.
-      return await withRetriesAndKeyRefresh(this.#context(), call, () => streamAttempt(this.#context(), call, controller, () => call.release()));
+      return await withRetriesAndKeyRefresh(this.#context(), call, () => streamAttempt(this.#context(), call, controller, done));
     } catch (err) {
-      call.release();
+      done();
       throw err;
     }
   }
@@ -246,6 +250,7 @@ export class SecureCompletionClient {
     const keys = this.#keys.dispose();
     const source = this.#keySource.dispose();
     this.#serverKeys.clear();
+    this.#requestKeys.close();
     // Resolves once a rotation or key write already running has settled: no key file changes after it.
     await Promise.all([keys, source]);
   }
@@ -263,6 +268,7 @@ export class SecureCompletionClient {
       timeout: this.timeout,
       serverKeys: this.#serverKeys,
       keys: this.#keys,
+      requestKeys: this.#requestKeys,
       wire: this.#wire,
       streamIdleTimeout: this.streamIdleTimeout,
       completion: (opened, payloadId, protocol) => this.#completion(opened, payloadId, protocol),

@@ -36,6 +36,7 @@ import { deriveAesKey, importHkdfKey } from '../crypto/hkdf.js';
 import { rsaDecryptKey, rsaEncryptKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
 import { InvalidArgumentError } from '../errors.js';
+import { lazyPromise } from '../lazy-promise.js';
 
 const encoder = new TextEncoder();
 
@@ -49,7 +50,7 @@ export interface RequestBinding {
 
 /** What a v2 request's `K` gives besides the payload's own key. */
 export interface RequestKeys {
-  /** The key that opens (client) or seals (router) this request's answer, still being derived. */
+  /** The key that opens (client) or seals (router) this request's answer, derived once awaited (a streamed answer never needs it). */
   answerKey: Promise<CryptoKey>;
   /** `K` as non-extractable HKDF key material: a streamed answer's keys come from it. */
   kdfKey: CryptoKey;
@@ -84,11 +85,64 @@ function answerKeyInfo(payloadId: string): Bytes {
 }
 
 /**
- * Client: a request sealed with `k` (32 bytes, fresh per request) bound to `binding`, `k` wrapped to
- * the router's key, and the key that opens this request's answer, and only it; that key is still
- * being derived (from `kdfKey`, a non-extractable HKDF copy of `k` inside Web Crypto) while the request
- * travels, so the derivation costs the request no time. `kdfKey` also derives the keys of a streamed
- * answer (stream/records.ts). The caller zeroes `k` as soon as this resolves: nothing reads it afterwards.
+ * A request's `K` made ready to seal one request: imported as the payload's AES-256-GCM key and as
+ * HKDF key material, and wrapped to the router's key. Its raw bytes are no longer needed (the caller
+ * has zeroed them): see {@link requestKeyV2}. It seals one request, never two.
+ */
+export interface RequestKeyV2 {
+  /** The router's public key `K` is wrapped to. */
+  readonly recipient: CryptoKey;
+  /** `K` as the AES-256-GCM key that seals the payload. */
+  readonly key: CryptoKey;
+  /** `encrypted_aes_key`: `K` under RSA-OAEP-SHA256 with `recipient`, base64. */
+  readonly wrapped: string;
+  /** `K` as HKDF key material (non-extractable but in Node.js: see crypto/hkdf.ts). */
+  readonly kdfKey: CryptoKey;
+}
+
+/**
+ * Client: `k` (32 bytes, fresh per request) imported and wrapped to the router's key, ready for
+ * {@link requestSealingForKeyV2}; nothing of it depends on the request, so it can be made before the
+ * request is (client/request-keys.ts). The caller zeroes `k` as soon as this resolves.
+ */
+export async function requestKeyV2(k: Bytes, recipient: CryptoKey): Promise<RequestKeyV2> {
+  if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
+  // The three uses of K run side by side; each copies it into Web Crypto.
+  const [key, wrapped, kdfKey] = await Promise.all([importAesKey(k, 'encrypt'), rsaEncryptKey(k, recipient), importHkdfKey(k)]);
+  return { recipient, key, wrapped: encodeBase64(new Uint8Array(wrapped)), kdfKey };
+}
+
+/**
+ * Client: a request sealed with `requestKey`'s `K` bound to `binding`, and the key that opens this
+ * request's answer, and only it; that key is derived (from `kdfKey`) only once something awaits it,
+ * after the request has gone, and never for a streamed answer. `kdfKey` also derives the keys of a streamed
+ * answer (stream/records.ts).
+ */
+export function requestSealingForKeyV2(requestKey: RequestKeyV2, binding: RequestBinding): { sealing: Sealing } & RequestKeys {
+  const { key, wrapped, kdfKey } = requestKey;
+  // Derived when a whole answer or a sealed error arrives: a streamed answer never needs it.
+  const answerKey = lazyPromise(() => deriveAesKey(kdfKey, answerKeyInfo(binding.payloadId), 'decrypt'));
+  return {
+    sealing: {
+      fields: {
+        version: PROTOCOL_V2_VERSION,
+        algorithm: PACKAGE_ALGORITHM,
+        encrypted_aes_key: wrapped,
+        key_algorithm: KEY_ALGORITHM,
+        payload_algorithm: PAYLOAD_ALGORITHM,
+      },
+      params: { key, nonce: newNonce(), aad: requestAad(binding) },
+    },
+    answerKey,
+    kdfKey,
+  };
+}
+
+/**
+ * Client: `requestKeyV2` and `requestSealingForKeyV2` in one: a request sealed with `k`
+ * (32 bytes, fresh per request) bound to `binding`, `k` wrapped to the router's key, and the key
+ * that opens this request's answer. The caller zeroes `k` as soon as this resolves: nothing reads
+ * it afterwards.
  */
 export async function requestSealingV2(
   k: Bytes,
@@ -98,26 +152,7 @@ export async function requestSealingV2(
   /** The request package's fields and what seals its payload. */
   sealing: Sealing;
 } & RequestKeys> {
-  if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
-  // The three uses of K run side by side; each copies it into Web Crypto.
-  const [key, wrapped, kdfKey] = await Promise.all([importAesKey(k, 'encrypt'), rsaEncryptKey(k, recipient), importHkdfKey(k)]);
-  const answerKey = deriveAesKey(kdfKey, answerKeyInfo(binding.payloadId), 'decrypt');
-  // Awaited only when an answer arrives: a request that fails before must not leave an unhandled rejection.
-  answerKey.catch(() => undefined);
-  return {
-    sealing: {
-      fields: {
-        version: PROTOCOL_V2_VERSION,
-        algorithm: PACKAGE_ALGORITHM,
-        encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
-        key_algorithm: KEY_ALGORITHM,
-        payload_algorithm: PAYLOAD_ALGORITHM,
-      },
-      params: { key, nonce: newNonce(), aad: requestAad(binding) },
-    },
-    answerKey,
-    kdfKey,
-  };
+  return requestSealingForKeyV2(await requestKeyV2(k, recipient), binding);
 }
 
 /**
@@ -132,7 +167,7 @@ export async function sealRequestV2(
 ): Promise<{
   /** The request package. */
   package: EncryptedPackage;
-  /** The key that opens its answer, still being derived. */
+  /** The key that opens its answer, derived once awaited. */
   answerKey: Promise<CryptoKey>;
 }> {
   const { sealing, answerKey } = await requestSealingV2(k, recipient, binding);
@@ -168,9 +203,9 @@ export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId
 /**
  * Router: how a v2 request opens, with the `binding` rebuilt from the headers it received. A header
  * changed on the way, or a package sealed without the binding, fails like any package that does not
- * open (SecurityError). Opening hands back the key to seal the answer with, still being derived
- * (the request goes on to the model meanwhile: a stream needs it only for an error), and `K` as HKDF
- * key material.
+ * open (SecurityError). Opening hands back the key to seal the answer with, derived only once it is
+ * awaited (the request goes on to the model first: a stream needs it only for an error), and `K` as
+ * HKDF key material.
  */
 export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding): PackageOpener<RequestKeys> {
   return {
@@ -220,8 +255,8 @@ async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: Re
   } finally {
     k.fill(0);
   }
-  const answerKey = deriveAesKey(kdfKey, answerKeyInfo(binding.payloadId), 'encrypt');
-  answerKey.catch(() => undefined); // awaited by whoever seals an answer; never left unhandled
+  // Derived when an answer or an error is sealed: a streamed answer never needs it.
+  const answerKey = lazyPromise(() => deriveAesKey(kdfKey, answerKeyInfo(binding.payloadId), 'encrypt'));
   return { openKey, answerKey, kdfKey };
 }
 
