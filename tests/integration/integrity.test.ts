@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { APIError, SecurityError, type ProtocolVersion } from '@nomyo/core';
-import { deriveAnswerKey, generateRsaKeyPair, sealAnswerV2, sealPackage, type AnswerPackage } from '@nomyo/core/protocol';
+import { deriveAnswerKey, generateRsaKeyPair, pemToDer, sealAnswerV2, sealPackage, type AnswerPackage } from '@nomyo/core/protocol';
 import type { NomyoServer, RequestRecord } from '@nomyo/server';
 import type { EncryptedPackage } from '@nomyo/core';
 import { spyMemory } from './spy-memory.js';
-import { clientFor, hello, startTestServer } from './support.js';
+import { SERVER_KEY_FILE, clientFor, hello, secureRequests, startTestServer, text } from './support.js';
 
 type Sealed = EncryptedPackage & AnswerPackage;
 const GENERIC = 'decryption failed: the package is not authentic or not for this key';
@@ -160,8 +161,8 @@ describe('zeroing, proven on the real buffers', () => {
     }
   });
 
-  it('protocol 2: each request is sealed with a K of its own, made ahead once the previous request was over', async () => {
-    const server = await startTestServer({ recordRequests: true });
+  it('protocol 2: the next request\'s K is made once a request is over, zeroed at once, and the next request is sent with it', async () => {
+    const server = await startTestServer();
     const handed: Uint8Array[] = [];
     try {
       const client = clientFor(server, { secureMemory: spyMemory(handed) });
@@ -170,17 +171,33 @@ describe('zeroing, proven on the real buffers', () => {
       const before = handed.length;
       const payloadBytes = new TextEncoder().encode(JSON.stringify(hello)).length;
       await client.create(hello);
-      // The second request's K was ready: nothing is drawn between its payload and its answer; the next K follows.
+      // Nothing is drawn between the second request's payload and its answer: its K was ready. The next K follows.
       expect(handed.slice(before).map((v) => v.length)).toEqual([payloadBytes, expect.any(Number), K_BYTES]);
       expect(handed.at(-2)!.length).not.toBe(K_BYTES);
-      // Streamed and concurrent requests too: the router unwraps a different K from every one.
-      const stream = await client.create({ ...hello, stream: true });
-      for await (const _ of stream);
-      await Promise.all([client.create(hello), client.create(hello), client.create({ ...hello, stream: true }).then(async (s) => { for await (const _ of s); })]);
-      const wrapped = server.requests.filter((r) => r.method === 'POST').map((r) => JSON.parse(new TextDecoder().decode(r.body)).encrypted_aes_key as string);
-      expect(wrapped).toHaveLength(6);
-      expect(new Set(wrapped).size).toBe(6);
       await vi.waitFor(() => expect(handed.every((view) => view.every((b) => b === 0))).toBe(true));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it.each([1, 2] as const)('protocol %i: every request, sequential, streamed or concurrent, is sealed with a key of its own', async (protocol) => {
+    const server = await startTestServer();
+    try {
+      const client = clientFor(server, { protocol });
+      const streamed = async () => {
+        for await (const _ of await client.create({ ...hello, stream: true }));
+      };
+      await client.create(hello);
+      await client.create(hello);
+      await streamed();
+      await Promise.all([client.create(hello), client.create(hello), streamed()]);
+      // What the router unwraps from each request (v2: K; v1: the AES key), with its own private key.
+      const der = pemToDer(readFileSync(SERVER_KEY_FILE, 'utf8'), 'PRIVATE KEY');
+      const routerKey = await crypto.subtle.importKey('pkcs8', der, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
+      const wrapped = secureRequests(server).map((r) => JSON.parse(text(r.body)).encrypted_aes_key as string);
+      const keys = await Promise.all(wrapped.map(async (w) => Buffer.from(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, routerKey, Buffer.from(w, 'base64'))).toString('hex')));
+      expect(keys).toHaveLength(6);
+      expect(new Set(keys).size).toBe(6);
     } finally {
       await server.close();
     }

@@ -4,10 +4,9 @@
  * chooses the version (keys/protocol-choice.ts) and then only composes these.
  */
 import { HEADERS, type ProtocolVersion } from '../protocol/constants.js';
-import { v1Opener, v1Sealing, type PackageOpener, type Sealing } from '../protocol/package.js';
+import { v1Opener, v1SealingForKey, type PackageKeyV1, type PackageOpener, type Sealing } from '../protocol/package.js';
 import { answerOpenerV2, requestSealingForKeyV2, type RequestBinding, type RequestKeyV2 } from '../protocol/v2.js';
 import type { ClientKeyPair } from '../keys/client-keys.js';
-import type { ServerKey } from '../keys/server-key.js';
 import type { APIError } from '../errors.js';
 import type { Exchange } from '../transport/exchange.js';
 import { sealedError } from './sealed-error.js';
@@ -26,9 +25,12 @@ export interface Protection {
   kdfKey?: CryptoKey;
 }
 
-/** v1: a fresh AES key wrapped to the router's key; the answer is sealed to the client's pair, whose public key travels in X-Public-Key. */
-export async function v1Protection(serverKey: ServerKey, keys: ClientKeyPair): Promise<Protection> {
-  return { version: 1, headers: { [HEADERS.publicKey]: keys.publicKeyHeader }, sealing: await v1Sealing(serverKey.key), opener: v1Opener(keys.privateKey) };
+/**
+ * v1: a fresh AES key wrapped to the router's key (made ahead, client/request-keys.ts); the answer is
+ * sealed to the client's pair, whose public key travels in X-Public-Key.
+ */
+export function v1Protection(packageKey: PackageKeyV1, keys: ClientKeyPair): Protection {
+  return { version: 1, headers: { [HEADERS.publicKey]: keys.publicKeyHeader }, sealing: v1SealingForKey(packageKey), opener: v1Opener(keys.privateKey) };
 }
 
 /**

@@ -18,7 +18,7 @@ import { withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
 import { sealablePayloads, serializePayload } from './payload.js';
 import { v1Protection, v2Protection, type Protection } from './protection.js';
-import type { RequestKeyReserve } from './request-keys.js';
+import type { RequestKeys } from './request-keys.js';
 
 /** The per-call options of sendSecureRequest (and of a streamed request). */
 export interface SendOptions {
@@ -40,8 +40,8 @@ export interface RequestContext {
   readonly timeout: number;
   readonly serverKeys: ServerKeyCache;
   readonly keys: ClientKeyHolder;
-  /** The `K` of the next v2 request, made ahead. */
-  readonly requestKeys: RequestKeyReserve;
+  /** The key of the next request, made ahead. */
+  readonly requestKeys: RequestKeys;
 }
 
 /** One call, checked, whatever its attempts: its payload serialized once, a signal that follows the caller's. */
@@ -109,8 +109,9 @@ export async function protect(ctx: RequestContext, call: Call): Promise<Protecti
   const v1Keys = ctx.protocol === 1 ? ctx.keys.current() : undefined;
   const [serverKey, keys] = await untilAborted(Promise.all([ctx.serverKeys.get(), v1Keys]), call.signal);
   const version = chooseProtocol(ctx.protocol, serverKey, ctx.routerUrl);
-  if (version === 2) return v2Protection(await ctx.requestKeys.take(serverKey.key, call.secure), { payloadId: call.payloadId, tier: call.tier });
-  return v1Protection(serverKey, keys ?? (await untilAborted(ctx.keys.current(), call.signal)));
+  if (version === 2) return v2Protection(await ctx.requestKeys.v2.take(serverKey.key, call.secure), { payloadId: call.payloadId, tier: call.tier });
+  const packageKey = ctx.requestKeys.v1.take(serverKey.key, call.secure);
+  return v1Protection(await packageKey, keys ?? (await untilAborted(ctx.keys.current(), call.signal)));
 }
 
 /** Runs `attempt` with the retries and the one key refresh of a call (see above). */

@@ -124,21 +124,31 @@ export interface PackageOpener<T extends object = object> {
   check(pkg: unknown): CheckedPackage<T>;
 }
 
+/** A v1 package's key made before its package: a fresh AES-256 key, wrapped to `recipient`. It seals one package. */
+export interface PackageKeyV1 {
+  /** The RSA-OAEP-SHA256 public key the AES key is wrapped to. */
+  readonly recipient: CryptoKey;
+  /** The AES-256-GCM key. */
+  readonly key: CryptoKey;
+  /** `encrypted_aes_key`: the key wrapped to `recipient`, base64. */
+  readonly wrapped: string;
+}
+
+/** A fresh AES-256 key wrapped to `recipient`, for {@link v1SealingForKey}: made before the package can be (client/request-keys.ts). */
+export async function packageKeyV1(recipient: CryptoKey): Promise<PackageKeyV1> {
+  const key = await generateAesKey();
+  return { recipient, key, wrapped: encodeBase64(new Uint8Array(await wrapAesKey(key, recipient))) };
+}
+
+/** A v1 package sealed with `packageKey` and a fresh nonce. */
+export function v1SealingForKey(packageKey: PackageKeyV1, extra?: { processed_at?: number }): Sealing {
+  const fields = { version: PROTOCOL_VERSION, algorithm: PACKAGE_ALGORITHM, encrypted_aes_key: packageKey.wrapped, key_algorithm: KEY_ALGORITHM, payload_algorithm: PAYLOAD_ALGORITHM };
+  return { fields: { ...fields, ...extra }, params: { key: packageKey.key, nonce: newNonce() } };
+}
+
 /** A v1 package to `recipient` (an RSA-OAEP-SHA256 public key): a fresh AES-256 key, wrapped, and a fresh nonce. */
 export async function v1Sealing(recipient: CryptoKey, extra?: { processed_at?: number }): Promise<Sealing> {
-  const key = await generateAesKey();
-  const wrapped = await wrapAesKey(key, recipient);
-  return {
-    fields: {
-      version: PROTOCOL_VERSION,
-      algorithm: PACKAGE_ALGORITHM,
-      encrypted_aes_key: encodeBase64(new Uint8Array(wrapped)),
-      key_algorithm: KEY_ALGORITHM,
-      payload_algorithm: PAYLOAD_ALGORITHM,
-      ...extra,
-    },
-    params: { key, nonce: newNonce() },
-  };
+  return v1SealingForKey(await packageKeyV1(recipient), extra);
 }
 
 /** Seals `plaintext` as `sealing` says: the package object, its fields in wire order. The caller zeroes `plaintext`. */

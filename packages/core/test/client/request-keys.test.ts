@@ -1,11 +1,11 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { RequestKeyReserve } from '../../src/client/request-keys.js';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { RequestKeys } from '../../src/client/request-keys.js';
 import { SecureByteContext } from '../../src/memory/context.js';
 import { JsSecureMemory } from '../../src/memory/js-memory.js';
 import { generateRsaKeyPair, rsaDecryptKey } from '../../src/crypto/rsa.js';
 import { decodeBase64 } from '../../src/protocol/base64.js';
 import type { Bytes } from '../../src/crypto/subtle.js';
-import type { RequestKeyV2 } from '../../src/protocol/v2.js';
+
 
 /** Secure memory that counts the K it is asked for, and keeps each to check it was zeroed. */
 function countingContext(): { secure: SecureByteContext; ks: Uint8Array[] } {
@@ -27,15 +27,15 @@ beforeAll(async () => {
   [router, other] = await Promise.all([generateRsaKeyPair(2048, false), generateRsaKeyPair(2048, false)]);
 });
 
-/** The K inside a request key, as the router unwraps it. */
-async function unwrapped(key: RequestKeyV2, privateKey: CryptoKey): Promise<string> {
+/** The key inside a request key (v2's K, v1's AES key), as the router unwraps it. */
+async function unwrapped(key: { wrapped: string }, privateKey: CryptoKey): Promise<string> {
   return Buffer.from(await rsaDecryptKey(decodeBase64(key.wrapped) as Bytes, privateKey)).toString('hex');
 }
 
-describe('RequestKeyReserve: the next v2 request\'s K, made ahead', () => {
+describe('RequestKeys: the next v2 request\'s K, made ahead', () => {
   it('makes a fresh K for each take until it is refilled; the K made ahead goes to the next request, and only to it', async () => {
     const { secure, ks } = countingContext();
-    const reserve = new RequestKeyReserve();
+    const reserve = new RequestKeys().v2;
     const first = await reserve.take(router.publicKey, secure);
     expect(ks).toHaveLength(1);
     reserve.refill();
@@ -55,7 +55,7 @@ describe('RequestKeyReserve: the next v2 request\'s K, made ahead', () => {
 
   it('never hands a K made for one router key to a request for another', async () => {
     const { secure, ks } = countingContext();
-    const reserve = new RequestKeyReserve();
+    const reserve = new RequestKeys().v2;
     await reserve.take(router.publicKey, secure);
     reserve.refill();
     const forOther = await reserve.take(other.publicKey, secure);
@@ -66,7 +66,7 @@ describe('RequestKeyReserve: the next v2 request\'s K, made ahead', () => {
 
   it('refills once however often it is asked, and not at all before a first request or after close', async () => {
     const { secure, ks } = countingContext();
-    const reserve = new RequestKeyReserve();
+    const reserve = new RequestKeys().v2;
     reserve.refill();
     expect(ks).toHaveLength(0);
     await reserve.take(router.publicKey, secure);
@@ -83,10 +83,35 @@ describe('RequestKeyReserve: the next v2 request\'s K, made ahead', () => {
 
   it('a K that cannot be made ahead costs nothing: the next request makes its own, and reports why it fails', async () => {
     const { secure } = countingContext();
-    const reserve = new RequestKeyReserve();
+    const reserve = new RequestKeys().v2;
     const unusable = router.privateKey; // a private key cannot encrypt
     await expect(reserve.take(unusable, secure)).rejects.toThrow();
     reserve.refill(); // fails in the background, never unhandled
     await expect(reserve.take(unusable, secure)).rejects.toThrow();
+  });
+});
+
+describe('RequestKeys: the next v1 request\'s AES key, made ahead', () => {
+  it('goes to the next request for the same router key only, a fresh one otherwise; refill() makes the key of each version used', async () => {
+    const { secure, ks } = countingContext();
+    const keys = new RequestKeys();
+    const made = vi.spyOn(crypto.subtle, 'generateKey');
+    const first = await keys.v1.take(router.publicKey, secure);
+    keys.refill();
+    expect(made).toHaveBeenCalledTimes(2);
+    const second = await keys.v1.take(router.publicKey, secure);
+    expect(made).toHaveBeenCalledTimes(2);
+    const third = await keys.v1.take(router.publicKey, secure);
+    keys.refill();
+    const forOther = await keys.v1.take(other.publicKey, secure);
+    expect(made).toHaveBeenCalledTimes(5);
+    made.mockRestore();
+    const k = await Promise.all([first, second, third].map((key) => unwrapped(key, router.privateKey)));
+    expect(new Set(k).size).toBe(3);
+    expect(forOther.recipient).toBe(other.publicKey);
+    await expect(unwrapped(forOther, other.privateKey)).resolves.toMatch(/^[0-9a-f]{64}$/);
+    // v1's key is made inside Web Crypto (no K in secure memory), and v2's reserve, never used, made none.
+    expect(ks).toHaveLength(0);
+    keys.close();
   });
 });
