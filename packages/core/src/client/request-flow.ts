@@ -18,7 +18,7 @@ import { withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
 import { sealablePayloads, serializePayload } from './payload.js';
 import { v1Protection, v2Protection, type Protection } from './protection.js';
-import type { RequestKeys } from './request-keys.js';
+import type { NextRequestKeys } from './request-keys.js';
 
 /** The per-call options of sendSecureRequest (and of a streamed request). */
 export interface SendOptions {
@@ -41,7 +41,7 @@ export interface RequestContext {
   readonly serverKeys: ServerKeyCache;
   readonly keys: ClientKeyHolder;
   /** The key of the next request, made ahead. */
-  readonly requestKeys: RequestKeys;
+  readonly requestKeys: NextRequestKeys;
 }
 
 /** One call, checked, whatever its attempts: its payload serialized once, a signal that follows the caller's. */

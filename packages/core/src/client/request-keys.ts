@@ -57,7 +57,7 @@ export class KeyReserve<T> {
 }
 
 /** A client's next request keys, one reserve per version. */
-export class RequestKeys {
+export class NextRequestKeys {
   /** v1: a fresh AES key wrapped to the router's key. */
   readonly v1 = new KeyReserve<PackageKeyV1>((recipient) => packageKeyV1(recipient));
   /** v2: a fresh `K` in secure memory, made ready and zeroed. */

@@ -25,7 +25,7 @@ import { Call, protect, withRetriesAndKeyRefresh, type SendOptions } from './req
 import { roundTrip, type Wire } from './round-trip.js';
 import { streamAttempt, type StreamContext } from './stream-request.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
-import { RequestKeys } from './request-keys.js';
+import { NextRequestKeys } from './request-keys.js';
 import {
   checkKeyDir,
   checkKeyPassword,
@@ -85,7 +85,7 @@ export class SecureCompletionClient {
   readonly #keys: ClientKeyHolder;
   readonly #keySource: ClientKeySource;
   readonly #serverKeys: ServerKeyCache;
-  readonly #requestKeys = new RequestKeys();
+  readonly #requestKeys = new NextRequestKeys();
   #disposed = false;
 
   /** Checks every option (an unknown one is an InvalidArgumentError); makes no key and sends nothing yet. */

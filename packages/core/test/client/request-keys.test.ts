@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { RequestKeys } from '../../src/client/request-keys.js';
+import { NextRequestKeys } from '../../src/client/request-keys.js';
 import { SecureByteContext } from '../../src/memory/context.js';
 import { JsSecureMemory } from '../../src/memory/js-memory.js';
 import { generateRsaKeyPair, rsaDecryptKey } from '../../src/crypto/rsa.js';
@@ -32,10 +32,10 @@ async function unwrapped(key: { wrapped: string }, privateKey: CryptoKey): Promi
   return Buffer.from(await rsaDecryptKey(decodeBase64(key.wrapped) as Bytes, privateKey)).toString('hex');
 }
 
-describe('RequestKeys: the next v2 request\'s K, made ahead', () => {
+describe('NextRequestKeys: the next v2 request\'s K, made ahead', () => {
   it('makes a fresh K for each take until it is refilled; the K made ahead goes to the next request, and only to it', async () => {
     const { secure, ks } = countingContext();
-    const reserve = new RequestKeys().v2;
+    const reserve = new NextRequestKeys().v2;
     const first = await reserve.take(router.publicKey, secure);
     expect(ks).toHaveLength(1);
     reserve.refill();
@@ -55,7 +55,7 @@ describe('RequestKeys: the next v2 request\'s K, made ahead', () => {
 
   it('never hands a K made for one router key to a request for another', async () => {
     const { secure, ks } = countingContext();
-    const reserve = new RequestKeys().v2;
+    const reserve = new NextRequestKeys().v2;
     await reserve.take(router.publicKey, secure);
     reserve.refill();
     const forOther = await reserve.take(other.publicKey, secure);
@@ -66,7 +66,7 @@ describe('RequestKeys: the next v2 request\'s K, made ahead', () => {
 
   it('refills once however often it is asked, and not at all before a first request or after close', async () => {
     const { secure, ks } = countingContext();
-    const reserve = new RequestKeys().v2;
+    const reserve = new NextRequestKeys().v2;
     reserve.refill();
     expect(ks).toHaveLength(0);
     await reserve.take(router.publicKey, secure);
@@ -83,7 +83,7 @@ describe('RequestKeys: the next v2 request\'s K, made ahead', () => {
 
   it('a K that cannot be made ahead costs nothing: the next request makes its own, and reports why it fails', async () => {
     const { secure } = countingContext();
-    const reserve = new RequestKeys().v2;
+    const reserve = new NextRequestKeys().v2;
     const unusable = router.privateKey; // a private key cannot encrypt
     await expect(reserve.take(unusable, secure)).rejects.toThrow();
     reserve.refill(); // fails in the background, never unhandled
@@ -91,10 +91,10 @@ describe('RequestKeys: the next v2 request\'s K, made ahead', () => {
   });
 });
 
-describe('RequestKeys: the next v1 request\'s AES key, made ahead', () => {
+describe('NextRequestKeys: the next v1 request\'s AES key, made ahead', () => {
   it('goes to the next request for the same router key only, a fresh one otherwise; refill() makes the key of each version used', async () => {
     const { secure, ks } = countingContext();
-    const keys = new RequestKeys();
+    const keys = new NextRequestKeys();
     const made = vi.spyOn(crypto.subtle, 'generateKey');
     const first = await keys.v1.take(router.publicKey, secure);
     keys.refill();
