@@ -3,7 +3,8 @@
  * encrypted chat completions against reference routers across origins (CORS) and shows the
  * answers: protocol 2 against the default router (no client key pair), then protocol 1 against a
  * v1-only router (a key pair made in the page, which the page cannot read); and streamed answers,
- * token by token as the router seals them, stopped by the page's abort. Engines run one after
+ * token by token as the router seals them (directly, and through nginx over HTTP/2 with TLS, as
+ * routers are deployed), stopped by the page's abort. Engines run one after
  * another, each launched once for all its tests; a missing engine fails with its install command.
  */
 import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
@@ -17,11 +18,15 @@ import { bundleCore, type CoreBundle } from './bundle.js';
 import { launchEngine, type Engine, type PageDriver } from './engines.js';
 import { streamInPage } from './stream-in-page.js';
 import { supportTable } from '../runtimes/support-table.js';
+import { makeTestCertificates, type TestCertificates } from '@nomyo/test-support/tls';
+import { startNginx, type Nginx } from '../nginx/nginx.js';
 
 let bundle: CoreBundle;
 let routerV2: NomyoServer; // the reference router as it ships: protocols 1 and 2
 let routerV1: NomyoServer; // as routers deployed before protocol 2
 let routerSlow: NomyoServer; // the echo model streams one word every ECHO_DELAY_MS
+let tls: TestCertificates;
+let nginxH2: Nginx; // nginx in front of routerSlow, as deployed: TLS, HTTP/2 to browsers, default buffering
 
 // Long enough apart that a browser holding the body back (until its end, or a buffer's worth) shows.
 const ECHO_DELAY_MS = 150;
@@ -34,8 +39,12 @@ beforeAll(async () => {
   routerV2 = await startRouter();
   routerV1 = await startRouter({ protocol: 1 });
   routerSlow = await startRouter({ echoDelayMs: ECHO_DELAY_MS });
+  tls = makeTestCertificates();
+  nginxH2 = await startNginx({ router: routerSlow.url, tls, http2: true });
 });
 afterAll(async () => {
+  await nginxH2?.close();
+  tls?.cleanup();
   await routerV2?.close();
   await routerV1?.close();
   await routerSlow?.close();
@@ -211,6 +220,21 @@ describe.each(ENGINE_NAMES)('in %s', (name) => {
       // The whole event stream as sent (recorded once it ended): records only, no word of the answer.
       expect(new TextDecoder().decode(response.body)).toMatch(/^event: nomyo-stream\n[^]*event: nomyo-final\ndata: [A-Za-z0-9+/=]+\n\n$/);
       expectNoPlaintextOnWire(routerSlow, [STREAMED, 'eight words']);
+    });
+
+    it('through nginx offering HTTP/2 (TLS, default buffering): each token as the model makes it, and the stream went over HTTP/2', async () => {
+      const logged = nginxH2.accessLog().length; // the engines before this one were logged too
+      const { run } = await onBundlePage(await engine(), (page, coreUrl) => page.evaluate(streamInPage, coreUrl, nginxH2.url, STREAMED, false));
+      expect(run.end, nginxH2.errorLog()).toEqual({ ok: true });
+      expect(run.metadata).toMatchObject({ protocol: 2, streamed: true });
+      expect(run.chunks.map((c) => c.content ?? '').join('')).toBe(`echo: ${STREAMED}`);
+      const words = run.chunks.filter((c) => c.content);
+      const span = words.at(-1)!.ms - words[0]!.ms;
+      timings.push(`through nginx over HTTP/2: first word ${Math.round(words[0]!.ms)} ms, span ${Math.round(span)} ms`);
+      expect(span).toBeGreaterThanOrEqual((words.length - 2) * ECHO_DELAY_MS * 0.5);
+      // nginx logs a request when it ends: the sealed POST (and its CORS preflight) came over HTTP/2.
+      await expect.poll(() => [...nginxH2.accessLog().slice(logged).matchAll(/"POST \/v1\/chat\/secure_completion (HTTP\/[\d.]+)"/g)].map((m) => m[1]), { timeout: 5_000 }).toEqual(['HTTP/2.0']);
+      expect(completionRequests(routerSlow)).toHaveLength(1);
     });
 
     it('stream.controller.abort() ends the loop with APIUserAbortError and closes the connection', async () => {

@@ -61,10 +61,11 @@ const FIREFOX_PREFS = {
 
 async function launchPuppeteer(name: 'chromium' | 'firefox', executablePath: string): Promise<Engine> {
   // puppeteer makes a fresh temporary profile for each launch and removes it on close.
+  // acceptInsecureCerts: the nginx in front of a router (HTTP/2 needs TLS) shows the test's own certificate.
   const browser: Browser = await puppeteer.launch(
     name === 'chromium'
-      ? { browser: 'chrome', executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 }
-      : { browser: 'firefox', executablePath, headless: true, extraPrefsFirefox: FIREFOX_PREFS, timeout: 60_000 },
+      ? { browser: 'chrome', executablePath, headless: true, args: CHROMIUM_ARGS, acceptInsecureCerts: true, timeout: 60_000 }
+      : { browser: 'firefox', executablePath, headless: true, extraPrefsFirefox: FIREFOX_PREFS, acceptInsecureCerts: true, timeout: 60_000 },
   );
   return {
     name,

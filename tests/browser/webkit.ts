@@ -43,7 +43,8 @@ export async function launchWebKit(paths: { WebKitWebDriver: string; MiniBrowser
     const base = `http://127.0.0.1:${port}`;
     await waitForDriver(base, driver);
     const session = (await command(base, 'POST', '/session', {
-      capabilities: { alwaysMatch: { 'webkitgtk:browserOptions': { binary: paths.MiniBrowser, args: ['--automation'] } } },
+      // acceptInsecureCerts: the nginx in front of a router (HTTP/2 needs TLS) shows the test's own certificate.
+      capabilities: { alwaysMatch: { acceptInsecureCerts: true, 'webkitgtk:browserOptions': { binary: paths.MiniBrowser, args: ['--automation'] } } },
     })) as { sessionId: string; capabilities: { browserVersion: string } };
     const url = `${base}/session/${session.sessionId}`;
     await command(url, 'POST', '/timeouts', { script: 120_000, pageLoad: 30_000 });
