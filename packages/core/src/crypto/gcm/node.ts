@@ -11,6 +11,7 @@ import * as nodeCrypto from 'node:crypto';
 import { GCM_TAG_BYTES } from '../../protocol/constants.js';
 import { decryptionFailed } from '../rsa.js';
 import type { Bytes } from '../subtle.js';
+import { makeAhead, takeAhead, type AheadCipher } from './ahead.js';
 import { webCryptoGcm } from './browser.js';
 import { GCM_PIECE_BYTES, type GcmPieces } from './types.js';
 
@@ -20,21 +21,25 @@ const usable =
   typeof nodeCrypto.KeyObject?.from === 'function' && typeof nodeCrypto.createCipheriv === 'function' && typeof nodeCrypto.createDecipheriv === 'function';
 
 /**
- * node:crypto's cipher for `key` (handed over from Web Crypto without its bytes), or undefined where
- * this runtime cannot make one: then Web Crypto does the work, as in browser.ts. `nonce` and `tag`
- * are the protocol's sizes, checked before (a wrong tag length is a failed open, not a fallback).
+ * node:crypto's cipher for `key` (handed over from Web Crypto without its bytes), its `aad` given, or
+ * undefined where this runtime cannot make one: then Web Crypto does the work, as in browser.ts.
+ * `nonce` is the protocol's size, checked before.
  */
-function nodeCipher(kind: 'encrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.CipherGCM | undefined;
-function nodeCipher(kind: 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.DecipherGCM | undefined;
-function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes): nodeCrypto.CipherGCM | nodeCrypto.DecipherGCM | undefined {
+function nodeCipher(kind: 'encrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): nodeCrypto.CipherGCM | undefined;
+function nodeCipher(kind: 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): nodeCrypto.DecipherGCM | undefined;
+function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined;
+function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined {
   if (!usable || !key.extractable || !key.usages.includes(kind) || key.algorithm.name !== 'AES-GCM' || (key.algorithm as AesKeyAlgorithm).length !== 256) return undefined;
+  let cipher: AheadCipher;
   try {
     const handle = keyObject(key);
     const options = { authTagLength: GCM_TAG_BYTES };
-    return kind === 'encrypt' ? nodeCrypto.createCipheriv(ALGORITHM, handle, nonce, options) : nodeCrypto.createDecipheriv(ALGORITHM, handle, nonce, options);
+    cipher = kind === 'encrypt' ? nodeCrypto.createCipheriv(ALGORITHM, handle, nonce, options) : nodeCrypto.createDecipheriv(ALGORITHM, handle, nonce, options);
   } catch {
     return undefined;
   }
+  if (aad) cipher.setAAD(aad);
+  return cipher;
 }
 
 /** Each key handed to node:crypto once: a stream's records, hundreds a second, share one key. */
@@ -50,9 +55,8 @@ const streamingGcm: GcmPieces = {
   streaming: true,
 
   async seal(key, nonce, aad, plaintext, sink) {
-    const cipher = nodeCipher('encrypt', key, nonce);
+    const cipher = (takeAhead('encrypt', key, nonce, aad) as nodeCrypto.CipherGCM | undefined) ?? nodeCipher('encrypt', key, nonce, aad);
     if (!cipher) return webCryptoGcm.seal(key, nonce, aad, plaintext, sink);
-    if (aad) cipher.setAAD(aad);
     for (let i = 0; i < plaintext.length; i += GCM_PIECE_BYTES) {
       const piece = cipher.update(plaintext.subarray(i, Math.min(i + GCM_PIECE_BYTES, plaintext.length)));
       // GCM is a stream cipher: what goes in comes out at once, byte for byte.
@@ -63,18 +67,22 @@ const streamingGcm: GcmPieces = {
     return new Uint8Array(cipher.getAuthTag()) as Bytes;
   },
 
+  ahead(kind, key, next) {
+    makeAhead(kind, key, next, nodeCipher);
+  },
+
   async open(key, nonce, aad, tag, ciphertextLength, feed, target) {
     if (tag.length !== GCM_TAG_BYTES) throw decryptionFailed();
-    const decipher = nodeCipher('decrypt', key, nonce);
-    if (!decipher) return webCryptoGcm.open(key, nonce, aad, tag, ciphertextLength, feed, target);
-    if (target.length < ciphertextLength) throw new RangeError('plaintext target too small');
-    let written = 0;
+    let decipher: nodeCrypto.DecipherGCM | undefined;
     try {
-      decipher.setAuthTag(tag);
-      if (aad) decipher.setAAD(aad);
+      decipher = (takeAhead('decrypt', key, nonce, aad) as nodeCrypto.DecipherGCM | undefined) ?? nodeCipher('decrypt', key, nonce, aad);
+      decipher?.setAuthTag(tag);
     } catch {
       throw decryptionFailed();
     }
+    if (!decipher) return webCryptoGcm.open(key, nonce, aad, tag, ciphertextLength, feed, target);
+    if (target.length < ciphertextLength) throw new RangeError('plaintext target too small');
+    let written = 0;
     try {
       // What `feed` throws (bad base64) passes through; anything from the cipher (a wrong tag, an
       // unusable key) is the one opaque error, as with Web Crypto.

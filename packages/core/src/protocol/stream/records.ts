@@ -17,6 +17,7 @@ import {
 } from '../constants.js';
 import { deriveAesKey, deriveBytes } from '../../crypto/hkdf.js';
 import { gcmPieces } from '../../crypto/gcm/select.js';
+import type { GcmPieces } from '../../crypto/gcm/types.js';
 import { decryptionFailed } from '../../crypto/rsa.js';
 import type { Bytes } from '../../crypto/subtle.js';
 import { head, type ByteSource, type OwnedBytes } from '../../memory/owned-bytes.js';
@@ -45,7 +46,39 @@ export async function deriveStreamKeys(kdfKey: CryptoKey, salt: Uint8Array, payl
     deriveAesKey(kdfKey, encoder.encode(V2_STREAM_KEY_INFO_PREFIX + payloadId), usage, salt as Bytes),
     deriveBytes(kdfKey, encoder.encode(V2_STREAM_NONCE_INFO_PREFIX + payloadId), salt as Bytes, GCM_NONCE_BYTES),
   ]);
-  return { key, nonceBase, payloadId };
+  const keys = { key, nonceBase, payloadId };
+  expectRecord(await gcmPieces(), keys, usage, 0);
+  return keys;
+}
+
+/** A record's nonce and AAD. */
+interface RecordCall {
+  readonly nonce: Bytes;
+  readonly aad: Bytes;
+}
+
+/** The record each stream expects next, its nonce and AAD made with its cipher (expectRecord): that record makes neither again. */
+const expected = new WeakMap<StreamKeys, RecordCall & { readonly index: number }>();
+
+/**
+ * Has the cipher of record `index`, as a record that is not the final one (most are not), made while
+ * the stream waits for it, for the record to take when it comes (GcmPieces.ahead: node:crypto's
+ * cipher setup, off the path between a token and the caller).
+ */
+function expectRecord(gcm: GcmPieces, keys: StreamKeys, kind: 'encrypt' | 'decrypt', index: number): void {
+  if (!gcm.ahead || index >= MAX_STREAM_RECORDS) return;
+  gcm.ahead(kind, keys.key, () => {
+    const call = { index, nonce: recordNonce(keys.nonceBase, index), aad: recordAad(keys.payloadId, index, false) };
+    expected.set(keys, call);
+    return call;
+  });
+}
+
+/** Record `index`'s nonce and AAD: those made ahead when it is the record expected, else made now. */
+function recordCall(keys: StreamKeys, index: number, final: boolean): RecordCall {
+  const call = expected.get(keys);
+  if (call && call.index === index && !final) return call;
+  return { nonce: recordNonce(keys.nonceBase, index), aad: recordAad(keys.payloadId, index, final) };
 }
 
 /** `nonce_i` = nonce_base XOR (i as a 12-byte big-endian integer). */
@@ -76,11 +109,13 @@ export async function sealRecord(keys: StreamKeys, index: number, final: boolean
   const gcm = await gcmPieces();
   const sealed = new Uint8Array(plaintext.length + GCM_TAG_BYTES);
   let at = 0;
-  const tag = await gcm.seal(keys.key, recordNonce(keys.nonceBase, index), recordAad(keys.payloadId, index, final), plaintext, (piece) => {
+  const { nonce, aad } = recordCall(keys, index, final);
+  const tag = await gcm.seal(keys.key, nonce, aad, plaintext, (piece) => {
     sealed.set(piece, at);
     at += piece.length;
   });
   sealed.set(tag, at);
+  if (!final) expectRecord(gcm, keys, 'encrypt', index + 1);
   return sealed;
 }
 
@@ -96,10 +131,10 @@ export async function openRecord(keys: StreamKeys, index: number, final: boolean
   const gcm = await gcmPieces();
   const target = into.take(length);
   try {
-    const nonce = recordNonce(keys.nonceBase, index);
-    const aad = recordAad(keys.payloadId, index, final);
+    const { nonce, aad } = recordCall(keys, index, final);
     const tag = sealed.subarray(length) as Bytes;
     const plaintext = await gcm.open(keys.key, nonce, aad, tag, length, (sink) => sink(sealed.subarray(0, length)), target.bytes);
+    if (!final) expectRecord(gcm, keys, 'decrypt', index + 1);
     // Web Crypto's own buffer where the cipher does not stream: into ours, then zeroed.
     if (plaintext !== target.bytes) {
       target.bytes.set(plaintext);

@@ -6,6 +6,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { AHEAD_QUIET_MS } from '../../../src/crypto/gcm/ahead.js';
 import { importHkdfKey } from '../../../src/crypto/hkdf.js';
 import type { Bytes } from '../../../src/crypto/subtle.js';
 import { heapBytes } from '../../../src/memory/owned-bytes.js';
@@ -33,8 +34,12 @@ function read(kind: 'valid' | 'invalid'): StreamVector[] {
     .map((file) => ({ file, ...(JSON.parse(readFileSync(dir + file, 'utf8')) as Omit<StreamVector, 'file'>) }));
 }
 
-/** Opens `body` delivered in pieces of `size` bytes (0: whole): the chunks, and how it ended. */
-async function open(v: StreamVector, size: number): Promise<{ chunks: unknown[]; end: unknown }> {
+/**
+ * Opens `body` delivered in pieces of `size` bytes (0: whole): the chunks, and how it ended. With
+ * `apart`, each event comes a few ms after the one before, as tokens do: each record then meets the
+ * cipher made ahead for the record expected next (crypto/gcm/ahead.ts).
+ */
+async function open(v: StreamVector, size: number, apart = false): Promise<{ chunks: unknown[]; end: unknown }> {
   const opener = new StreamOpener(importHkdfKey(decodeBase64(v.K) as Bytes), v.payload_id, heapBytes);
   const lines = new LineDecoder();
   const events = new EventParser();
@@ -46,6 +51,7 @@ async function open(v: StreamVector, size: number): Promise<{ chunks: unknown[];
     for (const line of lines.push(piece)) {
       const event = events.push(line);
       if (!event) continue;
+      if (apart) await new Promise((resolve) => setTimeout(resolve, AHEAD_QUIET_MS + 2));
       const step = await opener.event(event);
       if (step?.kind === 'chunk') chunks.push(step.chunk);
       if (step?.kind === 'error') ending = { error: step.error };
@@ -63,7 +69,12 @@ async function open(v: StreamVector, size: number): Promise<{ chunks: unknown[];
   }
 }
 
-const SIZES = [0, 7, 1];
+const WAYS = [
+  ['whole', 0, false],
+  ['in pieces of 7 bytes', 7, false],
+  ['one byte at a time', 1, false],
+  ['whole, its events apart in time', 0, true],
+] as const;
 
 describe('streamed answers of an independent implementation', () => {
   it('has the vectors: 7 valid, 28 invalid', () => {
@@ -71,13 +82,13 @@ describe('streamed answers of an independent implementation', () => {
     expect(read('invalid')).toHaveLength(28);
   });
 
-  describe.each(SIZES)('the body in pieces of %i bytes (0: whole)', (size) => {
+  describe.each(WAYS)('the body %s', (_way, size, apart) => {
     it.each(read('valid').map((v) => [v.file, v] as const))('%s gives exactly its chunks and its ending', async (_f, v) => {
-      expect(await open(v, size)).toEqual({ chunks: v.expect.chunks, end: { error: v.expect.error ?? null } });
+      expect(await open(v, size, apart)).toEqual({ chunks: v.expect.chunks, end: { error: v.expect.error ?? null } });
     });
 
     it.each(read('invalid').map((v) => [v.file, v] as const))('%s fails as it says, after exactly the chunks before it', async (_f, v) => {
-      const result = await open(v, size);
+      const result = await open(v, size, apart);
       expect(result.end).toBe(v.expect.failure);
       expect(result.chunks).toHaveLength(v.expect.chunks_before_failure!);
     });
