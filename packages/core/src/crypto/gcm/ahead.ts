@@ -52,9 +52,9 @@ const slots = new WeakMap<CryptoKey, Slot>();
  * together ask for one cipher, for the call after the last of them.
  */
 export function makeAhead(kind: 'encrypt' | 'decrypt', key: CryptoKey, next: () => NextCall, make: MakeCipher): void {
-  const first = !slots.has(key);
-  const slot = slots.get(key) ?? { kind, next, asked: 0, timer: undefined, made: undefined };
-  slots.set(key, slot);
+  let slot = slots.get(key);
+  const first = !slot;
+  if (!slot) slots.set(key, (slot = { kind, next, asked: 0, timer: undefined, made: undefined }));
   slot.kind = kind;
   slot.next = next;
   slot.asked = performance.now();
