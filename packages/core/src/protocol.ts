@@ -54,6 +54,8 @@ export { encodeBase64, decodeBase64 } from './protocol/base64.js';
 export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey } from './crypto/rsa.js';
 export { pemToDer, derToPem, type PemLabel } from './crypto/pem.js';
 export type { Bytes } from './crypto/subtle.js';
+export type { AesKey, NodeAesKey } from './crypto/gcm/types.js';
+export type { HkdfKey, NodeHkdfKey } from './crypto/hkdf.js';
 export type { OwnedBytes, ByteSource, Placement } from './memory/owned-bytes.js';
 export { spkiFingerprint, fingerprintBase64 } from './crypto/fingerprint.js';
 export { parseServerKey } from './keys/server-key.js';

@@ -13,6 +13,8 @@ import {
   v1Sealing,
   StreamSealer,
   type Sealing,
+  type AesKey,
+  type HkdfKey,
 } from '@nomyo/core/protocol';
 import { sealBody, stringifyJsonBytes } from '@nomyo/core/internal';
 import type { RouterBuffers } from './buffers.js';
@@ -47,7 +49,7 @@ export function v1Sealer(recipient: CryptoKey, buffers: RouterBuffers): AnswerSe
  * salt. For a request that asks to stream (`streams`), those keys are derived at once, while the
  * upstream is called: they are on the way to the first token.
  */
-export function v2Sealer(answerKey: Promise<CryptoKey>, kdfKey: CryptoKey, payloadId: string, buffers: RouterBuffers, streams: boolean): AnswerSealer {
+export function v2Sealer(answerKey: Promise<AesKey>, kdfKey: HkdfKey, payloadId: string, buffers: RouterBuffers, streams: boolean): AnswerSealer {
   // Once the upstream request is on its way (setImmediate: after this turn's I/O), not before it.
   let streamSealer = streams ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => StreamSealer.start(kdfKey, payloadId)) : undefined;
   streamSealer?.catch(() => undefined); // awaited when the model streams; never left unhandled

@@ -51,6 +51,9 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
   let error: SealedError | undefined;
   try {
     await sink.write(sealer.header());
+    // The headers and the header event leave now, in one packet, not behind the first records: the
+    // client resolves its fetch and derives the stream's keys while they are sealed.
+    sink.flush();
     for (;;) {
       if (sink.closed || signal.aborted) break;
       const next = await iterator.next();
@@ -165,6 +168,11 @@ class EventSink {
     // What is corked leaves first: nothing is ended behind a cork.
     this.#uncork();
     return new Promise((resolve) => this.res.end(text, resolve));
+  }
+
+  /** Sends what this turn has written so far. */
+  flush(): void {
+    this.#uncork();
   }
 
   destroy(): void {

@@ -23,13 +23,13 @@ export interface UpstreamBody extends AsyncIterable<Uint8Array> {
  * How it failed, if it did, goes into `report` (for the metrics).
  */
 export async function* upstreamChunks(body: UpstreamBody, stop: AbortController, idleMs: number, report: UpstreamReport = {}): AsyncGenerator<unknown> {
-  const pieces = body[Symbol.asyncIterator]();
+  const pieces = new PieceReader(body, stop, idleMs);
   const lines = new LineDecoder();
   const events = new EventParser();
   let finished = false;
   try {
     for (;;) {
-      const piece = await readWithin(pieces, stop, idleMs, report);
+      const piece = await readPiece(pieces, stop, idleMs, report);
       if (piece === undefined) break;
       lines.feed(piece);
       for (let line = nextLine(lines); line !== undefined; line = nextLine(lines)) {
@@ -47,30 +47,21 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
       throw new HttpError(502, 'the inference backend stream ended before the answer did');
     }
   } catch (err) {
-    // What readWithin did not name (a silence, a break) is the upstream sending what it should not.
+    // What readPiece did not name (a silence, a break) is the upstream sending what it should not.
     if (err instanceof HttpError) report.failure ??= 'status';
     throw err;
   } finally {
+    pieces.close();
     stop.abort();
     body.destroy();
   }
 }
 
-/** The next piece, unless `stop` aborts first (silence past `idleMs`, or the client gone). */
-async function readWithin(pieces: AsyncIterator<Uint8Array>, stop: AbortController, idleMs: number, report: UpstreamReport): Promise<Uint8Array | undefined> {
-  const timer = setTimeout(() => stop.abort(new DOMException('timed out', 'TimeoutError')), idleMs);
-  let onAbort = () => {};
-  const stopped = new Promise<never>((_, reject) => {
-    onAbort = () => reject(stop.signal.reason);
-    if (stop.signal.aborted) onAbort();
-    else stop.signal.addEventListener('abort', onAbort, { once: true });
-  });
-  const next = pieces.next();
+/** The next piece, or undefined at the body's end; a silence, a broken connection or the client going away as the error it is. */
+async function readPiece(pieces: PieceReader, stop: AbortController, idleMs: number, report: UpstreamReport): Promise<Uint8Array | undefined> {
   try {
-    const { done, value } = await Promise.race([next, stopped]);
-    return done ? undefined : value;
+    return await pieces.next();
   } catch (err) {
-    next.catch(() => undefined); // abandoned: it fails when the body is destroyed
     const reason = stop.signal.reason as Error | undefined;
     if (reason?.name === 'TimeoutError') {
       report.failure = 'timeout';
@@ -79,9 +70,67 @@ async function readWithin(pieces: AsyncIterator<Uint8Array>, stop: AbortControll
     if (stop.signal.aborted) throw err; // the client went away (or the drain ended it): nobody to tell
     report.failure = 'connection';
     throw new HttpError(502, 'the inference backend connection broke off');
-  } finally {
-    clearTimeout(timer);
-    stop.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * A body read a piece at a time, each read ended at once by an abort of `stop` (the client gone, the
+ * drain, or a read that waited `idleMs`, which this times: the caller's pauses between reads are not
+ * the upstream's silence). One listener and one timer for the whole stream, the timer armed again for
+ * what is left of the wait: a timer, a listener and a race of promises of its own made each read
+ * 50-100 µs slower in a process back from idle, as every token of a stream finds the router
+ * (docs/performance.md).
+ */
+class PieceReader {
+  readonly #pieces: AsyncIterator<Uint8Array>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the read that waits began. */
+  #since: number | undefined;
+  /** Ends the read that waits, with the abort's reason. */
+  #abandon: ((reason: unknown) => void) | undefined;
+  readonly #onAbort = () => this.#abandon?.(this.stop.signal.reason);
+
+  constructor(
+    body: UpstreamBody,
+    private readonly stop: AbortController,
+    private readonly idleMs: number,
+  ) {
+    this.#pieces = body[Symbol.asyncIterator]();
+    this.#arm(idleMs);
+    stop.signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** The next piece, or undefined at the end; rejects with the abort's reason once `stop` aborts. */
+  async next(): Promise<Uint8Array | undefined> {
+    if (this.stop.signal.aborted) throw this.stop.signal.reason;
+    const next = this.#pieces.next();
+    this.#since = Date.now();
+    try {
+      // An abandoned read fails later, when the body is destroyed: handled here, so never unhandled.
+      const { done, value } = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        this.#abandon = reject;
+        next.then(resolve, reject);
+      });
+      return done ? undefined : value;
+    } finally {
+      this.#since = undefined;
+      this.#abandon = undefined;
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.stop.signal.removeEventListener('abort', this.#onAbort);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      const left = this.#since === undefined ? this.idleMs : this.#since + this.idleMs - Date.now();
+      if (left > 0) this.#arm(left);
+      else this.stop.abort(new DOMException('timed out', 'TimeoutError'));
+    }, ms);
+    // The stream's connections keep the process up; a stream nobody finishes must not.
+    this.#timer.unref?.();
   }
 }
 

@@ -4,7 +4,9 @@
  * stops the model, and nothing piles up in the router), a client that goes away stops the model,
  * and v1 and whole-answer requests never stream.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecureCompletionClient, StreamTruncatedError, type ChatCompletionChunk } from '@nomyo/core';
 import { startServer, type CompletionModel, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
@@ -220,5 +222,27 @@ describe('a streamed answer, written by the router', () => {
     })().catch((e: unknown) => e);
     expect(contents).toEqual(['fine ']);
     expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent a malformed chunk', sealed: true });
+  });
+
+  it('the headers and the header event have left the router before the model is asked for its first chunk', async () => {
+    // The router's side of each connection, as it comes.
+    const sockets: Socket[] = [];
+    const emit = Server.prototype.emit;
+    vi.spyOn(Server.prototype, 'emit').mockImplementation(function (this: Server, name: string | symbol, ...args: unknown[]) {
+      if (name === 'connection') sockets.push(args[0] as Socket);
+      return Reflect.apply(emit, this, [name, ...args]) as boolean;
+    });
+    let held: { corked: number; queued: number }[] = [];
+    const client = await routerWith(async function* () {
+      // Whatever the socket still holds here would wait for this chunk's record (and the model's pace).
+      held = sockets.map((s) => ({ corked: s.writableCorked, queued: s.writableLength }));
+      yield chunkOf('first');
+    });
+    const contents: string[] = [];
+    for await (const c of await client.streamSecureRequest(CHAT)) contents.push(c.choices[0]!.delta.content!);
+    vi.restoreAllMocks();
+    expect(contents).toEqual(['first']);
+    expect(held.length).toBeGreaterThan(0);
+    expect(held).toEqual(held.map(() => ({ corked: 0, queued: 0 })));
   });
 });

@@ -84,4 +84,24 @@ describe('upstreamChunks', () => {
     expect(result.got).toEqual([chunk('a')]);
     expect(result.error).toMatchObject({ status: 504, detail: 'the inference backend sent nothing for 100 ms' });
   });
+
+  it('the client going away ends a read that waits, at once, even from a body that never ends it', async () => {
+    const stop = new AbortController();
+    const chunks = upstreamChunks(body([data(chunk('a'))], true), stop, 60_000);
+    expect((await chunks.next()).value).toEqual(chunk('a'));
+    const waiting = chunks.next();
+    const gone = new DOMException('the client went away', 'AbortError');
+    setTimeout(() => stop.abort(gone), 20);
+    await expect(waiting).rejects.toBe(gone);
+  });
+
+  it('a read that waits after slow reads is timed from its own start', async () => {
+    const stop = new AbortController();
+    const chunks = upstreamChunks(body([data(chunk('a'))], true), stop, 150);
+    await chunks.next();
+    await new Promise((resolve) => setTimeout(resolve, 120)); // the caller's pause is not silence
+    const started = performance.now();
+    await expect(chunks.next()).rejects.toMatchObject({ status: 504 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+  });
 });

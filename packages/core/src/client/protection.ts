@@ -7,6 +7,7 @@ import { HEADERS, type ProtocolVersion } from '../protocol/constants.js';
 import { v1Opener, v1SealingForKey, type PackageKeyV1, type PackageOpener, type Sealing } from '../protocol/package.js';
 import { answerOpenerV2, requestSealingForKeyV2, type RequestBinding, type RequestKeyV2 } from '../protocol/v2.js';
 import type { ClientKeyPair } from '../keys/client-keys.js';
+import type { HkdfKey } from '../crypto/hkdf.js';
 import type { APIError } from '../errors.js';
 import type { Exchange } from '../transport/exchange.js';
 import { sealedError } from './sealed-error.js';
@@ -22,7 +23,7 @@ export interface Protection {
   /** v2: the error the router sealed for this request into a non-200 response, if it holds one. */
   sealedError?(response: Exchange): Promise<APIError | undefined>;
   /** v2: the request's `K` as HKDF key material, from which a streamed answer's keys are derived. */
-  kdfKey?: CryptoKey;
+  kdfKey?: HkdfKey;
 }
 
 /**

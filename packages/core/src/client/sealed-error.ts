@@ -4,6 +4,7 @@
  * is generic; a router that seals nothing, or a client that does not look, gets that.
  */
 import { SEALED_ERROR_FIELD } from '../protocol/constants.js';
+import type { AesKey } from '../crypto/gcm/types.js';
 import { parseSealedError, type SealedError } from '../protocol/sealed-error.js';
 import { openErrorV2 } from '../protocol/v2.js';
 import { SecurityError, type APIError, type SealedErrorObject } from '../errors.js';
@@ -16,7 +17,7 @@ import { errorForStatus } from '../transport/status.js';
  * status it carries; undefined when there is none. A sealed error that does not open (forged,
  * another request's, damaged) is a SecurityError: never the generic error instead.
  */
-export async function sealedError(response: Exchange, answerKey: Promise<CryptoKey>, payloadId: string): Promise<APIError | undefined> {
+export async function sealedError(response: Exchange, answerKey: Promise<AesKey>, payloadId: string): Promise<APIError | undefined> {
   let sealed: unknown;
   try {
     sealed = (JSON.parse(response.text) as Record<string, unknown> | null)?.[SEALED_ERROR_FIELD];

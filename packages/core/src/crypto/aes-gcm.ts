@@ -12,11 +12,12 @@ export async function generateAesKey(): Promise<CryptoKey> {
 }
 
 /**
- * The 32 raw bytes of an AES-256 key (v2's `K`) as an AES-GCM key (non-extractable but in Node.js:
- * see PAYLOAD_KEYS_EXTRACTABLE). Web Crypto copies them: the caller zeroes its bytes. Anything but
- * 32 bytes is the one opaque SecurityError.
+ * The 32 raw bytes of an AES-256 key as a Web Crypto AES-GCM key (non-extractable but in Node.js:
+ * see PAYLOAD_KEYS_EXTRACTABLE), as browser.ts of `#gcm` makes its keys (gcm/select.ts importAesKey).
+ * Web Crypto copies them: the caller zeroes its bytes. Anything but 32 bytes is the one opaque
+ * SecurityError.
  */
-export async function importAesKey(raw: Bytes, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+export async function importWebAesKey(raw: Bytes, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
   if (raw.length !== AES_KEY_BYTES) throw decryptionFailed();
   return subtle().importKey('raw', raw, AES_GCM, PAYLOAD_KEYS_EXTRACTABLE, [usage]);
 }

@@ -11,10 +11,12 @@ import {
   PAYLOAD_ALGORITHM,
   PROTOCOL_VERSION,
 } from './constants.js';
-import { decodeBase64, decodeBase64Into, decodedLength, encodeBase64 } from './base64.js';
-import { aesGcmOpen, aesGcmSeal, generateAesKey, newNonce } from '../crypto/aes-gcm.js';
+import { decodeBase64, decodedLength, encodeBase64 } from './base64.js';
+import { generateAesKey, newNonce } from '../crypto/aes-gcm.js';
+import { gcmPieces, sealWhole } from '../crypto/gcm/select.js';
 import { unwrapAesKey, wrapAesKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
+import type { AesKey } from '../crypto/gcm/types.js';
 import { SecurityError } from '../errors.js';
 
 /** A package's sealed payload: AES-256-GCM output, each part in strict base64. */
@@ -75,7 +77,7 @@ export type PackageFields = Omit<EncryptedPackage, 'encrypted_payload'> | Omit<A
 /** AES-256-GCM's key, 96-bit nonce and (v2) associated data for one package. */
 export interface GcmParams {
   /** The AES-256-GCM key. */
-  key: CryptoKey;
+  key: AesKey;
   /** A fresh 12-byte nonce, never used twice with `key`. */
   nonce: Bytes;
   /** The associated data (v2), or none (v1). */
@@ -97,7 +99,7 @@ export interface Sealing {
 /** The key and associated data that open a package, and what else its version hands back (`T`). */
 export type OpenKeys<T extends object = object> = {
   /** The AES-256-GCM key that opens the payload. */
-  key: CryptoKey;
+  key: AesKey;
   /** The associated data it was sealed with, if any. */
   aad?: Bytes | undefined;
 } & T;
@@ -154,7 +156,7 @@ export async function v1Sealing(recipient: CryptoKey, extra?: { processed_at?: n
 /** Seals `plaintext` as `sealing` says: the package object, its fields in wire order. The caller zeroes `plaintext`. */
 export async function sealWith(sealing: Sealing, plaintext: Bytes): Promise<EncryptedPackage | AnswerPackage> {
   const { key, nonce, aad } = sealing.params;
-  const { sealed } = await aesGcmSeal(key, plaintext, aad, nonce);
+  const sealed = await sealWhole(key, nonce, aad, plaintext);
   const { version, algorithm, ...rest } = sealing.fields;
   return { version, algorithm, encrypted_payload: packageFields(nonce, sealed), ...rest } as EncryptedPackage | AnswerPackage;
 }
@@ -243,13 +245,13 @@ export async function openWith<T extends object>(
 } & T> {
   const checked = opener.check(pkg);
   const ciphertext = (pkg as { encrypted_payload: { ciphertext: string } }).encrypted_payload.ciphertext;
-  // Web Crypto wants ciphertext||tag in one buffer: decode the ciphertext straight into it.
-  const length = decodedLength(ciphertext);
-  const sealed = new Uint8Array(length + GCM_TAG_BYTES);
-  decodeBase64Into(ciphertext, sealed);
-  sealed.set(checked.tag, length);
+  const ciphertextBytes = decodeBase64(ciphertext);
   const { key, aad, ...rest } = await checked.keys();
-  return { plaintext: await aesGcmOpen(key, checked.nonce, sealed, aad), ...(rest as unknown as T) };
+  const gcm = await gcmPieces();
+  // node:crypto opens into `target`; Web Crypto into a buffer of its own, which it returns.
+  const target = new Uint8Array(gcm.streaming ? ciphertextBytes.length : 0);
+  const plaintext = await gcm.open(key, checked.nonce, aad, checked.tag, ciphertextBytes.length, (sink) => sink(ciphertextBytes), target);
+  return { plaintext: plaintext as Uint8Array<ArrayBuffer>, ...(rest as unknown as T) };
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * `K` is the one raw key v2 handles: the caller owns its bytes (secure memory on the client) and
  * zeroes them as soon as these functions return. Nothing exports the CryptoKeys made from it (in
- * Node.js its AES keys are extractable, for node:crypto's cipher: see PAYLOAD_KEYS_EXTRACTABLE).
+ * Node.js they are node:crypto's KeyObjects: see crypto/gcm/types.ts NodeAesKey and crypto/hkdf.ts).
  */
 import {
   AES_KEY_BYTES,
@@ -31,8 +31,10 @@ import {
   type PackageOpener,
   type Sealing,
 } from './package.js';
-import { importAesKey, newNonce } from '../crypto/aes-gcm.js';
-import { deriveAesKey, importHkdfKey } from '../crypto/hkdf.js';
+import { newNonce } from '../crypto/aes-gcm.js';
+import { importAesKey } from '../crypto/gcm/select.js';
+import type { AesKey } from '../crypto/gcm/types.js';
+import { deriveAesKey, importHkdfKey, type HkdfKey } from '../crypto/hkdf.js';
 import { rsaDecryptKey, rsaEncryptKey } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -51,9 +53,9 @@ export interface RequestBinding {
 /** What a v2 request's `K` gives besides the payload's own key. */
 export interface RequestKeys {
   /** The key that opens (client) or seals (router) this request's answer, derived once awaited (a streamed answer never needs it). */
-  answerKey: Promise<CryptoKey>;
-  /** `K` as non-extractable HKDF key material: a streamed answer's keys come from it. */
-  kdfKey: CryptoKey;
+  answerKey: Promise<AesKey>;
+  /** `K` as HKDF key material: a streamed answer's keys come from it. */
+  kdfKey: HkdfKey;
 }
 
 /** `request_aad` = UTF-8("nomyo/2 request\n" + payload_id + "\n" + tier), tier empty when none is sent. */
@@ -75,7 +77,7 @@ export function errorAad(payloadId: string): Bytes {
  * `answer_key` = HKDF-SHA256(IKM = `k`, salt = empty, info = "nomyo/2 answer key\n" + payload_id),
  * as an AES-256-GCM key for `usage` (the router seals with it, the client opens).
  */
-export async function deriveAnswerKey(k: Bytes, payloadId: string, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+export async function deriveAnswerKey(k: Bytes, payloadId: string, usage: 'encrypt' | 'decrypt'): Promise<AesKey> {
   return deriveAesKey(await importHkdfKey(k), answerKeyInfo(payloadId), usage);
 }
 
@@ -93,11 +95,11 @@ export interface RequestKeyV2 {
   /** The router's public key `K` is wrapped to. */
   readonly recipient: CryptoKey;
   /** `K` as the AES-256-GCM key that seals the payload. */
-  readonly key: CryptoKey;
+  readonly key: AesKey;
   /** `encrypted_aes_key`: `K` under RSA-OAEP-SHA256 with `recipient`, base64. */
   readonly wrapped: string;
-  /** `K` as HKDF key material (non-extractable but in Node.js: see crypto/hkdf.ts). */
-  readonly kdfKey: CryptoKey;
+  /** `K` as HKDF key material (see crypto/hkdf.ts). */
+  readonly kdfKey: HkdfKey;
 }
 
 /**
@@ -107,7 +109,7 @@ export interface RequestKeyV2 {
  */
 export async function requestKeyV2(k: Bytes, recipient: CryptoKey): Promise<RequestKeyV2> {
   if (k.length !== AES_KEY_BYTES) throw new InvalidArgumentError(`K must be ${AES_KEY_BYTES} bytes`);
-  // The three uses of K run side by side; each copies it into Web Crypto.
+  // The three uses of K run side by side; each copies it.
   const [key, wrapped, kdfKey] = await Promise.all([importAesKey(k, 'encrypt'), rsaEncryptKey(k, recipient), importHkdfKey(k)]);
   return { recipient, key, wrapped: encodeBase64(new Uint8Array(wrapped)), kdfKey };
 }
@@ -168,7 +170,7 @@ export async function sealRequestV2(
   /** The request package. */
   package: EncryptedPackage;
   /** The key that opens its answer, derived once awaited. */
-  answerKey: Promise<CryptoKey>;
+  answerKey: Promise<AesKey>;
 }> {
   const { sealing, answerKey } = await requestSealingV2(k, recipient, binding);
   return { package: (await sealWith(sealing, plaintext)) as EncryptedPackage, answerKey };
@@ -184,7 +186,7 @@ export function checkAnswerV2(pkg: unknown): AnswerPackage {
  * {@link requestSealingV2} returned (awaited only once the answer is well formed). `aad` tells an
  * answer ({@link answerAad}, the default) from a sealed error ({@link errorAad}).
  */
-export function answerOpenerV2(answerKey: CryptoKey | Promise<CryptoKey>, payloadId: string, aad: Bytes = answerAad(payloadId)): PackageOpener {
+export function answerOpenerV2(answerKey: AesKey | Promise<AesKey>, payloadId: string, aad: Bytes = answerAad(payloadId)): PackageOpener {
   return {
     check: (pkg) => ({ ...nonceAndTag(checkAnswerV2(pkg).encrypted_payload), keys: async () => ({ key: await answerKey, aad }) }),
   };
@@ -196,7 +198,7 @@ export function answerOpenerV2(answerKey: CryptoKey | Promise<CryptoKey>, payloa
  * a tampered or mislabelled one) is a SecurityError; crypto failures carry the one generic message.
  * Returns the plaintext bytes, which the caller zeroes.
  */
-export async function openAnswerV2(pkg: unknown, answerKey: CryptoKey, payloadId: string): Promise<Uint8Array<ArrayBuffer>> {
+export async function openAnswerV2(pkg: unknown, answerKey: AesKey, payloadId: string): Promise<Uint8Array<ArrayBuffer>> {
   return (await openWith(answerOpenerV2(answerKey, payloadId), pkg)).plaintext;
 }
 
@@ -234,9 +236,9 @@ export async function openRequestV2(
   /** The request's payload: the caller zeroes it. */
   plaintext: Uint8Array<ArrayBuffer>;
   /** The key to seal the answer with. */
-  answerKey: CryptoKey;
+  answerKey: AesKey;
   /** `K` as HKDF key material, for a streamed answer's keys. */
-  kdfKey: CryptoKey;
+  kdfKey: HkdfKey;
 }> {
   const opened = await openWith(requestOpenerV2(privateKey, binding), pkg);
   return { ...opened, answerKey: await opened.answerKey };
@@ -246,10 +248,10 @@ export async function openRequestV2(
  * `K` unwrapped, and the keys made of it: the request's, the answer's (derived while the request is
  * opened), and `K` as HKDF key material. `K` is zeroed at once.
  */
-async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: RequestBinding): Promise<{ openKey: CryptoKey; answerKey: Promise<CryptoKey>; kdfKey: CryptoKey }> {
+async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: RequestBinding): Promise<{ openKey: AesKey; answerKey: Promise<AesKey>; kdfKey: HkdfKey }> {
   const k = await rsaDecryptKey(decodeBase64(wrapped) as Bytes, privateKey);
-  let kdfKey: CryptoKey;
-  let openKey: CryptoKey;
+  let kdfKey: HkdfKey;
+  let openKey: AesKey;
   try {
     [openKey, kdfKey] = await Promise.all([importAesKey(k, 'decrypt'), importHkdfKey(k)]);
   } finally {
@@ -261,7 +263,7 @@ async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: Re
 }
 
 /** Router: the answer to the request it opened for `payloadId`, ready to be sealed with `answerKey`. */
-export function answerSealingV2(answerKey: CryptoKey, payloadId: string, extra?: { processed_at?: number }): Sealing {
+export function answerSealingV2(answerKey: AesKey, payloadId: string, extra?: { processed_at?: number }): Sealing {
   return {
     fields: { version: PROTOCOL_V2_VERSION, algorithm: V2_ANSWER_ALGORITHM, payload_algorithm: PAYLOAD_ALGORITHM, ...extra },
     params: { key: answerKey, nonce: newNonce(), aad: answerAad(payloadId) },
@@ -272,7 +274,7 @@ export function answerSealingV2(answerKey: CryptoKey, payloadId: string, extra?:
  * Router: an error for the request it opened for `payloadId`, ready to be sealed with `answerKey` as
  * a v2 answer package, under the error's own associated data ({@link errorAad}).
  */
-export function errorSealingV2(answerKey: CryptoKey, payloadId: string): Sealing {
+export function errorSealingV2(answerKey: AesKey, payloadId: string): Sealing {
   const sealing = answerSealingV2(answerKey, payloadId);
   return { fields: sealing.fields, params: { ...sealing.params, aad: errorAad(payloadId) } };
 }
@@ -282,11 +284,11 @@ export function errorSealingV2(answerKey: CryptoKey, payloadId: string): Sealing
  * that request's answer key. Anything else (a forgery, another request's error, the answer passed off
  * as an error) is a SecurityError. Returns the plaintext, which the caller zeroes.
  */
-export async function openErrorV2(pkg: unknown, answerKey: CryptoKey, payloadId: string): Promise<Uint8Array<ArrayBuffer>> {
+export async function openErrorV2(pkg: unknown, answerKey: AesKey, payloadId: string): Promise<Uint8Array<ArrayBuffer>> {
   return (await openWith(answerOpenerV2(answerKey, payloadId, errorAad(payloadId)), pkg)).plaintext;
 }
 
 /** Router: seals the answer to the request it opened for `payloadId`. The caller zeroes `plaintext`. */
-export async function sealAnswerV2(plaintext: Bytes, answerKey: CryptoKey, payloadId: string, extra?: { processed_at?: number }): Promise<AnswerPackage> {
+export async function sealAnswerV2(plaintext: Bytes, answerKey: AesKey, payloadId: string, extra?: { processed_at?: number }): Promise<AnswerPackage> {
   return (await sealWith(answerSealingV2(answerKey, payloadId, extra), plaintext)) as AnswerPackage;
 }

@@ -12,6 +12,7 @@
 import { setImmediate, setTimeout } from 'node:timers';
 import type { CipherGCM, DecipherGCM } from 'node:crypto';
 import type { Bytes } from '../subtle.js';
+import type { AesKey } from './types.js';
 
 /** A cipher or decipher, its AAD already given. */
 export type AheadCipher = CipherGCM | DecipherGCM;
@@ -23,7 +24,7 @@ export interface NextCall {
 }
 
 /** Makes a cipher of `kind` for `key` with `nonce`, its AAD given; undefined where node:crypto cannot. */
-export type MakeCipher = (kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes) => AheadCipher | undefined;
+export type MakeCipher = (kind: 'encrypt' | 'decrypt', key: AesKey, nonce: Bytes, aad: Bytes) => AheadCipher | undefined;
 
 /**
  * How long a stream must have been quiet before its next record's cipher is made. The records of a
@@ -43,7 +44,7 @@ interface Slot {
   made: (NextCall & { readonly cipher: AheadCipher }) | undefined;
 }
 
-const slots = new WeakMap<CryptoKey, Slot>();
+const slots = new WeakMap<AesKey, Slot>();
 
 /**
  * Makes the cipher for the next call under `key` ahead: for a stream's first record (the first ask
@@ -51,7 +52,7 @@ const slots = new WeakMap<CryptoKey, Slot>();
  * for the others once the stream has been quiet for {@link AHEAD_QUIET_MS}. Records that come
  * together ask for one cipher, for the call after the last of them.
  */
-export function makeAhead(kind: 'encrypt' | 'decrypt', key: CryptoKey, next: () => NextCall, make: MakeCipher): void {
+export function makeAhead(kind: 'encrypt' | 'decrypt', key: AesKey, next: () => NextCall, make: MakeCipher): void {
   let slot = slots.get(key);
   const first = !slot;
   if (!slot) slots.set(key, (slot = { kind, next, asked: 0, timer: undefined, made: undefined }));
@@ -64,7 +65,7 @@ export function makeAhead(kind: 'encrypt' | 'decrypt', key: CryptoKey, next: () 
 }
 
 /** One timer per stream, armed again for what is left of the quiet instead of once a record. */
-function arm(slot: Slot, key: CryptoKey, make: MakeCipher, ms: number): void {
+function arm(slot: Slot, key: AesKey, make: MakeCipher, ms: number): void {
   slot.timer = setTimeout(() => {
     const left = slot.asked + AHEAD_QUIET_MS - performance.now();
     if (left > 0) return arm(slot, key, make, left);
@@ -75,7 +76,7 @@ function arm(slot: Slot, key: CryptoKey, make: MakeCipher, ms: number): void {
   slot.timer.unref?.();
 }
 
-function makeFor(slot: Slot, key: CryptoKey, make: MakeCipher): void {
+function makeFor(slot: Slot, key: AesKey, make: MakeCipher): void {
   if (slot.made) return;
   try {
     const call = slot.next();
@@ -87,7 +88,7 @@ function makeFor(slot: Slot, key: CryptoKey, make: MakeCipher): void {
 }
 
 /** The cipher made ahead for exactly this call, taken (it is never handed out twice); else undefined. */
-export function takeAhead(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined {
+export function takeAhead(kind: 'encrypt' | 'decrypt', key: AesKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined {
   const slot = slots.get(key);
   const made = slot?.made;
   if (!slot || !made) return undefined;

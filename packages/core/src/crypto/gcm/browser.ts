@@ -1,15 +1,16 @@
 /** `#gcm` outside Node.js: Web Crypto, which takes and gives whole buffers (see types.ts). */
-import { aesGcmOpen, aesGcmSeal } from '../aes-gcm.js';
+import { aesGcmOpen, aesGcmSeal, importWebAesKey } from '../aes-gcm.js';
 import { GCM_TAG_BYTES } from '../../protocol/constants.js';
 import type { Bytes } from '../subtle.js';
-import { GCM_PIECE_BYTES, type GcmPieces, type PieceSink } from './types.js';
-
+import { GCM_PIECE_BYTES, webCryptoKey, type GcmPieces, type PieceSink } from './types.js';
 
 export const webCryptoGcm: GcmPieces = {
   streaming: false,
 
+  importKey: importWebAesKey,
+
   async seal(key, nonce, aad, plaintext, sink) {
-    const { sealed } = await aesGcmSeal(key, plaintext as Bytes, aad, nonce);
+    const { sealed } = await aesGcmSeal(webCryptoKey(key), plaintext as Bytes, aad, nonce);
     const ctLength = sealed.length - GCM_TAG_BYTES;
     for (let i = 0; i < ctLength; i += GCM_PIECE_BYTES) sink(sealed.subarray(i, Math.min(i + GCM_PIECE_BYTES, ctLength)));
     return sealed.slice(ctLength);
@@ -25,7 +26,7 @@ export const webCryptoGcm: GcmPieces = {
     });
     if (at !== ciphertextLength) throw new RangeError('ciphertext length mismatch');
     sealed.set(tag, ciphertextLength);
-    return aesGcmOpen(key, nonce, sealed, aad);
+    return aesGcmOpen(webCryptoKey(key), nonce, sealed, aad);
   },
 };
 

@@ -1,11 +1,13 @@
 /**
  * `#gcm` in Node.js: node:crypto's AES-256-GCM, which takes the payload in pieces. A 10 MiB request
  * then needs no 10 MiB ciphertext buffer, nor the copy of its input Web Crypto makes before working
- * (about 20 MiB less on each side of a round trip). The key stays a CryptoKey: KeyObject.from hands
- * node:crypto the same key without its bytes ever reaching JavaScript. It takes only extractable
- * keys, as core makes them here (PAYLOAD_KEYS_EXTRACTABLE): a non-extractable one would print a
- * deprecation warning (Node.js 24) or throw (later). Such a key, and whatever node:crypto lacks
- * (other runtimes that respond to the "node" condition), goes to Web Crypto as in browser.ts.
+ * (about 20 MiB less on each side of a round trip). The keys core makes from bytes (importKey: `K`,
+ * and those HKDF derives) are node:crypto KeyObjects from the start (NodeAesKey). A CryptoKey (v1's,
+ * a caller's) is handed to node:crypto with KeyObject.from, the same key without its bytes ever
+ * reaching JavaScript. That takes only extractable keys, as core makes them here
+ * (PAYLOAD_KEYS_EXTRACTABLE): a non-extractable one would print a deprecation warning (Node.js 24)
+ * or throw (later). Such a key goes to Web Crypto as in browser.ts, and so does everything where
+ * node:crypto lacks a piece (other runtimes that respond to the "node" condition).
  */
 import * as nodeCrypto from 'node:crypto';
 import { GCM_TAG_BYTES } from '../../protocol/constants.js';
@@ -13,31 +15,46 @@ import { decryptionFailed } from '../rsa.js';
 import type { Bytes } from '../subtle.js';
 import { makeAhead, takeAhead, type AheadCipher } from './ahead.js';
 import { webCryptoGcm } from './browser.js';
-import { GCM_PIECE_BYTES, type GcmPieces } from './types.js';
+import { GCM_PIECE_BYTES, isNodeAesKey, type AesKey, type GcmPieces } from './types.js';
 
 const ALGORITHM = 'aes-256-gcm';
 
 const usable =
-  typeof nodeCrypto.KeyObject?.from === 'function' && typeof nodeCrypto.createCipheriv === 'function' && typeof nodeCrypto.createDecipheriv === 'function';
+  typeof nodeCrypto.KeyObject?.from === 'function' &&
+  typeof nodeCrypto.createSecretKey === 'function' &&
+  typeof nodeCrypto.createCipheriv === 'function' &&
+  typeof nodeCrypto.createDecipheriv === 'function';
 
 /**
- * node:crypto's cipher for `key` (handed over from Web Crypto without its bytes), its `aad` given, or
- * undefined where this runtime cannot make one: then Web Crypto does the work, as in browser.ts.
- * `nonce` is the protocol's size, checked before.
+ * node:crypto's cipher for `key` (ours, or a CryptoKey handed over without its bytes), its `aad`
+ * given, or undefined for a CryptoKey where this runtime cannot make one: then Web Crypto does the
+ * work, as in browser.ts. Our own key works here or nowhere: it throws. `nonce` is the protocol's
+ * size, checked before.
  */
-function nodeCipher(kind: 'encrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): nodeCrypto.CipherGCM | undefined;
-function nodeCipher(kind: 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): nodeCrypto.DecipherGCM | undefined;
-function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined;
-function nodeCipher(kind: 'encrypt' | 'decrypt', key: CryptoKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined {
+function nodeCipher(kind: 'encrypt', key: AesKey, nonce: Bytes, aad: Bytes | undefined): nodeCrypto.CipherGCM | undefined;
+function nodeCipher(kind: 'decrypt', key: AesKey, nonce: Bytes, aad: Bytes | undefined): nodeCrypto.DecipherGCM | undefined;
+function nodeCipher(kind: 'encrypt' | 'decrypt', key: AesKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined;
+function nodeCipher(kind: 'encrypt' | 'decrypt', key: AesKey, nonce: Bytes, aad: Bytes | undefined): AheadCipher | undefined {
+  if (isNodeAesKey(key)) {
+    if (key.usage !== kind) throw new TypeError(`an AES-GCM key made to ${key.usage} cannot ${kind}`);
+    return withAad(makeCipher(kind, key.handle as nodeCrypto.KeyObject, nonce), aad);
+  }
   if (!usable || !key.extractable || !key.usages.includes(kind) || key.algorithm.name !== 'AES-GCM' || (key.algorithm as AesKeyAlgorithm).length !== 256) return undefined;
   let cipher: AheadCipher;
   try {
-    const handle = keyObject(key);
-    const options = { authTagLength: GCM_TAG_BYTES };
-    cipher = kind === 'encrypt' ? nodeCrypto.createCipheriv(ALGORITHM, handle, nonce, options) : nodeCrypto.createDecipheriv(ALGORITHM, handle, nonce, options);
+    cipher = makeCipher(kind, keyObject(key), nonce);
   } catch {
     return undefined;
   }
+  return withAad(cipher, aad);
+}
+
+function makeCipher(kind: 'encrypt' | 'decrypt', handle: nodeCrypto.KeyObject, nonce: Bytes): AheadCipher {
+  const options = { authTagLength: GCM_TAG_BYTES };
+  return kind === 'encrypt' ? nodeCrypto.createCipheriv(ALGORITHM, handle, nonce, options) : nodeCrypto.createDecipheriv(ALGORITHM, handle, nonce, options);
+}
+
+function withAad(cipher: AheadCipher, aad: Bytes | undefined): AheadCipher {
   if (aad) cipher.setAAD(aad);
   return cipher;
 }
@@ -53,6 +70,11 @@ function keyObject(key: CryptoKey): nodeCrypto.KeyObject {
 
 const streamingGcm: GcmPieces = {
   streaming: true,
+
+  async importKey(raw, usage) {
+    // createSecretKey copies the bytes into the key.
+    return { usage, handle: nodeCrypto.createSecretKey(raw) };
+  },
 
   async seal(key, nonce, aad, plaintext, sink) {
     const cipher = (takeAhead('encrypt', key, nonce, aad) as nodeCrypto.CipherGCM | undefined) ?? nodeCipher('encrypt', key, nonce, aad);

@@ -17,6 +17,35 @@ import type { Bytes } from '../subtle.js';
  */
 export const PAYLOAD_KEYS_EXTRACTABLE = inNode();
 
+/**
+ * node.ts's own AES-256-GCM key: node:crypto's KeyObject, made from the key's bytes at once, for one
+ * usage. Web Crypto's importKey takes a process back from idle 0.28 ms, where this takes 0.05, and
+ * a key is made on the way to a v2 answer's first token on both sides (docs/performance.md).
+ */
+export interface NodeAesKey {
+  /** What the key may do: node.ts refuses it for the other. */
+  readonly usage: 'encrypt' | 'decrypt';
+  /** The KeyObject (typed loosely: these types are shared with browsers). */
+  readonly handle: object;
+}
+
+/**
+ * An AES-256-GCM key as `#gcm` takes it: a CryptoKey, or in Node.js the key node.ts made from the
+ * key's bytes (its `importKey`). Either way its bytes are not in JavaScript once made.
+ */
+export type AesKey = CryptoKey | NodeAesKey;
+
+/** Whether `key` is node.ts's own (not a CryptoKey). */
+export function isNodeAesKey(key: AesKey): key is NodeAesKey {
+  return 'handle' in key;
+}
+
+/** `key` for Web Crypto, which takes its own keys only: node.ts makes its own only where it does the work. */
+export function webCryptoKey(key: AesKey): CryptoKey {
+  if (isNodeAesKey(key)) throw new TypeError('a node:crypto key cannot go to Web Crypto');
+  return key;
+}
+
 /** Plaintext is taken in pieces of this many bytes (a multiple of 3, so ciphertext pieces are too). */
 export const GCM_PIECE_BYTES = 3 * 16384;
 
@@ -27,11 +56,17 @@ export interface GcmPieces {
   /** True when this implementation streams (no whole-size buffer of its own). */
   readonly streaming: boolean;
   /**
+   * The 32 bytes `raw` as an AES-256-GCM key for `usage`, made the quickest way this implementation
+   * can take (node.ts: a KeyObject, see {@link NodeAesKey}; browser.ts: Web Crypto's importKey). The
+   * bytes are copied: the caller zeroes its own.
+   */
+  importKey(raw: Bytes, usage: 'encrypt' | 'decrypt'): Promise<AesKey>;
+  /**
    * Seals `plaintext` with `key` (AES-256-GCM, usage 'encrypt'), 96-bit `nonce`, optional `aad`. The
    * ciphertext goes to `sink` in pieces, each but the last a multiple of 3 bytes (so their base64 can
    * be written one after the other). Returns the 16-byte tag.
    */
-  seal(key: CryptoKey, nonce: Bytes, aad: Bytes | undefined, plaintext: Uint8Array, sink: PieceSink): Promise<Bytes>;
+  seal(key: AesKey, nonce: Bytes, aad: Bytes | undefined, plaintext: Uint8Array, sink: PieceSink): Promise<Bytes>;
   /**
    * Opens `ciphertextLength` bytes of ciphertext, which `feed` hands over in order (it may throw, e.g.
    * on bad base64: the error passes through). Streaming implementations write the plaintext into
@@ -40,7 +75,7 @@ export interface GcmPieces {
    * a tag that does not match is the one opaque SecurityError of ../rsa.ts.
    */
   open(
-    key: CryptoKey,
+    key: AesKey,
     nonce: Bytes,
     aad: Bytes | undefined,
     tag: Bytes,
@@ -54,5 +89,5 @@ export interface GcmPieces {
    * cipher's setup is half of a small record's time in a process back from idle (ahead.ts). Absent
    * where there is nothing to make ahead; a call that is not the one expected makes its own cipher.
    */
-  ahead?(kind: 'encrypt' | 'decrypt', key: CryptoKey, next: () => { readonly nonce: Bytes; readonly aad: Bytes }): void;
+  ahead?(kind: 'encrypt' | 'decrypt', key: AesKey, next: () => { readonly nonce: Bytes; readonly aad: Bytes }): void;
 }

@@ -3,6 +3,10 @@ import type { Bytes } from '../subtle.js';
 
 export const available = false;
 
-export function hkdfSync(_base: CryptoKey, _salt: Bytes, _info: Bytes, _length: number): Uint8Array<ArrayBuffer> {
+export function secretKey(_ikm: Bytes): object {
+  throw new Error('no synchronous HKDF outside Node.js');
+}
+
+export function hkdfSync(_base: object, _salt: Bytes, _info: Bytes, _length: number): Uint8Array<ArrayBuffer> {
   throw new Error('no synchronous HKDF outside Node.js');
 }

@@ -15,7 +15,7 @@ import { base64SpanLength, decodeBase64Span } from '../base64-bytes.js';
 import type { PackageOpener } from '../package.js';
 import { aesGcmOpen } from '../../crypto/aes-gcm.js';
 import { gcmPieces } from '../../crypto/gcm/select.js';
-import { GCM_PIECE_BYTES, type PieceSink } from '../../crypto/gcm/types.js';
+import { GCM_PIECE_BYTES, webCryptoKey, type PieceSink } from '../../crypto/gcm/types.js';
 import type { Bytes } from '../../crypto/subtle.js';
 import { head, owned, type ByteSource, type OwnedBytes } from '../../memory/owned-bytes.js';
 import { readPackageBody, type BodyText, type PackageBody } from './read.js';
@@ -73,7 +73,7 @@ async function openInto<T extends object>(body: Uint8Array, read: PackageBody, o
     decode(sealed);
     sealed.set(checked.tag, length);
     const { key, aad, ...rest } = await checked.keys();
-    const plaintext = await aesGcmOpen(key, checked.nonce, sealed as Bytes, aad);
+    const plaintext = await aesGcmOpen(webCryptoKey(key), checked.nonce, sealed as Bytes, aad);
     // Left where Web Crypto put it (no copy): outside Node.js no memory is locked anyway.
     return { plaintext: owned(plaintext, true, () => plaintext.fill(0)), ...(rest as unknown as T) };
   }

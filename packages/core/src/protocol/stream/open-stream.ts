@@ -10,6 +10,7 @@ import { decodeBase64 } from '../base64.js';
 import { isObject } from '../package.js';
 import { parseSealedError, type SealedError } from '../sealed-error.js';
 import type { ByteSource } from '../../memory/owned-bytes.js';
+import type { HkdfKey } from '../../crypto/hkdf.js';
 import { SecurityError, StreamTruncatedError } from '../../errors.js';
 import { checkChatCompletionChunk, type ChatCompletionChunk } from './chunk.js';
 import type { StreamEvent } from './events.js';
@@ -53,7 +54,7 @@ export class StreamOpener {
    * @param plaintexts where each record's plaintext goes (secure memory), zeroed once parsed
    */
   constructor(
-    private readonly kdfKey: CryptoKey | Promise<CryptoKey>,
+    private readonly kdfKey: HkdfKey | Promise<HkdfKey>,
     private readonly payloadId: string,
     private readonly plaintexts: ByteSource,
   ) {}

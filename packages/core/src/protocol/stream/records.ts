@@ -15,9 +15,9 @@ import {
   V2_STREAM_NONCE_INFO_PREFIX,
   V2_STREAM_RECORD_AAD_PREFIX,
 } from '../constants.js';
-import { deriveAesKey, deriveBytes } from '../../crypto/hkdf.js';
-import { gcmPieces } from '../../crypto/gcm/select.js';
-import type { GcmPieces } from '../../crypto/gcm/types.js';
+import { deriveAesKey, deriveBytes, type HkdfKey } from '../../crypto/hkdf.js';
+import { gcmPieces, sealWhole } from '../../crypto/gcm/select.js';
+import type { AesKey, GcmPieces } from '../../crypto/gcm/types.js';
 import { decryptionFailed } from '../../crypto/rsa.js';
 import type { Bytes } from '../../crypto/subtle.js';
 import { head, type ByteSource, type OwnedBytes } from '../../memory/owned-bytes.js';
@@ -28,7 +28,7 @@ const encoder = new TextEncoder();
 /** One stream's keys: the AES-256-GCM key of its records and the base their nonces count from. */
 export interface StreamKeys {
   /** The AES-256-GCM key of every record. */
-  readonly key: CryptoKey;
+  readonly key: AesKey;
   /** The 12 bytes each record's number is XORed into to make its nonce. */
   readonly nonceBase: Uint8Array;
   /** The request's payload id, part of every record's associated data. */
@@ -40,7 +40,7 @@ export interface StreamKeys {
  * imported as HKDF key material), under the header's `salt`: the router's to seal (`encrypt`), the
  * client's to open (`decrypt`).
  */
-export async function deriveStreamKeys(kdfKey: CryptoKey, salt: Uint8Array, payloadId: string, usage: 'encrypt' | 'decrypt'): Promise<StreamKeys> {
+export async function deriveStreamKeys(kdfKey: HkdfKey, salt: Uint8Array, payloadId: string, usage: 'encrypt' | 'decrypt'): Promise<StreamKeys> {
   if (salt.length !== STREAM_SALT_BYTES) throw new SecurityError(`malformed stream: the salt must be ${STREAM_SALT_BYTES} bytes`);
   const [key, nonceBase] = await Promise.all([
     deriveAesKey(kdfKey, encoder.encode(V2_STREAM_KEY_INFO_PREFIX + payloadId), usage, salt as Bytes),
@@ -106,16 +106,9 @@ export function paddedLength(length: number): number {
  * ciphertext||tag, in a buffer of its own.
  */
 export async function sealRecord(keys: StreamKeys, index: number, final: boolean, plaintext: Uint8Array): Promise<Uint8Array> {
-  const gcm = await gcmPieces();
-  const sealed = new Uint8Array(plaintext.length + GCM_TAG_BYTES);
-  let at = 0;
   const { nonce, aad } = recordCall(keys, index, final);
-  const tag = await gcm.seal(keys.key, nonce, aad, plaintext, (piece) => {
-    sealed.set(piece, at);
-    at += piece.length;
-  });
-  sealed.set(tag, at);
-  if (!final) expectRecord(gcm, keys, 'encrypt', index + 1);
+  const sealed = await sealWhole(keys.key, nonce, aad, plaintext);
+  if (!final) expectRecord(await gcmPieces(), keys, 'encrypt', index + 1);
   return sealed;
 }
 

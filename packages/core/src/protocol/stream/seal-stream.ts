@@ -6,6 +6,7 @@
 import { MAX_STREAM_RECORD_BYTES, PROTOCOL_V2_VERSION, STREAM_EVENTS, STREAM_SALT_BYTES, V2_STREAM_ALGORITHM } from '../constants.js';
 import { encodeBase64 } from '../base64.js';
 import { sealedErrorBytes, type SealedError } from '../sealed-error.js';
+import type { HkdfKey } from '../../crypto/hkdf.js';
 import { formatEvent } from './events.js';
 import { deriveStreamKeys, paddedLength, sealRecord, type StreamKeys } from './records.js';
 
@@ -22,7 +23,7 @@ export class StreamSealer {
   ) {}
 
   /** A sealer for the stream answering the request sealed with `K` (`kdfKey`) for `payloadId`: a fresh salt, fresh keys. */
-  static async start(kdfKey: CryptoKey, payloadId: string): Promise<StreamSealer> {
+  static async start(kdfKey: HkdfKey, payloadId: string): Promise<StreamSealer> {
     const salt = globalThis.crypto.getRandomValues(new Uint8Array(STREAM_SALT_BYTES));
     return new StreamSealer(await deriveStreamKeys(kdfKey, salt, payloadId, 'encrypt'), salt);
   }

@@ -12,6 +12,7 @@ import type { Bytes } from '../../../src/crypto/subtle.js';
 import { heapBytes } from '../../../src/memory/owned-bytes.js';
 import { deriveStreamKeys, openRecord, recordAad, recordNonce, sealRecord } from '../../../src/protocol/stream/records.js';
 import { SecurityError } from '../../../src/errors.js';
+import { V2_STREAM_KEY_INFO_PREFIX } from '../../../src/protocol/constants.js';
 
 vi.mock('node:crypto', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:crypto')>();
@@ -134,10 +135,17 @@ describe('makeAhead and takeAhead', () => {
 
 describe('the records of a stream, in Node.js', () => {
   const payloadId = 'chatcmpl-ahead';
+  /** A stream's keys both ways, and its record key as Web Crypto's, derived with node:crypto's HKDF: the reference. */
   async function keys() {
-    const kdfKey = await importHkdfKey(bytes(32));
+    const k = bytes(32);
+    const kdfKey = await importHkdfKey(k);
     const salt = bytes(32);
-    return { sealing: await deriveStreamKeys(kdfKey, salt, payloadId, 'encrypt'), opening: await deriveStreamKeys(kdfKey, salt, payloadId, 'decrypt') };
+    const raw = realCrypto.hkdfSync('sha256', k, salt, V2_STREAM_KEY_INFO_PREFIX + payloadId, 32);
+    return {
+      sealing: await deriveStreamKeys(kdfKey, salt, payloadId, 'encrypt'),
+      opening: await deriveStreamKeys(kdfKey, salt, payloadId, 'decrypt'),
+      webKey: await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt']),
+    };
   }
   /** Record `i` as Web Crypto seals it, the reference. */
   async function reference(key: CryptoKey, nonceBase: Uint8Array, i: number, final: boolean, plaintext: Uint8Array): Promise<Uint8Array> {
@@ -146,7 +154,7 @@ describe('the records of a stream, in Node.js', () => {
   }
 
   it('each record, tokens apart in time, takes the cipher made for it, and seals and opens exactly as without', async () => {
-    const { sealing, opening } = await keys();
+    const { sealing, opening, webKey } = await keys();
     await turn();
     const plaintexts = [text(128), text(256), text(128), new Uint8Array(128)];
     for (const [i, plaintext] of plaintexts.entries()) {
@@ -158,7 +166,7 @@ describe('the records of a stream, in Node.js', () => {
       before = made();
       const opened = await openRecord(opening, i, final, sealed, heapBytes);
       expect(made() - before).toBe(final ? 1 : 0);
-      expect(Buffer.from(sealed)).toEqual(Buffer.from(await reference(sealing.key, sealing.nonceBase, i, final, plaintext)));
+      expect(Buffer.from(sealed)).toEqual(Buffer.from(await reference(webKey, sealing.nonceBase, i, final, plaintext)));
       expect(Buffer.from(opened.bytes)).toEqual(Buffer.from(plaintext.subarray(0, final ? 0 : plaintext.length)));
       opened.release();
       await quiet();
@@ -169,18 +177,18 @@ describe('the records of a stream, in Node.js', () => {
   });
 
   it('records that come in one turn, after a cipher was made for the first of them, each get their own nonce and AAD', async () => {
-    const { sealing } = await keys();
+    const { sealing, webKey } = await keys();
     await turn();
     const plaintexts = [text(128), text(128), text(128)];
     const sealed: Uint8Array[] = [];
     for (const [i, plaintext] of plaintexts.entries()) sealed.push(await sealRecord(sealing, i, false, plaintext));
     for (const [i, plaintext] of plaintexts.entries()) {
-      expect(Buffer.from(sealed[i]!)).toEqual(Buffer.from(await reference(sealing.key, sealing.nonceBase, i, false, plaintext)));
+      expect(Buffer.from(sealed[i]!)).toEqual(Buffer.from(await reference(webKey, sealing.nonceBase, i, false, plaintext)));
     }
     const opener = await keys();
     await turn();
     const resealed: Uint8Array[] = [];
-    for (const [i, plaintext] of plaintexts.entries()) resealed.push(await reference(opener.sealing.key, opener.sealing.nonceBase, i, false, plaintext));
+    for (const [i, plaintext] of plaintexts.entries()) resealed.push(await reference(opener.webKey, opener.sealing.nonceBase, i, false, plaintext));
     await turn();
     for (const [i, plaintext] of plaintexts.entries()) {
       const opened = await openRecord(opener.opening, i, false, resealed[i]!, heapBytes);

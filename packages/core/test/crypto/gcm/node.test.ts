@@ -1,12 +1,13 @@
-import { KeyObject, randomBytes } from 'node:crypto';
+import { KeyObject, hkdfSync, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { generateAesKey, importAesKey } from '../../../src/crypto/aes-gcm.js';
+import { generateAesKey } from '../../../src/crypto/aes-gcm.js';
 import { generateRsaKeyPair, unwrapAesKey } from '../../../src/crypto/rsa.js';
 import { deriveAnswerKey } from '../../../src/protocol/v2.js';
 import { webCryptoGcm } from '../../../src/crypto/gcm/browser.js';
 import { gcmPieces as nodeGcm } from '../../../src/crypto/gcm/node.js';
-import { gcmPieces } from '../../../src/crypto/gcm/select.js';
-import type { GcmPieces } from '../../../src/crypto/gcm/types.js';
+import { gcmPieces, importAesKey } from '../../../src/crypto/gcm/select.js';
+import { isNodeAesKey, type AesKey, type GcmPieces } from '../../../src/crypto/gcm/types.js';
+import { V2_ANSWER_KEY_INFO_PREFIX } from '../../../src/protocol/constants.js';
 import type { Bytes } from '../../../src/crypto/subtle.js';
 import { SecurityError } from '../../../src/errors.js';
 
@@ -23,7 +24,7 @@ async function reference(k: CryptoKey, nonce: Bytes, aad: Bytes | undefined, pla
   return new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce, ...(aad ? { additionalData: aad } : {}) }, k, plaintext));
 }
 
-async function sealAll(impl: GcmPieces, k: CryptoKey, nonce: Bytes, aad: Bytes | undefined, plaintext: Uint8Array) {
+async function sealAll(impl: GcmPieces, k: AesKey, nonce: Bytes, aad: Bytes | undefined, plaintext: Uint8Array) {
   const pieces: number[] = [];
   const out: Uint8Array[] = [];
   const tag = await impl.seal(k, nonce, aad, plaintext, (p) => (pieces.push(p.length), out.push(p.slice())));
@@ -128,20 +129,64 @@ describe('in Node.js, the keys node:crypto gets', () => {
     return opened === target;
   }
 
-  it('every payload key the protocol makes (v1 request and answer, v2 K and answer key) is streamed', async () => {
-    const k = bytes(32);
+  it('v1\'s payload keys (CryptoKeys, request and answer) are streamed, each handed over once', async () => {
     const pair = await generateRsaKeyPair(2048, false);
     const v1 = await generateAesKey();
     const unwrapped = await unwrapAesKey(new Uint8Array(await crypto.subtle.wrapKey('raw', v1, pair.publicKey, { name: 'RSA-OAEP' })) as Bytes, pair.privateKey);
-    const pairs: Array<[CryptoKey, CryptoKey]> = [
-      [v1, unwrapped],
-      [await importAesKey(k, 'encrypt'), await importAesKey(k, 'decrypt')],
-      [await deriveAnswerKey(k, 'id-1', 'encrypt'), await deriveAnswerKey(k, 'id-1', 'decrypt')],
-    ];
-    for (const [sealKey, openKey] of pairs) expect(await streams(sealKey, openKey)).toBe(true);
-    // Each AES key handed over once (HKDF's input key material is handed over too: hkdf-sync).
-    expect(from.mock.calls.filter(([key]) => key.algorithm.name === 'AES-GCM')).toHaveLength(pairs.length);
+    expect(await streams(v1, unwrapped)).toBe(true);
+    expect(await streams(v1, unwrapped)).toBe(true);
+    const plaintext = bytes(1000);
+    for (let i = 0; i < 2; i++) {
+      const nonce = bytes(12);
+      const { ciphertext, tag } = await sealAll(nodeGcm, v1, nonce, undefined, plaintext);
+      expect(Buffer.concat([ciphertext, tag])).toEqual(Buffer.from(await reference(v1, nonce, undefined, plaintext)));
+    }
+    // The opening key and the sealing key, each once for its two payloads.
+    expect(from.mock.calls.filter(([key]) => key.algorithm.name === 'AES-GCM')).toHaveLength(2);
     expect(warnings).toEqual([]);
+  });
+
+  it('v2\'s payload keys (K, and the answer key HKDF derives) are node:crypto keys from the start, and seal and open as Web Crypto does with the same bytes', async () => {
+    const k = bytes(32);
+    const answerBytes = new Uint8Array(hkdfSync('sha256', k, new Uint8Array(0), V2_ANSWER_KEY_INFO_PREFIX + 'id-1', 32));
+    const web = (raw: Uint8Array) => crypto.subtle.importKey('raw', raw as Bytes, 'AES-GCM', false, ['encrypt']);
+    const cases: Array<[CryptoKey, AesKey, AesKey]> = [
+      [await web(k), await importAesKey(k, 'encrypt'), await importAesKey(k, 'decrypt')],
+      [await web(answerBytes), await deriveAnswerKey(k, 'id-1', 'encrypt'), await deriveAnswerKey(k, 'id-1', 'decrypt')],
+    ];
+    for (const [webKey, sealKey, openKey] of cases) {
+      expect(isNodeAesKey(sealKey) && isNodeAesKey(openKey)).toBe(true);
+      const nonce = bytes(12);
+      const aad = bytes(30);
+      const plaintext = bytes(100_000);
+      const { ciphertext, tag } = await sealAll(nodeGcm, sealKey, nonce, aad, plaintext);
+      const sealed = await reference(webKey, nonce, aad, plaintext);
+      expect(Buffer.concat([ciphertext, tag])).toEqual(Buffer.from(sealed));
+      const target = new Uint8Array(plaintext.length);
+      const opened = await nodeGcm.open(openKey, nonce, aad, tag, ciphertext.length, (sink) => sink(ciphertext), target);
+      expect(opened).toBe(target);
+      expect(Buffer.from(opened)).toEqual(Buffer.from(plaintext));
+    }
+    expect(from).not.toHaveBeenCalled();
+    expect(warnings).toEqual([]);
+  });
+
+  it('a node:crypto key keeps its own copy of the bytes, and does only what it was made for', async () => {
+    const k = bytes(32);
+    const reference_ = await crypto.subtle.importKey('raw', k, 'AES-GCM', false, ['encrypt']);
+    const sealKey = await importAesKey(k, 'encrypt');
+    const openKey = await importAesKey(k, 'decrypt');
+    k.fill(0); // as the caller zeroes `K`
+    const nonce = bytes(12);
+    const plaintext = bytes(64);
+    const { ciphertext, tag } = await sealAll(nodeGcm, sealKey, nonce, undefined, plaintext);
+    expect(Buffer.concat([ciphertext, tag])).toEqual(Buffer.from(await reference(reference_, nonce, undefined, plaintext)));
+    await expect(sealAll(nodeGcm, openKey, nonce, undefined, plaintext)).rejects.toThrow(TypeError);
+    // Opening with the sealing key is refused as any failure to open is: the one opaque error.
+    const target = new Uint8Array(plaintext.length);
+    await expect(nodeGcm.open(sealKey, nonce, undefined, tag, ciphertext.length, (sink) => sink(ciphertext), target)).rejects.toThrow(GENERIC);
+    await expect(webCryptoGcm.seal(sealKey, nonce, undefined, plaintext, () => undefined)).rejects.toThrow(TypeError);
+    await expect(importAesKey(bytes(16), 'encrypt')).rejects.toThrow(SecurityError);
   });
 
   it('a non-extractable key goes to Web Crypto: KeyObject.from would warn (DEP0204, Node.js 24) or throw', async () => {
