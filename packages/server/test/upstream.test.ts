@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { HEADERS } from '@nomyo/core/protocol';
 import { startServer, type NomyoServer } from '../src/index.js';
 import { CHAT, VECTOR_KEY_FILE, post, sealRequest, secureCompletion } from './helpers.js';
@@ -49,6 +50,29 @@ beforeEach(() => {
 const auth = { Authorization: 'Bearer sk-router' };
 
 describe('upstream forwarding', () => {
+  it('goes through the process\'s undici dispatcher: one the process sets (a proxy agent, say) applies', async () => {
+    const before = getGlobalDispatcher();
+    const origins: string[] = [];
+    const agent = new Agent();
+    setGlobalDispatcher(
+      agent.compose((dispatch: Dispatcher['dispatch']) => (opts, handler) => {
+        origins.push(`${String(opts.origin)} ${opts.method} ${opts.path}`);
+        return dispatch(opts, handler);
+      }),
+    );
+    try {
+      const { completion } = await secureCompletion(router.url, CHAT, auth);
+      expect(completion).toMatchObject({ id: 'up-1' });
+    } finally {
+      setGlobalDispatcher(before);
+      await agent.close();
+    }
+    // The test's own client goes through it too: the router's call is the one to the upstream.
+    const upstreamOrigin = new URL(upstreamUrl).origin;
+    expect(origins.filter((o) => o.startsWith(upstreamOrigin))).toEqual([`${upstreamOrigin} POST /v1/chat/completions`]);
+    expect(seen).toHaveLength(1);
+  });
+
   it('posts the decrypted request to {upstream}/chat/completions with the upstream key and no tier', async () => {
     const request = { ...CHAT, temperature: 0.2, security_tier: 'high' };
     const { completion } = await secureCompletion(router.url, request, { ...auth, [HEADERS.securityTier]: 'maximum' });
