@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { EVENT_STREAM_CONTENT_TYPE, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
+import { STREAM_RECORD_HOLD_MS } from './constants.js';
 import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
 import type { RouterResponse, StreamWatch } from './respond.js';
@@ -113,6 +114,8 @@ class EventSink {
   #waiting = false;
   /** The socket corked for this turn's writes, until the next tick. */
   #corked: Socket | undefined;
+  /** When it was corked (performance.now()). */
+  #corkedAt = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -137,9 +140,12 @@ class EventSink {
     if (this.closed) return;
     this.#lastWrite = Date.now();
     this.watch.written(text);
-    // Records sealed in one turn (the chunks of one upstream read) leave in one packet.
+    // Records sealed in one turn (the chunks of one upstream read) leave together, none held longer
+    // than STREAM_RECORD_HOLD_MS behind the ones after it.
     this.#cork();
-    if (this.res.write(text)) return;
+    const room = this.res.write(text);
+    if (performance.now() - this.#corkedAt >= STREAM_RECORD_HOLD_MS) this.#uncork();
+    if (room) return;
     this.#waiting = true;
     try {
       await new Promise<void>((resolve) => {
@@ -193,6 +199,7 @@ class EventSink {
     const socket = this.res.socket;
     if (this.#corked || !socket) return;
     this.#corked = socket;
+    this.#corkedAt = performance.now();
     socket.cork();
     process.nextTick(() => this.#uncork());
   }
