@@ -17,9 +17,29 @@ const chunkOf = (content: string) => ({ id: 'c', object: 'chat.completion.chunk'
 
 let server: NomyoServer | undefined;
 afterEach(async () => {
+  vi.restoreAllMocks();
   await server?.close();
   server = undefined;
 });
+
+/** The router's side of each connection, as it comes (Server.prototype.emit watched until the test ends). */
+function routerSockets(): Socket[] {
+  const sockets: Socket[] = [];
+  const emit = Server.prototype.emit;
+  vi.spyOn(Server.prototype, 'emit').mockImplementation(function (this: Server, name: string | symbol, ...args: unknown[]) {
+    if (name === 'connection') sockets.push(args[0] as Socket);
+    return Reflect.apply(emit, this, [name, ...args]) as boolean;
+  });
+  return sockets;
+}
+
+/** What a socket holds back: corked, and bytes not yet handed to the kernel. */
+interface Holding {
+  corked: number;
+  queued: number;
+}
+const holding = (s: Socket): Holding => ({ corked: s.writableCorked, queued: s.writableLength });
+const NOTHING_HELD: Holding = { corked: 0, queued: 0 };
 
 /** What the router logged at level warn or error. */
 const problems: string[] = [];
@@ -225,53 +245,40 @@ describe('a streamed answer, written by the router', () => {
   });
 
   it('the headers and the header event have left the router before the model is asked for its first chunk', async () => {
-    // The router's side of each connection, as it comes.
-    const sockets: Socket[] = [];
-    const emit = Server.prototype.emit;
-    vi.spyOn(Server.prototype, 'emit').mockImplementation(function (this: Server, name: string | symbol, ...args: unknown[]) {
-      if (name === 'connection') sockets.push(args[0] as Socket);
-      return Reflect.apply(emit, this, [name, ...args]) as boolean;
-    });
-    let held: { corked: number; queued: number }[] = [];
+    const sockets = routerSockets();
+    let held: Holding[] = [];
     const client = await routerWith(async function* () {
       // Whatever the socket still holds here would wait for this chunk's record (and the model's pace).
-      held = sockets.map((s) => ({ corked: s.writableCorked, queued: s.writableLength }));
+      held = sockets.map(holding);
       yield chunkOf('first');
     });
     const contents: string[] = [];
     for await (const c of await client.streamSecureRequest(CHAT)) contents.push(c.choices[0]!.delta.content!);
-    vi.restoreAllMocks();
     expect(contents).toEqual(['first']);
     expect(held.length).toBeGreaterThan(0);
-    expect(held).toEqual(held.map(() => ({ corked: 0, queued: 0 })));
+    expect(held).toEqual(held.map(() => NOTHING_HELD));
   });
 
   it('a burst of chunks leaves together, but its first records do not wait until its last is sealed', async () => {
-    const sockets: Socket[] = [];
-    const emit = Server.prototype.emit;
-    vi.spyOn(Server.prototype, 'emit').mockImplementation(function (this: Server, name: string | symbol, ...args: unknown[]) {
-      if (name === 'connection') sockets.push(args[0] as Socket);
-      return Reflect.apply(emit, this, [name, ...args]) as boolean;
-    });
+    const sockets = routerSockets();
     const busy = (ms: number) => {
       for (const end = performance.now() + ms; performance.now() < end; );
     };
-    let held: { corked: number; queued: number }[] = [];
+    let held: Holding[] = [];
     // One turn: each chunk comes at once after the last, but takes 5 ms (as a slow seal would).
     const client = await routerWith(async function* () {
       yield chunkOf('one ');
       busy(5);
       yield chunkOf('two ');
       busy(5);
-      held = sockets.map((s) => ({ corked: s.writableCorked, queued: s.writableLength }));
+      held = sockets.map(holding);
       yield chunkOf('three');
     });
     const contents: string[] = [];
     for await (const c of await client.streamSecureRequest(CHAT)) contents.push(c.choices[0]!.delta.content!);
-    vi.restoreAllMocks();
     expect(contents.join('')).toBe('one two three');
     // The first two records left when the second was written, 5 ms after the first: nothing waits.
     expect(held.length).toBeGreaterThan(0);
-    expect(held).toEqual(held.map(() => ({ corked: 0, queued: 0 })));
+    expect(held).toEqual(held.map(() => NOTHING_HELD));
   });
 });
