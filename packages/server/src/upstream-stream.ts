@@ -7,15 +7,17 @@
  * for the client alone); a stream that breaks off, goes silent or is not SSE is an HttpError. Either
  * ends the streamed answer with a final record that carries it (answer-stream.ts).
  */
+import type { Readable } from 'node:stream';
 import { EventParser, LineDecoder, type StreamEvent } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from './http-error.js';
 import { upstreamError } from './upstream-error.js';
 import type { UpstreamReport } from './types.js';
 
-/** An upstream response body: pieces of bytes as they arrive, and a way to close the connection. */
-export interface UpstreamBody extends AsyncIterable<Uint8Array> {
-  destroy(): unknown;
-}
+/** An upstream response body (undici's is a Node.js Readable): pieces of bytes as they arrive; destroying it closes the connection. */
+export type UpstreamBody = Readable;
+
+/** What wakes a read that waits: a piece, the end, an error, the body closed. */
+const BODY_EVENTS = ['readable', 'end', 'error', 'close'] as const;
 
 /**
  * The chunks of `body`; `stop` follows the client (it aborts when the client goes away) and is
@@ -76,44 +78,53 @@ async function readPiece(pieces: PieceReader, stop: AbortController, idleMs: num
 /**
  * A body read a piece at a time, each read ended at once by an abort of `stop` (the client gone, the
  * drain, or a read that waited `idleMs`, which this times: the caller's pauses between reads are not
- * the upstream's silence). One listener and one timer for the whole stream, the timer armed again for
- * what is left of the wait: a timer, a listener and a race of promises of its own made each read
- * 50-100 µs slower in a process back from idle, as every token of a stream finds the router
+ * the upstream's silence). One set of listeners and one timer for the whole stream, the timer armed
+ * again for what is left of the wait, and the body read with `read()`: a timer, a listener and a race
+ * of promises of its own made each read 50-100 µs slower in a process back from idle, as every token
+ * of a stream finds the router, and the body's async iterator took 45 µs more for the first piece
  * (docs/performance.md).
  */
 class PieceReader {
-  readonly #pieces: AsyncIterator<Uint8Array>;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the read that waits began. */
   #since: number | undefined;
+  /** Wakes the read that waits, to look at the body again. */
+  #wake: (() => void) | undefined;
   /** Ends the read that waits, with the abort's reason. */
   #abandon: ((reason: unknown) => void) | undefined;
+  readonly #onBody = () => this.#wake?.();
   readonly #onAbort = () => this.#abandon?.(this.stop.signal.reason);
 
   constructor(
-    body: UpstreamBody,
+    private readonly body: UpstreamBody,
     private readonly stop: AbortController,
     private readonly idleMs: number,
   ) {
-    this.#pieces = body[Symbol.asyncIterator]();
-    this.#arm(idleMs);
+    // Left on the body for good: an error it emits after the stream is over must meet a listener.
+    for (const name of BODY_EVENTS) body.on(name, this.#onBody);
     stop.signal.addEventListener('abort', this.#onAbort, { once: true });
+    this.#arm(idleMs);
   }
 
-  /** The next piece, or undefined at the end; rejects with the abort's reason once `stop` aborts. */
+  /** The next piece, or undefined at the end; rejects with the abort's reason once `stop` aborts, or with what broke the body. */
   async next(): Promise<Uint8Array | undefined> {
-    if (this.stop.signal.aborted) throw this.stop.signal.reason;
-    const next = this.#pieces.next();
     this.#since = Date.now();
     try {
-      // An abandoned read fails later, when the body is destroyed: handled here, so never unhandled.
-      const { done, value } = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-        this.#abandon = reject;
-        next.then(resolve, reject);
-      });
-      return done ? undefined : value;
+      for (;;) {
+        if (this.stop.signal.aborted) throw this.stop.signal.reason;
+        const piece = this.body.read() as Uint8Array | null;
+        if (piece !== null) return piece;
+        if (this.body.readableEnded) return undefined;
+        if (this.body.errored) throw this.body.errored;
+        if (this.body.destroyed) throw new Error('the body closed before its end');
+        await new Promise<void>((resolve, reject) => {
+          this.#wake = resolve;
+          this.#abandon = reject;
+        });
+      }
     } finally {
       this.#since = undefined;
+      this.#wake = undefined;
       this.#abandon = undefined;
     }
   }

@@ -5,7 +5,7 @@
  * before the answer's, silence). However it ends, the upstream request is aborted.
  */
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MAX_STREAM_LINE_CHARS } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from '../src/http-error.js';
 import { upstreamChunks } from '../src/upstream-stream.js';
@@ -103,5 +103,37 @@ describe('upstreamChunks', () => {
     const started = performance.now();
     await expect(chunks.next()).rejects.toMatchObject({ status: 504 });
     expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  it('a body that breaks (an error, or closed before its end) is a 502 after the chunks before it; an error after the end throws nowhere', async () => {
+    for (const cause of [new Error('ECONNRESET'), undefined]) {
+      const stop = new AbortController();
+      // A socket-like body: destroying it ends it at once (Readable.from waits for its source).
+      const source = new Readable({ read() {} });
+      source.push(encoder.encode(data(chunk('a'))));
+      const got: unknown[] = [];
+      const err = await (async () => {
+        for await (const c of upstreamChunks(source, stop, 60_000)) {
+          got.push(c);
+          setTimeout(() => source.destroy(cause), 10);
+        }
+      })().catch((e: unknown) => e);
+      expect(got).toEqual([chunk('a')]);
+      expect(err).toMatchObject({ status: 502, detail: 'the inference backend connection broke off' });
+    }
+    const uncaught = vi.fn();
+    process.on('uncaughtException', uncaught);
+    try {
+      // As undici's body: destroyed with an error when its request's signal aborts, which the end of the stream does.
+      const stop = new AbortController();
+      const source = new Readable({ read() {} });
+      stop.signal.addEventListener('abort', () => source.destroy(new Error('request aborted')));
+      source.push(encoder.encode(`${data(chunk('a', 'stop'))}data: [DONE]\n\n`));
+      for await (const _ of upstreamChunks(source, stop, 60_000));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('uncaughtException', uncaught);
+    }
+    expect(uncaught).not.toHaveBeenCalled();
   });
 });
