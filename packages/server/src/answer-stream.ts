@@ -8,7 +8,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { EVENT_STREAM_CONTENT_TYPE, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
-import { STREAM_RECORD_HOLD_MS } from './constants.js';
 import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
 import type { RouterResponse, StreamWatch } from './respond.js';
@@ -114,8 +113,6 @@ class EventSink {
   #waiting = false;
   /** The socket corked for this turn's writes, until the next tick. */
   #corked: Socket | undefined;
-  /** When it was corked (performance.now()). */
-  #corkedAt = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -140,12 +137,9 @@ class EventSink {
     if (this.closed) return;
     this.#lastWrite = Date.now();
     this.watch.written(text);
-    // Records sealed in one turn (the chunks of one upstream read) leave together, none held longer
-    // than STREAM_RECORD_HOLD_MS behind the ones after it.
+    // Records sealed in one turn (the chunks of one upstream read) leave in one packet.
     this.#cork();
-    const room = this.res.write(text);
-    if (performance.now() - this.#corkedAt >= STREAM_RECORD_HOLD_MS) this.#uncork();
-    if (room) return;
+    if (this.res.write(text)) return;
     this.#waiting = true;
     try {
       await new Promise<void>((resolve) => {
@@ -199,7 +193,6 @@ class EventSink {
     const socket = this.res.socket;
     if (this.#corked || !socket) return;
     this.#corked = socket;
-    this.#corkedAt = performance.now();
     socket.cork();
     process.nextTick(() => this.#uncork());
   }

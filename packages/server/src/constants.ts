@@ -9,12 +9,6 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;
 /** A streamed answer whose client takes nothing for this long is cut off: nginx's send_timeout, for a router reached directly. */
 export const DEFAULT_STREAM_STALL_TIMEOUT_MS = 60_000;
-/**
- * The records of a streamed answer sealed in one turn (a burst of the upstream's chunks) leave
- * together, in as few packets as can be; but none waits longer than this behind the ones sealed
- * after it, so a burst's first token is not held until its last is sealed.
- */
-export const STREAM_RECORD_HOLD_MS = 0.1;
 
 /** Defaults of the listener's limits and of the drain, in ms (ServerOptions says what each is). */
 export const LISTENER_DEFAULTS = {
