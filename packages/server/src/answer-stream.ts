@@ -58,7 +58,8 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
       if (sink.closed || signal.aborted) break;
       const next = await iterator.next();
       if (next.done) break;
-      await sink.record(await sealer.record(chunkJson(next.value)));
+      const room = sink.record(await sealer.record(chunkJson(next.value)));
+      if (room) await room;
     }
   } catch (err) {
     // A client that went away stops the model with an abort: that is no error to report.
@@ -78,6 +79,8 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
     sink.destroy();
     return 'aborted';
   }
+  // A chunk refused here or by normalisingModel: the model is stopped (its own errors have ended it already).
+  if (error) await iterator.return?.().catch(() => undefined);
   await sink.end(await sealer.final(error));
   return 'complete';
 }
@@ -127,19 +130,25 @@ class EventSink {
   }
 
   /** Writes a record's event (see {@link write}). */
-  record(text: string): Promise<void> {
+  record(text: string): Promise<void> | undefined {
     if (!this.closed) this.watch.firstRecord();
     return this.write(text);
   }
 
-  /** Writes `text`; resolves once the socket has room again (or is gone). */
-  async write(text: string): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Writes `text`: undefined when the socket takes more at once (most records: no promise to await),
+   * else a promise that resolves once it has room again (or is gone).
+   */
+  write(text: string): Promise<void> | undefined {
+    if (this.closed) return undefined;
     this.#lastWrite = Date.now();
     this.watch.written(text);
     // Records sealed in one turn (the chunks of one upstream read) leave in one packet.
     this.#cork();
-    if (this.res.write(text)) return;
+    return this.res.write(text) ? undefined : this.#room();
+  }
+
+  async #room(): Promise<void> {
     this.#waiting = true;
     try {
       await new Promise<void>((resolve) => {

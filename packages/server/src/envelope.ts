@@ -57,9 +57,33 @@ export function normaliseChunk(value: unknown, envelope: Envelope): unknown {
   return checked(value, 'chat.completion.chunk', checkChatCompletionChunk);
 }
 
-async function* normalisedChunks(chunks: AsyncIterable<unknown>, envelope: Envelope): AsyncGenerator<unknown> {
-  // A for-await closes the upstream's iterator however this one ends (the client gone, an error).
-  for await (const chunk of chunks) yield normaliseChunk(chunk, envelope);
+/**
+ * Each chunk normalised as it is taken: an iterator over the model's, not an async generator, whose
+ * every chunk cost two more turns of the event loop and their promises. A refused chunk closes the
+ * model's iterator, as `return` does (the stream's writer calls it when the client goes away).
+ */
+function normalisedChunks(chunks: AsyncIterable<unknown>, envelope: Envelope): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = chunks[Symbol.asyncIterator]();
+      const normalised = (next: IteratorResult<unknown>): IteratorResult<unknown> | Promise<never> => {
+        if (next.done) return next;
+        try {
+          return { done: false, value: normaliseChunk(next.value, envelope) };
+        } catch (err) {
+          // A chunk refused: the model's stream is closed before the error goes on.
+          return Promise.resolve(inner.return?.()).then(
+            () => Promise.reject(err),
+            () => Promise.reject(err),
+          );
+        }
+      };
+      return {
+        next: () => inner.next().then(normalised),
+        return: async (value?: unknown) => (await inner.return?.(value)) ?? { done: true, value },
+      };
+    },
+  };
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -231,10 +231,16 @@ describe('a streamed answer, written by the router', () => {
     await expect(client.sendSecureRequest(CHAT)).rejects.toMatchObject({ status: 500 });
   });
 
-  it('a chunk that is not a chat.completion.chunk ends the stream with a sealed 502, after the chunks before it', async () => {
+  it('a chunk that is not a chat.completion.chunk ends the stream with a sealed 502, after the chunks before it, and closes the model', async () => {
+    let closed = false;
     const client = await routerWith(async function* () {
-      yield chunkOf('fine ');
-      yield { object: 'something else' };
+      try {
+        yield chunkOf('fine ');
+        yield { object: 'something else' };
+        yield chunkOf('never asked for');
+      } finally {
+        closed = true;
+      }
     });
     const contents: string[] = [];
     const err = await (async () => {
@@ -242,6 +248,7 @@ describe('a streamed answer, written by the router', () => {
     })().catch((e: unknown) => e);
     expect(contents).toEqual(['fine ']);
     expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent a malformed chunk', sealed: true });
+    expect(closed).toBe(true);
   });
 
   it('the headers and the header event have left the router before the model is asked for its first chunk', async () => {

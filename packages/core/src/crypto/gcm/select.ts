@@ -11,10 +11,17 @@ import { webCryptoGcm } from './browser.js';
 import type { AesKey, GcmPieces } from './types.js';
 
 let selected: Promise<GcmPieces> | undefined;
+/** The `#gcm` once loaded: a stream's records, tens of thousands a second, take it without an await each. */
+let loaded: GcmPieces | undefined;
 
 export function gcmPieces(): Promise<GcmPieces> {
-  selected ??= inNode() ? import('#gcm').then((m) => m.gcmPieces, () => webCryptoGcm) : Promise.resolve(webCryptoGcm);
+  selected ??= (inNode() ? import('#gcm').then((m) => m.gcmPieces, () => webCryptoGcm) : Promise.resolve(webCryptoGcm)).then((gcm) => (loaded = gcm));
   return selected;
+}
+
+/** The `#gcm` if it is loaded: `loadedGcm() ?? (await gcmPieces())` awaits only the first time. */
+export function loadedGcm(): GcmPieces | undefined {
+  return loaded;
 }
 
 /**
@@ -31,7 +38,7 @@ export async function importAesKey(raw: Bytes, usage: 'encrypt' | 'decrypt'): Pr
 export async function sealWhole(key: AesKey, nonce: Bytes, aad: Bytes | undefined, plaintext: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   const sealed = new Uint8Array(plaintext.length + GCM_TAG_BYTES);
   let at = 0;
-  const tag = await (await gcmPieces()).seal(key, nonce, aad, plaintext, (piece) => {
+  const tag = await (loaded ?? (await gcmPieces())).seal(key, nonce, aad, plaintext, (piece) => {
     sealed.set(piece, at);
     at += piece.length;
   });

@@ -16,7 +16,7 @@ import {
   V2_STREAM_RECORD_AAD_PREFIX,
 } from '../constants.js';
 import { deriveAesKey, deriveBytes, type HkdfKey } from '../../crypto/hkdf.js';
-import { gcmPieces, sealWhole } from '../../crypto/gcm/select.js';
+import { gcmPieces, loadedGcm, sealWhole } from '../../crypto/gcm/select.js';
 import type { AesKey, GcmPieces } from '../../crypto/gcm/types.js';
 import { decryptionFailed } from '../../crypto/rsa.js';
 import type { Bytes } from '../../crypto/subtle.js';
@@ -108,7 +108,7 @@ export function paddedLength(length: number): number {
 export async function sealRecord(keys: StreamKeys, index: number, final: boolean, plaintext: Uint8Array): Promise<Uint8Array> {
   const { nonce, aad } = recordCall(keys, index, final);
   const sealed = await sealWhole(keys.key, nonce, aad, plaintext);
-  if (!final) expectRecord(await gcmPieces(), keys, 'encrypt', index + 1);
+  if (!final) expectRecord(loadedGcm() ?? (await gcmPieces()), keys, 'encrypt', index + 1);
   return sealed;
 }
 
@@ -121,7 +121,7 @@ export async function sealRecord(keys: StreamKeys, index: number, final: boolean
 export async function openRecord(keys: StreamKeys, index: number, final: boolean, sealed: Uint8Array, into: ByteSource): Promise<OwnedBytes> {
   if (sealed.length < GCM_TAG_BYTES) throw decryptionFailed();
   const length = sealed.length - GCM_TAG_BYTES;
-  const gcm = await gcmPieces();
+  const gcm = loadedGcm() ?? (await gcmPieces());
   const target = into.take(length);
   try {
     const { nonce, aad } = recordCall(keys, index, final);

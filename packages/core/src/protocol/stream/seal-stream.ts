@@ -12,10 +12,19 @@ import { deriveStreamKeys, paddedLength, sealRecord, type StreamKeys } from './r
 
 const encoder = new TextEncoder();
 
+/**
+ * A chunk of up to this many UTF-16 units (most are a few hundred) is encoded into the sealer's own
+ * buffer, zeroed after each record, not into a new one: a buffer a record made the router's heap work
+ * harder on a long stream (docs/performance.md).
+ */
+const REUSED_CHARS = 1024;
+
 /** Seals one streamed answer, event by event, on the router: made by {@link StreamSealer.start}. */
 export class StreamSealer {
   #next = 0;
   #ended = false;
+  /** Zeros when not in use; taken (undefined) while a record is sealed from it. */
+  #buffer: Uint8Array | undefined = new Uint8Array(paddedLength(REUSED_CHARS * 3));
 
   private constructor(
     private readonly keys: StreamKeys,
@@ -36,13 +45,20 @@ export class StreamSealer {
   /** The next record event: `json` (a chunk's JSON text) padded to a multiple of 128 bytes and sealed. */
   async record(json: string): Promise<string> {
     // Three bytes a UTF-16 unit at most: room for the UTF-8, with its padding.
-    const plaintext = new Uint8Array(paddedLength(json.length * 3));
-    const { written } = encoder.encodeInto(json, plaintext);
-    if (written > MAX_STREAM_RECORD_BYTES) {
-      plaintext.fill(0);
-      throw new RangeError(`a chunk over ${MAX_STREAM_RECORD_BYTES} bytes cannot be a record: the client would refuse it`);
+    const reused = json.length <= REUSED_CHARS ? this.#buffer : undefined;
+    const plaintext = reused ?? new Uint8Array(paddedLength(json.length * 3));
+    if (reused) this.#buffer = undefined;
+    try {
+      const { written } = encoder.encodeInto(json, plaintext);
+      if (written > MAX_STREAM_RECORD_BYTES) {
+        plaintext.fill(0, 0, written);
+        throw new RangeError(`a chunk over ${MAX_STREAM_RECORD_BYTES} bytes cannot be a record: the client would refuse it`);
+      }
+      return formatEvent(await this.#seal(plaintext, written, false));
+    } finally {
+      // Zeroed by now (#seal): the next record may take it.
+      if (reused) this.#buffer = reused;
     }
-    return formatEvent(await this.#seal(plaintext, written, false));
   }
 
   /** The final record event: empty for a normal end, or carrying `error`. Nothing may follow it. */
@@ -59,14 +75,14 @@ export class StreamSealer {
     return this.#ended;
   }
 
-  /** Seals `plaintext` (its first `length` bytes, zeros after them: the padding), then zeroes it. */
+  /** Seals `plaintext` (its first `length` bytes, zeros after them: the padding), then zeroes those bytes. */
   async #seal(plaintext: Uint8Array, length: number, final: boolean): Promise<string> {
     try {
       if (this.#ended) throw new Error('the stream has ended: nothing may follow its final record');
       if (final) this.#ended = true;
       return encodeBase64(await sealRecord(this.keys, this.#next++, final, plaintext.subarray(0, paddedLength(length))));
     } finally {
-      plaintext.fill(0);
+      plaintext.fill(0, 0, length);
     }
   }
 }

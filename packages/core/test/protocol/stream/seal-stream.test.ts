@@ -1,0 +1,73 @@
+/**
+ * The router's sealer, read back by the client's opener: records open in order to the chunks sealed,
+ * whether each is awaited before the next is asked for or several are asked for at once (short
+ * chunks share the sealer's buffer), and the bytes each chunk was encoded into are zero once its
+ * record is sealed.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { importHkdfKey } from '../../../src/crypto/hkdf.js';
+import type { Bytes } from '../../../src/crypto/subtle.js';
+import { heapBytes } from '../../../src/memory/owned-bytes.js';
+import { EventParser } from '../../../src/protocol/stream/events.js';
+import { LineDecoder } from '../../../src/protocol/stream/lines.js';
+import { StreamOpener } from '../../../src/protocol/stream/open-stream.js';
+import { StreamSealer } from '../../../src/protocol/stream/seal-stream.js';
+
+const PAYLOAD_ID = 'seal-test';
+const chunk = (content: string) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
+// Short, non-ASCII, and longer than the sealer's own buffer takes (1024 UTF-16 units).
+const CONTENTS = ['a', 'Grüße, 世界 🌍', 'x'.repeat(2000), 'é'.repeat(1000), 'last'];
+
+async function keys() {
+  const k = crypto.getRandomValues(new Uint8Array(32));
+  return { sealer: await StreamSealer.start(await importHkdfKey(k as Bytes), PAYLOAD_ID), opener: new StreamOpener(await importHkdfKey(k as Bytes), PAYLOAD_ID, heapBytes) };
+}
+
+async function opened(opener: StreamOpener, events: string[]): Promise<string[]> {
+  const lines = new LineDecoder();
+  const parser = new EventParser();
+  const contents: string[] = [];
+  for (const line of lines.push(new TextEncoder().encode(events.join('')))) {
+    const event = parser.push(line);
+    const step = event && (await opener.event(event));
+    if (step?.kind === 'chunk') contents.push(step.chunk.choices[0]!.delta.content!);
+    if (step?.kind === 'end') contents.push('(end)');
+  }
+  return contents;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('StreamSealer', () => {
+  it('records awaited one by one open in order to their chunks', async () => {
+    const { sealer, opener } = await keys();
+    const events = [sealer.header()];
+    for (const content of CONTENTS) events.push(await sealer.record(JSON.stringify(chunk(content))));
+    events.push(await sealer.final());
+    expect(await opened(opener, events)).toEqual([...CONTENTS, '(end)']);
+  });
+
+  it('records asked for at once, before any is sealed, open in order to their chunks', async () => {
+    const { sealer, opener } = await keys();
+    const records = await Promise.all(CONTENTS.map((content) => sealer.record(JSON.stringify(chunk(content)))));
+    expect(await opened(opener, [sealer.header(), ...records, await sealer.final()])).toEqual([...CONTENTS, '(end)']);
+  });
+
+  it('the bytes each chunk was encoded into are all zero once its record is sealed', async () => {
+    const { sealer } = await keys();
+    const targets: Uint8Array[] = [];
+    const encodeInto = TextEncoder.prototype.encodeInto;
+    vi.spyOn(TextEncoder.prototype, 'encodeInto').mockImplementation(function (this: TextEncoder, text: string, into: Uint8Array) {
+      targets.push(into);
+      return encodeInto.call(this, text, into);
+    });
+    for (const content of CONTENTS) {
+      await sealer.record(JSON.stringify(chunk(content)));
+      const into = targets.at(-1)!;
+      expect(into.some((byte) => byte !== 0)).toBe(false);
+    }
+    expect(targets).toHaveLength(CONTENTS.length);
+    // The short ones shared the sealer's buffer; the long ones had their own.
+    expect(new Set(targets).size).toBe(3);
+  });
+});
