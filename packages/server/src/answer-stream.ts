@@ -42,7 +42,7 @@ export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unkno
     status: 200,
     headers: { ...STREAM_HEADERS },
     body: EMPTY,
-    stream: (res, signal, watch) => writeStream(new EventSink(res, options, watch), sealer, chunks, signal, options),
+    stream: (res, signal, watch) => writeStream(new EventSink(res, options, watch, () => sealer.prepareNext()), sealer, chunks, signal, options),
   };
 }
 
@@ -121,6 +121,8 @@ class EventSink {
     private readonly res: ServerResponse,
     private readonly options: Pick<AnswerStreamOptions, 'heartbeatMs' | 'stallMs' | 'onStall'>,
     private readonly watch: StreamWatch,
+    /** A turn's records have left: the next one's cipher may be made, off their path. */
+    private readonly sent: () => void,
   ) {
     this.#arm(options.heartbeatMs);
   }
@@ -203,7 +205,11 @@ class EventSink {
     if (this.#corked || !socket) return;
     this.#corked = socket;
     socket.cork();
-    process.nextTick(() => this.#uncork());
+    process.nextTick(() => {
+      if (!this.#corked) return; // sent already (flush, end)
+      this.#uncork();
+      this.sent();
+    });
   }
 
   #uncork(): void {

@@ -8,6 +8,7 @@ import { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecureCompletionClient, StreamTruncatedError, type ChatCompletionChunk } from '@nomyo/core';
+import { StreamSealer } from '@nomyo/core/protocol';
 import { startServer, type CompletionModel, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
@@ -264,5 +265,29 @@ describe('a streamed answer, written by the router', () => {
     expect(contents).toEqual(['first']);
     expect(held.length).toBeGreaterThan(0);
     expect(held).toEqual(held.map(() => NOTHING_HELD));
+  });
+
+  it('the next record\'s cipher is asked for once a turn\'s records have left the socket, not on their way', async () => {
+    const sockets = routerSockets();
+    const asked: Holding[][] = [];
+    const prepareNext = vi.spyOn(StreamSealer.prototype, 'prepareNext').mockImplementation(function (this: StreamSealer) {
+      asked.push(sockets.map(holding));
+    });
+    try {
+      const client = await routerWith(async function* () {
+        for (const word of ['one ', 'two ', 'three']) {
+          yield chunkOf(word);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      });
+      const contents: string[] = [];
+      for await (const c of await client.streamSecureRequest(CHAT)) contents.push(c.choices[0]!.delta.content!);
+      expect(contents).toEqual(['one ', 'two ', 'three']);
+    } finally {
+      prepareNext.mockRestore();
+    }
+    // Once for each of the three turns with a record (the header's turn has its cipher made with the keys).
+    expect(asked).toHaveLength(3);
+    expect(asked.flat()).toEqual(asked.flat().map(() => NOTHING_HELD));
   });
 });

@@ -59,6 +59,8 @@ export class StreamAnswer {
         if (step?.kind === 'chunk') {
           this.stream.throwIfStopped();
           yield step.chunk;
+          // The caller has it and asks for the next: the next record's decipher, off this one's path.
+          this.opener.prepareNext();
         } else if (step?.kind === 'error') sealed = step.error;
       }
       this.opener.end();

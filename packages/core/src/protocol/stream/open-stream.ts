@@ -14,7 +14,7 @@ import type { HkdfKey } from '../../crypto/hkdf.js';
 import { SecurityError, StreamTruncatedError } from '../../errors.js';
 import { checkChatCompletionChunk, type ChatCompletionChunk } from './chunk.js';
 import type { StreamEvent } from './events.js';
-import { deriveStreamKeys, openRecord, type StreamKeys } from './records.js';
+import { deriveStreamKeys, expectNextRecord, openRecord, type StreamKeys } from './records.js';
 
 /** What one event brought: a chunk, the normal end, or the error the final record carries. */
 export type StreamStep =
@@ -46,6 +46,8 @@ export class StreamOpener {
   #keys: StreamKeys | undefined;
   #next = 0;
   #ended = false;
+  /** The record whose decipher was asked for last: record 0's, with the keys. */
+  #prepared = 0;
 
   /**
    * An opener for the answer to one request.
@@ -94,6 +96,18 @@ export class StreamOpener {
     } finally {
       plaintext.release();
     }
+  }
+
+  /**
+   * Has the next record's decipher made while the stream is quiet (in Node.js), for that record to
+   * take: call it once the chunk before is with the caller, so that arming it is not on its path.
+   * Without it, each record makes its own (the first one's is made with the stream's keys).
+   */
+  prepareNext(): void {
+    // Asked again for the same record, a decipher already made would be dropped.
+    if (!this.#keys || this.#ended || this.#prepared === this.#next) return;
+    this.#prepared = this.#next;
+    expectNextRecord(this.#keys, 'decrypt', this.#next);
   }
 
   /** The body ended: fine after the final record, else the answer was cut short. */

@@ -8,7 +8,7 @@ import { encodeBase64 } from '../base64.js';
 import { sealedErrorBytes, type SealedError } from '../sealed-error.js';
 import type { HkdfKey } from '../../crypto/hkdf.js';
 import { formatEvent } from './events.js';
-import { deriveStreamKeys, paddedLength, sealRecord, type StreamKeys } from './records.js';
+import { deriveStreamKeys, expectNextRecord, paddedLength, sealRecord, type StreamKeys } from './records.js';
 
 const encoder = new TextEncoder();
 
@@ -23,6 +23,8 @@ const REUSED_CHARS = 1024;
 export class StreamSealer {
   #next = 0;
   #ended = false;
+  /** The record whose cipher was asked for last: record 0's, with the keys. */
+  #prepared = 0;
   /** Zeros when not in use; taken (undefined) while a record is sealed from it. */
   #buffer: Uint8Array | undefined = new Uint8Array(paddedLength(REUSED_CHARS * 3));
 
@@ -73,6 +75,18 @@ export class StreamSealer {
   /** Whether the final record was made. */
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /**
+   * Has the next record's cipher made while the stream is quiet (in Node.js), for that record to
+   * take: call it once the records made so far are on their way (the router: once a turn's writes
+   * have left), so that arming it is not on their path. Without it, each record makes its own.
+   */
+  prepareNext(): void {
+    // Asked again for the same record, a cipher already made would be dropped.
+    if (this.#ended || this.#prepared === this.#next) return;
+    this.#prepared = this.#next;
+    expectNextRecord(this.keys, 'encrypt', this.#next);
   }
 
   /** Seals `plaintext` (its first `length` bytes, zeros after them: the padding), then zeroes those bytes. */

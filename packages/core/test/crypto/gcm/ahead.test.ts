@@ -10,8 +10,13 @@ import { gcmPieces as nodeGcm } from '../../../src/crypto/gcm/node.js';
 import { importHkdfKey } from '../../../src/crypto/hkdf.js';
 import type { Bytes } from '../../../src/crypto/subtle.js';
 import { heapBytes } from '../../../src/memory/owned-bytes.js';
-import { deriveStreamKeys, openRecord, recordAad, recordNonce, sealRecord } from '../../../src/protocol/stream/records.js';
+import { deriveStreamKeys, expectNextRecord, openRecord, recordAad, recordNonce, sealRecord } from '../../../src/protocol/stream/records.js';
 import { SecurityError } from '../../../src/errors.js';
+import { StreamSealer } from '../../../src/protocol/stream/seal-stream.js';
+import { StreamOpener } from '../../../src/protocol/stream/open-stream.js';
+import { StreamAnswer } from '../../../src/client/stream-answer.js';
+import { ResponseStream } from '../../../src/transport/response-stream.js';
+import { Deadline } from '../../../src/transport/deadline.js';
 import { V2_STREAM_KEY_INFO_PREFIX } from '../../../src/protocol/constants.js';
 
 vi.mock('node:crypto', async (importOriginal) => {
@@ -166,6 +171,14 @@ describe('the records of a stream, in Node.js', () => {
       before = made();
       const opened = await openRecord(opening, i, final, sealed, heapBytes);
       expect(made() - before).toBe(final ? 1 : 0);
+      // The record is on its way, and with the caller: the next one's ciphers are asked for, as the
+      // sealer's and the opener's prepareNext do.
+      if (!final) {
+        before = made();
+        expectNextRecord(sealing, 'encrypt', i + 1);
+        expectNextRecord(opening, 'decrypt', i + 1);
+        expect(made() - before).toBe(0); // nothing on the record's path: made once the stream is quiet
+      }
       expect(Buffer.from(sealed)).toEqual(Buffer.from(await reference(webKey, sealing.nonceBase, i, final, plaintext)));
       expect(Buffer.from(opened.bytes)).toEqual(Buffer.from(plaintext.subarray(0, final ? 0 : plaintext.length)));
       opened.release();
@@ -181,7 +194,10 @@ describe('the records of a stream, in Node.js', () => {
     await turn();
     const plaintexts = [text(128), text(128), text(128)];
     const sealed: Uint8Array[] = [];
-    for (const [i, plaintext] of plaintexts.entries()) sealed.push(await sealRecord(sealing, i, false, plaintext));
+    for (const [i, plaintext] of plaintexts.entries()) {
+      sealed.push(await sealRecord(sealing, i, false, plaintext));
+      expectNextRecord(sealing, 'encrypt', i + 1);
+    }
     for (const [i, plaintext] of plaintexts.entries()) {
       expect(Buffer.from(sealed[i]!)).toEqual(Buffer.from(await reference(webKey, sealing.nonceBase, i, false, plaintext)));
     }
@@ -192,6 +208,7 @@ describe('the records of a stream, in Node.js', () => {
     await turn();
     for (const [i, plaintext] of plaintexts.entries()) {
       const opened = await openRecord(opener.opening, i, false, resealed[i]!, heapBytes);
+      expectNextRecord(opener.opening, 'decrypt', i + 1);
       expect(Buffer.from(opened.bytes)).toEqual(Buffer.from(plaintext));
       opened.release();
     }
@@ -222,5 +239,65 @@ describe('the records of a stream, in Node.js', () => {
     const tag = await nodeGcm.seal(key, nonce, undefined, plaintext, (p) => out.push(p.slice()));
     const expected = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce }, key, plaintext as Bytes));
     expect(Buffer.concat([...out, tag])).toEqual(Buffer.from(expected));
+  });
+});
+
+describe('a stream written and read as the router and the client do', () => {
+  it('the sealer asks once for a record\'s cipher: asked again before the record, the cipher made is kept', async () => {
+    const sealer = await StreamSealer.start(await importHkdfKey(bytes(32)), 'chatcmpl-ahead');
+    await turn(); // record 0's, made with the keys
+    const before = made();
+    sealer.prepareNext();
+    sealer.prepareNext();
+    await quiet();
+    expect(made() - before).toBe(0);
+    await sealer.record('{}');
+    expect(made() - before).toBe(0); // record 0 took it
+    sealer.prepareNext();
+    await quiet();
+    expect(made() - before).toBe(1);
+    await sealer.record('{}');
+    expect(made() - before).toBe(1);
+  });
+
+  it('each record takes the decipher made while the stream was quiet: asked for once the caller has the chunk before, not on its path', async () => {
+    const k = bytes(32);
+    const sealer = await StreamSealer.start(await importHkdfKey(k), 'chatcmpl-ahead');
+    const words = ['one', 'two', 'three', 'four'];
+    const events = [sealer.header()];
+    for (const word of words) events.push(await sealer.record(JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })));
+    events.push(await sealer.final());
+    // Each record comes a quiet gap after the caller took the chunk before, as tokens do; how many
+    // deciphers were made when it was sent.
+    const madeWhenSent: number[] = [];
+    let taken = 0;
+    let wake: (() => void) | undefined;
+    const took = async (n: number) => {
+      while (taken < n) await new Promise<void>((resolve) => (wake = resolve));
+    };
+    let next = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (next === events.length) return controller.close();
+        // Event e >= 2 (record e - 1, or the final one) once the caller has the chunk of record e - 2.
+        await took(next - 1);
+        await quiet();
+        madeWhenSent.push(vi.mocked(realCrypto.createDecipheriv).mock.calls.length);
+        controller.enqueue(new TextEncoder().encode(events[next++]));
+      },
+    });
+    const answer = new StreamAnswer(new ResponseStream(body, new Headers(), new Deadline(10_000, undefined, 'stream header')), new StreamOpener(importHkdfKey(k), 'chatcmpl-ahead', heapBytes));
+    await answer.start();
+    const contents: string[] = [];
+    for await (const c of answer.chunks()) {
+      contents.push(c.choices[0]!.delta.content!);
+      taken++;
+      wake?.();
+    }
+    expect(contents).toEqual(words);
+    // Record i's decipher was made before record i was sent (the first with the keys): i + 1 by then.
+    // The final record, whose AAD differs, makes its own.
+    expect(madeWhenSent).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(vi.mocked(realCrypto.createDecipheriv).mock.calls.length).toBe(6);
   });
 });

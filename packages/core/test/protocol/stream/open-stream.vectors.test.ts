@@ -37,7 +37,8 @@ function read(kind: 'valid' | 'invalid'): StreamVector[] {
 /**
  * Opens `body` delivered in pieces of `size` bytes (0: whole): the chunks, and how it ended. With
  * `apart`, each event comes a few ms after the one before, as tokens do: each record then meets the
- * cipher made ahead for the record expected next (crypto/gcm/ahead.ts).
+ * cipher made ahead for the record expected next (crypto/gcm/ahead.ts), asked for once the chunk
+ * before was taken (StreamOpener.prepareNext).
  */
 async function open(v: StreamVector, size: number, apart = false): Promise<{ chunks: unknown[]; end: unknown }> {
   const opener = new StreamOpener(importHkdfKey(decodeBase64(v.K) as Bytes), v.payload_id, heapBytes);
@@ -53,7 +54,8 @@ async function open(v: StreamVector, size: number, apart = false): Promise<{ chu
       if (!event) continue;
       if (apart) await new Promise((resolve) => setTimeout(resolve, AHEAD_QUIET_MS + 2));
       const step = await opener.event(event);
-      if (step?.kind === 'chunk') chunks.push(step.chunk);
+      // The chunk is with the caller: the next record's decipher is asked for, as the client does.
+      if (step?.kind === 'chunk') (chunks.push(step.chunk), opener.prepareNext());
       if (step?.kind === 'error') ending = { error: step.error };
       if (step?.kind === 'end') ending = { error: null };
     }
