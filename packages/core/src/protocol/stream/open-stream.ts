@@ -46,8 +46,6 @@ export class StreamOpener {
   #keys: StreamKeys | undefined;
   #next = 0;
   #ended = false;
-  /** The record whose decipher was asked for last: record 0's, with the keys. */
-  #prepared = 0;
 
   /**
    * An opener for the answer to one request.
@@ -104,10 +102,7 @@ export class StreamOpener {
    * Without it, each record makes its own (the first one's is made with the stream's keys).
    */
   prepareNext(): void {
-    // Asked again for the same record, a decipher already made would be dropped.
-    if (!this.#keys || this.#ended || this.#prepared === this.#next) return;
-    this.#prepared = this.#next;
-    expectNextRecord(this.#keys, 'decrypt', this.#next);
+    if (this.#keys && !this.#ended) expectNextRecord(this.#keys, 'decrypt', this.#next);
   }
 
   /** The body ended: fine after the final record, else the answer was cut short. */

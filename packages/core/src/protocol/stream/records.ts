@@ -57,6 +57,9 @@ interface RecordCall {
   readonly aad: Bytes;
 }
 
+/** The record whose cipher each stream asked for last (expectRecord). */
+const asked = new WeakMap<StreamKeys, number>();
+
 /** The record each stream expects next, its nonce and AAD made with its cipher (expectRecord): that record makes neither again. */
 const expected = new WeakMap<StreamKeys, RecordCall & { readonly index: number }>();
 
@@ -66,7 +69,9 @@ const expected = new WeakMap<StreamKeys, RecordCall & { readonly index: number }
  * cipher setup, off the path between a token and the caller).
  */
 function expectRecord(gcm: GcmPieces, keys: StreamKeys, kind: 'encrypt' | 'decrypt', index: number): void {
-  if (!gcm.ahead || index >= MAX_STREAM_RECORDS) return;
+  // Asked again for the same record, GcmPieces.ahead would drop a cipher already made.
+  if (!gcm.ahead || index >= MAX_STREAM_RECORDS || asked.get(keys) === index) return;
+  asked.set(keys, index);
   gcm.ahead(kind, keys.key, () => {
     const call = { index, nonce: recordNonce(keys.nonceBase, index), aad: recordAad(keys.payloadId, index, false) };
     expected.set(keys, call);

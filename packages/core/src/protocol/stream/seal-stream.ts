@@ -23,8 +23,6 @@ const REUSED_CHARS = 1024;
 export class StreamSealer {
   #next = 0;
   #ended = false;
-  /** The record whose cipher was asked for last: record 0's, with the keys. */
-  #prepared = 0;
   /** Zeros when not in use; taken (undefined) while a record is sealed from it. */
   #buffer: Uint8Array | undefined = new Uint8Array(paddedLength(REUSED_CHARS * 3));
 
@@ -83,10 +81,7 @@ export class StreamSealer {
    * have left), so that arming it is not on their path. Without it, each record makes its own.
    */
   prepareNext(): void {
-    // Asked again for the same record, a cipher already made would be dropped.
-    if (this.#ended || this.#prepared === this.#next) return;
-    this.#prepared = this.#next;
-    expectNextRecord(this.keys, 'encrypt', this.#next);
+    if (!this.#ended) expectNextRecord(this.keys, 'encrypt', this.#next);
   }
 
   /** Seals `plaintext` (its first `length` bytes, zeros after them: the padding), then zeroes those bytes. */
