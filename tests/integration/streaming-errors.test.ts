@@ -153,14 +153,44 @@ describe('against an upstream that streams', () => {
     expect((error as APIError).status).toBe(502);
   });
 
+  /** An upstream that answers stream: true with a whole completion. */
+  const wholeCompletion: ScriptedUpstream['script'] = (_request, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ id: 'w', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'whole answer' }, finish_reason: 'stop' }] }));
+  };
+
   it('an upstream that answers stream: true with a whole completion: a whole answer, delivered as chunks', async () => {
-    upstream.script = (_request, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ id: 'w', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'whole answer' }, finish_reason: 'stop' }] }));
-    };
+    upstream.script = wholeCompletion;
     const stream = await clientFor(router).create(ask());
     expect(stream._metadata.streamed).toBe(false);
     expect(contentOf((await drain(stream)).chunks)).toBe('whole answer');
+  });
+
+  it.each(['controller.abort()', 'the signal option'])('a whole answer delivered as chunks: an abort (%s) ends the iteration with APIUserAbortError, nothing after it', async (how) => {
+    upstream.script = wholeCompletion;
+    const signal = new AbortController();
+    const stream = await clientFor(router).create(ask(), { signal: signal.signal });
+    expect(stream._metadata.streamed).toBe(false);
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.done).toBe(false);
+    (how === 'the signal option' ? signal : stream.controller).abort();
+    const { chunks, error } = await drain({ [Symbol.asyncIterator]: () => iterator });
+    expect(error).toBeInstanceOf(APIUserAbortError);
+    expect(chunks).toEqual([]);
+    expect((await iterator.next()).done).toBe(true);
+  });
+
+  it('a caller that reads late and slowly: what came meanwhile is no silence, and nothing is lost', async () => {
+    upstream.script = wordsScript(['one ', 'two ', 'three']);
+    const stream = await clientFor(router, { streamIdleTimeout: 300 }).create(ask());
+    await sleep(700); // the whole answer has come and waits for the caller, who is busy
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    await sleep(700);
+    const rest = await drain({ [Symbol.asyncIterator]: () => iterator });
+    expect(rest.error).toBeUndefined();
+    expect(contentOf([first.value as ChatCompletionChunk, ...rest.chunks])).toBe('one two three');
   });
 
   it('heartbeats keep a quiet stream alive past the idle timeout; without them it times out', async () => {

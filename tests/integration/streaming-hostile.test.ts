@@ -76,6 +76,8 @@ describe('a proxy that changes the stream', () => {
     ['appends a record after the final one', (e: string[]) => [...e, e[3]!], CONTENTS, 'security'],
     ['appends a [DONE] after the final one', (e: string[]) => [...e, 'data: [DONE]\n\n'], CONTENTS, 'security'],
     ['appends a comment and a blank line only (harmless)', (e: string[]) => [...e, ': bye\n\n'], CONTENTS, 'normal'],
+    ['appends a line without its line end after the final one', (e: string[]) => [...e, 'data: AAAA'], CONTENTS, 'security'],
+    ['appends an event without its blank line after the final one', (e: string[]) => [...e, `event: nomyo-final\n${e.at(-1)!.split('\n')[1]}\n`], CONTENTS, 'security'],
     ['renames the final record a record', (e: string[]) => [...e.slice(0, -1), e.at(-1)!.replace('event: nomyo-final\n', '')], CONTENTS, 'security'],
     ['names a record the final one', (e: string[]) => [...e.slice(0, 3), `event: nomyo-final\n${e[3]}`, ...e.slice(4)], CONTENTS.slice(0, 2), 'security'],
     ['renames the header', (e: string[]) => [e[0]!.replace('nomyo-stream', 'message'), ...e.slice(1)], [], 'security'],
@@ -141,9 +143,11 @@ describe('a connection that breaks mid-stream', () => {
   let breaker: http.Server;
   let slow: NomyoServer; // its records a pause apart: the break falls between them
   let url = '';
+  /** How many events pass before the connection is reset. */
+  let breakAfter = 4;
   beforeAll(async () => {
     slow = await startTestServer({ echoDelayMs: 30 });
-    // Forwards to the router and passes the stream on as it comes, then resets the connection after the third record.
+    // Forwards to the router and passes the stream on as it comes, then resets the connection after `breakAfter` events.
     breaker = http.createServer((req, res) => {
       const parts: Buffer[] = [];
       req.on('data', (c: Buffer) => parts.push(c));
@@ -152,12 +156,14 @@ describe('a connection that breaks mid-stream', () => {
         const out = http.request(new URL(req.url!, slow.url), { method: req.method, headers }, (answer) => {
           res.writeHead(answer.statusCode!, answer.headers);
           let events = 0;
+          const breaks = () => req.method === 'POST' && events >= breakAfter;
           answer.on('data', (piece: Buffer) => {
             events += piece.toString('latin1').split('\n\n').length - 1;
             // Once what was written has left: the client gets it, then the connection ends mid-body.
-            res.write(piece, () => void (req.method === 'POST' && events >= 4 && res.socket?.destroy()));
+            res.write(piece, () => void (breaks() && res.socket?.destroy()));
           });
-          answer.on('end', () => res.end());
+          // The body's end is never sent once the break is due.
+          answer.on('end', () => void (breaks() || res.end()));
         });
         out.end(Buffer.concat(parts));
       });
@@ -172,9 +178,15 @@ describe('a connection that breaks mid-stream', () => {
   });
 
   it('a reset connection after the header: StreamTruncatedError after the records that arrived, never a normal end', async () => {
+    breakAfter = 4; // the header and three records
     const result = await outcome(clientFor({ url } as NomyoServer, { maxRetries: 0 }).create(ask()));
     expect(result.end).toBe('truncated');
     expect(result.contents).toEqual(CONTENTS.slice(0, result.contents.length));
     expect(result.contents.length).toBeLessThan(CONTENTS.length);
+  });
+
+  it('a reset connection after the final record, before the body has ended: the answer is whole, a normal end', async () => {
+    breakAfter = CONTENTS.length + 2; // the header, every record and the final one
+    expect(await outcome(clientFor({ url } as NomyoServer, { maxRetries: 0 }).create(ask()))).toEqual({ contents: CONTENTS, end: 'normal' });
   });
 });

@@ -44,7 +44,11 @@ export interface SecureCompletionClientOptions {
   serverKeyFingerprint?: string;
   /** Milliseconds for one whole HTTP exchange, response body included; for a streamed answer, until its header event. Default 120 000. */
   timeout?: number;
-  /** A streamed answer from which nothing arrives for this many ms, not even a heartbeat, fails with APIConnectionTimeoutError. Default 60 000. */
+  /**
+   * A streamed answer from which nothing arrives for this many ms, not even a heartbeat, fails with
+   * APIConnectionTimeoutError. Only the time a read waits counts: a caller that takes its time
+   * between chunks finds what came meanwhile. Default 60 000.
+   */
   streamIdleTimeout?: number;
   /** Retries on 429, 503 and connection failures. Default 2. */
   maxRetries?: number;

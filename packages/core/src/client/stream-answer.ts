@@ -10,7 +10,7 @@ import { LineDecoder } from '../protocol/stream/lines.js';
 import type { StreamOpener, StreamStep } from '../protocol/stream/open-stream.js';
 import type { SealedError } from '../protocol/sealed-error.js';
 import { STREAM_IDLE_TIMEOUT_MS } from '../protocol/constants.js';
-import type { APIError } from '../errors.js';
+import { APIUserAbortError, type APIError } from '../errors.js';
 import type { ResponseStream } from '../transport/response-stream.js';
 import { sealedAPIError } from './sealed-error.js';
 
@@ -24,6 +24,8 @@ export class StreamAnswer {
   readonly #lines = new LineDecoder();
   readonly #parser = new EventParser();
   #bodyEnded = false;
+  /** At the body's end: a line or an event it began and never completed. */
+  #rest = false;
 
   constructor(
     private readonly stream: ResponseStream,
@@ -37,7 +39,7 @@ export class StreamAnswer {
       while (!this.opener.started) {
         const step = await this.#next();
         // Nothing can come before the header: the opener refuses any other event.
-        if (step === 'end') this.opener.end(); // the body ended first: cut short
+        if (step === 'end') this.opener.end(this.#rest); // the body ended first: cut short
       }
       this.stream.started(this.idleMs);
     } catch (err) {
@@ -63,7 +65,7 @@ export class StreamAnswer {
           this.opener.prepareNext();
         } else if (step?.kind === 'error') sealed = step.error;
       }
-      this.opener.end();
+      this.opener.end(this.#rest);
     } finally {
       this.stream.close();
     }
@@ -89,12 +91,21 @@ export class StreamAnswer {
     return undefined;
   }
 
-  /** Reads one piece of the body into the line decoder. */
+  /**
+   * Reads one piece of the body into the line decoder. After the final record the answer is whole
+   * and authenticated: the body is read to its end only to refuse what follows it, so a connection
+   * that then fails or goes silent ends the stream as its end would (an abort still throws).
+   */
   async #read(): Promise<void> {
-    const piece = await this.stream.read(this.opener.started);
+    let piece: Uint8Array | undefined;
+    try {
+      piece = await this.stream.read(this.opener.started);
+    } catch (err) {
+      if (!this.opener.ended || err instanceof APIUserAbortError) throw err;
+    }
     if (piece) return this.#lines.feed(piece);
     this.#bodyEnded = true;
-    this.#lines.end();
+    this.#rest = this.#lines.end() !== undefined || this.#parser.pending;
   }
 
   /** The final record's error, typed like an error response: by its status, else an HTTP code it names, else 502. */

@@ -13,6 +13,7 @@ import { protect, type Call, type RequestContext } from './request-flow.js';
 import { roundTrip, type Wire } from './round-trip.js';
 import { chunksOf } from './completion-chunks.js';
 import { StreamAnswer } from './stream-answer.js';
+import { aborted } from '../transport/abort.js';
 
 export interface StreamContext extends RequestContext {
   readonly wire: Wire;
@@ -34,7 +35,7 @@ export async function streamAttempt(ctx: StreamContext, call: Call, controller: 
   const whole = async (opened: OpenedBody<object>, protocol: ProtocolVersion) => {
     const chunks = chunksOf(await ctx.completion(opened, payloadId, protocol), { includeUsage }) as unknown as Generator<ChatCompletionChunk>;
     const algorithm = protocol === 2 ? V2_ANSWER_ALGORITHM : PACKAGE_ALGORITHM;
-    return new ChatCompletionStream(ending(each(chunks), done), controller, { payload_id: payloadId, protocol, streamed: false, encryption_algorithm: algorithm });
+    return new ChatCompletionStream(ending(each(chunks, call.signal), done), controller, { payload_id: payloadId, protocol, streamed: false, encryption_algorithm: algorithm });
   };
   if (protection.version === 1) {
     const { stream: _stream, stream_options: _options, ...payload } = call.payload as Record<string, unknown>;
@@ -48,8 +49,12 @@ export async function streamAttempt(ctx: StreamContext, call: Call, controller: 
   return new ChatCompletionStream(ending(answer.chunks(), done), controller, { payload_id: payloadId, protocol: 2, streamed: true, encryption_algorithm: V2_STREAM_ALGORITHM });
 }
 
-async function* each<T>(items: Iterable<T>): AsyncGenerator<T> {
-  yield* items;
+/** A whole answer's chunks, one at a time: after an abort (the stream's controller, the caller's signal) none more, as for a streamed answer. */
+async function* each<T>(items: Iterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  for (const item of items) {
+    if (signal?.aborted) throw aborted(signal);
+    yield item;
+  }
 }
 
 /** `chunks`, then `done`, however the iteration ends (to its end, an error, a `break`). */

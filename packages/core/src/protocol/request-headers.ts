@@ -1,6 +1,6 @@
 /**
  * The rules for the request headers both sides check, once: the client before sending, the router
- * on arrival (docs/protocol.md, "Request headers").
+ * on arrival (docs/protocol.md, "Endpoints and headers").
  */
 import { PAYLOAD_ID_PATTERN, SECURITY_TIERS, type SecurityTier } from './constants.js';
 

@@ -1,7 +1,7 @@
 /**
  * The time limits of one exchange, and what ends it: the caller's signal; the timeout, which covers
  * the whole response (for a stream: until its header event); then, for a stream, the idle timeout,
- * which only silence counts against. `signal` aborts fetch and the body's reading; `error` says why,
+ * which only silence counts against: the time a read of the body waits for a piece. `signal` aborts fetch and the body's reading; `error` says why,
  * as the error the caller gets.
  */
 import { APIConnectionError, APIConnectionTimeoutError, NomyoError, StreamTruncatedError } from '../errors.js';
@@ -15,6 +15,8 @@ export class Deadline {
   #expired: 'timeout' | 'idle' | undefined;
   #idleMs = 0;
   #lastActivity = 0;
+  /** A read of the body is waiting: silence counts only then, not while the caller takes its time. */
+  #waiting = false;
 
   /**
    * @param awaited what the timeout waits for, as its error names it: the whole response, or a
@@ -43,8 +45,18 @@ export class Deadline {
     this.#armIdle(ms);
   }
 
-  /** Something arrived (a piece of the body, a heartbeat). */
+  /**
+   * A read of the body starts waiting: the silence counts from now. A caller that reads slowly (or
+   * starts late) has its pieces waiting for it, so the time between its reads is no silence.
+   */
+  waiting(): void {
+    this.#waiting = true;
+    this.#lastActivity = Date.now();
+  }
+
+  /** Something arrived (a piece of the body, a heartbeat): the read waits no more. */
   touch(): void {
+    this.#waiting = false;
     this.#lastActivity = Date.now();
   }
 
@@ -80,7 +92,7 @@ export class Deadline {
   /** One timer for the idle limit, armed again for what is left instead of being reset on every piece. */
   #armIdle(ms: number): void {
     this.#timer = setTimeout(() => {
-      const left = this.#lastActivity + this.#idleMs - Date.now();
+      const left = this.#waiting ? this.#lastActivity + this.#idleMs - Date.now() : this.#idleMs;
       if (left <= 0) this.#expire('idle');
       else this.#armIdle(left);
     }, ms);

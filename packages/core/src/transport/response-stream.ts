@@ -21,6 +21,7 @@ export class ResponseStream {
   /** The next piece of the body, or undefined at its end. Throws the typed error that ended it. */
   async read(started: boolean): Promise<Uint8Array | undefined> {
     try {
+      this.deadline.waiting();
       const { done, value } = await this.#reader.read();
       if (done) {
         this.close();

@@ -2,7 +2,7 @@
  * Lines to events, as the WHATWG "server-sent events" parser reads them: `field: value` (one space
  * after the colon removed), a line that starts with a colon is a comment, and a blank line ends an
  * event. `id` and `retry` are read and ignored. Unlike a browser's EventSource, it says how many
- * `data` lines an event had: the protocol allows exactly one (docs/protocol.md, "Events").
+ * `data` lines an event had: the protocol allows exactly one (docs/protocol.md, "Headers and events").
  */
 import { MAX_STREAM_LINE_CHARS } from '../constants.js';
 import { SecurityError } from '../../errors.js';
@@ -29,6 +29,11 @@ export class EventParser {
    * @param maxDataChars an event whose data lines add up to more is refused (SecurityError) as it grows.
    */
   constructor(private readonly maxDataChars = MAX_STREAM_LINE_CHARS) {}
+
+  /** Whether an event has begun that no blank line has ended yet (at a body's end: it never completes). */
+  get pending(): boolean {
+    return this.#fields;
+  }
 
   /** The event `line` completes, if it is the blank line that ends one. */
   push(line: string): StreamEvent | undefined {

@@ -5,7 +5,8 @@
  * Anything else is a SecurityError, and a stream that ends before its final record is cut short
  * (StreamTruncatedError). The layer above events: bytes → lines → events → records → chunks.
  */
-import { PROTOCOL_V2_VERSION, STREAM_EVENTS, V2_STREAM_ALGORITHM } from '../constants.js';
+import { MAX_ANSWER_DEPTH, PROTOCOL_V2_VERSION, STREAM_EVENTS, V2_STREAM_ALGORITHM } from '../constants.js';
+import { jsonNestingExceeds } from '../json-depth.js';
 import { decodeBase64 } from '../base64.js';
 import { isObject } from '../package.js';
 import { parseSealedError, type SealedError } from '../sealed-error.js';
@@ -64,6 +65,11 @@ export class StreamOpener {
     return this.#keys !== undefined;
   }
 
+  /** Whether the final record has come: the answer is whole, and nothing may follow it. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
   /** Takes the next event: undefined for the header, else what its record brought. */
   async event(event: StreamEvent): Promise<StreamStep | undefined> {
     if (this.#ended) throw refused('an event after the final record');
@@ -105,9 +111,13 @@ export class StreamOpener {
     if (this.#keys && !this.#ended) expectNextRecord(this.#keys, 'decrypt', this.#next);
   }
 
-  /** The body ended: fine after the final record, else the answer was cut short. */
-  end(): void {
+  /**
+   * The body ended, with `rest` left over (a line or an event it never completed): fine after the
+   * final record when nothing is left, data after it when something is, else the answer was cut short.
+   */
+  end(rest = false): void {
     if (!this.#ended) throw new StreamTruncatedError('the streamed answer was cut short: it ended before its final record');
+    if (rest) throw refused('data after the final record');
   }
 
   async #header(data: string): Promise<StreamKeys> {
@@ -124,10 +134,22 @@ export class StreamOpener {
   }
 }
 
+/** A record's JSON, behind the depth cap whole answers have (json-depth.ts: a caller's JSON.stringify recurses). */
 function parseJson(bytes: Uint8Array): unknown {
+  let text: string;
   try {
-    return JSON.parse(utf8.decode(bytes));
+    text = utf8.decode(bytes);
   } catch {
-    throw new SecurityError('a streamed record is not UTF-8 JSON');
+    throw notJson();
   }
+  if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw new SecurityError(`a streamed record is nested deeper than ${MAX_ANSWER_DEPTH}`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw notJson();
+  }
+}
+
+function notJson(): SecurityError {
+  return new SecurityError('a streamed record is not UTF-8 JSON');
 }

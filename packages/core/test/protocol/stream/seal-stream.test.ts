@@ -38,6 +38,20 @@ async function opened(opener: StreamOpener, events: string[]): Promise<string[]>
 
 afterEach(() => vi.restoreAllMocks());
 
+describe('StreamOpener', () => {
+  it('refuses a record nested deeper than a whole answer may be, as a SecurityError, before parsing it', async () => {
+    const { sealer, opener } = await keys();
+    // 65 levels in `logprobs`, which the chunk's check does not look into; 64 pass.
+    const nested = (depth: number) => ({ ...chunk('deep'), choices: [{ index: 0, delta: { content: 'deep' }, finish_reason: null, logprobs: JSON.parse('['.repeat(depth - 3) + ']'.repeat(depth - 3)) }] });
+    const parse = vi.spyOn(JSON, 'parse');
+    const events = [sealer.header(), await sealer.record(JSON.stringify(nested(64))), await sealer.record(JSON.stringify(nested(65)))];
+    parse.mockClear();
+    await expect(opened(opener, events)).rejects.toThrow(/a streamed record is nested deeper than 64/);
+    // The header's JSON and the first record's: the deep one is refused before it is parsed.
+    expect(parse).toHaveBeenCalledTimes(2);
+  });
+});
+
 describe('StreamSealer', () => {
   it('records awaited one by one open in order to their chunks', async () => {
     const { sealer, opener } = await keys();
