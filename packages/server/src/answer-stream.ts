@@ -7,7 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { EVENT_STREAM_CONTENT_TYPE, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
+import { EVENT_STREAM_CONTENT_TYPE, MAX_STREAM_RECORD_BYTES, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
 import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
 import type { RouterResponse, StreamWatch } from './respond.js';
@@ -21,6 +21,7 @@ export const STREAM_HEADERS: Readonly<Record<string, string>> = {
 
 const HEARTBEAT = ': keep-alive\n\n';
 const EMPTY = new Uint8Array(0);
+const MIB = 1024 * 1024;
 
 export interface AnswerStreamOptions {
   /** A heartbeat comment after this many ms in which nothing was written. */
@@ -47,13 +48,16 @@ export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unkno
 }
 
 async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncIterable<unknown>, signal: AbortSignal, options: AnswerStreamOptions): Promise<StreamOutcome> {
-  const iterator = chunks[Symbol.asyncIterator]();
+  let iterator: AsyncIterator<unknown> | undefined;
   let error: SealedError | undefined;
   try {
     await sink.write(sealer.header());
     // The headers and the header event leave now, in one packet, not behind the first records: the
     // client resolves its fetch and derives the stream's keys while they are sealed.
     sink.flush();
+    // Taken in the try, after the header: a model that throws as it is asked for its chunks has its
+    // heartbeat stopped (finally), and its error told in a final record the client can open.
+    iterator = chunks[Symbol.asyncIterator]();
     for (;;) {
       if (sink.closed || signal.aborted) break;
       const next = await iterator.next();
@@ -69,30 +73,39 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
   }
   if (!sink.closed && isShutdown(signal.reason)) {
     // The drain deadline: the model is stopped, and the client told why in a final record.
-    await iterator.return?.().catch(() => undefined);
+    await iterator?.return?.().catch(() => undefined);
     await sink.end(await sealer.final(SHUTDOWN_ERROR));
     return 'complete';
   }
   if (sink.closed || signal.aborted) {
     // The client went away: the model's signal has stopped it; a model that ignores it is told here.
-    await iterator.return?.().catch(() => undefined);
+    await iterator?.return?.().catch(() => undefined);
     sink.destroy();
     return 'aborted';
   }
   // A chunk refused here or by normalisingModel: the model is stopped (its own errors have ended it already).
-  if (error) await iterator.return?.().catch(() => undefined);
+  if (error) await iterator?.return?.().catch(() => undefined);
   await sink.end(await sealer.final(error));
   return 'complete';
 }
 
-/** A chunk's JSON, checked as the client will check it: a broken upstream is reported as such, not as an attack. */
+/**
+ * A chunk's JSON, checked as the client will check it: a broken upstream is reported as such, not as
+ * an attack. One too long to be a record would fail in the sealer, reported as a bug of ours: it is
+ * the upstream's, and refused here as such.
+ */
 function chunkJson(chunk: unknown): string {
   try {
     checkChatCompletionChunk(chunk);
   } catch {
     throw new HttpError(502, 'the inference backend sent a malformed chunk');
   }
-  return JSON.stringify(chunk);
+  const json = JSON.stringify(chunk);
+  // At most three UTF-8 bytes a UTF-16 unit: most chunks are measured without a pass over their text.
+  if (json.length * 3 > MAX_STREAM_RECORD_BYTES && Buffer.byteLength(json, 'utf8') > MAX_STREAM_RECORD_BYTES) {
+    throw new HttpError(502, `the inference backend sent a chunk over ${MAX_STREAM_RECORD_BYTES / MIB} MiB`);
+  }
+  return json;
 }
 
 /** What the final record says of an error: the upstream's own reason, our own text, or "internal" (a bug, logged by name). */
@@ -221,10 +234,13 @@ class EventSink {
   /** One timer, armed again for what is left of the silence instead of being reset on every write. */
   #arm(ms: number): void {
     this.#timer = setTimeout(() => {
+      // Closed, the response takes no heartbeat: armed again, the timer would outlive it for as long
+      // as a model that ignores its signal keeps writeStream waiting (forever, for one that hangs).
+      if (this.closed) return void (this.#timer = undefined);
       const left = this.#lastWrite + this.options.heartbeatMs - Date.now();
       if (left > 0) return this.#arm(left);
       // A client that is not reading gets no more: the heartbeat is for proxies that time out silence.
-      if (!this.#waiting && !this.closed) {
+      if (!this.#waiting) {
         this.#lastWrite = Date.now();
         this.watch.written(HEARTBEAT);
         this.res.write(HEARTBEAT);

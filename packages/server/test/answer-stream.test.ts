@@ -1,14 +1,16 @@
 /**
  * The router writing a streamed answer, over real HTTP with @nomyo/core's client: a heartbeat in
- * every silence of the model, backpressure all the way to the model (a client that stops reading
- * stops the model, and nothing piles up in the router), a client that goes away stops the model,
+ * every silence of the model (15 s by default) and none left armed once the stream is over or its
+ * client gone, backpressure all the way to the model (a client that stops reading stops the model,
+ * and nothing piles up in the router), a client that goes away stops the model, an upstream's chunk
+ * too long to be a record refused as the upstream's fault, records padded to multiples of 128 bytes,
  * and v1 and whole-answer requests never stream.
  */
-import { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import http, { Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecureCompletionClient, StreamTruncatedError, type ChatCompletionChunk } from '@nomyo/core';
-import { StreamSealer } from '@nomyo/core/protocol';
+import { MAX_STREAM_RECORD_BYTES, StreamSealer } from '@nomyo/core/protocol';
 import { startServer, type CompletionModel, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
@@ -45,11 +47,68 @@ const NOTHING_HELD: Holding = { corked: 0, queued: 0 };
 /** What the router logged at level warn or error. */
 const problems: string[] = [];
 
-/** A router with `model`, its requests recorded, and a client for it. */
-async function routerWith(model: CompletionModel, options: ServerOptions = {}): Promise<SecureCompletionClient> {
+/** A router with `model` (none: the options' upstream, or the echo model), its requests recorded, and a client for it. */
+async function routerWith(model: CompletionModel | undefined, options: ServerOptions = {}): Promise<SecureCompletionClient> {
   problems.length = 0;
   server = await startServer({ ...options, keyFile: VECTOR_KEY_FILE, model, recordRequests: true, onLog: (e) => void (e.level !== 'info' && problems.push(`${e.level} ${e.message}`)) });
   return new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
+}
+
+/**
+ * The heartbeat timers of the router's stream writer (EventSink's #arm, in answer-stream.ts): those
+ * armed (neither fired nor cleared yet), and the delay of each one armed. Node's setTimeout is
+ * watched until the test ends.
+ */
+function watchHeartbeats(): { armed: Set<unknown>; delays: number[] } {
+  const armed = new Set<unknown>();
+  const delays: number[] = [];
+  const { setTimeout: set, clearTimeout: clear } = globalThis;
+  vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    if (!/#arm \(.*answer-stream\.ts/.test(new Error().stack ?? '')) return set(fn, ms, ...args);
+    const timer = set(() => {
+      armed.delete(timer);
+      fn(...args);
+    }, ms);
+    armed.add(timer);
+    delays.push(ms ?? 0);
+    return timer;
+  }) as typeof setTimeout);
+  vi.spyOn(globalThis, 'clearTimeout').mockImplementation((timer) => {
+    armed.delete(timer);
+    clear(timer);
+  });
+  return { armed, delays };
+}
+
+/** A stream's chunks' contents, and the error it ends with (or fails to start with). */
+async function streamEnd(opening: Promise<AsyncIterable<ChatCompletionChunk>>): Promise<{ contents: string[]; err: unknown }> {
+  const contents: string[] = [];
+  try {
+    for await (const c of await opening) contents.push(c.choices[0]?.delta.content ?? '');
+    return { contents, err: undefined };
+  } catch (err) {
+    return { contents, err };
+  }
+}
+
+/** An OpenAI-compatible upstream on loopback that streams `events` (SSE `data:` payloads) to every request. */
+async function sseUpstream(events: unknown[]): Promise<{ url: string; close(): Promise<void> }> {
+  const upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      for (const event of events) res.write(`data: ${typeof event === 'string' ? event : JSON.stringify(event)}\n\n`);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`,
+    close: async () => {
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+    },
+  };
 }
 
 /** A client whose fetch keeps a copy of each response body as text, as it arrives. */
@@ -252,6 +311,59 @@ describe('a streamed answer, written by the router', () => {
     expect(closed).toBe(true);
   });
 
+  it('an upstream chunk over 1 MiB is the upstream\'s fault: a sealed 502 after the chunks before it, no internal error', async () => {
+    const huge = 'x'.repeat(Math.ceil(MAX_STREAM_RECORD_BYTES * 1.1));
+    const upstream = await sseUpstream([chunkOf('fine '), chunkOf(huge), { ...chunkOf(''), choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }, '[DONE]']);
+    try {
+      const client = await routerWith(undefined, { upstream: upstream.url });
+      const { contents, err } = await streamEnd(client.streamSecureRequest(CHAT));
+      expect(contents).toEqual(['fine ']);
+      expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent a chunk over 1 MiB', sealed: true });
+      expect(problems).toEqual([]); // onInternalError would log "internal error in a stream"
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('a model whose chunks cannot even be asked for ends the stream with a sealed 500, its heartbeat stopped with it', async () => {
+    const heartbeats = watchHeartbeats().armed;
+    const client = await routerWith(() => ({ [Symbol.asyncIterator]: () => { throw new Error('no chunks'); } }), { streamHeartbeatMs: 1000 });
+    const { err } = await streamEnd(client.streamSecureRequest(CHAT));
+    // The request is over: no heartbeat is left to wake for it.
+    expect(heartbeats.size).toBe(0);
+    expect(err).toMatchObject({ status: 500, detail: 'internal server error', sealed: true });
+    expect(problems).toEqual(['error internal error in a stream (Error)']);
+  });
+
+  it('a heartbeat is not armed again once the client has gone, while a model that ignores its signal keeps the stream waiting', async () => {
+    const heartbeats = watchHeartbeats().armed;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const client = await routerWith(
+      async function* () {
+        yield chunkOf('first');
+        await released; // deaf to ctx.signal
+      },
+      { streamHeartbeatMs: 20 },
+    );
+    const stream = await client.streamSecureRequest(CHAT);
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    expect(heartbeats.size).toBe(1);
+    stream.controller.abort();
+    await iterator.next().catch(() => undefined);
+    try {
+      // The client's connection is gone and the stream still waits on the model: its heartbeat goes at
+      // its next turn, and is not armed again every 20 ms for as long as the model hangs.
+      await expect.poll(() => heartbeats.size, { timeout: 2000 }).toBe(0);
+      await sleep(100);
+      expect(heartbeats.size).toBe(0);
+    } finally {
+      release();
+    }
+    await expect.poll(() => server!.requests.at(-1)?.response?.outcome, { timeout: 5000 }).toBe('aborted');
+  });
+
   it('the headers and the header event have left the router before the model is asked for its first chunk', async () => {
     const sockets = routerSockets();
     let held: Holding[] = [];
@@ -289,5 +401,32 @@ describe('a streamed answer, written by the router', () => {
     // Once for each of the three turns with a record (the header's turn has its cipher made with the keys).
     expect(asked).toHaveLength(3);
     expect(asked.flat()).toEqual(asked.flat().map(() => NOTHING_HELD));
+  });
+});
+
+describe('the numbers a user of the router relies on', () => {
+  it('every record is padded to the next multiple of 128 bytes and sealed with a 16-byte tag (docs/protocol.md, "Streamed answers")', async () => {
+    const overhead = JSON.stringify(chunkOf('')).length;
+    // Chunks whose JSON is 200, 256, 257 and 300 bytes (ASCII): 256, 256, 384 and 384 bytes padded.
+    const sizes = [200, 256, 257, 300];
+    const client = await routerWith(async function* () {
+      for (const size of sizes) yield chunkOf('x'.repeat(size - overhead));
+    });
+    const contents: string[] = [];
+    for await (const c of await client.streamSecureRequest(CHAT)) contents.push(c.choices[0]!.delta.content!);
+    expect(contents.map((c) => c.length + overhead)).toEqual(sizes);
+    const events = new TextDecoder().decode(server!.requests.at(-1)!.response!.body).split('\n\n').filter((e) => e !== '');
+    const sealed = events.slice(1).map((e) => Buffer.from(e.replace(/^(event: .*\n)?data: /, ''), 'base64').length);
+    // The four records, then the final one: padding alone for a normal end.
+    expect(sealed).toEqual([256 + 16, 256 + 16, 384 + 16, 384 + 16, 128 + 16]);
+  });
+
+  it('a heartbeat is due after 15 s of silence unless streamHeartbeatMs says otherwise', async () => {
+    const { delays } = watchHeartbeats();
+    const client = await routerWith(async function* () {
+      yield chunkOf('one');
+    });
+    for await (const _ of await client.streamSecureRequest(CHAT));
+    expect(delays).toEqual([15_000]);
   });
 });

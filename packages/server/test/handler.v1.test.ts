@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HEADERS, PACKAGE_ALGORITHM, PATHS, PROTOCOL_VERSION, openPackage } from '@nomyo/core/protocol';
+import { HEADERS, PACKAGE_ALGORITHM, PATHS, PROTOCOL_VERSION, openPackage, type EncryptedPackage } from '@nomyo/core/protocol';
 import { PROCESSING_TIME_HEADER, startServer, type NomyoServer } from '../src/index.js';
-import { CHAT, VECTOR_KEY_FILE, VECTOR_PUBLIC_KEY_FILE, clientKey, post, pythonQuote, secureCompletion } from './helpers.js';
+import { CHAT, VECTOR_KEY_FILE, VECTOR_PUBLIC_KEY_FILE, clientKey, post, pythonQuote, sealRequest, secureCompletion } from './helpers.js';
 
 let server: NomyoServer;
 beforeAll(async () => {
@@ -98,6 +98,18 @@ describe('POST /v1/chat/secure_completion', () => {
   it('accepts any Content-Type, as deployed clients vary', async () => {
     const { completion } = await secureCompletion(server.url, CHAT, { [HEADERS.contentType]: 'application/json' });
     expect(completion.object).toBe('chat.completion');
+  });
+
+  it('answers a v1 request that asks to stream with a whole v1 answer, as deployed routers do (core\'s client never sends one)', async () => {
+    const serverPem = await (await fetch(server.url + PATHS.publicKey)).text();
+    const pkg = await sealRequest(serverPem, { ...CHAT, stream: true, stream_options: { include_usage: true } });
+    const res = await post(server.url, JSON.stringify(pkg), { Accept: 'text/event-stream, application/json' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const answer = (await res.json()) as EncryptedPackage;
+    expect(answer.version).toBe(PROTOCOL_VERSION);
+    const completion = JSON.parse(new TextDecoder().decode(await openPackage(answer, (await clientKey()).pair.privateKey)));
+    expect(completion).toMatchObject({ object: 'chat.completion', choices: [{ message: { role: 'assistant', content: 'echo: hello there world' }, finish_reason: 'stop' }] });
   });
 });
 
