@@ -44,11 +44,11 @@ export interface Nginx {
   close(): Promise<void>;
 }
 
-/** The `server` block for `router`, as a README would have it (only the addresses and paths are the test's). */
+/** The `server` block for `router`, as README.md and docs/examples/nginx.conf have it (only the addresses and paths are the test's). */
 function routerServerBlock(port: number, router: URL, { tls, extraDirectives = [], http2 = false }: Omit<NginxOptions, 'router'>): string {
   return `upstream nomyo_router {
     server ${router.host};
-    keepalive 16;
+    keepalive 32;
 }
 
 server {
@@ -68,7 +68,6 @@ server {
         proxy_set_header Host $host;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-Forwarded-Host $host;
         # A whole (unstreamed) answer comes when the model has finished, which can take minutes;
         # a stream sends a heartbeat after every 15 s of silence.
         proxy_read_timeout 600s;
