@@ -75,7 +75,8 @@ describe('protocol 2 memory in known_routers.json', () => {
  * strips X-Nomyo-Protocol from the key response and, should a v1 request come, forges its answer to the
  * X-Public-Key it saw: a tool call. Where the client can know that the router spoke v2, it refuses
  * before sending anything. Where it cannot (no key directory, and a restart), that is documented
- * (README, "Protocol v1 and v2"), with the remedy: `protocol: 2`, which refuses in every row.
+ * (SECURITY.md, "Implementation status": a stripped X-Nomyo-Protocol on first contact), with the
+ * remedy: `protocol: 2`, which refuses in every row.
  */
 describe('downgrade refusal: pinned or trusted on first use, with or without keyDir, across restarts', () => {
   let forged = 0;
