@@ -6,6 +6,7 @@
  * a quiet stream alive; a stream is never retried once it has started. Also the upstream variations
  * a router must tolerate, against a scripted upstream on loopback.
  */
+import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   APIConnectionTimeoutError,
@@ -231,6 +232,18 @@ describe('against an upstream that streams', () => {
     expect(error).toBeInstanceOf(APIUserAbortError);
     expect(chunks).toHaveLength(3);
     await expect.poll(() => upstream.requests[0]?.closedEarly, { timeout: 5000 }).toBe(true);
+  });
+
+  it('a stream aborted before it is iterated lets go of the caller\'s signal, and delivers nothing', async () => {
+    upstream.script = wordsScript(['one ', 'two']);
+    const signal = new AbortController();
+    const stream = await clientFor(router).create(ask(), { signal: signal.signal });
+    expect(getEventListeners(signal.signal, 'abort')).toHaveLength(1);
+    stream.controller.abort();
+    expect(getEventListeners(signal.signal, 'abort')).toHaveLength(0);
+    const { chunks, error } = await drain(stream);
+    expect(error).toBeInstanceOf(APIUserAbortError);
+    expect(chunks).toEqual([]);
   });
 
   it('timeout bounds the time until the header event: an upstream slow to answer times out before the stream starts', async () => {

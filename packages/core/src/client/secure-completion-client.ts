@@ -23,7 +23,7 @@ import { createKeyState } from './key-setup.js';
 import { completionMetadata, parseCompletion, serializePayload } from './payload.js';
 import { Call, protect, withRetriesAndKeyRefresh, type SendOptions } from './request-flow.js';
 import { roundTrip, type Wire } from './round-trip.js';
-import { streamAttempt, type StreamContext } from './stream-request.js';
+import { streamAttempt, streamEnd, type StreamContext } from './stream-request.js';
 import { optionKeys, refuseUnknownOptions } from './option-keys.js';
 import { NextRequestKeys } from './request-keys.js';
 import {
@@ -228,7 +228,7 @@ export class SecureCompletionClient {
     refuseUnknownOptions(options, SEND_OPTION_KEYS, 'streamSecureRequest options');
     const controller = new AbortController();
     const call = new Call({ ...payload, stream: true }, payloadId, options, await this.#secureBytes(), this.timeout, controller.signal);
-    const done = () => (call.release(), this.#requestKeys.refill());
+    const done = streamEnd(call, () => this.#requestKeys.refill());
     try {
       // The call (its link to the caller's signal) lives as long as the stream does.
       return await withRetriesAndKeyRefresh(this.#context(), call, () => streamAttempt(this.#context(), call, controller, done));

@@ -49,6 +49,24 @@ export async function streamAttempt(ctx: StreamContext, call: Call, controller: 
   return new ChatCompletionStream(ending(answer.chunks(), done), controller, { payload_id: payloadId, protocol: 2, streamed: true, encryption_algorithm: V2_STREAM_ALGORITHM });
 }
 
+/**
+ * What ends a streamed call, once, however it ends: the end of its iteration, its abort (a stream
+ * aborted before it is iterated never reaches that end), or a failure before it started. The call's
+ * link to the caller's signal goes, and the next request's keys are made ahead (`refill`).
+ */
+export function streamEnd(call: Call, refill: () => void): () => void {
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    call.signal?.removeEventListener('abort', end);
+    call.release();
+    refill();
+  };
+  call.signal?.addEventListener('abort', end, { once: true });
+  return end;
+}
+
 /** A whole answer's chunks, one at a time: after an abort (the stream's controller, the caller's signal) none more, as for a streamed answer. */
 async function* each<T>(items: Iterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
   for (const item of items) {
