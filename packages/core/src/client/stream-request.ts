@@ -8,12 +8,12 @@ import type { ChatCompletionChunk } from '../protocol/stream/chunk.js';
 import { StreamOpener } from '../protocol/stream/open-stream.js';
 import type { OpenedBody } from '../protocol/body/open.js';
 import type { ChatCompletion } from '../protocol/completion.js';
+import { aborted } from '../transport/abort.js';
 import { ChatCompletionStream } from './chat-stream.js';
 import { protect, type Call, type RequestContext } from './request-flow.js';
 import { roundTrip, type Wire } from './round-trip.js';
 import { chunksOf } from './completion-chunks.js';
 import { StreamAnswer } from './stream-answer.js';
-import { aborted } from '../transport/abort.js';
 
 export interface StreamContext extends RequestContext {
   readonly wire: Wire;

@@ -1,8 +1,8 @@
 /**
  * The time limits of one exchange, and what ends it: the caller's signal; the timeout, which covers
  * the whole response (for a stream: until its header event); then, for a stream, the idle timeout,
- * which only silence counts against: the time a read of the body waits for a piece. `signal` aborts fetch and the body's reading; `error` says why,
- * as the error the caller gets.
+ * which only silence counts against: the time a read of the body waits for a piece. `signal` aborts
+ * fetch and the body's reading; `error` says why, as the error the caller gets.
  */
 import { APIConnectionError, APIConnectionTimeoutError, NomyoError, StreamTruncatedError } from '../errors.js';
 import { aborted } from './abort.js';
