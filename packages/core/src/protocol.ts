@@ -51,6 +51,7 @@ export { parseProtocolHeader, formatProtocolHeader } from './protocol/versions.j
 export { isPayloadId, isSecurityTier, PAYLOAD_ID_RULE, SECURITY_TIER_RULE } from './protocol/request-headers.js';
 export { checkChatCompletion, type ChatCompletion } from './protocol/completion.js';
 export { encodeBase64, decodeBase64 } from './protocol/base64.js';
+export { jsonNestingExceeds } from './protocol/json-depth.js';
 export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey } from './crypto/rsa.js';
 export { pemToDer, derToPem, type PemLabel } from './crypto/pem.js';
 export type { Bytes } from './crypto/subtle.js';

@@ -8,7 +8,7 @@
  * ends the streamed answer with a final record that carries it (answer-stream.ts).
  */
 import type { Readable } from 'node:stream';
-import { EventParser, LineDecoder, type StreamEvent } from '@nomyo/core/protocol';
+import { EventParser, LineDecoder, MAX_ANSWER_DEPTH, jsonNestingExceeds, type StreamEvent } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from './http-error.js';
 import { upstreamError } from './upstream-error.js';
 import type { UpstreamReport } from './types.js';
@@ -164,6 +164,8 @@ function parse(events: EventParser, line: string): StreamEvent | undefined {
 
 function chunkOf(event: StreamEvent): unknown {
   if (event.name === 'error') throw midStream(event.data);
+  // The client refuses a record nested deeper (a caller's JSON.stringify recurses): the upstream's fault, said as such.
+  if (jsonNestingExceeds(event.data, MAX_ANSWER_DEPTH)) throw new HttpError(502, `the inference backend sent a chunk nested deeper than ${MAX_ANSWER_DEPTH}`);
   let chunk: unknown;
   try {
     chunk = JSON.parse(event.data);

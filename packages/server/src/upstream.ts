@@ -9,7 +9,7 @@
  * (upstream-stream.ts), a whole completion as it is. The call goes through undici's `request`, with
  * kept-alive connections: fetch's web streams cost a streamed answer time on every token.
  */
-import { EVENT_STREAM_CONTENT_TYPE } from '@nomyo/core/protocol';
+import { EVENT_STREAM_CONTENT_TYPE, MAX_ANSWER_DEPTH, jsonNestingExceeds } from '@nomyo/core/protocol';
 import { jsonBytes, linkedController } from '@nomyo/core/internal';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { HttpError, UpstreamError } from './http-error.js';
@@ -134,6 +134,8 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
         report.failure = 'status';
         throw refusal(res.statusCode, header(res, 'retry-after'), text);
       }
+      // The client refuses an answer nested deeper (a caller's JSON.stringify recurses): the upstream's fault, said as such.
+      if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw new HttpError(502, `the inference backend sent an answer nested deeper than ${MAX_ANSWER_DEPTH}`);
       try {
         return JSON.parse(text) as unknown;
       } catch {

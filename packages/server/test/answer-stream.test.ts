@@ -3,8 +3,8 @@
  * every silence of the model (15 s by default) and none left armed once the stream is over or its
  * client gone, backpressure all the way to the model (a client that stops reading stops the model,
  * and nothing piles up in the router), a client that goes away stops the model, an upstream's chunk
- * too long to be a record refused as the upstream's fault, records padded to multiples of 128 bytes,
- * and v1 and whole-answer requests never stream.
+ * too long to be a record, or nested deeper than a client takes, refused as the upstream's fault,
+ * records padded to multiples of 128 bytes, and v1 and whole-answer requests never stream.
  */
 import http, { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -320,6 +320,21 @@ describe('a streamed answer, written by the router', () => {
       expect(contents).toEqual(['fine ']);
       expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent a chunk over 1 MiB', sealed: true });
       expect(problems).toEqual([]); // onInternalError would log "internal error in a stream"
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('an upstream chunk nested deeper than a client takes (64) is the upstream\'s fault: a sealed 502 after the chunks before it', async () => {
+    // The chunk, its choices and a choice are 3 levels: `logprobs` holds the rest.
+    const nestedTo = (depth: number, content: string) => ({ ...chunkOf(content), choices: [{ index: 0, delta: { content }, finish_reason: null, logprobs: JSON.parse('['.repeat(depth - 3) + ']'.repeat(depth - 3)) as unknown }] });
+    const upstream = await sseUpstream([nestedTo(64, 'fine '), nestedTo(65, 'deep'), '[DONE]']);
+    try {
+      const client = await routerWith(undefined, { upstream: upstream.url });
+      const { contents, err } = await streamEnd(client.streamSecureRequest(CHAT));
+      expect(contents).toEqual(['fine ']);
+      expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent a chunk nested deeper than 64', sealed: true });
+      expect(problems).toEqual([]);
     } finally {
       await upstream.close();
     }

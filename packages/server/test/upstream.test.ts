@@ -148,6 +148,22 @@ describe('upstream forwarding', () => {
     expect(notJson.status).toBe(502);
   });
 
+  it('an answer nested deeper than a client takes (64) is the upstream\'s fault: 502; 64 deep passes', async () => {
+    // The completion, its choices and a choice are 3 levels: `logprobs` holds the rest.
+    const nestedTo = (depth: number) => JSON.parse('['.repeat(depth - 3) + ']'.repeat(depth - 3)) as unknown;
+    let depth = 64;
+    reply = (res, body) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ id: 'up-1', object: 'chat.completion', created: 1, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: 'deep' }, finish_reason: 'stop', logprobs: nestedTo(depth) }] }));
+    };
+    const { completion } = await secureCompletion(router.url, CHAT, auth);
+    expect(completion.choices[0].message.content).toBe('deep');
+    depth = 65;
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(res.status).toBe(502);
+    expect(await res.json()).toEqual({ detail: 'the inference backend sent an answer nested deeper than 64' });
+  });
+
   it('answers 503 when the upstream cannot be reached, 504 when it is too slow', async () => {
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
