@@ -21,10 +21,13 @@ const ask = (content = WORDS) => ({ model: 'echo', messages: [{ role: 'user' as 
 /** The echo model a pause between words, except for prompts that ask it to fail part-way. */
 const slowEcho = echoModelWith({ delayMs: DELAY_MS });
 const model: CompletionModel = (request, context) => {
-  if ((request.messages.at(-1) as { content: string }).content !== 'fail part-way') return slowEcho(request, context);
+  const prompt = (request.messages.at(-1) as { content: string }).content;
+  if (!prompt.startsWith('fail part-way')) return slowEcho(request, context);
+  // "fail part-way without a code": a model server's error whose code is null, as api.openai.com's often is.
+  const code = prompt === 'fail part-way' ? 'context_length_exceeded' : null;
   return (async function* () {
     yield { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'echo', choices: [{ index: 0, delta: { role: 'assistant', content: 'so far ' }, finish_reason: null }] };
-    throw new UpstreamError(400, 'generic', { message: 'the context window is full', type: 'invalid_request_error', code: 'context_length_exceeded', status: 400 });
+    throw new UpstreamError(400, 'generic', { message: 'the context window is full', type: 'invalid_request_error', code, status: 400 });
   })();
 };
 
@@ -65,6 +68,15 @@ describe('openai@6 over createSecureFetch', () => {
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect((err as Error).message).toMatch(/the context window is full/);
     expect(err).toMatchObject({ code: 'context_length_exceeded', type: 'invalid_request_error' });
+  });
+
+  it('a sealed error whose code is null reaches the SDK with code null, as the model server gave it', async () => {
+    const stream = await openaiFor(router.url).chat.completions.create({ ...ask('fail part-way without a code'), stream: true });
+    const err = await (async () => {
+      for await (const _ of stream);
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err).toMatchObject({ code: null, type: 'invalid_request_error' });
   });
 
   it('a stream cut short is an error, never a normal end', async () => {

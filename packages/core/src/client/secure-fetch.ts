@@ -141,7 +141,8 @@ function routerUrlOption(baseUrl: string | undefined, routerUrl: string | undefi
 function errorBody(err: APIError): unknown {
   const message = err.detail ?? `the router answered ${err.status}`;
   const type = err.error?.type || errorType(err.status);
-  return { error: { message, type, param: null, code: err.error?.code ?? err.code }, detail: err.detail ?? null };
+  // A sealed error's code is the model server's, null included (api.openai.com's own `code: null`).
+  return { error: { message, type, param: null, code: err.error ? err.error.code : err.code }, detail: err.detail ?? null };
 }
 
 function errorResponse(err: APIError): Response {

@@ -10,7 +10,11 @@ import { sanitizeDetail } from './detail.js';
 
 export class Deadline {
   readonly #controller = new AbortController();
-  readonly #onCallerAbort = () => this.#controller.abort();
+  readonly #onCallerAbort = () => {
+    // Aborted, the exchange times nothing more: no timer outlives it (a stream aborted before it is read).
+    clearTimeout(this.#timer);
+    this.#controller.abort();
+  };
   #timer: ReturnType<typeof setTimeout> | undefined;
   #expired: 'timeout' | 'idle' | undefined;
   #idleMs = 0;
@@ -52,6 +56,8 @@ export class Deadline {
   waiting(): void {
     this.#waiting = true;
     this.#lastActivity = Date.now();
+    // The idle timer lapsed while no read waited: this read is timed again.
+    if (this.#idleMs > 0 && this.#timer === undefined && !this.#controller.signal.aborted) this.#armIdle(this.#idleMs);
   }
 
   /** Something arrived (a piece of the body, a heartbeat): the read waits no more. */
@@ -81,6 +87,8 @@ export class Deadline {
   /** Clears the timers and the link to the caller's signal. */
   dispose(): void {
     clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#idleMs = 0;
     this.callerSignal?.removeEventListener('abort', this.#onCallerAbort);
   }
 
@@ -89,13 +97,20 @@ export class Deadline {
     this.#controller.abort();
   }
 
-  /** One timer for the idle limit, armed again for what is left instead of being reset on every piece. */
+  /**
+   * One timer for the idle limit, armed again for what is left instead of being reset on every piece.
+   * It lapses when it finds no read waiting, and the next read arms it again: a stream the caller
+   * stopped reading (or dropped) keeps no timer, and none keeps a process alive (unref).
+   */
   #armIdle(ms: number): void {
     this.#timer = setTimeout(() => {
-      const left = this.#waiting ? this.#lastActivity + this.#idleMs - Date.now() : this.#idleMs;
+      this.#timer = undefined;
+      if (!this.#waiting) return;
+      const left = this.#lastActivity + this.#idleMs - Date.now();
       if (left <= 0) this.#expire('idle');
       else this.#armIdle(left);
     }, ms);
+    (this.#timer as { unref?: () => void }).unref?.();
   }
 }
 
