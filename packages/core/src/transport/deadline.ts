@@ -21,6 +21,7 @@ export class Deadline {
   #lastActivity = 0;
   /** A read of the body is waiting: silence counts only then, not while the caller takes its time. */
   #waiting = false;
+  #disposed = false;
 
   /**
    * @param awaited what the timeout waits for, as its error names it: the whole response, or a
@@ -57,7 +58,7 @@ export class Deadline {
     this.#waiting = true;
     this.#lastActivity = Date.now();
     // The idle timer lapsed while no read waited: this read is timed again.
-    if (this.#idleMs > 0 && this.#timer === undefined && !this.#controller.signal.aborted) this.#armIdle(this.#idleMs);
+    if (this.#idleMs > 0 && this.#timer === undefined && !this.#disposed && !this.#controller.signal.aborted) this.#armIdle(this.#idleMs);
   }
 
   /** Something arrived (a piece of the body, a heartbeat): the read waits no more. */
@@ -87,8 +88,7 @@ export class Deadline {
   /** Clears the timers and the link to the caller's signal. */
   dispose(): void {
     clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#idleMs = 0;
+    this.#disposed = true;
     this.callerSignal?.removeEventListener('abort', this.#onCallerAbort);
   }
 

@@ -61,10 +61,13 @@ describe('a stream\'s idle limit', () => {
     expect(deadline.error(undefined, true)).toBeInstanceOf(APIUserAbortError);
   });
 
-  it('disposed, it times nothing more', () => {
+  it('disposed, it times nothing more, and still names the limit that ended it', () => {
     const deadline = started();
+    deadline.waiting();
+    vi.advanceTimersByTime(101);
     deadline.dispose();
     deadline.waiting();
     expect(vi.getTimerCount()).toBe(0);
+    expect(deadline.error(undefined, true).message).toBe('nothing arrived for 100 ms, not even a heartbeat');
   });
 });
