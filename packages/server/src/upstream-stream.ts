@@ -164,7 +164,8 @@ function parse(events: EventParser, line: string): StreamEvent | undefined {
 
 function chunkOf(event: StreamEvent): unknown {
   if (event.name === 'error') throw midStream(event.data);
-  // The client refuses a record nested deeper (a caller's JSON.stringify recurses): the upstream's fault, said as such.
+  // The client refuses a record nested deeper (a caller's JSON.stringify recurses): the upstream's
+  // fault, said as such.
   if (jsonNestingExceeds(event.data, MAX_ANSWER_DEPTH)) throw new HttpError(502, `the inference backend sent a chunk nested deeper than ${MAX_ANSWER_DEPTH}`);
   let chunk: unknown;
   try {

@@ -134,7 +134,8 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
         report.failure = 'status';
         throw refusal(res.statusCode, header(res, 'retry-after'), text);
       }
-      // The client refuses an answer nested deeper (a caller's JSON.stringify recurses): the upstream's fault, said as such.
+      // The client refuses an answer nested deeper (a caller's JSON.stringify recurses): the
+      // upstream's fault, said as such.
       if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw new HttpError(502, `the inference backend sent an answer nested deeper than ${MAX_ANSWER_DEPTH}`);
       try {
         return JSON.parse(text) as unknown;

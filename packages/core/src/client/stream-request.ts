@@ -67,7 +67,10 @@ export function streamEnd(call: Call, refill: () => void): () => void {
   return end;
 }
 
-/** A whole answer's chunks, one at a time: after an abort (the stream's controller, the caller's signal) none more, as for a streamed answer. */
+/**
+ * A whole answer's chunks, one at a time: after an abort (the stream's controller, the caller's
+ * signal) none more, as for a streamed answer.
+ */
 async function* each<T>(items: Iterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
   for (const item of items) {
     if (signal?.aborted) throw aborted(signal);

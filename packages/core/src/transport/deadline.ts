@@ -11,7 +11,7 @@ import { sanitizeDetail } from './detail.js';
 export class Deadline {
   readonly #controller = new AbortController();
   readonly #onCallerAbort = () => {
-    // Aborted, the exchange times nothing more: no timer outlives it (a stream aborted before it is read).
+    // Aborted, the exchange times nothing more: no timer outlives it (a stream aborted unread).
     clearTimeout(this.#timer);
     this.#controller.abort();
   };
