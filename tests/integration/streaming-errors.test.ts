@@ -182,6 +182,20 @@ describe('against an upstream that streams', () => {
     expect((await iterator.next()).done).toBe(true);
   });
 
+  it.each(['controller.abort()', 'the signal option'])('an abort (%s) after the last chunk, before the end: APIUserAbortError, a whole answer or a streamed one', async (how) => {
+    for (const script of [wholeCompletion, wordsScript(['one ', 'two'])]) {
+      upstream.script = script;
+      const count = (await drain(await clientFor(router).create(ask()))).chunks.length;
+      const signal = new AbortController();
+      const stream = await clientFor(router).create(ask(), { signal: signal.signal });
+      const iterator = stream[Symbol.asyncIterator]();
+      for (let i = 0; i < count; i++) expect((await iterator.next()).done).toBe(false);
+      (how === 'the signal option' ? signal : stream.controller).abort();
+      await expect(iterator.next()).rejects.toBeInstanceOf(APIUserAbortError);
+      expect((await iterator.next()).done).toBe(true);
+    }
+  });
+
   it('a caller that reads late and slowly: what came meanwhile is no silence, and nothing is lost', async () => {
     upstream.script = wordsScript(['one ', 'two ', 'three']);
     const stream = await clientFor(router, { streamIdleTimeout: 300 }).create(ask());

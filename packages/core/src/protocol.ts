@@ -65,5 +65,5 @@ export { StreamOpener, type StreamStep } from './protocol/stream/open-stream.js'
 export { StreamSealer } from './protocol/stream/seal-stream.js';
 export { deriveStreamKeys, recordNonce, recordAad, paddedLength, sealRecord, openRecord, type StreamKeys } from './protocol/stream/records.js';
 export { LineDecoder } from './protocol/stream/lines.js';
-export { EventParser, formatEvent, type StreamEvent } from './protocol/stream/events.js';
+export { EventParser, formatEvent, type EventLimits, type StreamEvent } from './protocol/stream/events.js';
 export { checkChatCompletionChunk, type ChatCompletionChunk } from './protocol/stream/chunk.js';

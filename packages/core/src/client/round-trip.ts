@@ -4,7 +4,7 @@
  * raised. No JSON text of either body and no base64 string of either ciphertext is made; large
  * bodies are sealed and opened in place.
  */
-import { PACKAGE_CONTENT_TYPE, HEADERS, PATHS } from '../protocol/constants.js';
+import { PACKAGE_CONTENT_TYPE, HEADERS, PATHS, STREAM_ACCEPT } from '../protocol/constants.js';
 import { parseJsonPackage } from '../protocol/package.js';
 import { openBody, type OpenedBody } from '../protocol/body/open.js';
 import type { BodyText } from '../protocol/body/read.js';
@@ -20,8 +20,6 @@ import type { Protection } from './protection.js';
 
 /** An answer body read as fetch's Response.text() reads it: bad UTF-8 becomes U+FFFD (the checks refuse it later). */
 const ANSWER_TEXT: BodyText = { fatal: false, parse: parseJsonPackage };
-/** What a request that asks to stream accepts: a stream, or a whole answer from a router that does not stream. */
-const STREAM_ACCEPT = 'text/event-stream, application/json';
 
 export interface Wire {
   fetch: FetchFn;

@@ -22,7 +22,8 @@ export class StreamAnswer {
    * before it are delivered, so what the caller gets does not depend on how the network cut the body up.
    */
   readonly #lines = new LineDecoder();
-  readonly #parser = new EventParser();
+  /** One data line an event: more is refused as it comes (the opener would refuse the event). */
+  readonly #parser = new EventParser({ maxDataLines: 1 });
   #bodyEnded = false;
   /** At the body's end: a line or an event it began and never completed. */
   #rest = false;
@@ -66,6 +67,8 @@ export class StreamAnswer {
         } else if (step?.kind === 'error') sealed = step.error;
       }
       this.opener.end(this.#rest);
+      // Aborted while the last events were read: the abort is what the caller meets, not the end.
+      this.stream.throwIfAborted();
     } finally {
       this.stream.close();
     }

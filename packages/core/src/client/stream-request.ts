@@ -76,6 +76,8 @@ async function* each<T>(items: Iterable<T>, signal: AbortSignal | undefined): As
     if (signal?.aborted) throw aborted(signal);
     yield item;
   }
+  // Aborted after the last chunk: the abort is what the caller meets, as for a streamed answer.
+  if (signal?.aborted) throw aborted(signal);
 }
 
 /** `chunks`, then `done`, however the iteration ends (to its end, an error, a `break`). */

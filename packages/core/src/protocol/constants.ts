@@ -35,7 +35,7 @@ export const V2_ANSWER_KEY_INFO_PREFIX = 'nomyo/2 answer key\n';
  * associated data of its own, so that it can never pass for the answer, nor the answer for it.
  */
 export const V2_ERROR_AAD_PREFIX = 'nomyo/2 error\n';
-/** A streamed v2 answer (docs/protocol.md, "Streamed answers"): its header's `algorithm`, and its HKDF infos and record associated data, each followed by the payload id. */
+/** A streamed v2 answer (docs/protocol.md, "Streamed answers (v2)"): its header's `algorithm`, and its HKDF infos and record associated data, each followed by the payload id. */
 export const V2_STREAM_ALGORITHM = 'aes256gcm-hkdf-sha256-stream';
 /** The HKDF info of a stream's record key, followed by the payload id. */
 export const V2_STREAM_KEY_INFO_PREFIX = 'nomyo/2 stream key\n';
@@ -69,8 +69,20 @@ export const MAX_STREAM_RECORDS = 2 ** 32;
 export const STREAM_HEARTBEAT_MS = 15_000;
 /** A client gives up on a started stream after this much silence (heartbeats count). */
 export const STREAM_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * What a stream reader takes of lines that bring no data between two events (comments such as
+ * heartbeats, blank lines, `event:`, `id:` and unknown fields), in characters with their line ends.
+ * A router's heartbeats over an hour of silence are 3.6 KB; a peer that sends filler without end
+ * (cheap to send compressed: 256 MiB of blank lines gzip to 261 KB) is refused instead of keeping
+ * the reader busy parsing it.
+ */
+export const MAX_STREAM_FILLER_CHARS = 64 * 1024;
+/** The longest header event's data a client parses: its JSON is three short fields, unknown ones allowed. */
+export const MAX_STREAM_HEADER_CHARS = 4 * 1024;
 /** The `Content-Type` of a streamed answer. */
 export const EVENT_STREAM_CONTENT_TYPE = 'text/event-stream; charset=utf-8';
+/** The `Accept` of a request for a streamed answer (the client's to the router, the router's to its upstream): a whole answer may come instead. */
+export const STREAM_ACCEPT = 'text/event-stream, application/json';
 
 /** HKDF of the answer key: SHA-256, empty salt (RFC 5869: the same as HashLen zero bytes). */
 export const V2_HKDF_HASH = 'SHA-256';

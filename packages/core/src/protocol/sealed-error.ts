@@ -5,6 +5,8 @@
  * text comes from the network: the client shows it sanitized, as it shows any `detail`.
  */
 import { SecurityError } from '../errors.js';
+import { MAX_ANSWER_DEPTH } from './constants.js';
+import { jsonNestingExceeds } from './json-depth.js';
 import { isObject } from './package.js';
 
 /** An error sealed for the client alone (docs/protocol.md, "Sealed error responses"). */
@@ -30,7 +32,10 @@ export function sealedErrorBytes(error: SealedError): Uint8Array<ArrayBuffer> {
 export function parseSealedError(plaintext: Uint8Array): SealedError {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(plaintext));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+    // Behind the depth cap of every answer and record (a caller's JSON.stringify of it recurses).
+    if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw notAnError();
+    value = JSON.parse(text);
   } catch {
     throw notAnError();
   }

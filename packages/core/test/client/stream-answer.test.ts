@@ -106,6 +106,55 @@ describe('a streamed answer cut short', () => {
   });
 });
 
+describe('what a peer on the path cannot make the client do', () => {
+  const k = crypto.getRandomValues(new Uint8Array(32));
+  const encoder = new TextEncoder();
+  /** The sealed stream's events with `between` inserted after each one but the last. */
+  async function withFiller(between: string): Promise<Uint8Array> {
+    const { body, ends } = await sealedStream(k, ['one ', 'two']);
+    const text = new TextDecoder().decode(body);
+    const events = ends.map((end, i) => text.slice(i === 0 ? 0 : ends[i - 1], end));
+    return encoder.encode(events.join(between));
+  }
+
+  it('heartbeats of an hour between events pass; filler without end (blank lines, comments, fields) is refused, not parsed on and on', async () => {
+    expect(await read(k, await withFiller(': keep-alive\n\n'.repeat(240)), 4096)).toEqual({ contents: ['one ', 'two'], end: 'normal' });
+    for (const filler of ['\n', ': x\n', 'id: 1\n', 'event: nomyo-stream\n']) {
+      expect(await read(k, await withFiller(filler.repeat(70_000 / filler.length)), 4096), JSON.stringify(filler)).toEqual({ contents: [], end: 'security' });
+    }
+  });
+
+  it('an event with a second data line is refused at that line, not held until the event is whole', async () => {
+    const { body, ends } = await sealedStream(k, ['one ']);
+    const header = body.subarray(0, ends[0]);
+    // The event never ends: refused at its second line, where before it waited for a blank line (cut short).
+    const more = new Uint8Array([...header, ...encoder.encode('data: AAAA\ndata: BBBB\n')]);
+    expect(await read(k, more, 7)).toEqual({ contents: [], end: 'security' });
+  });
+
+  it('a header over 4 KiB is refused before it is parsed; unknown fields within it are ignored', async () => {
+    const { body, ends } = await sealedStream(k, ['one ']);
+    const text = new TextDecoder().decode(body);
+    const header = text.slice(0, ends[0]);
+    const withField = (size: number) => encoder.encode(header.replace('{', `{"extra":"${'x'.repeat(size)}",`) + text.slice(ends[0]));
+    expect(await read(k, withField(3000), 512)).toEqual({ contents: ['one '], end: 'normal' });
+    expect(await read(k, withField(5000), 512)).toEqual({ contents: [], end: 'security' });
+  });
+
+  it('an abort after the last chunk, before the final record is read: APIUserAbortError, not a normal end', async () => {
+    const { body } = await sealedStream(k, ['one ', 'two']);
+    const caller = new AbortController();
+    // A body that ignores the abort, as a custom fetch's may: the final record is read all the same.
+    const answer = new StreamAnswer(new ResponseStream(bodyOf(body, body.length), new Headers(), new Deadline(10_000, caller.signal, 'stream header')), new StreamOpener(importHkdfKey(k as Bytes), PAYLOAD_ID, heapBytes));
+    await answer.start();
+    const chunks = answer.chunks();
+    expect((await chunks.next()).done).toBe(false);
+    expect((await chunks.next()).done).toBe(false);
+    caller.abort();
+    await expect(chunks.next()).rejects.toBeInstanceOf(APIUserAbortError);
+  });
+});
+
 describe('an error sealed into the final record', () => {
   it('the independent implementation’s error-end vector: both chunks, then an APIError typed by its code, with its type and code as err.error', async () => {
     const v = JSON.parse(readVectorText('v2-stream/valid/error-end.json')) as { K: string; payload_id: string; body: string; expect: { chunks: unknown[] } };

@@ -36,6 +36,26 @@ describe('LineDecoder', () => {
     for (const size of [body.length, LINE_SLICE_BYTES + 1, 1000, 7, 1]) expect(linesOf(body, size)).toEqual(expected);
   });
 
+  it('gives the same lines when they end with LF alone, as nearly every stream does (found without the regular expression)', () => {
+    const text = Array.from({ length: 400 }, (_, i) => `data: ${'é€😀x'.repeat(i % 37)}${i}\n${i % 5 ? '' : '\n'}`).join('');
+    const body = bytes(text);
+    const expected = text.split('\n').slice(0, -1);
+    for (const size of [body.length, LINE_SLICE_BYTES + 1, 1000, 7, 1]) expect(linesOf(body, size)).toEqual(expected);
+  });
+
+  it('refuses a line over its limit whether it comes whole or in parts, and takes one at the limit', () => {
+    for (const end of ['\n', '\r\n']) {
+      const whole = new LineDecoder(100);
+      expect(whole.push(bytes(`${'x'.repeat(100)}${end}`))).toEqual(['x'.repeat(100)]);
+      expect(() => whole.push(bytes(`${'x'.repeat(101)}${end}`))).toThrow(SecurityError);
+      const parts = new LineDecoder(100);
+      expect(parts.push(bytes('x'.repeat(60)))).toEqual([]);
+      expect(parts.push(bytes(`${'x'.repeat(40)}${end}`))).toEqual(['x'.repeat(100)]);
+      expect(parts.push(bytes('x'.repeat(60)))).toEqual([]);
+      expect(() => parts.push(bytes(`${'x'.repeat(41)}${end}`))).toThrow(/a line over 100 characters/);
+    }
+  });
+
   it('decodes a large chunk a slice at a time, as its lines are taken: what comes later in it is not read yet', () => {
     const decoder = new LineDecoder(100);
     // The first slice holds whole lines only; a line too long to hold comes in the next.

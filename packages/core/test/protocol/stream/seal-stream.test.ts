@@ -50,6 +50,33 @@ describe('StreamOpener', () => {
     // The header's JSON and the first record's: the deep one is refused before it is parsed.
     expect(parse).toHaveBeenCalledTimes(2);
   });
+
+  it("refuses a final record's error nested deeper than 64 the same way; one of 64 is the error it carries", async () => {
+    // The error's object holds 2 levels; an unknown field holds the rest.
+    const nested = (depth: number) => ({ message: 'm', type: 't', code: null, extra: JSON.parse('['.repeat(depth - 2) + ']'.repeat(depth - 2)) as unknown }) as never;
+    for (const [depth, outcome] of [
+      [64, 'error'],
+      [65, 'refused'],
+    ] as const) {
+      const { sealer, opener } = await keys();
+      const events = [sealer.header(), await sealer.final(nested(depth))];
+      const parse = vi.spyOn(JSON, 'parse');
+      const result = await (async () => {
+        const lines = new LineDecoder();
+        const parser = new EventParser();
+        let last;
+        for (const line of lines.push(new TextEncoder().encode(events.join('')))) {
+          const event = parser.push(line);
+          if (event) last = await opener.event(event);
+        }
+        return last?.kind;
+      })().catch((e: unknown) => (e instanceof Error && /the sealed error is not/.test(e.message) ? 'refused' : e));
+      expect(result, `depth ${depth}`).toBe(outcome);
+      // Refused before the error's JSON is parsed: the header's alone.
+      if (outcome === 'refused') expect(parse).toHaveBeenCalledTimes(1);
+      parse.mockRestore();
+    }
+  });
 });
 
 describe('StreamSealer', () => {
