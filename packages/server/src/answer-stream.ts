@@ -1,9 +1,10 @@
 /**
- * A streamed v2 answer (docs/protocol.md, "Streamed answers"), written as the model makes it: the
- * header event, one padded, sealed record per chunk, each flushed as it comes, a heartbeat comment
- * after every silence of the model, and the final record, which carries the error when the model
- * failed part-way, or "router shutting down" when a drain's deadline ended it (drain.ts). Backpressure holds: the next chunk is not asked for until the client has taken
- * the last one, so a client that stops reading stops the upstream read, and nothing piles up here.
+ * A streamed v2 answer (docs/protocol.md, "Streamed answers (v2)"), written as the model makes it:
+ * the header event, one padded, sealed record per chunk, each flushed as it comes, a heartbeat
+ * comment after every silence of the model, and the final record, which carries the error when the
+ * model failed part-way, or "router shutting down" when a drain's deadline ended it (drain.ts).
+ * Backpressure holds: the next chunk is not asked for until the client has taken the last one, so a
+ * client that stops reading stops the upstream read, and nothing piles up here.
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -166,24 +167,36 @@ class EventSink {
   async #room(): Promise<void> {
     this.#waiting = true;
     try {
-      await new Promise<void>((resolve) => {
-        const { stallMs, onStall } = this.options;
-        const stalled = stallMs > 0 ? setTimeout(() => (onStall(), this.res.destroy()), stallMs) : undefined;
-        const done = () => {
-          clearTimeout(stalled);
-          this.res.off('drain', done);
-          this.res.off('close', done);
-          resolve();
-        };
-        this.res.on('drain', done);
-        this.res.on('close', done);
-      });
+      await this.#taken('drain');
     } finally {
       this.#waiting = false;
     }
   }
 
-  /** Writes the last event and ends the response; resolves once it is all handed to the socket. */
+  /**
+   * Resolves once the response emits `event` ('drain': room for more; 'finish': all of it handed to
+   * the socket) or closes. A client that does not take it within `stallMs` has its connection closed.
+   */
+  #taken(event: 'drain' | 'finish'): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const { stallMs, onStall } = this.options;
+      const stalled = stallMs > 0 ? setTimeout(() => (onStall(), this.res.destroy()), stallMs) : undefined;
+      const done = () => {
+        clearTimeout(stalled);
+        this.res.off(event, done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on(event, done);
+      this.res.on('close', done);
+    });
+  }
+
+  /**
+   * Writes the last event and ends the response; resolves once it is all handed to the socket, or the
+   * connection is closed: the stall limit holds here too (a client that stops reading near the end,
+   * the last events in the socket's buffer, held its connection and its request's place for good).
+   */
   end(text: string): Promise<void> {
     this.stopHeartbeat();
     if (this.closed) return Promise.resolve();
@@ -191,7 +204,9 @@ class EventSink {
     this.watch.written(text);
     // What is corked leaves first: nothing is ended behind a cork.
     this.#uncork();
-    return new Promise((resolve) => this.res.end(text, resolve));
+    const taken = this.#taken('finish');
+    this.res.end(text);
+    return taken;
   }
 
   /** Sends what this turn has written so far. */

@@ -10,7 +10,9 @@
  * - `choices[i].index`: the choice's position.
  *
  * A field that is missing or null is filled in; one that is there is never changed, nor are content,
- * tool calls, `usage` or fields the router does not know. Then the answer is checked as the client
+ * tool calls, `usage` or fields the router does not know. One exception: a chunk's `usage: null`
+ * (some upstreams send it on every chunk) is dropped, as the protocol has `usage` an object where
+ * present, and a client that holds to that would refuse the chunk. Then the answer is checked as the client
  * will check it (core's checkChatCompletion, checkChatCompletionChunk): what cannot be a completion at
  * all (no `choices`, a message that is not one, a chunk of another `object`) is an UpstreamError, so
  * the reason goes to a v2 caller sealed, like any upstream failure.
@@ -95,6 +97,7 @@ function fill(value: unknown, envelope: Envelope, object: string): void {
   if (missing(value, 'object')) value.object = object;
   if (missing(value, 'created')) value.created = envelope.created;
   if (missing(value, 'model') && envelope.model !== undefined) value.model = envelope.model;
+  if (object === 'chat.completion.chunk' && value.usage === null) delete value.usage;
   if (!Array.isArray(value.choices)) return;
   value.choices.forEach((choice: unknown, position) => {
     if (isRecord(choice) && missing(choice, 'index')) choice.index = position;

@@ -23,7 +23,7 @@ function checkOptions(o: ServerOptions): void {
   if (o.port !== undefined && !isInt(o.port, 0, 65535)) throw new RangeError('port must be an integer from 0 to 65535');
   if (o.bodyLimit !== undefined && !isInt(o.bodyLimit, 1)) throw new RangeError('bodyLimit must be a positive integer');
   if (o.keySize !== undefined && !isInt(o.keySize, RSA_MIN_BITS)) throw new RangeError(`keySize must be an integer >= ${RSA_MIN_BITS}`);
-  if (o.upstreamTimeoutMs !== undefined && !isInt(o.upstreamTimeoutMs, 1)) throw new RangeError('upstreamTimeoutMs must be a positive integer');
+  if (o.upstreamTimeoutMs !== undefined && !isInt(o.upstreamTimeoutMs, 1, MAX_TIMER_MS)) throw new RangeError(`upstreamTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS}`);
   if (o.echoDelayMs !== undefined && !isInt(o.echoDelayMs, 0, MAX_TIMER_MS)) throw new RangeError(`echoDelayMs must be an integer from 0 to ${MAX_TIMER_MS}`);
   if (o.streamHeartbeatMs !== undefined && !isInt(o.streamHeartbeatMs, 1, MAX_TIMER_MS)) throw new RangeError(`streamHeartbeatMs must be an integer from 1 to ${MAX_TIMER_MS}`);
   if (o.echoDelayMs !== undefined && (o.upstream !== undefined || o.model !== undefined)) throw new TypeError('echoDelayMs is for the echo model: give no upstream or model with it');

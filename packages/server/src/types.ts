@@ -189,14 +189,14 @@ export interface ServerOptions {
   upstreamKey?: string;
   /**
    * Milliseconds to wait for the upstream's first byte (its response headers), and the longest
-   * silence after that, between two pieces of its body. Default 300000. Past it: 504 (in a stream, its final record).
+   * silence after that, between two pieces of its body. Default 300000, at most 2147483647 (a timer's longest). Past it: 504 (in a stream, its final record).
    */
   upstreamTimeoutMs?: number;
   /** The echo model's pause between the words of a streamed answer, in ms (demos, tests). Default 0. */
   echoDelayMs?: number;
-  /** A streamed answer gets a heartbeat comment after this many ms of silence from the model. Default 15000. */
+  /** From its header event on, a heartbeat comment after this many ms with nothing written (none while the client's socket is full). Default 15000. */
   streamHeartbeatMs?: number;
-  /** A stream whose client takes nothing for this many ms (its socket full) is cut off, the model's request with it, a warning logged. Default 60000 (nginx's `send_timeout`); 0: never. */
+  /** A stream whose client has not taken what waits for it (a full socket, or its last events) within this many ms is cut off, the model's request with it, a warning logged. Default 60000 (nginx's `send_timeout`); 0: never. */
   streamStallTimeoutMs?: number;
   /** Largest accepted request body in bytes. Default 64 MiB. Larger: 413. */
   bodyLimit?: number;

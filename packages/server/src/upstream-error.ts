@@ -5,6 +5,13 @@
  */
 import { sanitizeDetail, type SealedError } from '@nomyo/core/protocol';
 
+/**
+ * The longest `type` or `code` passed on (OpenAI's are a few words): a longer one is dropped, so a
+ * stream's final record stays far below the 1 MiB a client opens (1.2 MB of `type` made it refuse
+ * the record as a SecurityError, and the caller never saw the upstream's error).
+ */
+const MAX_FIELD_CHARS = 256;
+
 interface ErrorFields {
   message?: unknown;
   type?: unknown;
@@ -31,8 +38,8 @@ export function upstreamError(text: string, status?: number): SealedError {
   }
   return {
     message: sanitizeDetail(message) ?? (status === undefined ? 'the inference backend failed part-way through the answer' : `the inference backend refused the request (${status})`),
-    type: typeof type === 'string' ? type : 'upstream_error',
-    code: typeof code === 'string' || (typeof code === 'number' && Number.isFinite(code)) ? code : null,
+    type: typeof type === 'string' && type.length <= MAX_FIELD_CHARS ? type : 'upstream_error',
+    code: (typeof code === 'string' && code.length <= MAX_FIELD_CHARS) || (typeof code === 'number' && Number.isFinite(code)) ? code : null,
     ...(status === undefined ? {} : { status }),
   };
 }

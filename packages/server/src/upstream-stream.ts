@@ -8,13 +8,23 @@
  * ends the streamed answer with a final record that carries it (answer-stream.ts).
  */
 import type { Readable } from 'node:stream';
-import { EventParser, LineDecoder, MAX_ANSWER_DEPTH, jsonNestingExceeds, type StreamEvent } from '@nomyo/core/protocol';
+import { EventParser, LineDecoder, MAX_ANSWER_DEPTH, MAX_STREAM_RECORD_BYTES, jsonNestingExceeds, type StreamEvent } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from './http-error.js';
 import { upstreamError } from './upstream-error.js';
 import type { UpstreamReport } from './types.js';
 
 /** An upstream response body (undici's is a Node.js Readable): pieces of bytes as they arrive; destroying it closes the connection. */
 export type UpstreamBody = Readable;
+
+/**
+ * The longest line read from an upstream: a chunk's JSON over MAX_STREAM_RECORD_BYTES is refused
+ * (answer-stream.ts), and it has a UTF-8 byte a character at least, so a longer line is refused as
+ * it comes rather than held, parsed and written again first (8 Mi characters blocked a router's
+ * event loop for 0.6 s).
+ */
+const MAX_UPSTREAM_LINE_CHARS = MAX_STREAM_RECORD_BYTES + 'data: '.length;
+
+const MIB = 1024 * 1024;
 
 /** What wakes a read that waits: a piece, the end, an error, the body closed. */
 const BODY_EVENTS = ['readable', 'end', 'error', 'close'] as const;
@@ -26,8 +36,8 @@ const BODY_EVENTS = ['readable', 'end', 'error', 'close'] as const;
  */
 export async function* upstreamChunks(body: UpstreamBody, stop: AbortController, idleMs: number, report: UpstreamReport = {}): AsyncGenerator<unknown> {
   const pieces = new PieceReader(body, stop, idleMs);
-  const lines = new LineDecoder();
-  const events = new EventParser();
+  const lines = new LineDecoder(MAX_UPSTREAM_LINE_CHARS);
+  const events = new EventParser({ maxDataChars: MAX_STREAM_RECORD_BYTES });
   let finished = false;
   try {
     for (;;) {
@@ -150,15 +160,16 @@ function nextLine(lines: LineDecoder): string | undefined {
   try {
     return lines.next();
   } catch {
-    throw new HttpError(502, 'the inference backend sent a line too long for a stream');
+    throw new HttpError(502, `the inference backend sent a line over ${MAX_STREAM_RECORD_BYTES / MIB} MiB`);
   }
 }
 
 function parse(events: EventParser, line: string): StreamEvent | undefined {
   try {
     return events.push(line);
-  } catch {
-    throw new HttpError(502, 'the inference backend sent an event too long for a stream');
+  } catch (err) {
+    // The parser's own words on which limit it was (they quote nothing the upstream sent).
+    throw new HttpError(502, `the inference backend sent ${(err as Error).message.replace(/^malformed stream: /, '')}`);
   }
 }
 

@@ -9,7 +9,7 @@
  * (upstream-stream.ts), a whole completion as it is. The call goes through undici's `request`, with
  * kept-alive connections: fetch's web streams cost a streamed answer time on every token.
  */
-import { EVENT_STREAM_CONTENT_TYPE, MAX_ANSWER_DEPTH, jsonNestingExceeds } from '@nomyo/core/protocol';
+import { EVENT_STREAM_CONTENT_TYPE, MAX_ANSWER_BODY_BYTES, MAX_ANSWER_DEPTH, MAX_ERROR_BODY_BYTES, STREAM_ACCEPT, jsonNestingExceeds } from '@nomyo/core/protocol';
 import { jsonBytes, linkedController } from '@nomyo/core/internal';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { HttpError, UpstreamError } from './http-error.js';
@@ -25,6 +25,7 @@ export interface UpstreamOptions {
 }
 
 const EVENT_STREAM = EVENT_STREAM_CONTENT_TYPE.split(';')[0]!;
+const MIB = 1024 * 1024;
 
 function timedOut(signal: AbortSignal): boolean {
   return (signal.reason as Error | undefined)?.name === 'TimeoutError';
@@ -59,14 +60,22 @@ async function callUpstream(endpoint: Endpoint, headers: Record<string, string>,
   }
 }
 
-/** A whole body's text, each silence of it bounded by `idleMs` (the timer aborts `controller`). */
-async function readText(res: UpstreamResponse, controller: AbortController, idleMs: number, report: UpstreamReport): Promise<string> {
+/**
+ * A whole body's text, each silence of it bounded by `idleMs` (the timer aborts `controller`), and
+ * its size by `maxBytes`: an answer over it is a 502 (a client would refuse it sealed), and an error's
+ * text is cut there (only its first words reach anyone). An upstream that sends without end no longer
+ * grows the router's memory without end (556 MiB before it was stopped, in a review).
+ */
+async function readText(res: UpstreamResponse, controller: AbortController, idleMs: number, report: UpstreamReport, maxBytes: number): Promise<string> {
   const pieces: Buffer[] = [];
+  let length = 0;
   const arm = () => setTimeout(() => controller.abort(new DOMException('timed out', 'TimeoutError')), idleMs);
   let timer = arm();
   try {
     for await (const piece of res.body) {
       pieces.push(piece as Buffer);
+      length += (piece as Buffer).length;
+      if (length > maxBytes) break; // the body is destroyed: no more of it is read
       clearTimeout(timer);
       timer = arm();
     }
@@ -77,7 +86,11 @@ async function readText(res: UpstreamResponse, controller: AbortController, idle
   } finally {
     clearTimeout(timer);
   }
-  return Buffer.concat(pieces).toString('utf8');
+  if (length > maxBytes && res.statusCode === 200) {
+    report.failure = 'status';
+    throw new HttpError(502, `the inference backend sent an answer over ${maxBytes / MIB} MiB`);
+  }
+  return Buffer.concat(pieces, Math.min(length, maxBytes)).toString('utf8');
 }
 
 /** A response header's one value (undici gives a repeated header as an array). */
@@ -101,7 +114,7 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
   const endpoint: Endpoint = { origin: url.origin, path: url.pathname + url.search };
   const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' };
   if (options.apiKey) headers.Authorization = `Bearer ${options.apiKey}`;
-  const streamHeaders = { ...headers, Accept: `${EVENT_STREAM}, application/json` };
+  const streamHeaders = { ...headers, Accept: STREAM_ACCEPT };
 
   return async (request: ChatRequest, context: ModelContext): Promise<unknown> => {
     // The tier is a router concern; a stray field from an old client must not reach the backend.
@@ -129,7 +142,7 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
         handedOn = true;
         return upstreamChunks(res.body, controller, options.timeoutMs, report);
       }
-      const text = await readText(res, controller, options.timeoutMs, report);
+      const text = await readText(res, controller, options.timeoutMs, report, res.statusCode === 200 ? MAX_ANSWER_BODY_BYTES : MAX_ERROR_BODY_BYTES);
       if (res.statusCode !== 200) {
         report.failure = 'status';
         throw refusal(res.statusCode, header(res, 'retry-after'), text);

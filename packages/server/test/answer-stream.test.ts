@@ -196,6 +196,28 @@ describe('a streamed answer, written by the router', () => {
     expect(made - stopped).toBeLessThanOrEqual(1);
   });
 
+  it('a client that stops reading near the end is cut off too: the final record waiting in the socket does not hold the request for good', async () => {
+    const sockets = routerSockets();
+    // What the router's socket holds back, the kernel's buffers full (not this turn's corked records).
+    const holdsBack = () => sockets.some((s) => s.writableCorked === 0 && s.writableLength > 0);
+    const client = await routerWith(
+      async function* () {
+        // Records small enough that no write is refused (under Node's 16 KiB mark): the wait is at the end.
+        while (!holdsBack()) {
+          yield chunkOf('x'.repeat(8000));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      },
+      { streamStallTimeoutMs: 400 },
+    );
+    const stream = await client.streamSecureRequest(CHAT);
+    await expect.poll(() => problems, { timeout: 15_000 }).toEqual(["warn a stream's client took nothing for 400 ms: its connection was closed"]);
+    const err = await (async () => {
+      for await (const _chunk of stream);
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamTruncatedError);
+  });
+
   it('a client that takes nothing for streamStallTimeoutMs is cut off: its connection closed, the model stopped, a warning logged', async () => {
     let made = 0;
     let aborted = false;
@@ -312,7 +334,8 @@ describe('a streamed answer, written by the router', () => {
   });
 
   it('an upstream chunk over 1 MiB is the upstream\'s fault: a sealed 502 after the chunks before it, no internal error', async () => {
-    const huge = 'x'.repeat(Math.ceil(MAX_STREAM_RECORD_BYTES * 1.1));
+    // Two UTF-8 bytes a character: its line is short enough to read, its JSON over 1 MiB.
+    const huge = 'é'.repeat(Math.ceil(MAX_STREAM_RECORD_BYTES * 0.55));
     const upstream = await sseUpstream([chunkOf('fine '), chunkOf(huge), { ...chunkOf(''), choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }, '[DONE]']);
     try {
       const client = await routerWith(undefined, { upstream: upstream.url });

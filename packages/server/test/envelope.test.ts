@@ -72,6 +72,13 @@ describe('normaliseChunk', () => {
     expect(two).toMatchObject({ id: 'up', created: 1_700_000_000, model: 'asked-for' });
   });
 
+  it("drops a chunk's usage: null (the protocol has usage an object where present), and keeps a usage object", () => {
+    const chunk = normaliseChunk({ id: 'up', choices: [{ index: 0, delta: { content: 'a' } }], usage: null }, envelope);
+    expect(chunk).not.toHaveProperty('usage');
+    const usage = { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 };
+    expect(normaliseChunk({ id: 'up', choices: [], usage }, envelope)).toMatchObject({ usage });
+  });
+
   it('refuses a chunk of another object, or without delta', () => {
     expect(refusal(() => normaliseChunk({ object: 'chat.completion', choices: [] }, envelope)).sealed.message).toBe(
       'the inference backend sent no chat.completion.chunk: object must be "chat.completion.chunk"',

@@ -55,6 +55,8 @@ describe('options', () => {
     expect(() => createServer({ keySize: 1024 })).toThrow(/keySize/);
     expect(() => createServer({ bodyLimit: 0 })).toThrow(/bodyLimit/);
     expect(() => createServer({ upstream: 'ftp://x' })).toThrow(/upstream/);
+    // Longer than a timer can wait: Node would wait 1 ms instead, and every upstream call time out.
+    expect(() => createServer({ upstreamTimeoutMs: 2 ** 31 })).toThrow(/upstreamTimeoutMs must be an integer from 1 to 2147483647/);
   });
 
   it('say clearly when the server is used before listen()', () => {

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { MAX_STREAM_LINE_CHARS } from '@nomyo/core/protocol';
+import { MAX_STREAM_RECORD_BYTES } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from '../src/http-error.js';
 import { upstreamChunks } from '../src/upstream-stream.js';
 
@@ -62,11 +62,35 @@ describe('upstreamChunks', () => {
     expect(result.stopped).toBe(true);
   });
 
+  it("an error's type and code pass on up to 256 characters; longer ones are dropped, so its final record stays small", async () => {
+    const fields = (type: string, code: string) => data({ error: { message: 'no', type, code } });
+    const short = await read([fields('t'.repeat(256), 'c'.repeat(256))]);
+    expect((short.error as UpstreamError).sealed).toEqual({ message: 'no', type: 't'.repeat(256), code: 'c'.repeat(256) });
+    const long = await read([fields('t'.repeat(500_000), 'c'.repeat(257))]);
+    expect((long.error as UpstreamError).sealed).toEqual({ message: 'no', type: 'upstream_error', code: null });
+  });
+
   it('an event that is not JSON, or a line too long to hold, is a 502 of our own words', async () => {
     const bad = await read(['data: {not json\n\n']);
     expect(bad.error).toMatchObject({ status: 502, detail: 'the inference backend sent an event that is not JSON' });
-    const long = await read([`data: ${'x'.repeat(MAX_STREAM_LINE_CHARS)}`, 'x'], { hang: true });
-    expect(long.error).toMatchObject({ status: 502, detail: 'the inference backend sent a line too long for a stream' });
+    // A chunk over 1 MiB is refused anyway: its line is refused as it comes, not held and parsed first.
+    const long = await read([`data: ${'x'.repeat(MAX_STREAM_RECORD_BYTES)}`, 'x'], { hang: true });
+    expect(long.error).toMatchObject({ status: 502, detail: 'the inference backend sent a line over 1 MiB' });
+    const most = await read([`data: ${JSON.stringify(chunk('x'.repeat(MAX_STREAM_RECORD_BYTES - 200)))}\n\n`, data(chunk('', 'stop'))]);
+    expect(most.error).toBeUndefined();
+    expect(most.got).toHaveLength(2);
+  });
+
+  it('an event over 1 MiB in many data lines, or filler without end between events, is a 502 of our own words', async () => {
+    const lines = await read([`${'data: x\n'.repeat(MAX_STREAM_RECORD_BYTES / 2 + 1)}`], { hang: true });
+    expect(lines.error).toMatchObject({ status: 502, detail: 'the inference backend sent an event over 1048576 characters' });
+    // Heartbeats of an hour's wait pass; comments without end do not.
+    const waited = await read([': keep-alive\n\n'.repeat(240), data(chunk('a')), ': keep-alive\n\n'.repeat(240), data(chunk('', 'stop'))]);
+    expect(waited.error).toBeUndefined();
+    expect(waited.got).toEqual([chunk('a'), chunk('', 'stop')]);
+    const filler = await read([data(chunk('a')), ': x\n'.repeat(20_000)], { hang: true });
+    expect(filler.got).toEqual([chunk('a')]);
+    expect(filler.error).toMatchObject({ status: 502, detail: 'the inference backend sent over 65536 characters of lines without data between two events' });
   });
 
   it('a caller slower than the idle limit between two reads is not silence: only a wait for a piece is timed', async () => {

@@ -148,6 +148,27 @@ describe('upstream forwarding', () => {
     expect(notJson.status).toBe(502);
   });
 
+  it('an error body that never ends is read no further than its first 64 KiB: the caller is answered, the upstream request closed', async () => {
+    let closed = false;
+    let sent = 0;
+    reply = (res) => {
+      res.writeHead(500, { 'Content-Type': 'text/event-stream' });
+      res.on('close', () => (closed = true));
+      const piece = Buffer.alloc(64 * 1024, 'x');
+      const more = () => {
+        while (!res.destroyed && sent < 256 * 1024 * 1024 && res.write(piece)) sent += piece.length;
+        if (!res.destroyed) res.once('drain', more);
+      };
+      more();
+    };
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(res.status).toBe(502);
+    expect(await res.json()).toEqual({ detail: 'inference backend error (500)' });
+    await expect.poll(() => closed, { timeout: 5000 }).toBe(true);
+    // What the sockets' buffers held, not the body that was on its way: before, all of it was read.
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+  });
+
   it('an answer nested deeper than a client takes (64) is the upstream\'s fault: 502; 64 deep passes', async () => {
     // The completion, its choices and a choice are 3 levels: `logprobs` holds the rest.
     const nestedTo = (depth: number) => JSON.parse('['.repeat(depth - 3) + ']'.repeat(depth - 3)) as unknown;
