@@ -66,7 +66,10 @@ export class APIConnectionError extends NomyoError {
   static override readonly code: ErrorCode = 'ERR_NOMYO_CONNECTION';
 }
 
-/** The request did not complete within `timeout` ms. */
+/**
+ * The request did not complete within `timeout` ms (a stream: its header event did not come within
+ * `timeout`), or a started stream was silent for `streamIdleTimeout` ms while a read waited.
+ */
 export class APIConnectionTimeoutError extends APIConnectionError {
   /** `ERR_NOMYO_TIMEOUT`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_TIMEOUT';

@@ -51,7 +51,8 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
  * - Router errors become Responses with the router's status, an OpenAI-style `{"error": …}` body
  *   (a sealed error's `type` and `code` the model server's, as `context_length_exceeded`) and its
  *   Retry-After headers, so the SDK raises its own error classes and does its own retries
- *   (this client therefore retries nothing itself unless `maxRetries` is set).
+ *   (this client therefore retries nothing itself unless `maxRetries` is set: its default here is
+ *   0, and `timeout`'s the SDK's 600000 ms, for a stream the wait for its header event).
  * - Connection failures, timeouts and answers that fail decryption are thrown, as fetch does; the
  *   SDK reports them as connection errors with our error as `cause`. A user abort throws an `AbortError`.
  * - The decrypted completion keeps its `_metadata`; `x-request-id` is the X-Payload-ID sent.

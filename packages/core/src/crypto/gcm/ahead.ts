@@ -2,8 +2,9 @@
  * Ciphers made ahead, for node.ts: a stream's next record has a nonce and AAD known in advance, so
  * its cipher can be made while the stream is quiet, and the record takes it when it comes. In a
  * process back from idle, as every token of a stream finds the router and the client, making a
- * node:crypto cipher is half of a small record's AES-GCM time (docs/performance.md, "Streamed answers");
- * made ahead, it is off the path between the model's token and the caller.
+ * node:crypto cipher is half of a small record's AES-GCM time (docs/performance.md, "Streamed
+ * answers: `pnpm bench stream`"); made ahead, it is off the path between the model's token and the
+ * caller.
  *
  * One cipher waits per key, and is taken once, by the seal or open with exactly the nonce and AAD it
  * was made for; any other call drops it and makes its own. A cipher that is never taken has sealed

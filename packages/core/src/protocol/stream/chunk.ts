@@ -1,7 +1,7 @@
 /**
  * The check on every chunk of a streamed answer: only a `chat.completion.chunk` reaches a caller
- * (docs/protocol.md, "Record plaintexts"). The exported type is inferred from the schema the check
- * runs, as completion.ts does for whole answers, with the same rule for the envelope: `id`,
+ * (docs/protocol.md, "Record plaintexts and padding"). The exported type is inferred from the schema
+ * the check runs, as completion.ts does for whole answers, with the same rule for the envelope: `id`,
  * `created` and `model` checked when present; `object` filled in when left out, refused when it
  * names something else; a choice's `index` its position when left out.
  */

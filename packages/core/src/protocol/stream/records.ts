@@ -1,6 +1,6 @@
 /**
- * The records of a streamed v2 answer (docs/protocol.md, "Streamed answers"): their keys, derived
- * with HKDF from the request's `K` and the header's salt; their nonces, which count; their
+ * The records of a streamed v2 answer (docs/protocol.md, "Streamed answers (v2)"): their keys,
+ * derived with HKDF from the request's `K` and the header's salt; their nonces, which count; their
  * associated data, which binds each record's number and whether it is the final one; and their
  * padding. Both sides are here: the router seals, the client opens. No I/O.
  */

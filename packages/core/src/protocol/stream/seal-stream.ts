@@ -1,7 +1,8 @@
 /**
- * A streamed answer sealed event by event, on the router (docs/protocol.md, "Streamed answers"):
- * a fresh salt and the header event, then one padded record per chunk, then the final record, empty
- * or carrying an error. Each call gives the event's text, ready to be written and flushed.
+ * A streamed answer sealed event by event, on the router (docs/protocol.md, "Streamed answers
+ * (v2)"): a fresh salt and the header event, then one padded record per chunk, then the final
+ * record, empty or carrying an error. Each call gives the event's text, ready to be written and
+ * flushed.
  */
 import { MAX_STREAM_RECORD_BYTES, PROTOCOL_V2_VERSION, STREAM_EVENTS, STREAM_SALT_BYTES, V2_STREAM_ALGORITHM } from '../constants.js';
 import { encodeBase64 } from '../base64.js';
@@ -37,7 +38,7 @@ export class StreamSealer {
     return new StreamSealer(await deriveStreamKeys(kdfKey, salt, payloadId, 'encrypt'), salt);
   }
 
-  /** The header event: sent first, as soon as the request is opened. */
+  /** The header event: written first, once the model's answer has begun (the reference router: for an upstream, once its response headers have come). */
   header(): string {
     return formatEvent(JSON.stringify({ version: PROTOCOL_V2_VERSION, algorithm: V2_STREAM_ALGORITHM, salt: encodeBase64(this.salt) }), STREAM_EVENTS.header);
   }
