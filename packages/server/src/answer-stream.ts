@@ -12,6 +12,7 @@ import { EVENT_STREAM_CONTENT_TYPE, MAX_STREAM_RECORD_BYTES, checkChatCompletion
 import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
 import type { RouterResponse, StreamWatch } from './respond.js';
+import { MIB } from './constants.js';
 
 /** Headers of a streamed answer: proxies and CDNs must pass each event on at once (no buffering, no compression). */
 export const STREAM_HEADERS: Readonly<Record<string, string>> = {
@@ -22,8 +23,6 @@ export const STREAM_HEADERS: Readonly<Record<string, string>> = {
 
 const HEARTBEAT = ': keep-alive\n\n';
 const EMPTY = new Uint8Array(0);
-const MIB = 1024 * 1024;
-
 export interface AnswerStreamOptions {
   /** A heartbeat comment after this many ms in which nothing was written. */
   heartbeatMs: number;

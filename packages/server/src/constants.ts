@@ -4,6 +4,8 @@
 export const PROCESSING_TIME_HEADER = 'X-Processing-Time-Ms';
 
 export const DEFAULT_HOST = '127.0.0.1';
+/** Bytes in a MiB, for limits said in MiB. */
+export const MIB = 1024 * 1024;
 /** Request bodies above this get 413: base64 of a 10 MiB plaintext is ~14 MiB, so this leaves room. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;

@@ -9,13 +9,13 @@
  * - `model`: the model the request asked for;
  * - `choices[i].index`: the choice's position.
  *
- * A field that is missing or null is filled in; one that is there is never changed, nor are content,
- * tool calls, `usage` or fields the router does not know. One exception: a chunk's `usage: null`
- * (some upstreams send it on every chunk) is dropped, as the protocol has `usage` an object where
- * present, and a client that holds to that would refuse the chunk. Then the answer is checked as the client
- * will check it (core's checkChatCompletion, checkChatCompletionChunk): what cannot be a completion at
- * all (no `choices`, a message that is not one, a chunk of another `object`) is an UpstreamError, so
- * the reason goes to a v2 caller sealed, like any upstream failure.
+ * A field that is missing or null is filled in; one that is there is never changed, nor are
+ * content, tool calls, `usage` or fields the router does not know. One exception: a chunk's
+ * `usage: null` (some upstreams send it on every chunk) is dropped, as the protocol has `usage` an
+ * object where present, and a client that holds to that would refuse the chunk. Then the answer is
+ * checked as the client will check it (core's checkChatCompletion, checkChatCompletionChunk): what
+ * cannot be a completion at all (no `choices`, a message that is not one, a chunk of another
+ * `object`) is an UpstreamError, so the reason goes to a v2 caller sealed, like any upstream failure.
  */
 import { randomUUID } from 'node:crypto';
 import { checkChatCompletion, checkChatCompletionChunk } from '@nomyo/core/protocol';

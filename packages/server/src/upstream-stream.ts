@@ -12,6 +12,7 @@ import { EventParser, LineDecoder, MAX_ANSWER_DEPTH, MAX_STREAM_RECORD_BYTES, js
 import { HttpError, UpstreamError } from './http-error.js';
 import { upstreamError } from './upstream-error.js';
 import type { UpstreamReport } from './types.js';
+import { MIB } from './constants.js';
 
 /** An upstream response body (undici's is a Node.js Readable): pieces of bytes as they arrive; destroying it closes the connection. */
 export type UpstreamBody = Readable;
@@ -23,8 +24,6 @@ export type UpstreamBody = Readable;
  * event loop for 0.6 s).
  */
 const MAX_UPSTREAM_LINE_CHARS = MAX_STREAM_RECORD_BYTES + 'data: '.length;
-
-const MIB = 1024 * 1024;
 
 /** What wakes a read that waits: a piece, the end, an error, the body closed. */
 const BODY_EVENTS = ['readable', 'end', 'error', 'close'] as const;

@@ -16,6 +16,7 @@ import { HttpError, UpstreamError } from './http-error.js';
 import { retryAfterHeader, upstreamError } from './upstream-error.js';
 import { upstreamChunks } from './upstream-stream.js';
 import type { ChatRequest, CompletionModel, ModelContext, UpstreamReport } from './types.js';
+import { MIB } from './constants.js';
 
 export interface UpstreamOptions {
   baseUrl: string;
@@ -25,8 +26,6 @@ export interface UpstreamOptions {
 }
 
 const EVENT_STREAM = EVENT_STREAM_CONTENT_TYPE.split(';')[0]!;
-const MIB = 1024 * 1024;
-
 function timedOut(signal: AbortSignal): boolean {
   return (signal.reason as Error | undefined)?.name === 'TimeoutError';
 }

@@ -1,9 +1,9 @@
 /**
  * The check on every chunk of a streamed answer: only a `chat.completion.chunk` reaches a caller
- * (docs/protocol.md, "Record plaintexts and padding"). The exported type is inferred from the schema
- * the check runs, as completion.ts does for whole answers, with the same rule for the envelope: `id`,
- * `created` and `model` checked when present; `object` filled in when left out, refused when it
- * names something else; a choice's `index` its position when left out.
+ * (docs/protocol.md, "Record plaintexts and padding"). The exported type is inferred from the
+ * schema the check runs, as completion.ts does for whole answers, with the same rule for the
+ * envelope: `id`, `created` and `model` checked when present; `object` filled in when left out,
+ * refused when it names something else; a choice's `index` its position when left out.
  */
 import { SecurityError } from '../../errors.js';
 import { absentAs, array, formatPath, indexOrPosition, literal, nullable, num, object, optional, str, uint, unknownValue, type Infer } from '../schema.js';

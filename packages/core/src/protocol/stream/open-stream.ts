@@ -1,9 +1,9 @@
 /**
  * A streamed answer opened event by event, on the client (docs/protocol.md, "Streamed answers
- * (v2)"): the header first, exactly once; then records numbered from 0, each opened with its number and its
- * flag, and checked as a chat.completion.chunk; then the final record, after which nothing may come.
- * Anything else is a SecurityError, and a stream that ends before its final record is cut short
- * (StreamTruncatedError). The layer above events: bytes → lines → events → records → chunks.
+ * (v2)"): the header first, exactly once; then records numbered from 0, each opened with its number
+ * and its flag, and checked as a chat.completion.chunk; then the final record, after which nothing
+ * may come. Anything else is a SecurityError, and a stream that ends before its final record is cut
+ * short (StreamTruncatedError). The layer above events: bytes → lines → events → records → chunks.
  */
 import { MAX_ANSWER_DEPTH, MAX_STREAM_HEADER_CHARS, PROTOCOL_V2_VERSION, STREAM_EVENTS, V2_STREAM_ALGORITHM } from '../constants.js';
 import { jsonNestingExceeds } from '../json-depth.js';
