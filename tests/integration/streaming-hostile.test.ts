@@ -145,6 +145,8 @@ describe('a connection that breaks mid-stream', () => {
   let url = '';
   /** How many events pass before the connection is reset. */
   let breakAfter = 4;
+  /** What comes after those events: a reset, or heartbeats for as long as the client stays. */
+  let then: 'reset' | 'heartbeats' = 'reset';
   beforeAll(async () => {
     slow = await startTestServer({ echoDelayMs: 30 });
     // Forwards to the router and passes the stream on as it comes, then resets the connection after `breakAfter` events.
@@ -160,7 +162,12 @@ describe('a connection that breaks mid-stream', () => {
           answer.on('data', (piece: Buffer) => {
             events += piece.toString('latin1').split('\n\n').length - 1;
             // Once what was written has left: the client gets it, then the connection ends mid-body.
-            res.write(piece, () => void (breaks() && res.socket?.destroy()));
+            res.write(piece, () => {
+              if (!breaks() || res.destroyed) return;
+              if (then === 'reset') return void res.socket?.destroy();
+              const beat = setInterval(() => res.write(': keep-alive\n\n'), 50);
+              res.once('close', () => clearInterval(beat));
+            });
           });
           // The body's end is never sent once the break is due.
           answer.on('end', () => void (breaks() || res.end()));
@@ -187,6 +194,18 @@ describe('a connection that breaks mid-stream', () => {
 
   it('a reset connection after the final record, before the body has ended: the answer is whole, a normal end', async () => {
     breakAfter = CONTENTS.length + 2; // the header, every record and the final one
+    then = 'reset';
     expect(await outcome(clientFor({ url } as NomyoServer, { maxRetries: 0 }).create(ask()))).toEqual({ contents: CONTENTS, end: 'normal' });
+  });
+
+  it('heartbeats without end after the final record: the answer is whole, a normal end once the idle limit has passed from it', async () => {
+    breakAfter = CONTENTS.length + 2;
+    then = 'heartbeats';
+    const t0 = performance.now();
+    const result = await outcome(clientFor({ url } as NomyoServer, { maxRetries: 0, streamIdleTimeout: 300 }).create(ask()));
+    expect(result).toEqual({ contents: CONTENTS, end: 'normal' });
+    // The records come 30 ms apart; then 300 ms from the final record, however many heartbeats come.
+    expect(performance.now() - t0).toBeLessThan(3000);
+    then = 'reset';
   });
 });

@@ -102,7 +102,7 @@ export class StreamAnswer {
   async #read(): Promise<void> {
     let piece: Uint8Array | undefined;
     try {
-      piece = await this.stream.read(this.opener.started);
+      piece = await this.stream.read(this.opener.started, this.opener.ended);
     } catch (err) {
       if (!this.opener.ended || err instanceof APIUserAbortError) throw err;
     }

@@ -21,6 +21,8 @@ export class Deadline {
   #lastActivity = 0;
   /** A read of the body is waiting: silence counts only then, not while the caller takes its time. */
   #waiting = false;
+  /** The answer is whole: nothing that still comes extends the idle limit. */
+  #whole = false;
   #disposed = false;
 
   /**
@@ -55,6 +57,7 @@ export class Deadline {
    * starts late) has its pieces waiting for it, so the time between its reads is no silence.
    */
   waiting(): void {
+    if (this.#whole) return;
     this.#waiting = true;
     this.#lastActivity = Date.now();
     // The idle timer lapsed while no read waited: this read is timed again.
@@ -63,8 +66,23 @@ export class Deadline {
 
   /** Something arrived (a piece of the body, a heartbeat): the read waits no more. */
   touch(): void {
+    if (this.#whole) return;
     this.#waiting = false;
     this.#lastActivity = Date.now();
+  }
+
+  /**
+   * The answer is whole (a stream's final record has come): the body is read to its end only to
+   * refuse what follows, so from now on the idle limit counts from here, and nothing that still comes
+   * (a heartbeat, say) extends it. A peer cannot keep the caller waiting for the end of an answer
+   * that is already complete.
+   */
+  whole(): void {
+    if (this.#whole) return;
+    this.#whole = true;
+    this.#waiting = true;
+    this.#lastActivity = Date.now();
+    if (this.#idleMs > 0 && this.#timer === undefined && !this.#disposed && !this.#controller.signal.aborted) this.#armIdle(this.#idleMs);
   }
 
   /** Ends it: the connection is closed if it was still open (a stream the caller stopped reading). */

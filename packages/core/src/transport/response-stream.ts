@@ -18,15 +18,22 @@ export class ResponseStream {
     this.#reader = body.getReader();
   }
 
-  /** The next piece of the body, or undefined at its end. Throws the typed error that ended it. */
-  async read(started: boolean): Promise<Uint8Array | undefined> {
+  /**
+   * The next piece of the body, or undefined at its end. Throws the typed error that ended it. Once
+   * the answer is `whole` (its final record has come), what still comes extends no limit.
+   */
+  async read(started: boolean, whole = false): Promise<Uint8Array | undefined> {
     try {
+      if (whole) this.deadline.whole();
       this.deadline.waiting();
       const { done, value } = await this.#reader.read();
       if (done) {
         this.close();
         return undefined;
       }
+      // Aborted or timed out meanwhile, by a body that goes on regardless (a fetch of the caller's
+      // may not tie its body to the signal): what ended the exchange is thrown, not the piece.
+      if (this.deadline.signal.aborted) throw this.deadline.signal.reason;
       this.deadline.touch();
       return value;
     } catch (cause) {

@@ -141,6 +141,35 @@ describe('what a peer on the path cannot make the client do', () => {
     expect(await read(k, withField(5000), 512)).toEqual({ contents: [], end: 'security' });
   });
 
+  it('heartbeats after the final record do not hold the end back: the answer is whole, and the idle limit counts from it', async () => {
+    const { body } = await sealedStream(k, ['one ', 'two']);
+    const heartbeat = encoder.encode(': keep-alive\n\n');
+    let sent = false;
+    // The whole stream, then a heartbeat every 50 ms for as long as anyone reads.
+    const endless = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (!sent) {
+          sent = true;
+          return controller.enqueue(body);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        controller.enqueue(heartbeat);
+      },
+    });
+    const answer = new StreamAnswer(new ResponseStream(endless, new Headers(), new Deadline(10_000, undefined, 'stream header')), new StreamOpener(importHkdfKey(k as Bytes), PAYLOAD_ID, heapBytes), 300);
+    await answer.start();
+    const t0 = performance.now();
+    const contents: string[] = [];
+    const ended = (async () => {
+      for await (const c of answer.chunks()) contents.push(c.choices[0]!.delta.content!);
+      return 'normal';
+    })();
+    const outcome = await Promise.race([ended, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 3000))]);
+    expect(outcome).toBe('normal');
+    expect(contents).toEqual(['one ', 'two']);
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
   it('an abort after the last chunk, before the final record is read: APIUserAbortError, not a normal end', async () => {
     const { body } = await sealedStream(k, ['one ', 'two']);
     const caller = new AbortController();
