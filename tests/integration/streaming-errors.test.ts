@@ -125,6 +125,8 @@ describe('against an upstream that streams', () => {
     expect(contentOf(chunks)).toBe('crlf ok');
     expect(chunks[0]!.choices[0]!.delta).toEqual({ role: 'assistant' });
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: 3 } });
+    // `usage: null` is dropped: the protocol has `usage` an object where present.
+    expect(chunks.slice(0, -1).filter((c) => 'usage' in c)).toEqual([]);
   });
 
   it.each([

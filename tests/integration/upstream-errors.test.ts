@@ -33,6 +33,8 @@ function answerLikeVllm(res: http.ServerResponse, request: { model: string; mess
     res.end(JSON.stringify(body));
   };
   if (request.model === SECRET_MODEL) return send(404, { object: 'error', message: `The model \`${request.model}\` does not exist.`, type: 'NotFoundError', param: null, code: 404 });
+  // An error whose message quotes a long input, as some servers' do: 100 KB of JSON.
+  if (prompt.startsWith('long')) return send(400, { error: { message: `Input too long: ${'x'.repeat(100_000)}`, type: 'invalid_request_error', code: 'context_length_exceeded' } });
   if (prompt.startsWith('busy')) return send(429, { error: { message: `Rate limit reached for ${request.model}`, type: 'rate_limit_error', code: 'rate_limited' } }, { 'Retry-After': '1' });
   if (prompt.length > 20) {
     return send(400, { error: { message: `This model's maximum context length is 8 tokens. However, your prompt "${prompt.slice(0, 60)}" has 12.`, type: 'BadRequestError', code: 400 } });
@@ -88,6 +90,13 @@ describe('upstream errors that repeat the request', () => {
     expect(quoted).toBeInstanceOf(InvalidRequestError);
     expect(quoted.detail).toContain(SECRET_PROMPT.slice(0, 20));
     expectNothingReadable();
+  });
+
+  it('v2: an error body of 100 KB (a message quoting the input) keeps its type and code', async () => {
+    const err = (await viaProxy('auto').create(ask('m', 'long input')).catch((e: unknown) => e)) as APIError;
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded' });
+    expect(err.detail).toMatch(/^Input too long: x+/);
   });
 
   it('v2: a 429 stays a 429 with its Retry-After, its message sealed', async () => {

@@ -74,8 +74,7 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
   if (!sink.closed && isShutdown(signal.reason)) {
     // The drain deadline: the model is stopped, and the client told why in a final record.
     await iterator?.return?.().catch(() => undefined);
-    await sink.end(await sealer.final(SHUTDOWN_ERROR));
-    return 'complete';
+    return (await sink.end(await sealer.final(SHUTDOWN_ERROR))) ? 'complete' : 'aborted';
   }
   if (sink.closed || signal.aborted) {
     // The client went away: the model's signal has stopped it; a model that ignores it is told here.
@@ -85,8 +84,8 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
   }
   // A chunk refused here or by normalisingModel: the model is stopped (its own errors have ended it already).
   if (error) await iterator?.return?.().catch(() => undefined);
-  await sink.end(await sealer.final(error));
-  return 'complete';
+  // Cut off by the stall limit, or gone, before it all left: no complete answer.
+  return (await sink.end(await sealer.final(error))) ? 'complete' : 'aborted';
 }
 
 /**
@@ -174,31 +173,38 @@ class EventSink {
 
   /**
    * Resolves once the response emits `event` ('drain': room for more; 'finish': all of it handed to
-   * the socket) or closes. A client that does not take it within `stallMs` has its connection closed.
+   * the socket), to true, or closes first, to false. A client that does not take it within `stallMs`
+   * has its connection closed.
    */
-  #taken(event: 'drain' | 'finish'): Promise<void> {
-    return new Promise<void>((resolve) => {
+  #taken(event: 'drain' | 'finish'): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       const { stallMs, onStall } = this.options;
-      const stalled = stallMs > 0 ? setTimeout(() => (onStall(), this.res.destroy()), stallMs) : undefined;
-      const done = () => {
+      let stalled: ReturnType<typeof setTimeout> | undefined;
+      const done = (taken: boolean) => () => {
         clearTimeout(stalled);
-        this.res.off(event, done);
-        this.res.off('close', done);
-        resolve();
+        this.res.off(event, onEvent);
+        this.res.off('close', onClose);
+        resolve(taken);
       };
-      this.res.on(event, done);
-      this.res.on('close', done);
+      const onEvent = done(true);
+      const onClose = done(false);
+      // Settled before the connection is destroyed: destroying it calls the pending writes back, and
+      // the response then emits 'finish' for what never left.
+      if (stallMs > 0) stalled = setTimeout(() => (onStall(), onClose(), this.res.destroy()), stallMs);
+      this.res.on(event, onEvent);
+      this.res.on('close', onClose);
     });
   }
 
   /**
-   * Writes the last event and ends the response; resolves once it is all handed to the socket, or the
-   * connection is closed: the stall limit holds here too (a client that stops reading near the end,
-   * the last events in the socket's buffer, held its connection and its request's place for good).
+   * Writes the last event and ends the response; resolves once it is all handed to the socket
+   * (true), or the connection is closed (false). The stall limit holds here too: a client that
+   * stopped reading near the end, the last events in the socket's buffer, held its connection and
+   * its request's place for good.
    */
-  end(text: string): Promise<void> {
+  end(text: string): Promise<boolean> {
     this.stopHeartbeat();
-    if (this.closed) return Promise.resolve();
+    if (this.closed) return Promise.resolve(false);
     this.watch.firstRecord();
     this.watch.written(text);
     // What is corked leaves first: nothing is ended behind a cork.

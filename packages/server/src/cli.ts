@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { MAX_TIMER_MS } from '@nomyo/core/internal';
 import { removePartialKeyFiles } from './keys.js';
 import { LOG_FORMATS, formatLogEvent, type LogFormat } from './log-format.js';
 import { createServer } from './server.js';
@@ -68,7 +69,8 @@ function integer(name: string, value: string | undefined): number | undefined {
 function seconds(name: string, value: string | undefined, minMs = 0): number | undefined {
   if (value === undefined) return undefined;
   const ms = /^\d+(\.\d+)?$/.test(value) ? Math.round(Number(value) * 1000) : NaN;
-  if (!(ms >= minMs)) throw new UsageError(`--${name} must be a number of seconds${minMs > 0 ? ' above 0' : ''}`);
+  // A timer waits at most MAX_TIMER_MS: a longer wait would be cut to 1 ms by Node.js.
+  if (!(ms >= minMs && ms <= MAX_TIMER_MS)) throw new UsageError(`--${name} must be a number of seconds${minMs > 0 ? ' above 0' : ''}, at most ${Math.floor(MAX_TIMER_MS / 1000)}`);
   return ms;
 }
 

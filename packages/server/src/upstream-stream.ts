@@ -8,22 +8,13 @@
  * ends the streamed answer with a final record that carries it (answer-stream.ts).
  */
 import type { Readable } from 'node:stream';
-import { EventParser, LineDecoder, MAX_ANSWER_DEPTH, MAX_STREAM_RECORD_BYTES, jsonNestingExceeds, type StreamEvent } from '@nomyo/core/protocol';
+import { EventParser, LineDecoder, MAX_ANSWER_DEPTH, MAX_STREAM_LINE_CHARS, jsonNestingExceeds, type StreamEvent } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from './http-error.js';
 import { upstreamError } from './upstream-error.js';
 import type { UpstreamReport } from './types.js';
-import { MIB } from './constants.js';
 
 /** An upstream response body (undici's is a Node.js Readable): pieces of bytes as they arrive; destroying it closes the connection. */
 export type UpstreamBody = Readable;
-
-/**
- * The longest line read from an upstream: a chunk's JSON over MAX_STREAM_RECORD_BYTES is refused
- * (answer-stream.ts), and it has a UTF-8 byte a character at least, so a longer line is refused as
- * it comes rather than held, parsed and written again first (8 Mi characters blocked a router's
- * event loop for 0.6 s).
- */
-const MAX_UPSTREAM_LINE_CHARS = MAX_STREAM_RECORD_BYTES + 'data: '.length;
 
 /** What wakes a read that waits: a piece, the end, an error, the body closed. */
 const BODY_EVENTS = ['readable', 'end', 'error', 'close'] as const;
@@ -35,8 +26,10 @@ const BODY_EVENTS = ['readable', 'end', 'error', 'close'] as const;
  */
 export async function* upstreamChunks(body: UpstreamBody, stop: AbortController, idleMs: number, report: UpstreamReport = {}): AsyncGenerator<unknown> {
   const pieces = new PieceReader(body, stop, idleMs);
-  const lines = new LineDecoder(MAX_UPSTREAM_LINE_CHARS);
-  const events = new EventParser({ maxDataChars: MAX_STREAM_RECORD_BYTES });
+  // A stream reader's own limits: a chunk of 1 MiB can take 6 Mi characters on its line (`\u` escapes,
+  // as Python's json.dumps writes non-ASCII), so lines and events are not held to the record's size.
+  const lines = new LineDecoder();
+  const events = new EventParser();
   let finished = false;
   try {
     for (;;) {
@@ -159,7 +152,7 @@ function nextLine(lines: LineDecoder): string | undefined {
   try {
     return lines.next();
   } catch {
-    throw new HttpError(502, `the inference backend sent a line over ${MAX_STREAM_RECORD_BYTES / MIB} MiB`);
+    throw new HttpError(502, `the inference backend sent a line over ${MAX_STREAM_LINE_CHARS} characters`);
   }
 }
 

@@ -9,7 +9,7 @@
  * (upstream-stream.ts), a whole completion as it is. The call goes through undici's `request`, with
  * kept-alive connections: fetch's web streams cost a streamed answer time on every token.
  */
-import { EVENT_STREAM_CONTENT_TYPE, MAX_ANSWER_BODY_BYTES, MAX_ANSWER_DEPTH, MAX_ERROR_BODY_BYTES, STREAM_ACCEPT, jsonNestingExceeds } from '@nomyo/core/protocol';
+import { EVENT_STREAM_CONTENT_TYPE, MAX_ANSWER_BODY_BYTES, MAX_ANSWER_DEPTH, STREAM_ACCEPT, jsonNestingExceeds } from '@nomyo/core/protocol';
 import { jsonBytes, linkedController } from '@nomyo/core/internal';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { HttpError, UpstreamError } from './http-error.js';
@@ -26,6 +26,13 @@ export interface UpstreamOptions {
 }
 
 const EVENT_STREAM = EVENT_STREAM_CONTENT_TYPE.split(';')[0]!;
+/** The largest whole answer read: sealed, its base64 makes it 4/3 as large, within what a client reads (MAX_ANSWER_BODY_BYTES). */
+const MAX_UPSTREAM_ANSWER_BYTES = (MAX_ANSWER_BODY_BYTES / 4) * 3;
+/**
+ * The most of an upstream's error body read: enough for the JSON of an error whose message quotes a
+ * long input (its `type` and `code` are lost when it is cut), never the body of one that sends without end.
+ */
+const MAX_UPSTREAM_ERROR_BYTES = MIB;
 function timedOut(signal: AbortSignal): boolean {
   return (signal.reason as Error | undefined)?.name === 'TimeoutError';
 }
@@ -141,7 +148,7 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
         handedOn = true;
         return upstreamChunks(res.body, controller, options.timeoutMs, report);
       }
-      const text = await readText(res, controller, options.timeoutMs, report, res.statusCode === 200 ? MAX_ANSWER_BODY_BYTES : MAX_ERROR_BODY_BYTES);
+      const text = await readText(res, controller, options.timeoutMs, report, res.statusCode === 200 ? MAX_UPSTREAM_ANSWER_BYTES : MAX_UPSTREAM_ERROR_BYTES);
       if (res.statusCode !== 200) {
         report.failure = 'status';
         throw refusal(res.statusCode, header(res, 'retry-after'), text);

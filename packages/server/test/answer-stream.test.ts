@@ -212,6 +212,8 @@ describe('a streamed answer, written by the router', () => {
     );
     const stream = await client.streamSecureRequest(CHAT);
     await expect.poll(() => problems, { timeout: 15_000 }).toEqual(["warn a stream's client took nothing for 400 ms: its connection was closed"]);
+    // No complete answer left: the request's record says so.
+    await expect.poll(() => server!.requests.at(-1)?.response?.outcome, { timeout: 5000 }).toBe('aborted');
     const err = await (async () => {
       for await (const _chunk of stream);
     })().catch((e: unknown) => e);

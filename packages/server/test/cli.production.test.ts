@@ -64,6 +64,8 @@ describe('nomyo-server in production', () => {
       [['--drain-timeout', 'soon'], /--drain-timeout must be a number of seconds/],
       [['--stream-stall-timeout', 'never'], /--stream-stall-timeout must be a number of seconds/],
       [['--upstream-timeout', '0'], /--upstream-timeout must be a number of seconds above 0/],
+      // Longer than a timer waits: Node.js would wait 1 ms instead.
+      [['--upstream-timeout', '3000000'], /--upstream-timeout must be a number of seconds above 0, at most 2147483/],
       [['--log-format', 'xml'], /--log-format must be text or json/],
       [['--metrics', 'maybe'], /--metrics must be on or off/],
       [['--max-concurrent', '0'], /--max-concurrent must be at least 1/],

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { MAX_STREAM_RECORD_BYTES } from '@nomyo/core/protocol';
+import { MAX_STREAM_LINE_CHARS, MAX_STREAM_RECORD_BYTES } from '@nomyo/core/protocol';
 import { HttpError, UpstreamError } from '../src/http-error.js';
 import { upstreamChunks } from '../src/upstream-stream.js';
 
@@ -73,17 +73,17 @@ describe('upstreamChunks', () => {
   it('an event that is not JSON, or a line too long to hold, is a 502 of our own words', async () => {
     const bad = await read(['data: {not json\n\n']);
     expect(bad.error).toMatchObject({ status: 502, detail: 'the inference backend sent an event that is not JSON' });
-    // A chunk over 1 MiB is refused anyway: its line is refused as it comes, not held and parsed first.
-    const long = await read([`data: ${'x'.repeat(MAX_STREAM_RECORD_BYTES)}`, 'x'], { hang: true });
-    expect(long.error).toMatchObject({ status: 502, detail: 'the inference backend sent a line over 1 MiB' });
-    const most = await read([`data: ${JSON.stringify(chunk('x'.repeat(MAX_STREAM_RECORD_BYTES - 200)))}\n\n`, data(chunk('', 'stop'))]);
+    const long = await read([`data: ${'x'.repeat(MAX_STREAM_LINE_CHARS)}`, 'x'], { hang: true });
+    expect(long.error).toMatchObject({ status: 502, detail: 'the inference backend sent a line over 8388608 characters' });
+    // A chunk of 1 MiB in `\u` escapes (Python's json.dumps writes non-ASCII so) is six times as long on its line.
+    const escaped = `data: ${JSON.stringify(chunk('中'.repeat(300_000))).replace(/中/g, '\\u4e2d')}\n\n`;
+    expect(escaped.length).toBeGreaterThan(MAX_STREAM_RECORD_BYTES);
+    const most = await read([escaped, data(chunk('', 'stop'))]);
     expect(most.error).toBeUndefined();
-    expect(most.got).toHaveLength(2);
+    expect(most.got).toEqual([chunk('中'.repeat(300_000)), chunk('', 'stop')]);
   });
 
-  it('an event over 1 MiB in many data lines, or filler without end between events, is a 502 of our own words', async () => {
-    const lines = await read([`${'data: x\n'.repeat(MAX_STREAM_RECORD_BYTES / 2 + 1)}`], { hang: true });
-    expect(lines.error).toMatchObject({ status: 502, detail: 'the inference backend sent an event over 1048576 characters' });
+  it('filler without end between events is a 502 of our own words', async () => {
     // Heartbeats of an hour's wait pass; comments without end do not.
     const waited = await read([': keep-alive\n\n'.repeat(240), data(chunk('a')), ': keep-alive\n\n'.repeat(240), data(chunk('', 'stop'))]);
     expect(waited.error).toBeUndefined();

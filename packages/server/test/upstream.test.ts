@@ -148,7 +148,7 @@ describe('upstream forwarding', () => {
     expect(notJson.status).toBe(502);
   });
 
-  it('an error body that never ends is read no further than its first 64 KiB: the caller is answered, the upstream request closed', async () => {
+  it('an error body that never ends is read no further than its first MiB: the caller is answered, the upstream request closed', async () => {
     let closed = false;
     let sent = 0;
     reply = (res) => {

@@ -38,8 +38,9 @@ export function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Ge
     if (field === 'object') base.object = 'chat.completion.chunk';
     else if (completion[field] !== undefined) base[field] = completion[field];
   }
-  // OpenAI sends `usage: null` on every chunk but the last when usage was asked for.
-  const chunk = (choices: unknown[]): Chunk => ({ ...base, choices, ...(includeUsage ? { usage: null } : {}) });
+  // Only the last chunk has `usage`, as a router's streamed chunks do: the protocol has `usage` an
+  // object where present (OpenAI's own streams add `usage: null` to the others; SDKs read both alike).
+  const chunk = (choices: unknown[]): Chunk => ({ ...base, choices });
 
   for (const choice of completion.choices) {
     for (const delta of choiceDeltas(choice)) {
@@ -47,7 +48,7 @@ export function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Ge
     }
     yield chunk([{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? 'stop' }]);
   }
-  if (includeUsage) yield { ...base, choices: [], usage: completion.usage ?? null };
+  if (includeUsage) yield { ...base, choices: [], ...(completion.usage ? { usage: completion.usage } : {}) };
 }
 
 function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {

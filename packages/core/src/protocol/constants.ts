@@ -72,7 +72,8 @@ export const STREAM_IDLE_TIMEOUT_MS = 60_000;
 /**
  * What a stream reader takes of lines that bring no data between two events (comments such as
  * heartbeats, blank lines, `event:`, `id:` and unknown fields), in characters with their line ends.
- * A router's heartbeats over an hour of silence are 3.6 KB; a peer that sends filler without end
+ * A router's heartbeats over an hour of silence are 3.4 KB (4681 of them fill it: 19 hours at one
+ * every 15 s, 78 minutes at one a second); a peer that sends filler without end
  * (cheap to send compressed: 256 MiB of blank lines gzip to 261 KB) is refused instead of keeping
  * the reader busy parsing it.
  */

@@ -27,13 +27,13 @@ export class ResponseStream {
       if (whole) this.deadline.whole();
       this.deadline.waiting();
       const { done, value } = await this.#reader.read();
+      // Aborted or timed out meanwhile, by a body that goes on regardless (a fetch of the caller's
+      // may not tie its body to the signal): what ended the exchange is thrown, not the piece or the end.
+      if (this.deadline.signal.aborted) throw this.deadline.signal.reason;
       if (done) {
         this.close();
         return undefined;
       }
-      // Aborted or timed out meanwhile, by a body that goes on regardless (a fetch of the caller's
-      // may not tie its body to the signal): what ended the exchange is thrown, not the piece.
-      if (this.deadline.signal.aborted) throw this.deadline.signal.reason;
       this.deadline.touch();
       return value;
     } catch (cause) {

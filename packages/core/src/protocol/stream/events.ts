@@ -47,6 +47,8 @@ export class EventParser {
 
   /** A parser for one stream, within `limits` (by default: any number of data lines up to 8 Mi characters, 64 KiB of filler). */
   constructor(limits: EventLimits = {}) {
+    // A number was its one limit once: taken silently, it would leave every limit at its default.
+    if (typeof limits !== 'object' || limits === null) throw new TypeError('EventParser takes its limits as { maxDataChars, maxDataLines, maxFillerChars }');
     this.#maxDataChars = limits.maxDataChars ?? MAX_STREAM_LINE_CHARS;
     this.#maxDataLines = limits.maxDataLines ?? Number.POSITIVE_INFINITY;
     this.#maxFillerChars = limits.maxFillerChars ?? MAX_STREAM_FILLER_CHARS;
