@@ -67,8 +67,6 @@ export class StreamAnswer {
         } else if (step?.kind === 'error') sealed = step.error;
       }
       this.opener.end(this.#rest);
-      // Aborted while the last events were read: the abort is what the caller meets, not the end.
-      this.stream.throwIfAborted();
     } finally {
       this.stream.close();
     }

@@ -103,11 +103,6 @@ export class Deadline {
     return new APIConnectionError(`could not reach the router: ${describeCause(cause)}`, { cause });
   }
 
-  /** Throws the caller's abort, if it aborted (whether or not the exchange is over). */
-  throwIfCallerAborted(): void {
-    if (this.callerSignal?.aborted) throw aborted(this.callerSignal);
-  }
-
   /** Clears the timers and the link to the caller's signal. */
   dispose(): void {
     clearTimeout(this.#timer);

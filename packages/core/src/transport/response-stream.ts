@@ -50,11 +50,6 @@ export class ResponseStream {
     if (!this.#closed && this.deadline.signal.aborted) throw this.deadline.error(undefined, true);
   }
 
-  /** Throws the caller's abort, if it aborted, even once the body has been read to its end. */
-  throwIfAborted(): void {
-    this.deadline.throwIfCallerAborted();
-  }
-
   /** The header came: from now on `idleMs` of silence ends the stream. */
   started(idleMs: number): void {
     this.deadline.idle(idleMs);
