@@ -79,10 +79,9 @@ export class Deadline {
    */
   whole(): void {
     if (this.#whole) return;
+    // A read that waits from now on, the last one: nothing after this call resets it.
+    this.waiting();
     this.#whole = true;
-    this.#waiting = true;
-    this.#lastActivity = Date.now();
-    if (this.#idleMs > 0 && this.#timer === undefined && !this.#disposed && !this.#controller.signal.aborted) this.#armIdle(this.#idleMs);
   }
 
   /** Ends it: the connection is closed if it was still open (a stream the caller stopped reading). */
