@@ -13,6 +13,7 @@ import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
 import type { RouterResponse, StreamWatch } from './respond.js';
 import { MIB } from './constants.js';
+import { heeding } from './model-abort.js';
 
 /** Headers of a streamed answer: proxies and CDNs must pass each event on at once (no buffering, no compression). */
 export const STREAM_HEADERS: Readonly<Record<string, string>> = {
@@ -32,6 +33,8 @@ export interface AnswerStreamOptions {
   onStall(): void;
   /** Told the name of an error that was not the model's or the upstream's (a bug): its text may quote plaintext. */
   onInternalError(name: string): void;
+  /** Told that a model went on after its signal aborted, past the grace it gets (model-abort.ts): its request ended without it. */
+  onDeafModel(): void;
 }
 
 /** How a stream ended: with its final record, or cut off because the client went away. */
@@ -50,6 +53,12 @@ export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unkno
 async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncIterable<unknown>, signal: AbortSignal, options: AnswerStreamOptions): Promise<StreamOutcome> {
   let iterator: AsyncIterator<unknown> | undefined;
   let error: SealedError | undefined;
+  let deaf = false;
+  const onDeaf = () => {
+    if (deaf) return;
+    deaf = true;
+    options.onDeafModel();
+  };
   try {
     await sink.write(sealer.header());
     // The headers and the header event leave now, in one packet, not behind the first records: the
@@ -58,13 +67,8 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
     // Taken in the try, after the header: a model that throws as it is asked for its chunks has its
     // heartbeat stopped (finally), and its error told in a final record the client can open.
     iterator = chunks[Symbol.asyncIterator]();
-    for (;;) {
-      if (sink.closed || signal.aborted) break;
-      const next = await iterator.next();
-      if (next.done) break;
-      const room = sink.record(await sealer.record(chunkJson(next.value)));
-      if (room) await room;
-    }
+    // A model deaf to its signal is left waiting on its own (model-abort.ts): the stream ends without it.
+    await heeding(writeRecords(sink, sealer, iterator, signal), signal, onDeaf);
   } catch (err) {
     // A client that went away stops the model with an abort: that is no error to report.
     if (!sink.closed && !signal.aborted) error = streamError(err, options);
@@ -73,19 +77,42 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
   }
   if (!sink.closed && isShutdown(signal.reason)) {
     // The drain deadline: the model is stopped, and the client told why in a final record.
-    await iterator?.return?.().catch(() => undefined);
+    await stopModel(iterator, signal, deaf, onDeaf);
     return (await sink.end(await sealer.final(SHUTDOWN_ERROR))) ? 'complete' : 'aborted';
   }
   if (sink.closed || signal.aborted) {
     // The client went away: the model's signal has stopped it; a model that ignores it is told here.
-    await iterator?.return?.().catch(() => undefined);
+    await stopModel(iterator, signal, deaf, onDeaf);
     sink.destroy();
     return 'aborted';
   }
   // A chunk refused here or by normalisingModel: the model is stopped (its own errors have ended it already).
-  if (error) await iterator?.return?.().catch(() => undefined);
+  if (error) await stopModel(iterator, signal, deaf, onDeaf);
   // Cut off by the stall limit, or gone, before it all left: no complete answer.
   return (await sink.end(await sealer.final(error))) ? 'complete' : 'aborted';
+}
+
+/** A record for each chunk of the model's, each written as it comes, until the model ends, the client goes or the signal aborts. */
+async function writeRecords(sink: EventSink, sealer: StreamSealer, iterator: AsyncIterator<unknown>, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    if (sink.closed || signal.aborted) return;
+    const next = await iterator.next();
+    // Aborted meanwhile: what the model still gave goes nowhere (the stream may have ended without it).
+    if (next.done || signal.aborted) return;
+    const room = sink.record(await sealer.record(chunkJson(next.value)));
+    if (room) await room;
+  }
+}
+
+/**
+ * Tells the model to stop (`return()`), and waits for it to finish, unless it is deaf to its signal:
+ * a generator still inside its `next()` takes `return()` only after it, so for a model left waiting
+ * that would be never.
+ */
+async function stopModel(iterator: AsyncIterator<unknown> | undefined, signal: AbortSignal, deaf: boolean, onDeaf: () => void): Promise<void> {
+  const stopped = Promise.resolve().then(() => iterator?.return?.());
+  if (deaf) return void stopped.catch(() => undefined);
+  await heeding(stopped, signal, onDeaf).catch(() => undefined);
 }
 
 /**
@@ -254,8 +281,8 @@ class EventSink {
   /** One timer, armed again for what is left of the silence instead of being reset on every write. */
   #arm(ms: number): void {
     this.#timer = setTimeout(() => {
-      // Closed, the response takes no heartbeat: armed again, the timer would outlive it for as long
-      // as a model that ignores its signal keeps writeStream waiting (forever, for one that hangs).
+      // Closed, the response takes no heartbeat: armed again, the timer would go on for as long as
+      // writeStream waits on a model that ignores its signal (the grace of model-abort.ts).
       if (this.closed) return void (this.#timer = undefined);
       const left = this.#lastWrite + this.options.heartbeatMs - Date.now();
       if (left > 0) return this.#arm(left);

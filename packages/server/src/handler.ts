@@ -12,6 +12,7 @@ import type { OwnedBytes } from '@nomyo/core/internal';
 import type { RouterBuffers } from './buffers.js';
 import type { AnswerStreamOptions } from './answer-stream.js';
 import { UpstreamError } from './http-error.js';
+import { heeding } from './model-abort.js';
 import { openRequest } from './open-request.js';
 import { authorize, readRequestHeaders } from './request-headers.js';
 import type { RouterResponse } from './respond.js';
@@ -28,7 +29,7 @@ export interface SecureCompletionContext {
   /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */
   protocol: ProtocolVersion;
   buffers: RouterBuffers;
-  /** A streamed answer's heartbeat, and where it reports an internal error's name. */
+  /** A streamed answer's heartbeat, and where it reports an internal error's name, and a model deaf to its signal. */
   streaming: AnswerStreamOptions;
   /** Told the version of the opened package, and handed to the model to report its upstream call (logs and metrics). */
   facts?: { protocol: ProtocolVersion | null; readonly upstream: UpstreamReport };
@@ -47,7 +48,9 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
   if (ctx.facts) ctx.facts.protocol = protocol;
   let completion: unknown;
   try {
-    completion = await ctx.model(request, { payloadId: headers.payloadId, securityTier: headers.tier, signal: ctx.signal, upstream: ctx.facts?.upstream });
+    const answer = ctx.model(request, { payloadId: headers.payloadId, securityTier: headers.tier, signal: ctx.signal, upstream: ctx.facts?.upstream });
+    // A model deaf to its signal is left behind once it aborts (model-abort.ts), not waited for.
+    completion = await heeding(Promise.resolve(answer), ctx.signal, ctx.streaming.onDeafModel);
   } catch (err) {
     if (err instanceof UpstreamError) return sealer.refuse(err);
     throw err;

@@ -13,6 +13,7 @@ import { echoModelWith } from './echo-model.js';
 import { normalisingModel } from './envelope.js';
 import { generateKeyPair, obtainKeyPair, type ServerKeyPair } from './keys.js';
 import { METRICS_PATH, RouterMetrics, metricsListener } from './metrics.js';
+import { MODEL_ABORT_GRACE_MS } from './model-abort.js';
 import { RequestLog } from './request-log.js';
 import { routerBuffers } from './buffers.js';
 import { upstreamModel } from './upstream.js';
@@ -129,6 +130,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
       stallMs: options.streamStallTimeoutMs ?? DEFAULT_STREAM_STALL_TIMEOUT_MS,
       onStall: () => state.emit({ level: 'warn', message: `a stream's client took nothing for ${state.streaming.stallMs} ms: its connection was closed` }),
       onInternalError: (name) => state.emit({ level: 'error', message: `internal error in a stream (${name})` }),
+      onDeafModel: () => state.emit({ level: 'warn', message: `the model went on ${MODEL_ABORT_GRACE_MS} ms after its request was aborted: the request ended without it` }),
     },
     apiKey: options.apiKey,
     model,

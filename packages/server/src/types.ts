@@ -89,7 +89,7 @@ export interface ModelContext {
   readonly payloadId: string;
   /** The caller's X-Security-Tier, if any (never forwarded upstream). */
   readonly securityTier: SecurityTier | undefined;
-  /** Aborted when the caller hangs up, or when the drain timeout of close() has passed. */
+  /** Aborted when the caller hangs up, or when the drain timeout of close() has passed: stop then (after 250 ms the request ends without the model). */
   readonly signal: AbortSignal;
   /**
    * Where a model that calls an upstream tells the router what came of it (its status, how it

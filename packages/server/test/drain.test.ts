@@ -127,6 +127,46 @@ describe('close(): a graceful drain', () => {
     expect(await res.json()).toEqual({ detail: 'router shutting down' });
   });
 
+  it('a model deaf to its signal does not hold the drain: its stream still ends with "router shutting down", and its whole answer gets the 503', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const warnings: string[] = [];
+    server = await startServer({
+      keyFile: VECTOR_KEY_FILE,
+      drainTimeoutMs: 200,
+      recordRequests: true,
+      onLog: (e) => void (e.level === 'warn' && e.message.startsWith('the model') && warnings.push(e.message)),
+      // Deaf to ctx.signal: the stream's next chunk, and the whole answer, wait for release().
+      model: (request) =>
+        request.stream
+          ? (async function* () {
+              yield { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'first' }, finish_reason: null }] };
+              await released;
+            })()
+          : released.then(() => ({ id: 'x', object: 'chat.completion', created: 1, model: 'm', choices: [] })),
+    });
+    // No retries: the 503 is what the caller meets, not a retry refused by the closed listener.
+    const client = new SecureCompletionClient({ routerUrl: server.url, allowHttp: true, maxRetries: 0 });
+    const chat = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+    const text: string[] = [];
+    const streamEnd = drink(await client.streamSecureRequest(chat), text);
+    const whole = client.sendSecureRequest(chat).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await expect.poll(() => text.length).toBe(1);
+    await expect.poll(() => server!.requests.filter((r) => r.path === '/v1/chat/secure_completion').length).toBe(2);
+    try {
+      await server.close();
+      expect(await streamEnd).toMatchObject({ status: 503, detail: 'router shutting down', sealed: true });
+      expect(text).toEqual(['first']);
+      expect(await whole).toMatchObject({ status: 503, detail: 'router shutting down' });
+      expect(warnings).toHaveLength(2);
+    } finally {
+      release();
+    }
+  });
+
   it('close() before listen() ends the listen with an error', async () => {
     const { createServer } = await import('../src/index.js');
     const s = createServer({ keyFile: VECTOR_KEY_FILE });

@@ -1,0 +1,42 @@
+/**
+ * A model must stop when its signal aborts (its client gone, or the drain's deadline passed). One that
+ * does not (a custom CompletionModel that never looks at `ctx.signal`, or that waits on something that
+ * never settles) is not waited for past {@link MODEL_ABORT_GRACE_MS}: its request ends without it (a
+ * stream with its final record at the drain's deadline, well within the drain's last second), and its
+ * place, its metrics and its log line are not held for as long as it hangs. The wait is raced once per
+ * request (the model's call) and once per stream (its whole loop), never once per chunk: a token's
+ * path stays as it was.
+ */
+
+/** How long a model has, once its signal has aborted, to stop. */
+export const MODEL_ABORT_GRACE_MS = 250;
+
+/** What a request left its model behind with: the model went on after its signal aborted. */
+export class DeafModelError extends Error {
+  constructor() {
+    super(`the model went on ${MODEL_ABORT_GRACE_MS} ms after its signal aborted`);
+    this.name = 'DeafModelError';
+  }
+}
+
+/**
+ * `work`, until `signal` aborts; from then on {@link MODEL_ABORT_GRACE_MS} more at most, after which
+ * `onDeaf` is told and the result rejects with a DeafModelError (what `work` does later goes nowhere).
+ */
+export function heeding<T>(work: Promise<T>, signal: AbortSignal, onDeaf: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      timer = setTimeout(() => {
+        onDeaf();
+        reject(new DeafModelError());
+      }, MODEL_ABORT_GRACE_MS);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    void work.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    });
+  });
+}
