@@ -1,5 +1,6 @@
 /** The completion → chunk replay on its own: shapes that the echo model does not produce. */
 import { describe, expect, it } from 'vitest';
+import { ChatCompletionStream } from 'openai/lib/ChatCompletionStream';
 import { completionChunks } from '../../packages/core/src/client/completion-chunks.js';
 
 const base = { id: 'chatcmpl-1', object: 'chat.completion', created: 1700000000, model: 'm', system_fingerprint: 'fp' };
@@ -35,5 +36,22 @@ describe('completionChunks', () => {
       { index: 0, id: 'a', type: 'function', function: { name: 'f', arguments: '{"x":1}' } },
       { index: 1, id: 'b', type: 'function', function: { name: 'g', arguments: '{}' } },
     ]);
+  });
+
+  it('loses nothing openai-node accumulates: log probabilities, annotations, a vendor\'s own fields come out of finalChatCompletion() as the whole answer had them', async () => {
+    const token = (t: string) => ({ token: t, logprob: -0.5, bytes: [...new TextEncoder().encode(t)], top_logprobs: [] });
+    const logprobs = { content: ['Hello', ' there', ' world'].map(token), refusal: null };
+    const annotations = [{ type: 'url_citation', url_citation: { start_index: 0, end_index: 5, title: 'T', url: 'https://example.org/' } }];
+    const whole = {
+      ...base,
+      choices: [{ index: 0, message: { role: 'assistant' as const, content: 'Hello there world', annotations, refusal: null }, finish_reason: 'stop', logprobs, stop_reason: 42 }],
+    };
+    const ndjson = completionChunks(whole).map((c) => `${JSON.stringify(c)}\n`).join('');
+    const accumulated = await ChatCompletionStream.fromReadableStream(new Response(ndjson).body!).finalChatCompletion();
+    const choice = accumulated.choices[0]!;
+    expect(choice.logprobs).toEqual(logprobs);
+    expect(choice.message.annotations).toEqual(annotations);
+    expect(choice.message.content).toBe('Hello there world');
+    expect((choice as unknown as { stop_reason: unknown }).stop_reason).toBe(42);
   });
 });

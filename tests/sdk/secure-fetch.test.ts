@@ -1,10 +1,11 @@
 /** createSecureFetch called directly, as any fetch-taking SDK might call it: inputs, body kinds, the raw SSE. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { echoModel, type ChatRequest, type NomyoServer } from '@nomyo/server';
+import { HttpError, echoModel, type ChatRequest, type NomyoServer } from '@nomyo/server';
 import { completionRequests, expectSealed, secureFetchFor, startRouter } from './helpers.js';
 import type { SecureFetch } from '@nomyo/core';
 
 const URL_ = 'https://router.invalid/v1/chat/completions';
+const sleep = (ms: number, signal: AbortSignal) => new Promise((resolve) => { const t = setTimeout(resolve, ms); signal.addEventListener('abort', () => (clearTimeout(t), resolve(undefined)), { once: true }); });
 const body = (content: string, extra: object = {}) => JSON.stringify({ model: 'echo', messages: [{ role: 'user', content }], ...extra });
 
 let server: NomyoServer;
@@ -13,8 +14,11 @@ let seen: ChatRequest[] = [];
 
 beforeAll(async () => {
   server = await startRouter({
-    model: (request, context) => {
+    model: async (request, context) => {
       seen.push(request);
+      const asked = JSON.stringify(request.messages);
+      if (asked.includes('FAIL-503')) throw new HttpError(503, 'the inference backend is busy');
+      if (asked.includes('SLOW')) await sleep(5000, context.signal);
       return echoModel(request, context);
     },
   });
@@ -89,6 +93,34 @@ describe('createSecureFetch', () => {
     controller.abort();
     await expect(secureFetch(URL_, { method: 'POST', body: body('x'), signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
     expect(server.requests).toHaveLength(0);
+  });
+
+  it.each([
+    ['an abort()', () => new AbortController(), (c: AbortController) => c.abort(), { name: 'AbortError' }],
+    ['an abort with a reason of its own', () => new AbortController(), (c: AbortController) => c.abort(new Error('user left')), { message: 'user left' }],
+  ] as const)('throws what fetch throws, the signal\'s reason, for %s in flight, whole or streamed', async (_what, make, abort, expected) => {
+    for (const stream of [false, true]) {
+      const controller = make();
+      setTimeout(() => abort(controller), 100);
+      const err = await secureFetch(URL_, { method: 'POST', body: body('SLOW', { stream }), signal: controller.signal }).catch((e: unknown) => e);
+      expect(err).toMatchObject(expected);
+      if (expected.message) expect(err).toBe(controller.signal.reason);
+    }
+  });
+
+  it('throws a TimeoutError for AbortSignal.timeout(), as fetch does', async () => {
+    const err = await secureFetch(URL_, { method: 'POST', body: body('SLOW'), signal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'TimeoutError' });
+  });
+
+  it('an error Response carries x-request-id, the X-Payload-ID sent, as an answer does', async () => {
+    for (const stream of [false, true]) {
+      const response = await secureFetch(URL_, { method: 'POST', body: body('FAIL-503', { stream }) });
+      expect(response.status).toBe(503);
+      const sent = completionRequests(server).at(-1)!.headers['x-payload-id'];
+      expect(sent).toMatch(/^[0-9a-f-]{36}$/);
+      expect(response.headers.get('x-request-id')).toBe(sent);
+    }
   });
 
   it('answers stream: true with a well-formed SSE body', async () => {

@@ -23,6 +23,8 @@ const MAX_PIECES = 1024;
 // Extra assistant fields some OpenAI-compatible servers add (vLLM, Qwen, DeepSeek) and streaming
 // readers such as the AI SDK pick up from deltas.
 const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
+/** The message's fields that have deltas of their own; the others go whole, in one. */
+const DELTA_FIELDS = new Set<string>(['role', 'content', 'refusal', 'tool_calls', ...REASONING_FIELDS]);
 
 /** The chunk objects, in order, for `completion`. */
 export function completionChunks(completion: ChatCompletion, options: ChunkOptions = {}): Chunk[] {
@@ -46,7 +48,10 @@ export function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Ge
     for (const delta of choiceDeltas(choice)) {
       yield chunk([{ index: choice.index, delta, logprobs: null, finish_reason: null }]);
     }
-    yield chunk([{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? 'stop' }]);
+    // The choice's log probabilities, all of them, with its last chunk (they cannot be split along
+    // the pieces): accumulators append each chunk's to the choice's, so the whole comes out the same.
+    const { index, message: _message, finish_reason, logprobs, ...other } = choice;
+    yield chunk([{ ...other, index, delta: {}, logprobs: logprobs ?? null, finish_reason: finish_reason ?? 'stop' }]);
   }
   if (includeUsage) yield { ...base, choices: [], ...(completion.usage ? { usage: completion.usage } : {}) };
 }
@@ -62,6 +67,10 @@ function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
     for (const piece of pieces(message.content)) yield { content: piece };
   }
   if (typeof message.refusal === 'string' && message.refusal !== '') yield { refusal: message.refusal };
+  // Any other field of the message (annotations, a vendor's own), whole, in one delta: accumulators
+  // such as openai-node's assign a delta's other fields to the message.
+  const other = Object.entries(message).filter(([field, value]) => !DELTA_FIELDS.has(field) && value !== undefined && value !== null);
+  if (other.length > 0) yield Object.fromEntries(other);
   const calls = message.tool_calls ?? [];
   for (const [index, call] of calls.entries()) {
     // One delta per call, carrying the whole call: what OpenAI's own accumulators expect at index i.

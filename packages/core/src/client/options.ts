@@ -58,7 +58,9 @@ export interface SecureCompletionClientOptions {
    * A fetch implementation (default: the global one): a proxy agent's, or a test's. It is called
    * with the full URL and a `RequestInit` whose `redirect` is `'manual'` (`'error'` for a body of
    * 64 KiB or more), which it must honour: a redirect must never move a request. It sees sealed
-   * packages and the headers (the API key among them), never a plaintext.
+   * packages and the headers (the API key among them), never a plaintext. The timeouts and the
+   * caller's abort hold even for one that drops `init.signal`: the call ends on time, and a
+   * stream's body is cancelled.
    *
    * The body it gets is a `Uint8Array` copy of its own. The buffer a package is sealed in comes from
    * a pool and goes back, for another request's bytes, as soon as the exchange ends, while a fetch

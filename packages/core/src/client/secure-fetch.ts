@@ -38,8 +38,8 @@ export type SecureFetch = ((input: string | URL | Request, init?: RequestInit) =
 
 // The OpenAI SDK's own default: its timeout (which aborts our signal) should decide, not ours.
 const SDK_DEFAULT_TIMEOUT_MS = 600_000;
-// Router headers an SDK acts on: retry timing, its retry override, the request id in errors.
-const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry', 'x-request-id'];
+// Router headers an SDK acts on: retry timing, its retry override. (`x-request-id` is our payload id.)
+const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry'];
 
 /**
  * Creates a `fetch` to give an OpenAI-compatible SDK. `POST …/chat/completions` requests are
@@ -54,8 +54,10 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
  *   (this client therefore retries nothing itself unless `maxRetries` is set: its default here is
  *   0, and `timeout`'s the SDK's 600000 ms, for a stream the wait for its header event).
  * - Connection failures, timeouts and answers that fail decryption are thrown, as fetch does; the
- *   SDK reports them as connection errors with our error as `cause`. A user abort throws an `AbortError`.
- * - The decrypted completion keeps its `_metadata`; `x-request-id` is the X-Payload-ID sent.
+ *   SDK reports them as connection errors with our error as `cause`. A user abort throws what fetch
+ *   throws: the signal's reason (an `AbortError` unless the signal gave another, e.g. a `TimeoutError`).
+ * - The decrypted completion keeps its `_metadata`; `x-request-id` is the X-Payload-ID sent, on
+ *   every Response (an error's too), so that an SDK's `request_id` names the request in the router's logs.
  * - With `stream: true` the body is a real `text/event-stream`: each `chat.completion.chunk` event
  *   is made as its sealed record arrives and opens. An error the router sealed into the stream's end
  *   comes as a `data: {"error": …}` event (the SDK raises its APIError); a forged, cut-short or
@@ -99,7 +101,7 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
 
   const secureFetch = async (input: FetchInput, init?: RequestInit): Promise<Response> => {
     const request = await readChatRequest(input, init);
-    if (request.signal?.aborted) throw abortError(request.signal.reason);
+    if (request.signal?.aborted) throw abortReason(request.signal, undefined);
     const payloadId = randomUUID();
     const send = { apiKey: request.apiKey ?? defaultKey, securityTier: checkSecurityTier(request.securityTier ?? defaultTier), signal: request.signal };
     const headers = { 'x-request-id': payloadId };
@@ -109,15 +111,15 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
         const stream = await client.streamSecureRequest(request.payload, payloadId, send);
         const body = chunksToEventStream(stream[Symbol.asyncIterator](), {
           errorBody,
-          bodyError: (err) => (err instanceof APIUserAbortError ? abortError(err) : err),
+          bodyError: (err) => (err instanceof APIUserAbortError ? abortReason(request.signal, err) : err),
           cancel: () => stream.controller.abort(),
         });
         return new Response(body, { status: 200, headers: { ...headers, 'content-type': EVENT_STREAM_CONTENT_TYPE, 'cache-control': 'no-cache' } });
       }
       completion = await client.sendSecureRequest(request.payload, payloadId, send);
     } catch (err) {
-      if (err instanceof APIUserAbortError) throw abortError(err);
-      if (err instanceof APIError) return errorResponse(err);
+      if (err instanceof APIUserAbortError) throw abortReason(request.signal, err);
+      if (err instanceof APIError) return errorResponse(err, payloadId);
       throw err;
     }
     // Its JSON written straight into bytes: no whole JSON string first.
@@ -146,9 +148,9 @@ function errorBody(err: APIError): unknown {
   return { error: { message, type, param: null, code: err.error ? err.error.code : err.code }, detail: err.detail ?? null };
 }
 
-function errorResponse(err: APIError): Response {
+function errorResponse(err: APIError, payloadId: string): Response {
   const body = errorBody(err);
-  const headers = new Headers({ 'content-type': 'application/json' });
+  const headers = new Headers({ 'content-type': 'application/json', 'x-request-id': payloadId });
   for (const name of FORWARDED_ERROR_HEADERS) {
     const value = err.headers.get(name);
     if (value !== null) headers.set(name, value);
@@ -173,7 +175,15 @@ function errorType(status: number): string {
   }
 }
 
-/** What fetch throws on abort; SDKs recognise it by name (the OpenAI SDK: APIUserAbortError). */
+/**
+ * What fetch throws when its signal aborts: the signal's reason (AbortError, TimeoutError, or the
+ * caller's own). An abort without the caller's signal (the stream's controller) is an AbortError,
+ * which SDKs recognise by name (the OpenAI SDK: APIUserAbortError).
+ */
+function abortReason(signal: AbortSignal | null | undefined, cause: unknown): unknown {
+  return signal?.aborted ? signal.reason : abortError(cause);
+}
+
 function abortError(cause: unknown): DOMException {
   const error = new DOMException('request aborted by the caller', 'AbortError');
   // DOMException takes no options bag everywhere; set cause where the property is writable.

@@ -6,6 +6,7 @@
 import { MAX_ANSWER_BODY_BYTES, MAX_ERROR_BODY_BYTES } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';
 import type { ByteSource, OwnedBytes } from '../memory/owned-bytes.js';
+import { heedAbort } from './abort.js';
 import { Deadline } from './deadline.js';
 import { ResponseStream } from './response-stream.js';
 import { readBodyBytes, readText } from './read-body.js';
@@ -74,10 +75,16 @@ export async function exchangeBytes(
       }
       return { status, headers, text: '', body: await readBodyBytes(response, MAX_ANSWER_BODY_BYTES, opts.into) };
     };
-    return await run(fetchFn, url, { ...init, body: body.bytes }, opts, read, (result) => result.stream !== undefined);
+    const discard = (late: BytesExchange) => (late.body?.release(), late.stream?.close());
+    return await run(fetchFn, url, { ...init, body: body.bytes }, opts, read, (result) => result.stream !== undefined, discard);
   } finally {
     body.release();
   }
+}
+
+/** A response that came after its exchange had ended: its connection closed. */
+function cancelBody(response: Response): void {
+  response.body?.cancel().catch(() => undefined);
 }
 
 function isEventStream(headers: Headers): boolean {
@@ -95,20 +102,23 @@ async function run<T>(
   opts: ExchangeOptions & { streams?: boolean },
   read: (response: Response, ok: boolean, deadline: Deadline) => Promise<T>,
   handedOn: (result: T) => boolean = () => false,
+  /** What a read that finishes after the deadline has passed gives back (its buffer, its stream). */
+  discard?: (late: T) => void,
 ): Promise<T> {
   const deadline = new Deadline(opts.timeout, opts.signal, opts.streams ? 'stream header' : 'complete response');
   const sending = sendInit(init, opts.ownFetch === true);
   let consumed = false;
   let result: T | undefined;
   try {
-    const response = await fetchFn(url, { ...sending.init, signal: deadline.signal });
+    // The deadline holds even for a fetch that does not heed its signal (a custom one may drop it).
+    const response = await heedAbort(fetchFn(url, { ...sending.init, signal: deadline.signal }), deadline.signal, cancelBody);
     // Fetch has answered: whatever of the body it has not taken yet goes as zeros (see sendInit).
     sending.revoke();
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       await response.body?.cancel().catch(() => undefined);
       throw new SecurityError(`the router answered ${response.status || 'with'} ${REDIRECT_REFUSED}`);
     }
-    result = await read(response, response.status === 200, deadline);
+    result = await heedAbort(read(response, response.status === 200, deadline), deadline.signal, discard);
     // A router answers 200 only once it has read the whole request: the connection has sent every byte.
     consumed = response.status === 200;
     return result;

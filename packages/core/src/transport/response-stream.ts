@@ -16,7 +16,14 @@ export class ResponseStream {
     private readonly deadline: Deadline,
   ) {
     this.#reader = body.getReader();
+    // Aborted or timed out: a read that waits ends now, even on a body that does not heed the signal
+    // (a custom fetch's may not). One listener a stream, nothing a read.
+    deadline.signal.addEventListener('abort', this.#onAbort, { once: true });
   }
+
+  readonly #onAbort = () => {
+    if (!this.#closed) this.#reader.cancel().catch(() => undefined);
+  };
 
   /**
    * The next piece of the body, or undefined at its end. Throws the typed error that ended it. Once
@@ -59,6 +66,7 @@ export class ResponseStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.deadline.signal.removeEventListener('abort', this.#onAbort);
     this.deadline.cancel();
     this.deadline.dispose();
     this.#reader.cancel().catch(() => undefined);
