@@ -96,7 +96,9 @@ async function rsaKey(publicKeyPem) {
 }
 
 async function main(upstream) {
-  const onLog = (event) => event.level !== 'info' && process.stderr.write(`router: ${event.level} ${event.message}\n`);
+  // The router's own warnings; not its request lines (a bench client that stops at its first token
+  // cuts its stream off, which the router logs as a warning every round).
+  const onLog = (event) => event.level !== 'info' && !event.request && process.stderr.write(`router: ${event.level} ${event.message}\n`);
   const server = await startServer({ port: 0, host: '127.0.0.1', keyFile: SERVER_KEY, upstream, onLog });
   const rsa = await rsaKey(server.publicKeyPem);
   process.on('message', async (msg) => {

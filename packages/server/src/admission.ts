@@ -25,7 +25,7 @@ export function admit(state: DispatchState, res: ServerResponse, facts: RequestF
   state.stats.errors++;
   writeResponse(res, refusal, performance.now() - facts.arrived);
   facts.bytesOut = refusal.body.length;
-  requestEnded(state, facts, refusal.status, 'answered', {});
+  requestEnded(state, facts, refusal.status, 'answered');
   return false;
 }
 
@@ -36,14 +36,20 @@ function refusalOf(state: DispatchState, res: ServerResponse, path: string): Rou
   return detailResponse(503, OVERLOADED, { ...OVERLOAD_HEADERS });
 }
 
-/** The request's last log event (with its summary) and its metrics. `status` 0: dropped without a response. */
-export function requestEnded(state: DispatchState, facts: RequestFacts, status: number, outcome: ResponseRecord['outcome'], fields: { seq?: number; ms?: number }): void {
+/**
+ * The request's last log event (with its summary) and its metrics. `status` 0: dropped without a
+ * response. Its `ms` field is the summary's duration, as in JSON and the duration histogram (for a
+ * stream: to its end, not to its headers as X-Processing-Time-Ms).
+ */
+export function requestEnded(state: DispatchState, facts: RequestFacts, status: number, outcome: ResponseRecord['outcome'], seq?: number): void {
   state.metrics?.requestEnded(facts, status);
   const summary = facts.summary(status);
+  // A stream's status is 200 however it ended: one cut off, or ended by an error, says so.
+  const incomplete = summary.stream_outcome !== null && summary.stream_outcome !== 'complete';
   state.emit({
-    level: status >= 500 || status === 0 ? 'warn' : 'info',
-    message: `${facts.method} ${facts.path} ${status || outcome}`,
-    fields: { seq: fields.seq, status, ms: fields.ms ?? summary.duration_ms },
+    level: status >= 500 || status === 0 || incomplete ? 'warn' : 'info',
+    message: `${facts.method} ${facts.path} ${status || outcome}${incomplete ? ` ${summary.stream_outcome}` : ''}`,
+    fields: { seq, status, ms: summary.duration_ms },
     request: summary,
   });
 }

@@ -12,8 +12,9 @@ import { EVENT_STREAM_CONTENT_TYPE, MAX_STREAM_RECORD_BYTES, checkChatCompletion
 import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
 import type { RouterResponse, StreamWatch } from './respond.js';
+import type { RequestSummary } from './types.js';
 import { MIB } from './constants.js';
-import { heeding } from './model-abort.js';
+import { heeding, stopModel } from './model-abort.js';
 
 /** Headers of a streamed answer: proxies and CDNs must pass each event on at once (no buffering, no compression). */
 export const STREAM_HEADERS: Readonly<Record<string, string>> = {
@@ -29,16 +30,16 @@ export interface AnswerStreamOptions {
   heartbeatMs: number;
   /** A client that takes nothing for this many ms, its socket full, is cut off; 0: never. */
   stallMs: number;
-  /** Told that a client was cut off for taking nothing for `stallMs`. */
-  onStall(): void;
+  /** Told that a client was cut off for taking nothing for `stallMs`, with its request's log fields (StreamWatch). */
+  onStall(fields: StreamWatch['fields']): void;
   /** Told the name of an error that was not the model's or the upstream's (a bug): its text may quote plaintext. */
   onInternalError(name: string): void;
   /** Told that a model went on after its signal aborted, past the grace it gets (model-abort.ts): its request ended without it. */
   onDeafModel(): void;
 }
 
-/** How a stream ended: with its final record, or cut off because the client went away. */
-export type StreamOutcome = 'complete' | 'aborted';
+/** How a stream ended: with its final record (empty, or carrying an error), or cut off (the client gone, or stalled). */
+export type StreamOutcome = NonNullable<RequestSummary['stream_outcome']>;
 
 /** The 200 response whose body is the streamed answer made of `chunks`. */
 export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unknown>, options: AnswerStreamOptions): RouterResponse {
@@ -77,19 +78,20 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
   }
   if (!sink.closed && isShutdown(signal.reason)) {
     // The drain deadline: the model is stopped, and the client told why in a final record.
+    error = SHUTDOWN_ERROR;
     await stopModel(iterator, signal, deaf, onDeaf);
-    return (await sink.end(await sealer.final(SHUTDOWN_ERROR))) ? 'complete' : 'aborted';
-  }
-  if (sink.closed || signal.aborted) {
+  } else if (sink.closed || signal.aborted) {
     // The client went away: the model's signal has stopped it; a model that ignores it is told here.
     await stopModel(iterator, signal, deaf, onDeaf);
     sink.destroy();
     return 'aborted';
+  } else if (error) {
+    // A chunk refused here or by normalisingModel: the model is stopped (its own errors have ended it already).
+    await stopModel(iterator, signal, deaf, onDeaf);
   }
-  // A chunk refused here or by normalisingModel: the model is stopped (its own errors have ended it already).
-  if (error) await stopModel(iterator, signal, deaf, onDeaf);
   // Cut off by the stall limit, or gone, before it all left: no complete answer.
-  return (await sink.end(await sealer.final(error))) ? 'complete' : 'aborted';
+  if (!(await sink.end(await sealer.final(error)))) return 'aborted';
+  return error ? 'error' : 'complete';
 }
 
 /** A record for each chunk of the model's, each written as it comes, until the model ends, the client goes or the signal aborts. */
@@ -102,17 +104,6 @@ async function writeRecords(sink: EventSink, sealer: StreamSealer, iterator: Asy
     const room = sink.record(await sealer.record(chunkJson(next.value)));
     if (room) await room;
   }
-}
-
-/**
- * Tells the model to stop (`return()`), and waits for it to finish, unless it is deaf to its signal:
- * a generator still inside its `next()` takes `return()` only after it, so for a model left waiting
- * that would be never.
- */
-async function stopModel(iterator: AsyncIterator<unknown> | undefined, signal: AbortSignal, deaf: boolean, onDeaf: () => void): Promise<void> {
-  const stopped = Promise.resolve().then(() => iterator?.return?.());
-  if (deaf) return void stopped.catch(() => undefined);
-  await heeding(stopped, signal, onDeaf).catch(() => undefined);
 }
 
 /**
@@ -217,7 +208,7 @@ class EventSink {
       const onClose = done(false);
       // Settled before the connection is destroyed: destroying it calls the pending writes back, and
       // the response then emits 'finish' for what never left.
-      if (stallMs > 0) stalled = setTimeout(() => (onStall(), onClose(), this.res.destroy()), stallMs);
+      if (stallMs > 0) stalled = setTimeout(() => (onStall(this.watch.fields), onClose(), this.res.destroy()), stallMs);
       this.res.on(event, onEvent);
       this.res.on('close', onClose);
     });

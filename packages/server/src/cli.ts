@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { MAX_TIMER_MS } from '@nomyo/core/internal';
 import { removePartialKeyFiles } from './keys.js';
 import { LOG_FORMATS, formatLogEvent, type LogFormat } from './log-format.js';
-import { createServer } from './server.js';
+import { checkOptions, createServer } from './server.js';
 import type { LogEvent, NomyoServer, ServerOptions } from './types.js';
 
 const USAGE = `Usage: nomyo-server [options]
@@ -25,6 +25,7 @@ const USAGE = `Usage: nomyo-server [options]
   --key-file FILE      server RSA key, PKCS#8 PEM; generated (mode 0600) when absent
   --key-size BITS      size of a generated key (default 4096)
   --upstream URL       OpenAI-compatible base URL; without it, the echo model answers
+                       (no user:password@, ?query or #fragment: its key goes in --upstream-key)
   --upstream-key KEY   bearer key for the upstream (or env NOMYO_UPSTREAM_KEY)
   --echo-delay MS      the echo model's pause between streamed words (default 0)
   --body-limit BYTES   largest request body (default 67108864)
@@ -38,7 +39,8 @@ const USAGE = `Usage: nomyo-server [options]
                             (default: no limit)
   --upstream-timeout SECONDS  time to the upstream's first byte, and the longest
                             silence after it; past it 504 (default 300)
-  --headers-timeout SECONDS   a client must send its headers within this (default 30)
+  --headers-timeout SECONDS   a client must send its headers within this (default 30,
+                            or --request-timeout when that is shorter)
   --request-timeout SECONDS   ...and its whole request, body included (default 300)
   --keep-alive-timeout SECONDS  idle kept-alive connections are closed after this
                             (default 65: above nginx's 60, so the proxy closes first)
@@ -68,7 +70,9 @@ function integer(name: string, value: string | undefined): number | undefined {
 /** Seconds (decimals allowed) as milliseconds; at least `minMs`. */
 function seconds(name: string, value: string | undefined, minMs = 0): number | undefined {
   if (value === undefined) return undefined;
-  const ms = /^\d+(\.\d+)?$/.test(value) ? Math.round(Number(value) * 1000) : NaN;
+  const exact = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : NaN;
+  // Rounded to the millisecond, but a positive value never to 0, which would turn a timeout off.
+  const ms = exact > 0 ? Math.max(1, Math.round(exact)) : exact;
   // A timer waits at most MAX_TIMER_MS: a longer wait would be cut to 1 ms by Node.js.
   if (!(ms >= minMs && ms <= MAX_TIMER_MS)) throw new UsageError(`--${name} must be a number of seconds${minMs > 0 ? ' above 0' : ''}, at most ${Math.floor(MAX_TIMER_MS / 1000)}`);
   return ms;
@@ -84,6 +88,44 @@ function protocolVersion(value: string | undefined): 1 | 2 | undefined {
   if (value === undefined) return undefined;
   if (value !== '1' && value !== '2') throw new UsageError('--protocol must be 1 or 2');
   return Number(value) as 1 | 2;
+}
+
+/** The flag of each option the CLI sets, for the library's messages, which name options. */
+const FLAGS: Partial<Record<keyof ServerOptions, string>> = {
+  host: 'host',
+  port: 'port',
+  apiKey: 'api-key',
+  keyFile: 'key-file',
+  keySize: 'key-size',
+  upstream: 'upstream',
+  upstreamKey: 'upstream-key',
+  echoDelayMs: 'echo-delay',
+  bodyLimit: 'body-limit',
+  protocol: 'protocol',
+  drainTimeoutMs: 'drain-timeout',
+  maxConcurrent: 'max-concurrent',
+  upstreamTimeoutMs: 'upstream-timeout',
+  headersTimeoutMs: 'headers-timeout',
+  requestTimeoutMs: 'request-timeout',
+  keepAliveTimeoutMs: 'keep-alive-timeout',
+  streamStallTimeoutMs: 'stream-stall-timeout',
+  metrics: 'metrics',
+  metricsHost: 'metrics-host',
+  metricsPort: 'metrics-port',
+};
+
+/**
+ * The library's own check of the options, as a usage error in the words of the flags: its limits
+ * stay said once, there. The CLI's parsers have already refused what is no number of the flag's
+ * unit (seconds), so a message never states a limit in the library's milliseconds.
+ */
+function checkFlags(options: ServerOptions): void {
+  try {
+    checkOptions(options);
+  } catch (err) {
+    const inFlags = (err as Error).message.replace(/\b[a-z]\w*/g, (word) => (Object.hasOwn(FLAGS, word) ? `--${FLAGS[word as keyof ServerOptions]}` : word));
+    throw new UsageError(inFlags);
+  }
 }
 
 function readPem(name: string, file: string): string {
@@ -157,11 +199,10 @@ function parse(argv: string[]): Parsed | 'help' {
     metricsHost: values['metrics-host'],
     metricsPort: integer('metrics-port', values['metrics-port']),
   };
-  if (options.maxConcurrent === 0) throw new UsageError('--max-concurrent must be at least 1');
-  if (!options.metrics && (options.metricsHost !== undefined || options.metricsPort !== undefined)) throw new UsageError('--metrics-host and --metrics-port need --metrics on');
   if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
     options.tls = { cert: readPem('tls-cert', values['tls-cert']), key: readPem('tls-key', values['tls-key']) };
   }
+  checkFlags(options);
   return { options, quiet: values.quiet ?? false, logFormat: oneOf('log-format', values['log-format'], LOG_FORMATS) ?? 'text' };
 }
 

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
 import { linkedController, sleep } from '@nomyo/core/internal';
 import { admit, requestEnded } from './admission.js';
-import type { AnswerStreamOptions } from './answer-stream.js';
+import type { AnswerStreamOptions, StreamOutcome } from './answer-stream.js';
 import { readBody, type ReceivedBody } from './body.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
@@ -149,9 +149,9 @@ function send(state: DispatchState, res: ServerResponse, response: RouterRespons
 
 /**
  * Writes a streamed body to its end; a stream that could not end with its final record leaves the
- * connection closed. The body as sent, when requests are recorded.
+ * connection closed. How it ended goes in `facts`; the body as sent, when requests are recorded.
  */
-async function streamed(state: DispatchState, stream: NonNullable<RouterResponse['stream']>, res: ServerResponse, signal: AbortSignal, facts: RequestFacts): Promise<{ outcome: ResponseRecord['outcome']; body: Uint8Array }> {
+async function streamed(state: DispatchState, stream: NonNullable<RouterResponse['stream']>, res: ServerResponse, signal: AbortSignal, facts: RequestFacts, seq: number): Promise<{ outcome: ResponseRecord['outcome']; body: Uint8Array }> {
   const sent: string[] | undefined = state.log.keeping ? [] : undefined;
   const watch: StreamWatch = {
     written(text) {
@@ -159,19 +159,22 @@ async function streamed(state: DispatchState, stream: NonNullable<RouterResponse
       sent?.push(text);
     },
     firstRecord: () => facts.firstRecord(),
+    // What its request's line carries to match it by: seq= in text, payload_id in JSON.
+    fields: { seq, payload_id: facts.payloadId ?? undefined },
   };
   facts.streamed = true;
   const ended = state.metrics?.streamStarted();
-  let outcome: ResponseRecord['outcome'];
+  let outcome: StreamOutcome = 'aborted';
   try {
-    outcome = (await stream(res, signal, watch)) === 'complete' ? 'answered' : 'aborted';
+    outcome = await stream(res, signal, watch);
   } catch {
     res.destroy();
-    outcome = 'aborted';
   } finally {
-    ended?.();
+    facts.streamOutcome = outcome;
+    ended?.(outcome);
   }
-  return { outcome, body: sent ? new TextEncoder().encode(sent.join('')) : EMPTY };
+  // An error in the final record is still an answer: the client has it, sealed.
+  return { outcome: outcome === 'aborted' ? 'aborted' : 'answered', body: sent ? new TextEncoder().encode(sent.join('')) : EMPTY };
 }
 
 export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -221,9 +224,9 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     const status = sent.response.status;
     if (status >= 400) state.stats.errors++;
     if (!sent.response.stream) facts.bytesOut = sent.response.body.length;
-    const { outcome, body } = sent.response.stream ? await streamed(state, sent.response.stream, res, controller.signal, facts) : { outcome: decision.outcome, body: sent.response.body };
+    const { outcome, body } = sent.response.stream ? await streamed(state, sent.response.stream, res, controller.signal, facts, record.seq) : { outcome: decision.outcome, body: sent.response.body };
     record.response = { status, headers: sent.headers, body, processingMs: Number(sent.headers[PROCESSING_TIME_HEADER]), outcome };
   }
   controller.abort();
-  requestEnded(state, facts, record.response.status, decision.outcome, { seq: record.seq, ms: Number(record.response.processingMs.toFixed(3)) });
+  requestEnded(state, facts, record.response.status, record.response.outcome, record.seq);
 }

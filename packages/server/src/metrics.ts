@@ -3,11 +3,12 @@
  * of its own (several servers in one process, as in tests, never collide); Node.js's process metrics
  * (collectDefaultMetrics) are the process's, so they live in one registry per process, made with the
  * first server that has metrics, and are scraped with each server's own. Labels are our own words
- * and numbers only: protocol version, status, streamed or not, an upstream failure's kind. Never a
- * payload id, a path a client made up, or anything of a body.
+ * and numbers only: protocol version, status, streamed or not, how a stream ended, an upstream
+ * failure's kind. Never a payload id, a path a client made up, or anything of a body.
  */
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StreamOutcome } from './answer-stream.js';
 import type { RequestFacts } from './request-facts.js';
 import type { UpstreamReport } from './types.js';
 
@@ -30,6 +31,14 @@ export class RouterMetrics {
   });
   readonly #inFlight = new Gauge({ name: 'nomyo_requests_in_flight', help: 'Requests being handled now (streams included).', registers: [this.#registry] });
   readonly #streams = new Gauge({ name: 'nomyo_streams_in_flight', help: 'Streamed answers being written now.', registers: [this.#registry] });
+  // A counter of its own, not a label on nomyo_requests_total: a stream's status is 200 however it
+  // ended, and the series dashboards already query stay as they were.
+  readonly #streamsEnded = new Counter({
+    name: 'nomyo_streams_total',
+    help: 'Streamed answers that ended: complete, error (their final record carried one), or aborted (cut off before their final record: the client gone, or stalled).',
+    labelNames: ['outcome'] as const,
+    registers: [this.#registry],
+  });
   readonly #duration = new Histogram({
     name: 'nomyo_request_duration_seconds',
     help: 'From a request’s arrival to the end of its response (a stream’s final record).',
@@ -55,6 +64,7 @@ export class RouterMetrics {
   constructor() {
     this.#process = processRegistry ??= processMetrics();
     for (const kind of ['status', 'connection', 'timeout'] as const) this.#upstreamErrors.inc({ kind }, 0);
+    for (const outcome of ['complete', 'error', 'aborted'] as const satisfies readonly StreamOutcome[]) this.#streamsEnded.inc({ outcome }, 0);
   }
 
   /** Counts the request of `res` in flight until its response ends. */
@@ -63,9 +73,13 @@ export class RouterMetrics {
     res.once('close', () => this.#inFlight.dec());
   }
 
-  streamStarted(): () => void {
+  /** Counts a stream in flight; the function returned is told how it ended. */
+  streamStarted(): (outcome: StreamOutcome) => void {
     this.#streams.inc();
-    return () => this.#streams.dec();
+    return (outcome) => {
+      this.#streams.dec();
+      this.#streamsEnded.inc({ outcome });
+    };
   }
 
   /** A request whose response has ended with `status` (0: dropped). */

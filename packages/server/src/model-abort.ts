@@ -40,3 +40,14 @@ export function heeding<T>(work: Promise<T>, signal: AbortSignal, onDeaf: () => 
     });
   });
 }
+
+/**
+ * Tells the model to stop (`return()`), and waits for it to finish, unless it is deaf to its signal:
+ * a generator still inside its `next()` takes `return()` only after it, so for a model left waiting
+ * that would be never.
+ */
+export async function stopModel(iterator: AsyncIterator<unknown> | undefined, signal: AbortSignal, deaf: boolean, onDeaf: () => void): Promise<void> {
+  const stopped = Promise.resolve().then(() => iterator?.return?.());
+  if (deaf) return void stopped.catch(() => undefined);
+  await heeding(stopped, signal, onDeaf).catch(() => undefined);
+}

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { HEADERS, isPayloadId, isSecurityTier, type ProtocolVersion, type SecurityTier } from '@nomyo/core/protocol';
 import { header } from './request-headers.js';
+import type { StreamOutcome } from './answer-stream.js';
 import type { RequestSummary, UpstreamReport } from './types.js';
 
 export class RequestFacts {
@@ -16,6 +17,8 @@ export class RequestFacts {
   /** Set once a secure completion's package is opened. */
   protocol: ProtocolVersion | null = null;
   streamed = false;
+  /** How its stream ended, once it has: a stream's status is 200 however it ended. */
+  streamOutcome: StreamOutcome | null = null;
   bytesIn = 0;
   bytesOut = 0;
   /** Seconds from arrival to a stream's first record (or its final record, when it has none). */
@@ -48,6 +51,7 @@ export class RequestFacts {
       protocol: this.protocol,
       tier: this.tier,
       streamed: this.streamed,
+      stream_outcome: this.streamOutcome,
       status,
       duration_ms: Number((performance.now() - this.arrived).toFixed(3)),
       bytes_in: this.bytesIn,

@@ -2,7 +2,8 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { CORS_HEADERS } from './cors.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
-import type { InterceptAction } from './types.js';
+import type { StreamOutcome } from './answer-stream.js';
+import type { InterceptAction, LogEvent } from './types.js';
 
 /** An HTTP response of the router: status, headers, body (and how to give the body's buffer back). */
 export interface RouterResponse {
@@ -16,15 +17,17 @@ export interface RouterResponse {
    * are out, with the request's signal (aborted when the client goes away, or at the drain deadline)
    * and `watch`, told what is written. Says how it ended.
    */
-  stream?: (res: ServerResponse, signal: AbortSignal, watch: StreamWatch) => Promise<'complete' | 'aborted'>;
+  stream?: (res: ServerResponse, signal: AbortSignal, watch: StreamWatch) => Promise<StreamOutcome>;
 }
 
-/** What a streamed body tells as it is written (the request log's copy, the byte count, the time to the first record). */
+/** What a streamed body tells as it is written (the request log's copy, the byte count, the time to the first record), and its request's log fields. */
 export interface StreamWatch {
   /** Each piece of text written, heartbeats included. */
   written(text: string): void;
   /** Once, as the first record (or the final record, when there is none) is written. */
   firstRecord(): void;
+  /** The request's log fields, for a line the stream logs of it: what matches it with its request's line. */
+  readonly fields: NonNullable<LogEvent['fields']>;
 }
 
 const encoder = new TextEncoder();

@@ -19,7 +19,11 @@ import { routerBuffers } from './buffers.js';
 import { upstreamModel } from './upstream.js';
 import type { NomyoServer, ServerOptions, ServerStats } from './types.js';
 
-function checkOptions(o: ServerOptions): void {
+/**
+ * Throws a RangeError or TypeError that names the option, for options {@link createServer} refuses.
+ * The CLI runs it before it starts, to say the same in terms of its flags (one place for each limit).
+ */
+export function checkOptions(o: ServerOptions): void {
   const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
   if (o.port !== undefined && !isInt(o.port, 0, 65535)) throw new RangeError('port must be an integer from 0 to 65535');
   if (o.bodyLimit !== undefined && !isInt(o.bodyLimit, 1)) throw new RangeError('bodyLimit must be a positive integer');
@@ -27,8 +31,9 @@ function checkOptions(o: ServerOptions): void {
   if (o.upstreamTimeoutMs !== undefined && !isInt(o.upstreamTimeoutMs, 1, MAX_TIMER_MS)) throw new RangeError(`upstreamTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS}`);
   if (o.echoDelayMs !== undefined && !isInt(o.echoDelayMs, 0, MAX_TIMER_MS)) throw new RangeError(`echoDelayMs must be an integer from 0 to ${MAX_TIMER_MS}`);
   if (o.streamHeartbeatMs !== undefined && !isInt(o.streamHeartbeatMs, 1, MAX_TIMER_MS)) throw new RangeError(`streamHeartbeatMs must be an integer from 1 to ${MAX_TIMER_MS}`);
-  if (o.echoDelayMs !== undefined && (o.upstream !== undefined || o.model !== undefined)) throw new TypeError('echoDelayMs is for the echo model: give no upstream or model with it');
-  if (o.upstream !== undefined && !/^https?:\/\/[^/]/i.test(o.upstream)) throw new TypeError('upstream must be an http(s) URL');
+  if (o.echoDelayMs !== undefined && (o.upstream !== undefined || o.model !== undefined)) throw new TypeError(`echoDelayMs is for the echo model: give no ${o.upstream !== undefined ? 'upstream' : 'model'} with it`);
+  if (o.upstream !== undefined) checkUpstream(o.upstream);
+  if (o.apiKey === '') throw new TypeError('apiKey must not be empty: leave it out for a router that needs no API key');
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
   if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
   if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new TypeError('tls needs cert and key PEM strings');
@@ -38,9 +43,33 @@ function checkOptions(o: ServerOptions): void {
   if (o.maxConcurrent !== undefined && !isInt(o.maxConcurrent, 1)) throw new RangeError('maxConcurrent must be a positive integer');
   if (o.metricsPort !== undefined && !isInt(o.metricsPort, 0, 65535)) throw new RangeError('metricsPort must be an integer from 0 to 65535');
   if (o.metrics === false && (o.metricsHost !== undefined || o.metricsPort !== undefined)) throw new TypeError('metricsHost and metricsPort need metrics on');
-  const headers = o.headersTimeoutMs ?? LISTENER_DEFAULTS.headersTimeoutMs;
-  const request = o.requestTimeoutMs ?? LISTENER_DEFAULTS.requestTimeoutMs;
-  if (request !== 0 && headers > request) throw new RangeError('headersTimeoutMs must not be above requestTimeoutMs');
+  // Only a headers timeout given can be above the request timeout: its default follows it.
+  const { headersTimeout, requestTimeout } = clientTimeouts(o);
+  if (requestTimeout !== 0 && headersTimeout > requestTimeout) throw new RangeError('headersTimeoutMs must not be above requestTimeoutMs');
+}
+
+/**
+ * An upstream is an http(s) URL without a user or password: those would never be sent (its key goes
+ * in `upstreamKey`, as a bearer token), and a URL is no place for a secret. Never echoes the URL.
+ */
+function checkUpstream(upstream: string): void {
+  if (!/^https?:\/\/[^/]/i.test(upstream) || !URL.canParse(upstream)) throw new TypeError('upstream must be an http(s) URL');
+  const url = new URL(upstream);
+  if (url.username !== '' || url.password !== '') throw new TypeError('upstream must not hold a user name or password (user:password@): give its key as upstreamKey instead');
+  // The router posts to {upstream}/chat/completions: a query or fragment would swallow that path (and may hold a key).
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(upstream)) throw new TypeError('upstream must not hold a query or fragment (?…, #…): it is the base URL that /chat/completions is added to');
+}
+
+/**
+ * The header and request timeouts, in ms. Without a headers timeout of its own, a request timeout
+ * shorter than the headers default is the headers timeout too (Node's own rule), so that a short
+ * request timeout alone is no conflict. One that is off (0) leaves the headers default on: it turns
+ * off the limit on a slow body, not the one on slow headers.
+ */
+function clientTimeouts(o: ServerOptions): { headersTimeout: number; requestTimeout: number } {
+  const requestTimeout = o.requestTimeoutMs ?? LISTENER_DEFAULTS.requestTimeoutMs;
+  const headersDefault = requestTimeout > 0 ? Math.min(LISTENER_DEFAULTS.headersTimeoutMs, requestTimeout) : LISTENER_DEFAULTS.headersTimeoutMs;
+  return { headersTimeout: o.headersTimeoutMs ?? headersDefault, requestTimeout };
 }
 
 /**
@@ -48,8 +77,7 @@ function checkOptions(o: ServerOptions): void {
  * timeouts every `connectionsCheckingInterval` ms: a tenth of the shorter one, so they hold to 10%.
  */
 function listenerOptions(o: ServerOptions): http.ServerOptions {
-  const headersTimeout = o.headersTimeoutMs ?? LISTENER_DEFAULTS.headersTimeoutMs;
-  const requestTimeout = o.requestTimeoutMs ?? LISTENER_DEFAULTS.requestTimeoutMs;
+  const { headersTimeout, requestTimeout } = clientTimeouts(o);
   const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0), 300_000);
   return {
     headersTimeout,
@@ -128,7 +156,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     streaming: {
       heartbeatMs: options.streamHeartbeatMs ?? STREAM_HEARTBEAT_MS,
       stallMs: options.streamStallTimeoutMs ?? DEFAULT_STREAM_STALL_TIMEOUT_MS,
-      onStall: () => state.emit({ level: 'warn', message: `a stream's client took nothing for ${state.streaming.stallMs} ms: its connection was closed` }),
+      onStall: (fields) => state.emit({ level: 'warn', message: `a stream's client took nothing for ${state.streaming.stallMs} ms: its connection was closed`, fields }),
       onInternalError: (name) => state.emit({ level: 'error', message: `internal error in a stream (${name})` }),
       onDeafModel: () => state.emit({ level: 'warn', message: `the model went on ${MODEL_ABORT_GRACE_MS} ms after its request was aborted: the request ended without it` }),
     },

@@ -123,16 +123,15 @@ export interface LogEvent {
   readonly level: 'info' | 'warn' | 'error';
   /** Our own words: never a plaintext, a key or an API key. */
   readonly message: string;
-  /** Never a plaintext, never a key: method, path, status, timing and error text only. */
+  /** Never a plaintext, never a key: method, path, status, the request's seq and payload id, timing and error text only. */
   readonly fields?: Readonly<Record<string, string | number | undefined>>;
   /** On the one event each answered request ends with: its summary, for access logs (`--log-format json`). */
   readonly request?: RequestSummary;
 }
 
 /**
- * One request, as an access log line tells it (the CLI's `--log-format json` writes it as it is).
- * Numbers, our own words and checked header values only: never a plaintext, a key, an API key or
- * an Authorization header, and nothing of a body.
+ * One request, as an access log line tells it (the CLI's `--log-format json` writes it as it is). Numbers,
+ * our own words and checked header values only: never a plaintext, a key, an API key or an Authorization header, nor a body.
  */
 export interface RequestSummary {
   /** When the response ended, ISO 8601 (UTC). */
@@ -149,6 +148,8 @@ export interface RequestSummary {
   readonly tier: SecurityTier | null;
   /** Whether the answer was a stream. */
   readonly streamed: boolean;
+  /** How a stream ended: `complete`, `error` (its final record carried one: the model's, the upstream's, or "router shutting down"), `aborted` (cut off before its final record: its client gone, or stalled); null when it did not stream. */
+  readonly stream_outcome: 'complete' | 'error' | 'aborted' | null;
   /** The HTTP status; 0 when the connection was dropped without a response. */
   readonly status: number;
   /** From the request's arrival to its response's end (a stream's final record), in milliseconds. */
@@ -167,7 +168,7 @@ export interface ServerOptions {
   host?: string;
   /** Port to bind; `0` (default) picks a free one. */
   port?: number;
-  /** When set, requests to the secure-completion path need `Authorization: Bearer <apiKey>`. */
+  /** When set, requests to the secure-completion path need `Authorization: Bearer <apiKey>`. Not empty: leave it out for no API key. */
   apiKey?: string;
   /** PEM certificate chain and key: serve HTTPS instead of HTTP. */
   tls?: {
@@ -183,14 +184,11 @@ export interface ServerOptions {
   keyFile?: string;
   /** Modulus of generated keys. Default 4096; at least 2048. */
   keySize?: number;
-  /** OpenAI-compatible base URL (e.g. `http://127.0.0.1:8000/v1`); requests go to `{upstream}/chat/completions`. Without it: the echo model. */
+  /** OpenAI-compatible base URL (e.g. `http://127.0.0.1:8000/v1`); requests go to `{upstream}/chat/completions`. Without it: the echo model. No `user:password@` in it: its key goes in `upstreamKey`. */
   upstream?: string;
   /** Sent upstream as `Authorization: Bearer <upstreamKey>`. */
   upstreamKey?: string;
-  /**
-   * Milliseconds to wait for the upstream's first byte (its response headers), and the longest
-   * silence after that, between two pieces of its body. Default 300000, at most 2147483647 (a timer's longest). Past it: 504 (in a stream, its final record).
-   */
+  /** Milliseconds to wait for the upstream's first byte (its response headers), and the longest silence after that, between two pieces of its body. Default 300000, at most 2147483647 (a timer's longest). Past it: 504 (in a stream, its final record). */
   upstreamTimeoutMs?: number;
   /** The echo model's pause between the words of a streamed answer, in ms (demos, tests). Default 0. */
   echoDelayMs?: number;
@@ -233,7 +231,7 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** At most this many requests handled at once (GET /healthz and /metrics not counted); above it, 503 with `Retry-After: 1`. Default: no limit. */
   maxConcurrent?: number;
-  /** A client must send its request headers within this many ms of connecting (or of its previous request), else 408. Default 30000. */
+  /** A client must send its request headers within this many ms of connecting (or of its previous request), else 408. Default 30000, or `requestTimeoutMs` when that is shorter (and not 0); not above it. */
   headersTimeoutMs?: number;
   /** A client must send its whole request, body included, within this many ms, else 408. Default 300000. */
   requestTimeoutMs?: number;

@@ -4,14 +4,17 @@
  * client gone, backpressure all the way to the model (a client that stops reading stops the model,
  * and nothing piles up in the router), a client that goes away stops the model, an upstream's chunk
  * too long to be a record, or nested deeper than a client takes, refused as the upstream's fault,
- * records padded to multiples of 128 bytes, and v1 and whole-answer requests never stream.
+ * records padded to multiples of 128 bytes, and v1 and whole-answer requests never stream; how a
+ * stream ended (complete, error, aborted) in its request's log line, and a stall's warning matched
+ * with that line.
  */
 import http, { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecureCompletionClient, StreamTruncatedError, type ChatCompletionChunk } from '@nomyo/core';
 import { MAX_STREAM_RECORD_BYTES, StreamSealer } from '@nomyo/core/protocol';
-import { startServer, type CompletionModel, type NomyoServer, type ServerOptions } from '../src/index.js';
+import { HttpError, startServer, type CompletionModel, type LogEvent, type NomyoServer, type ServerOptions } from '../src/index.js';
+import { formatLogEvent } from '../src/log-format.js';
 import { MODEL_ABORT_GRACE_MS } from '../src/model-abort.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
@@ -45,15 +48,28 @@ interface Holding {
 const holding = (s: Socket): Holding => ({ corked: s.writableCorked, queued: s.writableLength });
 const NOTHING_HELD: Holding = { corked: 0, queued: 0 };
 
-/** What the router logged at level warn or error. */
+/** What the router logged at level warn or error, but for the requests' own lines (in `events`). */
 const problems: string[] = [];
+/** Every event the router logged. */
+const events: LogEvent[] = [];
 
 /** A router with `model` (none: the options' upstream, or the echo model), its requests recorded, and a client for it. */
 async function routerWith(model: CompletionModel | undefined, options: ServerOptions = {}): Promise<SecureCompletionClient> {
   problems.length = 0;
-  server = await startServer({ ...options, keyFile: VECTOR_KEY_FILE, model, recordRequests: true, onLog: (e) => void (e.level !== 'info' && problems.push(`${e.level} ${e.message}`)) });
+  events.length = 0;
+  const onLog = (e: LogEvent) => {
+    events.push(e);
+    if (e.level !== 'info' && !e.request) problems.push(`${e.level} ${e.message}`);
+  };
+  server = await startServer({ ...options, keyFile: VECTOR_KEY_FILE, model, recordRequests: true, onLog });
   return new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
 }
+
+/** The `n`th line the router logged for a secure completion (once it has), and the request's record. */
+function requestLine(n: number): LogEvent | undefined {
+  return events.filter((e) => e.request?.path === '/v1/chat/secure_completion')[n];
+}
+const recordOf = (line: LogEvent) => server!.requests.find((r) => r.seq === line.fields?.seq)!;
 
 /**
  * The heartbeat timers of the router's stream writer (EventSink's #arm, in answer-stream.ts): those
@@ -451,6 +467,78 @@ describe('a streamed answer, written by the router', () => {
     // Once for each of the three turns with a record (the header's turn has its cipher made with the keys).
     expect(asked).toHaveLength(3);
     expect(asked.flat()).toEqual(asked.flat().map(() => NOTHING_HELD));
+  });
+});
+
+describe("how a stream ended, in its request's log line", () => {
+  const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+  const chat = (content: string) => ({ model: 'm', messages: [{ role: 'user', content }] });
+
+  it('a stream cut off by its client is a warning that says so ("200 aborted"), a complete one is not; ms= is the duration, as in JSON, for streams and whole answers alike', async () => {
+    const client = await routerWith(undefined, { echoDelayMs: 20 });
+    // Complete: ten words, 20 ms apart.
+    for await (const _ of await client.streamSecureRequest(chat(words(10))));
+    await expect.poll(() => requestLine(0)).toBeDefined();
+    const complete = requestLine(0)!;
+    expect(complete).toMatchObject({ level: 'info', message: 'POST /v1/chat/secure_completion 200', request: { streamed: true, stream_outcome: 'complete', status: 200 } });
+    // The request's duration, not the time to its headers (X-Processing-Time-Ms).
+    const { duration_ms } = complete.request!;
+    expect(complete.fields!.ms).toBe(duration_ms);
+    expect(duration_ms).toBeGreaterThan(150);
+    expect(recordOf(complete).response!.processingMs).toBeLessThan(duration_ms);
+    expect(formatLogEvent(complete, 'text')).toBe(`info POST /v1/chat/secure_completion 200 seq=${complete.fields!.seq} status=200 ms=${duration_ms}\n`);
+
+    // Cut off: the client leaves after three chunks.
+    let n = 0;
+    for await (const _ of await client.streamSecureRequest(chat(words(100)))) if (++n === 3) break;
+    await expect.poll(() => requestLine(1)).toBeDefined();
+    const aborted = requestLine(1)!;
+    expect(aborted).toMatchObject({ level: 'warn', message: 'POST /v1/chat/secure_completion 200 aborted', fields: { status: 200 }, request: { streamed: true, stream_outcome: 'aborted', status: 200 } });
+    expect(aborted.fields!.ms).toBe(aborted.request!.duration_ms);
+    expect(JSON.parse(formatLogEvent(aborted, 'json'))).toMatchObject({ level: 'warn', streamed: true, stream_outcome: 'aborted', status: 200 });
+    expect(recordOf(aborted).response!.outcome).toBe('aborted');
+
+    // A whole answer: no stream to tell of; its ms= is its duration too.
+    await client.sendSecureRequest(chat('whole'));
+    await expect.poll(() => requestLine(2)).toBeDefined();
+    const whole = requestLine(2)!;
+    expect(whole).toMatchObject({ level: 'info', message: 'POST /v1/chat/secure_completion 200', request: { streamed: false, stream_outcome: null } });
+    expect(whole.fields!.ms).toBe(whole.request!.duration_ms);
+  });
+
+  it('a stream ended by an error in its final record says so ("200 error"), and its record is still answered', async () => {
+    const client = await routerWith(async function* () {
+      yield chunkOf('fine ');
+      throw new HttpError(502, 'the inference backend broke off');
+    });
+    const { contents, err } = await streamEnd(client.streamSecureRequest(CHAT));
+    expect(contents).toEqual(['fine ']);
+    expect(err).toMatchObject({ status: 502, sealed: true });
+    await expect.poll(() => requestLine(0)).toBeDefined();
+    expect(requestLine(0)).toMatchObject({ level: 'warn', message: 'POST /v1/chat/secure_completion 200 error', request: { stream_outcome: 'error', status: 200 } });
+    expect(recordOf(requestLine(0)!).response!.outcome).toBe('answered');
+  });
+
+  it("a stall's warning carries its request's seq and payload id, which match it with the request's line, in text and JSON", async () => {
+    const client = await routerWith(
+      async function* () {
+        for (;;) yield chunkOf('x'.repeat(900));
+      },
+      { streamStallTimeoutMs: 400 },
+    );
+    const payloadId = crypto.randomUUID();
+    const stream = await client.streamSecureRequest(CHAT, payloadId);
+    await expect.poll(() => requestLine(0), { timeout: 15_000 }).toBeDefined();
+    const line = requestLine(0)!;
+    expect(line).toMatchObject({ level: 'warn', message: 'POST /v1/chat/secure_completion 200 aborted', request: { payload_id: payloadId, stream_outcome: 'aborted' } });
+    const { seq } = line.fields!;
+    const stall = events.find((e) => e.message.startsWith("a stream's client took nothing"))!;
+    expect(stall).toMatchObject({ level: 'warn', fields: { seq, payload_id: payloadId } });
+    // Text: the seq= of its request's line. JSON: the payload_id of its request's line.
+    expect(formatLogEvent(stall, 'text')).toBe(`warn a stream's client took nothing for 400 ms: its connection was closed seq=${seq} payload_id=${payloadId}\n`);
+    expect(formatLogEvent(line, 'text')).toContain(` seq=${seq} `);
+    expect(JSON.parse(formatLogEvent(stall, 'json'))).toMatchObject({ level: 'warn', payload_id: JSON.parse(formatLogEvent(line, 'json')).payload_id });
+    await streamEnd(Promise.resolve(stream));
   });
 });
 

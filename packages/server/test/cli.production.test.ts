@@ -68,7 +68,7 @@ describe('nomyo-server in production', () => {
       [['--upstream-timeout', '3000000'], /--upstream-timeout must be a number of seconds above 0, at most 2147483/],
       [['--log-format', 'xml'], /--log-format must be text or json/],
       [['--metrics', 'maybe'], /--metrics must be on or off/],
-      [['--max-concurrent', '0'], /--max-concurrent must be at least 1/],
+      [['--max-concurrent', '0'], /--max-concurrent must be a positive integer/],
       [['--metrics', 'off', '--metrics-port', '9464'], /need --metrics on/],
     ] as const) {
       const bad = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });

@@ -130,3 +130,76 @@ describe('nomyo-server', () => {
     stream.controller.abort();
   });
 });
+
+/** Runs the binary to its exit: code and stderr. */
+function exitOf(args: string[]): { status: number | null; stderr: string } {
+  const res = spawnSync(process.execPath, [cli, '--key-file', VECTOR_KEY_FILE, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { status: res.status, stderr: res.stderr };
+}
+
+/** Starts the binary and resolves to its URL and its stderr so far, once its startup line is there. */
+async function started(args: string[]): Promise<{ url: string; stderr: () => string }> {
+  child = spawn(process.execPath, [cli, '--port', '0', '--key-file', VECTOR_KEY_FILE, ...args]);
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const url = (await firstLine(child)).slice('listening on '.length);
+  while (!stderr.includes('server key SHA-256')) await new Promise((r) => setTimeout(r, 20));
+  return { url, stderr: () => stderr };
+}
+
+describe('nomyo-server: values the library refuses are usage errors that name the flag', () => {
+  it.each<[string[], RegExp]>([
+    [['--port', '70000'], /--port must be an integer from 0 to 65535/],
+    [['--body-limit', '0'], /--body-limit must be a positive integer/],
+    [['--key-size', '1024'], /--key-size must be an integer >= 2048/],
+    [['--echo-delay', '99999999999'], /--echo-delay must be an integer from 0 to 2147483647/],
+    [['--max-concurrent', '99999999999999999999'], /--max-concurrent must be a positive integer/],
+    [['--metrics-port', '70000'], /--metrics-port must be an integer from 0 to 65535/],
+    [['--echo-delay', '10', '--upstream', 'http://127.0.0.1:9/v1'], /--echo-delay is for the echo model: give no --upstream with it/],
+    [['--upstream', 'http://[bad/v1'], /--upstream must be an http\(s\) URL/],
+    [['--upstream', 'ftp://x/v1'], /--upstream must be an http\(s\) URL/],
+    [['--headers-timeout', '40', '--request-timeout', '30'], /--headers-timeout must not be above --request-timeout/],
+    [['--api-key', ''], /--api-key must not be empty/],
+    [['--api-key='], /--api-key must not be empty/],
+  ])('%j exits 2 with the usage', (args, message) => {
+    const { status, stderr } = exitOf(args);
+    expect(status).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr).toContain('Usage: nomyo-server');
+    expect(stderr).not.toMatch(/(?<![\w-])(port|bodyLimit|keySize|echoDelayMs|maxConcurrent|metricsPort|upstream|headersTimeoutMs|requestTimeoutMs|apiKey) must\b/);
+  });
+
+  it('refuses an --upstream with a user or password, without echoing it', () => {
+    const { status, stderr } = exitOf(['--upstream', 'http://user:s3cr3t-pass@127.0.0.1:9/v1']);
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/--upstream must not hold a user name or password.*--upstream-key/);
+    expect(stderr).not.toContain('s3cr3t');
+  });
+
+  it('refuses an --upstream with a query or fragment (it would swallow /chat/completions, and may hold a key), without echoing it', () => {
+    for (const upstream of ['http://127.0.0.1:9/v1?key=s3cr3t-key', 'http://127.0.0.1:9/v1#s3cr3t', 'http://127.0.0.1:9/v1?']) {
+      const { status, stderr } = exitOf(['--upstream', upstream]);
+      expect(status).toBe(2);
+      expect(stderr).toMatch(/--upstream must not hold a query or fragment/);
+      expect(stderr).not.toContain('s3cr3t');
+    }
+  });
+
+  it('--request-timeout alone below 30 s: the headers timeout follows it', async () => {
+    const { url } = await started(['--request-timeout', '10', '--quiet']);
+    expect((await fetch(url + '/healthz')).status).toBe(200);
+  });
+
+  it('a positive number of seconds below 1 ms is 1 ms, never 0 ("off", or refused)', async () => {
+    const { url } = await started(['--headers-timeout', '0.0004', '--upstream-timeout', '0.0001', '--stream-stall-timeout', '0.0004', '--quiet']);
+    // Headers never finished: with a 1 ms headers timeout, 408 at the next check (50 ms); with it off, nothing for 300 s.
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+    let reply = '';
+    socket.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+    socket.on('error', () => {});
+    const closed = await Promise.race([once(socket, 'close').then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))]);
+    socket.destroy();
+    expect(closed).toBe(true);
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+  });
+});

@@ -1,13 +1,13 @@
 /**
  * GET /metrics: Prometheus text from prom-client, a registry per server (two in one process do not
- * collide), labels of our own words only, a listener of its own with metricsPort, off with
- * `metrics: false`.
+ * collide), labels of our own words only, streams counted by how they ended, a listener of its own
+ * with metricsPort, off with `metrics: false`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SecureCompletionClient } from '@nomyo/core';
-import { startServer, type NomyoServer } from '../src/index.js';
+import { HttpError, startServer, type NomyoServer } from '../src/index.js';
 import { VECTOR_KEY_FILE, post } from './helpers.js';
 
 const servers: NomyoServer[] = [];
@@ -59,6 +59,8 @@ describe('GET /metrics', () => {
     expect(sample(text, 'nomyo_requests_total{protocol="none",status="200",streamed="false"}')).toBeGreaterThanOrEqual(1); // the key
     expect(sample(text, 'nomyo_requests_in_flight')).toBe(1); // this scrape
     expect(sample(text, 'nomyo_streams_in_flight')).toBe(0);
+    expect(sample(text, 'nomyo_streams_total{outcome="complete"}')).toBe(1);
+    expect(sample(text, 'nomyo_streams_total{outcome="aborted"}')).toBe(0);
     expect(sample(text, 'nomyo_stream_first_record_seconds_count')).toBe(1);
     expect(sample(text, 'nomyo_request_duration_seconds_count{protocol="2",streamed="true"}')).toBe(1);
     expect(sample(text, 'nomyo_received_bytes_total')).toBeGreaterThan(1000);
@@ -74,6 +76,39 @@ describe('GET /metrics', () => {
     expect(text).not.toContain('garbage');
     // Not behind the API key, and nothing secret in it.
     expect((await fetch(s.metricsUrl!, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('counts streams by how they ended: complete, error (in the final record), aborted (cut off); nomyo_requests_total counts them as before', async () => {
+    const chunk = (content: string) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
+    const s = await start({
+      model: async function* (request, ctx) {
+        const prompt = (request.messages[0] as { content: string }).content;
+        yield chunk('first ');
+        if (prompt === 'error') throw new HttpError(502, 'the inference backend broke off');
+        // 'forever': until the client goes away.
+        while (prompt === 'forever' && !ctx.signal.aborted) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          yield chunk('more ');
+        }
+      },
+    });
+    const client = new SecureCompletionClient({ routerUrl: s.url, allowHttp: true, maxRetries: 0 });
+    const chat = (content: string) => ({ model: 'm', messages: [{ role: 'user', content }] });
+    for await (const _ of await client.streamSecureRequest(chat('complete')));
+    await expect((async () => {
+      for await (const _ of await client.streamSecureRequest(chat('error')));
+    })()).rejects.toMatchObject({ status: 502, sealed: true });
+    let n = 0;
+    for await (const _ of await client.streamSecureRequest(chat('forever'))) if (++n === 3) break;
+
+    await expect.poll(async () => sample(await scrape(s.metricsUrl!), 'nomyo_streams_total{outcome="aborted"}')).toBe(1);
+    const text = await scrape(s.metricsUrl!);
+    expect(sample(text, 'nomyo_streams_total{outcome="complete"}')).toBe(1);
+    expect(sample(text, 'nomyo_streams_total{outcome="error"}')).toBe(1);
+    expect(sample(text, 'nomyo_streams_in_flight')).toBe(0);
+    // The series dashboards already query are as they were: a stream's status is 200 however it ended.
+    expect(sample(text, 'nomyo_requests_total{protocol="2",status="200",streamed="true"}')).toBe(3);
+    expect(sample(text, 'nomyo_request_duration_seconds_count{protocol="2",streamed="true"}')).toBe(3);
   });
 
   it('each server has its own registry', async () => {

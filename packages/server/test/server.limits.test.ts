@@ -97,3 +97,20 @@ describe('options', () => {
     expect(() => createServer(options)).toThrow(message);
   });
 });
+
+describe('option checks of the request timeout, the upstream and the API key', () => {
+  it('a request timeout alone below the 30 s headers default: the headers timeout follows it (Node\'s own rule)', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, requestTimeoutMs: 1000 });
+    expect((await fetch(server.url + '/healthz')).status).toBe(200);
+  });
+
+  it.each<[ServerOptions, RegExp]>([
+    [{ upstream: 'http://user:s3cr3t-pass@127.0.0.1:9/v1' }, /^upstream must not hold a user name or password \(user:password@\): give its key as upstreamKey instead$/],
+    [{ upstream: 'http://user@127.0.0.1:9/v1' }, /upstream must not hold a user name or password/],
+    [{ upstream: 'http://[bad/v1' }, /^upstream must be an http\(s\) URL$/],
+    [{ apiKey: '' }, /^apiKey must not be empty/],
+    [{ echoDelayMs: 5, upstream: 'http://127.0.0.1:9/v1' }, /^echoDelayMs is for the echo model: give no upstream with it$/],
+  ])('refuses %j', (options, message) => {
+    expect(() => createServer(options)).toThrow(message);
+  });
+});
