@@ -68,6 +68,30 @@ describe('a fetch that does not pass the signal on', () => {
     expect(Date.now() - started).toBeLessThan(2500);
   });
 
+  it('a whole answer whose body stalls: the timeout cancels the body (every attempt\'s), not only the wait for it', async () => {
+    let attempts = 0;
+    let cancelled = 0;
+    // Passes the headers and ten bytes of the body on, then nothing: a body that never ends.
+    const stalling = async (url: string, init: RequestInit): Promise<Response> => {
+      const real = await deafFetch(url, init);
+      if (!url.endsWith('/v1/chat/secure_completion')) return real;
+      attempts++;
+      const reader = real.body!.getReader();
+      const { value } = await reader.read();
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(value!.subarray(0, 10)),
+        cancel: () => void (cancelled++, reader.cancel()),
+      });
+      return new Response(body, { status: real.status, headers: real.headers });
+    };
+    const err = await client({ fetch: stalling, timeout: 400, maxRetries: 1 })
+      .create(hello)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIConnectionTimeoutError);
+    expect(attempts).toBe(2);
+    await expect.poll(() => cancelled).toBe(2);
+  });
+
   it('a stream whose header is slow: the timeout bounds the wait for it', async () => {
     model = async (request, ctx) => {
       await sleep(4000);

@@ -69,7 +69,9 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
     // heartbeat stopped (finally), and its error told in a final record the client can open.
     iterator = chunks[Symbol.asyncIterator]();
     // A model deaf to its signal is left waiting on its own (model-abort.ts): the stream ends without it.
-    await heeding(writeRecords(sink, sealer, iterator, signal), signal, onDeaf);
+    const pump = { inModel: false };
+    // Only a wait on the model is the model's: one on the client's socket ends as the client does.
+    await heeding(writeRecords(sink, sealer, iterator, signal, pump), signal, onDeaf, () => pump.inModel);
   } catch (err) {
     // A client that went away stops the model with an abort: that is no error to report.
     if (!sink.closed && !signal.aborted) error = streamError(err, options);
@@ -95,10 +97,12 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
 }
 
 /** A record for each chunk of the model's, each written as it comes, until the model ends, the client goes or the signal aborts. */
-async function writeRecords(sink: EventSink, sealer: StreamSealer, iterator: AsyncIterator<unknown>, signal: AbortSignal): Promise<void> {
+async function writeRecords(sink: EventSink, sealer: StreamSealer, iterator: AsyncIterator<unknown>, signal: AbortSignal, pump: { inModel: boolean }): Promise<void> {
   for (;;) {
     if (sink.closed || signal.aborted) return;
+    pump.inModel = true;
     const next = await iterator.next();
+    pump.inModel = false;
     // Aborted meanwhile: what the model still gave goes nowhere (the stream may have ended without it).
     if (next.done || signal.aborted) return;
     const room = sink.record(await sealer.record(chunkJson(next.value)));
@@ -198,14 +202,17 @@ class EventSink {
     return new Promise<boolean>((resolve) => {
       const { stallMs, onStall } = this.options;
       let stalled: ReturnType<typeof setTimeout> | undefined;
-      const done = (taken: boolean) => () => {
+      const socket = this.res.socket;
+      const settle = (taken: boolean) => {
         clearTimeout(stalled);
         this.res.off(event, onEvent);
         this.res.off('close', onClose);
         resolve(taken);
       };
-      const onEvent = done(true);
-      const onClose = done(false);
+      // A connection destroyed elsewhere (the drain's last second) calls its pending writes back, and
+      // the response then emits 'finish' for what never left (Node.js 20, 22): taken only if it stands.
+      const onEvent = () => settle(socket?.destroyed !== true);
+      const onClose = () => settle(false);
       // Settled before the connection is destroyed: destroying it calls the pending writes back, and
       // the response then emits 'finish' for what never left.
       if (stallMs > 0) stalled = setTimeout(() => (onStall(this.watch.fields), onClose(), this.res.destroy()), stallMs);

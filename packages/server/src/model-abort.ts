@@ -20,14 +20,17 @@ export class DeafModelError extends Error {
 }
 
 /**
- * `work`, until `signal` aborts; from then on {@link MODEL_ABORT_GRACE_MS} more at most, after which
- * `onDeaf` is told and the result rejects with a DeafModelError (what `work` does later goes nowhere).
+ * `work`, until `signal` aborts; from then on {@link MODEL_ABORT_GRACE_MS} more at most, after which,
+ * if it still waits on the model (`onModel`: a stream's loop may wait on its client instead, which
+ * its own limits end), `onDeaf` is told and the result rejects with a DeafModelError (what `work`
+ * does later goes nowhere).
  */
-export function heeding<T>(work: Promise<T>, signal: AbortSignal, onDeaf: () => void): Promise<T> {
+export function heeding<T>(work: Promise<T>, signal: AbortSignal, onDeaf: () => void, onModel: () => boolean = () => true): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => {
       timer = setTimeout(() => {
+        if (!onModel()) return;
         onDeaf();
         reject(new DeafModelError());
       }, MODEL_ABORT_GRACE_MS);

@@ -237,6 +237,34 @@ describe('a streamed answer, written by the router', () => {
     expect(err).toBeInstanceOf(StreamTruncatedError);
   });
 
+  it('a final record still in the socket when the drain closes the connection is no complete answer: the stream is counted aborted', async () => {
+    const sockets = routerSockets();
+    const holdsBack = () => sockets.some((s) => s.writableCorked === 0 && s.writableLength > 0);
+    const client = await routerWith(
+      async function* (_request, ctx) {
+        while (!holdsBack()) {
+          yield chunkOf('x'.repeat(8000));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        // Heeds its signal: at the deadline it ends, and the final record goes behind what the socket holds.
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+      },
+      { drainTimeoutMs: 100 },
+    );
+    const stream = await client.streamSecureRequest(CHAT);
+    await expect.poll(holdsBack, { timeout: 15_000 }).toBe(true);
+    // The drain's last second ends with every connection closed, the final record never taken.
+    await server!.close();
+    server = undefined;
+    const line = () => events.find((e) => e.request?.path === '/v1/chat/secure_completion');
+    await expect.poll(() => line()?.request?.stream_outcome).toBe('aborted');
+    expect(line()?.message).toBe('POST /v1/chat/secure_completion 200 aborted');
+    const err = await (async () => {
+      for await (const _chunk of stream);
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamTruncatedError);
+  });
+
   it('a client that takes nothing for streamStallTimeoutMs is cut off: its connection closed, the model stopped, a warning logged', async () => {
     let made = 0;
     let aborted = false;

@@ -6,9 +6,11 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { APIError, SecureCompletionClient, type ChatCompletionChunk } from '@nomyo/core';
+import { APIError, SecureCompletionClient, StreamTruncatedError, type ChatCompletionChunk } from '@nomyo/core';
 import { startServer, type NomyoServer } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let server: NomyoServer | undefined;
 afterEach(async () => {
@@ -165,6 +167,32 @@ describe('close(): a graceful drain', () => {
     } finally {
       release();
     }
+  });
+
+  it('a client that stops reading is cut off at the deadline: its stream counted aborted, and no model blamed for it', async () => {
+    const lines: string[] = [];
+    const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'x'.repeat(60_000) }, finish_reason: null }] };
+    server = await startServer({
+      keyFile: VECTOR_KEY_FILE,
+      drainTimeoutMs: 100,
+      recordRequests: true,
+      onLog: (e) => void (e.level !== 'info' && lines.push(`${e.message}${e.request ? ` ${e.request.stream_outcome}` : ''}`)),
+      // Heeds its signal: never asked for a chunk after the abort, it stops at once.
+      model: (_request, ctx) =>
+        (async function* () {
+          while (!ctx.signal.aborted) yield chunk;
+        })(),
+    });
+    const client = new SecureCompletionClient({ routerUrl: server.url, allowHttp: true, maxRetries: 0 });
+    const stream = await client.streamSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    // Read nothing: the sockets fill, and the router waits for room.
+    await expect.poll(() => server!.stats.requests).toBeGreaterThan(1);
+    await sleep(200);
+    await server.close();
+    expect(await drink(stream, [])).toBeInstanceOf(StreamTruncatedError);
+    const request = server.requests.find((r) => r.path === '/v1/chat/secure_completion')!;
+    expect(request.response?.outcome).toBe('aborted');
+    expect(lines).toEqual(['POST /v1/chat/secure_completion 200 aborted aborted']);
   });
 
   it('close() before listen() ends the listen with an error', async () => {

@@ -73,7 +73,7 @@ export async function exchangeBytes(
         }
         return { status, headers, text: '', stream: new ResponseStream(response.body, headers, deadline) };
       }
-      return { status, headers, text: '', body: await readBodyBytes(response, MAX_ANSWER_BODY_BYTES, opts.into) };
+      return { status, headers, text: '', body: await readBodyBytes(response, MAX_ANSWER_BODY_BYTES, opts.into, deadline.signal) };
     };
     const discard = (late: BytesExchange) => (late.body?.release(), late.stream?.close());
     return await run(fetchFn, url, { ...init, body: body.bytes }, opts, read, (result) => result.stream !== undefined, discard);

@@ -50,9 +50,10 @@ export async function readText(response: Response, limit: number, truncate: bool
  * a SecurityError (or the failure) thrown. Content-Length only sizes the buffer: a body that turns out
  * longer (a Content-Encoding the runtime undid) grows it, up to `limit`; a declared length above
  * `limit` is refused before anything is read. Without one, the first buffer is LARGE_BODY_BYTES.
+ * Once `signal` aborts, the body is cancelled and its buffer released.
  * @returns the body, which the caller releases.
  */
-export async function readBodyBytes(response: Response, limit: number, into: ByteSource): Promise<OwnedBytes> {
+export async function readBodyBytes(response: Response, limit: number, into: ByteSource, signal?: AbortSignal): Promise<OwnedBytes> {
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (declared > limit) {
     await response.body?.cancel().catch(() => undefined);
@@ -62,9 +63,15 @@ export async function readBodyBytes(response: Response, limit: number, into: Byt
   const reader = response.body.getReader();
   let buffer = into.take(Number.isSafeInteger(declared) && declared >= 0 ? declared : Math.min(limit, LARGE_BODY_BYTES));
   let length = 0;
+  // A body that does not heed the exchange's signal (a custom fetch's may not) is cancelled when it
+  // aborts: its read, and the buffer it fills, are not left waiting on it.
+  const onAbort = () => void reader.cancel().catch(() => undefined);
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {
       const { done, value } = await reader.read();
+      // Cut off by the abort, not ended: what was read is no body.
+      if (signal?.aborted) throw signal.reason;
       if (done) break;
       if (length + value.length > buffer.bytes.length) {
         if (length + value.length > limit) {
@@ -84,6 +91,7 @@ export async function readBodyBytes(response: Response, limit: number, into: Byt
     buffer.release();
     throw err;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     reader.releaseLock();
   }
 }
