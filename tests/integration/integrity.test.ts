@@ -124,6 +124,20 @@ describe('zeroing, proven on the real buffers', () => {
     }
   });
 
+  it('dispose() resolves only once the next request\'s K, made ahead, is zeroed: no secret outlives the client', async () => {
+    const server = await startTestServer();
+    const handed: Uint8Array[] = [];
+    try {
+      const client = clientFor(server, { secureMemory: spyMemory(handed) });
+      await client.create({ model: 'm', messages: [{ role: 'user', content: 'then dispose' }] });
+      await client.dispose();
+      expect(handed.filter((v) => v.length === K_BYTES).length).toBeGreaterThanOrEqual(1);
+      expect(handed.every((view) => view.every((b) => b === 0))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
   it.each([1, 2] as const)('protocol %i: a large request sealed and a large answer opened in place: each in one buffer, all zeroed, no plaintext sent', async (protocol) => {
     const server = await startTestServer();
     const handed: Uint8Array[] = [];

@@ -25,6 +25,7 @@ result.keyFiles = await step.keyFiles(url, keyDir);
 result.firstDefault = await step.firstRequest(url);
 result.oneDefault = await step.oneRequest();
 result.streamed = await step.streamedRequest();
+result.large = await step.largeRequest();
 result.tamperedDefault = await step.tamperedRequest(tamperKey);
 // The default key size, for the report: what a user's first request costs here.
 if (flags.includes('--first-4096')) result.first4096 = await step.firstRequest(url, 4096);

@@ -53,6 +53,8 @@ interface Result {
   firstDefault: Exchange;
   oneDefault: Exchange;
   streamed: { sent: string; content: string; streamed: boolean; protocol: number };
+  /** A request whose body is over 64 KiB: echoed whole or not. */
+  large: { echoed: boolean; length: number };
   tamperedDefault: Result['tampered'];
   first4096?: Exchange;
   /** workerd only: node: modules the Worker bundle imports. */
@@ -144,6 +146,8 @@ describe('@nomyo/core in every server runtime', () => {
       // A streamed answer, record by record (v2 streaming's keys and records in this runtime).
       expect(result.streamed).toEqual({ sent: result.streamed.sent, content: `echo: ${result.streamed.sent}`, streamed: true, protocol: 2 });
       expectNoPlaintextOnWire(server, [...v1, ...v2, result.streamed].map((e) => e.sent));
+      // A body over 64 KiB goes otherwise than a small one (a redirect mode workerd refuses, once).
+      expect(result.large).toEqual({ echoed: true, length: expect.any(Number) });
       for (const tampered of [result.tampered, result.tamperedDefault]) {
         expect(tampered).toEqual({ name: 'SecurityError', code: 'ERR_NOMYO_SECURITY', securityError: true });
       }

@@ -55,6 +55,16 @@ export async function streamedRequest() {
   return { sent: content, content: text, streamed: stream._metadata.streamed, protocol: stream._metadata.protocol };
 }
 
+/**
+ * A request whose sealed body is over 64 KiB, which the client sends otherwise than a small one (in
+ * Node.js as a stream of copied pieces, with `redirect: 'error'`): whether its answer echoes it whole.
+ */
+export async function largeRequest() {
+  const content = `large from ${describeRuntime().name} ${'x'.repeat(70_000)}`;
+  const answer = await current.create(ask(content));
+  return { echoed: answer.choices[0].message.content === `echo: ${content}`, length: content.length };
+}
+
 /** A request the router answers with a tampered package (the test's hook keys on the API key). */
 export async function tamperedRequest(tamperKey) {
   try {

@@ -73,6 +73,7 @@ try {
   result.firstDefault = await timedStep('firstRequest', url);
   result.oneDefault = await timedStep('oneRequest');
   result.streamed = (await step('streamedRequest')).value;
+  result.large = (await step('largeRequest')).value;
   result.tamperedDefault = (await step('tamperedRequest', tamperKey)).value;
   result.first4096 = await timedStep('firstRequest', url, 4096);
   await step('dispose');

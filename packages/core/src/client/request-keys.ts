@@ -48,11 +48,16 @@ export class KeyReserve<T> {
     this.#ready = this.make(last.recipient, last.secure).catch(() => undefined);
   }
 
-  /** Drops the waiting key, and makes no more. */
-  close(): void {
+  /**
+   * Drops the waiting key, and makes no more; resolves once a key being made is done (v2: its `K`
+   * zeroed), so that no secret of the client outlives its disposal.
+   */
+  async close(): Promise<void> {
+    const making = this.#ready;
     this.#closed = true;
     this.#ready = undefined;
     this.#last = undefined;
+    await making;
   }
 }
 
@@ -72,9 +77,8 @@ export class NextRequestKeys {
     this.v2.refill();
   }
 
-  /** The client is disposed: drops the waiting keys, and makes no more. */
-  close(): void {
-    this.v1.close();
-    this.v2.close();
+  /** The client is disposed: drops the waiting keys, and makes no more; resolves once none is being made. */
+  async close(): Promise<void> {
+    await Promise.all([this.v1.close(), this.v2.close()]);
   }
 }

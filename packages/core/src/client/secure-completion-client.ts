@@ -250,9 +250,10 @@ export class SecureCompletionClient {
     const keys = this.#keys.dispose();
     const source = this.#keySource.dispose();
     this.#serverKeys.clear();
-    this.#requestKeys.close();
-    // Resolves once a rotation or key write already running has settled: no key file changes after it.
-    await Promise.all([keys, source]);
+    const requestKeys = this.#requestKeys.close();
+    // Resolves once a rotation or key write already running has settled (no key file changes after
+    // it), and the next request's key being made is zeroed.
+    await Promise.all([keys, source, requestKeys]);
   }
 
   /** `await using` support: disposes the client at the end of the block. */

@@ -42,6 +42,8 @@ export class StreamAnswer {
         // Nothing can come before the header: the opener refuses any other event.
         if (step === 'end') this.opener.end(this.#rest); // the body ended first: cut short
       }
+      // Aborted while the header's keys were made (Web Crypto derives them asynchronously): no stream.
+      this.stream.throwIfStopped();
       this.stream.started(this.idleMs);
     } catch (err) {
       this.stream.close();

@@ -27,9 +27,10 @@ export interface Sending {
 
 /**
  * The request as it goes to fetch. A redirect must never take it (or the router key fetch) anywhere
- * else, least of all from https to http: 'manual' hands a redirect to us to refuse. A large body goes
- * with 'error' instead: with 'manual', fetch keeps a second copy of the whole body (Node's fetch tees
- * it, ready to re-send on a redirect); 'error' with no window re-sends nothing, so keeps none.
+ * else, least of all from https to http: 'manual' hands a redirect to us to refuse. In Node.js a large
+ * body goes with 'error' instead: with 'manual', Node's fetch keeps a second copy of the whole body
+ * (it tees it, ready to re-send on a redirect); 'error' with no window re-sends nothing, so keeps
+ * none. Elsewhere 'manual' stays: workerd refuses 'error' (and a body is no stream there to tee).
  *
  * Whatever fetch is given must stay valid after {@link Sending.revoke}, when the
  * body's buffer goes back to be reused: a router (or a proxy) may answer before it has read the whole
@@ -46,7 +47,7 @@ export function sendInit(init: RequestInit, ownFetch: boolean): Sending {
   const body = init.body;
   if (!(body instanceof Uint8Array)) return { init: { ...init, redirect: 'manual' }, revoke: () => {}, done: () => {} };
   const large = body.length >= LARGE_BODY_BYTES;
-  const sent: RequestInit = large ? { ...init, redirect: 'error', window: null } : { ...init, redirect: 'manual' };
+  const sent: RequestInit = large && nodeFetch ? { ...init, redirect: 'error', window: null } : { ...init, redirect: 'manual' };
   const runtimeFetch = ownFetch && (!nodeFetch || globalThis.fetch === nodeFetch);
   // A small body's buffer is reused too (for ciphertext only): a late reader would send another request's.
   if (!runtimeFetch) return { init: { ...sent, body: body.slice() }, revoke: () => {}, done: () => {} };

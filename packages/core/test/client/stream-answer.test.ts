@@ -104,6 +104,20 @@ describe('a streamed answer cut short', () => {
     await expect(chunks.next()).rejects.toBeInstanceOf(APIUserAbortError);
     expect((await chunks.next()).done).toBe(true);
   });
+
+  it('an abort while the header\'s keys are made (Web Crypto derives them asynchronously): start() rejects with the abort', async () => {
+    const k = crypto.getRandomValues(new Uint8Array(32));
+    const { body } = await sealedStream(k, ['one ']);
+    const caller = new AbortController();
+    let release!: () => void;
+    const kdfKey = new Promise<Awaited<ReturnType<typeof importHkdfKey>>>((resolve) => (release = () => resolve(importHkdfKey(k as Bytes))));
+    const answer = new StreamAnswer(new ResponseStream(bodyOf(body, body.length), new Headers(), new Deadline(10_000, caller.signal, 'stream header')), new StreamOpener(kdfKey, PAYLOAD_ID, heapBytes));
+    const started = answer.start();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    caller.abort();
+    release();
+    await expect(started).rejects.toBeInstanceOf(APIUserAbortError);
+  });
 });
 
 describe('what a peer on the path cannot make the client do', () => {

@@ -393,3 +393,27 @@ it('the comparisons above took every way: into a buffer of its own, in place, an
   expect(counts.inPlace).toBeGreaterThan(0);
   expect(counts.failedInPlace).toBeGreaterThan(0);
 });
+
+describe('openBody with a key node:crypto cannot take (a caller\'s non-extractable one: Web Crypto opens it)', () => {
+  it.each([
+    ['a small body, into a buffer of its own', 100],
+    ['a large body, into a buffer of its own and in place', 300_000],
+  ])('%s: the plaintext is the one sealed, and Web Crypto\'s own buffer is zeroed', async (_what, size) => {
+    const key = await subtle().importKey('raw', randomBytes(32), 'AES-GCM', false, ['encrypt', 'decrypt']);
+    const sealed = encoder.encode(JSON.stringify({ content: 'y'.repeat(size) }));
+    const body = encoder.encode(serializePackage(await sealWith(answerSealingV2(key, 'pid-web'), sealed as Bytes)));
+    const decrypt = subtle().decrypt.bind(subtle());
+    const webCryptos: ArrayBuffer[] = [];
+    vi.spyOn(subtle(), 'decrypt').mockImplementation(async (...args: Parameters<SubtleCrypto['decrypt']>) => {
+      const out = await decrypt(...args);
+      webCryptos.push(out);
+      return out;
+    });
+    for (const inPlace of [false, true]) {
+      const text = { fatal: true, parse };
+      expect(Buffer.from(await openBytes(body, text, answerOpenerV2(key, 'pid-web'), inPlace)).equals(Buffer.from(sealed))).toBe(true);
+    }
+    expect(webCryptos.length).toBe(2);
+    for (const out of webCryptos) expect(new Uint8Array(out).every((b) => b === 0)).toBe(true);
+  });
+});
