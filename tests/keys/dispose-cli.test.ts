@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,18 @@ describe('nomyo keys', () => {
   });
   afterAll(() => server.close());
 
+  it.each([
+    [['keys', 'generate', '--dir', 'k', 'hunter2hunter2'], /an argument that is no option/],
+    [['keys', 'generate', '--password=hunter2hunter2'], /an unknown option/],
+    [['keys', 'change-password', '--password-env'], /an option without its value/],
+  ])('bad arguments %j: a usage error (status 2) that does not repeat them, for they may be a password', async (args, kind) => {
+    const { status, stdout, stderr } = await cli(args);
+    expect(status).toBe(2);
+    expect(stderr).toMatch(kind);
+    expect(stderr).toMatch(/^usage: nomyo keys generate/m);
+    expect(stdout + stderr).not.toContain('hunter2');
+  });
+
   it('generate, fingerprint and change-password, with passwords from the environment only', () =>
     withTempDir(async (tmp) => {
       const dir = join(tmp, 'k');
@@ -91,6 +103,21 @@ describe('nomyo keys', () => {
       const client = clientFor(server, { keyDir: dir, keyPassword: 'second password' });
       expect((await client.client.keyPair()).fingerprint).toBe(hex);
       await expect(clientFor(server, { keyDir: dir, keyPassword: 'first password' }).client.keyPair()).rejects.toBeInstanceOf(KeyPasswordError);
+
+      // A key file that is a link, in a directory others may write: refused, as everywhere else, and left as it is.
+      const linked = join(tmp, 'linked');
+      mkdirSync(linked, { mode: 0o700 });
+      symlinkSync(join(dir, 'private_key.pem'), join(linked, 'private_key.pem'));
+      const viaLink = await cli(['keys', 'change-password', '--dir', linked, '--password-env', 'OLD', '--new-password-env', 'NEW'], { OLD: 'second password', NEW: 'third password' });
+      expect(viaLink.status).toBe(1);
+      expect(viaLink.stderr).toMatch(/KeyFileError/);
+      expect(lstatSync(join(linked, 'private_key.pem')).isSymbolicLink()).toBe(true);
+      chmodSync(dir, 0o777);
+      const open = await cli(['keys', 'change-password', '--dir', dir, '--password-env', 'OLD', '--new-password-env', 'NEW'], { OLD: 'second password', NEW: 'third password' });
+      chmodSync(dir, 0o700);
+      expect(open.status).toBe(1);
+      expect(open.stderr).toMatch(/writable by/);
+      await clientFor(server, { keyDir: dir, keyPassword: 'second password' }).client.keyPair(); // unchanged
 
       // No terminal and no variable: a clear refusal, nothing written.
       const noTty = await cli(['keys', 'generate', '--dir', join(tmp, 'other'), '--size', '2048']);

@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../keys/files/atomic-write.js';
 import { generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile } from '../keys/files/key-files.js';
 import { assertNoKeyPair } from '../keys/files/key-dir.js';
 import { KnownRouters } from '../keys/files/known-routers.js';
+import { checkKeyDirectory, checkManagedFile } from '../keys/files/safe-paths.js';
 import { passwordFromEnv, promptHidden, promptNewPassword } from './password.js';
 
 export const KEYS_USAGE = `usage: nomyo keys generate [--dir DIR] [--size 4096|3072|2048] [--password-env VAR | --no-password]
@@ -33,9 +34,23 @@ const OPTIONS = {
 } as const;
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 
+/** What parseArgs refused, by its error code. */
+const PARSE_ERRORS: Record<string, string> = {
+  ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: 'an argument that is no option',
+  ERR_PARSE_ARGS_UNKNOWN_OPTION: 'an unknown option',
+  ERR_PARSE_ARGS_INVALID_OPTION_VALUE: 'an option without its value, or with one it takes none',
+};
+
 export async function keys(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({ args: rest, options: OPTIONS, strict: true });
+  let values: Values;
+  try {
+    ({ values } = parseArgs({ args: rest, options: OPTIONS, strict: true }));
+  } catch (err) {
+    // Named by its kind only: what was typed may be a password (`generate hunter2`, `--password=…`).
+    process.stderr.write(`nomyo keys: ${PARSE_ERRORS[(err as { code?: string }).code ?? ''] ?? 'invalid arguments'} (not repeated here: it may be a secret)\n${KEYS_USAGE}\n`);
+    return 2;
+  }
   switch (command) {
     case 'generate':
       return generate(values);
@@ -106,6 +121,10 @@ async function fingerprint(values: Values): Promise<number> {
 
 async function changePassword(values: Values): Promise<number> {
   const { privateKeyPath } = keyFilePaths(values.dir);
+  // The checks every other use of a key directory makes: one others may write to is refused, and a
+  // link in place of the key file is left as it is, never replaced by a file of ours.
+  await checkKeyDirectory(values.dir);
+  await checkManagedFile(privateKeyPath);
   const bytes = await readKeyFile(privateKeyPath);
   if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
   const pem = bytes.toString('utf8');

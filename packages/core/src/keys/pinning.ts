@@ -17,6 +17,12 @@ export interface TrustStore {
   /** Trusts `fingerprint` for `origin`, replacing what was there (and forgetting which of its keys spoke protocol 2). */
   set(origin: string, fingerprint: string): Promise<void>;
   /**
+   * Trust on first use: trusts `fingerprint` for `origin` unless a key is trusted for it already
+   * (another client, or process, got there first), and resolves to the one trusted now. Keeps what
+   * the store knows of protocol 2. Stores without it are given {@link set}.
+   */
+  trustFirst?(origin: string, fingerprint: string): Promise<string>;
+  /**
    * Whether the router at `origin` advertised protocol 2 while presenting the key `fingerprint`
    * (downgrade protection across restarts). Stores without it remember nothing.
    */
@@ -92,10 +98,12 @@ export class ServerKeyPinning {
     }
     if (!this.store) return;
     const store = await this.store();
-    const known = await store.get(this.origin);
+    let known = await store.get(this.origin);
     if (known === undefined) {
-      await store.set(this.origin, key.fingerprint);
-      return;
+      // First use: not `set`, which forgets that the router spoke protocol 2 (recorded while it was
+      // pinned, say), and would replace a key another client trusted meanwhile.
+      if (!store.trustFirst) return store.set(this.origin, key.fingerprint);
+      known = await store.trustFirst(this.origin, key.fingerprint);
     }
     if (known !== key.fingerprint) {
       throw new SecurityError(

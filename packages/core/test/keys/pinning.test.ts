@@ -75,6 +75,30 @@ describe('KnownRouters', () => {
       expect(await known.get('https://r')).toBeUndefined();
     }));
 
+  it('trust on first use keeps what a pinned client recorded of protocol 2: dropping the pin allows no downgrade', () =>
+    withTempDir(async (dir) => {
+      // While pinned, the client recorded that the router's key advertised protocol 2, and trusted nothing.
+      await new KnownRouters(dir).rememberV2('https://r', A);
+      // The pin dropped, the same key is trusted on first use: what it advertised is still known.
+      await new ServerKeyPinning('https://r', undefined, async () => new KnownRouters(dir)).check(key(A));
+      expect(await new KnownRouters(dir).get('https://r')).toBe(A);
+      expect(await new KnownRouters(dir).spokeV2('https://r', A)).toBe(true);
+    }));
+
+  it('two clients sharing a key directory, trusting two routers at once, both keep theirs; a key trusted meanwhile is not replaced', () =>
+    withTempDir(async (dir) => {
+      const [one, two] = [new KnownRouters(dir), new KnownRouters(`${dir}/.`)];
+      await Promise.all([one.trustFirst('https://r', A), two.trustFirst('https://s', B), one.rememberV2('https://r', A), two.rememberV2('https://s', B)]);
+      for (const known of [one, two, new KnownRouters(dir)]) {
+        expect([await known.get('https://r'), await known.get('https://s')]).toEqual([A, B]);
+        expect([await known.spokeV2('https://r', A), await known.spokeV2('https://s', B)]).toEqual([true, true]);
+      }
+      // Another client trusted A for https://r first: B is not trusted in its place, and is refused.
+      expect(await two.trustFirst('https://r', B)).toBe(A);
+      const racing: TrustStore = { location: 'x', get: async () => undefined, set: () => expect.fail('set'), trustFirst: async () => A };
+      await expect(new ServerKeyPinning('https://t', undefined, async () => racing).check(key(B))).rejects.toBeInstanceOf(SecurityError);
+    }));
+
   it('a corrupt store is an error and is not rewritten', () =>
     withTempDir(async (dir) => {
       const file = join(dir, 'known_routers.json');

@@ -10,13 +10,16 @@
  * fact kept as `v2Since` in the router's entry (moved to `spokeV2` on the next write).
  */
 import { chmod, mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KeyFileError } from '../../errors.js';
 import type { TrustStore } from '../pinning.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { checkKeyDirectory, checkManagedFile } from './safe-paths.js';
 
 export const KNOWN_ROUTERS_FILE = 'known_routers.json';
+
+/** The last change queued for each file (its path), by every KnownRouters of this process. */
+const chains = new Map<string, Promise<unknown>>();
 
 interface Entry {
   fingerprint: string;
@@ -35,10 +38,12 @@ interface Known {
  */
 export class KnownRouters implements TrustStore {
   readonly location: string;
-  #chain: Promise<unknown> = Promise.resolve();
+  /** The file's absolute path: what its changes queue on in this process. */
+  readonly #path: string;
 
   constructor(private readonly dir: string) {
     this.location = join(dir, KNOWN_ROUTERS_FILE);
+    this.#path = resolve(this.location);
   }
 
   async get(origin: string): Promise<string | undefined> {
@@ -55,6 +60,21 @@ export class KnownRouters implements TrustStore {
       known.routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
       delete known.spokeV2[origin];
     });
+  }
+
+  /**
+   * Trusts `fingerprint` for `origin` on first use, unless a key is trusted for it already (read
+   * again under the write lock), and resolves to the one trusted now. What it knows of protocol 2 stays.
+   */
+  async trustFirst(origin: string, fingerprint: string): Promise<string> {
+    let trusted = fingerprint;
+    await this.#update((known) => {
+      const entry = known.routers[origin];
+      if (entry) trusted = entry.fingerprint;
+      else known.routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
+      return entry === undefined;
+    });
+    return trusted;
   }
 
   /** Whether the router at `origin` has advertised protocol 2 with the key `fingerprint`. */
@@ -82,11 +102,14 @@ export class KnownRouters implements TrustStore {
     });
   }
 
-  #update(change: (known: Known) => void): Promise<void> {
-    // One writer at a time in this process; another process racing on first use writes the same fact.
-    const run = this.#chain.then(async () => {
+  /** Reads, changes and writes the file, one change at a time for this file in this process; `change` returning false writes nothing. */
+  #update(change: (known: Known) => boolean | void): Promise<void> {
+    // One writer at a time per file, whichever client of this process: two clients sharing a key
+    // directory each wrote what they had read, and one's router was forgotten (its changed key then
+    // trusted anew). Processes sharing one are not held to it: a small window remains between them.
+    const run = (chains.get(this.#path) ?? Promise.resolve()).then(async () => {
       const known = await this.#read();
-      change(known);
+      if (change(known) === false) return;
       if (!(await checkKeyDirectory(this.dir))) {
         const created = await mkdir(this.dir, { recursive: true, mode: 0o700 });
         if (created !== undefined) await chmod(this.dir, 0o700);
@@ -94,7 +117,9 @@ export class KnownRouters implements TrustStore {
       }
       await writeFileAtomic(this.location, `${JSON.stringify({ version: 1, ...known }, null, 2)}\n`, 0o600);
     });
-    this.#chain = run.catch(() => undefined);
+    const settled = run.catch(() => undefined);
+    chains.set(this.#path, settled);
+    void settled.then(() => chains.get(this.#path) === settled && chains.delete(this.#path));
     return run;
   }
 
