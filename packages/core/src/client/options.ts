@@ -56,8 +56,8 @@ export interface SecureCompletionClientOptions {
   serverKeyTtl?: number;
   /**
    * A fetch implementation (default: the global one): a proxy agent's, or a test's. It is called
-   * with the full URL and a `RequestInit` whose `redirect` is `'manual'` (`'error'` for a body of
-   * 64 KiB or more), which it must honour: a redirect must never move a request. It sees sealed
+   * with the full URL and a `RequestInit` whose `redirect` is `'manual'` (`'error'` in Node.js for a
+   * body of 64 KiB or more), which it must honour: a redirect must never move a request. It sees sealed
    * packages and the headers (the API key among them), never a plaintext. The timeouts and the
    * caller's abort hold even for one that drops `init.signal`: the call ends on time, and a
    * stream's body is cancelled.

@@ -102,7 +102,7 @@ const streamingGcm: GcmPieces = {
     } catch {
       throw decryptionFailed();
     }
-    if (!decipher) return webCryptoGcm.open(key, nonce, aad, tag, ciphertextLength, feed, target);
+    if (!decipher) return intoTarget(await webCryptoGcm.open(key, nonce, aad, tag, ciphertextLength, feed, target), target);
     if (target.length < ciphertextLength) throw new RangeError('plaintext target too small');
     let written = 0;
     try {
@@ -136,3 +136,18 @@ const streamingGcm: GcmPieces = {
 };
 
 export const gcmPieces: GcmPieces = usable ? streamingGcm : webCryptoGcm;
+
+/**
+ * A key node:crypto cannot take (a caller's non-extractable CryptoKey) is opened by Web Crypto, into
+ * a buffer of its own: copied into `target`, as this implementation promises its callers (it
+ * streams), and zeroed. Web Crypto has read all of the ciphertext by then: `target` may be where it was.
+ */
+function intoTarget(plaintext: Uint8Array, target: Uint8Array): Uint8Array {
+  try {
+    if (target.length < plaintext.length) throw new RangeError('plaintext target too small');
+    target.set(plaintext);
+    return plaintext.length === target.length ? target : target.subarray(0, plaintext.length);
+  } finally {
+    plaintext.fill(0);
+  }
+}

@@ -82,7 +82,7 @@ async function openInto<T extends object>(body: Uint8Array, read: PackageBody, o
     decode(target.bytes);
     const { key, aad, ...rest } = await checked.keys();
     // On failure gcm.open zeroes what it wrote.
-    const plaintext = intoTarget(await gcm.open(key, checked.nonce, aad, checked.tag, length, pieces(target.bytes, length), target.bytes), target.bytes);
+    const plaintext = await gcm.open(key, checked.nonce, aad, checked.tag, length, pieces(target.bytes, length), target.bytes);
     return { plaintext: head(target, plaintext.length), ...(rest as unknown as T) };
   } catch (err) {
     target.release();
@@ -101,22 +101,8 @@ async function openInPlace<T extends object>(body: Uint8Array, read: PackageBody
   const { key, aad, ...rest } = await checked.keys();
   const gcm = await gcmPieces();
   // On failure gcm.open zeroes what it wrote: no unauthenticated plaintext stays in the body.
-  const out = body.subarray(0, length);
-  const plaintext = intoTarget(await gcm.open(key, checked.nonce, aad, checked.tag, length, pieces(body, length), out), out);
-  return { plaintext, ...(rest as unknown as T) };
-}
-
-/**
- * The plaintext as a view of `into`, where the cipher wrote it; node:crypto hands a key it cannot take
- * (a caller's non-extractable one) to Web Crypto, which gives a buffer of its own: copied into `into`,
- * then zeroed, as a record's is (stream/records.ts).
- */
-function intoTarget(plaintext: Uint8Array, into: Uint8Array): Uint8Array<ArrayBuffer> {
-  if (plaintext.buffer !== into.buffer || plaintext.byteOffset !== into.byteOffset) {
-    into.set(plaintext);
-    plaintext.fill(0);
-  }
-  return into.subarray(0, plaintext.length) as Uint8Array<ArrayBuffer>;
+  const plaintext = await gcm.open(key, checked.nonce, aad, checked.tag, length, pieces(body, length), body.subarray(0, length));
+  return { plaintext: plaintext as Uint8Array<ArrayBuffer>, ...(rest as unknown as T) };
 }
 
 /** `encrypted_payload.ciphertext` of a package its opener has checked: a string. */
