@@ -34,6 +34,19 @@ describe('keyDir against the reference server', () => {
       await Promise.all([a.dispose(), b.dispose()]);
     }));
 
+  it('a key password for a key stored in the clear is warned of: it protects nothing there', () =>
+    withTempDir(async (tmp) => {
+      const keyDir = join(tmp, 'keys');
+      const plain = clientFor(server, { keyDir, keyRotationInterval: 0 });
+      await (await plain.client.keyPair(), plain.dispose());
+      expect(readFileSync(join(keyDir, 'private_key.pem'), 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+      const warnings: string[] = [];
+      const client = clientFor(server, { keyDir, keyPassword: PASSWORD, keyRotationInterval: 0, onWarning: (w) => warnings.push(w) });
+      await client.client.keyPair();
+      expect(warnings.filter((w) => !w.startsWith('allowHttp'))).toEqual([`${join(keyDir, 'private_key.pem')} is not encrypted: the key password does not protect it (nomyo keys change-password encrypts it)`]);
+      await client.dispose();
+    }));
+
   it('a wrong password is a KeyPasswordError: nothing is sent, the file is untouched', () =>
     withTempDir(async (keyDir) => {
       const a = clientFor(server, { keyDir, keyPassword: PASSWORD });

@@ -247,6 +247,11 @@ function pemBlock(pem: string, label: PemLabel): Bytes {
   }
 }
 
+/** Whether a PEM key file holds an `ENCRYPTED PRIVATE KEY` block. */
+export function isEncryptedPem(pem: string): boolean {
+  return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+}
+
 /**
  * The PKCS#8 PrivateKeyInfo DER in a PEM key file: `PRIVATE KEY` as is, `ENCRYPTED PRIVATE KEY`
  * decrypted with `password`. The result holds the private key: zero it when done.
@@ -258,7 +263,7 @@ function pemBlock(pem: string, label: PemLabel): Bytes {
  */
 export async function readPrivateKeyPem(pem: string, password?: string): Promise<Bytes> {
   if (typeof pem !== 'string') throw new InvalidArgumentError('the key file must be PEM text');
-  if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) {
+  if (isEncryptedPem(pem)) {
     if (password === undefined || password === '') throw new KeyPasswordError(PASSWORD_REQUIRED);
     return decryptPrivateKeyInfo(pemBlock(pem, 'ENCRYPTED PRIVATE KEY'), password);
   }

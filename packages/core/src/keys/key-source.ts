@@ -95,7 +95,7 @@ export class ClientKeySource {
 
   /** A pair from the user's files for `loadKeys`; those files are never written, so rotations of it stay in memory. */
   async load(privateKeyPath: string, publicKeyPath: string | undefined, password: string | undefined): Promise<ClientKeyPair> {
-    const pair = await (await keyFiles()).loadKeyFiles(privateKeyPath, publicKeyPath, password);
+    const pair = await (await keyFiles()).loadKeyFiles(privateKeyPath, publicKeyPath, password, this.#onWarning);
     this.saveDir = undefined;
     return pair;
   }

@@ -35,7 +35,7 @@ export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<C
   if (process.platform !== 'win32' && (privateStat.mode & 0o077) !== 0) {
     options.onWarning?.(`${privateKeyPath} is readable by other users (mode ${(privateStat.mode & 0o777).toString(8)}): run chmod 600 on it`);
   }
-  const pair = await loadKeyFiles(privateKeyPath, undefined, options.password);
+  const pair = await loadKeyFiles(privateKeyPath, undefined, options.password, options.onWarning);
   await reconcilePublicKey(publicKeyPath, privateKeyPath, pair, options.onWarning);
   return pair;
 }

@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { derToPem, pemToDer } from '../../crypto/pem.js';
 import { spkiFingerprint } from '../../crypto/fingerprint.js';
-import { encryptPrivateKeyPem, readPrivateKeyPem } from '../../crypto/pkcs8-pbes2.js';
+import { encryptPrivateKeyPem, isEncryptedPem, readPrivateKeyPem } from '../../crypto/pkcs8-pbes2.js';
 import { KeyFileError } from '../../errors.js';
 import { generateClientKeyPair, type ClientKeyPair } from '../client-keys.js';
 import { exportPkcs8, keyPairFromPkcs8 } from '../key-material.js';
@@ -53,15 +53,21 @@ export async function readKeyFile(path: string): Promise<Buffer | undefined> {
 /**
  * Loads a key pair: the private key (PKCS#8 PEM, encrypted or not) and, when given, the public key,
  * which must match. Without a public key path the public key is derived from the private one.
+ * `onWarning` is told when a password is given for a key stored in the clear.
  * @throws KeyPasswordError wrong or missing password; KeyFileError anything else (missing, corrupt,
  * not RSA, under 2048 bits, mismatched public key).
  */
-export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: string, password?: string): Promise<ClientKeyPair> {
+export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: string, password?: string, onWarning?: (message: string) => void): Promise<ClientKeyPair> {
   const bytes = await readKeyFile(privateKeyPath);
   if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
   let pair: ClientKeyPair;
   try {
-    const pkcs8 = await readPrivateKeyPem(bytes.toString('utf8'), password);
+    const pem = bytes.toString('utf8');
+    // A password given for a key stored in the clear protects nothing: the caller believes otherwise.
+    if (password !== undefined && !isEncryptedPem(pem)) {
+      onWarning?.(`${privateKeyPath} is not encrypted: the key password does not protect it (nomyo keys change-password encrypts it)`);
+    }
+    const pkcs8 = await readPrivateKeyPem(pem, password);
     try {
       pair = await keyPairFromPkcs8(pkcs8);
     } finally {
