@@ -209,12 +209,11 @@ class EventSink {
         this.res.off('close', onClose);
         resolve(taken);
       };
-      // A connection destroyed elsewhere (the drain's last second) calls its pending writes back, and
-      // the response then emits 'finish' for what never left (Node.js 20, 22): taken only if it stands.
+      // A destroyed connection (the stall limit below, the drain's last second) calls its pending
+      // writes back, and the response then emits 'finish' for what never left (Node.js 20, 22): taken
+      // only if the socket stands.
       const onEvent = () => settle(socket?.destroyed !== true);
       const onClose = () => settle(false);
-      // Settled before the connection is destroyed: destroying it calls the pending writes back, and
-      // the response then emits 'finish' for what never left.
       if (stallMs > 0) stalled = setTimeout(() => (onStall(this.watch.fields), onClose(), this.res.destroy()), stallMs);
       this.res.on(event, onEvent);
       this.res.on('close', onClose);
