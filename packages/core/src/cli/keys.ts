@@ -9,7 +9,8 @@ import { InvalidArgumentError, KeyFileError } from '../errors.js';
 import { keyPairFromPkcs8 } from '../keys/key-material.js';
 import { writeFileAtomic } from '../keys/files/atomic-write.js';
 import { generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile } from '../keys/files/key-files.js';
-import { assertNoKeyPair } from '../keys/files/key-dir.js';
+import { withKeyDirLock } from '../keys/files/dir-lock.js';
+import { assertNoKeyPair, settleKeyDir } from '../keys/files/key-dir.js';
 import { KnownRouters } from '../keys/files/known-routers.js';
 import { checkKeyDirectory, checkManagedFile } from '../keys/files/safe-paths.js';
 import { passwordFromEnv, promptHidden, promptNewPassword } from './password.js';
@@ -86,7 +87,7 @@ async function generate(values: Values): Promise<number> {
   const bits = checkKeySize(Number(values.size));
   await assertNoKeyPair(values.dir);
   const password = await newPassword(values['password-env'], values, true);
-  const pair = await generateKeyFiles(values.dir, bits, { password });
+  const pair = await generateKeyFiles(values.dir, bits, { password, exclusive: true });
   const { privateKeyPath, publicKeyPath } = keyFilePaths(values.dir);
   process.stderr.write(`wrote ${privateKeyPath} (RSA-${bits}, ${password ? 'encrypted' : 'NOT encrypted'}, 0600) and ${publicKeyPath} (0644)\n`);
   printFingerprint(pair.fingerprint);
@@ -131,10 +132,20 @@ async function changePassword(values: Values): Promise<number> {
   bytes.fill(0);
   const pkcs8 = await readPrivateKeyPem(pem, await currentPassword(pem, values));
   try {
-    await keyPairFromPkcs8(pkcs8); // refuse to re-protect something that is not a usable key
+    const pair = await keyPairFromPkcs8(pkcs8); // refuse to re-protect something that is not a usable key
     const password = await newPassword(values['new-password-env'], values, false);
     const next = password === undefined ? derToPem(pkcs8, 'PRIVATE KEY') : await encryptPrivateKeyPem(pkcs8, password);
-    await writeFileAtomic(privateKeyPath, next, 0o600);
+    // Written holding the directory's lock, and only over the file that was read: a client of this
+    // directory may have rotated the key while the passwords were asked for.
+    await withKeyDirLock(values.dir, async () => {
+      const now = await readKeyFile(privateKeyPath);
+      const unchanged = now?.toString('utf8') === pem;
+      now?.fill(0);
+      if (!unchanged) throw new KeyFileError(`${privateKeyPath} changed while the passwords were asked for (a client rotated its key?): run change-password again`);
+      await writeFileAtomic(privateKeyPath, next, 0o600);
+      // The backup of a rotation cut off, a key given up under the old password, goes now too.
+      await settleKeyDir(values.dir, pair);
+    });
     process.stderr.write(`rewrote ${privateKeyPath} (${password ? 'encrypted' : 'NOT encrypted'}); the key itself is unchanged\n`);
   } finally {
     pkcs8.fill(0);

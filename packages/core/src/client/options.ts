@@ -30,7 +30,8 @@ export interface SecureCompletionClientOptions {
    * `public_key.pem` 0644, directory 0700). The pair there is loaded, or generated and saved when
    * the directory holds none; rotated pairs are saved there too. A key that exists but cannot be
    * opened is an error, never replaced. Also holds `known_routers.json` (trust on first use of
-   * router keys). Without it, keys live in memory only.
+   * router keys). Processes may share one: they write it one at a time, holding `nomyo.lock`
+   * there. Without it, keys live in memory only.
    */
   keyDir?: string;
   /** Password of the private key file in `keyDir` (at least 8 characters). Default: `NOMYO_KEY_PASSWORD`; none: the file is not encrypted. */

@@ -85,7 +85,7 @@ export class ClientKeySource {
       const files = await keyFiles();
       await files.assertNoKeyPair(saveDir);
       const fresh = await generateClientKeyPair(bits, { extractable: true });
-      pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, beforeWrite: () => this.#assertNotDisposed() }));
+      pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, exclusive: true, beforeWrite: () => this.#assertNotDisposed() }));
       this.#password = password;
     }
     this.saveDir = saveDir;

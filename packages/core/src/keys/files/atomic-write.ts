@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
+/** A temporary file is named `<target><TEMP_INFIX><12 hex digits>`. */
+export const TEMP_INFIX = '.tmp-';
+
 /** Test hooks: inject a failure (a "crash") at a precise step. */
 export interface WriteHooks {
   /** Called after the temporary file is written and synced, before the rename. */
@@ -15,7 +18,7 @@ export interface WriteHooks {
 
 /** Replaces `path` with `data` atomically; the file gets `mode` (e.g. 0o600) from its creation. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, hooks: WriteHooks = {}): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const tmp = `${path}${TEMP_INFIX}${randomBytes(6).toString('hex')}`;
   // 'wx': never follow or reuse something already at the temporary name.
   const handle = await open(tmp, 'wx', mode);
   try {

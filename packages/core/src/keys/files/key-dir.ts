@@ -1,13 +1,16 @@
 /**
  * The key directory (`keyDir`, Node only): load the pair it holds, or generate and save one when it
  * holds none. A key that exists but cannot be opened is an error, never replaced by a fresh key:
- * replacing it would silently lose the user's key.
+ * replacing it would silently lose the user's key. Anything to repair or create is done holding
+ * the directory's lock (dir-lock.ts), against the files as they are then.
  */
 import { KeyFileError } from '../../errors.js';
 import type { ClientKeyPair } from '../client-keys.js';
 import { writeFileAtomic } from './atomic-write.js';
-import { BACKUP_SUFFIX, checkPublicKeyFile, generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile, type SaveKeyOptions } from './key-files.js';
-import { checkKeyDirectory, checkManagedFile, lstatOrUndefined } from './safe-paths.js';
+import { withKeyDirLock } from './dir-lock.js';
+import { BACKUP_SUFFIX, checkPublicKeyFile, existingKeyError, generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile, type SaveKeyOptions } from './key-files.js';
+import { findLeftovers, removeLeftovers } from './leftovers.js';
+import { checkKeyDirectory, checkManagedFile, ensureKeyDirectory, lstatOrUndefined } from './safe-paths.js';
 
 export interface KeyDirOptions extends SaveKeyOptions {
   /** Modulus for a pair generated because the directory holds none. */
@@ -22,22 +25,63 @@ export interface KeyDirOptions extends SaveKeyOptions {
  */
 export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<ClientKeyPair> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
+  // Without the lock first: a start, the common case, never waits on another process's write.
   const dirStat = await checkKeyDirectory(dir);
   // lstat: a link (even one to nothing) is refused, never taken for a missing key and replaced.
   const privateStat = dirStat && (await checkManagedFile(privateKeyPath));
   const publicStat = dirStat && (await checkManagedFile(publicKeyPath));
-  if (!privateStat) {
-    if (publicStat) {
+  if (privateStat && publicStat && (await findLeftovers(dir)).length === 0) {
+    const pair = await loadPair(privateKeyPath, options);
+    // A mismatch here may be a rotation of another process between its two renames: settled under the lock.
+    const matches = await checkPublicKeyFile(publicKeyPath, pair).then(() => true, () => false);
+    if (matches) return pair;
+  }
+  await ensureKeyDirectory(dir);
+  const settled = await withKeyDirLock(dir, () => settle(dir, options));
+  if (settled) return settled;
+  // The first pair, made outside the lock (the slow part) and written only where there is still none.
+  try {
+    return await generateKeyFiles(dir, options.bits, { ...options, exclusive: true });
+  } catch (err) {
+    // Another process made it meanwhile: theirs is the directory's pair.
+    if (!(await checkManagedFile(privateKeyPath))) throw err;
+  }
+  return openKeyDir(dir, options);
+}
+
+/**
+ * Holding the lock: the directory's pair, its public key repaired and what interrupted writes left
+ * removed; undefined when it holds none.
+ */
+async function settle(dir: string, options: KeyDirOptions): Promise<ClientKeyPair | undefined> {
+  const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
+  if (!(await checkManagedFile(privateKeyPath))) {
+    if (await checkManagedFile(publicKeyPath)) {
       throw new KeyFileError(`${dir} holds ${publicKeyPath} but no private key: restore private_key.pem, or remove public_key.pem to start with a new key`);
     }
-    return generateKeyFiles(dir, options.bits, options);
+    return undefined;
   }
-  if (process.platform !== 'win32' && (privateStat.mode & 0o077) !== 0) {
+  const pair = await loadPair(privateKeyPath, options);
+  await settleKeyDir(dir, pair, options.onWarning);
+  return pair;
+}
+
+async function loadPair(privateKeyPath: string, options: KeyDirOptions): Promise<ClientKeyPair> {
+  const privateStat = await checkManagedFile(privateKeyPath);
+  if (privateStat && process.platform !== 'win32' && (privateStat.mode & 0o077) !== 0) {
     options.onWarning?.(`${privateKeyPath} is readable by other users (mode ${(privateStat.mode & 0o777).toString(8)}): run chmod 600 on it`);
   }
-  const pair = await loadKeyFiles(privateKeyPath, undefined, options.password, options.onWarning);
-  await reconcilePublicKey(publicKeyPath, privateKeyPath, pair, options.onWarning);
-  return pair;
+  return loadKeyFiles(privateKeyPath, undefined, options.password, options.onWarning);
+}
+
+/**
+ * Holding the lock, with `pair` the one in private_key.pem: public_key.pem made to match it, then what
+ * interrupted writes left removed (the rotated-away key's backup among them).
+ */
+export async function settleKeyDir(dir: string, pair: ClientKeyPair, onWarning?: (message: string) => void): Promise<void> {
+  const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
+  await reconcilePublicKey(publicKeyPath, privateKeyPath, pair, onWarning);
+  await removeLeftovers(dir);
 }
 
 /**
@@ -62,7 +106,5 @@ async function reconcilePublicKey(publicKeyPath: string, privateKeyPath: string,
 /** Refuses to write a new pair over an existing one (explicit generation must not destroy a key), or into an unsafe directory. */
 export async function assertNoKeyPair(dir: string): Promise<void> {
   const { privateKeyPath } = keyFilePaths(dir);
-  if ((await checkKeyDirectory(dir)) && (await checkManagedFile(privateKeyPath))) {
-    throw new KeyFileError(`${privateKeyPath} already exists: load it (loadKeys / keyDir), or move it away first; it is never overwritten`);
-  }
+  if ((await checkKeyDirectory(dir)) && (await checkManagedFile(privateKeyPath))) throw existingKeyError(privateKeyPath);
 }

@@ -2,7 +2,7 @@
  * Key pair files (Node only): `private_key.pem` (PKCS#8, optionally PBES2-encrypted, mode 0600)
  * and `public_key.pem` (SPKI, 0644), read and written atomically.
  */
-import { chmod, mkdir, readFile, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { derToPem, pemToDer } from '../../crypto/pem.js';
 import { spkiFingerprint } from '../../crypto/fingerprint.js';
@@ -11,7 +11,8 @@ import { KeyFileError } from '../../errors.js';
 import { generateClientKeyPair, type ClientKeyPair } from '../client-keys.js';
 import { exportPkcs8, keyPairFromPkcs8 } from '../key-material.js';
 import { syncDirectory, writeFileAtomic, type WriteHooks } from './atomic-write.js';
-import { checkKeyDirectory, checkManagedFile } from './safe-paths.js';
+import { withKeyDirLock } from './dir-lock.js';
+import { checkManagedFile, ensureKeyDirectory } from './safe-paths.js';
 
 export const PRIVATE_KEY_FILE = 'private_key.pem';
 export const PUBLIC_KEY_FILE = 'public_key.pem';
@@ -31,6 +32,8 @@ export interface SaveKeyOptions {
    * abandons the save with every file as it was (a client disposed meanwhile).
    */
   beforeWrite?: (() => void) | undefined;
+  /** Refuses (KeyFileError) to write over an existing private key, checked under the directory's lock. */
+  exclusive?: boolean | undefined;
 }
 
 export function keyFilePaths(dir: string): { privateKeyPath: string; publicKeyPath: string } {
@@ -96,21 +99,16 @@ export async function checkPublicKeyFile(publicKeyPath: string, pair: ClientKeyP
 }
 
 /**
- * Writes `pair` into `dir` (created 0700): each file atomically; while they are replaced, the
- * previous files are kept as `*.bak`, removed once both new files are whole and synced.
+ * Writes `pair` into `dir` (created 0700), holding the directory's lock (dir-lock.ts): each file
+ * atomically; while they are replaced, the previous files are kept as `*.bak`, removed once both
+ * new files are whole and synced. The key is encrypted before the lock is taken (the slow part).
  * `pair.privateKey` must be extractable; the pair returned holds it re-imported non-extractable.
- * @throws KeyFileError an existing `dir` owned by another user or writable by others, or a key file
- * that is a symbolic link (left as it is).
+ * @throws KeyFileError an existing `dir` owned by another user or writable by others, a key file
+ * that is a symbolic link (left as it is), or with `exclusive` an existing private key.
  */
 export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: SaveKeyOptions = {}): Promise<ClientKeyPair> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
-  if (!(await checkKeyDirectory(dir))) {
-    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
-    if (created !== undefined) await chmod(dir, 0o700);
-    await checkKeyDirectory(dir);
-  }
-  await checkManagedFile(privateKeyPath);
-  await checkManagedFile(publicKeyPath);
+  await ensureKeyDirectory(dir);
   const pkcs8 = await exportPkcs8(pair.privateKey);
   let pem: string;
   let usable: ClientKeyPair;
@@ -121,12 +119,21 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
     pkcs8.fill(0);
   }
   options.beforeWrite?.();
-  const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
-  await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
-  await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);
-  for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
-  await syncDirectory(dir);
+  await withKeyDirLock(dir, async () => {
+    if ((await checkManagedFile(privateKeyPath)) && options.exclusive) throw existingKeyError(privateKeyPath);
+    await checkManagedFile(publicKeyPath);
+    const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
+    await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
+    await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);
+    for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
+    await syncDirectory(dir);
+  });
   return usable;
+}
+
+/** Why a new pair is not written where a private key already is. */
+export function existingKeyError(privateKeyPath: string): KeyFileError {
+  return new KeyFileError(`${privateKeyPath} already exists: load it (loadKeys / keyDir), or move it away first; it is never overwritten`);
 }
 
 /** A fresh pair written to `dir`; the pair returned has a non-extractable private key. */

@@ -9,17 +9,15 @@
  * Mode 0600, written atomically. Files from older versions load: without `spokeV2`, or with the
  * fact kept as `v2Since` in the router's entry (moved to `spokeV2` on the next write).
  */
-import { chmod, mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KeyFileError } from '../../errors.js';
 import type { TrustStore } from '../pinning.js';
 import { writeFileAtomic } from './atomic-write.js';
-import { checkKeyDirectory, checkManagedFile } from './safe-paths.js';
+import { withKeyDirLock } from './dir-lock.js';
+import { checkKeyDirectory, checkManagedFile, ensureKeyDirectory } from './safe-paths.js';
 
 export const KNOWN_ROUTERS_FILE = 'known_routers.json';
-
-/** The last change queued for each file (its path), by every KnownRouters of this process. */
-const chains = new Map<string, Promise<unknown>>();
 
 interface Entry {
   fingerprint: string;
@@ -38,12 +36,9 @@ interface Known {
  */
 export class KnownRouters implements TrustStore {
   readonly location: string;
-  /** The file's absolute path: what its changes queue on in this process. */
-  readonly #path: string;
 
   constructor(private readonly dir: string) {
     this.location = join(dir, KNOWN_ROUTERS_FILE);
-    this.#path = resolve(this.location);
   }
 
   async get(origin: string): Promise<string | undefined> {
@@ -102,25 +97,19 @@ export class KnownRouters implements TrustStore {
     });
   }
 
-  /** Reads, changes and writes the file, one change at a time for this file in this process; `change` returning false writes nothing. */
-  #update(change: (known: Known) => boolean | void): Promise<void> {
-    // One writer at a time per file, whichever client of this process: two clients sharing a key
-    // directory each wrote what they had read, and one's router was forgotten (its changed key then
-    // trusted anew). Processes sharing one are not held to it: a small window remains between them.
-    const run = (chains.get(this.#path) ?? Promise.resolve()).then(async () => {
+  /**
+   * Reads, changes and writes the file holding the key directory's lock (dir-lock.ts), one change at
+   * a time whichever client or process makes it; `change` returning false writes nothing. Without
+   * it, two clients sharing a key directory each wrote what they had read, and one's router was
+   * forgotten (its changed key then trusted anew).
+   */
+  async #update(change: (known: Known) => boolean | void): Promise<void> {
+    await ensureKeyDirectory(this.dir);
+    await withKeyDirLock(this.dir, async () => {
       const known = await this.#read();
       if (change(known) === false) return;
-      if (!(await checkKeyDirectory(this.dir))) {
-        const created = await mkdir(this.dir, { recursive: true, mode: 0o700 });
-        if (created !== undefined) await chmod(this.dir, 0o700);
-        await checkKeyDirectory(this.dir);
-      }
       await writeFileAtomic(this.location, `${JSON.stringify({ version: 1, ...known }, null, 2)}\n`, 0o600);
     });
-    const settled = run.catch(() => undefined);
-    chains.set(this.#path, settled);
-    void settled.then(() => chains.get(this.#path) === settled && chains.delete(this.#path));
-    return run;
   }
 
   async #read(): Promise<Known> {

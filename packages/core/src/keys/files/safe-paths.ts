@@ -5,7 +5,7 @@
  * something else. So the directory must belong to this user and be writable by no one else, and the
  * files in it must be regular files, never links.
  */
-import { lstat, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { KeyFileError } from '../../errors.js';
 
@@ -61,4 +61,13 @@ export async function checkManagedFile(path: string): Promise<Stats | undefined>
   }
   if (!st.isFile()) throw new KeyFileError(`${path} is not a regular file`);
   return st;
+}
+
+/** Creates the key directory (0700) when it does not exist yet; either way, checks it as checkKeyDirectory does. */
+export async function ensureKeyDirectory(dir: string): Promise<void> {
+  if (await checkKeyDirectory(dir)) return;
+  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  // mkdir's mode is reduced by the umask; set it exactly on what was made.
+  if (created !== undefined) await chmod(dir, 0o700);
+  await checkKeyDirectory(dir);
 }

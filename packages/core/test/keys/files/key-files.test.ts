@@ -242,6 +242,8 @@ describe('atomic writes', () => {
       expect(loaded.fingerprint).not.toBe(old.fingerprint);
       expect(warnings.join()).toMatch(/interrupted key rotation/);
       expect(await spkiFingerprint(pemToDer(readFileSync(join(dir, 'public_key.pem'), 'utf8'), 'PUBLIC KEY'))).toBe(next.fingerprint);
+      // The backups (the rotated-away private key among them) go once the pair is whole again.
+      expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
     }));
 
   it('a completed save removes the backups', () =>
