@@ -81,6 +81,18 @@ describe('nomyo keys', () => {
     expect(stdout + stderr).not.toContain('hunter2');
   });
 
+  it('an environment variable that is not set is not named: a password typed in its place stays off the terminal', () =>
+    withTempDir(async (tmp) => {
+      for (const flag of ['--password-env', '--new-password-env']) {
+        const args = flag === '--password-env' ? ['keys', 'generate', '--dir', join(tmp, 'k'), '--size', '2048', flag, 'hunter2hunter2'] : ['keys', 'change-password', '--dir', join(tmp, 'k'), flag, 'hunter2hunter2'];
+        if (flag === '--new-password-env') expect((await cli(['keys', 'generate', '--dir', join(tmp, 'k'), '--size', '2048', '--no-password'])).status).toBe(0);
+        const { status, stdout, stderr } = await cli(args);
+        expect(status).toBe(1);
+        expect(stderr).toContain(`the environment variable named by ${flag} is not set`);
+        expect(stdout + stderr).not.toContain('hunter2');
+      }
+    }));
+
   it('generate, fingerprint and change-password, with passwords from the environment only', () =>
     withTempDir(async (tmp) => {
       const dir = join(tmp, 'k');

@@ -68,9 +68,10 @@ export async function keys(argv: string[]): Promise<number> {
 }
 
 /** The password protecting a new file: --no-password, --password-env, NOMYO_KEY_PASSWORD, else a prompt. */
-async function newPassword(envVar: string | undefined, values: Values, fallbackEnv: boolean): Promise<string | undefined> {
+async function newPassword(flag: '--password-env' | '--new-password-env', values: Values, fallbackEnv: boolean): Promise<string | undefined> {
   if (values['no-password']) return undefined;
-  if (envVar !== undefined) return checkKeyPassword(passwordFromEnv(envVar));
+  const envVar = values[flag.slice(2) as 'password-env' | 'new-password-env'];
+  if (envVar !== undefined) return checkKeyPassword(passwordFromEnv(envVar, flag));
   const fromEnv = process.env.NOMYO_KEY_PASSWORD;
   if (fallbackEnv && fromEnv) return checkKeyPassword(fromEnv);
   return checkKeyPassword(await promptNewPassword('New password for the private key'));
@@ -79,14 +80,14 @@ async function newPassword(envVar: string | undefined, values: Values, fallbackE
 /** The password of an existing file, asked for only when the file is encrypted. */
 async function currentPassword(pem: string, values: Values): Promise<string | undefined> {
   if (!pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) return undefined;
-  if (values['password-env'] !== undefined) return passwordFromEnv(values['password-env']);
+  if (values['password-env'] !== undefined) return passwordFromEnv(values['password-env'], '--password-env');
   return process.env.NOMYO_KEY_PASSWORD || (await promptHidden('Password of the private key: '));
 }
 
 async function generate(values: Values): Promise<number> {
   const bits = checkKeySize(Number(values.size));
   await assertNoKeyPair(values.dir);
-  const password = await newPassword(values['password-env'], values, true);
+  const password = await newPassword('--password-env', values, true);
   const pair = await generateKeyFiles(values.dir, bits, { password, exclusive: true });
   const { privateKeyPath, publicKeyPath } = keyFilePaths(values.dir);
   process.stderr.write(`wrote ${privateKeyPath} (RSA-${bits}, ${password ? 'encrypted' : 'NOT encrypted'}, 0600) and ${publicKeyPath} (0644)\n`);
@@ -133,7 +134,7 @@ async function changePassword(values: Values): Promise<number> {
   const pkcs8 = await readPrivateKeyPem(pem, await currentPassword(pem, values));
   try {
     const pair = await keyPairFromPkcs8(pkcs8); // refuse to re-protect something that is not a usable key
-    const password = await newPassword(values['new-password-env'], values, false);
+    const password = await newPassword('--new-password-env', values, false);
     const next = password === undefined ? derToPem(pkcs8, 'PRIVATE KEY') : await encryptPrivateKeyPem(pkcs8, password);
     // Written holding the directory's lock, and only over the file that was read: a client of this
     // directory may have rotated the key while the passwords were asked for.

@@ -7,10 +7,13 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { InvalidArgumentError } from '../errors.js';
 
-/** The value of the environment variable `name`, which must be set. */
-export function passwordFromEnv(name: string): string {
+/**
+ * The value of the environment variable `name` (given with `flag`), which must be set. The name is
+ * not repeated when it is not: a password typed in its place would reach the terminal and its logs.
+ */
+export function passwordFromEnv(name: string, flag: string): string {
   const value = process.env[name];
-  if (value === undefined || value === '') throw new InvalidArgumentError(`the environment variable ${name} (from --password-env) is not set`);
+  if (value === undefined || value === '') throw new InvalidArgumentError(`the environment variable named by ${flag} is not set (its name is not repeated here: it may be a password typed in its place)`);
   return value;
 }
 
