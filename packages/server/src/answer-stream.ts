@@ -31,12 +31,15 @@ export interface AnswerStreamOptions {
   /** A client that takes nothing for this many ms, its socket full, is cut off; 0: never. */
   stallMs: number;
   /** Told that a client was cut off for taking nothing for `stallMs`, with its request's log fields (StreamWatch). */
-  onStall(fields: StreamWatch['fields']): void;
-  /** Told the name of an error that was not the model's or the upstream's (a bug): its text may quote plaintext. */
-  onInternalError(name: string): void;
-  /** Told that a model went on after its signal aborted, past the grace it gets (model-abort.ts): its request ended without it. */
-  onDeafModel(): void;
+  onStall(fields: LogFields): void;
+  /** Told the name of an error that was not the model's or the upstream's (a bug; its text may quote plaintext), with its request's log fields. */
+  onInternalError(name: string, fields: LogFields): void;
+  /** Told that a model went on after its signal aborted, past the grace it gets (model-abort.ts): its request ended without it. With its request's log fields. */
+  onDeafModel(fields: LogFields): void;
 }
+
+/** A request's log fields, for a line logged of it: what matches it with its request's line (StreamWatch). */
+export type LogFields = StreamWatch['fields'];
 
 /** How a stream ended: with its final record (empty, or carrying an error), or cut off (the client gone, or stalled). */
 export type StreamOutcome = NonNullable<RequestSummary['stream_outcome']>;
@@ -47,18 +50,18 @@ export function streamResponse(sealer: StreamSealer, chunks: AsyncIterable<unkno
     status: 200,
     headers: { ...STREAM_HEADERS },
     body: EMPTY,
-    stream: (res, signal, watch) => writeStream(new EventSink(res, options, watch, () => sealer.prepareNext()), sealer, chunks, signal, options),
+    stream: (res, signal, watch) => writeStream(new EventSink(res, options, watch, () => sealer.prepareNext()), sealer, chunks, signal, options, watch.fields),
   };
 }
 
-async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncIterable<unknown>, signal: AbortSignal, options: AnswerStreamOptions): Promise<StreamOutcome> {
+async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncIterable<unknown>, signal: AbortSignal, options: AnswerStreamOptions, fields: LogFields): Promise<StreamOutcome> {
   let iterator: AsyncIterator<unknown> | undefined;
   let error: SealedError | undefined;
   let deaf = false;
   const onDeaf = () => {
     if (deaf) return;
     deaf = true;
-    options.onDeafModel();
+    options.onDeafModel(fields);
   };
   try {
     await sink.write(sealer.header());
@@ -74,7 +77,7 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
     await heeding(writeRecords(sink, sealer, iterator, signal, pump), signal, onDeaf, () => pump.inModel);
   } catch (err) {
     // A client that went away stops the model with an abort: that is no error to report.
-    if (!sink.closed && !signal.aborted) error = streamError(err, options);
+    if (!sink.closed && !signal.aborted) error = streamError(err, options, fields);
   } finally {
     sink.stopHeartbeat();
   }
@@ -130,10 +133,10 @@ function chunkJson(chunk: unknown): string {
 }
 
 /** What the final record says of an error: the upstream's own reason, our own text, or "internal" (a bug, logged by name). */
-function streamError(err: unknown, options: AnswerStreamOptions): SealedError {
+function streamError(err: unknown, options: AnswerStreamOptions, fields: LogFields): SealedError {
   if (err instanceof UpstreamError) return err.sealed;
   if (err instanceof HttpError) return { message: err.detail, type: 'upstream_error', code: null, status: err.status };
-  options.onInternalError(err instanceof Error ? err.name : typeof err);
+  options.onInternalError(err instanceof Error ? err.name : typeof err, fields);
   return { message: 'internal server error', type: 'server_error', code: null, status: 500 };
 }
 

@@ -97,6 +97,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
         streaming: state.streaming,
         signal,
         facts,
+        logFields: { seq: record.seq },
       });
       state.stats.completions++;
       const tamper = state.hooks.tamperResponse;
@@ -129,7 +130,7 @@ function failure(state: DispatchState, err: unknown, record: RequestRecord): Rou
   if (err instanceof HttpError) return detailResponse(err.status, err.detail, { ...err.headers });
   // The error's name only: a message may quote the plaintext (a model's own error, JSON.parse's snippet).
   const name = err instanceof Error ? err.name : typeof err;
-  state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: record.path } });
+  state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: record.path, seq: record.seq } });
   return detailResponse(500, 'internal server error');
 }
 

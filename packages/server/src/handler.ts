@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ProtocolVersion } from '@nomyo/core/protocol';
 import type { OwnedBytes } from '@nomyo/core/internal';
 import type { RouterBuffers } from './buffers.js';
-import type { AnswerStreamOptions } from './answer-stream.js';
+import type { AnswerStreamOptions, LogFields } from './answer-stream.js';
 import { UpstreamError } from './http-error.js';
 import { heeding } from './model-abort.js';
 import { openRequest } from './open-request.js';
@@ -33,6 +33,8 @@ export interface SecureCompletionContext {
   streaming: AnswerStreamOptions;
   /** Told the version of the opened package, and handed to the model to report its upstream call (logs and metrics). */
   facts?: { protocol: ProtocolVersion | null; readonly upstream: UpstreamReport };
+  /** The request's log fields (its `seq`), for a line logged of it; its payload id is added here. */
+  logFields?: LogFields;
 }
 
 export async function handleSecureCompletion(ctx: SecureCompletionContext): Promise<RouterResponse> {
@@ -50,7 +52,7 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
   try {
     const answer = ctx.model(request, { payloadId: headers.payloadId, securityTier: headers.tier, signal: ctx.signal, upstream: ctx.facts?.upstream });
     // A model deaf to its signal is left behind once it aborts (model-abort.ts), not waited for.
-    completion = await heeding(Promise.resolve(answer), ctx.signal, ctx.streaming.onDeafModel);
+    completion = await heeding(Promise.resolve(answer), ctx.signal, () => ctx.streaming.onDeafModel({ ...ctx.logFields, payload_id: headers.payloadId }));
   } catch (err) {
     if (err instanceof UpstreamError) return sealer.refuse(err);
     throw err;

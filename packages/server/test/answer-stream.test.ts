@@ -69,6 +69,13 @@ async function routerWith(model: CompletionModel | undefined, options: ServerOpt
 function requestLine(n: number): LogEvent | undefined {
   return events.filter((e) => e.request?.path === '/v1/chat/secure_completion')[n];
 }
+/** The fields of the line logged (not a request's) whose message begins with `message`. */
+const fieldsOf = (message: string) => events.find((e) => !e.request && e.message.startsWith(message))?.fields;
+/** What a line logged of the `n`th secure completion carries to match it with that request's line. */
+function requestFields(n: number): { seq: unknown; payload_id: unknown } {
+  const line = requestLine(n)!;
+  return { seq: line.fields!.seq, payload_id: line.request!.payload_id };
+}
 const recordOf = (line: LogEvent) => server!.requests.find((r) => r.seq === line.fields?.seq)!;
 
 /**
@@ -418,6 +425,7 @@ describe('a streamed answer, written by the router', () => {
     expect(heartbeats.size).toBe(0);
     expect(err).toMatchObject({ status: 500, detail: 'internal server error', sealed: true });
     expect(problems).toEqual(['error internal error in a stream (Error)']);
+    expect(fieldsOf('internal error in a stream')).toEqual(requestFields(0));
   });
 
   it('a model deaf to its signal is left behind once the client has gone: the request ends, aborted and warned of, while the model still hangs, no heartbeat stays armed, and the model is stopped once it wakes', async () => {
@@ -450,6 +458,8 @@ describe('a streamed answer, written by the router', () => {
       expect(stopped).toBe(false);
       expect(heartbeats.size).toBe(0);
       expect(problems).toEqual([`warn the model went on ${MODEL_ABORT_GRACE_MS} ms after its request was aborted: the request ended without it`]);
+      // Matched with its request's line: seq= in text, payload_id in JSON.
+      expect(fieldsOf('the model went on')).toEqual(requestFields(0));
     } finally {
       release();
     }

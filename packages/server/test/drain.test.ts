@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { APIError, SecureCompletionClient, StreamTruncatedError, type ChatCompletionChunk } from '@nomyo/core';
-import { startServer, type NomyoServer } from '../src/index.js';
+import { startServer, type LogEvent, type NomyoServer } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -132,12 +132,12 @@ describe('close(): a graceful drain', () => {
   it('a model deaf to its signal does not hold the drain: its stream still ends with "router shutting down", and its whole answer gets the 503', async () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const warnings: string[] = [];
+    const warnings: LogEvent[] = [];
     server = await startServer({
       keyFile: VECTOR_KEY_FILE,
       drainTimeoutMs: 200,
       recordRequests: true,
-      onLog: (e) => void (e.level === 'warn' && e.message.startsWith('the model') && warnings.push(e.message)),
+      onLog: (e) => void (e.level === 'warn' && e.message.startsWith('the model') && warnings.push(e)),
       // Deaf to ctx.signal: the stream's next chunk, and the whole answer, wait for release().
       model: (request) =>
         request.stream
@@ -164,6 +164,9 @@ describe('close(): a graceful drain', () => {
       expect(text).toEqual(['first']);
       expect(await whole).toMatchObject({ status: 503, detail: 'router shutting down' });
       expect(warnings).toHaveLength(2);
+      // Each says which request it is of: the stream's, and the whole answer's.
+      const requests = server.requests.filter((r) => r.path === '/v1/chat/secure_completion');
+      expect(warnings.map((w) => w.fields).sort((a, b) => Number(a!.seq) - Number(b!.seq))).toEqual(requests.map((r) => ({ seq: r.seq, payload_id: r.headers['x-payload-id'] })));
     } finally {
       release();
     }

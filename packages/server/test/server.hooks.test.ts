@@ -1,7 +1,7 @@
 /** The test hooks client suites rely on: request log, interceptor, tampering, key rotation, timing. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { HEADERS, PATHS, openPackage } from '@nomyo/core/protocol';
-import { HttpError, PROCESSING_TIME_HEADER, startServer, type NomyoServer, type RequestRecord, type ServerOptions } from '../src/index.js';
+import { HttpError, PROCESSING_TIME_HEADER, startServer, type LogEvent, type NomyoServer, type RequestRecord, type ServerOptions } from '../src/index.js';
 import { CHAT, VECTOR_KEY_FILE, clientKey, post, sealRequest, secureCompletion } from './helpers.js';
 
 let server: NomyoServer | undefined;
@@ -172,6 +172,11 @@ describe('tamperResponse and model', () => {
     expect(await res.json()).toEqual({ detail: 'internal server error' });
     expect(logs.some((line) => line.includes('internal error (TypeError)'))).toBe(true);
     expect(logs.join('\n')).not.toContain(CHAT.messages[0]!.content);
+    // Its line says which request it is of: the seq= of the request's own line.
+    const events = logs.map((line) => JSON.parse(line) as LogEvent);
+    const error = events.find((e) => e.message === 'internal error (TypeError)')!;
+    const request = events.find((e) => e.request?.path === '/v1/chat/secure_completion')!;
+    expect(error.fields).toMatchObject({ path: '/v1/chat/secure_completion', seq: request.fields!.seq });
   });
 });
 
