@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HttpError, echoModel, type ChatRequest, type NomyoServer } from '@nomyo/server';
 import { completionRequests, expectSealed, secureFetchFor, startRouter } from './helpers.js';
-import type { SecureFetch } from '@nomyo/core';
+import { PROTECTION_HEADERS, type SecureFetch } from '@nomyo/core';
 
 const URL_ = 'https://router.invalid/v1/chat/completions';
 const sleep = (ms: number, signal: AbortSignal) => new Promise((resolve) => { const t = setTimeout(resolve, ms); signal.addEventListener('abort', () => (clearTimeout(t), resolve(undefined)), { once: true }); });
@@ -120,6 +120,23 @@ describe('createSecureFetch', () => {
       const sent = completionRequests(server).at(-1)!.headers['x-payload-id'];
       expect(sent).toMatch(/^[0-9a-f-]{36}$/);
       expect(response.headers.get('x-request-id')).toBe(sent);
+    }
+  });
+
+  it('an answer\'s Response says what protected it, a stream\'s too (its chunks carry no _metadata); a v1 router\'s whole answer is no stream', async () => {
+    const whole = await secureFetch(URL_, { method: 'POST', body: body('hi') });
+    const streamed = await secureFetch(URL_, { method: 'POST', body: body('hi', { stream: true }) });
+    const protection = (response: Response) => Object.fromEntries(Object.values(PROTECTION_HEADERS).map((name) => [name, response.headers.get(name)]));
+    expect(protection(whole)).toEqual({ 'x-nomyo-protocol': '2', 'x-nomyo-encryption-algorithm': 'aes256gcm-hkdf-sha256', 'x-nomyo-streamed': 'false' });
+    expect(protection(streamed)).toEqual({ 'x-nomyo-protocol': '2', 'x-nomyo-encryption-algorithm': 'aes256gcm-hkdf-sha256-stream', 'x-nomyo-streamed': 'true' });
+    await Promise.all([whole.body?.cancel(), streamed.body?.cancel()]);
+    const v1 = await startRouter({ protocol: 1 });
+    try {
+      const response = await secureFetchFor(v1)(URL_, { method: 'POST', body: body('hi', { stream: true }) });
+      expect(protection(response)).toEqual({ 'x-nomyo-protocol': '1', 'x-nomyo-encryption-algorithm': 'hybrid-aes256-rsa4096', 'x-nomyo-streamed': 'false' });
+      expect(await response.text()).toMatch(/data: \[DONE\]\n\n$/);
+    } finally {
+      await v1.close();
     }
   });
 

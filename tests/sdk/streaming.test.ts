@@ -9,7 +9,7 @@ import { streamText } from 'ai';
 import OpenAI from 'openai';
 import { Stream } from 'openai/streaming';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecureChatCompletion, StreamTruncatedError } from '@nomyo/core';
+import { PROTECTION_HEADERS, SecureChatCompletion, StreamTruncatedError } from '@nomyo/core';
 import { UpstreamError, echoModelWith, type CompletionModel, type NomyoServer } from '@nomyo/server';
 import { startProxy, type Proxy } from '../integration/proxy.js';
 import { KEY_SIZE, PLACEHOLDER_BASE_URL, secureFetchFor, startRouter } from './helpers.js';
@@ -45,6 +45,16 @@ afterAll(async () => {
 const openaiFor = (url: string) => new OpenAI({ baseURL: PLACEHOLDER_BASE_URL, apiKey: 'k', maxRetries: 0, fetch: secureFetchFor({ url } as NomyoServer) });
 
 describe('openai@6 over createSecureFetch', () => {
+  it('what protected a stream is on its response, through .withResponse()', async () => {
+    const { data, response } = await openaiFor(router.url).chat.completions.create({ ...ask('hi'), stream: true }).withResponse();
+    expect(response.headers.get(PROTECTION_HEADERS.protocol)).toBe('2');
+    expect(response.headers.get(PROTECTION_HEADERS.streamed)).toBe('true');
+    expect(response.headers.get(PROTECTION_HEADERS.encryptionAlgorithm)).toBe('aes256gcm-hkdf-sha256-stream');
+    let text = '';
+    for await (const chunk of data) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('echo: hi');
+  });
+
   it('stream: true yields each token as the router streams it', async () => {
     const stream = await openaiFor(router.url).chat.completions.create({ ...ask(), stream: true });
     const at: number[] = [];

@@ -34,5 +34,5 @@ export { SecureByteContext } from './memory/context.js';
 export { sanitizeDetail } from './transport/detail.js';
 export type { FetchFn } from './transport/exchange.js';
 export * from './errors.js';
-export { createSecureFetch } from './client/secure-fetch.js';
+export { createSecureFetch, PROTECTION_HEADERS } from './client/secure-fetch.js';
 export type { SecureFetch, SecureFetchOptions } from './client/secure-fetch.js';

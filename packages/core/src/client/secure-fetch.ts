@@ -40,6 +40,26 @@ export type SecureFetch = ((input: string | URL | Request, init?: RequestInit) =
 const SDK_DEFAULT_TIMEOUT_MS = 600_000;
 // Router headers an SDK acts on: retry timing, its retry override. (`x-request-id` is our payload id.)
 const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry'];
+/**
+ * What protected an answer, on its Response (an SDK passes its chunks on without `_metadata`; a
+ * caller reads these with openai's `.withResponse()`, or the AI SDK's `response.headers`).
+ */
+export const PROTECTION_HEADERS = {
+  /** The wire protocol that protected the request and its answer: `1` or `2`. */
+  protocol: 'x-nomyo-protocol',
+  /** The answer's algorithm, as `_metadata.encryption_algorithm` says it. */
+  encryptionAlgorithm: 'x-nomyo-encryption-algorithm',
+  /** `true` when the router streamed the answer as the model made it; `false` for a whole answer (made into chunks for a stream). */
+  streamed: 'x-nomyo-streamed',
+} as const;
+
+function protectionHeaders(metadata: { protocol: number; encryption_algorithm: string }, streamed: boolean): Record<string, string> {
+  return {
+    [PROTECTION_HEADERS.protocol]: String(metadata.protocol),
+    [PROTECTION_HEADERS.encryptionAlgorithm]: metadata.encryption_algorithm,
+    [PROTECTION_HEADERS.streamed]: String(streamed),
+  };
+}
 
 /**
  * Creates a `fetch` to give an OpenAI-compatible SDK. `POST …/chat/completions` requests are
@@ -58,6 +78,9 @@ const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retr
  *   throws: the signal's reason (an `AbortError` unless the signal gave another, e.g. a `TimeoutError`).
  * - The decrypted completion keeps its `_metadata`; `x-request-id` is the X-Payload-ID sent, on
  *   every Response (an error's too), so that an SDK's `request_id` names the request in the router's logs.
+ *   An answer's Response says what protected it (`PROTECTION_HEADERS`): `x-nomyo-protocol` (1 or 2),
+ *   `x-nomyo-encryption-algorithm` and `x-nomyo-streamed` (true when the router streamed it as the
+ *   model made it), for streams too, whose chunks carry no `_metadata`.
  * - With `stream: true` the body is a real `text/event-stream`: each `chat.completion.chunk` event
  *   is made as its sealed record arrives and opens. An error the router sealed into the stream's end
  *   comes as a `data: {"error": …}` event (the SDK raises its APIError); a forged, cut-short or
@@ -114,7 +137,8 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
           bodyError: (err) => (err instanceof APIUserAbortError ? abortReason(request.signal, err) : err),
           cancel: () => stream.controller.abort(),
         });
-        return new Response(body, { status: 200, headers: { ...headers, 'content-type': EVENT_STREAM_CONTENT_TYPE, 'cache-control': 'no-cache' } });
+        const protection = protectionHeaders(stream._metadata, stream._metadata.streamed);
+        return new Response(body, { status: 200, headers: { ...headers, ...protection, 'content-type': EVENT_STREAM_CONTENT_TYPE, 'cache-control': 'no-cache' } });
       }
       completion = await client.sendSecureRequest(request.payload, payloadId, send);
     } catch (err) {
@@ -123,7 +147,7 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
       throw err;
     }
     // Its JSON written straight into bytes: no whole JSON string first.
-    return new Response(jsonBytes(completion), { status: 200, headers: { ...headers, 'content-type': 'application/json' } });
+    return new Response(jsonBytes(completion), { status: 200, headers: { ...headers, ...protectionHeaders(completion._metadata, false), 'content-type': 'application/json' } });
   };
   return Object.assign(secureFetch, { client });
 }
