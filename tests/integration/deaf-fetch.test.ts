@@ -92,6 +92,30 @@ describe('a fetch that does not pass the signal on', () => {
     await expect.poll(() => cancelled).toBe(2);
   });
 
+  it('an error whose body stalls, its length declared: the timeout cancels the body too', async () => {
+    script = () => ({ status: 400, body: JSON.stringify({ detail: 'x'.repeat(200) }) });
+    let cancelled = 0;
+    // Passes the headers (Content-Length among them) and ten bytes of the body on, then nothing.
+    const stalling = async (url: string, init: RequestInit): Promise<Response> => {
+      const real = await deafFetch(url, init);
+      if (!url.endsWith('/v1/chat/secure_completion')) return real;
+      const reader = real.body!.getReader();
+      const { value } = await reader.read();
+      const body = new ReadableStream<Uint8Array>({
+        start: (controller) => controller.enqueue(value!.subarray(0, 10)),
+        cancel: () => void (cancelled++, reader.cancel()),
+      });
+      return new Response(body, { status: real.status, headers: real.headers });
+    };
+    const started = Date.now();
+    const err = await client({ fetch: stalling, timeout: 400 })
+      .create(hello)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIConnectionTimeoutError);
+    expect(Date.now() - started).toBeLessThan(2500);
+    await expect.poll(() => cancelled).toBe(1);
+  });
+
   it('a stream whose header is slow: the timeout bounds the wait for it', async () => {
     model = async (request, ctx) => {
       await sleep(4000);

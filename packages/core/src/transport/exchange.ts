@@ -41,10 +41,10 @@ export interface ExchangeOptions {
 
 /** Runs `fetch` and reads the body as text, all under one deadline. */
 export async function exchange(fetchFn: FetchFn, url: string, init: RequestInit, opts: ExchangeOptions): Promise<Exchange> {
-  return run(fetchFn, url, init, opts, async (response, ok) => ({
+  return run(fetchFn, url, init, opts, async (response, ok, deadline) => ({
     status: response.status,
     headers: response.headers,
-    text: await readText(response, ok ? MAX_ANSWER_BODY_BYTES : MAX_ERROR_BODY_BYTES, !ok),
+    text: await readText(response, ok ? MAX_ANSWER_BODY_BYTES : MAX_ERROR_BODY_BYTES, !ok, bodySignal(opts, deadline)),
   }));
 }
 
@@ -65,7 +65,7 @@ export async function exchangeBytes(
     const read = async (response: Response, ok: boolean, deadline: Deadline): Promise<BytesExchange> => {
       body.release();
       const { status, headers } = response;
-      if (!ok) return { status, headers, text: await readText(response, MAX_ERROR_BODY_BYTES, true) };
+      if (!ok) return { status, headers, text: await readText(response, MAX_ERROR_BODY_BYTES, true, bodySignal(opts, deadline)) };
       if (isEventStream(headers)) {
         if (!opts.streams || !response.body) {
           await response.body?.cancel().catch(() => undefined);
@@ -80,6 +80,14 @@ export async function exchangeBytes(
   } finally {
     body.release();
   }
+}
+
+/**
+ * What a text body is read under: nothing when the runtime's own fetch made it (its body heeds the
+ * deadline's signal), else the signal, on which the body is cancelled (a custom fetch's may not heed it).
+ */
+function bodySignal(opts: ExchangeOptions, deadline: Deadline): AbortSignal | undefined {
+  return opts.ownFetch ? undefined : deadline.signal;
 }
 
 /** A response that came after its exchange had ended: its connection closed. */

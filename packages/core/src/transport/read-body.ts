@@ -7,12 +7,14 @@ const decoder = new TextDecoder();
 
 /**
  * The body as text, at most `limit` bytes: beyond it a package is refused (`truncate` false) or an
- * error body is cut (`truncate` true; only its first 100 characters are ever shown).
+ * error body is cut (`truncate` true; only its first 100 characters are ever shown). Once `signal`
+ * aborts, the body is cancelled: give it for a body that may not heed the exchange's own signal.
  */
-export async function readText(response: Response, limit: number, truncate: boolean): Promise<string> {
+export async function readText(response: Response, limit: number, truncate: boolean, signal?: AbortSignal): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? NaN);
-  // HTTP framing holds the body to its Content-Length: the runtime's own reader is then safe and fastest.
-  if (declared <= limit) return response.text();
+  // HTTP framing holds the body to its Content-Length: the runtime's own reader is then safe and
+  // fastest. It locks the body, though, which could then not be cancelled: not with a `signal`.
+  if (declared <= limit && signal === undefined) return response.text();
   if (declared > limit && !truncate) {
     await response.body?.cancel().catch(() => undefined);
     throw tooLarge(limit);
@@ -21,18 +23,26 @@ export async function readText(response: Response, limit: number, truncate: bool
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (total + value.length > limit) {
-      await reader.cancel().catch(() => undefined);
-      if (!truncate) throw tooLarge(limit);
-      chunks.push(value.subarray(0, limit - total));
-      total = limit;
-      break;
+  const onAbort = () => void reader.cancel().catch(() => undefined);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      // Cut off by the abort, not ended: what was read is no body.
+      if (signal?.aborted) throw signal.reason;
+      if (done) break;
+      if (total + value.length > limit) {
+        await reader.cancel().catch(() => undefined);
+        if (!truncate) throw tooLarge(limit);
+        chunks.push(value.subarray(0, limit - total));
+        total = limit;
+        break;
+      }
+      chunks.push(value);
+      total += value.length;
     }
-    chunks.push(value);
-    total += value.length;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   if (chunks.length === 1) return decoder.decode(chunks[0]);
   const all = new Uint8Array(total);
