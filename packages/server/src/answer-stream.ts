@@ -8,12 +8,12 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { EVENT_STREAM_CONTENT_TYPE, MAX_STREAM_RECORD_BYTES, checkChatCompletionChunk, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
+import { EVENT_STREAM_CONTENT_TYPE, type SealedError, type StreamSealer } from '@nomyo/core/protocol';
 import { SHUTDOWN_ERROR, isShutdown } from './drain.js';
 import { HttpError, UpstreamError } from './http-error.js';
 import type { RouterResponse, StreamWatch } from './respond.js';
-import type { RequestSummary } from './types.js';
-import { MIB } from './constants.js';
+import type { RequestSummary, UpstreamReport } from './types.js';
+import { chunkJson } from './chunk-json.js';
 import { heeding, stopModel } from './model-abort.js';
 
 /** Headers of a streamed answer: proxies and CDNs must pass each event on at once (no buffering, no compression). */
@@ -36,6 +36,8 @@ export interface AnswerStreamOptions {
   onInternalError(name: string, fields: LogFields): void;
   /** Told that a model went on after its signal aborted, past the grace it gets (model-abort.ts): its request ended without it. With its request's log fields. */
   onDeafModel(fields: LogFields): void;
+  /** The request's upstream report (a request's own options): a chunk refused here is the upstream's failure, counted there. */
+  upstream?: UpstreamReport | undefined;
 }
 
 /** A request's log fields, for a line logged of it: what matches it with its request's line (StreamWatch). */
@@ -74,7 +76,7 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
     // A model deaf to its signal is left waiting on its own (model-abort.ts): the stream ends without it.
     const pump = { inModel: false };
     // Only a wait on the model is the model's: one on the client's socket ends as the client does.
-    await heeding(writeRecords(sink, sealer, iterator, signal, pump), signal, onDeaf, () => pump.inModel);
+    await heeding(writeRecords(sink, sealer, iterator, signal, pump, options.upstream), signal, onDeaf, () => pump.inModel);
   } catch (err) {
     // A client that went away stops the model with an abort: that is no error to report.
     if (!sink.closed && !signal.aborted) error = streamError(err, options, fields);
@@ -100,7 +102,7 @@ async function writeStream(sink: EventSink, sealer: StreamSealer, chunks: AsyncI
 }
 
 /** A record for each chunk of the model's, each written as it comes, until the model ends, the client goes or the signal aborts. */
-async function writeRecords(sink: EventSink, sealer: StreamSealer, iterator: AsyncIterator<unknown>, signal: AbortSignal, pump: { inModel: boolean }): Promise<void> {
+async function writeRecords(sink: EventSink, sealer: StreamSealer, iterator: AsyncIterator<unknown>, signal: AbortSignal, pump: { inModel: boolean }, upstream: UpstreamReport | undefined): Promise<void> {
   for (;;) {
     if (sink.closed || signal.aborted) return;
     pump.inModel = true;
@@ -108,28 +110,9 @@ async function writeRecords(sink: EventSink, sealer: StreamSealer, iterator: Asy
     pump.inModel = false;
     // Aborted meanwhile: what the model still gave goes nowhere (the stream may have ended without it).
     if (next.done || signal.aborted) return;
-    const room = sink.record(await sealer.record(chunkJson(next.value)));
+    const room = sink.record(await sealer.record(chunkJson(next.value, upstream)));
     if (room) await room;
   }
-}
-
-/**
- * A chunk's JSON, checked as the client will check it: a broken upstream is reported as such, not as
- * an attack. One too long to be a record would fail in the sealer, reported as a bug of ours: it is
- * the upstream's, and refused here as such.
- */
-function chunkJson(chunk: unknown): string {
-  try {
-    checkChatCompletionChunk(chunk);
-  } catch {
-    throw new HttpError(502, 'the inference backend sent a malformed chunk');
-  }
-  const json = JSON.stringify(chunk);
-  // At most three UTF-8 bytes a UTF-16 unit: most chunks are measured without a pass over their text.
-  if (json.length * 3 > MAX_STREAM_RECORD_BYTES && Buffer.byteLength(json, 'utf8') > MAX_STREAM_RECORD_BYTES) {
-    throw new HttpError(502, `the inference backend sent a chunk over ${MAX_STREAM_RECORD_BYTES / MIB} MiB`);
-  }
-  return json;
 }
 
 /** What the final record says of an error: the upstream's own reason, our own text, or "internal" (a bug, logged by name). */

@@ -43,7 +43,15 @@ export function normalisingModel(model: CompletionModel): CompletionModel {
   return async (request, context) => {
     const envelope = envelopeFor(request);
     const output = await model(request, context);
-    return isAsyncIterable(output) ? normalisedChunks(output, envelope) : normaliseCompletion(output, envelope);
+    // A refusal here is the upstream's answer failing: counted as such (metrics).
+    const refused = () => context.upstream && (context.upstream.failure ??= 'malformed');
+    if (isAsyncIterable(output)) return normalisedChunks(output, envelope, refused);
+    try {
+      return normaliseCompletion(output, envelope);
+    } catch (err) {
+      refused();
+      throw err;
+    }
   };
 }
 
@@ -64,7 +72,7 @@ export function normaliseChunk(value: unknown, envelope: Envelope): unknown {
  * every chunk cost two more turns of the event loop and their promises. A refused chunk closes the
  * model's iterator, as `return` does (the stream's writer calls it when the client goes away).
  */
-function normalisedChunks(chunks: AsyncIterable<unknown>, envelope: Envelope): AsyncIterable<unknown> {
+function normalisedChunks(chunks: AsyncIterable<unknown>, envelope: Envelope, refused: () => void): AsyncIterable<unknown> {
   return {
     [Symbol.asyncIterator]() {
       const inner = chunks[Symbol.asyncIterator]();
@@ -73,6 +81,7 @@ function normalisedChunks(chunks: AsyncIterable<unknown>, envelope: Envelope): A
         try {
           return { done: false, value: normaliseChunk(next.value, envelope) };
         } catch (err) {
+          refused();
           // A chunk refused: the model's stream is closed before the error goes on.
           return Promise.resolve(inner.return?.()).then(
             () => Promise.reject(err),

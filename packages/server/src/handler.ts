@@ -59,7 +59,7 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
   }
   if (!isAsyncIterable(completion)) return sealer.seal(completion);
   if (request.stream !== true) throw new Error('the model streamed an answer nobody asked to stream');
-  return sealer.stream(completion, ctx.streaming);
+  return sealer.stream(completion, { ...ctx.streaming, upstream: ctx.facts?.upstream });
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

@@ -56,14 +56,14 @@ export class RouterMetrics {
   readonly #bytesOut = new Counter({ name: 'nomyo_sent_bytes_total', help: 'Response body bytes sent (a stream’s events, heartbeats included).', registers: [this.#registry] });
   readonly #upstreamErrors = new Counter({
     name: 'nomyo_upstream_errors_total',
-    help: 'Upstream calls that failed: the upstream answered an error (status), its connection failed or broke off (connection), or it was too slow (timeout).',
+    help: 'Upstream calls that failed: the upstream answered an error (status), its connection failed or broke off (connection), it was too slow (timeout), or it answered with what is no completion or chunk (malformed).',
     labelNames: ['kind'] as const,
     registers: [this.#registry],
   });
 
   constructor() {
     this.#process = processRegistry ??= processMetrics();
-    for (const kind of ['status', 'connection', 'timeout'] as const) this.#upstreamErrors.inc({ kind }, 0);
+    for (const kind of ['status', 'connection', 'timeout', 'malformed'] as const satisfies readonly NonNullable<UpstreamReport['failure']>[]) this.#upstreamErrors.inc({ kind }, 0);
     for (const outcome of ['complete', 'error', 'aborted'] as const satisfies readonly StreamOutcome[]) this.#streamsEnded.inc({ outcome }, 0);
   }
 

@@ -102,8 +102,8 @@ export interface ModelContext {
 export interface UpstreamReport {
   /** The HTTP status of the upstream's response, once it has started. */
   status?: number;
-  /** How the call failed, when it did: the upstream answered an error (`status`), its connection failed or broke off, or it was too slow. */
-  failure?: 'status' | 'connection' | 'timeout';
+  /** How the call failed: an error status or event, its connection, too slow, or what is no completion or chunk (`malformed`). */
+  failure?: 'status' | 'connection' | 'timeout' | 'malformed';
 }
 
 /**

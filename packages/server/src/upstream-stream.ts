@@ -51,8 +51,8 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
       throw new HttpError(502, 'the inference backend stream ended before the answer did');
     }
   } catch (err) {
-    // What readPiece did not name (a silence, a break) is the upstream sending what it should not.
-    if (err instanceof HttpError) report.failure ??= 'status';
+    // What readPiece did not name (a silence, a break): the upstream's error event, or what it should not send.
+    if (err instanceof HttpError) report.failure ??= err instanceof UpstreamError ? 'status' : 'malformed';
     throw err;
   } finally {
     pieces.close();

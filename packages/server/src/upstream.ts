@@ -93,7 +93,7 @@ async function readText(res: UpstreamResponse, controller: AbortController, idle
     clearTimeout(timer);
   }
   if (length > maxBytes && res.statusCode === 200) {
-    report.failure = 'status';
+    report.failure = 'malformed';
     throw new HttpError(502, `the inference backend sent an answer over ${maxBytes / MIB} MiB`);
   }
   return Buffer.concat(pieces, Math.min(length, maxBytes)).toString('utf8');
@@ -142,6 +142,7 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
       const isStream = (header(res, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase() === EVENT_STREAM;
       if (res.statusCode === 200 && isStream) {
         if (!streams) {
+          report.failure = 'malformed';
           res.body.destroy();
           throw new HttpError(502, 'the inference backend streamed an answer that was not asked for');
         }
@@ -155,10 +156,14 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
       }
       // The client refuses an answer nested deeper (a caller's JSON.stringify recurses): the
       // upstream's fault, said as such.
-      if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) throw new HttpError(502, `the inference backend sent an answer nested deeper than ${MAX_ANSWER_DEPTH}`);
+      if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) {
+        report.failure = 'malformed';
+        throw new HttpError(502, `the inference backend sent an answer nested deeper than ${MAX_ANSWER_DEPTH}`);
+      }
       try {
         return JSON.parse(text) as unknown;
       } catch {
+        report.failure = 'malformed';
         throw new HttpError(502, 'inference backend sent a response that is not JSON');
       }
     } finally {

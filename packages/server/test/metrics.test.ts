@@ -133,6 +133,43 @@ describe('GET /metrics', () => {
     expect((await fetch(off.url + '/metrics')).status).toBe(404);
   });
 
+  it('counts an upstream answering with what is no completion or chunk as malformed: not JSON, refused by the envelope, a chunk too large; a custom model\'s own refusal is no upstream error', async () => {
+    let mode: 'not json' | 'no choices' | 'huge chunk' = 'not json';
+    const chunk = (content: string) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+    const upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (mode === 'not json') res.writeHead(200, { 'Content-Type': 'application/json' }).end('not json');
+        else if (mode === 'no choices') res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"object":"chat.completion"}');
+        else res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end(chunk('x'.repeat(1_100_000)) + 'data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const s = await start({ upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1` });
+      const client = new SecureCompletionClient({ routerUrl: s.url, allowHttp: true, maxRetries: 0 });
+      const chat = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+      await expect(client.sendSecureRequest(chat)).rejects.toMatchObject({ status: 502 });
+      mode = 'no choices';
+      await expect(client.sendSecureRequest(chat)).rejects.toMatchObject({ status: 502 });
+      mode = 'huge chunk';
+      const stream = await client.streamSecureRequest({ ...chat, stream: true });
+      await expect((async () => { for await (const _ of stream); })()).rejects.toMatchObject({ status: 502, sealed: true });
+      const text = await scrape(s.metricsUrl!);
+      expect(sample(text, 'nomyo_upstream_errors_total{kind="malformed"}')).toBe(3);
+      expect(sample(text, 'nomyo_upstream_errors_total{kind="status"}')).toBe(0);
+
+      // A custom model's chunk refused the same way: no upstream was called, none failed.
+      const own = await start({ model: async function* () { yield { object: 'chat.completion.chunk', choices: 'none' }; } });
+      const ownStream = await new SecureCompletionClient({ routerUrl: own.url, allowHttp: true, maxRetries: 0 }).streamSecureRequest({ ...chat, stream: true });
+      await expect((async () => { for await (const _ of ownStream); })()).rejects.toMatchObject({ status: 502 });
+      expect(sample(await scrape(own.metricsUrl!), 'nomyo_upstream_errors_total{kind="malformed"}')).toBe(0);
+    } finally {
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+
   it('counts upstream errors by kind: status, connection, timeout', async () => {
     let mode: 'status' | 'hang' | 'break' = 'status';
     const upstream = http.createServer((req, res) => {
