@@ -18,3 +18,4 @@ export { owned, head, heapBytes, type ByteSource, type OwnedBytes, type Placemen
 export { linkedController, sleep } from './transport/abort.js';
 export { LARGE_BODY_BYTES, LONG_STRING_BYTES } from './sizes.js';
 export { MAX_TIMER_MS } from './env.js';
+export { inspectPkcs8 } from './keys/key-material.js';

@@ -53,7 +53,7 @@ export { checkChatCompletion, type ChatCompletion } from './protocol/completion.
 export { encodeBase64, decodeBase64 } from './protocol/base64.js';
 export { jsonNestingExceeds } from './protocol/json-depth.js';
 export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey } from './crypto/rsa.js';
-export { pemToDer, derToPem, type PemLabel } from './crypto/pem.js';
+export { pemToDer, derToPem, derToPemBytes, type PemLabel } from './crypto/pem.js';
 export type { Bytes } from './crypto/subtle.js';
 export type { AesKey, NodeAesKey } from './crypto/gcm/types.js';
 export type { HkdfKey, NodeHkdfKey } from './crypto/hkdf.js';

@@ -5,7 +5,8 @@
 import { rmSync } from 'node:fs';
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { derToPem, generateRsaKeyPair, importRsaPrivateKey, pemToDer, RSA_HASH, spkiFingerprint } from '@nomyo/core/protocol';
+import { derToPem, derToPemBytes, generateRsaKeyPair, importRsaPrivateKey, importRsaPublicKey, pemToDer, spkiFingerprint } from '@nomyo/core/protocol';
+import { inspectPkcs8 } from '@nomyo/core/internal';
 
 export interface ServerKeyPair {
   readonly privateKey: CryptoKey;
@@ -31,32 +32,34 @@ async function lockDown(extractable: CryptoKey): Promise<CryptoKey> {
   }
 }
 
-/** Web Crypto cannot derive a public key from a private one directly; the JWK's n and e are the public key. */
-async function publicFromPrivate(extractable: CryptoKey): Promise<CryptoKey> {
-  const { n, e } = await subtle().exportKey('jwk', extractable);
-  if (!n || !e) throw new Error('the private key has no RSA modulus');
-  return subtle().importKey('jwk', { kty: 'RSA', n, e, ext: true }, { name: 'RSA-OAEP', hash: RSA_HASH }, true, ['encrypt', 'wrapKey']);
-}
-
 /** A fresh key pair in memory. */
 export async function generateKeyPair(bits: number): Promise<ServerKeyPair> {
   const pair = await generateRsaKeyPair(bits, false);
   return describe(pair.privateKey, pair.publicKey);
 }
 
+/**
+ * The key in a PKCS#8 PEM file. Read as bytes and decoded from them, its public key taken from its
+ * own fields (not a JWK export): the key, stored unencrypted, never becomes a JavaScript string,
+ * which could not be zeroed.
+ */
 export async function loadKeyFile(path: string): Promise<ServerKeyPair> {
-  const pem = await readFile(path, 'utf8');
-  if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new Error(`${path}: encrypted key files are not supported; give an unencrypted PKCS#8 key`);
-  if (pem.includes('-----BEGIN RSA PRIVATE KEY-----')) throw new Error(`${path}: PKCS#1 key; convert it with: openssl pkcs8 -topk8 -nocrypt`);
-  let extractable: CryptoKey;
+  const pem = await readFile(path);
+  let der: ReturnType<typeof pemToDer> | undefined;
   try {
-    const der = pemToDer(pem, 'PRIVATE KEY');
-    extractable = await importRsaPrivateKey(der, true);
-    der.fill(0);
-  } catch (cause) {
-    throw new Error(`${path}: not an RSA private key of at least 2048 bits in PKCS#8 PEM`, { cause });
+    if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new Error(`${path}: encrypted key files are not supported; give an unencrypted PKCS#8 key`);
+    if (pem.includes('-----BEGIN RSA PRIVATE KEY-----')) throw new Error(`${path}: PKCS#1 key; convert it with: openssl pkcs8 -topk8 -nocrypt`);
+    try {
+      der = pemToDer(pem, 'PRIVATE KEY');
+      const { spki } = inspectPkcs8(der);
+      return await describe(await importRsaPrivateKey(der, false), await importRsaPublicKey(spki));
+    } catch (cause) {
+      throw new Error(`${path}: not an RSA private key of at least 2048 bits in PKCS#8 PEM`, { cause });
+    }
+  } finally {
+    pem.fill(0);
+    der?.fill(0);
   }
-  return describe(await lockDown(extractable), await publicFromPrivate(extractable));
 }
 
 /** Key files being written, beside their final path (see {@link createKeyFile}). */
@@ -80,7 +83,12 @@ export async function createKeyFile(path: string, bits: number): Promise<ServerK
     const partial = `${path}.${process.pid}.partial`;
     partialKeyFiles.add(partial);
     try {
-      await writeFile(partial, derToPem(pkcs8, 'PRIVATE KEY'), { mode: 0o600, flag: 'wx' });
+      const pem = derToPemBytes(pkcs8, 'PRIVATE KEY');
+      try {
+        await writeFile(partial, pem, { mode: 0o600, flag: 'wx' });
+      } finally {
+        pem.fill(0);
+      }
       await link(partial, path);
     } finally {
       await rm(partial, { force: true });

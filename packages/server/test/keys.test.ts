@@ -2,9 +2,10 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { PATHS } from '@nomyo/core/protocol';
 import { createServer, startServer } from '../src/index.js';
+import { createKeyFile, loadKeyFile } from '../src/keys.js';
 import { CHAT, secureCompletion } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nomyo-server-keys-'));
@@ -61,5 +62,36 @@ describe('options', () => {
 
   it('say clearly when the server is used before listen()', () => {
     expect(() => createServer().url).toThrow(/listen/);
+  });
+});
+
+describe('the key as bytes', () => {
+  /** A piece of a PEM's base64 from its end (primes and CRT values, not the modulus). */
+  const secretPiece = (pem: Buffer) => {
+    const lines = pem.toString('latin1').split('\n').filter((l) => /^[A-Za-z0-9+/]{64}$/.test(l));
+    return lines[lines.length - 3]!.slice(8, 56);
+  };
+  /** Every string Buffer#toString and TextDecoder#decode return while `fn` runs. */
+  async function stringsMadeDuring(fn: () => Promise<unknown>): Promise<string[]> {
+    const spies = [vi.spyOn(Buffer.prototype, 'toString'), vi.spyOn(TextDecoder.prototype, 'decode')];
+    try {
+      await fn();
+      return spies.flatMap((spy) => spy.mock.results.map((r) => r.value as unknown)).filter((v): v is string => typeof v === 'string');
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  }
+
+  it('the key file (unencrypted) is written and read without the key becoming a string', async () => {
+    const keyFile = join(dir, 'bytes', 'server.pem');
+    let fingerprint = '';
+    const writing = await stringsMadeDuring(async () => (fingerprint = (await createKeyFile(keyFile, 2048)).fingerprint));
+    const needle = secretPiece(readFileSync(keyFile));
+    expect(writing.filter((s) => s.includes(needle))).toEqual([]);
+    let loaded = '';
+    const reading = await stringsMadeDuring(async () => (loaded = (await loadKeyFile(keyFile)).fingerprint));
+    expect(reading.length).toBeGreaterThan(0); // the watch sees strings (the public key's PEM)
+    expect(reading.filter((s) => s.includes(needle))).toEqual([]);
+    expect(loaded).toBe(fingerprint);
   });
 });

@@ -3,8 +3,9 @@ import { parseArgs } from 'node:util';
 import { SecureCompletionClient } from '../client/secure-completion-client.js';
 import { checkKeyPassword, checkKeySize, DEFAULT_KEY_DIR } from '../client/options.js';
 import { fingerprintBase64, spkiFingerprint } from '../crypto/fingerprint.js';
-import { encryptPrivateKeyPem, readPrivateKeyPem } from '../crypto/pkcs8-pbes2.js';
-import { derToPem, pemToDer } from '../crypto/pem.js';
+import { encryptPrivateKeyPem, isEncryptedPem, readPrivateKeyPem } from '../crypto/pkcs8-pbes2.js';
+import { derToPemBytes, pemToDer } from '../crypto/pem.js';
+import type { Bytes } from '../crypto/subtle.js';
 import { InvalidArgumentError, KeyFileError } from '../errors.js';
 import { keyPairFromPkcs8 } from '../keys/key-material.js';
 import { writeFileAtomic } from '../keys/files/atomic-write.js';
@@ -78,8 +79,8 @@ async function newPassword(flag: '--password-env' | '--new-password-env', values
 }
 
 /** The password of an existing file, asked for only when the file is encrypted. */
-async function currentPassword(pem: string, values: Values): Promise<string | undefined> {
-  if (!pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) return undefined;
+async function currentPassword(pem: Uint8Array, values: Values): Promise<string | undefined> {
+  if (!isEncryptedPem(pem)) return undefined;
   if (values['password-env'] !== undefined) return passwordFromEnv(values['password-env'], '--password-env');
   return process.env.NOMYO_KEY_PASSWORD || (await promptHidden('Password of the private key: '));
 }
@@ -110,13 +111,15 @@ async function fingerprint(values: Values): Promise<number> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(values.dir);
   const publicPem = await readKeyFile(publicKeyPath);
   if (publicPem) {
-    printFingerprint(await spkiFingerprint(pemToDer(publicPem.toString('utf8'), 'PUBLIC KEY')));
+    printFingerprint(await spkiFingerprint(pemToDer(publicPem, 'PUBLIC KEY')));
     return 0;
   }
   // No public file: derive it from the private key (which may need its password).
   const privatePem = await readKeyFile(privateKeyPath);
   if (!privatePem) throw new KeyFileError(`no key pair in ${values.dir}`);
-  const pair = await loadKeyFiles(privateKeyPath, undefined, await currentPassword(privatePem.toString('utf8'), values));
+  const password = await currentPassword(privatePem, values);
+  privatePem.fill(0);
+  const pair = await loadKeyFiles(privateKeyPath, undefined, password);
   printFingerprint(pair.fingerprint);
   return 0;
 }
@@ -127,29 +130,33 @@ async function changePassword(values: Values): Promise<number> {
   // link in place of the key file is left as it is, never replaced by a file of ours.
   await checkKeyDirectory(values.dir);
   await checkManagedFile(privateKeyPath);
-  const bytes = await readKeyFile(privateKeyPath);
-  if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
-  const pem = bytes.toString('utf8');
-  bytes.fill(0);
-  const pkcs8 = await readPrivateKeyPem(pem, await currentPassword(pem, values));
+  // Bytes throughout, never text: a key stored in the clear would be a string, which cannot be zeroed.
+  const pem = await readKeyFile(privateKeyPath);
+  if (!pem) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
+  let pkcs8: Bytes | undefined;
+  let next: string | Uint8Array | undefined;
   try {
+    pkcs8 = await readPrivateKeyPem(pem, await currentPassword(pem, values));
     const pair = await keyPairFromPkcs8(pkcs8); // refuse to re-protect something that is not a usable key
     const password = await newPassword('--new-password-env', values, false);
-    const next = password === undefined ? derToPem(pkcs8, 'PRIVATE KEY') : await encryptPrivateKeyPem(pkcs8, password);
+    next = password === undefined ? derToPemBytes(pkcs8, 'PRIVATE KEY') : await encryptPrivateKeyPem(pkcs8, password);
+    const written = next;
     // Written holding the directory's lock, and only over the file that was read: a client of this
     // directory may have rotated the key while the passwords were asked for.
     await withKeyDirLock(values.dir, async () => {
       const now = await readKeyFile(privateKeyPath);
-      const unchanged = now?.toString('utf8') === pem;
+      const unchanged = now?.equals(pem) === true;
       now?.fill(0);
       if (!unchanged) throw new KeyFileError(`${privateKeyPath} changed while the passwords were asked for (a client rotated its key?): run change-password again`);
-      await writeFileAtomic(privateKeyPath, next, 0o600);
+      await writeFileAtomic(privateKeyPath, written, 0o600);
       // The backup of a rotation cut off, a key given up under the old password, goes now too.
       await settleKeyDir(values.dir, pair);
     });
     process.stderr.write(`rewrote ${privateKeyPath} (${password ? 'encrypted' : 'NOT encrypted'}); the key itself is unchanged\n`);
   } finally {
-    pkcs8.fill(0);
+    pem.fill(0);
+    pkcs8?.fill(0);
+    if (next instanceof Uint8Array) next.fill(0);
   }
   return 0;
 }

@@ -1,13 +1,25 @@
-/** PEM <-> DER for the labels we use (PUBLIC KEY, PRIVATE KEY, ENCRYPTED PRIVATE KEY). */
+/**
+ * PEM <-> DER for the labels we use (PUBLIC KEY, PRIVATE KEY, ENCRYPTED PRIVATE KEY). A PEM given as
+ * bytes (a file's, as read) is decoded without ever becoming a JavaScript string, and one written
+ * as bytes is made without one: a private key stored unencrypted is its PEM's base64, and a string
+ * cannot be zeroed.
+ */
 import { decodeBase64, encodeBase64 } from '../protocol/base64.js';
+import { base64Length, base64SpanLength, decodeBase64Span, encodeBase64Into } from '../protocol/base64-bytes.js';
 import { SecurityError } from '../errors.js';
 import type { Bytes } from './subtle.js';
 
 /** The PEM blocks the library reads and writes: SPKI, PKCS#8, and PKCS#8 encrypted with PBES2. */
 export type PemLabel = 'PUBLIC KEY' | 'PRIVATE KEY' | 'ENCRYPTED PRIVATE KEY';
 
-/** The DER inside the first `label` block of `pem`. */
-export function pemToDer(pem: string, label: PemLabel): Bytes {
+const encoder = new TextEncoder();
+/** Base64 bytes a PEM line holds (64 characters). */
+const LINE_BYTES = 48;
+const NEWLINE = 0x0a;
+
+/** The DER inside the first `label` block of `pem`: its text, or its bytes (ASCII), which never become a string. */
+export function pemToDer(pem: string | Uint8Array, label: PemLabel): Bytes {
+  if (typeof pem !== 'string') return pemBytesToDer(pem, label);
   const begin = `-----BEGIN ${label}-----`;
   const end = `-----END ${label}-----`;
   const start = pem.indexOf(begin);
@@ -15,6 +27,31 @@ export function pemToDer(pem: string, label: PemLabel): Bytes {
   if (start === -1 || stop === -1) throw new SecurityError(`not a PEM ${label}`);
   const body = pem.slice(start + begin.length, stop).replace(/[\r\n\t ]/g, '');
   return decodeBase64(body) as Bytes;
+}
+
+function pemBytesToDer(pem: Uint8Array, label: PemLabel): Bytes {
+  const begin = encoder.encode(`-----BEGIN ${label}-----`);
+  const start = indexOfBytes(pem, begin, 0);
+  const stop = start === -1 ? -1 : indexOfBytes(pem, encoder.encode(`-----END ${label}-----`), start + begin.length);
+  if (start === -1 || stop === -1) throw new SecurityError(`not a PEM ${label}`);
+  // The base64 without its line breaks, in a buffer of its own, zeroed once decoded.
+  const body = new Uint8Array(stop - start - begin.length);
+  let length = 0;
+  for (let i = start + begin.length; i < stop; i++) {
+    const c = pem[i]!;
+    if (c !== 0x0d && c !== NEWLINE && c !== 0x09 && c !== 0x20) body[length++] = c;
+  }
+  let der: Bytes | undefined;
+  try {
+    der = new Uint8Array(base64SpanLength(body, 0, length));
+    decodeBase64Span(body, 0, length, der, 0, true);
+    return der;
+  } catch (err) {
+    der?.fill(0);
+    throw err;
+  } finally {
+    body.fill(0);
+  }
 }
 
 /** `der` as a PEM block with `label`, base64 in lines of 64 characters. */
@@ -25,9 +62,48 @@ export function derToPem(der: Uint8Array, label: PemLabel): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** Which PEM block the text holds, if any of ours. */
-export function pemLabelOf(pem: string): PemLabel | undefined {
-  const m = /-----BEGIN ([A-Z ]+)-----/.exec(pem);
-  const label = m?.[1];
-  return label === 'PUBLIC KEY' || label === 'PRIVATE KEY' || label === 'ENCRYPTED PRIVATE KEY' ? label : undefined;
+/** {@link derToPem}'s text as bytes, made without a string: for a private key, zero it once written. */
+export function derToPemBytes(der: Uint8Array, label: PemLabel): Bytes {
+  const head = encoder.encode(`-----BEGIN ${label}-----\n`);
+  const tail = encoder.encode(`-----END ${label}-----\n`);
+  const out = new Uint8Array(head.length + base64Length(der.length) + Math.ceil(der.length / LINE_BYTES) + tail.length);
+  out.set(head);
+  let at = head.length;
+  for (let i = 0; i < der.length; i += LINE_BYTES) {
+    at = encodeBase64Into(der.subarray(i, i + LINE_BYTES), out, at, true);
+    out[at++] = NEWLINE;
+  }
+  out.set(tail, at);
+  return out;
+}
+
+/** Whether `pem` (text or bytes) holds the line `-----BEGIN <label>-----`, of any label. */
+export function hasPemBlock(pem: string | Uint8Array, label: string): boolean {
+  const begin = `-----BEGIN ${label}-----`;
+  return typeof pem === 'string' ? pem.includes(begin) : indexOfBytes(pem, encoder.encode(begin), 0) !== -1;
+}
+
+/** The label of the first PEM block in `pem` (text or bytes), up to 40 characters; undefined when none. Only the label becomes a string. */
+export function firstPemLabel(pem: string | Uint8Array): string | undefined {
+  const head = typeof pem === 'string' ? pem : pem.subarray(0, Math.min(pem.length, 4096));
+  const begin = '-----BEGIN ';
+  const start = typeof head === 'string' ? head.indexOf(begin) : indexOfBytes(head, encoder.encode(begin), 0);
+  if (start === -1) return undefined;
+  let label = '';
+  for (let i = start + begin.length; i < head.length && label.length <= 40; i++) {
+    const c = typeof head === 'string' ? head.charCodeAt(i) : head[i]!;
+    if (c === 0x2d) return /^[A-Z0-9 ]{1,40}$/.test(label) ? label : undefined; // '-': the label ends
+    label += String.fromCharCode(c);
+  }
+  return undefined;
+}
+
+/** Where `needle` first occurs in `haystack` from `from`; -1 when nowhere. */
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from: number): number {
+  const last = haystack.length - needle.length;
+  outer: for (let i = from; i <= last; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
 }

@@ -11,7 +11,7 @@ import { loadNativeMemory } from '../memory/native-loader.js';
 import { InvalidArgumentError, KeyFileError, KeyPasswordError, SecurityError } from '../errors.js';
 import { DerError, TAG_INTEGER, TAG_SEQUENCE, bytesEqual, derInteger, derNull, derOctetString, derOid } from './der.js';
 import { derSequence, oid, oidToString, readSequence, type DerReader } from './der.js';
-import { derToPem, pemToDer, type PemLabel } from './pem.js';
+import { derToPem, firstPemLabel, hasPemBlock, pemToDer, type PemLabel } from './pem.js';
 import { randomBytes, subtle, type Bytes } from './subtle.js';
 
 /** PBKDF2 iterations we write by default (OWASP 2023 guidance for PBKDF2-HMAC-SHA256). */
@@ -238,7 +238,7 @@ export async function encryptPrivateKeyPem(pkcs8Der: Uint8Array, password: strin
   return derToPem(await encryptPrivateKeyInfo(pkcs8Der, password, options), 'ENCRYPTED PRIVATE KEY');
 }
 
-function pemBlock(pem: string, label: PemLabel): Bytes {
+function pemBlock(pem: string | Uint8Array, label: PemLabel): Bytes {
   try {
     return pemToDer(pem, label);
   } catch (cause) {
@@ -247,9 +247,9 @@ function pemBlock(pem: string, label: PemLabel): Bytes {
   }
 }
 
-/** Whether a PEM key file holds an `ENCRYPTED PRIVATE KEY` block. */
-export function isEncryptedPem(pem: string): boolean {
-  return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+/** Whether a PEM key file (its text, or its bytes) holds an `ENCRYPTED PRIVATE KEY` block. */
+export function isEncryptedPem(pem: string | Uint8Array): boolean {
+  return hasPemBlock(pem, 'ENCRYPTED PRIVATE KEY');
 }
 
 /**
@@ -258,16 +258,20 @@ export function isEncryptedPem(pem: string): boolean {
  * @throws KeyPasswordError when an encrypted file has no password or the wrong one.
  * @throws KeyFileError for PKCS#1 `RSA PRIVATE KEY` files (convert them with `openssl pkcs8 -topk8`),
  * other PEM types and corrupt files.
+ * Give the file's bytes rather than its text: a key stored unencrypted then never becomes a string
+ * (zero the bytes once read).
  * @example
- * const pkcs8 = await readPrivateKeyPem(await readFile('key.pem', 'utf8'), process.env.NOMYO_KEY_PASSWORD);
+ * const bytes = await readFile('key.pem');
+ * const pkcs8 = await readPrivateKeyPem(bytes, process.env.NOMYO_KEY_PASSWORD);
+ * bytes.fill(0);
  */
-export async function readPrivateKeyPem(pem: string, password?: string): Promise<Bytes> {
-  if (typeof pem !== 'string') throw new InvalidArgumentError('the key file must be PEM text');
+export async function readPrivateKeyPem(pem: string | Uint8Array, password?: string): Promise<Bytes> {
+  if (typeof pem !== 'string' && !(pem instanceof Uint8Array)) throw new InvalidArgumentError('the key file must be PEM text, or its bytes');
   if (isEncryptedPem(pem)) {
     if (password === undefined || password === '') throw new KeyPasswordError(PASSWORD_REQUIRED);
     return decryptPrivateKeyInfo(pemBlock(pem, 'ENCRYPTED PRIVATE KEY'), password);
   }
-  if (pem.includes('-----BEGIN PRIVATE KEY-----')) {
+  if (hasPemBlock(pem, 'PRIVATE KEY')) {
     const der = pemBlock(pem, 'PRIVATE KEY');
     if (!isPrivateKeyInfo(der)) {
       der.fill(0);
@@ -275,9 +279,9 @@ export async function readPrivateKeyPem(pem: string, password?: string): Promise
     }
     return der;
   }
-  if (pem.includes('-----BEGIN RSA PRIVATE KEY-----')) {
+  if (hasPemBlock(pem, 'RSA PRIVATE KEY')) {
     throw new KeyFileError('this is a PKCS#1 "RSA PRIVATE KEY" file; convert it to PKCS#8 with: openssl pkcs8 -topk8 -in old.pem -out new.pem');
   }
-  const found = /-----BEGIN ([A-Z0-9 ]{1,40})-----/.exec(pem)?.[1];
+  const found = firstPemLabel(pem);
   throw new KeyFileError(`expected a PEM "PRIVATE KEY" or "ENCRYPTED PRIVATE KEY" block${found ? `, found "${found}"` : ''}`);
 }

@@ -65,12 +65,14 @@ function encodeNode(src: Uint8Array, dst: Uint8Array, offset: number): number {
 
 /**
  * Writes the base64 of `src` into `dst` at `offset` (ASCII bytes); returns the offset after it.
+ * `secret`: without the strings Node's codec makes (for a private key).
  * Pieces of a longer text can be encoded one after the other as long as each but the last is a
  * multiple of 3 bytes long.
  */
-export function encodeBase64Into(src: Uint8Array, dst: Uint8Array, offset: number): number {
+export function encodeBase64Into(src: Uint8Array, dst: Uint8Array, offset: number, secret = false): number {
   if (dst.length - offset < base64Length(src.length)) throw new RangeError('base64 target too small');
-  return NodeBuffer ? encodeNode(src, dst, offset) : encodePortable(src, dst, offset);
+  // Node's codec goes through strings, which cannot be zeroed: never for a `secret` (a private key).
+  return NodeBuffer && !secret ? encodeNode(src, dst, offset) : encodePortable(src, dst, offset);
 }
 
 // ---- decoding ----
@@ -146,14 +148,16 @@ function decodeLastQuad(src: Uint8Array, at: number, pad: number, dst: Uint8Arra
  * Decodes the strict base64 text in `src[start, end)` into `dst` at `offset`; returns the number of
  * bytes written ({@link base64SpanLength}). `dst` may be `src` itself when `offset <= start`: every
  * piece is read before its bytes are written, and never behind where the reading is.
+ * `secret`: without the strings Node's codec makes (for a private key).
  * @throws SecurityError for anything base64.ts would refuse; `dst` may then hold part of the bytes.
  */
-export function decodeBase64Span(src: Uint8Array, start: number, end: number, dst: Uint8Array, offset: number): number {
+export function decodeBase64Span(src: Uint8Array, start: number, end: number, dst: Uint8Array, offset: number, secret = false): number {
   const length = base64SpanLength(src, start, end);
   if (dst.length - offset < length) throw new RangeError('base64 target too small');
   const pad = ((end - start) / 4) * 3 - length;
   const whole = pad > 0 ? end - 4 : end;
-  if (!decodeQuads(src, start, whole, dst, offset)) throw invalid();
+  // As for encoding: a `secret` never goes through Node's codec and its strings.
+  if (!(secret ? decodeQuadsPortable : decodeQuads)(src, start, whole, dst, offset)) throw invalid();
   if (pad > 0) decodeLastQuad(src, whole, pad, dst, offset + ((whole - start) / 4) * 3);
   return length;
 }

@@ -4,7 +4,7 @@
  */
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { derToPem, pemToDer } from '../../crypto/pem.js';
+import { derToPemBytes, pemToDer } from '../../crypto/pem.js';
 import { spkiFingerprint } from '../../crypto/fingerprint.js';
 import { encryptPrivateKeyPem, isEncryptedPem, readPrivateKeyPem } from '../../crypto/pkcs8-pbes2.js';
 import { KeyFileError } from '../../errors.js';
@@ -65,12 +65,12 @@ export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: strin
   if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
   let pair: ClientKeyPair;
   try {
-    const pem = bytes.toString('utf8');
-    // A password given for a key stored in the clear protects nothing: the caller believes otherwise.
-    if (password !== undefined && !isEncryptedPem(pem)) {
+    // As bytes: a key stored in the clear never becomes a string (which could not be zeroed).
+    // A password given for one protects nothing: the caller believes otherwise.
+    if (password !== undefined && !isEncryptedPem(bytes)) {
       onWarning?.(`${privateKeyPath} is not encrypted: the key password does not protect it (nomyo keys change-password encrypts it)`);
     }
-    const pkcs8 = await readPrivateKeyPem(pem, password);
+    const pkcs8 = await readPrivateKeyPem(bytes, password);
     try {
       pair = await keyPairFromPkcs8(pkcs8);
     } finally {
@@ -89,7 +89,7 @@ export async function checkPublicKeyFile(publicKeyPath: string, pair: ClientKeyP
   if (!text) throw new KeyFileError(`no public key file at ${publicKeyPath}`);
   let fingerprint: string;
   try {
-    fingerprint = await spkiFingerprint(pemToDer(text.toString('utf8'), 'PUBLIC KEY'));
+    fingerprint = await spkiFingerprint(pemToDer(text, 'PUBLIC KEY'));
   } catch (cause) {
     throw new KeyFileError(`${publicKeyPath} is not a PEM "PUBLIC KEY" (SPKI) file`, { cause });
   }
@@ -110,24 +110,29 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
   await ensureKeyDirectory(dir);
   const pkcs8 = await exportPkcs8(pair.privateKey);
-  let pem: string;
+  let pem: string | Uint8Array;
   let usable: ClientKeyPair;
   try {
-    pem = options.password !== undefined ? await encryptPrivateKeyPem(pkcs8, options.password, { iterations: options.iterations }) : derToPem(pkcs8, 'PRIVATE KEY');
+    // Unencrypted, the PEM is the key itself: made as bytes (zeroed once written), never a string.
+    pem = options.password !== undefined ? await encryptPrivateKeyPem(pkcs8, options.password, { iterations: options.iterations }) : derToPemBytes(pkcs8, 'PRIVATE KEY');
     usable = await keyPairFromPkcs8(pkcs8);
   } finally {
     pkcs8.fill(0);
   }
-  options.beforeWrite?.();
-  await withKeyDirLock(dir, async () => {
-    if ((await checkManagedFile(privateKeyPath)) && options.exclusive) throw existingKeyError(privateKeyPath);
-    await checkManagedFile(publicKeyPath);
-    const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
-    await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
-    await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);
-    for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
-    await syncDirectory(dir);
-  });
+  try {
+    options.beforeWrite?.();
+    await withKeyDirLock(dir, async () => {
+      if ((await checkManagedFile(privateKeyPath)) && options.exclusive) throw existingKeyError(privateKeyPath);
+      await checkManagedFile(publicKeyPath);
+      const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
+      await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
+      await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);
+      for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
+      await syncDirectory(dir);
+    });
+  } finally {
+    if (typeof pem !== 'string') pem.fill(0);
+  }
   return usable;
 }
 

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { derToPem, derToPemBytes, pemToDer } from '../../src/crypto/pem.js';
+import { SecurityError } from '../../src/errors.js';
+import { generateClientKeyPair } from '../../src/keys/client-keys.js';
+import { loadKeyFiles, saveKeyFiles } from '../../src/keys/files/key-files.js';
+import { KEYFILES_DIR, withTempDir } from '../helpers/keyfiles.js';
+
+const text = new TextDecoder();
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * A piece of the key's base64 from the end of a PEM (its primes and CRT values, not the modulus),
+ * taken before anything is watched: what no string may hold while the key is read or written.
+ */
+function secretPiece(pem: Uint8Array): string {
+  const lines = text.decode(pem).split('\n').filter((l) => /^[A-Za-z0-9+/]{64}$/.test(l));
+  return lines[lines.length - 3]!.slice(8, 56);
+}
+
+/** Every string Buffer#toString and TextDecoder#decode return while `fn` runs. */
+async function stringsMadeDuring(fn: () => Promise<unknown>): Promise<string[]> {
+  const spies = [vi.spyOn(Buffer.prototype, 'toString'), vi.spyOn(TextDecoder.prototype, 'decode')];
+  try {
+    await fn();
+    return spies.flatMap((spy) => spy.mock.results.map((r) => r.value as unknown)).filter((v): v is string => typeof v === 'string');
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+}
+afterEach(() => vi.restoreAllMocks());
+
+describe('PEM as bytes', () => {
+  it.each(['plain.pem', 'public.pem', 'python-cryptography.pem', 'openssl-pbkdf2-sha256-600k.pem'])('%s: the same DER from its bytes as from its text, with LF or CRLF lines', (name) => {
+    const file = readFileSync(join(KEYFILES_DIR, name), 'utf8');
+    const label = file.includes('ENCRYPTED') ? 'ENCRYPTED PRIVATE KEY' : file.includes('PUBLIC') ? 'PUBLIC KEY' : 'PRIVATE KEY';
+    const der = pemToDer(file, label);
+    expect(pemToDer(bytes(file), label)).toEqual(der);
+    expect(pemToDer(bytes(file.replaceAll('\n', '\r\n')), label)).toEqual(der);
+    expect(derToPemBytes(der, label)).toEqual(bytes(derToPem(der, label)));
+  });
+
+  it('refuses what the text form refuses: no block, no END line, bad base64', () => {
+    const good = readFileSync(join(KEYFILES_DIR, 'public.pem'), 'utf8');
+    for (const bad of [good.replace('BEGIN', 'BEGUN'), good.replace('-----END PUBLIC KEY-----', ''), good.replace(/\n[A-Za-z]/, '\n!')]) {
+      expect(() => pemToDer(bad, 'PUBLIC KEY')).toThrow(SecurityError);
+      expect(() => pemToDer(bytes(bad), 'PUBLIC KEY')).toThrow(SecurityError);
+    }
+  });
+
+  it('a key file stored unencrypted is read and written without its key becoming a string', () =>
+    withTempDir(async (dir) => {
+      const path = join(KEYFILES_DIR, 'plain.pem');
+      const needle = secretPiece(readFileSync(path));
+      const read = await stringsMadeDuring(() => loadKeyFiles(path));
+      expect(read.length).toBeGreaterThan(0); // the watch sees strings (the public key's PEM, paths)
+      expect(read.filter((s) => s.includes(needle))).toEqual([]);
+
+      const pair = await generateClientKeyPair(2048, { extractable: true });
+      const written = await stringsMadeDuring(() => saveKeyFiles(dir, pair));
+      const saved = readFileSync(join(dir, 'private_key.pem'));
+      expect(text.decode(saved)).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+      const savedNeedle = secretPiece(saved);
+      expect(written.filter((s) => s.includes(savedNeedle))).toEqual([]);
+    }));
+});
