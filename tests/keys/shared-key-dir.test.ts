@@ -4,7 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +13,8 @@ import { SecureCompletionClient } from '@nomyo/core';
 import { CLI, sleep, withTempDir } from './support.js';
 
 const TESTS_DIR = fileURLToPath(new URL('..', import.meta.url));
-const DIR_LOCK = pathToFileURL(fileURLToPath(new URL('../node_modules/@nomyo/core/dist/keys/files/dir-lock.js', import.meta.url))).href;
+const DIST = (file: string) => pathToFileURL(fileURLToPath(new URL(`../node_modules/@nomyo/core/dist/${file}`, import.meta.url))).href;
+const DIR_LOCK = DIST('keys/files/dir-lock.js');
 const PASSWORD = 'correct horse battery staple';
 const fingerprint = (key: Parameters<typeof createPublicKey>[0]) => createHash('sha256').update(createPublicKey(key).export({ type: 'spki', format: 'der' })).digest('hex');
 
@@ -70,6 +72,43 @@ describe('a key directory shared by processes', () => {
       expect(fingerprint(readFileSync(join(dir, 'public_key.pem')))).toBe(saved);
       expect(runs.map((r) => r.stdout.trim())).toEqual(runs.map(() => `OK ${saved}`));
       expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
+    }));
+
+  it('a writer waits while another process holds the lock, and writes once it is released', () =>
+    withTempDir(async (tmp) => {
+      const dir = join(tmp, 'keys');
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(dir, { mode: 0o700 });
+      const holder = node(HOLD_LOCK, [dir], { DIR_LOCK });
+      const held = output(holder);
+      await said(holder, 'held');
+      const client = new SecureCompletionClient({ routerUrl: 'https://127.0.0.1:1', keySize: 2048 });
+      const saving = client.generateKeys({ saveToFile: true, keyDir: dir, keySize: 2048 });
+      await sleep(1_500);
+      expect(existsSync(join(dir, 'private_key.pem'))).toBe(false);
+      holder.stdin!.end('release');
+      await held;
+      const pair = await saving;
+      expect(fingerprint(readFileSync(join(dir, 'public_key.pem')))).toBe(pair.fingerprint);
+      await client.dispose();
+    }));
+
+  it('threads of one process sharing the directory: each holds the lock in turn, and no router any of them trusted is lost', () =>
+    withTempDir(async (tmp) => {
+      const dir = join(tmp, 'keys');
+      // Each thread has its own copy of the library (its own globals): only the lock file is shared.
+      const script = `
+        const { workerData, parentPort } = require('node:worker_threads');
+        import(workerData.module).then(async ({ KnownRouters }) => {
+          const known = new KnownRouters(workerData.dir);
+          for (let i = 0; i < 25; i++) await known.trustFirst('https://router-' + workerData.n + '-' + i + '.example', 'b'.repeat(64));
+          parentPort.postMessage('done');
+        });`;
+      const threads = [0, 1, 2, 3].map((n) => new Worker(script, { eval: true, workerData: { module: DIST('keys/files/known-routers.js'), dir, n } }));
+      await Promise.all(threads.map((t) => new Promise((resolve, reject) => (t.once('message', resolve), t.once('error', reject)))));
+      await Promise.all(threads.map((t) => t.terminate()));
+      const known = JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')) as { routers: Record<string, unknown> };
+      expect(Object.keys(known.routers)).toHaveLength(100);
     }));
 
   it('a lock left by a process killed while it held it does not stop the next one', () =>

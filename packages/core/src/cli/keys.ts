@@ -143,14 +143,15 @@ async function changePassword(values: Values): Promise<number> {
     const written = next;
     // Written holding the directory's lock, and only over the file that was read: a client of this
     // directory may have rotated the key while the passwords were asked for.
-    await withKeyDirLock(values.dir, async () => {
+    await withKeyDirLock(values.dir, async (stillHeld) => {
       const now = await readKeyFile(privateKeyPath);
       const unchanged = now?.equals(pem) === true;
       now?.fill(0);
       if (!unchanged) throw new KeyFileError(`${privateKeyPath} changed while the passwords were asked for (a client rotated its key?): run change-password again`);
+      await stillHeld();
       await writeFileAtomic(privateKeyPath, written, 0o600);
       // The backup of a rotation cut off, a key given up under the old password, goes now too.
-      await settleKeyDir(values.dir, pair);
+      await settleKeyDir(values.dir, pair, stillHeld);
     });
     process.stderr.write(`rewrote ${privateKeyPath} (${password ? 'encrypted' : 'NOT encrypted'}); the key itself is unchanged\n`);
   } finally {

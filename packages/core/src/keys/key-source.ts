@@ -40,6 +40,8 @@ export class ClientKeySource {
   #disposed = false;
   /** Writes to a key directory still running: dispose waits for them. */
   readonly #writes = new Set<Promise<unknown>>();
+  /** The digest of the private key file this source read or wrote last: a rotation writes only over that one. */
+  #fileDigest: string | undefined;
 
   constructor(options: KeySourceOptions) {
     this.bits = options.bits;
@@ -55,7 +57,11 @@ export class ClientKeySource {
     if (this.#keyDir === undefined) return this.#inMemory(this.bits);
     const files = await keyFiles();
     const dir = this.#keyDir;
-    return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning }));
+    return this.#write(async () => {
+      const pair = await files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning });
+      await this.#remember(files, dir);
+      return pair;
+    });
   }
 
   /**
@@ -70,7 +76,21 @@ export class ClientKeySource {
     }
     const [files, pair] = await Promise.all([keyFiles(), generateClientKeyPair(this.bits, { extractable: true })]);
     // Checked again when activated: a source disposed meanwhile never writes (nor without its password).
-    return { activate: () => this.#write(() => files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed() })) };
+    const activate = async () => {
+      try {
+        const usable = await files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed(), replacing: this.#fileDigest });
+        await this.#remember(files, dir);
+        return usable;
+      } catch (err) {
+        if (!(err instanceof files.KeyFileChangedError)) throw err;
+        // Another process, or `nomyo keys change-password`, wrote the key meanwhile: its file is left
+        // as it is, and this client's pairs stay in memory from now on.
+        this.saveDir = undefined;
+        this.#onWarning(`${err.message}; this client's key rotations stay in memory from now on (restart it to use the file's key)`);
+        return this.#inMemory(this.bits);
+      }
+    };
+    return { activate: () => this.#write(activate) };
   }
 
   /**
@@ -85,7 +105,11 @@ export class ClientKeySource {
       const files = await keyFiles();
       await files.assertNoKeyPair(saveDir);
       const fresh = await generateClientKeyPair(bits, { extractable: true });
-      pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, exclusive: true, beforeWrite: () => this.#assertNotDisposed() }));
+      pair = await this.#write(async () => {
+        const saved = await files.saveKeyFiles(saveDir, fresh, { password, exclusive: true, beforeWrite: () => this.#assertNotDisposed() });
+        await this.#remember(files, saveDir);
+        return saved;
+      });
       this.#password = password;
     }
     this.saveDir = saveDir;
@@ -114,6 +138,11 @@ export class ClientKeySource {
     this.#password = undefined;
     this.saveDir = undefined;
     await Promise.allSettled([...this.#writes]);
+  }
+
+  /** Notes which private key file this source read or wrote, right after it did. */
+  async #remember(files: KeyFiles, dir: string): Promise<void> {
+    this.#fileDigest = await files.fileDigest(files.keyFilePaths(dir).privateKeyPath);
   }
 
   /** A pair that is never written: multi-prime when allowed, for faster answers. */

@@ -2,7 +2,7 @@
  * `#key-files` outside Node.js: the same functions, each refusing clearly. Imports only types from
  * the Node module, so nothing of `node:*` reaches a browser bundle.
  */
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, KeyFileError } from '../../errors.js';
 import type * as NodeKeyFiles from './node.js';
 
 function unavailable(): never {
@@ -13,6 +13,9 @@ export const loadKeyFiles: typeof NodeKeyFiles.loadKeyFiles = async () => unavai
 export const saveKeyFiles: typeof NodeKeyFiles.saveKeyFiles = async () => unavailable();
 export const generateKeyFiles: typeof NodeKeyFiles.generateKeyFiles = async () => unavailable();
 export const keyFilePaths: typeof NodeKeyFiles.keyFilePaths = () => unavailable();
+export const fileDigest: typeof NodeKeyFiles.fileDigest = async () => unavailable();
+/** Never thrown outside Node (nothing is written there): here so that `instanceof` checks hold. */
+export class KeyFileChangedError extends KeyFileError {}
 export const openKeyDir: typeof NodeKeyFiles.openKeyDir = async () => unavailable();
 export const assertNoKeyPair: typeof NodeKeyFiles.assertNoKeyPair = async () => unavailable();
 export const PRIVATE_KEY_FILE = 'private_key.pem';

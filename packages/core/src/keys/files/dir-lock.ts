@@ -1,110 +1,144 @@
 /**
- * One writer at a time in a key directory, across processes (Node only). Without it, a client
- * starting while another process rotated its key "repaired" public_key.pem with the old key beside
- * the new private one, for good; processes creating the first pair at once overwrote one another;
- * and known_routers.json lost what another process had just recorded.
+ * One writer at a time in a key directory, across processes and threads (Node only). Without it, a
+ * client starting while another process rotated its key "repaired" public_key.pem with the old key
+ * beside the new private one, for good; processes creating the first pair at once overwrote one
+ * another; and known_routers.json lost what another process had just recorded.
  *
- * The lock is a file created exclusively (`wx`) in the directory, saying which process holds it;
- * its holder touches it every REFRESH_MS. A lock left by a process that died is broken: at once when
- * that process is gone from this host, else once untouched for STALE_MS (another host's, or a
- * process id reused, as a container's is after a restart). Holders in one process queue, without
- * polling. A directory this process cannot write to is worked in without the lock: nobody can
- * hold it there, and a write there fails on its own.
+ * The lock is a file created exclusively (`wx`) in the directory, saying which process holds it
+ * (process.ts); its holder touches it every `refreshMs`. A lock is broken only when its holder is
+ * known to be gone: a process of this machine (same boot, same pid namespace) that no longer runs,
+ * or whose pid now belongs to a process started at another time; else once untouched for `staleMs`
+ * (another host's, another container's, a thread that died holding it). A process of this machine
+ * that still runs keeps its lock however long it holds it (stopped, in a debugger). Breaking goes one
+ * breaker at a time (`nomyo.lock.break`), and removes the lock only if it is still the one judged
+ * stale: a live holder's lock is never moved. Holders in one thread queue without polling.
+ *
+ * A directory this process cannot write is read without the lock (nobody could hold it there but a
+ * process that can write: its lock is waited for first), and a write there fails on its own.
  */
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, realpath, rename, stat, unlink, utimes } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { KeyFileError } from '../../errors.js';
+import { isStale, thisProcess, type Holder } from './lock-holder.js';
 
 export const LOCK_FILE = 'nomyo.lock';
-/** How often a holder touches its lock, so that a long hold is never taken for a dead one. */
-const REFRESH_MS = 1_000;
-/** A lock untouched this long belongs to a holder that is gone. */
-const STALE_MS = 10_000;
-/** How long to wait for the lock: longer than STALE_MS, so a dead holder's lock is broken in time. */
-const WAIT_MS = 30_000;
-/** Where a lock that was broken is moved, to be read again before it is removed. */
-export const BROKEN_LOCK_INFIX = '.broken-';
+/** Made with `wx` by whoever breaks a stale lock, so that two never break at once. */
+export const BREAK_FILE = `${LOCK_FILE}.break`;
 
-interface Locks {
-  /** The last holder queued for each directory (its real path). */
-  queues: Map<string, Promise<unknown>>;
-  /** The tokens of the locks held by this process. */
-  held: Set<string>;
-}
-// Shared by every copy of this module in the process (its ESM and CommonJS builds, two versions):
-// a lock file naming this process is then known to be held, or left by a process before it.
-const LOCKS_KEY = Symbol.for('@nomyo/core key directory locks');
-const locks: Locks = ((globalThis as Record<symbol, Locks | undefined>)[LOCKS_KEY] ??= { queues: new Map(), held: new Set() });
+/** The lock's timing; @internal tests shorten it. */
+export const LOCK_TIMING = {
+  /** How often a holder touches its lock, so that a long hold is never taken for a dead one. */
+  refreshMs: 1_000,
+  /** A lock untouched this long, whose holder cannot be checked, is taken for a dead one's. */
+  staleMs: 10_000,
+  /** How long to wait for the lock: longer than `staleMs`, so a dead holder's lock is broken in time. */
+  waitMs: 30_000,
+};
 
-/** Runs `work` holding the lock of `dir` (which must exist); queues behind this process's other holders. */
-export async function withKeyDirLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
-  const key = await realpath(dir);
-  const run = (locks.queues.get(key) ?? Promise.resolve()).then(async () => {
-    const release = await acquire(dir, join(key, LOCK_FILE));
+/** The last holder queued for each directory (its absolute path), in this thread. */
+const queues = new Map<string, Promise<unknown>>();
+const NOT_WRITABLE = new Set(['EROFS', 'EACCES', 'EPERM']);
+/** What a directory nobody can write to is worked in with: no lock to hold. */
+const UNLOCKED: HeldLock = { stillHeld: async () => {}, release: async () => {} };
+
+/** Throws a KeyFileError unless this process still holds the lock: call it right before a write. */
+export type LockCheck = () => Promise<void>;
+
+/** Runs `work` holding the lock of `dir` (which must exist); queues behind this thread's other holders. */
+export async function withKeyDirLock<T>(dir: string, work: (stillHeld: LockCheck) => Promise<T>): Promise<T> {
+  // Queued at once, in the order of the calls (a path reached through a link queues apart, and
+  // meets the others at the lock file).
+  const key = resolve(dir);
+  const run = (queues.get(key) ?? Promise.resolve()).then(async () => {
+    const lock = await lockFile(dir);
     try {
-      return await work();
+      return await work(lock.stillHeld);
     } finally {
-      await release();
+      await lock.release();
     }
   });
   const settled = run.catch(() => undefined);
-  locks.queues.set(key, settled);
-  void settled.then(() => locks.queues.get(key) === settled && locks.queues.delete(key));
+  queues.set(key, settled);
+  void settled.then(() => queues.get(key) === settled && queues.delete(key));
   return run;
 }
 
-interface Holder {
-  pid?: number;
-  host?: string;
-  token?: string;
+/** A lock held: its check, and its release. */
+export interface HeldLock {
+  stillHeld: LockCheck;
+  release(): Promise<void>;
 }
 
-async function acquire(dir: string, path: string): Promise<() => Promise<void>> {
-  const token = randomBytes(12).toString('hex');
-  const mine = JSON.stringify({ pid: process.pid, host: hostname(), token });
-  const deadline = Date.now() + WAIT_MS;
+/**
+ * Takes the lock file of `dir`, waiting for it; @internal (withKeyDirLock queues the holders of a
+ * thread in front of it).
+ */
+export async function lockFile(dir: string): Promise<HeldLock> {
+  const path = join(dir, LOCK_FILE);
+  const mine = JSON.stringify({ ...thisProcess(), token: randomBytes(12).toString('hex') });
+  const deadline = Date.now() + LOCK_TIMING.waitMs;
   let pause = 5;
   for (;;) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      try {
-        await handle.writeFile(mine);
-      } finally {
-        await handle.close();
-      }
-      break;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return async () => {};
-      if (code !== 'EEXIST') throw new KeyFileError(`cannot lock keyDir ${dir}: ${code ?? 'error'}`, { cause: err });
-    }
+    const created = await create(path, mine);
+    if (created === 'created') break;
     const seen = await readLock(path);
-    if (seen === undefined) continue; // released meanwhile
-    if (isStale(seen)) {
-      await breakLock(path, seen.text);
-      continue;
+    if (created === 'not writable') {
+      // Nobody can hold it here but a process that can write: its write is waited for, not raced.
+      if (seen === undefined || isStale(seen.holder, seen.ageMs, LOCK_TIMING.staleMs)) return UNLOCKED;
+    } else if (seen === undefined) {
+      continue; // released meanwhile
+    } else if (isStale(seen.holder, seen.ageMs, LOCK_TIMING.staleMs)) {
+      const broken = await breakLock(dir, path, seen.text);
+      if (broken === 'not writable') return UNLOCKED;
+      if (broken === 'broken') continue;
     }
     if (Date.now() > deadline) {
-      const who = seen.holder.pid !== undefined ? `process ${seen.holder.pid}${seen.holder.host !== undefined ? ` on ${seen.holder.host}` : ''}` : 'another process';
+      const who = seen?.holder.pid !== undefined ? `process ${seen.holder.pid}${seen.holder.host !== undefined ? ` on ${seen.holder.host}` : ''}` : 'another process';
       throw new KeyFileError(`keyDir ${dir} is locked by ${who}: if no process uses it, remove ${path}`);
     }
     await new Promise((resolve) => setTimeout(resolve, pause));
     pause = Math.min(pause * 2, 100);
   }
-  locks.held.add(token);
   const refresh = setInterval(() => {
     const now = new Date();
     utimes(path, now, now).catch(() => {});
-  }, REFRESH_MS);
+  }, LOCK_TIMING.refreshMs);
   refresh.unref();
-  return async () => {
-    clearInterval(refresh);
-    locks.held.delete(token);
-    // Only our own: had this process stalled past STALE_MS, the lock may have been broken and taken.
-    if ((await readFile(path, 'utf8').catch(() => undefined)) === mine) await unlink(path).catch(() => {});
+  const ours = async () => (await readFile(path, 'utf8').catch(() => undefined)) === mine;
+  return {
+    async stillHeld() {
+      if (!(await ours())) throw new KeyFileError(`the lock of keyDir ${dir} was taken from this process (it stalled past ${LOCK_TIMING.staleMs} ms?): nothing was written`);
+    },
+    async release() {
+      clearInterval(refresh);
+      // Only our own: a lock broken as stale and taken by another is theirs.
+      if (await ours()) await unlink(path).catch(() => {});
+    },
   };
+}
+
+/** The lock file made with `text`; 'exists' when there is one, 'not writable' when the directory cannot be written. */
+async function create(path: string, text: string): Promise<'created' | 'exists' | 'not writable'> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return 'exists';
+    if (NOT_WRITABLE.has(code)) return 'not writable';
+    throw new KeyFileError(`cannot lock keyDir ${path}: ${code || 'error'}`, { cause: err });
+  }
+  try {
+    await handle.writeFile(text);
+  } catch (err) {
+    // A disk full, say: no empty lock is left behind to be waited on.
+    await handle.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw new KeyFileError(`cannot lock keyDir ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  await handle.close();
+  return 'created';
 }
 
 /** The lock's text, holder and age; undefined when there is none. */
@@ -124,30 +158,30 @@ async function readLock(path: string): Promise<{ text: string; holder: Holder; a
   }
 }
 
-function isStale({ holder, ageMs }: { holder: Holder; ageMs: number }): boolean {
-  if (ageMs > STALE_MS) return true;
-  if (typeof holder.pid !== 'number' || holder.host !== hostname()) return false;
-  if (holder.pid === process.pid) return !locks.held.has(String(holder.token));
-  try {
-    process.kill(holder.pid, 0); // signal 0: only asks whether the process exists
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'; // EPERM: it exists, as another user
-  }
-}
-
 /**
- * Removes a stale lock: moved aside first, and read again there, so that a lock taken by a live
- * holder since it was judged stale (another process broke it first) is put back, not removed.
+ * Removes the stale lock at `path` if it still holds `staleText`, as the one breaker of the moment
+ * (BREAK_FILE, itself broken once older than `staleMs`). Nothing else removes a lock but its holder,
+ * so a lock that still reads `staleText` under the break file is the stale one.
  */
-async function breakLock(path: string, seenText: string): Promise<void> {
-  const aside = `${path}${BROKEN_LOCK_INFIX}${randomBytes(6).toString('hex')}`;
-  try {
-    await rename(path, aside);
-  } catch {
-    return; // gone already: released, or broken by another
+async function breakLock(dir: string, path: string, staleText: string): Promise<'broken' | 'busy' | 'not writable'> {
+  const breaker = join(dir, BREAK_FILE);
+  const created = await create(breaker, '').catch(() => 'exists' as const);
+  if (created === 'not writable') return 'not writable';
+  if (created === 'exists') {
+    // Another breaks it now; one that died doing so left its file, removed once old.
+    const st = await stat(breaker).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > LOCK_TIMING.staleMs) await unlink(breaker).catch(() => {});
+    return 'busy';
   }
-  const text = await readFile(aside, 'utf8').catch(() => undefined);
-  if (text !== seenText) await link(aside, path).catch(() => {});
-  await unlink(aside).catch(() => {});
+  try {
+    if ((await readFile(path, 'utf8').catch(() => undefined)) !== staleText) return 'busy';
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (NOT_WRITABLE.has((err as NodeJS.ErrnoException).code ?? '')) return 'not writable';
+    }
+    return 'broken';
+  } finally {
+    await unlink(breaker).catch(() => {});
+  }
 }

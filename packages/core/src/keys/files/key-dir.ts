@@ -7,7 +7,7 @@
 import { KeyFileError } from '../../errors.js';
 import type { ClientKeyPair } from '../client-keys.js';
 import { writeFileAtomic } from './atomic-write.js';
-import { withKeyDirLock } from './dir-lock.js';
+import { withKeyDirLock, type LockCheck } from './dir-lock.js';
 import { BACKUP_SUFFIX, checkPublicKeyFile, existingKeyError, generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile, type SaveKeyOptions } from './key-files.js';
 import { findLeftovers, removeLeftovers } from './leftovers.js';
 import { checkKeyDirectory, checkManagedFile, ensureKeyDirectory, lstatOrUndefined } from './safe-paths.js';
@@ -37,7 +37,7 @@ export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<C
     if (matches) return pair;
   }
   await ensureKeyDirectory(dir);
-  const settled = await withKeyDirLock(dir, () => settle(dir, options));
+  const settled = await withKeyDirLock(dir, (stillHeld) => settle(dir, options, stillHeld));
   if (settled) return settled;
   // The first pair, made outside the lock (the slow part) and written only where there is still none.
   try {
@@ -53,7 +53,7 @@ export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<C
  * Holding the lock: the directory's pair, its public key repaired and what interrupted writes left
  * removed; undefined when it holds none.
  */
-async function settle(dir: string, options: KeyDirOptions): Promise<ClientKeyPair | undefined> {
+async function settle(dir: string, options: KeyDirOptions, stillHeld: LockCheck): Promise<ClientKeyPair | undefined> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
   if (!(await checkManagedFile(privateKeyPath))) {
     if (await checkManagedFile(publicKeyPath)) {
@@ -62,7 +62,7 @@ async function settle(dir: string, options: KeyDirOptions): Promise<ClientKeyPai
     return undefined;
   }
   const pair = await loadPair(privateKeyPath, options);
-  await settleKeyDir(dir, pair, options.onWarning);
+  await settleKeyDir(dir, pair, stillHeld, options.onWarning);
   return pair;
 }
 
@@ -78,9 +78,9 @@ async function loadPair(privateKeyPath: string, options: KeyDirOptions): Promise
  * Holding the lock, with `pair` the one in private_key.pem: public_key.pem made to match it, then what
  * interrupted writes left removed (the rotated-away key's backup among them).
  */
-export async function settleKeyDir(dir: string, pair: ClientKeyPair, onWarning?: (message: string) => void): Promise<void> {
+export async function settleKeyDir(dir: string, pair: ClientKeyPair, stillHeld: LockCheck, onWarning?: (message: string) => void): Promise<void> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
-  await reconcilePublicKey(publicKeyPath, privateKeyPath, pair, onWarning);
+  await reconcilePublicKey(publicKeyPath, privateKeyPath, pair, stillHeld, onWarning);
   await removeLeftovers(dir);
 }
 
@@ -89,7 +89,7 @@ export async function settleKeyDir(dir: string, pair: ClientKeyPair, onWarning?:
  * between the two renames (the private key is already the new one and its backup still exists).
  * Any other mismatch is an error: someone put a different key there.
  */
-async function reconcilePublicKey(publicKeyPath: string, privateKeyPath: string, pair: ClientKeyPair, onWarning?: (m: string) => void): Promise<void> {
+async function reconcilePublicKey(publicKeyPath: string, privateKeyPath: string, pair: ClientKeyPair, stillHeld: LockCheck, onWarning?: (m: string) => void): Promise<void> {
   const existing = await readKeyFile(publicKeyPath);
   if (existing) {
     try {
@@ -100,6 +100,7 @@ async function reconcilePublicKey(publicKeyPath: string, privateKeyPath: string,
     }
     onWarning?.(`${publicKeyPath} did not match the private key after an interrupted key rotation: rewritten from the private key`);
   }
+  await stillHeld();
   await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644);
 }
 

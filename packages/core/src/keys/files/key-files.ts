@@ -2,6 +2,7 @@
  * Key pair files (Node only): `private_key.pem` (PKCS#8, optionally PBES2-encrypted, mode 0600)
  * and `public_key.pem` (SPKI, 0644), read and written atomically.
  */
+import { createHash } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { derToPemBytes, pemToDer } from '../../crypto/pem.js';
@@ -16,7 +17,8 @@ import { checkManagedFile, ensureKeyDirectory } from './safe-paths.js';
 
 export const PRIVATE_KEY_FILE = 'private_key.pem';
 export const PUBLIC_KEY_FILE = 'public_key.pem';
-export const BACKUP_SUFFIX = '.bak';
+/** The library's copy of a key file while it is replaced: a name of its own, never a user's `.bak`. */
+export const BACKUP_SUFFIX = '.nomyo-bak';
 /** No key file is anywhere near this; a larger one is not read into memory. */
 const MAX_KEY_FILE_BYTES = 64 * 1024;
 
@@ -34,6 +36,28 @@ export interface SaveKeyOptions {
   beforeWrite?: (() => void) | undefined;
   /** Refuses (KeyFileError) to write over an existing private key, checked under the directory's lock. */
   exclusive?: boolean | undefined;
+  /**
+   * Writes only over the private key file with this digest ({@link fileDigest}), the one the caller
+   * read or wrote last, checked under the lock; else throws {@link KeyFileChangedError}. A rotation
+   * no longer writes over a key another process or `nomyo keys change-password` wrote meanwhile.
+   */
+  replacing?: string | undefined;
+}
+
+/** The private key file is not the one the caller read or wrote last: another process or `nomyo keys` changed it. */
+export class KeyFileChangedError extends KeyFileError {
+  override name = 'KeyFileChangedError';
+}
+
+/** The SHA-256 (hex) of a file's bytes, or undefined when there is none: what `replacing` compares. */
+export async function fileDigest(path: string): Promise<string | undefined> {
+  const bytes = await readKeyFile(path);
+  if (!bytes) return undefined;
+  try {
+    return createHash('sha256').update(bytes).digest('hex');
+  } finally {
+    bytes.fill(0);
+  }
 }
 
 export function keyFilePaths(dir: string): { privateKeyPath: string; publicKeyPath: string } {
@@ -100,11 +124,12 @@ export async function checkPublicKeyFile(publicKeyPath: string, pair: ClientKeyP
 
 /**
  * Writes `pair` into `dir` (created 0700), holding the directory's lock (dir-lock.ts): each file
- * atomically; while they are replaced, the previous files are kept as `*.bak`, removed once both
+ * atomically; while they are replaced, the previous files are kept as `*.nomyo-bak`, removed once both
  * new files are whole and synced. The key is encrypted before the lock is taken (the slow part).
  * `pair.privateKey` must be extractable; the pair returned holds it re-imported non-extractable.
  * @throws KeyFileError an existing `dir` owned by another user or writable by others, a key file
- * that is a symbolic link (left as it is), or with `exclusive` an existing private key.
+ * that is a symbolic link (left as it is), with `exclusive` an existing private key, with
+ * `replacing` one changed meanwhile (KeyFileChangedError).
  */
 export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: SaveKeyOptions = {}): Promise<ClientKeyPair> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
@@ -120,11 +145,16 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
     pkcs8.fill(0);
   }
   try {
-    options.beforeWrite?.();
-    await withKeyDirLock(dir, async () => {
+    await withKeyDirLock(dir, async (stillHeld) => {
+      // Under the lock: a source disposed while it waited for it never writes.
+      options.beforeWrite?.();
       if ((await checkManagedFile(privateKeyPath)) && options.exclusive) throw existingKeyError(privateKeyPath);
+      if (options.replacing !== undefined && (await fileDigest(privateKeyPath)) !== options.replacing) {
+        throw new KeyFileChangedError(`${privateKeyPath} was changed by another process (or nomyo keys) since this client read it: not written over`);
+      }
       await checkManagedFile(publicKeyPath);
       const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
+      await stillHeld();
       await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
       await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);
       for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
@@ -146,7 +176,7 @@ export async function generateKeyFiles(dir: string, bits: number, options: SaveK
   return saveKeyFiles(dir, await generateClientKeyPair(bits, { extractable: true }), options);
 }
 
-/** Copies an existing file to `<path>.bak` (atomically); returns the backup's path, or undefined when there was nothing. */
+/** Copies an existing file to `<path>.nomyo-bak` (atomically); returns the backup's path, or undefined when there was nothing. */
 async function backUp(path: string, mode: number): Promise<string | undefined> {
   const bytes = await readKeyFile(path);
   if (!bytes) return undefined;

@@ -105,9 +105,10 @@ export class KnownRouters implements TrustStore {
    */
   async #update(change: (known: Known) => boolean | void): Promise<void> {
     await ensureKeyDirectory(this.dir);
-    await withKeyDirLock(this.dir, async () => {
+    await withKeyDirLock(this.dir, async (stillHeld) => {
       const known = await this.#read();
       if (change(known) === false) return;
+      await stillHeld();
       await writeFileAtomic(this.location, `${JSON.stringify({ version: 1, ...known }, null, 2)}\n`, 0o600);
     });
   }

@@ -208,7 +208,7 @@ describe('key directory ownership and links', () => {
       await expect(openKeyDir(dir, { bits: 2048 })).rejects.toThrow(/public_key\.pem is a symbolic link/);
       await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }))).rejects.toThrow(/public_key\.pem is a symbolic link/);
       expect(lstatSync(pub).isSymbolicLink()).toBe(true);
-      expect(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.endsWith('.bak'))).toEqual([]);
+      expect(readdirSync(dir).filter((f) => f.includes('.tmp-') || f.endsWith('.nomyo-bak'))).toEqual([]);
     }));
 });
 
@@ -235,7 +235,7 @@ describe('atomic writes', () => {
         if (target.endsWith('public_key.pem')) throw new Error('crash');
       };
       await expect(saveKeyFiles(dir, next, { hooks: { beforeRename: crashOnPublic } })).rejects.toThrow('crash');
-      expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'private_key.pem.bak', 'public_key.pem', 'public_key.pem.bak']);
+      expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'private_key.pem.nomyo-bak', 'public_key.pem', 'public_key.pem.nomyo-bak']);
       const warnings: string[] = [];
       const loaded = await openKeyDir(dir, { bits: 2048, onWarning: (w) => warnings.push(w) });
       expect(loaded.fingerprint).toBe(next.fingerprint);

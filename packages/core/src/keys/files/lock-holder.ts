@@ -1,0 +1,74 @@
+/**
+ * Who holds a key directory's lock (dir-lock.ts), and whether that holder is known to be gone (Node
+ * only). A pid means one process only on one machine, in one pid namespace, for as long as that
+ * process runs: a container's processes have pids of their own (often 1), and a pid is reused after
+ * its process ends. So a lock names its process by all of them, and by its start time where the
+ * system tells it (Linux), which a reused pid does not share.
+ */
+import { readFileSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
+
+/** What a lock file says of its holder (each field may be missing from a lock being written, or damaged). */
+export interface Holder {
+  pid?: number;
+  host?: string;
+  /** Linux: the boot's id (`/proc/sys/kernel/random/boot_id`). */
+  boot?: string;
+  /** Linux: the pid namespace (`/proc/self/ns/pid`): a pid means the same process only within one. */
+  pidns?: string;
+  /** Linux: when the process started, in clock ticks since boot (`/proc/<pid>/stat`, field 22). */
+  start?: string;
+  /** The lock's own: what its holder checks it still holds. */
+  token?: string;
+}
+
+function readProc(path: string, link = false): string | undefined {
+  try {
+    return (link ? readlinkSync(path) : readFileSync(path, 'utf8')).trim();
+  } catch {
+    return undefined; // not Linux, or no such process
+  }
+}
+
+/** When process `pid` started (Linux), or undefined. */
+function startOf(pid: number | 'self'): string | undefined {
+  const stat = readProc(`/proc/${pid}/stat`);
+  // The fields after the command, which may hold spaces and parentheses: the 22nd is the 20th of them.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+let self: Holder | undefined;
+
+/** This process, as its locks name it (read once: a few small files of /proc on Linux). */
+export function thisProcess(): Holder {
+  self ??= { pid: process.pid, host: hostname(), boot: readProc('/proc/sys/kernel/random/boot_id'), pidns: readProc('/proc/self/ns/pid', true), start: startOf('self') };
+  return self;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: it exists, as another user
+  }
+}
+
+/**
+ * Whether the holder of a lock untouched for `ageMs` is gone. A process of this machine is gone when
+ * it no longer runs, or its pid belongs to a process started at another time; one that runs keeps
+ * its lock however long (stopped, say). This process's own lock (another thread's, another copy of
+ * the library's), another machine's or container's, or one whose start is not known, is taken for
+ * gone once untouched for `staleMs`: a live holder touches it every second.
+ */
+export function isStale(holder: Holder, ageMs: number, staleMs: number): boolean {
+  const me = thisProcess();
+  const pid = holder.pid;
+  const sameMachine = typeof pid === 'number' && holder.host === me.host && holder.boot === me.boot && holder.pidns === me.pidns;
+  if (!sameMachine) return ageMs > staleMs;
+  if (pid === me.pid && holder.start === me.start) return ageMs > staleMs;
+  if (!alive(pid)) return true;
+  const start = holder.start === undefined ? undefined : startOf(pid);
+  if (start !== undefined) return start !== holder.start;
+  return ageMs > staleMs;
+}
