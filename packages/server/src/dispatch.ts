@@ -126,11 +126,11 @@ async function decide(state: DispatchState, req: IncomingMessage, record: Reques
   return { response: await route(state, req, record, received, signal, facts), outcome: 'answered' };
 }
 
-function failure(state: DispatchState, err: unknown, record: RequestRecord): RouterResponse {
+function failure(state: DispatchState, err: unknown, record: RequestRecord, facts: RequestFacts): RouterResponse {
   if (err instanceof HttpError) return detailResponse(err.status, err.detail, { ...err.headers });
   // The error's name only: a message may quote the plaintext (a model's own error, JSON.parse's snippet).
   const name = err instanceof Error ? err.name : typeof err;
-  state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: record.path, seq: record.seq } });
+  state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: record.path, seq: record.seq, payload_id: facts.payloadId ?? undefined } });
   return detailResponse(500, 'internal server error');
 }
 
@@ -203,7 +203,7 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     decision = await decide(state, req, record, received, controller.signal, facts);
   } catch (err) {
     decision = !controller.signal.aborted
-      ? { response: failure(state, err, record), outcome: 'answered' }
+      ? { response: failure(state, err, record, facts), outcome: 'answered' }
       : isShutdown(controller.signal.reason) && !res.destroyed
         ? { response: detailResponse(503, SHUTTING_DOWN, { ...DRAIN_HEADERS }), outcome: 'aborted' }
         : { response: 'destroy', outcome: 'aborted' };

@@ -176,7 +176,8 @@ describe('tamperResponse and model', () => {
     const events = logs.map((line) => JSON.parse(line) as LogEvent);
     const error = events.find((e) => e.message === 'internal error (TypeError)')!;
     const request = events.find((e) => e.request?.path === '/v1/chat/secure_completion')!;
-    expect(error.fields).toMatchObject({ path: '/v1/chat/secure_completion', seq: request.fields!.seq });
+    expect(request.request!.payload_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(error.fields).toMatchObject({ path: '/v1/chat/secure_completion', seq: request.fields!.seq, payload_id: request.request!.payload_id });
   });
 });
 

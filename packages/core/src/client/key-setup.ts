@@ -35,6 +35,8 @@ interface Transport {
   timeout: number;
   maxRetries: number;
   fetch: FetchFn;
+  /** `fetch` calls the runtime's own (no fetch option was given). */
+  ownFetch: boolean;
   onWarning: (message: string) => void;
 }
 
@@ -83,7 +85,7 @@ function keyChanged(origin: string, before: string, after: string): string {
 /** GET the router's key, retrying 429, 503 and connection failures like any request. */
 async function fetchServerKey(t: Transport): Promise<ServerKey> {
   return withRetries(async () => {
-    const response = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout });
+    const response = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout, ownFetch: t.ownFetch });
     if (response.status !== 200) throw errorFromStatus(response.status, response.text, response.headers);
     return parseServerKey(response.text, response.headers.get(HEADERS.protocol));
   }, t.maxRetries);

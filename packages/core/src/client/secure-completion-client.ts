@@ -109,6 +109,7 @@ export class SecureCompletionClient {
       timeout: this.timeout,
       maxRetries: this.maxRetries,
       fetch,
+      ownFetch: this.#wire.ownFetch,
       onWarning: this.#onWarning,
     });
     this.#keySource = keys.source;

@@ -62,7 +62,7 @@ export function derToPem(der: Uint8Array, label: PemLabel): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-/** {@link derToPem}'s text as bytes, made without a string: for a private key, zero it once written. */
+/** {@link derToPem}'s text as bytes (for any DER but an empty one), made without a string: for a private key, zero it once written. */
 export function derToPemBytes(der: Uint8Array, label: PemLabel): Bytes {
   const head = encoder.encode(`-----BEGIN ${label}-----\n`);
   const tail = encoder.encode(`-----END ${label}-----\n`);
@@ -92,10 +92,17 @@ export function firstPemLabel(pem: string | Uint8Array): string | undefined {
   let label = '';
   for (let i = start + begin.length; i < head.length && label.length <= 40; i++) {
     const c = typeof head === 'string' ? head.charCodeAt(i) : head[i]!;
-    if (c === 0x2d) return /^[A-Z0-9 ]{1,40}$/.test(label) ? label : undefined; // '-': the label ends
+    // '-': the label ends, if the line's five dashes do.
+    if (c === 0x2d) return /^[A-Z0-9 ]{1,40}$/.test(label) && dashesAt(head, i) ? label : undefined;
     label += String.fromCharCode(c);
   }
   return undefined;
+}
+
+/** Whether five dashes start at `at`. */
+function dashesAt(text: string | Uint8Array, at: number): boolean {
+  for (let i = at; i < at + 5; i++) if ((typeof text === 'string' ? text.charCodeAt(i) : text[i]) !== 0x2d) return false;
+  return true;
 }
 
 /** Where `needle` first occurs in `haystack` from `from`; -1 when nowhere. */

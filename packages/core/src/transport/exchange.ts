@@ -10,7 +10,7 @@ import { heedAbort } from './abort.js';
 import { Deadline } from './deadline.js';
 import { ResponseStream } from './response-stream.js';
 import { readBodyBytes, readText } from './read-body.js';
-import { sendInit } from './send-body.js';
+import { isRuntimeFetch, sendInit } from './send-body.js';
 
 /** A `fetch` the client can use: called with the full URL and a `RequestInit` (see the `fetch` option). */
 export type FetchFn = (input: string, init: RequestInit) => Promise<Response>;
@@ -84,10 +84,11 @@ export async function exchangeBytes(
 
 /**
  * What a text body is read under: nothing when the runtime's own fetch made it (its body heeds the
- * deadline's signal), else the signal, on which the body is cancelled (a custom fetch's may not heed it).
+ * deadline's signal), else the signal, on which the body is cancelled (a custom fetch's, or a global
+ * fetch replaced since load, may not heed it).
  */
 function bodySignal(opts: ExchangeOptions, deadline: Deadline): AbortSignal | undefined {
-  return opts.ownFetch ? undefined : deadline.signal;
+  return isRuntimeFetch(opts.ownFetch === true) ? undefined : deadline.signal;
 }
 
 /** A response that came after its exchange had ended: its connection closed. */

@@ -43,12 +43,21 @@ export interface Sending {
  *   (node-fetch does, until the socket takes it): it gets a copy of its own, of any body.
  * Exported for the bench (stages), which sends as the client does. @internal
  */
+/**
+ * Whether a request goes through the runtime's own fetch as it was at load: no fetch option given
+ * (`ownFetch`), and the global one not replaced since (in Node.js). Its body heeds the request's
+ * signal, and it takes a body's bytes as it sends them.
+ */
+export function isRuntimeFetch(ownFetch: boolean): boolean {
+  return ownFetch && (!nodeFetch || globalThis.fetch === nodeFetch);
+}
+
 export function sendInit(init: RequestInit, ownFetch: boolean): Sending {
   const body = init.body;
   if (!(body instanceof Uint8Array)) return { init: { ...init, redirect: 'manual' }, revoke: () => {}, done: () => {} };
   const large = body.length >= LARGE_BODY_BYTES;
   const sent: RequestInit = large && nodeFetch ? { ...init, redirect: 'error', window: null } : { ...init, redirect: 'manual' };
-  const runtimeFetch = ownFetch && (!nodeFetch || globalThis.fetch === nodeFetch);
+  const runtimeFetch = isRuntimeFetch(ownFetch);
   // A small body's buffer is reused too (for ciphertext only): a late reader would send another request's.
   if (!runtimeFetch) return { init: { ...sent, body: body.slice() }, revoke: () => {}, done: () => {} };
   if (!large || !nodeFetch) return { init: sent, revoke: () => {}, done: () => {} };

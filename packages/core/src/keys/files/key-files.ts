@@ -73,7 +73,10 @@ export async function readKeyFile(path: string): Promise<Buffer | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new KeyFileError(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
   }
-  if (bytes.length > MAX_KEY_FILE_BYTES) throw new KeyFileError(`${path} is too large to be a key file`);
+  if (bytes.length > MAX_KEY_FILE_BYTES) {
+    bytes.fill(0); // it may still hold a key, with more after it
+    throw new KeyFileError(`${path} is too large to be a key file`);
+  }
   return bytes;
 }
 
@@ -138,9 +141,10 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
   let pem: string | Uint8Array;
   let usable: ClientKeyPair;
   try {
+    // First: a key refused here leaves no PEM of it behind.
+    usable = await keyPairFromPkcs8(pkcs8);
     // Unencrypted, the PEM is the key itself: made as bytes (zeroed once written), never a string.
     pem = options.password !== undefined ? await encryptPrivateKeyPem(pkcs8, options.password, { iterations: options.iterations }) : derToPemBytes(pkcs8, 'PRIVATE KEY');
-    usable = await keyPairFromPkcs8(pkcs8);
   } finally {
     pkcs8.fill(0);
   }

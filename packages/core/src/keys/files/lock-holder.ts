@@ -37,11 +37,20 @@ function startOf(pid: number | 'self'): string | undefined {
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
+/** The host's name; undefined where asking needs a permission not given (Deno without --allow-sys). */
+function hostName(): string | undefined {
+  try {
+    return hostname();
+  } catch {
+    return undefined;
+  }
+}
+
 let self: Holder | undefined;
 
 /** This process, as its locks name it (read once: a few small files of /proc on Linux). */
 export function thisProcess(): Holder {
-  self ??= { pid: process.pid, host: hostname(), boot: readProc('/proc/sys/kernel/random/boot_id'), pidns: readProc('/proc/self/ns/pid', true), start: startOf('self') };
+  self ??= { pid: process.pid, host: hostName(), boot: readProc('/proc/sys/kernel/random/boot_id'), pidns: readProc('/proc/self/ns/pid', true), start: startOf('self') };
   return self;
 }
 
