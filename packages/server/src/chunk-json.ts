@@ -5,6 +5,7 @@
  */
 import { MAX_STREAM_RECORD_BYTES, checkChatCompletionChunk } from '@nomyo/core/protocol';
 import { MIB } from './constants.js';
+import { isCheckedChunk } from './envelope.js';
 import { HttpError } from './http-error.js';
 import type { UpstreamReport } from './types.js';
 
@@ -13,10 +14,13 @@ import type { UpstreamReport } from './types.js';
  * answered the request: its chunk, not a custom model's.
  */
 export function chunkJson(chunk: unknown, upstream?: UpstreamReport): string {
-  try {
-    checkChatCompletionChunk(chunk);
-  } catch {
-    throw refused(upstream, 'the inference backend sent a malformed chunk');
+  // An upstream's chunk was checked as it was normalised (envelope.ts): once is enough, on every token.
+  if (!isCheckedChunk(chunk)) {
+    try {
+      checkChatCompletionChunk(chunk);
+    } catch {
+      throw refused(upstream, 'the inference backend sent a malformed chunk');
+    }
   }
   const json = JSON.stringify(chunk);
   // At most three UTF-8 bytes a UTF-16 unit: most chunks are measured without a pass over their text.

@@ -64,7 +64,17 @@ export function normaliseCompletion(value: unknown, envelope: Envelope): unknown
 /** A streamed chunk's envelope filled in, then checked; an UpstreamError when it is no chat.completion.chunk. */
 export function normaliseChunk(value: unknown, envelope: Envelope): unknown {
   fill(value, envelope, 'chat.completion.chunk');
-  return checked(value, 'chat.completion.chunk', checkChatCompletionChunk);
+  checked(value, 'chat.completion.chunk', checkChatCompletionChunk);
+  checkedChunks.add(value as object);
+  return value;
+}
+
+/** The chunks normaliseChunk has checked: the stream's writer does not check them again (chunk-json.ts). */
+const checkedChunks = new WeakSet<object>();
+
+/** Whether `chunk` passed normaliseChunk's check (an object nobody else holds: parsed from the upstream's line). */
+export function isCheckedChunk(chunk: unknown): boolean {
+  return typeof chunk === 'object' && chunk !== null && checkedChunks.has(chunk);
 }
 
 /**
