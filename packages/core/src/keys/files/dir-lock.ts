@@ -17,7 +17,7 @@
  * process that can write: its lock is waited for first), and a write there fails on its own.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { lstat, open, readFile, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KeyFileError } from '../../errors.js';
 import { isStale, thisProcess, type Holder } from './lock-holder.js';
@@ -45,13 +45,18 @@ const UNLOCKED: HeldLock = { stillHeld: async () => {}, release: async () => {} 
 /** Throws a KeyFileError unless this process still holds the lock: call it right before a write. */
 export type LockCheck = () => Promise<void>;
 
-/** Runs `work` holding the lock of `dir` (which must exist); queues behind this thread's other holders. */
-export async function withKeyDirLock<T>(dir: string, work: (stillHeld: LockCheck) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` holding the lock of `dir` (which must exist); queues behind this thread's other
+ * holders. `check` is called while the lock is waited for: throwing gives up the wait (a client
+ * disposed meanwhile).
+ */
+export async function withKeyDirLock<T>(dir: string, work: (stillHeld: LockCheck) => Promise<T>, check?: () => void): Promise<T> {
   // Queued at once, in the order of the calls (a path reached through a link queues apart, and
   // meets the others at the lock file).
   const key = resolve(dir);
   const run = (queues.get(key) ?? Promise.resolve()).then(async () => {
-    const lock = await lockFile(dir);
+    check?.();
+    const lock = await lockFile(dir, check);
     try {
       return await work(lock.stillHeld);
     } finally {
@@ -71,10 +76,10 @@ export interface HeldLock {
 }
 
 /**
- * Takes the lock file of `dir`, waiting for it; @internal (withKeyDirLock queues the holders of a
- * thread in front of it).
+ * Takes the lock file of `dir`, waiting for it (`check` throwing gives up); @internal
+ * (withKeyDirLock queues the holders of a thread in front of it).
  */
-export async function lockFile(dir: string): Promise<HeldLock> {
+export async function lockFile(dir: string, check?: () => void): Promise<HeldLock> {
   const path = join(dir, LOCK_FILE);
   const mine = JSON.stringify({ ...thisProcess(), token: randomBytes(12).toString('hex') });
   const deadline = Date.now() + LOCK_TIMING.waitMs;
@@ -86,13 +91,12 @@ export async function lockFile(dir: string): Promise<HeldLock> {
     if (created === 'not writable') {
       // Nobody can hold it here but a process that can write: its write is waited for, not raced.
       if (seen === undefined || isStale(seen.holder, seen.ageMs, LOCK_TIMING.staleMs)) return UNLOCKED;
-    } else if (seen === undefined) {
-      continue; // released meanwhile
-    } else if (isStale(seen.holder, seen.ageMs, LOCK_TIMING.staleMs)) {
+    } else if (seen !== undefined && isStale(seen.holder, seen.ageMs, LOCK_TIMING.staleMs)) {
       const broken = await breakLock(dir, path, seen.text);
       if (broken === 'not writable') return UNLOCKED;
-      if (broken === 'broken') continue;
+      if (broken === 'broken') continue; // the way is free: taken at once
     }
+    check?.();
     if (Date.now() > deadline) {
       const who = seen?.holder.pid !== undefined ? `process ${seen.holder.pid}${seen.holder.host !== undefined ? ` on ${seen.holder.host}` : ''}` : 'another process';
       throw new KeyFileError(`keyDir ${dir} is locked by ${who}: if no process uses it, remove ${path}`);
@@ -144,7 +148,10 @@ async function create(path: string, text: string): Promise<'created' | 'exists' 
 /** The lock's text, holder and age; undefined when there is none. */
 async function readLock(path: string): Promise<{ text: string; holder: Holder; ageMs: number } | undefined> {
   try {
-    const [text, st] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    const st = await lstat(path);
+    // Never followed: a link there would have every writer wait on something nobody releases.
+    if (!st.isFile()) throw new KeyFileError(`${path} is not a lock file of ours (a link, or a directory): remove it`);
+    const text = await readFile(path, 'utf8');
     let holder: Holder = {};
     try {
       holder = (JSON.parse(text) ?? {}) as Holder;
@@ -153,6 +160,7 @@ async function readLock(path: string): Promise<{ text: string; holder: Holder; a
     }
     return { text, holder, ageMs: Date.now() - st.mtimeMs };
   } catch (err) {
+    if (err instanceof KeyFileError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new KeyFileError(`cannot read the lock ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
   }
@@ -160,17 +168,18 @@ async function readLock(path: string): Promise<{ text: string; holder: Holder; a
 
 /**
  * Removes the stale lock at `path` if it still holds `staleText`, as the one breaker of the moment
- * (BREAK_FILE, itself broken once older than `staleMs`). Nothing else removes a lock but its holder,
- * so a lock that still reads `staleText` under the break file is the stale one.
+ * (BREAK_FILE, naming its process, itself removed only once its breaker is known gone, as a lock
+ * is). Nothing else removes a lock but its holder, so a lock that still reads `staleText` under the
+ * break file is the stale one.
  */
 async function breakLock(dir: string, path: string, staleText: string): Promise<'broken' | 'busy' | 'not writable'> {
   const breaker = join(dir, BREAK_FILE);
-  const created = await create(breaker, '').catch(() => 'exists' as const);
+  const created = await create(breaker, JSON.stringify(thisProcess()));
   if (created === 'not writable') return 'not writable';
   if (created === 'exists') {
-    // Another breaks it now; one that died doing so left its file, removed once old.
-    const st = await stat(breaker).catch(() => undefined);
-    if (st && Date.now() - st.mtimeMs > LOCK_TIMING.staleMs) await unlink(breaker).catch(() => {});
+    // Another breaks it now; one gone while it did left its file, removed once it is known gone.
+    const other = await readLock(breaker).catch(() => undefined);
+    if (other && isStale(other.holder, other.ageMs, LOCK_TIMING.staleMs)) await unlink(breaker).catch(() => {});
     return 'busy';
   }
   try {
@@ -178,7 +187,9 @@ async function breakLock(dir: string, path: string, staleText: string): Promise<
     try {
       await unlink(path);
     } catch (err) {
-      if (NOT_WRITABLE.has((err as NodeJS.ErrnoException).code ?? '')) return 'not writable';
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (NOT_WRITABLE.has(code)) return 'not writable';
+      if (code !== 'ENOENT') throw new KeyFileError(`cannot remove the stale lock ${path}: ${code || 'error'}`, { cause: err });
     }
     return 'broken';
   } finally {

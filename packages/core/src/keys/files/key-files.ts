@@ -3,7 +3,7 @@
  * and `public_key.pem` (SPKI, 0644), read and written atomically.
  */
 import { createHash } from 'node:crypto';
-import { readFile, unlink } from 'node:fs/promises';
+import { readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { derToPemBytes, pemToDer } from '../../crypto/pem.js';
 import { spkiFingerprint } from '../../crypto/fingerprint.js';
@@ -149,21 +149,22 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
     pkcs8.fill(0);
   }
   try {
-    await withKeyDirLock(dir, async (stillHeld) => {
-      // Under the lock: a source disposed while it waited for it never writes.
-      options.beforeWrite?.();
-      if ((await checkManagedFile(privateKeyPath)) && options.exclusive) throw existingKeyError(privateKeyPath);
-      if (options.replacing !== undefined && (await fileDigest(privateKeyPath)) !== options.replacing) {
-        throw new KeyFileChangedError(`${privateKeyPath} was changed by another process (or nomyo keys) since this client read it: not written over`);
-      }
-      await checkManagedFile(publicKeyPath);
-      const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
-      await stillHeld();
-      await writeFileAtomic(privateKeyPath, pem, 0o600, options.hooks);
-      await writeFileAtomic(publicKeyPath, pair.publicKeyPem, 0o644, options.hooks);
-      for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
-      await syncDirectory(dir);
-    });
+    const written = pem;
+    await withKeyDirLock(
+      dir,
+      async (stillHeld) => {
+        // Under the lock too: a source disposed while it waited for it never writes.
+        options.beforeWrite?.();
+        if ((await checkManagedFile(privateKeyPath)) && options.exclusive) throw existingKeyError(privateKeyPath);
+        if (options.replacing !== undefined && (await fileDigest(privateKeyPath)) !== options.replacing) {
+          throw new KeyFileChangedError(`${privateKeyPath} was changed by another process, another client or nomyo keys since this client read it: not written over`);
+        }
+        await checkManagedFile(publicKeyPath);
+        await stillHeld();
+        await replacePair(dir, written, pair.publicKeyPem, options.hooks);
+      },
+      options.beforeWrite,
+    );
   } finally {
     if (typeof pem !== 'string') pem.fill(0);
   }
@@ -178,6 +179,33 @@ export function existingKeyError(privateKeyPath: string): KeyFileError {
 /** A fresh pair written to `dir`; the pair returned has a non-extractable private key. */
 export async function generateKeyFiles(dir: string, bits: number, options: SaveKeyOptions = {}): Promise<ClientKeyPair> {
   return saveKeyFiles(dir, await generateClientKeyPair(bits, { extractable: true }), options);
+}
+
+/**
+ * Replaces both key files, each atomically, the previous ones kept as backups meanwhile. A write that
+ * fails (a full disk) puts back what it had replaced, so the pair on disk stays the one before; a
+ * crash leaves the backups, from which the next start repairs the pair (key-dir.ts).
+ */
+async function replacePair(dir: string, privatePem: string | Uint8Array, publicPem: string, hooks: WriteHooks | undefined): Promise<void> {
+  const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
+  const backups = [await backUp(privateKeyPath, 0o600), await backUp(publicKeyPath, 0o644)];
+  const replaced: string[] = [];
+  try {
+    await writeFileAtomic(privateKeyPath, privatePem, 0o600, hooks);
+    replaced.push(privateKeyPath);
+    await writeFileAtomic(publicKeyPath, publicPem, 0o644, hooks);
+  } catch (err) {
+    for (const [i, path] of [privateKeyPath, publicKeyPath].entries()) {
+      const backup = backups[i];
+      if (!replaced.includes(path)) continue;
+      await (backup ? rename(backup, path) : unlink(path)).catch(() => {});
+    }
+    for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
+    await syncDirectory(dir);
+    throw err;
+  }
+  for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
+  await syncDirectory(dir);
 }
 
 /** Copies an existing file to `<path>.nomyo-bak` (atomically); returns the backup's path, or undefined when there was nothing. */

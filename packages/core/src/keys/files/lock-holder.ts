@@ -30,11 +30,27 @@ function readProc(path: string, link = false): string | undefined {
   }
 }
 
-/** When process `pid` started (Linux), or undefined. */
-function startOf(pid: number | 'self'): string | undefined {
+/**
+ * What /proc says of process `pid` (Linux): when it started, and whether it has ended (a zombie, its
+ * parent not yet told, still has its pid and start). Undefined elsewhere, or with no such process.
+ */
+function procStat(pid: number | 'self'): { start: string | undefined; ended: boolean } | undefined {
   const stat = readProc(`/proc/${pid}/stat`);
-  // The fields after the command, which may hold spaces and parentheses: the 22nd is the 20th of them.
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  if (stat === undefined) return undefined;
+  // The fields after the command, which may hold spaces and parentheses: the state is the first of
+  // them, the 22nd field (the start) the 20th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { start: fields[19], ended: fields[0] === 'Z' || fields[0] === 'X' };
+}
+
+/**
+ * This process's start, where /proc is this pid namespace's own: `unshare --pid` without a /proc of
+ * its own shows the parent namespace's processes under the pids of this one.
+ */
+function ownStart(): string | undefined {
+  const stat = readProc('/proc/self/stat');
+  if (stat === undefined || Number(stat.slice(0, stat.indexOf(' '))) !== process.pid) return undefined;
+  return procStat('self')?.start;
 }
 
 /** The host's name; undefined where asking needs a permission not given (Deno without --allow-sys). */
@@ -50,7 +66,7 @@ let self: Holder | undefined;
 
 /** This process, as its locks name it (read once: a few small files of /proc on Linux). */
 export function thisProcess(): Holder {
-  self ??= { pid: process.pid, host: hostName(), boot: readProc('/proc/sys/kernel/random/boot_id'), pidns: readProc('/proc/self/ns/pid', true), start: startOf('self') };
+  self ??= { pid: process.pid, host: hostName(), boot: readProc('/proc/sys/kernel/random/boot_id'), pidns: readProc('/proc/self/ns/pid', true), start: ownStart() };
   return self;
 }
 
@@ -73,11 +89,15 @@ function alive(pid: number): boolean {
 export function isStale(holder: Holder, ageMs: number, staleMs: number): boolean {
   const me = thisProcess();
   const pid = holder.pid;
-  const sameMachine = typeof pid === 'number' && holder.host === me.host && holder.boot === me.boot && holder.pidns === me.pidns;
+  // Same machine: all that names one said the same, and something named it (Deno without its
+  // permissions knows neither the host nor /proc).
+  const named = me.host !== undefined || me.boot !== undefined;
+  const sameMachine = named && typeof pid === 'number' && holder.host === me.host && holder.boot === me.boot && holder.pidns === me.pidns;
   if (!sameMachine) return ageMs > staleMs;
   if (pid === me.pid && holder.start === me.start) return ageMs > staleMs;
   if (!alive(pid)) return true;
-  const start = holder.start === undefined ? undefined : startOf(pid);
-  if (start !== undefined) return start !== holder.start;
+  // Without a start of its own (no /proc of this namespace), a pid says too little.
+  const now = holder.start === undefined || me.start === undefined ? undefined : procStat(pid);
+  if (now?.start !== undefined) return now.ended || now.start !== holder.start;
   return ageMs > staleMs;
 }

@@ -3,13 +3,13 @@
  * threads): who holds it, when a holder is gone, breaking one lock at a time, the refresh, the wait.
  * `lockFile` is used directly where the test needs contenders the thread's own queue would line up.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateClientKeyPair } from '../../../src/keys/client-keys.js';
 import { DisposedError, KeyFileError } from '../../../src/errors.js';
-import { LOCK_FILE, LOCK_TIMING, lockFile, withKeyDirLock } from '../../../src/keys/files/dir-lock.js';
+import { BREAK_FILE, LOCK_FILE, LOCK_TIMING, lockFile, withKeyDirLock } from '../../../src/keys/files/dir-lock.js';
 import { thisProcess } from '../../../src/keys/files/lock-holder.js';
 import { openKeyDir } from '../../../src/keys/files/key-dir.js';
 import { fileDigest, KeyFileChangedError, saveKeyFiles } from '../../../src/keys/files/key-files.js';
@@ -71,6 +71,56 @@ describe('key directory lock', () => {
         expect(Date.now() - started).toBeLessThan(LOCK_TIMING.staleMs / 4);
         expect(readdirSync(dir)).toEqual([]);
       }
+    }));
+
+  it.skipIf(!linux)('breaks a lock whose process has ended but was not reaped (a zombie keeps its pid and start)', () =>
+    withTempDir(async (dir) => {
+      // The shell becomes `sleep 5`, which never reaps the `sleep 0.1` it started: a zombie.
+      const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5']);
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d) => resolve(String(d)))));
+      try {
+        await expect.poll(() => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]![0]).toBe('Z');
+        writeFileSync(join(dir, LOCK_FILE), lockOf({ pid: zombie, start: startOf(zombie) }));
+        const started = Date.now();
+        await withKeyDirLock(dir, async () => {});
+        expect(Date.now() - started).toBeLessThan(LOCK_TIMING.staleMs / 4);
+      } finally {
+        parent.kill();
+      }
+    }));
+
+  it.skipIf(!linux)('one breaker at a time: a live breaker\'s file is waited for, however old; a gone breaker\'s is removed', () =>
+    withTempDir(async (dir) => {
+      Object.assign(LOCK_TIMING, { waitMs: 300 });
+      writeFileSync(join(dir, LOCK_FILE), lockOf({ pid: deadPid() }));
+      writeFileSync(join(dir, BREAK_FILE), lockOf({ pid: process.ppid, start: startOf(process.ppid) }));
+      age(join(dir, BREAK_FILE), 60_000);
+      await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/is locked by process/);
+      writeFileSync(join(dir, BREAK_FILE), lockOf({ pid: deadPid() }));
+      await withKeyDirLock(dir, async () => {});
+      expect(readdirSync(dir)).toEqual([]);
+    }));
+
+  it('a lock path that is not a file (a link, even to nothing) is refused at once, never waited on', () =>
+    withTempDir(async (dir) => {
+      symlinkSync(join(dir, 'nowhere'), join(dir, LOCK_FILE));
+      const started = Date.now();
+      await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/is not a lock file of ours/);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    }));
+
+  it('a wait for the lock gives up as soon as its check throws (a client disposed meanwhile)', () =>
+    withTempDir(async (dir) => {
+      const held = await lockFile(dir);
+      let disposed = false;
+      setTimeout(() => (disposed = true), 200);
+      const started = Date.now();
+      const waiting = withKeyDirLock(dir, async () => 'written', () => {
+        if (disposed) throw new DisposedError('disposed');
+      });
+      await expect(waiting).rejects.toBeInstanceOf(DisposedError);
+      expect(Date.now() - started).toBeLessThan(1_500);
+      await held.release();
     }));
 
   it('a lock it cannot check (another container, another host, this process\'s other thread) is waited for until untouched for staleMs, then broken', () =>
@@ -234,7 +284,7 @@ describe('key directory writers', () => {
       const rotated = await (await source.prepare()).activate();
       expect(rotated.fingerprint).not.toBe(first.fingerprint);
       expect(await fileDigest(join(dir, 'private_key.pem'))).toBe(changed);
-      expect(warnings.join('\n')).toMatch(/changed by another process .*stay in memory from now on/);
+      expect(warnings.join('\n')).toMatch(/changed by another process, another client or nomyo keys .*stay in memory from now on/);
       expect(source.saveDir).toBeUndefined();
       await source.dispose();
     }));

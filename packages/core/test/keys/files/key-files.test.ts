@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateClientKeyPair } from '../../../src/keys/client-keys.js';
@@ -230,11 +230,14 @@ describe('atomic writes', () => {
   it('a crash between the two files is repaired from the private key on the next load', () =>
     withTempDir(async (dir) => {
       const old = await openKeyDir(dir, { bits: 2048 });
+      // What a process killed between the two renames leaves: both backups, the new private key
+      // beside the old public key.
       const next = await generateClientKeyPair(2048, { extractable: true });
-      const crashOnPublic = (target: string) => {
-        if (target.endsWith('public_key.pem')) throw new Error('crash');
-      };
-      await expect(saveKeyFiles(dir, next, { hooks: { beforeRename: crashOnPublic } })).rejects.toThrow('crash');
+      for (const name of ['private_key.pem', 'public_key.pem']) copyFileSync(join(dir, name), join(dir, `${name}.nomyo-bak`));
+      const elsewhere = join(dir, 'elsewhere');
+      await saveKeyFiles(elsewhere, next);
+      renameSync(join(elsewhere, 'private_key.pem'), join(dir, 'private_key.pem'));
+      rmSync(elsewhere, { recursive: true });
       expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'private_key.pem.nomyo-bak', 'public_key.pem', 'public_key.pem.nomyo-bak']);
       const warnings: string[] = [];
       const loaded = await openKeyDir(dir, { bits: 2048, onWarning: (w) => warnings.push(w) });
@@ -243,6 +246,20 @@ describe('atomic writes', () => {
       expect(warnings.join()).toMatch(/interrupted key rotation/);
       expect(await spkiFingerprint(pemToDer(readFileSync(join(dir, 'public_key.pem'), 'utf8'), 'PUBLIC KEY'))).toBe(next.fingerprint);
       // The backups (the rotated-away private key among them) go once the pair is whole again.
+      expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
+    }));
+
+  it('a write that fails between the two files (a full disk) puts the pair back as it was', () =>
+    withTempDir(async (dir) => {
+      await openKeyDir(dir, { bits: 2048 });
+      const priv = readFileSync(join(dir, 'private_key.pem'));
+      const pub = readFileSync(join(dir, 'public_key.pem'));
+      const failOnPublic = (target: string) => {
+        if (target.endsWith('public_key.pem')) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      };
+      await expect(saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }), { hooks: { beforeRename: failOnPublic } })).rejects.toThrow('no space');
+      expect(readFileSync(join(dir, 'private_key.pem')).equals(priv)).toBe(true);
+      expect(readFileSync(join(dir, 'public_key.pem')).equals(pub)).toBe(true);
       expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
     }));
 
