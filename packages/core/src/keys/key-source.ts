@@ -57,11 +57,7 @@ export class ClientKeySource {
     if (this.#keyDir === undefined) return this.#inMemory(this.bits);
     const files = await keyFiles();
     const dir = this.#keyDir;
-    return this.#write(async () => {
-      const pair = await files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning });
-      await this.#remember(files, dir);
-      return pair;
-    });
+    return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning, onDigest: this.#remember }));
   }
 
   /**
@@ -78,9 +74,7 @@ export class ClientKeySource {
     // Checked again when activated: a source disposed meanwhile never writes (nor without its password).
     const activate = async () => {
       try {
-        const usable = await files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed(), replacing: this.#fileDigest });
-        await this.#remember(files, dir);
-        return usable;
+        return await files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed(), replacing: this.#fileDigest, onWritten: this.#remember });
       } catch (err) {
         if (!(err instanceof files.KeyFileChangedError)) throw err;
         // Another process, or `nomyo keys change-password`, wrote the key meanwhile: its file is left
@@ -105,11 +99,7 @@ export class ClientKeySource {
       const files = await keyFiles();
       await files.assertNoKeyPair(saveDir);
       const fresh = await generateClientKeyPair(bits, { extractable: true });
-      pair = await this.#write(async () => {
-        const saved = await files.saveKeyFiles(saveDir, fresh, { password, exclusive: true, beforeWrite: () => this.#assertNotDisposed() });
-        await this.#remember(files, saveDir);
-        return saved;
-      });
+      pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, exclusive: true, beforeWrite: () => this.#assertNotDisposed(), onWritten: this.#remember }));
       this.#password = password;
     }
     this.saveDir = saveDir;
@@ -140,10 +130,10 @@ export class ClientKeySource {
     await Promise.allSettled([...this.#writes]);
   }
 
-  /** Notes which private key file this source read or wrote, right after it did. */
-  async #remember(files: KeyFiles, dir: string): Promise<void> {
-    this.#fileDigest = await files.fileDigest(files.keyFilePaths(dir).privateKeyPath);
-  }
+  /** Notes which private key file this source read or wrote (its digest, taken from the very bytes). */
+  readonly #remember = (digest: string): void => {
+    this.#fileDigest = digest;
+  };
 
   /** A pair that is never written: multi-prime when allowed, for faster answers. */
   #inMemory(bits: number): Promise<ClientKeyPair> {

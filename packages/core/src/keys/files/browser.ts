@@ -13,7 +13,6 @@ export const loadKeyFiles: typeof NodeKeyFiles.loadKeyFiles = async () => unavai
 export const saveKeyFiles: typeof NodeKeyFiles.saveKeyFiles = async () => unavailable();
 export const generateKeyFiles: typeof NodeKeyFiles.generateKeyFiles = async () => unavailable();
 export const keyFilePaths: typeof NodeKeyFiles.keyFilePaths = () => unavailable();
-export const fileDigest: typeof NodeKeyFiles.fileDigest = async () => unavailable();
 /** Never thrown outside Node (nothing is written there): here so that `instanceof` checks hold. */
 export class KeyFileChangedError extends KeyFileError {}
 export const openKeyDir: typeof NodeKeyFiles.openKeyDir = async () => unavailable();

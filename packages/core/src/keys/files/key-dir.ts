@@ -16,6 +16,8 @@ export interface KeyDirOptions extends SaveKeyOptions {
   /** Modulus for a pair generated because the directory holds none. */
   bits: number;
   onWarning?: ((message: string) => void) | undefined;
+  /** Told the {@link fileDigest} of the private key file the pair was read from or written to. */
+  onDigest?: ((digest: string) => void) | undefined;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<C
   if (settled) return settled;
   // The first pair, made outside the lock (the slow part) and written only where there is still none.
   try {
-    return await generateKeyFiles(dir, options.bits, { ...options, exclusive: true });
+    return await generateKeyFiles(dir, options.bits, { ...options, exclusive: true, onWritten: options.onDigest });
   } catch (err) {
     // Another process made it meanwhile: theirs is the directory's pair.
     if (!(await checkManagedFile(privateKeyPath))) throw err;
@@ -71,7 +73,7 @@ async function loadPair(privateKeyPath: string, options: KeyDirOptions): Promise
   if (privateStat && process.platform !== 'win32' && (privateStat.mode & 0o077) !== 0) {
     options.onWarning?.(`${privateKeyPath} is readable by other users (mode ${(privateStat.mode & 0o777).toString(8)}): run chmod 600 on it`);
   }
-  return loadKeyFiles(privateKeyPath, undefined, options.password, options.onWarning);
+  return loadKeyFiles(privateKeyPath, undefined, options.password, options.onWarning, options.onDigest);
 }
 
 /**

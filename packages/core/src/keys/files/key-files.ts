@@ -42,6 +42,8 @@ export interface SaveKeyOptions {
    * no longer writes over a key another process or `nomyo keys change-password` wrote meanwhile.
    */
   replacing?: string | undefined;
+  /** Told, under the lock, the {@link fileDigest} of the private key file written. */
+  onWritten?: ((digest: string) => void) | undefined;
 }
 
 /** The private key file is not the one the caller read or wrote last: another process or `nomyo keys` changed it. */
@@ -54,10 +56,14 @@ export async function fileDigest(path: string): Promise<string | undefined> {
   const bytes = await readKeyFile(path);
   if (!bytes) return undefined;
   try {
-    return createHash('sha256').update(bytes).digest('hex');
+    return digestOf(bytes);
   } finally {
     bytes.fill(0);
   }
+}
+
+function digestOf(bytes: string | Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function keyFilePaths(dir: string): { privateKeyPath: string; publicKeyPath: string } {
@@ -83,15 +89,17 @@ export async function readKeyFile(path: string): Promise<Buffer | undefined> {
 /**
  * Loads a key pair: the private key (PKCS#8 PEM, encrypted or not) and, when given, the public key,
  * which must match. Without a public key path the public key is derived from the private one.
- * `onWarning` is told when a password is given for a key stored in the clear.
+ * `onWarning` is told when a password is given for a key stored in the clear; `onDigest` the
+ * {@link fileDigest} of the bytes the key was read from (what `replacing` compares).
  * @throws KeyPasswordError wrong or missing password; KeyFileError anything else (missing, corrupt,
  * not RSA, under 2048 bits, mismatched public key).
  */
-export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: string, password?: string, onWarning?: (message: string) => void): Promise<ClientKeyPair> {
+export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: string, password?: string, onWarning?: (message: string) => void, onDigest?: (digest: string) => void): Promise<ClientKeyPair> {
   const bytes = await readKeyFile(privateKeyPath);
   if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
   let pair: ClientKeyPair;
   try {
+    onDigest?.(digestOf(bytes));
     // As bytes: a key stored in the clear never becomes a string (which could not be zeroed).
     // A password given for one protects nothing: the caller believes otherwise.
     if (password !== undefined && !isEncryptedPem(bytes)) {
@@ -162,6 +170,7 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
         await checkManagedFile(publicKeyPath);
         await stillHeld();
         await replacePair(dir, written, pair.publicKeyPem, options.hooks);
+        options.onWritten?.(digestOf(written));
       },
       options.beforeWrite,
     );
