@@ -15,6 +15,27 @@ const deafFetch = (url: string, init: RequestInit): Promise<Response> => {
   return fetch(url, rest);
 };
 
+/**
+ * A deaf fetch whose secure completions pass their headers and ten bytes of the body on, then nothing:
+ * a body that never ends. Counts the completions and the bodies cancelled.
+ */
+function stallingFetch() {
+  const counts = { attempts: 0, cancelled: 0 };
+  const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+    const real = await deafFetch(url, init);
+    if (!url.endsWith('/v1/chat/secure_completion')) return real;
+    counts.attempts++;
+    const reader = real.body!.getReader();
+    const { value } = await reader.read();
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => controller.enqueue(value!.subarray(0, 10)),
+      cancel: () => void (counts.cancelled++, reader.cancel()),
+    });
+    return new Response(body, { status: real.status, headers: real.headers });
+  };
+  return { fetch, counts };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const chunkOf = (content: string) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
 const ask = { ...hello, stream: true as const };
@@ -69,51 +90,26 @@ describe('a fetch that does not pass the signal on', () => {
   });
 
   it('a whole answer whose body stalls: the timeout cancels the body (every attempt\'s), not only the wait for it', async () => {
-    let attempts = 0;
-    let cancelled = 0;
-    // Passes the headers and ten bytes of the body on, then nothing: a body that never ends.
-    const stalling = async (url: string, init: RequestInit): Promise<Response> => {
-      const real = await deafFetch(url, init);
-      if (!url.endsWith('/v1/chat/secure_completion')) return real;
-      attempts++;
-      const reader = real.body!.getReader();
-      const { value } = await reader.read();
-      const body = new ReadableStream<Uint8Array>({
-        start: (controller) => controller.enqueue(value!.subarray(0, 10)),
-        cancel: () => void (cancelled++, reader.cancel()),
-      });
-      return new Response(body, { status: real.status, headers: real.headers });
-    };
+    const { fetch: stalling, counts } = stallingFetch();
     const err = await client({ fetch: stalling, timeout: 400, maxRetries: 1 })
       .create(hello)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(APIConnectionTimeoutError);
-    expect(attempts).toBe(2);
-    await expect.poll(() => cancelled).toBe(2);
+    expect(counts.attempts).toBe(2);
+    await expect.poll(() => counts.cancelled).toBe(2);
   });
 
   it('an error whose body stalls, its length declared: the timeout cancels the body too', async () => {
     script = () => ({ status: 400, body: JSON.stringify({ detail: 'x'.repeat(200) }) });
-    let cancelled = 0;
-    // Passes the headers (Content-Length among them) and ten bytes of the body on, then nothing.
-    const stalling = async (url: string, init: RequestInit): Promise<Response> => {
-      const real = await deafFetch(url, init);
-      if (!url.endsWith('/v1/chat/secure_completion')) return real;
-      const reader = real.body!.getReader();
-      const { value } = await reader.read();
-      const body = new ReadableStream<Uint8Array>({
-        start: (controller) => controller.enqueue(value!.subarray(0, 10)),
-        cancel: () => void (cancelled++, reader.cancel()),
-      });
-      return new Response(body, { status: real.status, headers: real.headers });
-    };
+    // Its headers (Content-Length among them) come whole: only the body stalls.
+    const { fetch: stalling, counts } = stallingFetch();
     const started = Date.now();
     const err = await client({ fetch: stalling, timeout: 400 })
       .create(hello)
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(APIConnectionTimeoutError);
     expect(Date.now() - started).toBeLessThan(2500);
-    await expect.poll(() => cancelled).toBe(1);
+    await expect.poll(() => counts.cancelled).toBe(1);
   });
 
   it('a stream whose header is slow: the timeout bounds the wait for it', async () => {

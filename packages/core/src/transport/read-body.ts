@@ -20,19 +20,15 @@ export async function readText(response: Response, limit: number, truncate: bool
     throw tooLarge(limit);
   }
   if (!response.body) return '';
-  const reader = response.body.getReader();
+  const reader = heedingReader(response.body, signal);
   const chunks: Uint8Array[] = [];
   let total = 0;
-  const onAbort = () => void reader.cancel().catch(() => undefined);
-  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      // Cut off by the abort, not ended: what was read is no body.
-      if (signal?.aborted) throw signal.reason;
       if (done) break;
       if (total + value.length > limit) {
-        await reader.cancel().catch(() => undefined);
+        await reader.cancel();
         if (!truncate) throw tooLarge(limit);
         chunks.push(value.subarray(0, limit - total));
         total = limit;
@@ -42,7 +38,7 @@ export async function readText(response: Response, limit: number, truncate: bool
       total += value.length;
     }
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    reader.done();
   }
   if (chunks.length === 1) return decoder.decode(chunks[0]);
   const all = new Uint8Array(total);
@@ -70,22 +66,16 @@ export async function readBodyBytes(response: Response, limit: number, into: Byt
     throw tooLarge(limit);
   }
   if (!response.body) return into.take(0);
-  const reader = response.body.getReader();
+  const reader = heedingReader(response.body, signal);
   let buffer = into.take(Number.isSafeInteger(declared) && declared >= 0 ? declared : Math.min(limit, LARGE_BODY_BYTES));
   let length = 0;
-  // A body that does not heed the exchange's signal (a custom fetch's may not) is cancelled when it
-  // aborts: its read, and the buffer it fills, are not left waiting on it.
-  const onAbort = () => void reader.cancel().catch(() => undefined);
-  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      // Cut off by the abort, not ended: what was read is no body.
-      if (signal?.aborted) throw signal.reason;
       if (done) break;
       if (length + value.length > buffer.bytes.length) {
         if (length + value.length > limit) {
-          await reader.cancel().catch(() => undefined);
+          await reader.cancel();
           throw tooLarge(limit);
         }
         const larger = into.take(Math.min(limit, Math.max(buffer.bytes.length * 2, length + value.length)));
@@ -101,9 +91,32 @@ export async function readBodyBytes(response: Response, limit: number, into: Byt
     buffer.release();
     throw err;
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    reader.releaseLock();
+    reader.done();
   }
+}
+
+/**
+ * A reader of `body` that heeds `signal`: once it aborts, the body is cancelled (a custom fetch's may
+ * not heed the exchange's own signal: its read, and the buffer it fills, are not left waiting on it),
+ * and `read` throws the abort's reason, since what was read is no body. `done` when finished with it.
+ */
+function heedingReader(body: ReadableStream<Uint8Array>, signal: AbortSignal | undefined) {
+  const reader = body.getReader();
+  const cancel = () => reader.cancel().catch(() => undefined);
+  const onAbort = () => void cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    async read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+      const result = await reader.read();
+      if (signal?.aborted) throw signal.reason;
+      return result;
+    },
+    cancel,
+    done(): void {
+      signal?.removeEventListener('abort', onAbort);
+      reader.releaseLock();
+    },
+  };
 }
 
 /** A response body over the cap: refused, whatever it holds. */
