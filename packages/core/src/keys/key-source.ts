@@ -77,7 +77,7 @@ export class ClientKeySource {
         return await files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed(), replacing: this.#fileDigest, onWritten: this.#remember });
       } catch (err) {
         if (!(err instanceof files.KeyFileChangedError)) throw err;
-        // Another process, or `nomyo keys change-password`, wrote the key meanwhile: its file is left
+        // Another process or client, or `nomyo keys change-password`, wrote the key meanwhile: its file is left
         // as it is, and this client's pairs stay in memory from now on.
         this.saveDir = undefined;
         this.#onWarning(`${err.message}; this client's key rotations stay in memory from now on (restart it to use the file's key)`);

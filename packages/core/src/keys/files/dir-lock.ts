@@ -5,7 +5,7 @@
  * another; and known_routers.json lost what another process had just recorded.
  *
  * The lock is a file created exclusively (`wx`) in the directory, saying which process holds it
- * (process.ts); its holder touches it every `refreshMs`. A lock is broken only when its holder is
+ * (lock-holder.ts); its holder touches it every `refreshMs`. A lock is broken only when its holder is
  * known to be gone: a process of this machine (same boot, same pid namespace) that no longer runs,
  * or whose pid now belongs to a process started at another time; else once untouched for `staleMs`
  * (another host's, another container's, a thread that died holding it). A process of this machine

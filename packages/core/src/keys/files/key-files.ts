@@ -39,14 +39,14 @@ export interface SaveKeyOptions {
   /**
    * Writes only over the private key file with this digest ({@link fileDigest}), the one the caller
    * read or wrote last, checked under the lock; else throws {@link KeyFileChangedError}. A rotation
-   * no longer writes over a key another process or `nomyo keys change-password` wrote meanwhile.
+   * no longer writes over a key another process or client, or `nomyo keys change-password`, wrote meanwhile.
    */
   replacing?: string | undefined;
   /** Told, under the lock, the {@link fileDigest} of the private key file written. */
   onWritten?: ((digest: string) => void) | undefined;
 }
 
-/** The private key file is not the one the caller read or wrote last: another process or `nomyo keys` changed it. */
+/** The private key file is not the one the caller read or wrote last: another process or client, or `nomyo keys`, changed it. */
 export class KeyFileChangedError extends KeyFileError {
   override name = 'KeyFileChangedError';
 }
