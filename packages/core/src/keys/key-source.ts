@@ -57,7 +57,7 @@ export class ClientKeySource {
     if (this.#keyDir === undefined) return this.#inMemory(this.bits);
     const files = await keyFiles();
     const dir = this.#keyDir;
-    return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning, onDigest: this.#remember }));
+    return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning, onDigest: this.#remember, beforeWrite: () => this.#assertNotDisposed() }));
   }
 
   /**

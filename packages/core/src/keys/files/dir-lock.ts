@@ -178,7 +178,7 @@ async function breakLock(dir: string, path: string, staleText: string): Promise<
   if (created === 'not writable') return 'not writable';
   if (created === 'exists') {
     // Another breaks it now; one gone while it did left its file, removed once it is known gone.
-    const other = await readLock(breaker).catch(() => undefined);
+    const other = await readLock(breaker);
     if (other && isStale(other.holder, other.ageMs, LOCK_TIMING.staleMs)) await unlink(breaker).catch(() => {});
     return 'busy';
   }

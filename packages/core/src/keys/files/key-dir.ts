@@ -39,7 +39,8 @@ export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<C
     if (matches) return pair;
   }
   await ensureKeyDirectory(dir);
-  const settled = await withKeyDirLock(dir, (stillHeld) => settle(dir, options, stillHeld));
+  // A client disposed while it waits for the lock gives up the wait (`beforeWrite` throws).
+  const settled = await withKeyDirLock(dir, (stillHeld) => settle(dir, options, stillHeld), options.beforeWrite);
   if (settled) return settled;
   // The first pair, made outside the lock (the slow part) and written only where there is still none.
   try {

@@ -204,12 +204,10 @@ async function replacePair(dir: string, privatePem: string | Uint8Array, publicP
     replaced.push(privateKeyPath);
     await writeFileAtomic(publicKeyPath, publicPem, 0o644, hooks);
   } catch (err) {
-    for (const [i, path] of [privateKeyPath, publicKeyPath].entries()) {
-      const backup = backups[i];
-      if (!replaced.includes(path)) continue;
-      await (backup ? rename(backup, path) : unlink(path)).catch(() => {});
-    }
-    for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
+    // Only the private key can have been replaced: put back, or removed where there was none.
+    const restored = !replaced.includes(privateKeyPath) || (await (backups[0] ? rename(backups[0], privateKeyPath) : unlink(privateKeyPath)).then(() => true, () => false));
+    // A pair not put back keeps its backups, from which the next start repairs it (key-dir.ts).
+    if (restored) for (const backup of backups) if (backup) await unlink(backup).catch(() => {});
     await syncDirectory(dir);
     throw err;
   }

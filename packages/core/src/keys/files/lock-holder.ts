@@ -7,6 +7,7 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
 
 /** What a lock file says of its holder (each field may be missing from a lock being written, or damaged). */
 export interface Holder {
@@ -18,6 +19,8 @@ export interface Holder {
   pidns?: string;
   /** Linux: when the process started, in clock ticks since boot (`/proc/<pid>/stat`, field 22). */
   start?: string;
+  /** The worker thread holding it (`threadId`); 0 or missing: the process's main thread. */
+  thread?: number;
   /** The lock's own: what its holder checks it still holds. */
   token?: string;
 }
@@ -66,7 +69,7 @@ let self: Holder | undefined;
 
 /** This process, as its locks name it (read once: a few small files of /proc on Linux). */
 export function thisProcess(): Holder {
-  self ??= { pid: process.pid, host: hostName(), boot: readProc('/proc/sys/kernel/random/boot_id'), pidns: readProc('/proc/self/ns/pid', true), start: ownStart() };
+  self ??= { pid: process.pid, host: hostName(), boot: readProc('/proc/sys/kernel/random/boot_id'), pidns: readProc('/proc/self/ns/pid', true), start: ownStart(), thread: threadId };
   return self;
 }
 
@@ -82,9 +85,10 @@ function alive(pid: number): boolean {
 /**
  * Whether the holder of a lock untouched for `ageMs` is gone. A process of this machine is gone when
  * it no longer runs, or its pid belongs to a process started at another time; one that runs keeps
- * its lock however long (stopped, say). This process's own lock (another thread's, another copy of
- * the library's), another machine's or container's, or one whose start is not known, is taken for
- * gone once untouched for `staleMs`: a live holder touches it every second.
+ * its lock however long (stopped, say) when its main thread holds it. A worker thread's lock, this
+ * process's own (another thread's, another copy of the library's), another machine's or container's,
+ * or one whose start is not known, is taken for gone once untouched for `staleMs`: a live holder
+ * touches it every second.
  */
 export function isStale(holder: Holder, ageMs: number, staleMs: number): boolean {
   const me = thisProcess();
@@ -98,6 +102,8 @@ export function isStale(holder: Holder, ageMs: number, staleMs: number): boolean
   if (!alive(pid)) return true;
   // Without a start of its own (no /proc of this namespace), a pid says too little.
   const now = holder.start === undefined || me.start === undefined ? undefined : procStat(pid);
-  if (now?.start !== undefined) return now.ended || now.start !== holder.start;
-  return ageMs > staleMs;
+  if (now?.start === undefined) return ageMs > staleMs;
+  if (now.ended || now.start !== holder.start) return true;
+  // Its process runs; a worker thread of it may have ended holding the lock, which it then no longer touches.
+  return holder.thread ? ageMs > staleMs : false;
 }

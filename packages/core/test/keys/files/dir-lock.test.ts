@@ -26,7 +26,7 @@ const startOf = (pid: number) => {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 };
 /** A lock file's text, naming this process with `changes`. */
-const lockOf = (changes: object) => JSON.stringify({ ...thisProcess(), token: 'not-ours', ...changes });
+const lockOf = (changes: object) => JSON.stringify({ ...thisProcess(), thread: 0, token: 'not-ours', ...changes });
 const age = (path: string, ms: number) => utimesSync(path, new Date(Date.now() - ms), new Date(Date.now() - ms));
 const FP = 'a'.repeat(64);
 const defaults = { ...LOCK_TIMING };
@@ -101,12 +101,27 @@ describe('key directory lock', () => {
       expect(readdirSync(dir)).toEqual([]);
     }));
 
-  it('a lock path that is not a file (a link, even to nothing) is refused at once, never waited on', () =>
+  it('a lock path, or a break file, that is not a file (a link, even to nothing) is refused at once, never waited on', () =>
     withTempDir(async (dir) => {
       symlinkSync(join(dir, 'nowhere'), join(dir, LOCK_FILE));
       const started = Date.now();
-      await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/is not a lock file of ours/);
+      await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/nomyo\.lock is not a lock file of ours/);
+      rmSync(join(dir, LOCK_FILE));
+      writeFileSync(join(dir, LOCK_FILE), lockOf({ pid: deadPid() }));
+      symlinkSync(join(dir, 'nowhere'), join(dir, BREAK_FILE));
+      await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/nomyo\.lock\.break is not a lock file of ours/);
       expect(Date.now() - started).toBeLessThan(1_000);
+    }));
+
+  it.skipIf(!linux)('a worker thread\'s lock, its process still running, is broken once untouched for staleMs (the thread may have ended holding it)', () =>
+    withTempDir(async (dir) => {
+      Object.assign(LOCK_TIMING, { staleMs: 300, waitMs: 250 });
+      const lock = join(dir, LOCK_FILE);
+      writeFileSync(lock, lockOf({ pid: process.ppid, start: startOf(process.ppid), thread: 3 }));
+      await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/is locked by process/);
+      age(lock, 1_000);
+      await withKeyDirLock(dir, async () => {});
+      expect(readdirSync(dir)).toEqual([]);
     }));
 
   it('a wait for the lock gives up as soon as its check throws (a client disposed meanwhile)', () =>
@@ -269,6 +284,31 @@ describe('key directory writers', () => {
       await held.release();
       await expect(saving).rejects.toBeInstanceOf(DisposedError);
       expect(readFileSync(join(dir, 'private_key.pem')).equals(before)).toBe(true);
+    }));
+
+  it('a client that loaded the key, disposed while it waits for the lock, gives up the wait; and its rotation does not write over a key file changed since it read it', () =>
+    withTempDir(async (tmp) => {
+      const dir = join(tmp, 'keys');
+      await openKeyDir(dir, { bits: 2048 });
+      // A repair to make: the start needs the lock, which another holds.
+      writeFileSync(join(dir, 'private_key.pem.tmp-0123456789ab'), 'left behind');
+      const held = await lockFile(dir);
+      const waiting = new ClientKeySource({ bits: 2048, multiPrime: false, keyDir: dir, onWarning: () => {} });
+      const starting = waiting.initial();
+      await sleep(100);
+      const disposed = Date.now();
+      await waiting.dispose();
+      await expect(starting).rejects.toBeInstanceOf(DisposedError);
+      expect(Date.now() - disposed).toBeLessThan(1_000);
+      await held.release();
+
+      const warnings: string[] = [];
+      const source = new ClientKeySource({ bits: 2048, multiPrime: false, keyDir: dir, onWarning: (w) => warnings.push(w) });
+      await source.initial(); // loaded, not written: its digest is the file's as read
+      await saveKeyFiles(dir, await generateClientKeyPair(2048, { extractable: true }), { password: 'another password' });
+      await (await source.prepare()).activate();
+      expect(warnings.join('\n')).toMatch(/changed by another process, another client or nomyo keys/);
+      await source.dispose();
     }));
 
   it('a rotation does not write over a key file changed since its client read it (a change of password): its pairs stay in memory, and it says so', () =>
