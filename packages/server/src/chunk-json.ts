@@ -3,7 +3,7 @@
  * upstream is reported as such, not as an attack. One too long to be a record would fail in the
  * sealer, reported as a bug of ours: it is the upstream's, and refused here as such.
  */
-import { MAX_STREAM_RECORD_BYTES, checkChatCompletionChunk } from '@nomyo/core/protocol';
+import { MAX_ANSWER_DEPTH, MAX_STREAM_RECORD_BYTES, checkChatCompletionChunk, jsonNestingExceeds } from '@nomyo/core/protocol';
 import { MIB } from './constants.js';
 import { isCheckedChunk } from './envelope.js';
 import { HttpError } from './http-error.js';
@@ -14,8 +14,10 @@ import type { UpstreamReport } from './types.js';
  * answered the request: its chunk, not a custom model's.
  */
 export function chunkJson(chunk: unknown, upstream?: UpstreamReport): string {
-  // An upstream's chunk was checked as it was normalised (envelope.ts): once is enough, on every token.
-  if (!isCheckedChunk(chunk)) {
+  // An upstream's chunk was checked as it was normalised (envelope.ts), its line's nesting as it was
+  // read (upstream-stream.ts): once is enough, on every token. A custom model's is checked here.
+  const fromUpstream = isCheckedChunk(chunk);
+  if (!fromUpstream) {
     try {
       checkChatCompletionChunk(chunk);
     } catch {
@@ -23,6 +25,8 @@ export function chunkJson(chunk: unknown, upstream?: UpstreamReport): string {
     }
   }
   const json = JSON.stringify(chunk);
+  // The client refuses a chunk nested deeper (as an attack): the model's fault, said as such.
+  if (!fromUpstream && jsonNestingExceeds(json, MAX_ANSWER_DEPTH)) throw refused(upstream, `the inference backend sent a chunk nested deeper than ${MAX_ANSWER_DEPTH}`);
   // At most three UTF-8 bytes a UTF-16 unit: most chunks are measured without a pass over their text.
   if (json.length * 3 > MAX_STREAM_RECORD_BYTES && Buffer.byteLength(json, 'utf8') > MAX_STREAM_RECORD_BYTES) {
     throw refused(upstream, `the inference backend sent a chunk over ${MAX_STREAM_RECORD_BYTES / MIB} MiB`);

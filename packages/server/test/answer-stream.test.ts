@@ -417,6 +417,18 @@ describe('a streamed answer, written by the router', () => {
     }
   });
 
+  it('a custom model\'s chunk nested deeper than a client takes is refused the same way, not left to the client to take for an attack', async () => {
+    const nestedTo = (depth: number, content: string) => ({ ...chunkOf(content), choices: [{ index: 0, delta: { content }, finish_reason: null, logprobs: JSON.parse('['.repeat(depth - 3) + ']'.repeat(depth - 3)) as unknown }] });
+    const client = await routerWith(async function* () {
+      yield nestedTo(64, 'fine ');
+      yield nestedTo(65, 'deep');
+    });
+    const { contents, err } = await streamEnd(client.streamSecureRequest(CHAT));
+    expect(contents).toEqual(['fine ']);
+    expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent a chunk nested deeper than 64', sealed: true });
+    expect(problems).toEqual([]);
+  });
+
   it('a model whose chunks cannot even be asked for ends the stream with a sealed 500, its heartbeat stopped with it', async () => {
     const heartbeats = watchHeartbeats().armed;
     const client = await routerWith(() => ({ [Symbol.asyncIterator]: () => { throw new Error('no chunks'); } }), { streamHeartbeatMs: 1000 });
