@@ -4,11 +4,11 @@
  * replacing it would silently lose the user's key. Anything to repair or create is done holding
  * the directory's lock (dir-lock.ts), against the files as they are then.
  */
-import { KeyFileError } from '../../errors.js';
+import { KeyFileError, KeyPasswordError } from '../../errors.js';
 import type { ClientKeyPair } from '../client-keys.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { withKeyDirLock, type LockCheck } from './dir-lock.js';
-import { BACKUP_SUFFIX, checkPublicKeyFile, existingKeyError, generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile, type SaveKeyOptions } from './key-files.js';
+import { BACKUP_SUFFIX, checkPublicKeyFile, existingKeyError, fileDigest, generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile, type SaveKeyOptions } from './key-files.js';
 import { findLeftovers, removeLeftovers } from './leftovers.js';
 import { checkKeyDirectory, checkManagedFile, ensureKeyDirectory, lstatOrUndefined } from './safe-paths.js';
 
@@ -26,7 +26,17 @@ export interface KeyDirOptions extends SaveKeyOptions {
  * KeyFileError when the directory is another user's or writable by others, or a key file is a symbolic link.
  */
 export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<ClientKeyPair> {
+  return open(dir, options, READ_ATTEMPTS);
+}
+
+/** How often a start reads a key the lock could not keep a writer from replacing meanwhile. */
+const READ_ATTEMPTS = 3;
+
+async function open(dir: string, given: KeyDirOptions, attempts: number): Promise<ClientKeyPair> {
   const { privateKeyPath, publicKeyPath } = keyFilePaths(dir);
+  // The digest of the private key file as last read, to tell a file replaced meanwhile.
+  let read: string | undefined;
+  const options: KeyDirOptions = { ...given, onDigest: (digest) => ((read = digest), given.onDigest?.(digest)) };
   // Without the lock first: a start, the common case, never waits on another process's write.
   const dirStat = await checkKeyDirectory(dir);
   // lstat: a link (even one to nothing) is refused, never taken for a missing key and replaced.
@@ -39,8 +49,17 @@ export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<C
     if (matches) return pair;
   }
   await ensureKeyDirectory(dir);
-  // A client disposed while it waits for the lock gives up the wait (`beforeWrite` throws).
-  const settled = await withKeyDirLock(dir, (stillHeld) => settle(dir, options, stillHeld), options.beforeWrite);
+  let settled: ClientKeyPair | undefined;
+  try {
+    // A client disposed while it waits for the lock gives up the wait (`beforeWrite` throws).
+    settled = await withKeyDirLock(dir, (stillHeld) => settle(dir, options, stillHeld), options.beforeWrite);
+  } catch (err) {
+    // A writer the lock did not hold off (this process cannot write the directory, so it reads it
+    // unlocked) replaced the key while it was read: it is read again, whole this time.
+    const replaced = err instanceof KeyFileError && !(err instanceof KeyPasswordError) && read !== undefined && (await fileDigest(privateKeyPath)) !== read;
+    if (attempts > 1 && replaced) return open(dir, given, attempts - 1);
+    throw err;
+  }
   if (settled) return settled;
   // The first pair, made outside the lock (the slow part) and written only where there is still none.
   try {
@@ -49,7 +68,7 @@ export async function openKeyDir(dir: string, options: KeyDirOptions): Promise<C
     // Another process made it meanwhile: theirs is the directory's pair.
     if (!(await checkManagedFile(privateKeyPath))) throw err;
   }
-  return openKeyDir(dir, options);
+  return open(dir, given, attempts);
 }
 
 /**

@@ -4,7 +4,7 @@
  * `lockFile` is used directly where the test needs contenders the thread's own queue would line up.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateClientKeyPair } from '../../../src/keys/client-keys.js';
@@ -245,6 +245,26 @@ describe('key directory writers', () => {
       expect([old.fingerprint, next.fingerprint]).toContain(await starting);
       const again = await openKeyDir(dir, { bits: 2048 });
       expect(again.fingerprint).toBe(next.fingerprint);
+      expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
+    }));
+
+  it('a start that read the key while a writer the lock did not hold off replaced it (as when it reads unlocked) reads it again', () =>
+    withTempDir(async (tmp) => {
+      const dir = join(tmp, 'keys');
+      await openKeyDir(dir, { bits: 2048 });
+      const elsewhere = join(tmp, 'next');
+      const next = await openKeyDir(elsewhere, { bits: 2048 });
+      writeFileSync(join(dir, 'private_key.pem.tmp-0123456789ab'), 'left behind'); // a repair to make: the start reads under the lock
+      let reads = 0;
+      const pair = await openKeyDir(dir, {
+        bits: 2048,
+        onDigest: () => {
+          // Right after its first read of the private key, the writer's whole new pair lands.
+          if (++reads === 1) for (const name of ['private_key.pem', 'public_key.pem']) copyFileSync(join(elsewhere, name), join(dir, name));
+        },
+      });
+      expect(pair.fingerprint).toBe(next.fingerprint);
+      expect(reads).toBe(2);
       expect(readdirSync(dir).sort()).toEqual(['private_key.pem', 'public_key.pem']);
     }));
 
