@@ -4,7 +4,6 @@
  * as bytes is made without one: a private key stored unencrypted is its PEM's base64, and a string
  * cannot be zeroed.
  */
-import { decodeBase64, encodeBase64 } from '../protocol/base64.js';
 import { base64Length, base64SpanLength, decodeBase64Span, encodeBase64Into } from '../protocol/base64-bytes.js';
 import { SecurityError } from '../errors.js';
 import type { Bytes } from './subtle.js';
@@ -16,17 +15,12 @@ const encoder = new TextEncoder();
 /** Base64 bytes a PEM line holds (64 characters). */
 const LINE_BYTES = 48;
 const NEWLINE = 0x0a;
+const DASH = 0x2d;
+const decoder = new TextDecoder();
 
 /** The DER inside the first `label` block of `pem`: its text, or its bytes (ASCII), which never become a string. */
 export function pemToDer(pem: string | Uint8Array, label: PemLabel): Bytes {
-  if (typeof pem !== 'string') return pemBytesToDer(pem, label);
-  const begin = `-----BEGIN ${label}-----`;
-  const end = `-----END ${label}-----`;
-  const start = pem.indexOf(begin);
-  const stop = pem.indexOf(end, start + begin.length);
-  if (start === -1 || stop === -1) throw new SecurityError(`not a PEM ${label}`);
-  const body = pem.slice(start + begin.length, stop).replace(/[\r\n\t ]/g, '');
-  return decodeBase64(body) as Bytes;
+  return withBytes(pem, (bytes) => pemBytesToDer(bytes, label));
 }
 
 function pemBytesToDer(pem: Uint8Array, label: PemLabel): Bytes {
@@ -56,13 +50,10 @@ function pemBytesToDer(pem: Uint8Array, label: PemLabel): Bytes {
 
 /** `der` as a PEM block with `label`, base64 in lines of 64 characters. */
 export function derToPem(der: Uint8Array, label: PemLabel): string {
-  const b64 = encodeBase64(der);
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+  return decoder.decode(derToPemBytes(der, label));
 }
 
-/** {@link derToPem}'s text as bytes (for any DER but an empty one), made without a string: for a private key, zero it once written. */
+/** {@link derToPem}'s text as bytes, made without a string: for a private key, zero it once written. */
 export function derToPemBytes(der: Uint8Array, label: PemLabel): Bytes {
   const head = encoder.encode(`-----BEGIN ${label}-----\n`);
   const tail = encoder.encode(`-----END ${label}-----\n`);
@@ -79,29 +70,40 @@ export function derToPemBytes(der: Uint8Array, label: PemLabel): Bytes {
 
 /** Whether `pem` (text or bytes) holds the line `-----BEGIN <label>-----`, of any label. */
 export function hasPemBlock(pem: string | Uint8Array, label: string): boolean {
-  const begin = `-----BEGIN ${label}-----`;
-  return typeof pem === 'string' ? pem.includes(begin) : indexOfBytes(pem, encoder.encode(begin), 0) !== -1;
+  return withBytes(pem, (bytes) => indexOfBytes(bytes, encoder.encode(`-----BEGIN ${label}-----`), 0) !== -1);
 }
 
 /** The label of the first PEM block in `pem` (text or bytes), up to 40 characters; undefined when none. Only the label becomes a string. */
 export function firstPemLabel(pem: string | Uint8Array): string | undefined {
-  const head = typeof pem === 'string' ? pem : pem.subarray(0, Math.min(pem.length, 4096));
-  const begin = '-----BEGIN ';
-  const start = typeof head === 'string' ? head.indexOf(begin) : indexOfBytes(head, encoder.encode(begin), 0);
+  return withBytes(pem, (bytes) => labelAt(bytes.subarray(0, 4096)));
+}
+
+function labelAt(head: Uint8Array): string | undefined {
+  const start = indexOfBytes(head, encoder.encode('-----BEGIN '), 0);
   if (start === -1) return undefined;
   let label = '';
-  for (let i = start + begin.length; i < head.length && label.length <= 40; i++) {
-    const c = typeof head === 'string' ? head.charCodeAt(i) : head[i]!;
+  for (let i = start + '-----BEGIN '.length; i < head.length && label.length <= 40; i++) {
     // '-': the label ends, if the line's five dashes do.
-    if (c === 0x2d) return /^[A-Z0-9 ]{1,40}$/.test(label) && dashesAt(head, i) ? label : undefined;
-    label += String.fromCharCode(c);
+    if (head[i] === DASH) return /^[A-Z0-9 ]{1,40}$/.test(label) && dashesAt(head, i) ? label : undefined;
+    label += String.fromCharCode(head[i]!);
   }
   return undefined;
 }
 
+/** `use` on a PEM's bytes: as given, or its text's, in a copy zeroed after (it may be a key's). */
+function withBytes<T>(pem: string | Uint8Array, use: (bytes: Uint8Array) => T): T {
+  if (typeof pem !== 'string') return use(pem);
+  const bytes = encoder.encode(pem);
+  try {
+    return use(bytes);
+  } finally {
+    bytes.fill(0);
+  }
+}
+
 /** Whether five dashes start at `at`. */
-function dashesAt(text: string | Uint8Array, at: number): boolean {
-  for (let i = at; i < at + 5; i++) if ((typeof text === 'string' ? text.charCodeAt(i) : text[i]) !== 0x2d) return false;
+function dashesAt(bytes: Uint8Array, at: number): boolean {
+  for (let i = at; i < at + 5; i++) if (bytes[i] !== DASH) return false;
   return true;
 }
 
