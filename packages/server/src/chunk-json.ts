@@ -6,7 +6,7 @@
 import { MAX_ANSWER_DEPTH, MAX_STREAM_RECORD_BYTES, checkChatCompletionChunk, jsonNestingExceeds } from '@nomyo/core/protocol';
 import { MIB } from './constants.js';
 import { isCheckedChunk } from './envelope.js';
-import { HttpError } from './http-error.js';
+import { HttpError, nestedTooDeep } from './http-error.js';
 import type { UpstreamReport } from './types.js';
 
 /**
@@ -26,7 +26,7 @@ export function chunkJson(chunk: unknown, upstream?: UpstreamReport): string {
   }
   const json = JSON.stringify(chunk);
   // The client refuses a chunk nested deeper (as an attack): the model's fault, said as such.
-  if (!fromUpstream && jsonNestingExceeds(json, MAX_ANSWER_DEPTH)) throw refused(upstream, `the inference backend sent a chunk nested deeper than ${MAX_ANSWER_DEPTH}`);
+  if (!fromUpstream && jsonNestingExceeds(json, MAX_ANSWER_DEPTH)) throw refused(upstream, nestedTooDeep('a chunk'));
   // At most three UTF-8 bytes a UTF-16 unit: most chunks are measured without a pass over their text.
   if (json.length * 3 > MAX_STREAM_RECORD_BYTES && Buffer.byteLength(json, 'utf8') > MAX_STREAM_RECORD_BYTES) {
     throw refused(upstream, `the inference backend sent a chunk over ${MAX_STREAM_RECORD_BYTES / MIB} MiB`);

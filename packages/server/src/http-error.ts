@@ -1,4 +1,4 @@
-import type { SealedError } from '@nomyo/core/protocol';
+import { MAX_ANSWER_DEPTH, type SealedError } from '@nomyo/core/protocol';
 
 /** A response with a status and a `{"detail": ...}` body: how every refusal leaves the router. */
 export class HttpError extends Error {
@@ -34,4 +34,13 @@ export class UpstreamError extends HttpError {
     super(status, detail, headers);
     this.name = 'UpstreamError';
   }
+}
+
+/**
+ * The `detail` of a 502 for an answer, or a streamed chunk, nested deeper than a client takes
+ * (`MAX_ANSWER_DEPTH`: a caller's JSON.stringify recurses, so the client refuses it as an attack):
+ * the inference backend's fault, said as such.
+ */
+export function nestedTooDeep(what: 'an answer' | 'a chunk'): string {
+  return `the inference backend sent ${what} nested deeper than ${MAX_ANSWER_DEPTH}`;
 }

@@ -9,7 +9,7 @@
  */
 import type { Readable } from 'node:stream';
 import { EventParser, LineDecoder, MAX_ANSWER_DEPTH, MAX_STREAM_LINE_CHARS, jsonNestingExceeds, type StreamEvent } from '@nomyo/core/protocol';
-import { HttpError, UpstreamError } from './http-error.js';
+import { HttpError, UpstreamError, nestedTooDeep } from './http-error.js';
 import { upstreamError } from './upstream-error.js';
 import type { UpstreamReport } from './types.js';
 
@@ -169,7 +169,7 @@ function chunkOf(event: StreamEvent): unknown {
   if (event.name === 'error') throw midStream(event.data);
   // The client refuses a record nested deeper (a caller's JSON.stringify recurses): the upstream's
   // fault, said as such.
-  if (jsonNestingExceeds(event.data, MAX_ANSWER_DEPTH)) throw new HttpError(502, `the inference backend sent a chunk nested deeper than ${MAX_ANSWER_DEPTH}`);
+  if (jsonNestingExceeds(event.data, MAX_ANSWER_DEPTH)) throw new HttpError(502, nestedTooDeep('a chunk'));
   let chunk: unknown;
   try {
     chunk = JSON.parse(event.data);

@@ -12,7 +12,7 @@
 import { EVENT_STREAM_CONTENT_TYPE, MAX_ANSWER_BODY_BYTES, MAX_ANSWER_DEPTH, STREAM_ACCEPT, jsonNestingExceeds } from '@nomyo/core/protocol';
 import { jsonBytes, linkedController } from '@nomyo/core/internal';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
-import { HttpError, UpstreamError } from './http-error.js';
+import { HttpError, UpstreamError, nestedTooDeep } from './http-error.js';
 import { retryAfterHeader, upstreamError } from './upstream-error.js';
 import { upstreamChunks } from './upstream-stream.js';
 import type { ChatRequest, CompletionModel, ModelContext, UpstreamReport } from './types.js';
@@ -158,7 +158,7 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
       // upstream's fault, said as such.
       if (jsonNestingExceeds(text, MAX_ANSWER_DEPTH)) {
         report.failure = 'malformed';
-        throw new HttpError(502, `the inference backend sent an answer nested deeper than ${MAX_ANSWER_DEPTH}`);
+        throw new HttpError(502, nestedTooDeep('an answer'));
       }
       try {
         return JSON.parse(text) as unknown;

@@ -123,6 +123,24 @@ describe('handleSecureCompletion', () => {
     expect(error).toEqual({ message: 'The model `secret` does not exist.', type: 'NotFoundError', code: 404, status: 404 });
   });
 
+  it("a custom model's answer nested deeper than a client takes (64) is the model's fault: a 502 in the clear; 64 deep is sealed", async () => {
+    const nested = (depth: number): CompletionModel => (request) => ({
+      id: 'x', object: 'chat.completion', created: 1, model: request.model, choices: [],
+      // The answer's own object is one level: arrays for the rest.
+      x: JSON.parse('['.repeat(depth - 1) + ']'.repeat(depth - 1)) as unknown,
+    });
+    const deep = await v2Request('id-8', undefined);
+    const err = await handleSecureCompletion(context({ ...auth, [HEADERS.payloadId]: 'id-8' }, body(deep.text), nested(65))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpError);
+    expect(err).toMatchObject({ status: 502, detail: 'the inference backend sent an answer nested deeper than 64' });
+    const fine = await v2Request('id-9', undefined);
+    const response = await handleSecureCompletion(context({ ...auth, [HEADERS.payloadId]: 'id-9' }, body(fine.text), nested(64)));
+    expect(response.status).toBe(200);
+    const opened = await openAnswerV2(JSON.parse(new TextDecoder().decode(response.body)), fine.answerKey, 'id-9');
+    expect(JSON.stringify(JSON.parse(new TextDecoder().decode(opened)).x)).toBe('['.repeat(63) + ']'.repeat(63));
+    response.release?.();
+  });
+
   it('any other failure of the model is thrown (dispatch answers it without its text)', async () => {
     const { text } = await v2Request('id-7', undefined);
     const failing: CompletionModel = () => {

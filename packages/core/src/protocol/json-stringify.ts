@@ -3,6 +3,7 @@
  * straight from its string into the bytes, a slice at a time (a slice with escapes through its own
  * JSON.stringify). Exact: the bytes are those of `TextEncoder.encode(JSON.stringify(value))`.
  */
+import { jsonNestingExceeds } from './json-depth.js';
 import { hasEscapable, wellFormed } from './json-escapes.js';
 import { standIn, utf8Length } from './json-strings.js';
 import { LONG_STRING_BYTES } from '../sizes.js';
@@ -24,6 +25,11 @@ export interface StringifyBytesOptions {
   /** More UTF-8 bytes than this: {@link stringifyJsonBytes} stops and throws `tooLarge()`. */
   maxBytes: number;
   tooLarge(): Error;
+  /**
+   * With it, a value nested deeper than `limit` arrays and objects is refused before anything is
+   * written: `error()` is thrown. Counted on the JSON without its long strings, so it costs little.
+   */
+  maxDepth?: { limit: number; error(): Error };
 }
 
 /**
@@ -43,6 +49,7 @@ export function stringifyJsonBytes(value: unknown, options: StringifyBytesOption
     return prefix + (long.length - 1);
   }) as string | undefined;
   if (skeleton === undefined) return undefined;
+  if (options.maxDepth && jsonNestingExceeds(skeleton, options.maxDepth.limit)) throw options.maxDepth.error();
   // UTF-8 JSON is at least as many bytes as its text has UTF-16 units: refuse early, encoding nothing.
   let units = skeleton.length;
   long.forEach((s, i) => (units += s.length - (JSON.stringify(prefix! + i).length - 2)));

@@ -104,6 +104,17 @@ describe('stringifyJsonBytes', () => {
     expect(a.released.at(-1)!.every((x) => x === 0)).toBe(true);
   });
 
+  it('refuses a value nested past maxDepth before writing anything; long strings and brackets in strings do not count', () => {
+    const a = allocator();
+    const tooDeep = () => new Error('too deep');
+    const nested = (depth: number) => ({ s: '['.repeat(LONG_STRING_BYTES), t: '{{{', x: JSON.parse('['.repeat(depth - 1) + ']'.repeat(depth - 1)) as unknown });
+    const maxDepth = { limit: 64, error: tooDeep };
+    expect(() => stringifyJsonBytes(nested(65), { into: a.into, maxBytes: 1e9, tooLarge, maxDepth })).toThrow('too deep');
+    expect(a.sizes).toEqual([]);
+    const out = stringifyJsonBytes(nested(64), { into: a.into, maxBytes: 1e9, tooLarge, maxDepth })!;
+    expect(Buffer.from(out.bytes).toString()).toBe(JSON.stringify(nested(64)));
+  });
+
   it('writes JSON without long strings into a buffer of exactly its size', () => {
     const a = allocator();
     const v = { model: 'm', messages: [{ role: 'user', content: 'héllo 😀 "x"' }] };
