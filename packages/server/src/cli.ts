@@ -128,9 +128,10 @@ function checkFlags(options: ServerOptions): void {
   }
 }
 
-function readPem(name: string, file: string): string {
+/** A flag's file, as bytes: a private key is never made a string (which nothing can zero). */
+function readFlagFile(name: string, file: string): Buffer {
   try {
-    return readFileSync(file, 'utf8');
+    return readFileSync(file);
   } catch (err) {
     throw new UsageError(`--${name}: cannot read ${file}: ${(err as Error).message}`);
   }
@@ -200,7 +201,7 @@ function parse(argv: string[]): Parsed | 'help' {
     metricsPort: integer('metrics-port', values['metrics-port']),
   };
   if (values['tls-cert'] !== undefined && values['tls-key'] !== undefined) {
-    options.tls = { cert: readPem('tls-cert', values['tls-cert']), key: readPem('tls-key', values['tls-key']) };
+    options.tls = { cert: readFlagFile('tls-cert', values['tls-cert']).toString('utf8'), key: readFlagFile('tls-key', values['tls-key']) };
   }
   checkFlags(options);
   return { options, quiet: values.quiet ?? false, logFormat: oneOf('log-format', values['log-format'], LOG_FORMATS) ?? 'text' };
@@ -254,6 +255,9 @@ async function main(): Promise<void> {
   } catch (err) {
     say('error', `nomyo-server: ${(err as Error).message}`);
     process.exit(1);
+  } finally {
+    // The TLS context has its own copy of the key by now (or failed to make one).
+    if (options.tls?.key instanceof Uint8Array) options.tls.key.fill(0);
   }
   server = started;
   process.stdout.write(`listening on ${server.url}\n`);

@@ -36,7 +36,9 @@ export function checkOptions(o: ServerOptions): void {
   if (o.apiKey === '') throw new TypeError('apiKey must not be empty: leave it out for a router that needs no API key');
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
   if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
-  if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || typeof o.tls.key !== 'string')) throw new TypeError('tls needs cert and key PEM strings');
+  if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || (typeof o.tls.key !== 'string' && !(o.tls.key instanceof Uint8Array)))) {
+    throw new TypeError('tls needs a cert PEM string and a key PEM string or bytes');
+  }
   for (const name of ['drainTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'streamStallTimeoutMs'] as const) {
     if (o[name] !== undefined && !isInt(o[name], 0, MAX_TIMER_MS)) throw new RangeError(`${name} must be an integer from 0 to ${MAX_TIMER_MS}`);
   }
@@ -99,6 +101,11 @@ function bindTo(server: http.Server, port: number, host: string): Promise<Addres
 }
 
 /** The host part of a URL for the bound address: wildcards become loopback, IPv6 gets brackets. */
+/** A TLS key as node:tls takes it: a string, or a Buffer over the caller's bytes (not a copy, which nobody would zero). */
+function tlsKey(key: string | Uint8Array): string | Buffer {
+  return typeof key === 'string' ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+}
+
 function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';
@@ -146,7 +153,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const exclusiveBodies = !options.recordRequests && !options.onRequest && !options.interceptor && !options.tamperResponse;
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => void dispatch(state, req, res);
   const limits = listenerOptions(options);
-  const httpServer = options.tls ? https.createServer({ ...limits, cert: options.tls.cert, key: options.tls.key }, listener) : http.createServer(limits, listener);
+  const httpServer = options.tls ? https.createServer({ ...limits, cert: options.tls.cert, key: tlsKey(options.tls.key) }, listener) : http.createServer(limits, listener);
   const metricsServer = separateMetrics ? metricsListener(metrics!) : undefined;
   const drain = new Drain(httpServer, closing);
 

@@ -174,8 +174,8 @@ export interface ServerOptions {
   tls?: {
     /** The certificate chain, PEM. */
     cert: string;
-    /** Its private key, PEM. */
-    key: string;
+    /** Its private key, PEM. As bytes it is never a string, which nothing can zero: zero them once {@link NomyoServer.listen} has resolved. */
+    key: string | Uint8Array;
   };
   /**
    * The server's RSA private key file (PKCS#8 PEM, unencrypted). Loaded when present; else a new

@@ -5,9 +5,10 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { APIError, SecureCompletionClient } from '@nomyo/core';
 import { HEADERS, PATHS } from '@nomyo/core/protocol';
+import { makeTestCertificates } from '@nomyo/test-support/tls';
 import { VECTOR_KEY_FILE, post } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -53,6 +55,31 @@ async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promis
 }
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+
+/** How many times each of `needles` is in the readable memory of process `pid` (Linux: /proc/PID/mem; a child may be read). */
+function countInMemory(pid: number, needles: Buffer[]): number[] {
+  const counts = needles.map(() => 0);
+  const mem = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n')) {
+      const [range, perms] = line.split(' ') as [string, string];
+      if (!perms.startsWith('r')) continue;
+      const [start, end] = range.split('-').map((x) => BigInt(`0x${x}`)) as [bigint, bigint];
+      const region = Buffer.alloc(Number(end - start));
+      try {
+        readSync(mem, region, 0, region.length, start);
+      } catch {
+        continue; // [vvar] and the like cannot be read
+      }
+      needles.forEach((needle, i) => {
+        for (let at = region.indexOf(needle); at !== -1; at = region.indexOf(needle, at + 1)) counts[i]!++;
+      });
+    }
+  } finally {
+    closeSync(mem);
+  }
+  return counts;
+}
 
 describe('nomyo-server in production', () => {
   it('--help names every production flag, and bad values exit 2', () => {
@@ -276,5 +303,28 @@ describe('--log-format json', () => {
     const output = r.stderr() + r.proc.stdout.read()?.toString();
     for (const secret of secrets) expect(output.toLowerCase(), secret).not.toContain(secret.toLowerCase());
     expect(HEADERS.authorization.toLowerCase()).toBe('authorization');
+  });
+
+  it.runIf(process.platform === 'linux')('holds neither its key file nor its TLS key as PEM text in its memory once serving (read as bytes, zeroed)', async () => {
+    const tls = makeTestCertificates();
+    try {
+      const r = await run(['--key-file', VECTOR_KEY_FILE, '--quiet', '--tls-cert', tls.certFile, '--tls-key', tls.keyFile]);
+      const served = await new Promise<string>((resolve, reject) => {
+        https.get(r.url + PATHS.publicKey, { ca: tls.caPem }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (part: string) => (text += part)).on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      expect(served).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+      // Every base64 line of both private keys, and a line of the certificate as a control: the CLI
+      // reads it as text, so it must be found, or the scan finds nothing at all.
+      const linesOf = (pem: string) => pem.split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----')).map((l) => Buffer.from(l, 'latin1'));
+      const keyLines = [...linesOf(tls.keyPem), ...linesOf(readFileSync(VECTOR_KEY_FILE, 'utf8'))];
+      const counts = countInMemory(r.proc.pid!, [...keyLines, linesOf(tls.certPem)[1]!]);
+      expect(counts.at(-1)).toBeGreaterThan(0);
+      expect(counts.slice(0, -1)).toEqual(keyLines.map(() => 0));
+    } finally {
+      tls.cleanup();
+    }
   });
 });

@@ -43,6 +43,15 @@ describe('nomyo-server', () => {
     expect(code).toBe(0);
   });
 
+  it('--tls-cert and --tls-key go together; an unreadable one exits 2 naming its flag (serving HTTPS: cli.production.test.ts)', () => {
+    const alone = spawnSync(process.execPath, [cli, '--tls-cert', cli], { encoding: 'utf8' });
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toMatch(/^nomyo-server: --tls-cert and --tls-key go together/);
+    const missing = spawnSync(process.execPath, [cli, '--tls-cert', cli, '--tls-key', `${cli}.gone`], { encoding: 'utf8' });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^nomyo-server: --tls-key: cannot read /);
+  });
+
   it('--help prints usage and exits 0; a bad option exits 2', () => {
     const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);

@@ -47,6 +47,18 @@ describe('HTTPS', () => {
     await expect(httpsGet(server.url + PATHS.publicKey)).rejects.toThrow(/self[- ]signed|unable to (verify|get)/i);
   });
 
+  it('takes its key as bytes, which the caller may zero once listening: later connections still get the certificate', async () => {
+    const key = Buffer.from(tls.keyPem);
+    const byBytes = await startServer({ keyFile: VECTOR_KEY_FILE, tls: { cert: tls.certPem, key } });
+    try {
+      key.fill(0);
+      for (let i = 0; i < 2; i++) expect((await httpsGet(byBytes.url + PATHS.publicKey, tls.caPem)).status).toBe(200);
+    } finally {
+      await byBytes.close();
+    }
+    expect(() => startServer({ tls: { cert: tls.certPem, key: 42 as unknown as string } })).toThrow('tls needs a cert PEM string and a key PEM string or bytes');
+  });
+
   it('works with global fetch when NODE_EXTRA_CA_CERTS names the CA', async () => {
     const script = `const r = await fetch(${JSON.stringify(server.url + PATHS.publicKey)}); process.stdout.write(String(r.status));`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
