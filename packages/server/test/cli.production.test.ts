@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { APIError, SecureCompletionClient } from '@nomyo/core';
 import { HEADERS, PATHS } from '@nomyo/core/protocol';
+import { countInMemory } from '@nomyo/test-support/secrets';
 import { makeTestCertificates } from '@nomyo/test-support/tls';
 import { VECTOR_KEY_FILE, post } from './helpers.js';
 
@@ -55,31 +56,6 @@ async function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promis
 }
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
-
-/** How many times each of `needles` is in the readable memory of process `pid` (Linux: /proc/PID/mem; a child may be read). */
-function countInMemory(pid: number, needles: Buffer[]): number[] {
-  const counts = needles.map(() => 0);
-  const mem = openSync(`/proc/${pid}/mem`, 'r');
-  try {
-    for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n')) {
-      const [range, perms] = line.split(' ') as [string, string];
-      if (!perms.startsWith('r')) continue;
-      const [start, end] = range.split('-').map((x) => BigInt(`0x${x}`)) as [bigint, bigint];
-      const region = Buffer.alloc(Number(end - start));
-      try {
-        readSync(mem, region, 0, region.length, start);
-      } catch {
-        continue; // [vvar] and the like cannot be read
-      }
-      needles.forEach((needle, i) => {
-        for (let at = region.indexOf(needle); at !== -1; at = region.indexOf(needle, at + 1)) counts[i]!++;
-      });
-    }
-  } finally {
-    closeSync(mem);
-  }
-  return counts;
-}
 
 describe('nomyo-server in production', () => {
   it('--help names every production flag, and bad values exit 2', () => {

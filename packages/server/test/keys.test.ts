@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { secretPiece, stringsMadeDuring } from '@nomyo/test-support/secrets';
 import { PATHS } from '@nomyo/core/protocol';
 import { createServer, startServer } from '../src/index.js';
 import { createKeyFile, loadKeyFile } from '../src/keys.js';
@@ -66,22 +67,6 @@ describe('options', () => {
 });
 
 describe('the key as bytes', () => {
-  /** A piece of a PEM's base64 from its end (primes and CRT values, not the modulus). */
-  const secretPiece = (pem: Buffer) => {
-    const lines = pem.toString('latin1').split('\n').filter((l) => /^[A-Za-z0-9+/]{64}$/.test(l));
-    return lines[lines.length - 3]!.slice(8, 56);
-  };
-  /** Every string Buffer#toString and TextDecoder#decode return while `fn` runs. */
-  async function stringsMadeDuring(fn: () => Promise<unknown>): Promise<string[]> {
-    const spies = [vi.spyOn(Buffer.prototype, 'toString'), vi.spyOn(TextDecoder.prototype, 'decode')];
-    try {
-      await fn();
-      return spies.flatMap((spy) => spy.mock.results.map((r) => r.value as unknown)).filter((v): v is string => typeof v === 'string');
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
-  }
-
   it('the key file (unencrypted) is written and read without the key becoming a string', async () => {
     const keyFile = join(dir, 'bytes', 'server.pem');
     let fingerprint = '';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { secretPiece, stringsMadeDuring } from '@nomyo/test-support/secrets';
 import { derToPem, derToPemBytes, pemToDer } from '../../src/crypto/pem.js';
 import { SecurityError } from '../../src/errors.js';
 import { generateClientKeyPair } from '../../src/keys/client-keys.js';
@@ -9,27 +10,6 @@ import { KEYFILES_DIR, withTempDir } from '../helpers/keyfiles.js';
 
 const text = new TextDecoder();
 const bytes = (s: string) => new TextEncoder().encode(s);
-
-/**
- * A piece of the key's base64 from the end of a PEM (its primes and CRT values, not the modulus),
- * taken before anything is watched: what no string may hold while the key is read or written.
- */
-function secretPiece(pem: Uint8Array): string {
-  const lines = text.decode(pem).split('\n').filter((l) => /^[A-Za-z0-9+/]{64}$/.test(l));
-  return lines[lines.length - 3]!.slice(8, 56);
-}
-
-/** Every string Buffer#toString and TextDecoder#decode return while `fn` runs. */
-async function stringsMadeDuring(fn: () => Promise<unknown>): Promise<string[]> {
-  const spies = [vi.spyOn(Buffer.prototype, 'toString'), vi.spyOn(TextDecoder.prototype, 'decode')];
-  try {
-    await fn();
-    return spies.flatMap((spy) => spy.mock.results.map((r) => r.value as unknown)).filter((v): v is string => typeof v === 'string');
-  } finally {
-    for (const spy of spies) spy.mockRestore();
-  }
-}
-afterEach(() => vi.restoreAllMocks());
 
 describe('PEM as bytes', () => {
   it.each(['plain.pem', 'public.pem', 'python-cryptography.pem', 'openssl-pbkdf2-sha256-600k.pem'])('%s: the same DER from its bytes as from its text, with LF or CRLF lines', (name) => {
