@@ -3,10 +3,11 @@
  * platform inside, as release.yml publishes it) and @nomyo/server packed with `pnpm pack`, installed
  * with npm into an empty project outside the workspace with no compiler on PATH, and used there:
  * the addon must come from the prebuild, and the `nomyo` and `nomyo-server` bins must work. The
- * packed core and server must also type-check for ESM consumers (arethetypeswrong).
+ * packed core and server must also type-check for ESM consumers (arethetypeswrong), and a user's
+ * TypeScript must compile against them, strict, with openai's types, with and without lib "DOM".
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,7 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const execFileAsync = promisify(execFile);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const ATTW = createRequire(import.meta.url).resolve('@arethetypeswrong/cli/package.json').replace(/package\.json$/, 'dist/index.js');
+const require = createRequire(import.meta.url);
+const ATTW = require.resolve('@arethetypeswrong/cli/package.json').replace(/package\.json$/, 'dist/index.js');
+const TSC = require.resolve('typescript/bin/tsc');
 
 /** Runs a command; on failure the error carries its output. */
 async function run(file: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }) {
@@ -135,6 +138,36 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     const fingerprint = /[0-9a-f]{64}/.exec(printed.stdout)?.[0];
     expect(fingerprint).toBeDefined();
     expect(generated.stdout).toContain(fingerprint);
+  });
+
+  it.each([
+    ['with lib "DOM"', ['es2022', 'dom']],
+    ['without lib "DOM" (@types/node alone)', ['es2022']],
+  ])('a TypeScript user compiles against the installed types, strict, %s: openai\'s own param types, interfaces of their own (consumer-types.ts)', async (_, lib) => {
+    // openai and @types/node as the workspace has them: the user's own dependencies.
+    const own = { openai: join(repo, 'tests', 'node_modules', 'openai'), '@types/node': join(repo, 'node_modules', '@types', 'node') };
+    for (const [name, from] of Object.entries(own)) {
+      const to = join(app, 'node_modules', name);
+      if (existsSync(to)) continue;
+      mkdirSync(dirname(to), { recursive: true });
+      symlinkSync(realpathSync(from), to);
+    }
+    copyFileSync(fileURLToPath(new URL('./consumer-types.ts', import.meta.url)), join(app, 'consumer-types.ts'));
+    const compilerOptions = { strict: true, exactOptionalPropertyTypes: true, skipLibCheck: false, target: 'es2022', module: 'node16', moduleResolution: 'node16', noEmit: true, lib, types: ['node'] };
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['consumer-types.ts'] }));
+    const { stdout } = await run(process.execPath, [TSC, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: app, env: userEnv });
+    expect(stdout).toBe('');
+  });
+
+  it.each(['core', 'server'])('@nomyo/%s: no file points to a source map the package does not ship (bundlers warn of each)', (name) => {
+    const root = join(app, 'node_modules', '@nomyo', name, 'dist');
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((file) => /\.(js|d\.ts)$/.test(file));
+    expect(files.length).toBeGreaterThan(10);
+    const dangling = files.filter((file) => {
+      const map = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(join(root, file), 'utf8'))?.[1];
+      return map !== undefined && !existsSync(join(root, dirname(file), map));
+    });
+    expect(dangling).toEqual([]);
   });
 
   it.each(['core', 'server'])('@nomyo/%s: ESM and types resolve under node16 and bundler (arethetypeswrong)', async (name) => {

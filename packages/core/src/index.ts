@@ -5,6 +5,8 @@
  *
  * @module @nomyo/core
  */
+// Web Crypto's type names for projects without lib "DOM" (a side effect of types only).
+import './web-crypto-types.js';
 export { SecureChatCompletion } from './client/secure-chat-completion.js';
 export type {
   ChatCompletionCreateParams,

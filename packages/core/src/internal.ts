@@ -6,6 +6,8 @@
  * @internal
  * @packageDocumentation
  */
+// Web Crypto's type names for projects without lib "DOM" (a side effect of types only).
+import './web-crypto-types.js';
 export { sealBody } from './protocol/body/seal.js';
 export { openBody, type BodyOpening, type OpenedBody } from './protocol/body/open.js';
 export { readPackageBody, type BodyText, type PackageBody } from './protocol/body/read.js';

@@ -5,6 +5,8 @@
  *
  * @module @nomyo/core/protocol
  */
+// Web Crypto's type names for projects without lib "DOM" (a side effect of types only).
+import './web-crypto-types.js';
 export * from './protocol/constants.js';
 export {
   sealPackage,

@@ -11,20 +11,20 @@ import type { FetchFn } from '../transport/exchange.js';
 /** The options of {@link SecureCompletionClient}; {@link SecureChatCompletion} and {@link createSecureFetch} take them too. */
 export interface SecureCompletionClientOptions {
   /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
-  routerUrl?: string;
+  routerUrl?: string | undefined;
   /** Allow `http:` URLs (local testing only). A warning goes to `onWarning`. */
-  allowHttp?: boolean;
+  allowHttp?: boolean | undefined;
   /** `true` (default): @nomyo/native when installed, else zeroing; `'require-native'`; `false`: off. */
-  secureMemory?: SecureMemoryOption;
+  secureMemory?: SecureMemoryOption | undefined;
   /** RSA modulus of the client's key pair: 4096 (default), 3072 or 2048. */
-  keySize?: number;
+  keySize?: number | undefined;
   /**
    * `true` (default): a 4096-bit pair that stays in memory is made of four 1024-bit primes (RFC 8017
    * multi-prime) where the runtime allows (Node.js), which opens every v1 answer faster (how much
    * depends on the OpenSSL of the runtime: docs/performance.md).
    * `false`: always standard two-prime keys (FIPS 186-5). Pairs written to `keyDir` are always two-prime.
    */
-  multiPrimeKeys?: boolean;
+  multiPrimeKeys?: boolean | undefined;
   /**
    * Node.js only: keep the client's key pair in this directory (`private_key.pem` 0600,
    * `public_key.pem` 0644, directory 0700). The pair there is loaded, or generated and saved when
@@ -33,28 +33,28 @@ export interface SecureCompletionClientOptions {
    * router keys). Processes may share one: they write it one at a time, holding `nomyo.lock`
    * there. Without it, keys live in memory only.
    */
-  keyDir?: string;
+  keyDir?: string | undefined;
   /** Password of the private key file in `keyDir` (at least 8 characters). Default: `NOMYO_KEY_PASSWORD`; none: the file is not encrypted. */
-  keyPassword?: string;
+  keyPassword?: string | undefined;
   /** Milliseconds before the client's key pair is replaced by a fresh one (prepared in the background). Default 24 h; 0 never rotates. */
-  keyRotationInterval?: number;
+  keyRotationInterval?: number | undefined;
   /**
    * Pins the router's key: the SHA-256 of its SPKI DER, as 64 hex digits or `sha256:` + base64
    * (what `nomyo keys fingerprint --url` prints). Any other key is refused before anything is sent.
    */
-  serverKeyFingerprint?: string;
+  serverKeyFingerprint?: string | undefined;
   /** Milliseconds for one whole HTTP exchange, response body included; for a streamed answer, until its header event. Default 120 000. */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * A streamed answer from which nothing arrives for this many ms, not even a heartbeat, fails with
    * APIConnectionTimeoutError. Only the time a read waits counts: a caller that takes its time
    * between chunks finds what came meanwhile. Default 60 000.
    */
-  streamIdleTimeout?: number;
+  streamIdleTimeout?: number | undefined;
   /** Retries on 429, 503 and connection failures. Default 2. */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */
-  serverKeyTtl?: number;
+  serverKeyTtl?: number | undefined;
   /**
    * A fetch implementation (default: the global one): a proxy agent's, or a test's. It is called
    * with the full URL and a `RequestInit` whose `redirect` is `'manual'` (`'error'` in Node.js for a
@@ -70,9 +70,9 @@ export interface SecureCompletionClientOptions {
    * carrying another request's bytes; it costs a large body one more copy than the runtime's own
    * fetch, which gets it as a stream of pieces copied as they are sent.
    */
-  fetch?: FetchFn;
+  fetch?: FetchFn | undefined;
   /** Receives warnings; the library never writes to the console. */
-  onWarning?: (message: string) => void;
+  onWarning?: ((message: string) => void) | undefined;
   /**
    * The wire protocol version to send. `'auto'` (default): v2 when the router's key response
    * advertises it (`X-Nomyo-Protocol: 1, 2`), else v1. `2`: v2 only; a router that does not advertise
@@ -83,19 +83,19 @@ export interface SecureCompletionClientOptions {
    * @example
    * new SecureChatCompletion({ baseUrl: 'https://llm.internal:12434', protocol: 2 });
    */
-  protocol?: ProtocolOption;
+  protocol?: ProtocolOption | undefined;
 }
 
 /** `SecureCompletionClient.generateKeys` options. */
 export interface GenerateKeysOptions {
   /** Node.js only: also write the pair to `keyDir` (never over an existing key). Default false. */
-  saveToFile?: boolean;
+  saveToFile?: boolean | undefined;
   /** Where to save. Default `client_keys`. */
-  keyDir?: string;
+  keyDir?: string | undefined;
   /** Encrypt the saved private key (at least 8 characters). Default: the client's `keyPassword`. */
-  password?: string;
+  password?: string | undefined;
   /** RSA modulus. Default: the client's `keySize`. */
-  keySize?: number;
+  keySize?: number | undefined;
 }
 
 // Every key of the interfaces above, checked both ways by the compiler: an option added there must be listed here.

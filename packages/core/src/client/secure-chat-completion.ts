@@ -12,39 +12,46 @@ import {
   type SecureCompletionClientOptions,
 } from './secure-completion-client.js';
 
-/** One message of the conversation, as OpenAI's chat API takes it; other fields pass through unchanged. */
+/**
+ * One message of the conversation, as OpenAI's chat API takes it. Its other fields (`name`,
+ * `tool_calls`, `tool_call_id`, …) pass through unchanged: `create()` takes any message type with
+ * these two, openai's own `ChatCompletionMessageParam` and interfaces of your own among them.
+ */
 export interface ChatMessageParam {
   /** Who said it: `system`, `developer`, `user`, `assistant` or `tool` (other roles pass through). */
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | (string & {});
   /** The text, or OpenAI's content parts; null or absent beside an assistant's tool calls. */
-  content?: string | null | Array<Record<string, unknown>>;
-  [key: string]: unknown;
+  content?: string | null | ReadonlyArray<object> | undefined;
 }
 
-/** OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header). */
+/**
+ * OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header).
+ * The fields below are checked; any other (`top_p`, `response_format`, a backend's own `top_k`, …)
+ * passes to the model as given: `create()` takes any params type with these, openai's own
+ * `ChatCompletionCreateParams` among them.
+ */
 export interface ChatCompletionCreateParams {
   /** The model the router should ask, e.g. `Qwen/Qwen3-0.6B`. */
   model: string;
   /** The conversation so far. */
-  messages: ChatMessageParam[];
+  messages: ReadonlyArray<ChatMessageParam>;
   /** `standard`, `high` or `maximum`: sent as the `X-Security-Tier` header (bound into the seal in v2), never in the payload. */
-  security_tier?: SecurityTier;
+  security_tier?: SecurityTier | undefined;
   /** `true`: the answer as a stream of chunks, as the model makes them (see {@link ChatCompletionStream}). */
-  stream?: boolean | null;
+  stream?: boolean | null | undefined;
   /** With `stream`: `{ include_usage: true }` adds a last chunk with the usage and no choices. */
   stream_options?: {
     /** Adds a last chunk with the usage and no choices. */
-    include_usage?: boolean | null;
-  } | null;
+    include_usage?: boolean | null | undefined;
+  } | null | undefined;
   /** Sampling temperature, passed to the model as given. */
-  temperature?: number | null;
+  temperature?: number | null | undefined;
   /** The most tokens the answer may have, passed to the model as given. */
-  max_tokens?: number | null;
+  max_tokens?: number | null | undefined;
   /** OpenAI's tool (function) definitions, passed to the model as given. */
-  tools?: Array<Record<string, unknown>>;
+  tools?: ReadonlyArray<object> | undefined;
   /** OpenAI's `tool_choice`, passed to the model as given. */
   tool_choice?: unknown;
-  [key: string]: unknown;
 }
 
 /** {@link ChatCompletionCreateParams} asking for a stream. */
@@ -54,26 +61,26 @@ export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreat
 
 /** {@link ChatCompletionCreateParams} asking for the whole completion. */
 export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParams {
-  stream?: false | null;
+  stream?: false | null | undefined;
 }
 
 /** Options of one `create` call, overriding the client's. */
 export interface RequestOptions {
   /** Aborts the call (and a stream) with APIUserAbortError. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Milliseconds for this call, overriding the client's. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** An API key for this call, overriding the client's. */
-  apiKey?: string;
+  apiKey?: string | undefined;
 }
 const REQUEST_OPTION_KEYS = optionKeys<RequestOptions>()(['signal', 'timeout', 'apiKey']);
 
 /** The options of {@link SecureChatCompletion}: the low-level client's, with `baseUrl` for `routerUrl` and a default `apiKey`. */
 export interface SecureChatCompletionOptions extends Omit<SecureCompletionClientOptions, 'routerUrl'> {
   /** The router's origin. Default: `NOMYO_SERVER_URL`, else https://api.nomyo.ai:12434. */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /** Sent as `Authorization: Bearer`. Default: `NOMYO_API_KEY`. */
-  apiKey?: string;
+  apiKey?: string | undefined;
 }
 const CHAT_OPTION_KEYS = optionKeys<SecureChatCompletionOptions>()([...CLIENT_OPTION_KEYS.filter(notRouterUrl), 'baseUrl', 'apiKey']);
 /** The router is `baseUrl` here, as in the OpenAI SDK (its `baseURL`); `routerUrl` is the low-level client's name. */
@@ -124,9 +131,11 @@ export class SecureChatCompletion {
    * Sends a chat completion sealed end to end. With `stream: true` it resolves, once the answer has
    * started, to a {@link ChatCompletionStream} of its chunks; else to the whole completion.
    */
-  create(params: ChatCompletionCreateParamsStreaming, options?: RequestOptions): Promise<ChatCompletionStream>;
-  create(params: ChatCompletionCreateParamsNonStreaming, options?: RequestOptions): Promise<SecureChatCompletionResult>;
-  create(params: ChatCompletionCreateParams, options?: RequestOptions): Promise<SecureChatCompletionResult | ChatCompletionStream>;
+  // Generic, so that a params type with more fields (openai's own, an interface of yours) is taken
+  // as it is: an index signature here would refuse every interface.
+  create<P extends ChatCompletionCreateParamsStreaming>(params: P, options?: RequestOptions): Promise<ChatCompletionStream>;
+  create<P extends ChatCompletionCreateParamsNonStreaming>(params: P, options?: RequestOptions): Promise<SecureChatCompletionResult>;
+  create<P extends ChatCompletionCreateParams>(params: P, options?: RequestOptions): Promise<SecureChatCompletionResult | ChatCompletionStream>;
   async create(params: ChatCompletionCreateParams, options: RequestOptions = {}): Promise<SecureChatCompletionResult | ChatCompletionStream> {
     if (typeof params !== 'object' || params === null) throw new InvalidArgumentError('params must be an object');
     refuseUnknownOptions(options, REQUEST_OPTION_KEYS, 'create options');

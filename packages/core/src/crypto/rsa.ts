@@ -15,7 +15,7 @@ const OAEP_PARAMS: RsaOaepParams = { name: 'RSA-OAEP' };
 const AES_GCM_IMPORT = { name: 'AES-GCM', length: AES_KEY_BITS } as const;
 
 /** Throws unless `key` is an RSA-OAEP-SHA256 key of at least 2048 bits of the given type. */
-export function checkRsaKey(key: CryptoKey, type: KeyType): void {
+export function checkRsaKey(key: CryptoKey, type: 'public' | 'private'): void {
   const alg = key.algorithm as RsaHashedKeyAlgorithm;
   if (
     key.type !== type ||

@@ -19,9 +19,15 @@ export interface ParseBytesOptions {
 /** UTF-8 decoders for text read in parts, split at quotes: together they give what one decode of the whole gives. */
 export interface Decoders {
   /** Strips a byte order mark at the start of the text, as decoding the whole text does. */
-  text: TextDecoder;
+  text: Utf8Decoder;
   /** Keeps one: a literal's contents may well start with U+FEFF. */
-  contents: TextDecoder;
+  contents: Utf8Decoder;
+}
+
+/** A `TextDecoder` as used here, named by what it does: not every TypeScript project has lib "DOM"'s type. */
+export interface Utf8Decoder {
+  /** The text of `bytes`. */
+  decode(bytes: Uint8Array): string;
 }
 const decoders: Record<'fatal' | 'lenient', Decoders> = {
   fatal: { text: new TextDecoder('utf-8', { fatal: true }), contents: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }) },
@@ -32,7 +38,7 @@ const decoders: Record<'fatal' | 'lenient', Decoders> = {
  * `bytes[start, end)`, all below 0x80, as text: what `utf8.decode` gives them. ASCII is latin1 too,
  * whose decoding in Node is a plain copy into a one-byte string: twice the speed of TextDecoder.
  */
-function decodeAscii(bytes: Uint8Array, start: number, end: number, utf8: TextDecoder): string {
+function decodeAscii(bytes: Uint8Array, start: number, end: number, utf8: Utf8Decoder): string {
   return NodeBuffer ? bufferView(bytes, start, end).toString('latin1') : utf8.decode(bytes.subarray(start, end));
 }
 
