@@ -9,7 +9,7 @@ import {
   ServiceUnavailableError,
   type NomyoError,
 } from '@nomyo/core';
-import type { InterceptAction, NomyoServer } from '@nomyo/server';
+import { UpstreamError, type InterceptAction, type NomyoServer } from '@nomyo/server';
 import { clientFor, hello, secureRequests, startTestServer } from './support.js';
 
 describe('router errors become typed errors', () => {
@@ -64,6 +64,36 @@ describe('router errors become typed errors', () => {
       await expect(clientFor(guarded, { apiKey: 'right-key' }).create(hello)).resolves.toBeTruthy();
     } finally {
       await guarded.close();
+    }
+  });
+
+  it("without an x-request-id, requestId is the payload id the request was sent with (the router logs it as payload_id): a 401, an error sealed for the request, a stream's final record", async () => {
+    const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'a' }, finish_reason: null }] };
+    const refusal = () => new UpstreamError(400, 'the inference backend refused the request (4xx)', { message: 'no such model', type: 'invalid_request_error', code: null, status: 400 });
+    const guarded = await startTestServer({ apiKey: 'right-key' });
+    const refusing = await startTestServer({
+      model: (request) => {
+        if (request.stream !== true) throw refusal();
+        return (async function* () {
+          yield chunk;
+          throw refusal();
+        })();
+      },
+    });
+    try {
+      const low = (router: NomyoServer) => clientFor(router, { maxRetries: 0, protocol: 2 }).client;
+      const unauthorized = (await low(guarded).sendSecureRequest(hello, 'id-401', { apiKey: 'wrong-key' }).catch((e: unknown) => e)) as APIError;
+      expect(unauthorized).toBeInstanceOf(AuthenticationError);
+      expect([unauthorized.payloadId, unauthorized.requestId]).toEqual(['id-401', 'id-401']);
+      const sealed = (await low(refusing).sendSecureRequest(hello, 'id-sealed').catch((e: unknown) => e)) as APIError;
+      expect(sealed).toMatchObject({ status: 400, sealed: true, payloadId: 'id-sealed', requestId: 'id-sealed' });
+      const stream = await low(refusing).streamSecureRequest(hello, 'id-stream');
+      const ended = await (async () => {
+        for await (const _ of stream);
+      })().catch((e: unknown) => e);
+      expect(ended).toMatchObject({ status: 400, sealed: true, payloadId: 'id-stream', requestId: 'id-stream' });
+    } finally {
+      await Promise.all([guarded.close(), refusing.close()]);
     }
   });
 

@@ -100,6 +100,8 @@ export interface APIErrorInit {
   sealed?: boolean | undefined;
   /** The error object the router sealed for this request, its text already sanitized: see {@link APIError.error}. */
   error?: SealedErrorObject | undefined;
+  /** The X-Payload-ID of the request this answers: see {@link APIError.payloadId}. */
+  payloadId?: string | undefined;
 }
 
 /**
@@ -142,6 +144,11 @@ export class APIError extends NomyoError {
   readonly error: SealedErrorObject | undefined;
   /** The model server's error type, as openai-node's `err.type`: `error.type`, or undefined. */
   readonly type: string | undefined;
+  /**
+   * The X-Payload-ID the request was sent with (what the reference router logs as `payload_id`),
+   * to find its line in the router's logs; undefined for an error of no request (the router's key).
+   */
+  readonly payloadId: string | undefined;
 
   /** The message is `<status>: <detail>`, or says only the status when there is no detail. */
   constructor(status: number, init: APIErrorInit = {}) {
@@ -153,11 +160,12 @@ export class APIError extends NomyoError {
     this.error = init.error;
     this.type = init.error?.type;
     this.sealed = init.sealed ?? init.error !== undefined;
+    this.payloadId = init.payloadId;
   }
 
-  /** The `x-request-id` header, when the router sent one. */
+  /** The `x-request-id` header when the router sent one, else the request's {@link APIError.payloadId}, else null. */
   get requestId(): string | null {
-    return this.headers.get('x-request-id');
+    return this.headers.get('x-request-id') ?? this.payloadId ?? null;
   }
 }
 

@@ -53,7 +53,7 @@ export async function roundTrip(
     into: answerBodies(secure),
   });
   if (response.stream) return { stream: response.stream };
-  if (response.status !== 200 || !response.body) throw (await protection.sealedError?.(response)) ?? errorFromStatus(response.status, response.text, response.headers);
+  if (response.status !== 200 || !response.body) throw (await protection.sealedError?.(response)) ?? errorFromStatus(response.status, response.text, response.headers, { payloadId: headers[HEADERS.payloadId] });
   // A large answer is in secure memory: opened where it is, its plaintext needs no buffer of its own.
   return { opened: await openBody(response.body, { text: ANSWER_TEXT, opener: protection.opener, plaintexts: secure, inPlace: response.body.secure }) };
 }

@@ -29,7 +29,7 @@ export async function sealedError(response: Exchange, answerKey: Promise<AesKey>
   try {
     plaintext = await openErrorV2(sealed, await answerKey, payloadId);
     const error = parseSealedError(plaintext);
-    return sealedAPIError(error, error.status ?? response.status, response.headers);
+    return sealedAPIError(error, error.status ?? response.status, response.headers, payloadId);
   } catch (cause) {
     throw new SecurityError(`the router's ${response.status} response carries a sealed error that is not authentic for this request`, { cause });
   } finally {
@@ -41,12 +41,12 @@ export async function sealedError(response: Exchange, answerKey: Promise<AesKey>
  * The APIError of an error sealed for this request, typed by `status`: its message, type and code
  * sanitized as a `detail` is (they came from the model's server), kept as `err.error`.
  */
-export function sealedAPIError(sealed: SealedError, status: number, headers: Headers): APIError {
+export function sealedAPIError(sealed: SealedError, status: number, headers: Headers, payloadId: string): APIError {
   const message = sanitizeDetail(sealed.message);
   const error: SealedErrorObject = {
     message: message ?? '',
     type: sanitizeDetail(sealed.type) ?? '',
     code: typeof sealed.code === 'string' ? (sanitizeDetail(sealed.code) ?? '') : sealed.code,
   };
-  return errorForStatus(status, message, headers, error);
+  return errorForStatus(status, message, headers, { error, payloadId });
 }

@@ -114,6 +114,6 @@ export class StreamAnswer {
   /** The final record's error, typed like an error response: by its status, else an HTTP code it names, else 502. */
   #sealedError(error: SealedError): APIError {
     const code = typeof error.code === 'number' && error.code >= 400 && error.code <= 599 ? error.code : undefined;
-    return sealedAPIError(error, error.status ?? code ?? 502, this.stream.headers);
+    return sealedAPIError(error, error.status ?? code ?? 502, this.stream.headers, this.opener.payloadId);
   }
 }

@@ -12,14 +12,20 @@ import {
 import { detailFromBody } from './detail.js';
 import { parseRetryAfter } from './retry.js';
 
-/** The error for a non-200 response with this body (its `detail` sanitized). */
-export function errorFromStatus(status: number, body: string, headers: Headers): APIError {
-  return errorForStatus(status, detailFromBody(body), headers);
+/** What an error knows of its request besides the response: the error object sealed for it, its payload id. */
+export interface ErrorContext {
+  error?: SealedErrorObject | undefined;
+  payloadId?: string | undefined;
 }
 
-/** The error for `status` with a `detail` already sanitized (`error`: the error object sealed for this request). */
-export function errorForStatus(status: number, detail: string | undefined, headers: Headers, error?: SealedErrorObject): APIError {
-  const init = { detail, headers, error };
+/** The error for a non-200 response with this body (its `detail` sanitized). */
+export function errorFromStatus(status: number, body: string, headers: Headers, context: ErrorContext = {}): APIError {
+  return errorForStatus(status, detailFromBody(body), headers, context);
+}
+
+/** The error for `status` with a `detail` already sanitized. */
+export function errorForStatus(status: number, detail: string | undefined, headers: Headers, context: ErrorContext = {}): APIError {
+  const init = { detail, headers, ...context };
   switch (status) {
     case 400:
       return new InvalidRequestError(status, init);

@@ -56,7 +56,8 @@ export class StreamOpener {
    */
   constructor(
     private readonly kdfKey: HkdfKey | Promise<HkdfKey>,
-    private readonly payloadId: string,
+    /** The request's payload id, which the stream is bound to. */
+    readonly payloadId: string,
     private readonly plaintexts: ByteSource,
   ) {}
 
