@@ -3,7 +3,7 @@
  * then written 0600 when a file is named). The private key stays non-extractable in memory.
  */
 import { rmSync } from 'node:fs';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { derToPem, derToPemBytes, generateRsaKeyPair, importRsaPrivateKey, importRsaPublicKey, pemToDer, spkiFingerprint } from '@nomyo/core/protocol';
 import { inspectPkcs8 } from '@nomyo/core/internal';
@@ -47,7 +47,7 @@ export async function loadKeyFile(path: string): Promise<ServerKeyPair> {
   const pem = await readFile(path);
   let der: ReturnType<typeof pemToDer> | undefined;
   try {
-    if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new Error(`${path}: encrypted key files are not supported; give an unencrypted PKCS#8 key`);
+    if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new Error(`${path}: encrypted key files are not supported; decrypt it with: openssl pkcs8 -in ${path} -out plain.pem`);
     if (pem.includes('-----BEGIN RSA PRIVATE KEY-----')) throw new Error(`${path}: PKCS#1 key; convert it with: openssl pkcs8 -topk8 -nocrypt`);
     try {
       der = pemToDer(pem, 'PRIVATE KEY');
@@ -100,13 +100,31 @@ export async function createKeyFile(path: string, bits: number): Promise<ServerK
   return describe(await lockDown(pair.privateKey), pair.publicKey);
 }
 
-/** The key in `keyFile` (created when absent), or a fresh in-memory one without a file. */
-export async function obtainKeyPair(keyFile: string | undefined, bits: number): Promise<ServerKeyPair> {
+/**
+ * The key in `keyFile` (created when absent), or a fresh in-memory one without a file. A key file
+ * other users may read or change is used, and `onWarning` told.
+ */
+export async function obtainKeyPair(keyFile: string | undefined, bits: number, onWarning?: (message: string) => void): Promise<ServerKeyPair> {
   if (keyFile === undefined) return generateKeyPair(bits);
+  let pair: ServerKeyPair;
   try {
-    return await loadKeyFile(keyFile);
+    pair = await loadKeyFile(keyFile);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return createKeyFile(keyFile, bits);
   }
-  return createKeyFile(keyFile, bits);
+  await checkKeyFileMode(keyFile, onWarning);
+  return pair;
+}
+
+/**
+ * Warns of a key file that other users may read, or anyone but its owner change: it opens every
+ * request sent to this router. A group may read it (docs/deployment.md's Kubernetes Secret: 0440
+ * with the router's group). Not refused: a mount's mode is not always the router's to choose.
+ */
+async function checkKeyFileMode(path: string, onWarning: ((message: string) => void) | undefined): Promise<void> {
+  if (process.platform === 'win32' || !onWarning) return;
+  const { mode } = await stat(path);
+  if ((mode & 0o026) === 0) return;
+  onWarning(`${path} can be read or changed by other users (mode ${(mode & 0o777).toString(8)}), and it opens every request sent to this router: chmod 600 it (or 440 for a group of the router's own)`);
 }

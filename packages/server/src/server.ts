@@ -197,7 +197,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   };
 
   async function bind(): Promise<NomyoServer> {
-    keyPair = await obtainKeyPair(options.keyFile, keySize);
+    keyPair = await obtainKeyPair(options.keyFile, keySize, (message) => state.emit({ level: 'warn', message }));
     if (drain.draining) throw new Error('the server was closed before it listened');
     address = await bindTo(httpServer, options.port ?? 0, host);
     if (metricsServer) {

@@ -1,5 +1,5 @@
 /** The server key file: generated once (0600), then the same key across restarts. */
-import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,10 +35,22 @@ describe('keyFile', () => {
   it('refuses key files it cannot use, with a message naming the file', async () => {
     const encrypted = join(dir, 'encrypted.pem');
     writeFileSync(encrypted, '-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n');
-    await expect(startServer({ keyFile: encrypted })).rejects.toThrow(/encrypted\.pem: encrypted key files are not supported/);
+    await expect(startServer({ keyFile: encrypted })).rejects.toThrow(/encrypted\.pem: encrypted key files are not supported; decrypt it with: openssl pkcs8 -in \S+encrypted\.pem -out plain\.pem$/);
     const junk = join(dir, 'junk.pem');
     writeFileSync(junk, 'hello');
     await expect(startServer({ keyFile: junk })).rejects.toThrow(/junk\.pem: not an RSA private key/);
+  });
+
+  it.runIf(process.platform !== 'win32')('says so when other users may read or change the key file, and uses it; 0600 and a group\'s 0440 are quiet', async () => {
+    const keyFile = join(dir, 'modes.pem');
+    await (await startServer({ keyFile, keySize: 2048 })).close();
+    for (const [mode, warned] of [[0o644, true], [0o620, true], [0o600, false], [0o440, false]] as const) {
+      chmodSync(keyFile, mode);
+      const warnings: string[] = [];
+      const s = await startServer({ keyFile, onLog: (event) => event.level === 'warn' && warnings.push(event.message) });
+      await s.close();
+      expect(warnings, mode.toString(8)).toEqual(warned ? [`${keyFile} can be read or changed by other users (mode ${mode.toString(8)}), and it opens every request sent to this router: chmod 600 it (or 440 for a group of the router's own)`] : []);
+    }
   });
 
   it('without a keyFile, keeps a generated key in memory', async () => {
