@@ -1,5 +1,5 @@
 /** createSecureFetch called directly, as any fetch-taking SDK might call it: inputs, body kinds, the raw SSE. */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HttpError, echoModel, type ChatRequest, type NomyoServer } from '@nomyo/server';
 import { completionRequests, expectSealed, secureFetchFor, startRouter } from './helpers.js';
 import { PROTECTION_HEADERS, type SecureFetch } from '@nomyo/core';
@@ -73,6 +73,19 @@ describe('createSecureFetch', () => {
       ['Bearer sk-default', 'standard'],
     ]);
     expect(seen.map((r) => Object.keys(r).sort())).toEqual(Array(3).fill(['messages', 'model']));
+  });
+
+  it('without an apiKey option, the default key is NOMYO_API_KEY, as SecureChatCompletion\'s', async () => {
+    vi.stubEnv('NOMYO_API_KEY', 'sk-from-env');
+    try {
+      const fromEnv = secureFetchFor(server);
+      server.clearRequests();
+      await fromEnv(URL_, { method: 'POST', body: body('d') });
+      await fromEnv(URL_, { method: 'POST', body: body('e'), headers: { Authorization: 'Bearer sk-header' } });
+      expect(completionRequests(server).map((r) => r.headers.authorization)).toEqual(['Bearer sk-from-env', 'Bearer sk-header']);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('refuses other endpoints and methods before any I/O', async () => {

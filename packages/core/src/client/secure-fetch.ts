@@ -11,20 +11,20 @@ import { jsonBytes } from '../protocol/json-stringify.js';
 import { checkApiKeyFormat, checkSecurityTier } from '../transport/policy.js';
 import { readChatRequest, type FetchInput } from './fetch-request.js';
 import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
-import { CLIENT_OPTION_KEYS } from './options.js';
+import { CLIENT_OPTION_KEYS, env } from './options.js';
 import { SecureCompletionClient, type SecureCompletionClientOptions } from './secure-completion-client.js';
 import { chunksToEventStream } from './event-stream.js';
 
 /** The options of {@link createSecureFetch}: a client's options (or a ready `client`), and defaults for what the SDK does not say. */
 export interface SecureFetchOptions extends SecureCompletionClientOptions {
   /** The router's origin, as in `SecureChatCompletion`: another name for `routerUrl` (giving both, they must be equal). */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /** Use this client instead of creating one (the options that would configure a client are then refused). */
-  client?: SecureCompletionClient;
-  /** Sent when the SDK's request has no `Authorization: Bearer` header of its own. */
-  apiKey?: string;
+  client?: SecureCompletionClient | undefined;
+  /** Sent when the SDK's request has no `Authorization: Bearer` header of its own. Default: `NOMYO_API_KEY`, as `SecureChatCompletion`'s. */
+  apiKey?: string | undefined;
   /** Used when neither the body's `security_tier` nor an `X-Security-Tier` header names one. */
-  securityTier?: SecurityTier;
+  securityTier?: SecurityTier | undefined;
 }
 const FETCH_OPTION_KEYS = optionKeys<SecureFetchOptions>()([...CLIENT_OPTION_KEYS, 'baseUrl', 'client', 'apiKey', 'securityTier']);
 // What configures the client this creates: with `client` given, these would do nothing.
@@ -106,7 +106,8 @@ function protectionHeaders(metadata: { protocol: number; encryption_algorithm: s
  */
 export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch {
   refuseUnknownOptions(options, FETCH_OPTION_KEYS, 'createSecureFetch options');
-  const { client: given, apiKey: defaultKey, securityTier: defaultTier, baseUrl, ...clientOptions } = options;
+  const { client: given, apiKey, securityTier: defaultTier, baseUrl, ...clientOptions } = options;
+  const defaultKey = apiKey ?? env('NOMYO_API_KEY');
   checkApiKeyFormat(defaultKey);
   checkSecurityTier(defaultTier);
   const ignored = given === undefined ? [] : givenKeys(options, CREATED_CLIENT_KEYS);
