@@ -79,9 +79,21 @@ describe('nomyo chat', () => {
     const result = (await nomyo(['chat', 'hi', '--url', server.url, '--allow-http', '--quiet'])) as { code?: number; stderr: string };
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^error: AuthenticationError \(ERR_NOMYO_AUTHENTICATION\)/);
-    const plain = (await nomyo(['chat', 'hi', '--url', server.url, '--quiet'])) as { code?: number; stderr: string };
-    expect(plain.code).toBe(1);
-    expect(plain.stderr).toMatch(/SecurityError.*plain http/);
+  });
+
+  it('bad arguments are usage errors (exit 2) in the flags\' own terms, never repeated: plain http without --allow-http, an unknown option', async () => {
+    for (const [args, env] of [[['--url', server.url], {}], [[], { NOMYO_SERVER_URL: server.url }]] as const) {
+      const plain = (await nomyo(['chat', 'hi', ...args, '--quiet'], env)) as { code?: number; stderr: string };
+      expect(plain.code).toBe(2);
+      expect(plain.stderr).toBe('nomyo chat: the router URL is plain http, which sends the API key unencrypted: pass --allow-http (for local testing only)\n');
+    }
+    const unknown = (await nomyo(['chat', 'hi', '--apikey=sk-secret-typo', '--url', server.url, '--allow-http'])) as { code?: number; stderr: string };
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^nomyo chat: an unknown option \(not repeated here: it may be a secret\)\nusage: nomyo chat/);
+    expect(unknown.stderr).not.toContain('sk-secret-typo');
+    const keys = (await nomyo(['keys', 'fingerprint', '--url', server.url])) as { code?: number; stderr: string };
+    expect(keys.code).toBe(2);
+    expect(keys.stderr).toBe('nomyo keys: the router URL is plain http, which sends the API key unencrypted: pass --allow-http (for local testing only)\n');
   });
 
   it.each([[[]], [['--no-stream']]])('an error sealed for the request prints its message and the model server’s code (%j)', async (args) => {

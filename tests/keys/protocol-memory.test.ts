@@ -46,7 +46,7 @@ describe('protocol 2 memory in known_routers.json', () => {
       const err = (await client(dir).create(hello).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(SecurityError);
       expect(err.message).toContain(join(dir, 'known_routers.json'));
-      expect(err.message).toContain(`nomyo keys trust --url ${started.proxy.url}`);
+      expect(err.message).toContain(`nomyo keys trust --url ${started.proxy.url} --allow-http\` and the same --dir`);
       expect(err.message).toContain('protocol: 1');
       expect(secureRequests(started.router)).toEqual([]);
 

@@ -3,12 +3,14 @@ import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
 import { V2_STREAM_ALGORITHM, type SecurityTier } from '../protocol/constants.js';
+import { plainHttpRefused, refusedArguments } from './arguments.js';
 import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
                   [--protocol auto|1|2] [--api-key KEY] [--allow-http] [--system TEXT] [--no-stream]
                   [--json] [--quiet]
-  URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY. --protocol: auto (default) sends
+  URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY (better than --api-key: other
+  users of the machine can read a command line). --protocol: auto (default) sends
   v2 where the router advertises it; 2 refuses a router that does not; 1 always sends v1.
   The answer is printed as it arrives (streamed); --no-stream waits for it whole. --json prints the
   whole completion as JSON (it does not stream).`;
@@ -19,26 +21,36 @@ function protocolOption(value: string | undefined): ProtocolOption | undefined {
   return value === '1' || value === '2' ? (Number(value) as 1 | 2) : (value as ProtocolOption);
 }
 
+const OPTIONS = {
+  url: { type: 'string' },
+  model: { type: 'string', default: 'Qwen/Qwen3-0.6B' },
+  tier: { type: 'string' },
+  protocol: { type: 'string' },
+  'api-key': { type: 'string' },
+  'allow-http': { type: 'boolean', default: false },
+  system: { type: 'string' },
+  'no-stream': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', default: false },
+} as const;
+
 export async function chat(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      url: { type: 'string' },
-      model: { type: 'string', default: 'Qwen/Qwen3-0.6B' },
-      tier: { type: 'string' },
-      protocol: { type: 'string' },
-      'api-key': { type: 'string' },
-      'allow-http': { type: 'boolean', default: false },
-      system: { type: 'string' },
-      'no-stream': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false },
-    },
-  });
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (err) {
+    process.stderr.write(`nomyo chat: ${refusedArguments(err)}\n${CHAT_USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const message = positionals.join(' ');
   if (!message) {
     process.stderr.write(`${CHAT_USAGE}\n`);
+    return 2;
+  }
+  const plainHttp = plainHttpRefused(values.url ?? process.env.NOMYO_SERVER_URL, values['allow-http']);
+  if (plainHttp) {
+    process.stderr.write(`nomyo chat: ${plainHttp}\n`);
     return 2;
   }
   const client = new SecureChatCompletion({

@@ -14,6 +14,7 @@ import { withKeyDirLock } from '../keys/files/dir-lock.js';
 import { assertNoKeyPair, settleKeyDir } from '../keys/files/key-dir.js';
 import { KnownRouters } from '../keys/files/known-routers.js';
 import { checkKeyDirectory, checkManagedFile } from '../keys/files/safe-paths.js';
+import { plainHttpRefused, refusedArguments } from './arguments.js';
 import { passwordFromEnv, promptHidden, promptNewPassword } from './password.js';
 
 export const KEYS_USAGE = `usage: nomyo keys generate [--dir DIR] [--size 4096|3072|2048] [--password-env VAR | --no-password]
@@ -36,13 +37,6 @@ const OPTIONS = {
 } as const;
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 
-/** What parseArgs refused, by its error code. */
-const PARSE_ERRORS: Record<string, string> = {
-  ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: 'an argument that is no option',
-  ERR_PARSE_ARGS_UNKNOWN_OPTION: 'an unknown option',
-  ERR_PARSE_ARGS_INVALID_OPTION_VALUE: 'an option without its value, or with one it takes none',
-};
-
 export async function keys(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   let values: Values;
@@ -50,7 +44,12 @@ export async function keys(argv: string[]): Promise<number> {
     ({ values } = parseArgs({ args: rest, options: OPTIONS, strict: true }));
   } catch (err) {
     // Named by its kind only: what was typed may be a password (`generate hunter2`, `--password=…`).
-    process.stderr.write(`nomyo keys: ${PARSE_ERRORS[(err as { code?: string }).code ?? ''] ?? 'invalid arguments'} (not repeated here: it may be a secret)\n${KEYS_USAGE}\n`);
+    process.stderr.write(`nomyo keys: ${refusedArguments(err)}\n${KEYS_USAGE}\n`);
+    return 2;
+  }
+  const plainHttp = plainHttpRefused(values.url, values['allow-http']);
+  if (plainHttp) {
+    process.stderr.write(`nomyo keys: ${plainHttp}\n`);
     return 2;
   }
   switch (command) {

@@ -8,6 +8,11 @@ import { fingerprintBase64, toHex } from '../crypto/fingerprint.js';
 import { InvalidArgumentError, SecurityError } from '../errors.js';
 import type { ServerKey } from './server-key.js';
 
+/** The command that re-trusts `origin`'s key, as a user can run it (an http: router needs --allow-http). */
+export function trustCommand(origin: string): string {
+  return `nomyo keys trust --url ${origin}${origin.startsWith('http:') ? ' --allow-http' : ''}`;
+}
+
 /** Remembers one fingerprint per router origin (trust on first use). */
 export interface TrustStore {
   /** Where the store lives, for error messages (a file path). */
@@ -109,7 +114,7 @@ export class ServerKeyPinning {
       throw new SecurityError(
         `the router ${this.origin} changed its key: trusted ${describeFingerprint(known)} (first seen, stored in ${store.location}), ` +
           `now presents ${describeFingerprint(key.fingerprint)}; nothing was sent. If the router replaced its key deliberately, accept ` +
-          `the new one: run \`nomyo keys trust --url ${this.origin}\` with the same --dir, remove its entry from ${store.location}, ` +
+          `the new one: run \`${trustCommand(this.origin)}\` with the same --dir, remove its entry from ${store.location}, ` +
           `or pass serverKeyFingerprint: '${key.fingerprint}'`,
       );
     }

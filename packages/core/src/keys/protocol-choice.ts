@@ -6,7 +6,7 @@
  */
 import type { ProtocolVersion } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';
-import type { TrustStore } from './pinning.js';
+import { trustCommand, type TrustStore } from './pinning.js';
 import type { ServerKey } from './server-key.js';
 
 /** The `protocol` option: `'auto'` (v2 where the router advertises it), `1` (v1 only) or `2` (v2 or nothing). */
@@ -63,7 +63,7 @@ export class ProtocolMemory {
       storedIn = store.location;
     }
     const seen = storedIn === undefined ? 'earlier in this client' : `before (remembered in ${storedIn})`;
-    const retrust = storedIn === undefined ? 'create a new client' : `re-trust the router with \`nomyo keys trust --url ${this.origin}\` and the same --dir`;
+    const retrust = storedIn === undefined ? 'create a new client' : `re-trust the router with \`${trustCommand(this.origin)}\` and the same --dir`;
     throw new SecurityError(
       `the router ${this.origin} advertised protocol 2 ${seen} with this same key (sha256 ${fingerprint}), but its key response now ` +
         `does not: refused as a possible downgrade by an intermediary that strips X-Nomyo-Protocol; nothing was sent. If the router ` +

@@ -5,24 +5,31 @@ import { InvalidArgumentError, SecurityError } from '../errors.js';
 
 /**
  * The router's base URL without a trailing slash. `https:` always; `http:` only with
- * `allowHttp` (any letter case: `new URL` normalises the scheme); any other scheme never.
+ * `allowHttp` (any letter case: `new URL` normalises the scheme); any other scheme never. It may
+ * have a path (a router behind a proxy's prefix), but not an OpenAI SDK's `/v1`. Messages say "the
+ * router URL": it was `baseUrl`, `routerUrl`, `NOMYO_SERVER_URL` or a CLI's `--url`.
  */
 export function routerBaseUrl(url: string, allowHttp: boolean): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new InvalidArgumentError('routerUrl is not a valid URL');
+    throw new InvalidArgumentError('the router URL is not a valid URL: give it as https://host:port');
   }
   if (parsed.protocol === 'http:') {
     if (!allowHttp) {
       throw new SecurityError('refusing plain http: the API key and metadata would travel unencrypted; use https or set allowHttp: true for local testing');
     }
   } else if (parsed.protocol !== 'https:') {
-    throw new SecurityError(`refusing the ${parsed.protocol} scheme: only https (or http with allowHttp) is allowed`);
+    // `localhost:8080` parses as the scheme `localhost:`: say what is missing.
+    const hint = /^[a-z0-9.-]+:\d+(\/|$)/i.test(url) ? `: give it as https://${url}` : '';
+    throw new SecurityError(`refusing the ${parsed.protocol} scheme: only https (or http with allowHttp) is allowed${hint}`);
   }
-  if (parsed.username || parsed.password) throw new InvalidArgumentError('routerUrl must not carry credentials; use apiKey');
-  if (parsed.search || parsed.hash) throw new InvalidArgumentError('routerUrl must not have a query or fragment');
+  if (parsed.username || parsed.password) throw new InvalidArgumentError('the router URL must not carry credentials; use apiKey');
+  if (parsed.search || parsed.hash) throw new InvalidArgumentError('the router URL must not have a query or fragment');
+  if (/\/v1\/*$/.test(parsed.pathname)) {
+    throw new InvalidArgumentError(`the router URL is the router's own (${parsed.origin}), without the /v1 an OpenAI SDK's baseURL has`);
+  }
   return parsed.href.replace(/\/+$/, '');
 }
 

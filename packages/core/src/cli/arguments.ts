@@ -1,0 +1,22 @@
+/** What the `nomyo` commands say of arguments they refuse, never repeating them (one may be a secret). */
+
+/** What parseArgs refused, by its error code. */
+const PARSE_ERRORS: Record<string, string> = {
+  ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: 'an argument that is no option',
+  ERR_PARSE_ARGS_UNKNOWN_OPTION: 'an unknown option',
+  ERR_PARSE_ARGS_INVALID_OPTION_VALUE: 'an option without its value, or with one it takes none',
+};
+
+/** The kind of argument parseArgs refused, named by its kind only: what was typed may be a password or an API key. */
+export function refusedArguments(err: unknown): string {
+  return `${PARSE_ERRORS[(err as { code?: string }).code ?? ''] ?? 'invalid arguments'} (not repeated here: it may be a secret)`;
+}
+
+/**
+ * Refuses a plain-http router URL without `--allow-http` in the flag's own terms (the library's
+ * message names its option, `allowHttp`); undefined when it may be used.
+ */
+export function plainHttpRefused(url: string | undefined, allowHttp: boolean | undefined): string | undefined {
+  if (allowHttp || !url || !/^http:/i.test(url.trim())) return undefined;
+  return 'the router URL is plain http, which sends the API key unencrypted: pass --allow-http (for local testing only)';
+}
