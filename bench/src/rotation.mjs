@@ -8,12 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { SecureCompletionClient } from '@nomyo/core';
 import { startServer } from '@nomyo/server';
 import { fmt, median } from './stats.mjs';
+import { SERVER_KEY } from './server-process.mjs';
 
-const SERVER_KEY = fileURLToPath(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
 const payload = { model: 'bench', messages: [{ role: 'user', content: 'x'.repeat(1024) }] };
 
 export async function rotationLatency({ seconds = 10, interval = 2000, keySize = 4096 } = {}) {

@@ -2,8 +2,17 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
+import { copyFileSync, chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-export const SERVER_KEY = new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url).pathname;
+/**
+ * The vector router key as a router's key file is kept: a 0600 copy (a checkout has it 0644, which
+ * the router warns of), in a temp directory of this run.
+ */
+export const SERVER_KEY = join(mkdtempSync(join(tmpdir(), 'nomyo-bench-')), 'server_4096.pem');
+copyFileSync(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url), SERVER_KEY);
+chmodSync(SERVER_KEY, 0o600);
 
 /** Starts `nomyo-server` on a free loopback port; `args` are extra CLI flags (e.g. ['--protocol', '1']), `nodeArgs` Node's own, `env` its environment. */
 export async function startServerProcess(args = [], nodeArgs = [], env = process.env) {

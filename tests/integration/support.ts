@@ -3,10 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { SecureChatCompletion, type SecureChatCompletionOptions } from '@nomyo/core';
 import { startServer, type NomyoServer, type ServerOptions } from '@nomyo/server';
+import { VECTOR_KEY_FILE } from '@nomyo/test-support/keys';
 import { startProxy, type Proxy } from './proxy.js';
 
-/** The shared vector key: the server loads it instead of generating RSA-4096 per test. */
-export const SERVER_KEY_FILE = fileURLToPath(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
+/** The shared vector key, as a 0600 key file: the server loads it instead of generating RSA-4096 per test. */
+export const SERVER_KEY_FILE = VECTOR_KEY_FILE;
 
 export function startTestServer(options: ServerOptions = {}): Promise<NomyoServer> {
   return startServer({ keyFile: SERVER_KEY_FILE, recordRequests: true, ...options });

@@ -24,9 +24,10 @@ import { makeTestCertificates, type TestCertificates } from '@nomyo/test-support
 import { nginxExample } from '../../scripts/nginx-example.mjs';
 import { startNginx, type Nginx } from './nginx.js';
 import { startReplica, type Replica } from './replicas.js';
+import { VECTOR_KEY_FILE } from '@nomyo/test-support/keys';
 
 const LOAD = fileURLToPath(new URL('./fixtures/load.mjs', import.meta.url));
-const VECTOR_KEY = fileURLToPath(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
+const VECTOR_KEY = VECTOR_KEY_FILE; // 0600: copies keep the mode
 const REQUESTS = 2_000;
 const CONCURRENCY = 32;
 const SEED = 26;

@@ -8,9 +8,10 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { VECTOR_KEY_FILE } from '@nomyo/test-support/keys';
 
 const CLI = createRequire(import.meta.url).resolve('@nomyo/server/package.json').replace(/package\.json$/, 'dist/cli.js');
-const SERVER_KEY_FILE = fileURLToPath(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
+const SERVER_KEY_FILE = VECTOR_KEY_FILE; // 0600, as a router's key file is kept
 
 export interface RouterProcess {
   /** `http://127.0.0.1:PORT`. */

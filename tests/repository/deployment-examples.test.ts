@@ -17,10 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { freePort } from '@nomyo/test-support/ports';
+import { VECTOR_KEY_FILE } from '@nomyo/test-support/keys';
 
 const CLI = createRequire(import.meta.url).resolve('@nomyo/server/package.json').replace(/package\.json$/, 'dist/cli.js');
 const EXAMPLES = fileURLToPath(new URL('../../docs/examples/', import.meta.url));
-const VECTOR_KEY = fileURLToPath(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
+const VECTOR_KEY = VECTOR_KEY_FILE; // 0600: copies keep the mode
 const FILES = ['kubernetes.yaml', 'nomyo-server.service', 'nginx.conf'];
 
 const example = (name: string) => readFileSync(path.join(EXAMPLES, name), 'utf8');

@@ -22,12 +22,13 @@ import { startTestServer } from '../integration/support.js';
 import { expectNoPlaintextOnWire } from '../sdk/wire.js';
 import { runtimeBinaries } from './binaries.js';
 import { supportTable } from './support-table.js';
+import { VECTOR_KEY_FILE } from '@nomyo/test-support/keys';
 
 const run = promisify(execFile);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const CLIENT = here('./client.mjs');
 const WORKERD_HOST = here('./workerd-host.mjs');
-const SERVER_KEY_FILE = here('../../test-vectors/v1/keys/server_4096.pem');
+const SERVER_KEY_FILE = VECTOR_KEY_FILE; // 0600, as a router's key file is kept
 // The router tampers with the answers to requests carrying this API key, and only those.
 const TAMPER_KEY = 'tamper-with-this-answer';
 

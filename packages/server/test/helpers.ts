@@ -12,7 +12,8 @@ import {
   type EncryptedPackage,
 } from '@nomyo/core/protocol';
 
-export const VECTOR_KEY_FILE = fileURLToPath(new URL('../../../test-vectors/v1/keys/server_4096.pem', import.meta.url));
+// The vector key as a router's key file is kept: mode 0600 (a checkout's 0644 would be warned of).
+export { VECTOR_KEY_FILE } from '@nomyo/test-support/keys';
 export const VECTOR_PUBLIC_KEY_FILE = fileURLToPath(new URL('../../../test-vectors/v1/keys/server_4096.pub.pem', import.meta.url));
 
 export interface ClientKey {
