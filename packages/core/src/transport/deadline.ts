@@ -133,7 +133,9 @@ export class Deadline {
 
 /** A short, safe description of a network failure (error codes only, never request content). */
 function describeCause(cause: unknown): string {
-  const inner = (cause as { cause?: { code?: unknown } })?.cause;
-  const code = inner && typeof inner.code === 'string' ? inner.code : undefined;
-  return sanitizeDetail(code ?? (cause instanceof Error ? cause.message : '')) ?? 'network error';
+  // Node's fetch says "fetch failed" and puts the reason in its cause: a code (ECONNREFUSED), or a
+  // message alone ("bad port").
+  const inner = (cause as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  const reason = typeof inner?.code === 'string' ? inner.code : typeof inner?.message === 'string' && inner.message !== '' ? inner.message : undefined;
+  return sanitizeDetail(reason ?? (cause instanceof Error ? cause.message : '')) ?? 'network error';
 }

@@ -4,7 +4,7 @@
  * it again, and an abort leaves no timer behind.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { APIConnectionTimeoutError, APIUserAbortError } from '../../src/errors.js';
+import { APIConnectionError, APIConnectionTimeoutError, APIUserAbortError } from '../../src/errors.js';
 import { Deadline } from '../../src/transport/deadline.js';
 
 beforeEach(() => vi.useFakeTimers());
@@ -69,5 +69,18 @@ describe('a stream\'s idle limit', () => {
     deadline.waiting();
     expect(vi.getTimerCount()).toBe(0);
     expect(deadline.error(undefined, true).message).toBe('nothing arrived for 100 ms, not even a heartbeat');
+  });
+});
+
+describe('a failure to reach the router', () => {
+  it("names fetch's reason: its cause's code, else its cause's message, else its own", () => {
+    const deadline = new Deadline(10_000, undefined, 'answer');
+    const failed = (cause?: object) => new TypeError('fetch failed', cause && { cause });
+    const message = (err: unknown) => (deadline.error(err) as APIConnectionError).message;
+    expect(message(failed(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })))).toBe('could not reach the router: ECONNREFUSED');
+    expect(message(failed(new Error('bad port')))).toBe('could not reach the router: bad port');
+    expect(message(failed())).toBe('could not reach the router: fetch failed');
+    expect(deadline.error(failed())).toBeInstanceOf(APIConnectionError);
+    deadline.dispose();
   });
 });
