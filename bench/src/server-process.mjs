@@ -2,15 +2,17 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
-import { copyFileSync, chmodSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
  * The vector router key as a router's key file is kept: a 0600 copy (a checkout has it 0644, which
- * the router warns of), in a temp directory of this run.
+ * the router warns of), in a temp directory of this run, removed at its exit.
  */
-export const SERVER_KEY = join(mkdtempSync(join(tmpdir(), 'nomyo-bench-')), 'server_4096.pem');
+const keyDir = mkdtempSync(join(tmpdir(), 'nomyo-bench-'));
+process.once('exit', () => rmSync(keyDir, { recursive: true, force: true }));
+export const SERVER_KEY = join(keyDir, 'server_4096.pem');
 copyFileSync(new URL('../../test-vectors/v1/keys/server_4096.pem', import.meta.url), SERVER_KEY);
 chmodSync(SERVER_KEY, 0o600);
 

@@ -1,10 +1,10 @@
 /**
  * A TypeScript user's code against the installed packages (packages.test.ts compiles it in the app,
  * strict, with and without lib "DOM"): openai's own parameter types and the user's own message
- * interfaces are taken as they are, `undefined` options pass under exactOptionalPropertyTypes, the
+ * interfaces are taken as they are, our own types annotate literals with more fields and stay mutable, `undefined` options pass under exactOptionalPropertyTypes, the
  * result follows `stream`, and each @ts-expect-error is a mistake the types must still catch.
  */
-import { SecureChatCompletion, type ChatCompletionStream, type SecureChatCompletionResult } from '@nomyo/core';
+import { SecureChatCompletion, type ChatCompletionCreateParams as OurParams, type ChatCompletionCreateParamsStreaming as OurStreamingParams, type ChatCompletionStream, type ChatMessageParam, type SecureChatCompletionResult } from '@nomyo/core';
 import type * as Protocol from '@nomyo/core/protocol';
 import type * as Internal from '@nomyo/core/internal';
 import { startServer, type CompletionModel } from '@nomyo/server';
@@ -24,6 +24,16 @@ export async function useIt(): Promise<unknown[]> {
   const ownTypes: SecureChatCompletionResult = await client.create({ model: 'm', messages: mine, top_k: 40, security_tier: 'high' });
   const tool: ChatCompletionStream = await client.create({ model: 'm', messages: [{ role: 'tool', tool_call_id: 'x', content: 'y' }], stream: true });
   const either: SecureChatCompletionResult | ChatCompletionStream = await client.create({ model: 'm', messages: mine, stream: Math.random() > 0.5 }, { timeout: undefined });
+  // Our own types: literals with more fields, mutable arrays, fields read back.
+  const ours: OurParams = { model: 'm', messages: [], top_p: 0.9 };
+  const history: ChatMessageParam[] = [{ role: 'user', content: 'x' }];
+  history.push({ role: 'tool', content: 'y', tool_call_id: 'call_1' });
+  ours.messages.push(...history);
+  ours['seed'] = 1;
+  const callId: unknown = history[1]?.tool_call_id;
+  const oursStreamed: OurStreamingParams = { ...ours, stream: true, top_p: 1 };
+  const fromOurs: SecureChatCompletionResult | ChatCompletionStream = await client.create(ours);
+  const oursStream: ChatCompletionStream = await client.chat.completions.create(oursStreamed);
   // @ts-expect-error a model is needed
   await client.create({ messages: mine });
   // @ts-expect-error a message has a role
@@ -34,5 +44,5 @@ export async function useIt(): Promise<unknown[]> {
   const model: CompletionModel = async (request) => ({ id: 'x', object: 'chat.completion', created: 1, model: String(request.model), choices: [] });
   const server = await startServer({ model, tls: { cert: 'PEM', key: new Uint8Array(0) } });
   const seen: [typeof Protocol.KEY_ALGORITHM, Internal.OwnedBytes | undefined] = ['RSA-OAEP-SHA256', undefined];
-  return [withTools, fromOpenAI, stream, ownTypes, tool, either, notStream, server, seen];
+  return [withTools, fromOpenAI, stream, ownTypes, tool, either, notStream, server, seen, callId, fromOurs, oursStream];
 }

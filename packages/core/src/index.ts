@@ -13,6 +13,10 @@ export type {
   ChatCompletionCreateParamsStreaming,
   ChatCompletionCreateParamsNonStreaming,
   ChatMessageParam,
+  ChatMessageLike,
+  ChatCompletionCreateParamsLike,
+  ChatCompletionCreateParamsStreamingLike,
+  ChatCompletionCreateParamsNonStreamingLike,
   RequestOptions,
   SecureChatCompletionOptions,
 } from './client/secure-chat-completion.js';

@@ -100,12 +100,12 @@ function bindTo(server: http.Server, port: number, host: string): Promise<Addres
   });
 }
 
-/** The host part of a URL for the bound address: wildcards become loopback, IPv6 gets brackets. */
 /** A TLS key as node:tls takes it: a string, or a Buffer over the caller's bytes (not a copy, which nobody would zero). */
 function tlsKey(key: string | Uint8Array): string | Buffer {
   return typeof key === 'string' ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength);
 }
 
+/** The host part of a URL for the bound address: wildcards become loopback, IPv6 gets brackets. */
 function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';

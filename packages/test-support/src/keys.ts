@@ -1,6 +1,5 @@
 /** The test vectors' router key as an operator keeps a router's key file. */
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,17 +9,14 @@ export const VECTOR_KEY_PEM_FILE = fileURLToPath(new URL('../../../test-vectors/
 
 /**
  * A copy of `file` that only its owner may read (mode 0600), as a router's key file should be: the
- * router warns of one that others may read, as a checkout's 0644 vector is. Named by its content in
- * the temp directory, made once (whole or not at all) and shared by every test process.
+ * router warns of one that others may read, as a checkout's 0644 vector is. In a temp directory of
+ * this process's own (no other user's or run's file is ever taken for it), removed at its exit.
  */
 export function ownerOnlyCopy(file: string): string {
-  const bytes = readFileSync(file);
-  const copy = join(tmpdir(), `nomyo-test-key-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.pem`);
-  if (!existsSync(copy)) {
-    const partial = `${copy}.${process.pid}.partial`;
-    writeFileSync(partial, bytes, { mode: 0o600 });
-    renameSync(partial, copy);
-  }
+  const dir = mkdtempSync(join(tmpdir(), 'nomyo-test-key-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, 'key.pem');
+  copyFileSync(file, copy);
   chmodSync(copy, 0o600);
   return copy;
 }

@@ -47,7 +47,8 @@ export async function keys(argv: string[]): Promise<number> {
     process.stderr.write(`nomyo keys: ${refusedArguments(err)}\n${KEYS_USAGE}\n`);
     return 2;
   }
-  const plainHttp = plainHttpRefused(values.url, values['allow-http']);
+  // Only where --url is used: fingerprint and trust.
+  const plainHttp = command === 'fingerprint' || command === 'trust' ? plainHttpRefused(values.url, values['allow-http']) : undefined;
   if (plainHttp) {
     process.stderr.write(`nomyo keys: ${plainHttp}\n`);
     return 2;

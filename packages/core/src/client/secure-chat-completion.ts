@@ -12,29 +12,21 @@ import {
   type SecureCompletionClientOptions,
 } from './secure-completion-client.js';
 
-/**
- * One message of the conversation, as OpenAI's chat API takes it. Its other fields (`name`,
- * `tool_calls`, `tool_call_id`, …) pass through unchanged: `create()` takes any message type with
- * these two, openai's own `ChatCompletionMessageParam` and interfaces of your own among them.
- */
+/** One message of the conversation, as OpenAI's chat API takes it; other fields pass through unchanged. */
 export interface ChatMessageParam {
   /** Who said it: `system`, `developer`, `user`, `assistant` or `tool` (other roles pass through). */
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | (string & {});
   /** The text, or OpenAI's content parts; null or absent beside an assistant's tool calls. */
-  content?: string | null | ReadonlyArray<object> | undefined;
+  content?: string | null | Array<Record<string, unknown>> | undefined;
+  [key: string]: unknown;
 }
 
-/**
- * OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header).
- * The fields below are checked; any other (`top_p`, `response_format`, a backend's own `top_k`, …)
- * passes to the model as given: `create()` takes any params type with these, openai's own
- * `ChatCompletionCreateParams` among them.
- */
+/** OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header); other fields pass through to the model. */
 export interface ChatCompletionCreateParams {
   /** The model the router should ask, e.g. `Qwen/Qwen3-0.6B`. */
   model: string;
   /** The conversation so far. */
-  messages: ReadonlyArray<ChatMessageParam>;
+  messages: ChatMessageParam[];
   /** `standard`, `high` or `maximum`: sent as the `X-Security-Tier` header (bound into the seal in v2), never in the payload. */
   security_tier?: SecurityTier | undefined;
   /** `true`: the answer as a stream of chunks, as the model makes them (see {@link ChatCompletionStream}). */
@@ -49,9 +41,10 @@ export interface ChatCompletionCreateParams {
   /** The most tokens the answer may have, passed to the model as given. */
   max_tokens?: number | null | undefined;
   /** OpenAI's tool (function) definitions, passed to the model as given. */
-  tools?: ReadonlyArray<object> | undefined;
+  tools?: Array<Record<string, unknown>> | undefined;
   /** OpenAI's `tool_choice`, passed to the model as given. */
   tool_choice?: unknown;
+  [key: string]: unknown;
 }
 
 /** {@link ChatCompletionCreateParams} asking for a stream. */
@@ -61,6 +54,59 @@ export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreat
 
 /** {@link ChatCompletionCreateParams} asking for the whole completion. */
 export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParams {
+  stream?: false | null | undefined;
+}
+
+/**
+ * What `create()` needs of a message: a role, and content as text or parts. Any message type with
+ * these is taken as it is: {@link ChatMessageParam}, openai's own `ChatCompletionMessageParam`, an
+ * interface of yours (an interface has no index signature, so {@link ChatMessageParam} would refuse it).
+ */
+export interface ChatMessageLike {
+  /** Who said it. */
+  role: ChatMessageParam['role'];
+  /** The text, or content parts. */
+  content?: string | null | ReadonlyArray<object> | undefined;
+}
+
+/**
+ * What `create()` needs of its params, the checked fields' types included; any params type with
+ * these is taken as it is, its other fields passed to the model: {@link ChatCompletionCreateParams},
+ * openai's own `ChatCompletionCreateParams…`, an interface of yours.
+ */
+export interface ChatCompletionCreateParamsLike {
+  /** The model the router should ask. */
+  model: string;
+  /** The conversation so far. */
+  messages: ReadonlyArray<ChatMessageLike>;
+  /** Sent as the `X-Security-Tier` header. */
+  security_tier?: SecurityTier | undefined;
+  /** `true`: the answer as a stream of chunks. */
+  stream?: boolean | null | undefined;
+  /** With `stream`: `{ include_usage: true }` adds a last chunk with the usage. */
+  stream_options?: {
+    /** Adds a last chunk with the usage. */
+    include_usage?: boolean | null | undefined;
+  } | null | undefined;
+  /** Sampling temperature. */
+  temperature?: number | null | undefined;
+  /** The most tokens the answer may have. */
+  max_tokens?: number | null | undefined;
+  /** Tool definitions. */
+  tools?: ReadonlyArray<object> | undefined;
+  /** `tool_choice`. */
+  tool_choice?: unknown;
+}
+
+/** {@link ChatCompletionCreateParamsLike} asking for a stream: `create()` resolves to a {@link ChatCompletionStream}. */
+export interface ChatCompletionCreateParamsStreamingLike extends ChatCompletionCreateParamsLike {
+  /** Asks for a stream. */
+  stream: true;
+}
+
+/** {@link ChatCompletionCreateParamsLike} asking for the whole completion (the default). */
+export interface ChatCompletionCreateParamsNonStreamingLike extends ChatCompletionCreateParamsLike {
+  /** Asks for the whole completion. */
   stream?: false | null | undefined;
 }
 
@@ -114,7 +160,7 @@ export class SecureChatCompletion {
     };
   } = {
     completions: {
-      create: ((params: ChatCompletionCreateParams, options?: RequestOptions) => this.create(params as ChatCompletionCreateParamsStreaming, options)) as SecureChatCompletion['create'],
+      create: ((params: ChatCompletionCreateParamsLike, options?: RequestOptions) => this.create(params, options)) as SecureChatCompletion['create'],
     },
   };
 
@@ -131,12 +177,12 @@ export class SecureChatCompletion {
    * Sends a chat completion sealed end to end. With `stream: true` it resolves, once the answer has
    * started, to a {@link ChatCompletionStream} of its chunks; else to the whole completion.
    */
-  // Generic, so that a params type with more fields (openai's own, an interface of yours) is taken
-  // as it is: an index signature here would refuse every interface.
-  create<P extends ChatCompletionCreateParamsStreaming>(params: P, options?: RequestOptions): Promise<ChatCompletionStream>;
-  create<P extends ChatCompletionCreateParamsNonStreaming>(params: P, options?: RequestOptions): Promise<SecureChatCompletionResult>;
-  create<P extends ChatCompletionCreateParams>(params: P, options?: RequestOptions): Promise<SecureChatCompletionResult | ChatCompletionStream>;
-  async create(params: ChatCompletionCreateParams, options: RequestOptions = {}): Promise<SecureChatCompletionResult | ChatCompletionStream> {
+  // Generic over the params type, constrained by a shape without an index signature, so that a
+  // params type with more fields (openai's own, an interface of yours) is taken as it is.
+  create<P extends ChatCompletionCreateParamsStreamingLike>(params: P, options?: RequestOptions): Promise<ChatCompletionStream>;
+  create<P extends ChatCompletionCreateParamsNonStreamingLike>(params: P, options?: RequestOptions): Promise<SecureChatCompletionResult>;
+  create<P extends ChatCompletionCreateParamsLike>(params: P, options?: RequestOptions): Promise<SecureChatCompletionResult | ChatCompletionStream>;
+  async create(params: ChatCompletionCreateParamsLike, options: RequestOptions = {}): Promise<SecureChatCompletionResult | ChatCompletionStream> {
     if (typeof params !== 'object' || params === null) throw new InvalidArgumentError('params must be an object');
     refuseUnknownOptions(options, REQUEST_OPTION_KEYS, 'create options');
     const { security_tier, stream, ...payload } = params;

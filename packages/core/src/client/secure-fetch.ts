@@ -117,8 +117,9 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
   const client =
     given ??
     new SecureCompletionClient({
-      timeout: SDK_DEFAULT_TIMEOUT_MS,
       ...clientOptions,
+      // `undefined` given is no value given: the SDK's defaults, not the client's.
+      timeout: clientOptions.timeout ?? SDK_DEFAULT_TIMEOUT_MS,
       routerUrl: routerUrlOption(baseUrl, clientOptions.routerUrl),
       maxRetries: clientOptions.maxRetries ?? 0,
     });

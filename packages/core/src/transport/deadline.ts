@@ -131,7 +131,7 @@ export class Deadline {
   }
 }
 
-/** A short, safe description of a network failure (error codes only, never request content). */
+/** A short, safe description of a network failure (an error code, or the runtime's own reason; never request content). */
 function describeCause(cause: unknown): string {
   // Node's fetch says "fetch failed" and puts the reason in its cause: a code (ECONNREFUSED), or a
   // message alone ("bad port").

@@ -6,7 +6,7 @@ import { InvalidArgumentError, SecurityError } from '../errors.js';
 /**
  * The router's base URL without a trailing slash. `https:` always; `http:` only with
  * `allowHttp` (any letter case: `new URL` normalises the scheme); any other scheme never. It may
- * have a path (a router behind a proxy's prefix), but not an OpenAI SDK's `/v1`. Messages say "the
+ * have a path (a router behind a proxy's prefix), but not `/v1` alone, an OpenAI SDK's. Messages say "the
  * router URL": it was `baseUrl`, `routerUrl`, `NOMYO_SERVER_URL` or a CLI's `--url`.
  */
 export function routerBaseUrl(url: string, allowHttp: boolean): string {
@@ -21,13 +21,15 @@ export function routerBaseUrl(url: string, allowHttp: boolean): string {
       throw new SecurityError('refusing plain http: the API key and metadata would travel unencrypted; use https or set allowHttp: true for local testing');
     }
   } else if (parsed.protocol !== 'https:') {
-    // `localhost:8080` parses as the scheme `localhost:`: say what is missing.
-    const hint = /^[a-z0-9.-]+:\d+(\/|$)/i.test(url) ? `: give it as https://${url}` : '';
+    // `localhost:8080` parses as the scheme `localhost:`: say what is missing (with the host and
+    // port alone: the rest may hold a secret).
+    const hostPort = /^([a-z0-9.-]+:\d+)(\/|$)/i.exec(url)?.[1];
+    const hint = hostPort ? `: give it as https://${hostPort}` : '';
     throw new SecurityError(`refusing the ${parsed.protocol} scheme: only https (or http with allowHttp) is allowed${hint}`);
   }
   if (parsed.username || parsed.password) throw new InvalidArgumentError('the router URL must not carry credentials; use apiKey');
   if (parsed.search || parsed.hash) throw new InvalidArgumentError('the router URL must not have a query or fragment');
-  if (/\/v1\/*$/.test(parsed.pathname)) {
+  if (/^\/v1\/*$/i.test(parsed.pathname)) {
     throw new InvalidArgumentError(`the router URL is the router's own (${parsed.origin}), without the /v1 an OpenAI SDK's baseURL has`);
   }
   return parsed.href.replace(/\/+$/, '');

@@ -210,6 +210,13 @@ describe('createSecureFetch router and client options', () => {
     expect(() => createSecureFetch({ baseUrl: 'http://e.invalid' })).toThrow(/refusing plain http/);
   });
 
+  it("an option given as undefined is not given: the SDK's timeout and retries stay the defaults", () => {
+    for (const options of [{}, { timeout: undefined, maxRetries: undefined }]) {
+      const { client } = createSecureFetch({ baseUrl: 'https://a.invalid', ...options });
+      expect([client.timeout, client.maxRetries]).toEqual([600_000, 0]);
+    }
+  });
+
   it('refuses baseUrl and routerUrl that differ, without echoing them', async () => {
     const message = await refusal(() => createSecureFetch({ baseUrl: 'https://a.invalid', routerUrl: 'https://b.invalid' }));
     expect(message).toBe('createSecureFetch options: baseUrl and routerUrl both name the router but differ; give one');

@@ -74,7 +74,7 @@ describe('a stream\'s idle limit', () => {
 
 describe('a failure to reach the router', () => {
   it("names fetch's reason: its cause's code, else its cause's message, else its own", () => {
-    const deadline = new Deadline(10_000, undefined, 'answer');
+    const deadline = new Deadline(10_000, undefined, 'complete response');
     const failed = (cause?: object) => new TypeError('fetch failed', cause && { cause });
     const message = (err: unknown) => (deadline.error(err) as APIConnectionError).message;
     expect(message(failed(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })))).toBe('could not reach the router: ECONNREFUSED');

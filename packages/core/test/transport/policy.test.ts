@@ -24,16 +24,26 @@ describe('transport policy', () => {
     expect(() => routerBaseUrl('https://user:pw@x', true)).toThrow(InvalidArgumentError);
   });
 
-  it("refuses an OpenAI SDK's /v1, saying so; another path (a proxy's prefix) is the router's", () => {
-    for (const url of ['http://127.0.0.1:8080/v1', 'https://router.example/nomyo/v1/']) {
+  it("refuses an OpenAI SDK's /v1 as the whole path, saying so; another path (a proxy's prefix, one that ends in v1) is the router's", () => {
+    for (const url of ['http://127.0.0.1:8080/v1', 'https://router.example/V1/']) {
       expect(() => routerBaseUrl(url, true)).toThrow(new InvalidArgumentError(`the router URL is the router's own (${new URL(url).origin}), without the /v1 an OpenAI SDK's baseURL has`));
     }
     expect(routerBaseUrl('https://router.example/nomyo/', false)).toBe('https://router.example/nomyo');
+    expect(routerBaseUrl('https://gw.example/teams/nomyo/v1', false)).toBe('https://gw.example/teams/nomyo/v1');
     expect(routerBaseUrl('https://router.example/v1beta', false)).toBe('https://router.example/v1beta');
   });
 
-  it('a host and port without a scheme: the message says how to write it', () => {
+  it('a host and port without a scheme: the message says how to write it, with nothing after the port (it may be a secret)', () => {
     expect(() => routerBaseUrl('localhost:8080', true)).toThrow('refusing the localhost: scheme: only https (or http with allowHttp) is allowed: give it as https://localhost:8080');
+    const withQuery = (() => {
+      try {
+        return routerBaseUrl('localhost:8080/?api_key=sk-live-SECRET', true);
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    expect(withQuery).toMatch(/give it as https:\/\/localhost:8080$/);
+    expect(withQuery).not.toContain('SECRET');
     expect(() => routerBaseUrl('127.0.0.1:8080', true)).toThrow('the router URL is not a valid URL: give it as https://host:port');
   });
 
