@@ -20,6 +20,7 @@ import {
 import { sealBody, stringifyJsonBytes } from '@nomyo/core/internal';
 import type { RouterBuffers } from './buffers.js';
 import { streamResponse, type AnswerStreamOptions } from './answer-stream.js';
+import { isCheckedOutput } from './envelope.js';
 import { HttpError, nestedTooDeep, type UpstreamError } from './http-error.js';
 import { detailResponse, jsonResponse, type RouterResponse } from './respond.js';
 
@@ -79,7 +80,7 @@ async function sealAnswer(completion: unknown, sealing: Sealing, buffers: Router
     maxBytes: Number.MAX_SAFE_INTEGER,
     tooLarge: () => new Error('the completion is too large'), // never: no cap on what the model says
     // An upstream's answer was measured as it was read (upstream.ts); a custom model's is here.
-    maxDepth: { limit: MAX_ANSWER_DEPTH, error: () => new HttpError(502, nestedTooDeep('an answer')) },
+    maxDepth: isCheckedOutput(completion) ? undefined : { limit: MAX_ANSWER_DEPTH, error: () => new HttpError(502, nestedTooDeep('an answer')) },
   });
   if (json === undefined) throw new Error('the model produced no completion');
   const body = await sealBody(sealing, json, buffers.bodies);

@@ -5,7 +5,7 @@
  */
 import { MAX_ANSWER_DEPTH, MAX_STREAM_RECORD_BYTES, checkChatCompletionChunk, jsonNestingExceeds } from '@nomyo/core/protocol';
 import { MIB } from './constants.js';
-import { isCheckedChunk } from './envelope.js';
+import { isCheckedOutput } from './envelope.js';
 import { HttpError, nestedTooDeep } from './http-error.js';
 import type { UpstreamReport } from './types.js';
 
@@ -16,7 +16,7 @@ import type { UpstreamReport } from './types.js';
 export function chunkJson(chunk: unknown, upstream?: UpstreamReport): string {
   // An upstream's chunk was checked as it was normalised (envelope.ts), its line's nesting as it was
   // read (upstream-stream.ts): once is enough, on every token. A custom model's is checked here.
-  const fromUpstream = isCheckedChunk(chunk);
+  const fromUpstream = isCheckedOutput(chunk);
   if (!fromUpstream) {
     try {
       checkChatCompletionChunk(chunk);

@@ -58,23 +58,29 @@ export function normalisingModel(model: CompletionModel): CompletionModel {
 /** A whole answer's envelope filled in, then checked; an UpstreamError when it is no chat.completion. */
 export function normaliseCompletion(value: unknown, envelope: Envelope): unknown {
   fill(value, envelope, 'chat.completion');
-  return checked(value, 'chat.completion', checkChatCompletion);
+  checked(value, 'chat.completion', checkChatCompletion);
+  checkedOutputs.add(value as object);
+  return value;
 }
 
 /** A streamed chunk's envelope filled in, then checked; an UpstreamError when it is no chat.completion.chunk. */
 export function normaliseChunk(value: unknown, envelope: Envelope): unknown {
   fill(value, envelope, 'chat.completion.chunk');
   checked(value, 'chat.completion.chunk', checkChatCompletionChunk);
-  checkedChunks.add(value as object);
+  checkedOutputs.add(value as object);
   return value;
 }
 
-/** The chunks normaliseChunk has checked: the stream's writer does not check them again (chunk-json.ts). */
-const checkedChunks = new WeakSet<object>();
+/**
+ * The completions and chunks normalised here: an upstream's, checked as they were normalised, their
+ * nesting as their text was read (upstream.ts, upstream-stream.ts). Their writers do not check them
+ * again (chunk-json.ts, answer-sealer.ts); a custom model's output is checked there.
+ */
+const checkedOutputs = new WeakSet<object>();
 
-/** Whether `chunk` passed normaliseChunk's check (an object nobody else holds: parsed from the upstream's line). */
-export function isCheckedChunk(chunk: unknown): boolean {
-  return typeof chunk === 'object' && chunk !== null && checkedChunks.has(chunk);
+/** Whether `output` passed normaliseCompletion's or normaliseChunk's check (an object nobody else holds: parsed from the upstream's text). */
+export function isCheckedOutput(output: unknown): boolean {
+  return typeof output === 'object' && output !== null && checkedOutputs.has(output);
 }
 
 /**
