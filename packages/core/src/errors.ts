@@ -27,13 +27,14 @@ export type ErrorCode =
 export class NomyoError extends Error {
   /** The code every instance of this class carries: compare `err.code` with it where `instanceof` may fail. */
   static readonly code: ErrorCode = 'ERR_NOMYO';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'NomyoError';
   /** This error's class code (`ERR_NOMYO_…`), stable across versions. */
   readonly code: ErrorCode;
 
   /** `message` never holds a secret (no key, plaintext or API key); `cause` is the underlying error, if any. */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
     this.code = (new.target as unknown as { code: ErrorCode }).code;
   }
 }
@@ -42,6 +43,8 @@ export class NomyoError extends Error {
 export class InvalidArgumentError extends NomyoError {
   /** `ERR_NOMYO_INVALID_ARGUMENT`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_INVALID_ARGUMENT';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'InvalidArgumentError';
 }
 
 /**
@@ -52,18 +55,24 @@ export class InvalidArgumentError extends NomyoError {
 export class SecurityError extends NomyoError {
   /** `ERR_NOMYO_SECURITY`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_SECURITY';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'SecurityError';
 }
 
 /** The client (or its key holder) was disposed; create a new one. */
 export class DisposedError extends NomyoError {
   /** `ERR_NOMYO_DISPOSED`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_DISPOSED';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'DisposedError';
 }
 
 /** The router could not be reached: refused, reset, DNS or TLS failure. */
 export class APIConnectionError extends NomyoError {
   /** `ERR_NOMYO_CONNECTION`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_CONNECTION';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'APIConnectionError';
 }
 
 /**
@@ -73,6 +82,8 @@ export class APIConnectionError extends NomyoError {
 export class APIConnectionTimeoutError extends APIConnectionError {
   /** `ERR_NOMYO_TIMEOUT`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_TIMEOUT';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'APIConnectionTimeoutError';
 }
 
 /**
@@ -82,12 +93,16 @@ export class APIConnectionTimeoutError extends APIConnectionError {
 export class StreamTruncatedError extends APIConnectionError {
   /** `ERR_NOMYO_STREAM_TRUNCATED`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_STREAM_TRUNCATED';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'StreamTruncatedError';
 }
 
 /** The caller's `signal` aborted the request. Never retried. */
 export class APIUserAbortError extends NomyoError {
   /** `ERR_NOMYO_ABORTED`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_ABORTED';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'APIUserAbortError';
 }
 
 /** Options common to every API error. */
@@ -123,6 +138,8 @@ export interface SealedErrorObject {
 export class APIError extends NomyoError {
   /** `ERR_NOMYO_API`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_API';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'APIError';
   /** The HTTP status the router answered (or sealed, for a v2 sealed error). */
   readonly status: number;
   /** At most 100 printable characters of the router's `detail`; never control characters. */
@@ -173,21 +190,29 @@ export class APIError extends NomyoError {
 export class InvalidRequestError extends APIError {
   /** `ERR_NOMYO_INVALID_REQUEST`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_INVALID_REQUEST';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'InvalidRequestError';
 }
 /** 401: a missing or wrong API key. */
 export class AuthenticationError extends APIError {
   /** `ERR_NOMYO_AUTHENTICATION`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_AUTHENTICATION';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'AuthenticationError';
 }
 /** 403: the model is not allowed for the security tier. */
 export class ForbiddenError extends APIError {
   /** `ERR_NOMYO_FORBIDDEN`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_FORBIDDEN';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'ForbiddenError';
 }
 /** 429: too many requests; retried after `retryAfter` up to `maxRetries` times. */
 export class RateLimitError extends APIError {
   /** `ERR_NOMYO_RATE_LIMIT`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_RATE_LIMIT';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'RateLimitError';
   /** Seconds the router asked us to wait (`Retry-After`), when it said. */
   readonly retryAfter: number | undefined;
   /** As {@link APIError}'s, with the `Retry-After` the router sent, in seconds. */
@@ -200,21 +225,29 @@ export class RateLimitError extends APIError {
 export class ServerError extends APIError {
   /** `ERR_NOMYO_SERVER`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_SERVER';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'ServerError';
 }
 /** 503: the router or its upstream is unavailable; retried up to `maxRetries` times. */
 export class ServiceUnavailableError extends APIError {
   /** `ERR_NOMYO_SERVICE_UNAVAILABLE`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_SERVICE_UNAVAILABLE';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'ServiceUnavailableError';
 }
 
 /** A key file could not be read, parsed or used (corrupt, not RSA, too small). */
 export class KeyFileError extends NomyoError {
   /** `ERR_NOMYO_KEY_FILE`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_KEY_FILE';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'KeyFileError';
 }
 
 /** A password-protected key file did not open: wrong password or corrupt file (deliberately not told apart). */
 export class KeyPasswordError extends KeyFileError {
   /** `ERR_NOMYO_KEY_PASSWORD`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_KEY_PASSWORD';
+  /** Written out, not read off the class: minifiers rename classes. */
+  override name = 'KeyPasswordError';
 }

@@ -14,7 +14,9 @@ export const saveKeyFiles: typeof NodeKeyFiles.saveKeyFiles = async () => unavai
 export const generateKeyFiles: typeof NodeKeyFiles.generateKeyFiles = async () => unavailable();
 export const keyFilePaths: typeof NodeKeyFiles.keyFilePaths = () => unavailable();
 /** Never thrown outside Node (nothing is written there): here so that `instanceof` checks hold. */
-export class KeyFileChangedError extends KeyFileError {}
+export class KeyFileChangedError extends KeyFileError {
+  override name = 'KeyFileChangedError';
+}
 export const openKeyDir: typeof NodeKeyFiles.openKeyDir = async () => unavailable();
 export const assertNoKeyPair: typeof NodeKeyFiles.assertNoKeyPair = async () => unavailable();
 export const PRIVATE_KEY_FILE = 'private_key.pem';
