@@ -34,12 +34,20 @@ describe('keyDir against the reference server', () => {
       await Promise.all([a.dispose(), b.dispose()]);
     }));
 
-  it('a key password for a key stored in the clear is warned of: it protects nothing there', () =>
+  it('a key written in the clear is warned of once, and a key password for it: it protects nothing there', () =>
     withTempDir(async (tmp) => {
       const keyDir = join(tmp, 'keys');
-      const plain = clientFor(server, { keyDir, keyRotationInterval: 0 });
+      const written: string[] = [];
+      const plain = clientFor(server, { keyDir, keyRotationInterval: 0, onWarning: (w) => written.push(w) });
       await (await plain.client.keyPair(), plain.dispose());
       expect(readFileSync(join(keyDir, 'private_key.pem'), 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+      expect(written.filter((w) => !w.startsWith('allowHttp'))).toEqual([
+        `${join(keyDir, 'private_key.pem')} was written unencrypted (mode 0600): a keyPassword (or NOMYO_KEY_PASSWORD) would have encrypted it; nomyo keys change-password encrypts it now`,
+      ]);
+      const reloaded: string[] = [];
+      const again = clientFor(server, { keyDir, keyRotationInterval: 0, onWarning: (w) => reloaded.push(w) });
+      await (await again.client.keyPair(), again.dispose());
+      expect(reloaded.filter((w) => !w.startsWith('allowHttp'))).toEqual([]);
       const warnings: string[] = [];
       const client = clientFor(server, { keyDir, keyPassword: PASSWORD, keyRotationInterval: 0, onWarning: (w) => warnings.push(w) });
       await client.client.keyPair();

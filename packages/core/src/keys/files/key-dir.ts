@@ -63,7 +63,11 @@ async function open(dir: string, given: KeyDirOptions, attempts: number): Promis
   if (settled) return settled;
   // The first pair, made outside the lock (the slow part) and written only where there is still none.
   try {
-    return await generateKeyFiles(dir, options.bits, { ...options, exclusive: true, onWritten: options.onDigest });
+    const pair = await generateKeyFiles(dir, options.bits, { ...options, exclusive: true, onWritten: options.onDigest });
+    if (options.password === undefined) {
+      options.onWarning?.(`${privateKeyPath} was written unencrypted (mode 0600): a keyPassword (or NOMYO_KEY_PASSWORD) would have encrypted it; nomyo keys change-password encrypts it now`);
+    }
+    return pair;
   } catch (err) {
     // Another process made it meanwhile: theirs is the directory's pair.
     if (!(await checkManagedFile(privateKeyPath))) throw err;
