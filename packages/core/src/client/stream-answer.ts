@@ -9,7 +9,7 @@ import { EventParser, type StreamEvent } from '../protocol/stream/events.js';
 import { LineDecoder } from '../protocol/stream/lines.js';
 import type { StreamOpener, StreamStep } from '../protocol/stream/open-stream.js';
 import type { SealedError } from '../protocol/sealed-error.js';
-import { STREAM_IDLE_TIMEOUT_MS } from '../protocol/constants.js';
+import { MAX_STREAM_FILLER_CHARS, MAX_STREAM_LINE_CHARS, STREAM_IDLE_TIMEOUT_MS } from '../protocol/constants.js';
 import { APIUserAbortError, type APIError } from '../errors.js';
 import type { ResponseStream } from '../transport/response-stream.js';
 import { sealedAPIError } from './sealed-error.js';
@@ -21,7 +21,11 @@ export class StreamAnswer {
    * records that came with it). A line or event the parser refuses is met only after the events
    * before it are delivered, so what the caller gets does not depend on how the network cut the body up.
    */
-  readonly #lines = new LineDecoder();
+  /**
+   * Before the header no valid line is longer than the filler allowed between events (a header's
+   * data line is far shorter): a longer one is refused as it comes, not held to the records' limit.
+   */
+  readonly #lines = new LineDecoder(MAX_STREAM_FILLER_CHARS);
   /** One data line an event: more is refused as it comes (the opener would refuse the event). */
   readonly #parser = new EventParser({ maxDataLines: 1 });
   #bodyEnded = false;
@@ -44,6 +48,7 @@ export class StreamAnswer {
       }
       // Aborted while the header's keys were made (Web Crypto derives them asynchronously): no stream.
       this.stream.throwIfStopped();
+      this.#lines.maxLineChars = MAX_STREAM_LINE_CHARS;
       this.stream.started(this.idleMs);
     } catch (err) {
       this.stream.close();

@@ -15,6 +15,7 @@ import { ResponseStream } from '../../src/transport/response-stream.js';
 import { APIError, APIUserAbortError, SecurityError, StreamTruncatedError } from '../../src/errors.js';
 import { decodeBase64 } from '../../src/protocol/base64.js';
 import { readVectorText } from '../helpers/vectors.js';
+import { MAX_STREAM_FILLER_CHARS } from '../../src/protocol/constants.js';
 
 const PAYLOAD_ID = 'cut-test';
 const chunk = (content: string) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] });
@@ -153,6 +154,23 @@ describe('what a peer on the path cannot make the client do', () => {
     const withField = (size: number) => encoder.encode(header.replace('{', `{"extra":"${'x'.repeat(size)}",`) + text.slice(ends[0]));
     expect(await read(k, withField(3000), 512)).toEqual({ contents: ['one '], end: 'normal' });
     expect(await read(k, withField(5000), 512)).toEqual({ contents: [], end: 'security' });
+  });
+
+  it('before the header, a line is refused as it comes once it passes the filler allowed (64 KiB), not held to 8 MiB; records after it may be longer', async () => {
+    let sent = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const piece = encoder.encode(sent === 0 ? 'event: nomyo-stream\ndata: {"x":"' : 'x'.repeat(4096));
+        sent += piece.length;
+        controller.enqueue(piece);
+      },
+    });
+    const answer = new StreamAnswer(new ResponseStream(endless, new Headers(), new Deadline(10_000, undefined, 'stream header')), new StreamOpener(importHkdfKey(k as Bytes), PAYLOAD_ID, heapBytes));
+    await expect(answer.start()).rejects.toThrow(new SecurityError(`malformed stream: a line over ${MAX_STREAM_FILLER_CHARS} characters`));
+    expect(sent).toBeLessThan(MAX_STREAM_FILLER_CHARS + 3 * 4096);
+    // A record far longer than that, after the header, is read.
+    const { body } = await sealedStream(k, ['y'.repeat(200_000)]);
+    expect(await read(k, body, 512)).toEqual({ contents: ['y'.repeat(200_000)], end: 'normal' });
   });
 
   it('heartbeats after the final record do not hold the end back: the answer is whole, and the idle limit counts from it', async () => {

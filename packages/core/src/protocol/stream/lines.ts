@@ -37,9 +37,11 @@ export class LineDecoder {
 
   /**
    * A decoder for one stream.
-   * @param maxLineChars a longer line is refused (SecurityError) before it is all held: a peer cannot make us buffer without bound.
+   * @param maxLineChars a longer line is refused (SecurityError) before it is all held: a peer cannot
+   * make us buffer without bound. A reader may lower or raise it between chunks (while only short
+   * lines are valid, say).
    */
-  constructor(private readonly maxLineChars = MAX_STREAM_LINE_CHARS) {}
+  constructor(public maxLineChars = MAX_STREAM_LINE_CHARS) {}
 
   /** Takes the next network chunk, once every line of the one before has been taken. */
   feed(chunk: Uint8Array): void {
