@@ -75,11 +75,18 @@ describe('v2 needs no client key pair', () => {
   };
   afterEach(() => vi.restoreAllMocks());
 
-  it('a fresh v2 client sends requests without ever making one; a v1 client makes one', async () => {
+  it('a fresh v2 client sends requests without ever making one, and no client key travels; a v1 client makes one', async () => {
     const keyPairsMade = spies();
+    v2.clearRequests();
     const client = new SecureChatCompletion({ baseUrl: v2.url, allowHttp: true }); // default key size and multi-prime
     for (let i = 0; i < 3; i++) expect((await client.create(hello))._metadata.protocol).toBe(2);
     expect(keyPairsMade()).toBe(0);
+    // On the wire: no X-Public-Key, and nothing but the payload id that differs between the requests.
+    const sent = secureRequests(v2);
+    expect(sent).toHaveLength(3);
+    for (const r of sent) expect(r.headers['x-public-key']).toBeUndefined();
+    const varying = (r: (typeof sent)[number]) => Object.keys(r.headers).filter((name) => !['x-payload-id', 'content-length'].includes(name)).map((name) => `${name}: ${String(r.headers[name])}`).sort();
+    expect(new Set(sent.map((r) => JSON.stringify(varying(r)))).size).toBe(1);
     await clientFor(v2, { protocol: 1 }).create(hello);
     expect(keyPairsMade()).toBe(1);
   });

@@ -9,7 +9,9 @@ import {
   ServiceUnavailableError,
 } from '@nomyo/core';
 import type { InterceptAction, InterceptedRequest, NomyoServer } from '@nomyo/server';
-import { clientFor, hello, secureRequests, startTestServer, text } from './support.js';
+import { readFileSync } from 'node:fs';
+import { pemToDer } from '@nomyo/core/protocol';
+import { SERVER_KEY_FILE, clientFor, hello, secureRequests, startTestServer, text } from './support.js';
 
 describe('retries, timeouts and aborts', () => {
   let server: NomyoServer;
@@ -23,14 +25,18 @@ describe('retries, timeouts and aborts', () => {
   });
   afterAll(() => server.close());
 
-  it('retries a 429 after the Retry-After it names, with a fresh package each time', async () => {
+  it.each([2, 1] as const)('protocol %i: retries a 429 after the Retry-After it names, with a fresh package each time (a key of its own, as the router unwraps it)', async (protocol) => {
+    server.clearRequests();
     script = (req) => (req.attempt === 1 ? { status: 429, headers: { 'Retry-After': '1' } } : undefined);
     const started = Date.now();
-    const answer = await clientFor(server).create(hello);
+    const answer = await clientFor(server, { protocol }).create(hello);
     expect(answer.choices[0]!.message.content).toBe('echo: Hello, secret world');
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     const [first, second] = secureRequests(server).map((r) => JSON.parse(text(r.body)));
-    expect(first.encrypted_aes_key).not.toBe(second.encrypted_aes_key);
+    // RSA-OAEP is randomised, so the wrapped keys differ even for one key: unwrapped, they must too.
+    const routerKey = await crypto.subtle.importKey('pkcs8', pemToDer(readFileSync(SERVER_KEY_FILE, 'utf8'), 'PRIVATE KEY'), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
+    const unwrapped = await Promise.all([first, second].map(async (p) => Buffer.from(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, routerKey, Buffer.from(p.encrypted_aes_key, 'base64'))).toString('hex')));
+    expect(unwrapped[0]).not.toBe(unwrapped[1]);
     expect(first.encrypted_payload.nonce).not.toBe(second.encrypted_payload.nonce);
     expect(first.encrypted_payload.ciphertext).not.toBe(second.encrypted_payload.ciphertext);
     // Same request, so the same payload id.
