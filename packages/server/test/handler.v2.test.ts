@@ -119,11 +119,11 @@ describe('a v2 router', () => {
   });
 
   /** A client-side v2 request made with core's own sealing, for the header checks below. */
-  async function sealedV2(tier: string | undefined) {
+  async function sealedV2(tier: string | undefined, request: object = CHAT) {
     const { key } = await parseServerKey(server.publicKeyPem);
     const payloadId = crypto.randomUUID();
     const k = crypto.getRandomValues(new Uint8Array(32));
-    const { package: pkg, answerKey } = await sealRequestV2(new TextEncoder().encode(JSON.stringify(CHAT)), k, key, { payloadId, tier });
+    const { package: pkg, answerKey } = await sealRequestV2(new TextEncoder().encode(JSON.stringify(request)), k, key, { payloadId, tier });
     return { body: serializePackage(pkg), payloadId, answerKey: await answerKey };
   }
 
@@ -147,6 +147,19 @@ describe('a v2 router', () => {
     const res = await postV2(server.url, body, { [HEADERS.payloadId]: payloadId, [HEADERS.securityTier]: sentTier });
     expect(res.status).toBe(400);
     expect(seen).toEqual([]);
+  });
+
+  it('a replayed stream request is answered under keys from a fresh salt: no record key, and so no nonce, is used twice', async () => {
+    const { body, payloadId } = await sealedV2(undefined, { ...CHAT, stream: true });
+    const salts: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await post(server.url, body, { [HEADERS.payloadId]: payloadId, Accept: 'text/event-stream' });
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const header = /^event: nomyo-stream\ndata: (.*)$/m.exec(await res.text())?.[1];
+      salts.push((JSON.parse(header!) as { salt: string }).salt);
+    }
+    expect(new Set(salts).size).toBe(3);
+    expect(salts.every((salt) => Buffer.from(salt, 'base64').length === 32)).toBe(true);
   });
 
   it('another payload id → 400; a tier that is no tier → 400 naming the header', async () => {
