@@ -4,6 +4,7 @@
  * that a burst sheds load instead of piling up behind the upstream.
  */
 import type { ServerResponse } from 'node:http';
+import { whenRequestEnds } from './response-end.js';
 
 export const OVERLOADED = 'the router is at its limit of concurrent requests: retry shortly';
 export const OVERLOAD_HEADERS: Readonly<Record<string, string>> = { 'Retry-After': '1' };
@@ -19,7 +20,7 @@ export class ConcurrencyLimit {
     if (this.max === undefined) return true;
     if (this.#active >= this.max) return false;
     this.#active++;
-    res.once('close', () => this.#active--);
+    whenRequestEnds(res, () => this.#active--);
     return true;
   }
 }

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
 import { linkedController, sleep } from '@nomyo/core/internal';
 import { admit, requestEnded } from './admission.js';
+import { whenRequestEnds } from './response-end.js';
 import type { AnswerStreamOptions, StreamOutcome } from './answer-stream.js';
 import { readBody, type ReceivedBody } from './body.js';
 import type { RouterBuffers } from './buffers.js';
@@ -195,7 +196,7 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   const start = performance.now();
   const record = state.log.add({ method, path, headers: req.headers, body: received.body.bytes, bodyLength: received.length });
   const controller = linkedController([state.closing]);
-  res.once('close', () => controller.abort(new Error('connection closed')));
+  whenRequestEnds(res, () => controller.abort(new Error('connection closed')));
 
   let decision: Decision;
   try {

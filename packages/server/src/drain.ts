@@ -9,6 +9,7 @@
  */
 import type http from 'node:http';
 import type { SealedError } from '@nomyo/core/protocol';
+import { whenRequestEnds } from './response-end.js';
 
 export const SHUTTING_DOWN = 'router shutting down';
 
@@ -56,7 +57,7 @@ export class Drain {
   /** Counts the request of `res` as in flight until its response ends (or its connection closes). */
   track(res: http.ServerResponse): void {
     this.#inFlight++;
-    res.once('close', () => {
+    whenRequestEnds(res, () => {
       this.#inFlight--;
       // Its connection, kept alive, is idle now: nothing more will come on it that we would serve.
       if (this.#draining) setImmediate(() => this.server.closeIdleConnections());

@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { StreamOutcome } from './answer-stream.js';
 import type { RequestFacts } from './request-facts.js';
 import type { UpstreamReport } from './types.js';
+import { whenRequestEnds } from './response-end.js';
 
 export const METRICS_PATH = '/metrics';
 
@@ -70,7 +71,7 @@ export class RouterMetrics {
   /** Counts the request of `res` in flight until its response ends. */
   requestStarted(res: http.ServerResponse): void {
     this.#inFlight.inc();
-    res.once('close', () => this.#inFlight.dec());
+    whenRequestEnds(res, () => this.#inFlight.dec());
   }
 
   /** Counts a stream in flight; the function returned is told how it ended. */

@@ -9,6 +9,7 @@ import { SecureCompletionClient } from '@nomyo/core';
 import { createServer, startServer, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let server: NomyoServer | undefined;
 afterEach(async () => {
   await server?.close({ drainTimeoutMs: 0 });
@@ -48,6 +49,23 @@ describe('maxConcurrent', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(900);
     const refused = server.stats.errors;
     expect(refused).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a client that pipelines requests and resets its connection gives back every place they held, and the in-flight count', async () => {
+    // Requests to /slow wait 300 ms (then 404): the pipelined ones wait behind the first, their responses queued.
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, maxConcurrent: 3, interceptor: (req) => (req.path === '/slow' ? { delayMs: 300 } : undefined) });
+    const { port } = new URL(server.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n' + 'GET /pki/public_key HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2));
+    await sleep(100); // all three admitted: the limit's three places
+    expect((await fetch(server.url + '/pki/public_key')).status).toBe(503);
+    socket.resetAndDestroy();
+    await sleep(100);
+    const statuses = await Promise.all([0, 1, 2].map(async () => (await fetch(server!.url + '/slow')).status));
+    expect(statuses).toEqual([404, 404, 404]);
+    const metrics = await (await fetch(server.url + '/metrics')).text();
+    expect(/^nomyo_requests_in_flight (\d+)$/m.exec(metrics)?.[1]).toBe('1'); // this scrape
   });
 });
 
