@@ -45,7 +45,8 @@ const USAGE = `Usage: nomyo-server [options]
   --keep-alive-timeout SECONDS  idle kept-alive connections are closed after this
                             (default 65: above nginx's 60, so the proxy closes first)
   --stream-stall-timeout SECONDS  a stream whose client takes nothing for this long
-                            is cut off, and its upstream request (default 60; 0: never)
+                            is cut off, and its upstream request; so is a whole
+                            answer's (default 60; 0: never)
   --metrics on|off          GET /metrics, Prometheus text format (default on)
   --metrics-host HOST       serve /metrics on a listener of its own on HOST
                             (default 127.0.0.1 with --metrics-port)

@@ -23,7 +23,7 @@ import type { ServerKeyPair } from './keys.js';
 import { METRICS_PATH, type RouterMetrics } from './metrics.js';
 import { RequestFacts } from './request-facts.js';
 import type { RequestLog } from './request-log.js';
-import { detailResponse, interceptResponse, jsonResponse, textResponse, writeResponse, type RouterResponse, type StreamWatch } from './respond.js';
+import { cutOffWhenStalled, detailResponse, interceptResponse, jsonResponse, textResponse, writeResponse, type RouterResponse, type StreamWatch } from './respond.js';
 import type { CompletionModel, LogEvent, RequestRecord, ResponseRecord, ServerOptions, ServerStats } from './types.js';
 
 export interface DispatchState {
@@ -223,6 +223,9 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     record.response = { status: 0, headers: {}, body: EMPTY, processingMs: performance.now() - start, outcome: decision.outcome };
   } else {
     const sent = send(state, res, decision.response, start);
+    if (!sent.response.stream) {
+      cutOffWhenStalled(res, state.streaming.stallMs, () => state.emit({ level: 'warn', message: `a client took none of its answer for ${state.streaming.stallMs} ms: its connection was closed`, fields: { seq: record.seq, payload_id: facts.payloadId ?? undefined } }));
+    }
     const status = sent.response.status;
     if (status >= 400) state.stats.errors++;
     if (!sent.response.stream) facts.bytesOut = sent.response.body.length;

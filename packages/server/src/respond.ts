@@ -89,3 +89,25 @@ export function writeResponse(res: ServerResponse, response: RouterResponse, pro
   }
   return headers;
 }
+
+/**
+ * A whole answer whose client stops taking it: past `stallMs` in which the socket took none of what
+ * waits for it, the connection is closed, as a stream's is, and `onStall` told; else it held its
+ * answer's buffer and its request's place for as long as the client liked. A slow client that
+ * keeps taking is never cut off. Not for a response queued behind another on its connection (it
+ * has no socket yet): that one ends when its connection does.
+ */
+export function cutOffWhenStalled(res: ServerResponse, stallMs: number, onStall: () => void): void {
+  const socket = res.socket;
+  if (stallMs <= 0 || !socket || res.writableFinished) return;
+  let waiting = socket.writableLength;
+  const timer = setInterval(() => {
+    if (res.writableFinished || socket.destroyed) return void clearInterval(timer);
+    if (socket.writableLength < waiting) return void (waiting = socket.writableLength);
+    clearInterval(timer);
+    onStall();
+    res.destroy();
+  }, stallMs);
+  timer.unref();
+  res.once('close', () => clearInterval(timer));
+}

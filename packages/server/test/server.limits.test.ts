@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SecureCompletionClient } from '@nomyo/core';
+import { HEADERS, PACKAGE_CONTENT_TYPE, PATHS, parseServerKey, sealRequestV2, serializePackage } from '@nomyo/core/protocol';
 import { createServer, startServer, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
@@ -70,6 +71,31 @@ describe('maxConcurrent', () => {
 });
 
 describe('slow clients', () => {
+  it('a client that takes none of a whole answer for streamStallTimeoutMs is cut off, as a stream\'s is: its place freed, a warning logged', async () => {
+    const warnings: string[] = [];
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, maxConcurrent: 1, streamStallTimeoutMs: 300, onLog: (e) => e.level === 'warn' && !e.request && warnings.push(e.message) });
+    // A sealed request for a 9 MiB echo, sent over a socket that never reads: the answer (12 MiB on
+    // the wire) is far more than loopback's buffers take.
+    const { key } = await parseServerKey(server.publicKeyPem);
+    const payloadId = crypto.randomUUID();
+    const request = { model: 'm', messages: [{ role: 'user', content: 'x'.repeat(9 * 1024 * 1024) }] };
+    const { package: pkg } = await sealRequestV2(new TextEncoder().encode(JSON.stringify(request)), crypto.getRandomValues(new Uint8Array(32)), key, { payloadId, tier: undefined });
+    const body = Buffer.from(serializePackage(pkg));
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.pause();
+    socket.write(`POST ${PATHS.secureCompletion} HTTP/1.1\r\nHost: x\r\nContent-Type: ${PACKAGE_CONTENT_TYPE}\r\n${HEADERS.payloadId}: ${payloadId}\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    await expect.poll(() => warnings, { timeout: 10_000 }).toEqual(['a client took none of its answer for 300 ms: its connection was closed']);
+    expect((await fetch(server.url + PATHS.publicKey)).status).toBe(200);
+    // Read now, the connection turns out closed before the whole answer.
+    let received = 0;
+    socket.on('data', (part: Buffer) => (received += part.length)).resume();
+    await closed;
+    expect(received).toBeLessThan(body.length);
+  });
+
+
   it('headersTimeoutMs: a client that does not finish its headers gets 408 and is closed', async () => {
     server = await startServer({ keyFile: VECTOR_KEY_FILE, headersTimeoutMs: 300, requestTimeoutMs: 1000 });
     const c = await rawConnection(server.port);
