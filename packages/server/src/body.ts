@@ -1,6 +1,7 @@
 /** Reading a request body under a size limit, into one buffer. */
 import type { IncomingMessage } from 'node:http';
 import { owned, type ByteSource, type OwnedBytes } from '@nomyo/core/internal';
+import type { HttpError } from './http-error.js';
 
 export interface ReceivedBody {
   /** The bytes (empty when the body went over the limit), which the caller releases or hands on. */
@@ -8,9 +9,12 @@ export interface ReceivedBody {
   /** Bytes that arrived in total. */
   length: number;
   overLimit: boolean;
+  /** Refused before it was read (a secure completion without the API key): what to answer. */
+  refused?: HttpError | undefined;
 }
 
-const EMPTY = owned(new Uint8Array(0), false, () => {});
+/** No body: what a request refused before its body was read has. */
+export const EMPTY_BODY = owned(new Uint8Array(0), false, () => {});
 
 /**
  * Reads the whole body into one buffer from `into`, sized by Content-Length when it is given (each
@@ -44,7 +48,7 @@ export function readBody(req: IncomingMessage, limit: number, into: ByteSource):
     let ended = false;
     req.once('end', () => {
       ended = true;
-      if (length > limit) return resolve({ body: EMPTY, length, overLimit: true });
+      if (length > limit) return resolve({ body: EMPTY_BODY, length, overLimit: true });
       if (buffer) {
         const whole = buffer;
         return resolve({ body: owned(whole.bytes.subarray(0, length), whole.secure, () => whole.release()), length, overLimit: false });

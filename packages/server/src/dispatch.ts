@@ -10,7 +10,8 @@ import { linkedController, sleep } from '@nomyo/core/internal';
 import { admit, requestEnded } from './admission.js';
 import { whenRequestEnds } from './response-end.js';
 import type { AnswerStreamOptions, StreamOutcome } from './answer-stream.js';
-import { readBody, type ReceivedBody } from './body.js';
+import { EMPTY_BODY, readBody, type ReceivedBody } from './body.js';
+import { authorize } from './request-headers.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
 import type { ConcurrencyLimit } from './concurrency.js';
@@ -66,16 +67,25 @@ function advertise(state: DispatchState, response: RouterResponse): RouterRespon
 
 /** Routes the request; a secure completion takes its body over, anything else leaves it to the caller. */
 async function route(state: DispatchState, req: IncomingMessage, record: RequestRecord, received: ReceivedBody, signal: AbortSignal, facts: RequestFacts): Promise<RouterResponse> {
+  if (received.refused) throw received.refused;
   if (req.method === 'OPTIONS') return { status: 204, headers: { ...PREFLIGHT_HEADERS }, body: EMPTY };
   // Close after a 413: the peer may be a client that never stops sending.
-  if (received.overLimit) throw new HttpError(413, `request body exceeds ${state.bodyLimit} bytes`, { Connection: 'close' });
+  if (received.overLimit && record.path === PATHS.secureCompletion && req.method === 'POST') {
+    throw new HttpError(413, `request body exceeds ${state.bodyLimit} bytes`, { Connection: 'close' });
+  }
+  /** The other routes take no body: one was drained unkept (see receive). */
+  const noBody = () => {
+    if (received.length > 0) throw new HttpError(413, 'this request takes no body', { Connection: 'close' });
+  };
   switch (record.path) {
     case HEALTH_PATH:
       if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed('GET, HEAD, OPTIONS');
+      noBody();
       return healthResponse(state.drain.draining, state.protocol, state.keyPair().fingerprint);
     case METRICS_PATH: {
       if (!state.metrics || !state.metricsHere) throw new HttpError(404, 'not found');
       if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed('GET, HEAD, OPTIONS');
+      noBody();
       const { contentType, text } = await state.metrics.exposition();
       const response = textResponse(200, text, contentType);
       response.headers['Cache-Control'] = 'no-store';
@@ -83,6 +93,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
     }
     case PATHS.publicKey:
       if (req.method !== 'GET') throw methodNotAllowed('GET, OPTIONS');
+      noBody();
       state.stats.publicKeyFetches++;
       return advertise(state, textResponse(200, state.keyPair().publicKeyPem));
     case PATHS.secureCompletion: {
@@ -179,6 +190,25 @@ async function streamed(state: DispatchState, stream: NonNullable<RouterResponse
   return { outcome: outcome === 'aborted' ? 'aborted' : 'answered', body: sent ? new TextEncoder().encode(sent.join('')) : EMPTY };
 }
 
+/**
+ * The request's body, kept only where one is taken: a secure completion's, up to the body limit.
+ * Any other request's is drained unkept (its route answers 413), so what no route reads costs no
+ * memory. A secure completion without the router's API key is refused before its body is read,
+ * and its connection closed: an unauthenticated client cannot make the router hold a body.
+ */
+async function receive(state: DispatchState, req: IncomingMessage, path: string): Promise<ReceivedBody> {
+  const completion = path === PATHS.secureCompletion && req.method === 'POST';
+  if (completion) {
+    try {
+      authorize(req.headers, state.apiKey);
+    } catch (err) {
+      const refusal = err as HttpError;
+      return { body: EMPTY_BODY, length: 0, overLimit: false, refused: new HttpError(refusal.status, refusal.detail, { ...refusal.headers, Connection: 'close' }) };
+    }
+  }
+  return readBody(req, completion ? state.bodyLimit : 0, state.buffers.bodies);
+}
+
 export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   state.stats.requests++;
   const method = req.method ?? 'GET';
@@ -187,7 +217,7 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   if (!admit(state, res, facts)) return;
   let received: ReceivedBody;
   try {
-    received = await readBody(req, state.bodyLimit, state.buffers.bodies);
+    received = await receive(state, req, path);
   } catch {
     req.socket.destroy(); // the peer went away mid-body: nobody to answer
     return;

@@ -70,6 +70,44 @@ describe('maxConcurrent', () => {
   });
 });
 
+describe('bodies nobody is entitled to send', () => {
+  /** The first response on a raw connection that sends `head` and then part of a body it never finishes. */
+  async function answerToUnfinished(head: string): Promise<{ text: string; closed: boolean }> {
+    const socket = net.connect(Number(new URL(server!.url).port), '127.0.0.1');
+    let text = '';
+    let closed = false;
+    socket.on('data', (part: Buffer) => (text += part.toString('latin1')));
+    socket.once('close', () => (closed = true));
+    socket.write(head + 'x'.repeat(1024));
+    await expect.poll(() => closed, { timeout: 5000 }).toBe(true);
+    return { text, closed };
+  }
+
+  it('a secure completion without the API key is refused before its body is read, its connection closed', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, apiKey: 'sk-router' });
+    for (const auth of ['', 'Authorization: Bearer sk-wrong\r\n']) {
+      const { text } = await answerToUnfinished(`POST ${PATHS.secureCompletion} HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: ${PACKAGE_CONTENT_TYPE}\r\nContent-Length: 60000000\r\n\r\n`);
+      expect(text).toMatch(/^HTTP\/1\.1 401 /);
+      expect(text).toMatch(/\r\nconnection: close\r\n/i);
+      expect(text).toMatch(/\r\nwww-authenticate: Bearer\r\n/i);
+    }
+  });
+
+  it('a request to a path that takes no body, with one, is answered 413 once it is drained, none of it kept', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE });
+    for (const path of ['/healthz', PATHS.publicKey, '/metrics']) {
+      const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+      let text = '';
+      socket.on('data', (part: Buffer) => (text += part.toString('latin1')));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.end(`GET ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello`);
+      await closed;
+      expect(text).toMatch(/^HTTP\/1\.1 413 /);
+      expect(text).toContain('{"detail":"this request takes no body"}');
+    }
+  });
+});
+
 describe('slow clients', () => {
   it('a client that takes none of a whole answer for streamStallTimeoutMs is cut off, as a stream\'s is: its place freed, a warning logged', async () => {
     const warnings: string[] = [];
