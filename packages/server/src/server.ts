@@ -34,6 +34,10 @@ export function checkOptions(o: ServerOptions): void {
   if (o.echoDelayMs !== undefined && (o.upstream !== undefined || o.model !== undefined)) throw new TypeError(`echoDelayMs is for the echo model: give no ${o.upstream !== undefined ? 'upstream' : 'model'} with it`);
   if (o.upstream !== undefined) checkUpstream(o.upstream);
   if (o.apiKey === '') throw new TypeError('apiKey must not be empty: leave it out for a router that needs no API key');
+  // What a client can send in its Authorization header; any other key would refuse every client. Never echoed.
+  if (o.apiKey !== undefined && !/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(o.apiKey)) {
+    throw new TypeError('apiKey must be printable ASCII without spaces at its ends (a client sends it in a header)');
+  }
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
   if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
   if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || (typeof o.tls.key !== 'string' && !(o.tls.key instanceof Uint8Array)))) {

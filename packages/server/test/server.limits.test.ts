@@ -191,6 +191,9 @@ describe('option checks of the request timeout, the upstream and the API key', (
     [{ upstream: 'http://user@127.0.0.1:9/v1' }, /upstream must not hold a user name or password/],
     [{ upstream: 'http://[bad/v1' }, /^upstream must be an http\(s\) URL$/],
     [{ apiKey: '' }, /^apiKey must not be empty/],
+    [{ apiKey: 'sk-schlüssel' }, /^apiKey must be printable ASCII without spaces at its ends \(a client sends it in a header\)$/],
+    [{ apiKey: ' sk-padded ' }, /^apiKey must be printable ASCII/],
+    [{ apiKey: 'sk-line\nbreak' }, /^apiKey must be printable ASCII/],
     [{ echoDelayMs: 5, upstream: 'http://127.0.0.1:9/v1' }, /^echoDelayMs is for the echo model: give no upstream with it$/],
   ])('refuses %j', (options, message) => {
     expect(() => createServer(options)).toThrow(message);
