@@ -12,21 +12,35 @@ import {
   type SecureCompletionClientOptions,
 } from './secure-completion-client.js';
 
-/** One message of the conversation, as OpenAI's chat API takes it; other fields pass through unchanged. */
-export interface ChatMessageParam {
+/**
+ * What `create()` needs of a message: a role, and content as text or parts. Any message type with
+ * these is taken as it is: {@link ChatMessageParam}, openai's own `ChatCompletionMessageParam`, an
+ * interface of yours (an interface has no index signature, so {@link ChatMessageParam} would refuse it).
+ */
+export interface ChatMessageLike {
   /** Who said it: `system`, `developer`, `user`, `assistant` or `tool` (other roles pass through). */
   role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | (string & {});
+  /** The text, or OpenAI's content parts; null or absent beside an assistant's tool calls. */
+  content?: string | null | ReadonlyArray<object> | undefined;
+}
+
+/** One message of the conversation, as OpenAI's chat API takes it; other fields pass through unchanged. */
+export interface ChatMessageParam extends ChatMessageLike {
   /** The text, or OpenAI's content parts; null or absent beside an assistant's tool calls. */
   content?: string | null | Array<Record<string, unknown>> | undefined;
   [key: string]: unknown;
 }
 
-/** OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header); other fields pass through to the model. */
-export interface ChatCompletionCreateParams {
+/**
+ * What `create()` needs of its params, the checked fields' types included; any params type with
+ * these is taken as it is, its other fields passed to the model: {@link ChatCompletionCreateParams},
+ * openai's own `ChatCompletionCreateParams…`, an interface of yours.
+ */
+export interface ChatCompletionCreateParamsLike {
   /** The model the router should ask, e.g. `Qwen/Qwen3-0.6B`. */
   model: string;
   /** The conversation so far. */
-  messages: ChatMessageParam[];
+  messages: ReadonlyArray<ChatMessageLike>;
   /** `standard`, `high` or `maximum`: sent as the `X-Security-Tier` header (bound into the seal in v2), never in the payload. */
   security_tier?: SecurityTier | undefined;
   /** `true`: the answer as a stream of chunks, as the model makes them (see {@link ChatCompletionStream}). */
@@ -41,60 +55,8 @@ export interface ChatCompletionCreateParams {
   /** The most tokens the answer may have, passed to the model as given. */
   max_tokens?: number | null | undefined;
   /** OpenAI's tool (function) definitions, passed to the model as given. */
-  tools?: Array<Record<string, unknown>> | undefined;
-  /** OpenAI's `tool_choice`, passed to the model as given. */
-  tool_choice?: unknown;
-  [key: string]: unknown;
-}
-
-/** {@link ChatCompletionCreateParams} asking for a stream. */
-export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreateParams {
-  stream: true;
-}
-
-/** {@link ChatCompletionCreateParams} asking for the whole completion. */
-export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParams {
-  stream?: false | null | undefined;
-}
-
-/**
- * What `create()` needs of a message: a role, and content as text or parts. Any message type with
- * these is taken as it is: {@link ChatMessageParam}, openai's own `ChatCompletionMessageParam`, an
- * interface of yours (an interface has no index signature, so {@link ChatMessageParam} would refuse it).
- */
-export interface ChatMessageLike {
-  /** Who said it. */
-  role: ChatMessageParam['role'];
-  /** The text, or content parts. */
-  content?: string | null | ReadonlyArray<object> | undefined;
-}
-
-/**
- * What `create()` needs of its params, the checked fields' types included; any params type with
- * these is taken as it is, its other fields passed to the model: {@link ChatCompletionCreateParams},
- * openai's own `ChatCompletionCreateParams…`, an interface of yours.
- */
-export interface ChatCompletionCreateParamsLike {
-  /** The model the router should ask. */
-  model: string;
-  /** The conversation so far. */
-  messages: ReadonlyArray<ChatMessageLike>;
-  /** Sent as the `X-Security-Tier` header. */
-  security_tier?: SecurityTier | undefined;
-  /** `true`: the answer as a stream of chunks. */
-  stream?: boolean | null | undefined;
-  /** With `stream`: `{ include_usage: true }` adds a last chunk with the usage. */
-  stream_options?: {
-    /** Adds a last chunk with the usage. */
-    include_usage?: boolean | null | undefined;
-  } | null | undefined;
-  /** Sampling temperature. */
-  temperature?: number | null | undefined;
-  /** The most tokens the answer may have. */
-  max_tokens?: number | null | undefined;
-  /** Tool definitions. */
   tools?: ReadonlyArray<object> | undefined;
-  /** `tool_choice`. */
+  /** OpenAI's `tool_choice`, passed to the model as given. */
   tool_choice?: unknown;
 }
 
@@ -107,6 +69,28 @@ export interface ChatCompletionCreateParamsStreamingLike extends ChatCompletionC
 /** {@link ChatCompletionCreateParamsLike} asking for the whole completion (the default). */
 export interface ChatCompletionCreateParamsNonStreamingLike extends ChatCompletionCreateParamsLike {
   /** Asks for the whole completion. */
+  stream?: false | null | undefined;
+}
+
+/**
+ * OpenAI's chat-completions params, plus `security_tier` (sent only as the X-Security-Tier header),
+ * as a type to annotate them with: mutable arrays, and any other field, passed to the model as given.
+ */
+export interface ChatCompletionCreateParams extends ChatCompletionCreateParamsLike {
+  /** The conversation so far. */
+  messages: ChatMessageParam[];
+  /** OpenAI's tool (function) definitions, passed to the model as given. */
+  tools?: Array<Record<string, unknown>> | undefined;
+  [key: string]: unknown;
+}
+
+/** {@link ChatCompletionCreateParams} asking for a stream. */
+export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreateParams {
+  stream: true;
+}
+
+/** {@link ChatCompletionCreateParams} asking for the whole completion. */
+export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParams {
   stream?: false | null | undefined;
 }
 
