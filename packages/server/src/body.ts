@@ -9,12 +9,11 @@ export interface ReceivedBody {
   /** Bytes that arrived in total. */
   length: number;
   overLimit: boolean;
-  /** Refused before it was read (a secure completion without the API key): what to answer. */
+  /** Refused whatever it holds (a secure completion without the API key: drained unkept): what to answer. */
   refused?: HttpError | undefined;
 }
 
-/** No body: what a request refused before its body was read has. */
-export const EMPTY_BODY = owned(new Uint8Array(0), false, () => {});
+const EMPTY = owned(new Uint8Array(0), false, () => {});
 
 /**
  * Reads the whole body into one buffer from `into`, sized by Content-Length when it is given (each
@@ -48,7 +47,7 @@ export function readBody(req: IncomingMessage, limit: number, into: ByteSource):
     let ended = false;
     req.once('end', () => {
       ended = true;
-      if (length > limit) return resolve({ body: EMPTY_BODY, length, overLimit: true });
+      if (length > limit) return resolve({ body: EMPTY, length, overLimit: true });
       if (buffer) {
         const whole = buffer;
         return resolve({ body: owned(whole.bytes.subarray(0, length), whole.secure, () => whole.release()), length, overLimit: false });

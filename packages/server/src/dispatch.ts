@@ -10,7 +10,7 @@ import { linkedController, sleep } from '@nomyo/core/internal';
 import { admit, requestEnded } from './admission.js';
 import { whenRequestEnds } from './response-end.js';
 import type { AnswerStreamOptions, StreamOutcome } from './answer-stream.js';
-import { EMPTY_BODY, readBody, type ReceivedBody } from './body.js';
+import { readBody, type ReceivedBody } from './body.js';
 import { authorize } from './request-headers.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
@@ -191,22 +191,21 @@ async function streamed(state: DispatchState, stream: NonNullable<RouterResponse
 }
 
 /**
- * The request's body, kept only where one is taken: a secure completion's, up to the body limit.
- * Any other request's is drained unkept (its route answers 413), so what no route reads costs no
- * memory. A secure completion without the router's API key is refused before its body is read,
- * and its connection closed: an unauthenticated client cannot make the router hold a body.
+ * The request's body, kept only where one is taken: a secure completion's that carries the
+ * router's API key, up to the body limit. Any other body is drained unkept, so what no route reads
+ * costs no memory: its route answers 413, and a completion without the key 401 (once its body is
+ * drained, so that the client reads the answer instead of a reset connection).
  */
 async function receive(state: DispatchState, req: IncomingMessage, path: string): Promise<ReceivedBody> {
   const completion = path === PATHS.secureCompletion && req.method === 'POST';
-  if (completion) {
-    try {
-      authorize(req.headers, state.apiKey);
-    } catch (err) {
-      const refusal = err as HttpError;
-      return { body: EMPTY_BODY, length: 0, overLimit: false, refused: new HttpError(refusal.status, refusal.detail, { ...refusal.headers, Connection: 'close' }) };
-    }
+  let refused: HttpError | undefined;
+  try {
+    if (completion) authorize(req.headers, state.apiKey);
+  } catch (err) {
+    refused = err as HttpError;
   }
-  return readBody(req, completion ? state.bodyLimit : 0, state.buffers.bodies);
+  const received = await readBody(req, completion && !refused ? state.bodyLimit : 0, state.buffers.bodies);
+  return refused ? { ...received, refused } : received;
 }
 
 export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
