@@ -219,6 +219,8 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     received = await receive(state, req, path);
   } catch {
     req.socket.destroy(); // the peer went away mid-body: nobody to answer
+    // Still a request: its line and metrics say it was dropped (status 0), as an aborted one's do.
+    requestEnded(state, facts, 0, 'aborted');
     return;
   }
   facts.bytesIn = received.length;

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SecureCompletionClient } from '@nomyo/core';
 import { HEADERS, PACKAGE_CONTENT_TYPE, PATHS, parseServerKey, sealRequestV2, serializePackage } from '@nomyo/core/protocol';
-import { createServer, startServer, type NomyoServer, type ServerOptions } from '../src/index.js';
+import { createServer, startServer, type LogEvent, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,6 +81,18 @@ describe('bodies nobody is entitled to send', () => {
       const record = server.requests.at(-1)!;
       expect([record.bodyLength, record.body.length]).toEqual([body.length, 0]);
     }
+  });
+
+  it('an upload abandoned mid-body is logged and counted as dropped', async () => {
+    const lines: LogEvent[] = [];
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, onLog: (e) => e.request && lines.push(e) });
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST ${PATHS.secureCompletion} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n` + 'x'.repeat(1000));
+    await sleep(100);
+    socket.destroy();
+    await expect.poll(() => lines.map((e) => [e.level, e.message]), { timeout: 5000 }).toEqual([['warn', `POST ${PATHS.secureCompletion} aborted`]]);
+    expect(await (await fetch(server.url + '/metrics')).text()).toMatch(/^nomyo_requests_total\{[^}]*status="0"[^}]*\} 1$/m);
   });
 
   it('a request to a path that takes no body, with one, is answered 413 once it is drained, none of it kept', async () => {
