@@ -102,7 +102,6 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
         headers: req.headers,
         body: received.body,
         privateKey: state.keyPair().privateKey,
-        apiKey: state.apiKey,
         model: state.model,
         protocol: state.protocol,
         buffers: state.buffers,

@@ -14,16 +14,16 @@ import type { AnswerStreamOptions, LogFields } from './answer-stream.js';
 import { UpstreamError } from './http-error.js';
 import { heeding } from './model-abort.js';
 import { openRequest } from './open-request.js';
-import { authorize, readRequestHeaders } from './request-headers.js';
+import { readRequestHeaders } from './request-headers.js';
 import type { RouterResponse } from './respond.js';
 import type { CompletionModel, UpstreamReport } from './types.js';
 
+/** One secure completion's context. Its API key was checked before its body was read (dispatch.ts). */
 export interface SecureCompletionContext {
   headers: IncomingHttpHeaders;
   /** The request body, taken over: released once opened (or refused). */
   body: OwnedBytes;
   privateKey: CryptoKey;
-  apiKey: string | undefined;
   model: CompletionModel;
   signal: AbortSignal;
   /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */
@@ -40,7 +40,6 @@ export interface SecureCompletionContext {
 export async function handleSecureCompletion(ctx: SecureCompletionContext): Promise<RouterResponse> {
   let headers;
   try {
-    authorize(ctx.headers, ctx.apiKey);
     headers = readRequestHeaders(ctx.headers);
   } catch (err) {
     ctx.body.release();

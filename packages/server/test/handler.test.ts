@@ -50,7 +50,7 @@ const echo: CompletionModel = (request, ctx) => {
 
 function context(headers: Record<string, string>, requestBody: OwnedBytes, model: CompletionModel = echo, exclusive = true): SecureCompletionContext {
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  return { headers: lower, body: requestBody, privateKey, apiKey: 'sk-router', model, signal: new AbortController().signal, protocol: 2, buffers: routerBuffers(exclusive), streaming: { heartbeatMs: 15_000, stallMs: 60_000, onStall: () => {}, onInternalError: () => {}, onDeafModel: () => {} } };
+  return { headers: lower, body: requestBody, privateKey, model, signal: new AbortController().signal, protocol: 2, buffers: routerBuffers(exclusive), streaming: { heartbeatMs: 15_000, stallMs: 60_000, onStall: () => {}, onInternalError: () => {}, onDeafModel: () => {} } };
 }
 
 async function v2Request(payloadId: string, tier: string | undefined, request: object = CHAT) {
@@ -86,8 +86,6 @@ describe('handleSecureCompletion', () => {
   });
 
   it.each([
-    ['no API key', {}, 401],
-    ['a wrong API key', { [HEADERS.authorization]: 'Bearer nope' }, 401],
     ['no payload id', auth, 400],
     ['a tier that is none', { ...auth, [HEADERS.payloadId]: 'id-3', [HEADERS.securityTier]: 'top' }, 400],
     ['a v1 request without X-Public-Key', { ...auth, [HEADERS.payloadId]: 'id-3' }, 400],
