@@ -11,9 +11,16 @@ export interface ReceivedBody {
   overLimit: boolean;
   /** Refused whatever it holds (a secure completion without the API key: drained unkept): what to answer. */
   refused?: HttpError | undefined;
+  /** A body the client announced and was not asked to send (Expect: 100-continue). */
+  unsent?: boolean;
 }
 
 const EMPTY = owned(new Uint8Array(0), false, () => {});
+
+/** A body announced and left unsent (see {@link ReceivedBody.unsent}). */
+export function unsentBody(overLimit: boolean, refused: HttpError | undefined): ReceivedBody {
+  return { body: EMPTY, length: 0, overLimit, refused, unsent: true };
+}
 
 /**
  * Reads the whole body into one buffer from `into`, sized by Content-Length when it is given (each

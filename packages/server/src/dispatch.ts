@@ -10,7 +10,7 @@ import { linkedController, sleep } from '@nomyo/core/internal';
 import { admit, requestEnded } from './admission.js';
 import { whenRequestEnds } from './response-end.js';
 import type { AnswerStreamOptions, StreamOutcome } from './answer-stream.js';
-import { readBody, type ReceivedBody } from './body.js';
+import { readBody, unsentBody, type ReceivedBody } from './body.js';
 import { authorize } from './request-headers.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
@@ -75,7 +75,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
   }
   /** The other routes take no body: one was drained unkept (see receive). */
   const noBody = () => {
-    if (received.length > 0) throw new HttpError(413, 'this request takes no body', { Connection: 'close' });
+    if (received.length > 0 || received.unsent) throw new HttpError(413, 'this request takes no body', { Connection: 'close' });
   };
   switch (record.path) {
     case HEALTH_PATH:
@@ -195,7 +195,7 @@ async function streamed(state: DispatchState, stream: NonNullable<RouterResponse
  * costs no memory: its route answers 413, and a completion without the key 401 (once its body is
  * drained, so that the client reads the answer instead of a reset connection).
  */
-async function receive(state: DispatchState, req: IncomingMessage, path: string): Promise<ReceivedBody> {
+async function receive(state: DispatchState, req: IncomingMessage, res: ServerResponse, path: string): Promise<ReceivedBody> {
   const completion = path === PATHS.secureCompletion && req.method === 'POST';
   let refused: HttpError | undefined;
   try {
@@ -203,8 +203,22 @@ async function receive(state: DispatchState, req: IncomingMessage, path: string)
   } catch (err) {
     refused = err as HttpError;
   }
-  const received = await readBody(req, completion && !refused ? state.bodyLimit : 0, state.buffers.bodies);
+  const limit = completion && !refused ? state.bodyLimit : 0;
+  // A client that waits to be told to send its body (Expect: 100-continue, as curl does for large
+  // ones) is told so only where the body is wanted: else it sends none, and gets its answer at once
+  // (Node closes the connection after an answer sent without the 100).
+  if (req.headers.expect !== undefined && hasBody(req)) {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (limit === 0 || declared > limit) return unsentBody(limit > 0, refused);
+    res.writeContinue();
+  }
+  const received = await readBody(req, limit, state.buffers.bodies);
   return refused ? { ...received, refused } : received;
+}
+
+/** Whether the request's framing announces a body (a chunked one, or a Content-Length above 0). */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
 export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -215,7 +229,7 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   if (!admit(state, res, facts)) return;
   let received: ReceivedBody;
   try {
-    received = await receive(state, req, path);
+    received = await receive(state, req, res, path);
   } catch {
     req.socket.destroy(); // the peer went away mid-body: nobody to answer
     // Still a request: its line and metrics say it was dropped (status 0), as an aborted one's do.

@@ -158,6 +158,8 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => void dispatch(state, req, res);
   const limits = listenerOptions(options);
   const httpServer = options.tls ? https.createServer({ ...limits, cert: options.tls.cert, key: tlsKey(options.tls.key) }, listener) : http.createServer(limits, listener);
+  // Expect: 100-continue is answered in dispatch (receive): the continue only where a body is wanted.
+  httpServer.on('checkContinue', listener);
   const metricsServer = separateMetrics ? metricsListener(metrics!) : undefined;
   const drain = new Drain(httpServer, closing);
 

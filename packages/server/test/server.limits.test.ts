@@ -110,6 +110,57 @@ describe('bodies nobody is entitled to send', () => {
   });
 });
 
+describe('Expect: 100-continue (curl sends it for large bodies)', () => {
+  /** Sends the headers of a request that waits to be told to send its body; resolves once the router has answered something. */
+  async function expecting(head: string): Promise<{ socket: net.Socket; reply: () => string; closed: Promise<number> }> {
+    const raw = await rawConnection(Number(new URL(server!.url).port));
+    raw.socket.write(`${head}\r\nHost: x\r\nExpect: 100-continue\r\n\r\n`);
+    await expect.poll(raw.reply, { timeout: 5000 }).toMatch(/\r\n\r\n/);
+    return raw;
+  }
+
+  it('refuses a body nobody is entitled to send before it is sent: no 100 Continue, the answer at once, the connection closed', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, apiKey: 'sk-router', bodyLimit: 1000, recordRequests: true });
+    const completion = `POST ${PATHS.secureCompletion} HTTP/1.1\r\nContent-Type: ${PACKAGE_CONTENT_TYPE}`;
+    const cases: Array<[string, RegExp]> = [
+      [`${completion}\r\nContent-Length: 1048576`, /^HTTP\/1\.1 401 [^]*"detail":"missing API key"/], // no API key
+      [`${completion}\r\nAuthorization: Bearer sk-router\r\nContent-Length: 1001`, /^HTTP\/1\.1 413 [^]*exceeds 1000 bytes/], // over the limit
+      [`GET /healthz HTTP/1.1\r\nContent-Length: 5`, /^HTTP\/1\.1 413 [^]*takes no body/],
+      [`GET ${PATHS.publicKey} HTTP/1.1\r\nTransfer-Encoding: chunked`, /^HTTP\/1\.1 413 [^]*takes no body/],
+    ];
+    for (const [head, answer] of cases) {
+      const { reply, closed } = await expecting(head);
+      await closed;
+      expect(reply()).toMatch(answer);
+      expect(reply()).not.toContain('100 Continue');
+      expect(server.requests.at(-1)!.bodyLength).toBe(0);
+    }
+  });
+
+  it('tells a client with the API key to send its body, and answers it', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, apiKey: 'sk-router' });
+    const { key } = await parseServerKey(server.publicKeyPem);
+    const payloadId = crypto.randomUUID();
+    const request = { model: 'm', messages: [{ role: 'user', content: 'hello' }] };
+    const { package: pkg } = await sealRequestV2(new TextEncoder().encode(JSON.stringify(request)), crypto.getRandomValues(new Uint8Array(32)), key, { payloadId, tier: undefined });
+    const body = Buffer.from(serializePackage(pkg));
+    const { socket, reply } = await expecting(
+      `POST ${PATHS.secureCompletion} HTTP/1.1\r\nAuthorization: Bearer sk-router\r\nContent-Type: ${PACKAGE_CONTENT_TYPE}\r\n${HEADERS.payloadId}: ${payloadId}\r\nContent-Length: ${body.length}`,
+    );
+    expect(reply()).toBe('HTTP/1.1 100 Continue\r\n\r\n');
+    socket.write(body);
+    await expect.poll(reply, { timeout: 5000 }).toMatch(/HTTP\/1\.1 200 OK[^]*"ciphertext"/);
+    socket.destroy();
+  });
+
+  it('a GET without a body is answered as any other', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE });
+    const { socket, reply } = await expecting(`GET /healthz HTTP/1.1`);
+    await expect.poll(reply, { timeout: 5000 }).toMatch(/^HTTP\/1\.1 200 OK[^]*"status":"ok"/);
+    socket.destroy();
+  });
+});
+
 describe('slow clients', () => {
   it('a client that takes none of a whole answer for streamStallTimeoutMs is cut off, as a stream\'s is: its place freed, a warning logged', async () => {
     const warnings: string[] = [];
