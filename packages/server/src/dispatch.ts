@@ -212,6 +212,9 @@ async function receive(state: DispatchState, req: IncomingMessage, res: ServerRe
     if (limit === 0 || declared > limit) return unsentBody(limit > 0, refused);
     res.writeContinue();
   }
+  // A body drained unkept is no work for the router: its place goes to another request, so that slow
+  // senders of bodies nobody takes cannot hold every place until the request timeout.
+  if (limit === 0 && hasBody(req)) state.limit.release(res);
   const received = await readBody(req, limit, state.buffers.bodies);
   return refused ? { ...received, refused } : received;
 }

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SecureCompletionClient } from '@nomyo/core';
+import { SecureChatCompletion, SecureCompletionClient } from '@nomyo/core';
 import { HEADERS, PACKAGE_CONTENT_TYPE, PATHS, parseServerKey, sealRequestV2, serializePackage } from '@nomyo/core/protocol';
 import { createServer, startServer, type LogEvent, type NomyoServer, type ServerOptions } from '../src/index.js';
 import { VECTOR_KEY_FILE } from './helpers.js';
@@ -67,6 +67,22 @@ describe('maxConcurrent', () => {
     expect(statuses).toEqual([404, 404, 404]);
     const metrics = await (await fetch(server.url + '/metrics')).text();
     expect(/^nomyo_requests_in_flight (\d+)$/m.exec(metrics)?.[1]).toBe('1'); // this scrape
+  });
+
+  it('a slow sender of a body nobody takes holds no place: a client with the API key gets through meanwhile, and the sender its answer', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, apiKey: 'sk-router', maxConcurrent: 2 });
+    const port = Number(new URL(server.url).port);
+    const senders = await Promise.all([0, 1, 2].map(() => rawConnection(port)));
+    const heads = [`POST ${PATHS.secureCompletion} HTTP/1.1\r\nContent-Type: ${PACKAGE_CONTENT_TYPE}`, `POST ${PATHS.secureCompletion} HTTP/1.1\r\nAuthorization: Bearer sk-wrong`, `GET ${PATHS.publicKey} HTTP/1.1`];
+    senders.forEach(({ socket }, i) => socket.write(`${heads[i]}\r\nHost: x\r\nContent-Length: 1000\r\n\r\n` + 'x'.repeat(10)));
+    await sleep(100);
+    const client = new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, apiKey: 'sk-router', maxRetries: 0 });
+    expect((await client.create({ model: 'm', messages: [{ role: 'user', content: 'through' }] })).choices[0]?.message.content).toBe('echo: through');
+    for (const { socket, reply, closed } of senders) {
+      socket.end('x'.repeat(990));
+      await closed;
+      expect(reply()).toMatch(/^HTTP\/1\.1 (401|413) /);
+    }
   });
 });
 
