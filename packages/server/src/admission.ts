@@ -48,7 +48,7 @@ export function requestEnded(state: DispatchState, facts: RequestFacts, status: 
   const incomplete = summary.stream_outcome !== null && summary.stream_outcome !== 'complete';
   state.emit({
     level: status >= 500 || status === 0 || incomplete ? 'warn' : 'info',
-    message: `${facts.method} ${facts.path} ${status || outcome}${incomplete ? ` ${summary.stream_outcome}` : ''}`,
+    message: `${facts.method} ${facts.loggedPath} ${status || outcome}${incomplete ? ` ${summary.stream_outcome}` : ''}`,
     fields: { seq, status, ms: summary.duration_ms },
     request: summary,
   });

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { HEADERS, isPayloadId, isSecurityTier, type ProtocolVersion, type SecurityTier } from '@nomyo/core/protocol';
 import { header } from './request-headers.js';
+import { MAX_LOGGED_PATH_CHARS } from './constants.js';
 import type { StreamOutcome } from './answer-stream.js';
 import type { RequestSummary, UpstreamReport } from './types.js';
 
@@ -37,6 +38,12 @@ export class RequestFacts {
     this.tier = tier !== undefined && isSecurityTier(tier) ? tier : null;
   }
 
+  /** The path as its log line holds it: past {@link MAX_LOGGED_PATH_CHARS}, its start and its length. */
+  get loggedPath(): string {
+    if (this.path.length <= MAX_LOGGED_PATH_CHARS) return this.path;
+    return `${this.path.slice(0, MAX_LOGGED_PATH_CHARS)}…(${this.path.length} characters)`;
+  }
+
   /** Told once a stream's first record (or final record) is on its way. */
   firstRecord(): void {
     this.firstRecordSeconds ??= (performance.now() - this.arrived) / 1000;
@@ -46,7 +53,7 @@ export class RequestFacts {
     return {
       time: new Date().toISOString(),
       method: this.method,
-      path: this.path,
+      path: this.loggedPath,
       payload_id: this.payloadId,
       protocol: this.protocol,
       tier: this.tier,

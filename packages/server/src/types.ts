@@ -138,7 +138,7 @@ export interface RequestSummary {
   readonly time: string;
   /** The HTTP method. */
   readonly method: string;
-  /** The URL path, without the query string. */
+  /** The URL path, without the query string; past 256 characters cut, with its length. */
   readonly path: string;
   /** The caller's X-Payload-ID, when it is a well-formed one. */
   readonly payload_id: string | null;

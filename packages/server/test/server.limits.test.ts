@@ -177,6 +177,18 @@ describe('Expect: 100-continue (curl sends it for large bodies)', () => {
   });
 });
 
+describe('log lines', () => {
+  it('a made-up path of 10,000 characters is logged cut to its first 256, with its length, in the message and the summary', async () => {
+    const lines: LogEvent[] = [];
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, onLog: (e) => e.request && lines.push(e) });
+    const path = '/' + 'a'.repeat(9999);
+    expect((await fetch(server.url + path)).status).toBe(404);
+    await expect.poll(() => lines.length).toBe(1);
+    const logged = `/${'a'.repeat(255)}…(10000 characters)`;
+    expect([lines[0]!.message, lines[0]!.request!.path]).toEqual([`GET ${logged} 404`, logged]);
+  });
+});
+
 describe('slow clients', () => {
   it('a client that takes none of a whole answer for streamStallTimeoutMs is cut off, as a stream\'s is: its place freed, a warning logged', async () => {
     const warnings: string[] = [];
