@@ -6,10 +6,9 @@ export const PROCESSING_TIME_HEADER = 'X-Processing-Time-Ms';
 export const DEFAULT_HOST = '127.0.0.1';
 /** Bytes in a MiB, for limits said in MiB. */
 export const MIB = 1024 * 1024;
-/** Request bodies above this get 413: base64 of a 10 MiB plaintext is ~14 MiB, so this leaves room. */
 /** The longest path a request's log line holds whole: a made-up one may be as long as Node's header limit (16 KiB). */
 export const MAX_LOGGED_PATH_CHARS = 256;
-
+/** Request bodies above this get 413: base64 of a 10 MiB plaintext is ~14 MiB, so this leaves room. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 300_000;
 /** A streamed answer whose client takes nothing for this long is cut off: nginx's send_timeout, for a router reached directly. */
