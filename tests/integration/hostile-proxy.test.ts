@@ -223,3 +223,19 @@ describe('stripping X-Nomyo-Protocol from the key response (a downgrade to v1)',
     expect(secureRequests(router)[0]!.headers['x-public-key']).toBeDefined();
   });
 });
+
+describe('padding the key response', () => {
+  it('the key is kept as its PEM alone, made anew; a response over 64 KiB is refused', async () => {
+    const routerPem = (await clientFor(router).client.fetchServerPublicKey()).pem;
+    proxy.hooks.answer = (answer, request) => {
+      if (request.path === KEY_PATH) answer.body = Buffer.concat([Buffer.from('\x1b]0;owned\x07'), Buffer.alloc(32 * 1024, ' '), answer.body, Buffer.from('\x1b[2J')]);
+    };
+    const key = await viaProxy().client.fetchServerPublicKey();
+    expect(key.pem).toBe(routerPem);
+    expect(key.pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n$/);
+    proxy.hooks.answer = (answer, request) => {
+      if (request.path === KEY_PATH) answer.body = Buffer.concat([answer.body, Buffer.alloc(64 * 1024, ' ')]);
+    };
+    await expect(viaProxy().client.fetchServerPublicKey()).rejects.toThrow(SecurityError);
+  });
+});

@@ -11,6 +11,14 @@
 export const LARGE_BODY_BYTES = 64 * 1024;
 
 /**
+ * The most a response's Content-Length reserves before that much of the body has come: it is only
+ * the sender's word, and a buffer of secure memory is locked as it is taken. Beyond it, the buffer
+ * grows to the declared length once this much has arrived (one copy of this size, for bodies larger
+ * than any the benchmarks send).
+ */
+export const FIRST_BODY_BUFFER_BYTES = 16 * 1024 * 1024;
+
+/**
  * A JSON string of this many characters (or more) is long: set aside from JSON.stringify and
  * JSON.parse and copied straight between its string and the bytes. A body shorter than this holds
  * no long string, so it is parsed whole.

@@ -42,7 +42,8 @@ function pemBytesToDer(pem: Uint8Array, label: PemLabel): Bytes {
     return der;
   } catch (err) {
     der?.fill(0);
-    throw err;
+    // The decoder speaks of packages, whose base64 it mostly reads.
+    throw err instanceof SecurityError ? new SecurityError(`not a PEM ${label}: its base64 is invalid`) : err;
   } finally {
     body.fill(0);
   }

@@ -2,7 +2,7 @@
  * The router's public key: validated on arrival, cached, refreshed after a TTL or on demand.
  * Concurrent callers share one fetch, so a burst of first requests makes one round trip.
  */
-import { pemToDer } from '../crypto/pem.js';
+import { derToPem, pemToDer } from '../crypto/pem.js';
 import { spkiFingerprint } from '../crypto/fingerprint.js';
 import { importRsaPublicKey, modulusBits } from '../crypto/rsa.js';
 import type { ProtocolVersion } from '../protocol/constants.js';
@@ -13,7 +13,7 @@ import { SecurityError } from '../errors.js';
 export interface ServerKey {
   /** RSA-OAEP-SHA256 public key that requests are sealed to. */
   readonly key: CryptoKey;
-  /** SPKI PEM, as the router served it. */
+  /** SPKI PEM, made anew from the key's DER: nothing else of what the router served is kept. */
   readonly pem: string;
   /** Hex SHA-256 of the SPKI DER. */
   readonly fingerprint: string;
@@ -32,7 +32,7 @@ export async function parseServerKey(pem: string, protocolHeader?: string | null
   const der = pemToDer(pem, 'PUBLIC KEY');
   const key = await importRsaPublicKey(der);
   const protocols = Object.freeze([...parseProtocolHeader(protocolHeader)]);
-  return Object.freeze({ key, pem, fingerprint: await spkiFingerprint(der), bits: modulusBits(key), protocols });
+  return Object.freeze({ key, pem: derToPem(der, 'PUBLIC KEY'), fingerprint: await spkiFingerprint(der), bits: modulusBits(key), protocols });
 }
 
 export class ServerKeyCache {

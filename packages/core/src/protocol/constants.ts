@@ -148,6 +148,8 @@ export const PAYLOAD_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
  * nothing larger is read into memory. Error bodies are read only as far as their `detail` needs.
  */
 export const MAX_ANSWER_BODY_BYTES = 128 * 1024 * 1024;
+/** The largest router key response read: an RSA-16384 key's PEM is some 3 KiB. */
+export const MAX_KEY_BODY_BYTES = 64 * 1024;
 /** At most this much of an error response's body is read. */
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 

@@ -3,7 +3,7 @@
  * linked to the caller's signal. Redirects are refused, bodies are read up to a cap, and network
  * failures become typed errors.
  */
-import { MAX_ANSWER_BODY_BYTES, MAX_ERROR_BODY_BYTES } from '../protocol/constants.js';
+import { MAX_ANSWER_BODY_BYTES, MAX_ERROR_BODY_BYTES, MAX_KEY_BODY_BYTES } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';
 import type { ByteSource, OwnedBytes } from '../memory/owned-bytes.js';
 import { heedAbort } from './abort.js';
@@ -39,12 +39,12 @@ export interface ExchangeOptions {
   ownFetch?: boolean;
 }
 
-/** Runs `fetch` and reads the body as text, all under one deadline. */
+/** Runs `fetch` for the router's key and reads the body as text (a key's, or an error's), all under one deadline. */
 export async function exchange(fetchFn: FetchFn, url: string, init: RequestInit, opts: ExchangeOptions): Promise<Exchange> {
   return run(fetchFn, url, init, opts, async (response, ok, deadline) => ({
     status: response.status,
     headers: response.headers,
-    text: await readText(response, ok ? MAX_ANSWER_BODY_BYTES : MAX_ERROR_BODY_BYTES, !ok, bodySignal(opts, deadline)),
+    text: await readText(response, ok ? MAX_KEY_BODY_BYTES : MAX_ERROR_BODY_BYTES, !ok, bodySignal(opts, deadline)),
   }));
 }
 

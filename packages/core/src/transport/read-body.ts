@@ -1,7 +1,7 @@
 /** Reading a response body under a cap: as text (error bodies), or as bytes into one buffer (packages). */
 import { SecurityError } from '../errors.js';
 import { head, type ByteSource, type OwnedBytes } from '../memory/owned-bytes.js';
-import { LARGE_BODY_BYTES } from '../sizes.js';
+import { FIRST_BODY_BUFFER_BYTES, LARGE_BODY_BYTES } from '../sizes.js';
 
 const decoder = new TextDecoder();
 
@@ -13,8 +13,10 @@ const decoder = new TextDecoder();
 export async function readText(response: Response, limit: number, truncate: boolean, signal?: AbortSignal): Promise<string> {
   const declared = Number(response.headers.get('content-length') ?? NaN);
   // HTTP framing holds the body to its Content-Length: the runtime's own reader is then safe and
-  // fastest. It locks the body, though, which could then not be cancelled: not with a `signal`.
-  if (declared <= limit && signal === undefined) return response.text();
+  // fastest. It locks the body, though, which could then not be cancelled: not with a `signal`. And
+  // not for an encoded body: fetch undoes a Content-Encoding, so a few hundred bytes of brotli on
+  // the wire could become gigabytes of text (Content-Length counts the encoded bytes).
+  if (declared <= limit && signal === undefined && !encoded(response)) return response.text();
   if (declared > limit && !truncate) {
     await response.body?.cancel().catch(() => undefined);
     throw tooLarge(limit);
@@ -50,12 +52,19 @@ export async function readText(response: Response, limit: number, truncate: bool
   return decoder.decode(all);
 }
 
+/** Whether the body came with a Content-Encoding that fetch undoes (anything but `identity`). */
+function encoded(response: Response): boolean {
+  const encoding = response.headers.get('content-encoding');
+  return encoding !== null && encoding.trim().toLowerCase() !== 'identity';
+}
+
 /**
  * Reads `response`'s body as bytes into one buffer taken from `into`, at most `limit` bytes: no text,
  * no second copy. Beyond the limit, or on any failure, the buffer is released, the body cancelled, and
- * a SecurityError (or the failure) thrown. Content-Length only sizes the buffer: a body that turns out
- * longer (a Content-Encoding the runtime undid) grows it, up to `limit`; a declared length above
- * `limit` is refused before anything is read. Without one, the first buffer is LARGE_BODY_BYTES.
+ * a SecurityError (or the failure) thrown. Content-Length only sizes the buffer, and up to
+ * FIRST_BODY_BUFFER_BYTES until that much has come: a body that turns out longer (a Content-Encoding
+ * the runtime undid) grows it, up to `limit`; a declared length above `limit` is refused before
+ * anything is read. Without one, the first buffer is LARGE_BODY_BYTES.
  * Once `signal` aborts, the body is cancelled and its buffer released.
  * @returns the body, which the caller releases.
  */
@@ -67,18 +76,21 @@ export async function readBodyBytes(response: Response, limit: number, into: Byt
   }
   if (!response.body) return into.take(0);
   const reader = heedingReader(response.body, signal);
-  let buffer = into.take(Number.isSafeInteger(declared) && declared >= 0 ? declared : Math.min(limit, LARGE_BODY_BYTES));
+  const sized = Number.isSafeInteger(declared) && declared >= 0;
+  let buffer = into.take(sized ? Math.min(declared, FIRST_BODY_BUFFER_BYTES) : Math.min(limit, LARGE_BODY_BYTES));
   let length = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (length + value.length > buffer.bytes.length) {
-        if (length + value.length > limit) {
+      const needed = length + value.length;
+      if (needed > buffer.bytes.length) {
+        if (needed > limit) {
           await reader.cancel();
           throw tooLarge(limit);
         }
-        const larger = into.take(Math.min(limit, Math.max(buffer.bytes.length * 2, length + value.length)));
+        // The declared length once the body has come this far; else (a Content-Encoding the runtime undid) twice the buffer.
+        const larger = into.take(sized && declared >= needed ? declared : Math.min(limit, Math.max(buffer.bytes.length * 2, needed)));
         larger.bytes.set(buffer.bytes.subarray(0, length));
         buffer.release();
         buffer = larger;

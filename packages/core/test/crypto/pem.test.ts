@@ -25,9 +25,14 @@ describe('PEM as bytes', () => {
 
   it('refuses what the text form refuses: no block, no END line, bad base64', () => {
     const good = readFileSync(join(KEYFILES_DIR, 'public.pem'), 'utf8');
-    for (const bad of [good.replace('BEGIN', 'BEGUN'), good.replace('-----END PUBLIC KEY-----', ''), good.replace(/\n[A-Za-z]/, '\n!')]) {
-      expect(() => pemToDer(bad, 'PUBLIC KEY')).toThrow(SecurityError);
-      expect(() => pemToDer(bytes(bad), 'PUBLIC KEY')).toThrow(SecurityError);
+    const cases: Array<[string, string]> = [
+      [good.replace('BEGIN', 'BEGUN'), 'not a PEM PUBLIC KEY'],
+      [good.replace('-----END PUBLIC KEY-----', ''), 'not a PEM PUBLIC KEY'],
+      [good.replace(/\n[A-Za-z]/, '\n!'), 'not a PEM PUBLIC KEY: its base64 is invalid'],
+    ];
+    for (const [bad, message] of cases) {
+      expect(() => pemToDer(bad, 'PUBLIC KEY')).toThrow(new SecurityError(message));
+      expect(() => pemToDer(bytes(bad), 'PUBLIC KEY')).toThrow(new SecurityError(message));
     }
   });
 

@@ -2,10 +2,13 @@ import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBodyBytes } from '../../src/transport/read-body.js';
+import { readBodyBytes, readText } from '../../src/transport/read-body.js';
 import { owned, type ByteSource } from '../../src/memory/owned-bytes.js';
+import { FIRST_BODY_BUFFER_BYTES } from '../../src/sizes.js';
 
 const big = randomBytes(300_000);
+/** 8 MiB of text that gzip makes 8 KiB of: a Content-Length of 8 KiB, and 8 MiB once fetch has undone it. */
+const bomb = gzipSync(Buffer.alloc(8 << 20, 'a'));
 let server: Server;
 let url: string;
 
@@ -20,6 +23,15 @@ beforeAll(async () => {
     } else if (path === '/gzip') {
       const packed = gzipSync(big);
       res.writeHead(200, { 'Content-Length': packed.length, 'Content-Encoding': 'gzip' }).end(packed);
+    } else if (path === '/bomb') res.writeHead(200, { 'Content-Length': bomb.length, 'Content-Encoding': 'gzip' }).end(bomb);
+    else if (path === '/declared-large') {
+      // Says 4 MiB more than the first buffer, sends one KiB, and hangs up.
+      res.writeHead(200, { 'Content-Length': FIRST_BODY_BUFFER_BYTES + (4 << 20) });
+      res.write(Buffer.alloc(1024));
+      setTimeout(() => res.destroy(), 50);
+    } else if (path === '/large') {
+      const body = Buffer.alloc(FIRST_BODY_BUFFER_BYTES + (4 << 20), 7);
+      res.writeHead(200, { 'Content-Length': body.length }).end(body);
     } else if (path === '/empty') res.writeHead(200, { 'Content-Length': 0 }).end();
     else res.writeHead(404).end();
   });
@@ -71,6 +83,19 @@ describe('readBodyBytes', () => {
     if (path === '/length') expect(source.sizes).toEqual([]); // refused on the declared length alone
   });
 
+  it('a declared length reserves at most FIRST_BODY_BUFFER_BYTES until that much has come, then grows straight to it', async () => {
+    const lying = tracked();
+    await expect(readBodyBytes(await fetch(`${url}/declared-large`), 64 << 20, lying)).rejects.toThrow();
+    expect(lying.sizes).toEqual([FIRST_BODY_BUFFER_BYTES]);
+    expect(lying.live.size).toBe(0);
+    const honest = tracked();
+    const body = await readBodyBytes(await fetch(`${url}/large`), 64 << 20, honest);
+    expect(honest.sizes).toEqual([FIRST_BODY_BUFFER_BYTES, FIRST_BODY_BUFFER_BYTES + (4 << 20)]);
+    expect(body.bytes.length).toBe(FIRST_BODY_BUFFER_BYTES + (4 << 20));
+    expect(body.bytes.every((b) => b === 7)).toBe(true);
+    body.release();
+  });
+
   it('reads exactly at the limit (a declared length counts as the body\'s, as readText has it)', async () => {
     for (const path of ['/length', '/chunked']) {
       const body = await readBodyBytes(await fetch(url + path), big.length, tracked()).catch((e: Error) => {
@@ -78,5 +103,13 @@ describe('readBodyBytes', () => {
       });
       expect(body.bytes.length).toBe(big.length);
     }
+  });
+});
+
+describe('readText', () => {
+  it('holds an encoded body to the limit once fetch has undone it: Content-Length counts the encoded bytes', async () => {
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    expect(await readText(await fetch(`${url}/bomb`), 64 * 1024, true)).toBe('a'.repeat(64 * 1024)); // an error body: cut
+    await expect(readText(await fetch(`${url}/bomb`), 64 * 1024, false)).rejects.toThrow(/exceeds/); // a key: refused
   });
 });
