@@ -158,4 +158,25 @@ describe('a router whose key changed', () => {
       await server.close();
     }
   });
+
+  it('concurrent calls sealed to the old key all get through: one that finds the new key already fetched retries with it', async () => {
+    const server = await startTestServer();
+    try {
+      // The first request goes at once; the others reach the router once it has answered it and the
+      // client has fetched the new key (as on a slower network).
+      let posts = 0;
+      const fetch = async (input: string, init: RequestInit) => {
+        if (init.method === 'POST' && posts++ > 0 && posts <= 10) await new Promise((resolve) => setTimeout(resolve, 400));
+        return globalThis.fetch(input, init);
+      };
+      const client = clientFor(server, { fetch });
+      await client.client.fetchServerPublicKey();
+      await server.rotateKey();
+      const answers = await Promise.allSettled(Array.from({ length: 9 }, () => client.create(hello)));
+      expect(answers.map((a) => a.status)).toEqual(Array(9).fill('fulfilled'));
+      expect(server.stats.publicKeyFetches).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -124,6 +124,23 @@ describe('retries, timeouts and aborts', () => {
     }
   });
 
+  it("the router key's fetch is retried as one of the call's attempts, never within them, and waited for only within the call's timeout", async () => {
+    const keyServer = await startTestServer({ interceptor: (req) => (req.path === '/pki/public_key' ? keyAnswer() : undefined) });
+    let keyAnswer = (): InterceptAction | undefined => ({ status: 503, headers: { 'Retry-After': '0' } });
+    try {
+      await expect(clientFor(keyServer, { maxRetries: 2 }).create(hello)).rejects.toBeInstanceOf(ServiceUnavailableError);
+      expect(keyServer.requests.filter((r) => r.path === '/pki/public_key')).toHaveLength(3); // each attempt's one fetch, not 3 × 3
+      keyAnswer = () => ({ delayMs: 5000 });
+      const started = Date.now();
+      const err = await clientFor(keyServer, { maxRetries: 0 }).create(hello, { timeout: 300 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(APIConnectionTimeoutError);
+      expect((err as Error).message).toBe('no router key within 300 ms');
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await keyServer.close({ drainTimeoutMs: 0 });
+    }
+  });
+
   it('refused connections and unknown hosts are APIConnectionError', async () => {
     const closedPort = await new Promise<number>((resolve) => {
       const probe = createTcpServer().listen(0, '127.0.0.1', () => {

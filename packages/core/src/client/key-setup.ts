@@ -26,6 +26,8 @@ export interface KeyState {
   source: ClientKeySource;
   holder: ClientKeyHolder;
   serverKeys: ServerKeyCache;
+  /** The router's key outside a request (which retries its fetch as one of its attempts), with a request's retries. */
+  routerKey: () => Promise<ServerKey>;
 }
 
 interface Transport {
@@ -67,7 +69,7 @@ export function createKeyState(options: SecureCompletionClientOptions, t: Transp
     followed = key.fingerprint;
     return key;
   }, ttl);
-  return { source, holder, serverKeys };
+  return { source, holder, serverKeys, routerKey: () => withRetries(() => serverKeys.get(), t.maxRetries) };
 }
 
 /**
@@ -82,11 +84,12 @@ function keyChanged(origin: string, before: string, after: string): string {
   );
 }
 
-/** GET the router's key, retrying 429, 503 and connection failures like any request. */
+/**
+ * GET the router's key, once: whoever waits for it retries it (a request as one of its attempts,
+ * request-flow.ts; fetchServerPublicKey as a request), so that retries never nest.
+ */
 async function fetchServerKey(t: Transport): Promise<ServerKey> {
-  return withRetries(async () => {
-    const response = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout, ownFetch: t.ownFetch });
-    if (response.status !== 200) throw errorFromStatus(response.status, response.text, response.headers);
-    return parseServerKey(response.text, response.headers.get(HEADERS.protocol));
-  }, t.maxRetries);
+  const response = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout, ownFetch: t.ownFetch });
+  if (response.status !== 200) throw errorFromStatus(response.status, response.text, response.headers);
+  return parseServerKey(response.text, response.headers.get(HEADERS.protocol));
 }

@@ -8,11 +8,11 @@
 import { HEADERS, type ProtocolVersion, type SecurityTier } from '../protocol/constants.js';
 import type { ClientKeyHolder } from '../keys/key-holder.js';
 import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js';
-import type { ServerKeyCache } from '../keys/server-key.js';
+import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import type { SecureByteContext } from '../memory/context.js';
 import type { OwnedBytes } from '../memory/owned-bytes.js';
 import { InvalidRequestError } from '../errors.js';
-import { followSignal, untilAborted } from '../transport/abort.js';
+import { followSignal, untilAborted, untilTimeout } from '../transport/abort.js';
 import { checkApiKeyFormat, checkPayloadId, checkSecurityTier } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
@@ -49,6 +49,8 @@ export class Call {
   readonly tier: SecurityTier | undefined;
   readonly timeout: number;
   readonly signal: AbortSignal | undefined;
+  /** The fingerprint of the router key its latest attempt was sealed to (see withRetriesAndKeyRefresh). */
+  sealedTo: string | undefined;
   readonly #link: { release(): void };
   #first: OwnedBytes | undefined;
 
@@ -107,11 +109,20 @@ export async function protect(ctx: RequestContext, call: Call): Promise<Protecti
   // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
   // `protocol: 1` knows it needs the pair before the key response: both are made side by side.
   const v1Keys = ctx.protocol === 1 ? ctx.keys.current() : undefined;
-  const [serverKey, keys] = await untilAborted(Promise.all([ctx.serverKeys.get(), v1Keys]), call.signal);
+  const [serverKey, keys] = await untilAborted(Promise.all([routerKey(call, ctx.serverKeys.get()), v1Keys]), call.signal);
+  call.sealedTo = serverKey.fingerprint;
   const version = chooseProtocol(ctx.protocol, serverKey, ctx.routerUrl);
   if (version === 2) return v2Protection(await ctx.requestKeys.v2.take(serverKey.key, call.secure), { payloadId: call.payloadId, tier: call.tier });
   const packageKey = ctx.requestKeys.v1.take(serverKey.key, call.secure);
   return v1Protection(await packageKey, keys ?? (await untilAborted(ctx.keys.current(), call.signal)));
+}
+
+/**
+ * The router's key as one attempt of `call` waits for it: within the call's timeout (the fetch, shared
+ * by concurrent calls, runs under the client's). Fetched once: the call's retries retry it.
+ */
+function routerKey(call: Call, key: Promise<ServerKey>): Promise<ServerKey> {
+  return untilTimeout(key, call.timeout, 'router key');
 }
 
 /** Runs `attempt` with the retries and the one key refresh of a call (see above). */
@@ -123,8 +134,11 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
     } catch (err) {
       if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed) throw err;
       keyRefreshed = true;
-      const before = ctx.serverKeys.peek()?.fingerprint;
-      if ((await untilAborted(ctx.serverKeys.refresh(), call.signal)).fingerprint === before) throw err;
+      // Against the key this attempt was sealed to: a concurrent call may have fetched the new one
+      // already, and then it is used without another fetch.
+      const cached = ctx.serverKeys.peek();
+      const key = cached && cached.fingerprint !== call.sealedTo ? cached : await untilAborted(routerKey(call, ctx.serverKeys.refresh()), call.signal);
+      if (key.fingerprint === call.sealedTo) throw err;
       return attempt();
     }
   };

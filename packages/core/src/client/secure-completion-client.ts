@@ -85,6 +85,7 @@ export class SecureCompletionClient {
   readonly #keys: ClientKeyHolder;
   readonly #keySource: ClientKeySource;
   readonly #serverKeys: ServerKeyCache;
+  readonly #routerKey: () => Promise<ServerKey>;
   readonly #requestKeys = new NextRequestKeys();
   #disposed = false;
 
@@ -102,19 +103,12 @@ export class SecureCompletionClient {
     this.#wire = { fetch, routerUrl: this.routerUrl, ownFetch: options.fetch === undefined };
     this.#onWarning = options.onWarning ?? (() => {});
     this.#memoryOption = options.secureMemory;
-    const keys = createKeyState(options, {
-      routerUrl: this.routerUrl,
-      protocol: this.protocol,
-      keySize: this.keySize,
-      timeout: this.timeout,
-      maxRetries: this.maxRetries,
-      fetch,
-      ownFetch: this.#wire.ownFetch,
-      onWarning: this.#onWarning,
-    });
+    const { routerUrl, protocol, keySize, timeout, maxRetries } = this;
+    const keys = createKeyState(options, { routerUrl, protocol, keySize, timeout, maxRetries, fetch, ownFetch: this.#wire.ownFetch, onWarning: this.#onWarning });
     this.#keySource = keys.source;
     this.#keys = keys.holder;
     this.#serverKeys = keys.serverKeys;
+    this.#routerKey = keys.routerKey;
     if (this.routerUrl.startsWith('http:')) {
       this.#onWarning(`allowHttp: requests to ${this.routerUrl} travel over plain HTTP; the API key and headers are readable on the network`);
     }
@@ -131,7 +125,7 @@ export class SecureCompletionClient {
    */
   async fetchServerPublicKey(): Promise<ServerKey> {
     this.#assertUsable();
-    return this.#serverKeys.get();
+    return this.#routerKey();
   }
 
   /**
@@ -180,7 +174,7 @@ export class SecureCompletionClient {
   /** Serializes and seals `payload` to the router's key as a v1 package. Returns the package object. */
   async encryptPayload(payload: object): Promise<EncryptedPackage> {
     this.#assertUsable();
-    const serverKey = await this.#serverKeys.get();
+    const serverKey = await this.#routerKey();
     const secure = await this.#secureBytes();
     return secure.use(serializePayload(payload, secure), (bytes) => sealPackage(bytes as Bytes, serverKey.key));
   }
