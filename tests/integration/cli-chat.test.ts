@@ -128,6 +128,22 @@ describe('nomyo chat', () => {
     }
   });
 
+  it('a stream that ends in an error ends its line first: the error is on a line of its own', async () => {
+    const failing = await startTestServer({
+      model: async function* () {
+        yield { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'partial' }, finish_reason: null }] };
+        throw new UpstreamError(502, 'generic', { message: 'the backend fell over', type: 'server_error', code: null, status: 502 });
+      },
+    });
+    try {
+      const result = (await nomyo(['chat', 'hi', '--url', failing.url, '--allow-http', '--quiet'])) as { code?: number; stdout: string; stderr: string };
+      expect([result.code, result.stdout]).toEqual([1, 'partial\n']);
+      expect(result.stderr).toMatch(/^error: \w*Error \(ERR_NOMYO_[A-Z_]+\): .*the backend fell over/);
+    } finally {
+      await failing.close();
+    }
+  });
+
   it('never prints escape sequences from a streamed answer, even split across chunks', async () => {
     const pieces = ['ok\x1b', ']0;owned\x07', '\x1b[', '2J', 'done\u202e\u009b', '2J\r', '\nend'];
     const hostile = await startTestServer({

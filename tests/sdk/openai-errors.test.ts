@@ -58,6 +58,15 @@ describe('router errors become the SDK error classes', () => {
     expectNoPlaintextOnWire(server, [SECRET]);
   });
 
+  it.each([201, 204, 299, 600])('%i, neither an answer nor an error, is an APIError 502, never a completion', async (status) => {
+    script = () => ({ status, body: status === 204 ? undefined : { detail: 'Created: all good' } });
+    const err = await openai.chat.completions.create({ model: 'echo', messages }, { maxRetries: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((err as Error).message).toContain(`the router answered ${status}, which is neither an answer nor an error`);
+    expect(completionRequests(server)).toHaveLength(1);
+  });
+
   it('401 from a wrong API key is AuthenticationError', async () => {
     const wrong = new OpenAI({ baseURL: PLACEHOLDER_BASE_URL, apiKey: 'sk-wrong', fetch: secureFetchFor(server) });
     const err = await wrong.chat.completions.create({ model: 'echo', messages }).catch((e: unknown) => e);

@@ -72,9 +72,13 @@ export async function chat(argv: string[]): Promise<number> {
     } else {
       const stream = await client.create({ ...params, stream: true });
       const out = new TerminalText((text) => process.stdout.write(text));
-      for await (const chunk of stream) out.write(chunk.choices[0]?.delta.content ?? '');
-      out.end();
-      process.stdout.write('\n');
+      try {
+        for await (const chunk of stream) out.write(chunk.choices[0]?.delta.content ?? '');
+      } finally {
+        // The answer's line ends however the stream did: an error goes on a line of its own.
+        out.end();
+        process.stdout.write('\n');
+      }
       metadata = stream._metadata;
     }
     if (!values.quiet) {

@@ -167,21 +167,26 @@ function routerUrlOption(baseUrl: string | undefined, routerUrl: string | undefi
  * sealed error keeps the model server's type and code (`context_length_exceeded`), so the SDK's
  * `err.type` and `err.code` are the ones it would have given; otherwise they come from the status.
  */
-function errorBody(err: APIError): unknown {
-  const message = err.detail ?? `the router answered ${err.status}`;
+function errorBody(err: APIError, message = err.detail ?? `the router answered ${err.status}`): unknown {
   const type = err.error?.type || errorType(err.status);
   // A sealed error's code is the model server's, null included (api.openai.com's own `code: null`).
   return { error: { message, type, param: null, code: err.error ? err.error.code : err.code }, detail: err.detail ?? null };
 }
 
+/**
+ * The error as a Response. A status that is no error (a router's 201, 204 or 600: never a sealed
+ * answer) becomes 502: as itself an SDK would take the error body for the completion, or the Response
+ * constructor would throw.
+ */
 function errorResponse(err: APIError, payloadId: string): Response {
-  const body = errorBody(err);
+  const isError = err.status >= 400 && err.status <= 599;
+  const body = isError ? errorBody(err) : errorBody(err, `the router answered ${err.status}, which is neither an answer nor an error`);
   const headers = new Headers({ 'content-type': 'application/json', 'x-request-id': payloadId });
   for (const name of FORWARDED_ERROR_HEADERS) {
     const value = err.headers.get(name);
     if (value !== null) headers.set(name, value);
   }
-  return new Response(JSON.stringify(body), { status: err.status, headers });
+  return new Response(JSON.stringify(body), { status: isError ? err.status : 502, headers });
 }
 
 function errorType(status: number): string {

@@ -9,6 +9,8 @@ import { SecurityError } from '../../errors.js';
 
 /** How a data line starts, its one space included (formatEvent writes it so, and upstreams do). */
 const DATA_PREFIX = 'data: ';
+/** A data line without that space. */
+const DATA_FIELD = 'data:';
 
 /** One server-sent event, as {@link EventParser} dispatches it. */
 export interface StreamEvent {
@@ -64,6 +66,8 @@ export class EventParser {
     // Nearly every line of a stream: read without splitting it into field and value.
     if (line.startsWith(DATA_PREFIX)) return this.#push(line.slice(DATA_PREFIX.length));
     if (line === '' && this.#fields) return this.#dispatch();
+    // Data without the space (the standard allows it): held to the data's limit, not the filler's.
+    if (line.startsWith(DATA_FIELD)) return this.#push(line.slice(DATA_FIELD.length));
     // A line that brings no data: a blank line that ends no event, a comment (a heartbeat), a field.
     this.#fillerChars += line.length + 1;
     if (this.#fillerChars > this.#maxFillerChars) throw new SecurityError(`malformed stream: over ${this.#maxFillerChars} characters of lines without data between two events`);
@@ -75,7 +79,7 @@ export class EventParser {
     if (field === 'event') {
       this.#name = value;
       this.#fields = true;
-    } else if (field === 'data') this.#push(value);
+    } else if (field === 'data') this.#push(value); // `data` alone: an empty line of data
     // `id`, `retry` and unknown fields: ignored, as the standard ignores unknown ones.
     return undefined;
   }

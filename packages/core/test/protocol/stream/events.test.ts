@@ -46,6 +46,11 @@ describe('EventParser', () => {
     expect(() => eventsOf(parser, [': 1234567890', '', '', 'id: 12345'])).toThrow(/over 20 characters of lines without data between two events/);
   });
 
+  it('counts data without its space as data, not as lines without data', () => {
+    const parser = new EventParser({ maxFillerChars: 20 });
+    expect(eventsOf(parser, [`data:${'x'.repeat(100)}`, ''])).toEqual([{ name: undefined, data: 'x'.repeat(100), dataLines: 1 }]);
+  });
+
   it('takes its limits as an object: a number, as it once took, is refused rather than ignored', () => {
     expect(() => new EventParser(10 as never)).toThrow(TypeError);
   });
