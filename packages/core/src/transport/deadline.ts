@@ -8,6 +8,13 @@ import { APIConnectionError, APIConnectionTimeoutError, NomyoError, StreamTrunca
 import { aborted } from './abort.js';
 import { sanitizeDetail } from './detail.js';
 
+/**
+ * How long a whole streamed answer (its final record come) waits for its body's end, at most: the
+ * end is read only to refuse what would follow, and a peer that keeps the connection open must not
+ * hold up an answer that is complete for as long as a token may take.
+ */
+const WHOLE_ANSWER_END_MS = 5_000;
+
 export class Deadline {
   readonly #controller = new AbortController();
   readonly #onCallerAbort = () => {
@@ -73,15 +80,20 @@ export class Deadline {
 
   /**
    * The answer is whole (a stream's final record has come): the body is read to its end only to
-   * refuse what follows, so from now on the idle limit counts from here, and nothing that still comes
-   * (a heartbeat, say) extends it. A peer cannot keep the caller waiting for the end of an answer
-   * that is already complete.
+   * refuse what follows, so from now on the idle limit (at most WHOLE_ANSWER_END_MS) counts from
+   * here, and nothing that still comes (a heartbeat, say) extends it. A peer cannot keep the caller
+   * waiting for the end of an answer that is already complete.
    */
   whole(): void {
     if (this.#whole) return;
     // A read that waits from now on, the last one: nothing after this call resets it.
     this.waiting();
     this.#whole = true;
+    if (this.#idleMs > WHOLE_ANSWER_END_MS) {
+      this.#idleMs = WHOLE_ANSWER_END_MS;
+      clearTimeout(this.#timer);
+      this.#armIdle(WHOLE_ANSWER_END_MS);
+    }
   }
 
   /** Ends it: the connection is closed if it was still open (a stream the caller stopped reading). */

@@ -51,6 +51,22 @@ describe('a stream\'s idle limit', () => {
     expect(deadline.signal.aborted).toBe(true);
   });
 
+  it('once the answer is whole, its end is waited for 5 s at most, however long the idle limit, and nothing that comes extends it', () => {
+    const deadline = new Deadline(10_000, undefined, 'stream header');
+    deadline.idle(60_000);
+    deadline.waiting();
+    vi.advanceTimersByTime(30_000);
+    deadline.touch();
+    deadline.whole();
+    vi.advanceTimersByTime(4_000);
+    deadline.touch(); // a heartbeat after the final record
+    deadline.waiting();
+    vi.advanceTimersByTime(999);
+    expect(deadline.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(2);
+    expect(deadline.signal.aborted).toBe(true);
+  });
+
   it('an abort by the caller leaves no timer, and a read after it arms none', () => {
     const caller = new AbortController();
     const deadline = started(caller.signal);
