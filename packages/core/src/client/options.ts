@@ -51,7 +51,11 @@ export interface SecureCompletionClientOptions {
    * between chunks finds what came meanwhile. Default 60 000.
    */
   streamIdleTimeout?: number | undefined;
-  /** Retries on 429, 503 and connection failures. Default 2. */
+  /**
+   * Retries on 429, 503 and connection failures. Default 2. A retry waits the router's
+   * `Retry-After` and up to a fifth more (at most a minute, else the error is thrown), else backs off
+   * from 0.5 s, doubling, with jitter.
+   */
   maxRetries?: number | undefined;
   /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */
   serverKeyTtl?: number | undefined;

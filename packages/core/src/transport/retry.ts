@@ -27,7 +27,8 @@ export function parseRetryAfter(headers: Headers): number | undefined {
 }
 
 /**
- * The delay before retry number `attempt` (1-based): the router's Retry-After when it gave one,
+ * The delay before retry number `attempt` (1-based): the router's Retry-After when it gave one, and
+ * up to a fifth more (the clients a router turned away at once must not all come back at once),
  * else exponential backoff with full jitter in [50%, 100%] of the step. Undefined: do not retry.
  */
 export function retryDelayMs(attempt: number, err: unknown, random: () => number = Math.random): number | undefined {
@@ -35,7 +36,7 @@ export function retryDelayMs(attempt: number, err: unknown, random: () => number
   const retryAfter = headers ? parseRetryAfter(headers) : undefined;
   if (retryAfter !== undefined) {
     const ms = retryAfter * 1000;
-    return ms <= MAX_RETRY_AFTER_MS ? ms : undefined;
+    return ms <= MAX_RETRY_AFTER_MS ? ms * (1 + random() * 0.2) : undefined;
   }
   const step = Math.min(INITIAL_DELAY_MS * 2 ** (attempt - 1), MAX_BACKOFF_MS);
   return step * (0.5 + random() * 0.5);

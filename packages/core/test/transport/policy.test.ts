@@ -75,12 +75,13 @@ describe('retry timing', () => {
     expect(parseRetryAfter(new Headers({ 'retry-after': 'soon' }))).toBeUndefined();
   });
 
-  it('backs off exponentially with jitter, and gives up on a Retry-After over a minute', () => {
+  it('backs off exponentially with jitter, waits a Retry-After and up to a fifth more, and gives up on one over a minute', () => {
     const err = new ServiceUnavailableError(503);
     expect(retryDelayMs(1, err, () => 0)).toBe(250);
     expect(retryDelayMs(1, err, () => 1)).toBe(500);
     expect(retryDelayMs(3, err, () => 1)).toBe(2000);
-    expect(retryDelayMs(1, new RateLimitError(429, { headers: new Headers({ 'retry-after': '2' }) }))).toBe(2000);
+    const told = new RateLimitError(429, { headers: new Headers({ 'retry-after': '2' }) });
+    expect([retryDelayMs(1, told, () => 0), retryDelayMs(1, told, () => 0.5), retryDelayMs(1, told, () => 1)]).toEqual([2000, 2200, 2400]);
     expect(retryDelayMs(1, new RateLimitError(429, { headers: new Headers({ 'retry-after': '3600' }) }))).toBeUndefined();
   });
 });
