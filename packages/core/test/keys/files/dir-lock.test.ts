@@ -115,11 +115,11 @@ describe('key directory lock', () => {
 
   it.skipIf(!linux)('a worker thread\'s lock, its process still running, is broken once untouched for staleMs (the thread may have ended holding it)', () =>
     withTempDir(async (dir) => {
-      Object.assign(LOCK_TIMING, { staleMs: 300, waitMs: 250 });
+      Object.assign(LOCK_TIMING, { staleMs: 2_000, waitMs: 250 }); // far apart, as below
       const lock = join(dir, LOCK_FILE);
       writeFileSync(lock, lockOf({ pid: process.ppid, start: startOf(process.ppid), thread: 3 }));
       await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/is locked by process/);
-      age(lock, 1_000);
+      age(lock, 5_000);
       await withKeyDirLock(dir, async () => {});
       expect(readdirSync(dir)).toEqual([]);
     }));
@@ -140,12 +140,13 @@ describe('key directory lock', () => {
 
   it('a lock it cannot check (another container, another host, this process\'s other thread) is waited for until untouched for staleMs, then broken', () =>
     withTempDir(async (dir) => {
-      Object.assign(LOCK_TIMING, { staleMs: 300, waitMs: 250 });
+      // Waiting 250 ms for a lock that goes stale at 2 s: a busy machine's delays stay far from it.
+      Object.assign(LOCK_TIMING, { staleMs: 2_000, waitMs: 250 });
       const lock = join(dir, LOCK_FILE);
       for (const text of [lockOf({ pidns: 'pid:[1]', pid: 1 }), lockOf({ host: 'another-host' }), lockOf({})]) {
         writeFileSync(lock, text);
         await expect(withKeyDirLock(dir, async () => {})).rejects.toThrow(/is locked by process/);
-        age(lock, 1_000);
+        age(lock, 5_000);
         await withKeyDirLock(dir, async () => {});
         expect(readdirSync(dir)).toEqual([]);
       }
@@ -153,12 +154,13 @@ describe('key directory lock', () => {
 
   it('a holder touches its lock: a long hold is never taken for a dead one', () =>
     withTempDir(async (dir) => {
-      Object.assign(LOCK_TIMING, { refreshMs: 50, staleMs: 300 });
+      // Touched every 50 ms, stale after 600 (room for a busy machine's delays), held for 1.5 s.
+      Object.assign(LOCK_TIMING, { refreshMs: 50, staleMs: 600 });
       const first = await lockFile(dir);
       let firstOut = false;
       const second = lockFile(dir).then((held) => ((inOrder = firstOut), held));
       let inOrder = false;
-      await sleep(900);
+      await sleep(1_500);
       firstOut = true;
       await first.release();
       await (await second).release();
