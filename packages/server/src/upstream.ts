@@ -55,15 +55,26 @@ async function callUpstream(endpoint: Endpoint, headers: Record<string, string>,
   try {
     // Our own timers bound the call (`timeoutMs`, and a body's silences): none of undici's.
     return await getGlobalDispatcher().request({ ...endpoint, method: 'POST', headers, body, signal, headersTimeout: 0, bodyTimeout: 0 });
-  } catch {
+  } catch (err) {
     if (timedOut(signal)) {
       report.failure = 'timeout';
       throw new HttpError(504, 'inference backend timed out');
     }
     // Aborted by the caller going away or the drain: nothing failed upstream.
     if (!signal.aborted) report.failure = 'connection';
-    throw new HttpError(503, 'inference backend unavailable');
+    // Never reached, the request did nothing: 503, which clients and nginx retry. A connection that
+    // broke after the request went out may have had the model run it: 502, which nobody retries.
+    if (neverConnected(err)) throw new HttpError(503, 'inference backend unavailable');
+    throw new HttpError(502, 'inference backend closed the connection before answering');
   }
+}
+
+/** The errors of a connection that was never made (refused, no such host, no route, its connect timed out). */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function neverConnected(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code ?? (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === 'string' && NOT_CONNECTED.has(code);
 }
 
 /**
