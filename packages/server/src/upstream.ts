@@ -3,7 +3,8 @@
  * request. Upstream failures become safe router errors. A 4xx (but 401) is an UpstreamError: its
  * message repeats the request, so it travels sealed to a v2 client and never in the clear (status
  * 400, or 429 with its Retry-After, and a generic detail). A 401 is the router's own credentials
- * failing (502); a 5xx is 502, an unreachable upstream 503, one that sends nothing for `timeoutMs`
+ * failing (502); a 503 is 503 with its Retry-After, another 5xx 502, an unreachable upstream 503
+ * (one that broke off once it had the request 502), one that sends nothing for `timeoutMs`
  * (before its first byte, or between two pieces of its body) 504, each with our own text only.
  * A request with `stream: true` is forwarded as it is: an event stream comes back as chunks
  * (upstream-stream.ts), a whole completion as it is. The call goes through undici's `request`, with
@@ -123,6 +124,8 @@ function refusal(status: number, retryAfter: string | null, text: string): HttpE
   if (status === 401) return new HttpError(502, 'inference backend refused the router credentials');
   if (status === 429) return new UpstreamError(429, 'the inference backend is rate limiting (4xx)', upstreamError(text, status), retryAfterHeader(retryAfter));
   if (status >= 400 && status < 500) return new UpstreamError(400, 'the inference backend refused the request (4xx)', upstreamError(text, status));
+  // Overloaded or not ready: it did nothing with the request, which may come back when it says.
+  if (status === 503) return new HttpError(503, 'inference backend unavailable (503)', retryAfterHeader(retryAfter));
   return new HttpError(502, `inference backend error (${status})`);
 }
 

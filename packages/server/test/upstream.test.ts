@@ -148,6 +148,16 @@ describe('upstream forwarding', () => {
     expect(notJson.status).toBe(502);
   });
 
+  it('passes an upstream 503 on as 503 with its Retry-After (it did nothing with the request: clients retry it when it says)', async () => {
+    reply = (res) => {
+      res.writeHead(503, { 'Retry-After': '3' });
+      res.end('{"detail":"the model is loading"}');
+    };
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect([res.status, res.headers.get('retry-after')]).toEqual([503, '3']);
+    expect(await res.json()).toEqual({ detail: 'inference backend unavailable (503)' });
+  });
+
   it('an error body that never ends is read no further than its first MiB: the caller is answered, the upstream request closed', async () => {
     let closed = false;
     let sent = 0;

@@ -52,7 +52,7 @@ export interface SecureCompletionClientOptions {
    */
   streamIdleTimeout?: number | undefined;
   /**
-   * Retries on 429, 503 and connection failures. Default 2. A retry waits the router's
+   * Retries on 429, 503, connection failures and timeouts. Default 2. A retry waits the router's
    * `Retry-After` and up to a fifth more (at most a minute, else the error is thrown), else backs off
    * from 0.5 s, doubling, with jitter.
    */

@@ -70,7 +70,7 @@ export class SecureCompletionClient {
   readonly routerUrl: string;
   /** Milliseconds for one whole exchange (see {@link SecureCompletionClientOptions.timeout}). */
   readonly timeout: number;
-  /** Retries of 429, 503 and connection failures. */
+  /** Retries of 429, 503, connection failures and timeouts. */
   readonly maxRetries: number;
   /** RSA modulus of the v1 client key pair. */
   readonly keySize: number;
@@ -189,7 +189,7 @@ export class SecureCompletionClient {
   }
 
   /**
-   * Seals `payload`, posts it, and opens the answer. Retries 429, 503 and connection failures
+   * Seals `payload`, posts it, and opens the answer. Retries 429, 503, connection failures and timeouts
    * (a fresh package each time); on a 400 refetches the router's key once and, if it changed, retries.
    */
   async sendSecureRequest(payload: object, payloadId: string = randomUUID(), options: SendOptions = {}): Promise<SecureChatCompletionResult> {

@@ -1,4 +1,4 @@
-/** When to retry and how long to wait: 429, 503 and connection failures, with backoff and jitter. */
+/** When to retry and how long to wait: 429, 503, connection failures and timeouts, with backoff and jitter. */
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '../errors.js';
 import { sleep } from './abort.js';
 
