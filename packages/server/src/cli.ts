@@ -179,10 +179,14 @@ function parse(argv: string[]): Parsed | 'help' {
   });
   if (values.help) return 'help';
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  // Set but empty (a deployment's secret that did not arrive): refused, never a router open to all.
+  if (values['api-key'] === undefined && process.env.NOMYO_SERVER_API_KEY === '') {
+    throw new UsageError('NOMYO_SERVER_API_KEY is empty: give the API key, or unset it for a router that needs none');
+  }
   const options: ServerOptions = {
     host: values.host,
     port: integer('port', values.port),
-    apiKey: values['api-key'] ?? (process.env.NOMYO_SERVER_API_KEY || undefined),
+    apiKey: values['api-key'] ?? process.env.NOMYO_SERVER_API_KEY,
     keyFile: values['key-file'],
     keySize: integer('key-size', values['key-size']),
     upstream: values.upstream,

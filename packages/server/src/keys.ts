@@ -2,6 +2,7 @@
  * The router's RSA key pair: loaded from a PKCS#8 PEM file, or generated with Web Crypto (and
  * then written 0600 when a file is named). The private key stays non-extractable in memory.
  */
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -48,7 +49,11 @@ export async function loadKeyFile(path: string): Promise<ServerKeyPair> {
   let der: ReturnType<typeof pemToDer> | undefined;
   try {
     if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) throw new Error(`${path}: encrypted key files are not supported; decrypt it with: openssl pkcs8 -in ${path} -out plain.pem`);
-    if (pem.includes('-----BEGIN RSA PRIVATE KEY-----')) throw new Error(`${path}: PKCS#1 key; convert it with: openssl pkcs8 -topk8 -nocrypt`);
+    if (pem.includes('-----BEGIN RSA PRIVATE KEY-----')) {
+      // openssl asks for an encrypted one's password, and writes the key unencrypted.
+      const encrypted = pem.includes('Proc-Type: 4,ENCRYPTED') ? ', encrypted' : '';
+      throw new Error(`${path}: PKCS#1 key${encrypted}; convert it with: openssl pkcs8 -topk8 -nocrypt -in ${path} -out key.pem`);
+    }
     try {
       der = pemToDer(pem, 'PRIVATE KEY');
       const { spki } = inspectPkcs8(der);
@@ -80,7 +85,8 @@ export async function createKeyFile(path: string, bits: number): Promise<ServerK
   const pkcs8 = new Uint8Array(await subtle().exportKey('pkcs8', pair.privateKey));
   try {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const partial = `${path}.${process.pid}.partial`;
+    // Its own name: replicas in containers are all pid 1, and two on one volume must not share it.
+    const partial = `${path}.${process.pid}.${randomUUID()}.partial`;
     partialKeyFiles.add(partial);
     try {
       const pem = derToPemBytes(pkcs8, 'PRIVATE KEY');
@@ -111,7 +117,13 @@ export async function obtainKeyPair(keyFile: string | undefined, bits: number, o
     pair = await loadKeyFile(keyFile);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return createKeyFile(keyFile, bits);
+    try {
+      return await createKeyFile(keyFile, bits);
+    } catch (created) {
+      // Replicas started at once on one volume: another wrote the key first, and all use that one.
+      if ((created as NodeJS.ErrnoException).code !== 'EEXIST') throw created;
+      pair = await loadKeyFile(keyFile);
+    }
   }
   await checkKeyFileMode(keyFile, onWarning);
   return pair;

@@ -141,8 +141,8 @@ describe('nomyo-server', () => {
 });
 
 /** Runs the binary to its exit: code and stderr. */
-function exitOf(args: string[]): { status: number | null; stderr: string } {
-  const res = spawnSync(process.execPath, [cli, '--key-file', VECTOR_KEY_FILE, ...args], { encoding: 'utf8', timeout: 20_000 });
+function exitOf(args: string[], env: Record<string, string> = {}): { status: number | null; stderr: string } {
+  const res = spawnSync(process.execPath, [cli, '--key-file', VECTOR_KEY_FILE, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } });
   return { status: res.status, stderr: res.stderr };
 }
 
@@ -176,6 +176,12 @@ describe('nomyo-server: values the library refuses are usage errors that name th
     expect(stderr).toMatch(message);
     expect(stderr).toContain('Usage: nomyo-server');
     expect(stderr).not.toMatch(/(?<![\w-])(port|bodyLimit|keySize|echoDelayMs|maxConcurrent|metricsPort|upstream|headersTimeoutMs|requestTimeoutMs|apiKey) must\b/);
+  });
+
+  it('an empty NOMYO_SERVER_API_KEY is a usage error, as an empty --api-key is: never a router open to all', () => {
+    const { status, stderr } = exitOf(['--port', '0'], { NOMYO_SERVER_API_KEY: '' });
+    expect(status).toBe(2);
+    expect(stderr).toContain('NOMYO_SERVER_API_KEY is empty: give the API key, or unset it for a router that needs none');
   });
 
   it('refuses an --upstream with a user or password, without echoing it', () => {

@@ -1,5 +1,5 @@
 /** The server key file: generated once (0600), then the same key across restarts. */
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,10 +32,25 @@ describe('keyFile', () => {
     expect(readFileSync(keyFile, 'utf8')).toBe(written);
   });
 
+  it('replicas that start at once on one absent key file all use the key the first of them wrote', async () => {
+    const keyFile = join(dir, 'race', 'server.pem');
+    const started = await Promise.allSettled(Array.from({ length: 4 }, () => startServer({ keyFile, keySize: 2048 })));
+    const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    await Promise.all(servers.map((s) => s.close()));
+    expect(started.map((s) => (s.status === 'rejected' ? String(s.reason) : 'ok'))).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(new Set(servers.map((s) => s.fingerprint)).size).toBe(1);
+    expect(readdirSync(join(dir, 'race'))).toEqual(['server.pem']); // nothing half written left
+  });
+
   it('refuses key files it cannot use, with a message naming the file', async () => {
     const encrypted = join(dir, 'encrypted.pem');
     writeFileSync(encrypted, '-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n');
     await expect(startServer({ keyFile: encrypted })).rejects.toThrow(/encrypted\.pem: encrypted key files are not supported; decrypt it with: openssl pkcs8 -in \S+encrypted\.pem -out plain\.pem$/);
+    const pkcs1 = join(dir, 'pkcs1.pem');
+    writeFileSync(pkcs1, '-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n');
+    await expect(startServer({ keyFile: pkcs1 })).rejects.toThrow(/pkcs1\.pem: PKCS#1 key; convert it with: openssl pkcs8 -topk8 -nocrypt -in \S+pkcs1\.pem -out key\.pem$/);
+    writeFileSync(pkcs1, '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n');
+    await expect(startServer({ keyFile: pkcs1 })).rejects.toThrow(/pkcs1\.pem: PKCS#1 key, encrypted; convert it with/);
     const junk = join(dir, 'junk.pem');
     writeFileSync(junk, 'hello');
     await expect(startServer({ keyFile: junk })).rejects.toThrow(/junk\.pem: not an RSA private key/);
