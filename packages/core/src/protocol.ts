@@ -54,7 +54,7 @@ export { isPayloadId, isSecurityTier, PAYLOAD_ID_RULE, SECURITY_TIER_RULE } from
 export { checkChatCompletion, type ChatCompletion } from './protocol/completion.js';
 export { encodeBase64, decodeBase64 } from './protocol/base64.js';
 export { jsonNestingExceeds } from './protocol/json-depth.js';
-export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey } from './crypto/rsa.js';
+export { importRsaPublicKey, importRsaPrivateKey, generateRsaKeyPair, checkRsaKey, type PrivateKeys } from './crypto/rsa.js';
 export { pemToDer, derToPem, derToPemBytes, type PemLabel } from './crypto/pem.js';
 export type { Bytes } from './crypto/subtle.js';
 export type { AesKey, NodeAesKey } from './crypto/gcm/types.js';

@@ -23,6 +23,9 @@ const USAGE = `Usage: nomyo-server [options]
   --tls-cert FILE      PEM certificate chain: serve HTTPS (with --tls-key)
   --tls-key FILE       PEM private key of the certificate
   --key-file FILE      server RSA key, PKCS#8 PEM; generated (mode 0600) when absent
+  --accept-key-file FILE
+                       another key that opens requests, never served: a rotation's next
+                       or old key (repeatable; docs/deployment.md, "Rotating the key")
   --key-size BITS      size of a generated key (default 4096)
   --upstream URL       OpenAI-compatible base URL; without it, the echo model answers
                        (no user:password@, ?query or #fragment: its key goes in --upstream-key)
@@ -97,6 +100,7 @@ const FLAGS: Partial<Record<keyof ServerOptions, string>> = {
   port: 'port',
   apiKey: 'api-key',
   keyFile: 'key-file',
+  acceptKeyFiles: 'accept-key-file',
   keySize: 'key-size',
   upstream: 'upstream',
   upstreamKey: 'upstream-key',
@@ -156,6 +160,7 @@ function parse(argv: string[]): Parsed | 'help' {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'key-file': { type: 'string' },
+      'accept-key-file': { type: 'string', multiple: true },
       'key-size': { type: 'string' },
       upstream: { type: 'string' },
       'upstream-key': { type: 'string' },
@@ -188,6 +193,7 @@ function parse(argv: string[]): Parsed | 'help' {
     port: integer('port', values.port),
     apiKey: values['api-key'] ?? process.env.NOMYO_SERVER_API_KEY,
     keyFile: values['key-file'],
+    acceptKeyFiles: values['accept-key-file'],
     keySize: integer('key-size', values['key-size']),
     upstream: values.upstream,
     upstreamKey: values['upstream-key'] ?? (process.env.NOMYO_UPSTREAM_KEY || undefined),
@@ -271,6 +277,7 @@ async function main(): Promise<void> {
     'info',
     `server key SHA-256 ${server.fingerprint} (${options.upstream ? `upstream ${options.upstream}` : 'echo model'}, protocol ${options.protocol === 1 ? '1 only' : '1 and 2'})`,
   );
+  for (const fingerprint of server.acceptedFingerprints) say('info', `also accepts key SHA-256 ${fingerprint} (not served)`);
 }
 
 void main();

@@ -5,7 +5,7 @@
  * response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADERS, PATHS, formatProtocolHeader, type ProtocolVersion } from '@nomyo/core/protocol';
+import { HEADERS, PATHS, formatProtocolHeader, type PrivateKeys, type ProtocolVersion } from '@nomyo/core/protocol';
 import { linkedController, sleep } from '@nomyo/core/internal';
 import { admit, requestEnded } from './admission.js';
 import { whenRequestEnds } from './response-end.js';
@@ -48,6 +48,8 @@ export interface DispatchState {
   /** Whether GET /metrics is served here (not on a listener of its own). */
   readonly metricsHere: boolean;
   keyPair(): ServerKeyPair;
+  /** What opens requests: the served key, then the accepted ones (`acceptKeyFiles`). */
+  openingKeys(): PrivateKeys;
   emit(event: LogEvent): void;
 }
 
@@ -101,7 +103,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
       const response = await handleSecureCompletion({
         headers: req.headers,
         body: received.body,
-        privateKey: state.keyPair().privateKey,
+        privateKeys: state.openingKeys(),
         model: state.model,
         protocol: state.protocol,
         buffers: state.buffers,

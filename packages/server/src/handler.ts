@@ -7,7 +7,7 @@
  * caller, sealed.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ProtocolVersion } from '@nomyo/core/protocol';
+import type { PrivateKeys, ProtocolVersion } from '@nomyo/core/protocol';
 import type { OwnedBytes } from '@nomyo/core/internal';
 import type { RouterBuffers } from './buffers.js';
 import type { AnswerStreamOptions, LogFields } from './answer-stream.js';
@@ -23,7 +23,8 @@ export interface SecureCompletionContext {
   headers: IncomingHttpHeaders;
   /** The request body, taken over: released once opened (or refused). */
   body: OwnedBytes;
-  privateKey: CryptoKey;
+  /** The router's key, then those it also accepts (a rotation's): each is tried in turn. */
+  privateKeys: PrivateKeys;
   model: CompletionModel;
   signal: AbortSignal;
   /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */

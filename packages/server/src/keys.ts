@@ -129,6 +129,13 @@ export async function obtainKeyPair(keyFile: string | undefined, bits: number, o
   return pair;
 }
 
+/** A key the router also opens requests with (`acceptKeyFiles`): it must exist, and is checked as the key file is. */
+export async function loadAcceptedKeyFile(path: string, onWarning?: (message: string) => void): Promise<ServerKeyPair> {
+  const pair = await loadKeyFile(path);
+  await checkKeyFileMode(path, onWarning);
+  return pair;
+}
+
 /**
  * Warns of a key file that other users may read, or anyone but its owner change: it opens every
  * request sent to this router. A group may read it (docs/deployment.md's Kubernetes Secret: 0440

@@ -4,7 +4,7 @@
  * plaintext read as a chat request. Gives the request and how to seal its answer. Every refusal is an
  * HttpError whose detail is our own text or core's, never engine output or plaintext.
  */
-import { MAX_REQUEST_PLAINTEXT_BYTES, PROTOCOL_V2_VERSION, parseJsonPackage, requestOpenerV2, v1Opener, type PackageOpener, type ProtocolVersion } from '@nomyo/core/protocol';
+import { MAX_REQUEST_PLAINTEXT_BYTES, PROTOCOL_V2_VERSION, parseJsonPackage, requestOpenerV2, v1Opener, type PackageOpener, type PrivateKeys, type ProtocolVersion } from '@nomyo/core/protocol';
 import { openBody, parseJsonBytes, readPackageBody, type BodyText, type OwnedBytes, type PackageBody } from '@nomyo/core/internal';
 import { v1Sealer, v2Sealer, type AnswerSealer } from './answer-sealer.js';
 import type { RouterBuffers } from './buffers.js';
@@ -16,7 +16,8 @@ import type { ChatRequest } from './types.js';
 const REQUEST_TEXT: BodyText = { fatal: true, parse: parseJsonPackage };
 
 export interface OpenRequestContext {
-  privateKey: CryptoKey;
+  /** The router's key, then those it also accepts (a rotation's). */
+  privateKeys: PrivateKeys;
   /** The highest protocol version this router speaks: 2 opens v2 packages too, 1 refuses them. */
   protocol: ProtocolVersion;
   buffers: RouterBuffers;
@@ -41,7 +42,7 @@ export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx
   if (ctx.protocol === 2 && isV2(read?.pkg)) {
     // The binding is rebuilt from the headers as received: a changed payload id or tier does not open.
     // X-Public-Key, if sent, is ignored: the answer is sealed with the request's own key.
-    const opened = await open(body, read!, requestOpenerV2(ctx.privateKey, { payloadId: headers.payloadId, tier: headers.tier }), ctx.buffers);
+    const opened = await open(body, read!, requestOpenerV2(ctx.privateKeys, { payloadId: headers.payloadId, tier: headers.tier }), ctx.buffers);
     const request = chatRequest(opened.plaintext);
     return { request, sealer: v2Sealer(opened.answerKey, opened.kdfKey, headers.payloadId, ctx.buffers, request.stream === true), protocol: 2 };
   }
@@ -54,7 +55,7 @@ export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx
     body.release();
     throw err;
   }
-  const opened = await open(body, read!, v1Opener(ctx.privateKey), ctx.buffers);
+  const opened = await open(body, read!, v1Opener(ctx.privateKeys), ctx.buffers);
   return { request: wholeAnswerOnly(chatRequest(opened.plaintext)), sealer: v1Sealer(recipient, ctx.buffers), protocol: 1 };
 }
 

@@ -11,7 +11,7 @@ import { dispatch, type DispatchState } from './dispatch.js';
 import { Drain } from './drain.js';
 import { echoModelWith } from './echo-model.js';
 import { normalisingModel } from './envelope.js';
-import { generateKeyPair, obtainKeyPair, type ServerKeyPair } from './keys.js';
+import { generateKeyPair, loadAcceptedKeyFile, obtainKeyPair, type ServerKeyPair } from './keys.js';
 import { METRICS_PATH, RouterMetrics, metricsListener } from './metrics.js';
 import { MODEL_ABORT_GRACE_MS } from './model-abort.js';
 import { RequestLog } from './request-log.js';
@@ -39,6 +39,9 @@ export function checkOptions(o: ServerOptions): void {
     throw new TypeError('apiKey must be printable ASCII without spaces at its ends (a client sends it in a header)');
   }
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
+  if (o.acceptKeyFiles !== undefined && (!Array.isArray(o.acceptKeyFiles) || !o.acceptKeyFiles.every((f) => typeof f === 'string' && f !== ''))) {
+    throw new TypeError('acceptKeyFiles must be a list of key file paths');
+  }
   if (o.protocol !== undefined && !(PROTOCOL_VERSIONS as readonly unknown[]).includes(o.protocol)) throw new RangeError(`protocol must be one of ${PROTOCOL_VERSIONS.join(', ')}`);
   if (o.tls !== undefined && (typeof o.tls.cert !== 'string' || (typeof o.tls.key !== 'string' && !(o.tls.key instanceof Uint8Array)))) {
     throw new TypeError('tls needs a cert PEM string and a key PEM string or bytes');
@@ -139,6 +142,14 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const stats: ServerStats = { requests: 0, publicKeyFetches: 0, completions: 0, errors: 0 };
   const log = new RequestLog(options.recordRequests ?? false);
   let keyPair: ServerKeyPair | undefined;
+  /** The keys of `acceptKeyFiles`, but the served one; `opening`: the served key, then these. */
+  let accepted: ServerKeyPair[] = [];
+  let opening: readonly CryptoKey[] = [];
+  const useKeys = (served: ServerKeyPair, also: ServerKeyPair[]): void => {
+    keyPair = served;
+    accepted = also.filter((pair, i) => pair.fingerprint !== served.fingerprint && also.findIndex((p) => p.fingerprint === pair.fingerprint) === i);
+    opening = [served.privateKey, ...accepted.map((pair) => pair.privateKey)];
+  };
   let address: AddressInfo | undefined;
   let metricsAddress: AddressInfo | undefined;
   let listening: Promise<NomyoServer> | undefined;
@@ -188,6 +199,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
       if (!keyPair) throw new Error('the server key is not loaded');
       return keyPair;
     },
+    openingKeys: () => opening,
     emit: (event) => {
       try {
         options.onLog?.(event);
@@ -203,7 +215,9 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   };
 
   async function bind(): Promise<NomyoServer> {
-    keyPair = await obtainKeyPair(options.keyFile, keySize, (message) => state.emit({ level: 'warn', message }));
+    const warn = (message: string) => state.emit({ level: 'warn', message });
+    const served = await obtainKeyPair(options.keyFile, keySize, warn);
+    useKeys(served, await Promise.all((options.acceptKeyFiles ?? []).map((file) => loadAcceptedKeyFile(file, warn))));
     if (drain.draining) throw new Error('the server was closed before it listened');
     address = await bindTo(httpServer, options.port ?? 0, host);
     if (metricsServer) {
@@ -239,8 +253,9 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
       return `http://${urlHost(metricsHost)}:${metricsAddress.port}${METRICS_PATH}`;
     },
     async rotateKey() {
-      keyPair = await generateKeyPair(keySize);
-      return { publicKeyPem: keyPair.publicKeyPem, fingerprint: keyPair.fingerprint };
+      const fresh = await generateKeyPair(keySize);
+      useKeys(fresh, accepted);
+      return { publicKeyPem: fresh.publicKeyPem, fingerprint: fresh.fingerprint };
     },
     clearRequests: () => log.clear(),
     get url() {
@@ -254,6 +269,10 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     },
     get fingerprint() {
       return state.keyPair().fingerprint;
+    },
+    get acceptedFingerprints() {
+      state.keyPair(); // loaded
+      return accepted.map((pair) => pair.fingerprint);
     },
     get requests() {
       return log.records;

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AnswerPackage, EncryptedPackage, ProtocolVersion, SecurityTier } from '@nomyo/core/protocol';
 import type { HttpError, UpstreamError } from './http-error.js';
+import type { LogEvent } from './log-event.js';
 
 /** One request as the server received it: what tests assert "reached the wire". */
 export interface RequestRecord {
@@ -117,50 +118,8 @@ export interface UpstreamReport {
  */
 export type CompletionModel = (request: ChatRequest, context: ModelContext) => Promise<unknown> | unknown;
 
-/** A diagnostic of the router (see {@link ServerOptions.onLog}). */
-export interface LogEvent {
-  /** How much it matters: `error` for a failure of the router itself. */
-  readonly level: 'info' | 'warn' | 'error';
-  /** Our own words: never a plaintext, a key or an API key. */
-  readonly message: string;
-  /** Never a plaintext, never a key: method, path, status, the request's seq and payload id, timing and error text only. */
-  readonly fields?: Readonly<Record<string, string | number | undefined>>;
-  /** On the one event each answered request ends with: its summary, for access logs (`--log-format json`). */
-  readonly request?: RequestSummary;
-}
-
-/**
- * One request, as an access log line tells it (the CLI's `--log-format json` writes it as it is). Numbers,
- * our own words and checked header values only: never a plaintext, a key, an API key or an Authorization header, nor a body.
- */
-export interface RequestSummary {
-  /** When the response ended, ISO 8601 (UTC). */
-  readonly time: string;
-  /** The HTTP method. */
-  readonly method: string;
-  /** The URL path, without the query string; past 256 characters cut, with its length. */
-  readonly path: string;
-  /** The caller's X-Payload-ID, when it is a well-formed one. */
-  readonly payload_id: string | null;
-  /** The protocol version of the opened secure completion; null for anything else, or a request that was not opened. */
-  readonly protocol: ProtocolVersion | null;
-  /** The caller's X-Security-Tier, when it is a valid one. */
-  readonly tier: SecurityTier | null;
-  /** Whether the answer was a stream. */
-  readonly streamed: boolean;
-  /** How a stream ended: `complete`, `error` (its final record carried one: the model's, the upstream's, or "router shutting down"), `aborted` (cut off before its final record: its client gone, or stalled); null when it did not stream. */
-  readonly stream_outcome: 'complete' | 'error' | 'aborted' | null;
-  /** The HTTP status; 0 when the connection was dropped without a response. */
-  readonly status: number;
-  /** From the request's arrival to its response's end (a stream's final record), in milliseconds. */
-  readonly duration_ms: number;
-  /** Body bytes received. */
-  readonly bytes_in: number;
-  /** Body bytes sent (a stream's events, heartbeats included). */
-  readonly bytes_out: number;
-  /** The upstream's HTTP status, when an upstream was called and answered. */
-  readonly upstream_status: number | null;
-}
+/** What the router logs: its events and each request's summary (log-event.ts). */
+export type { LogEvent, RequestSummary } from './log-event.js';
 
 /** The options of {@link createServer} and {@link startServer}; the CLI's flags map onto them. */
 export interface ServerOptions {
@@ -182,6 +141,11 @@ export interface ServerOptions {
    * key is generated and written there with mode 0600. Without it the key lives in memory only.
    */
   keyFile?: string;
+  /**
+   * Key files (PKCS#8 PEM, unencrypted) whose keys also open requests, though the router serves only
+   * `keyFile`'s: a rotation's next key, then its old one (docs/deployment.md, "Rotating the key").
+   */
+  acceptKeyFiles?: readonly string[];
   /** Modulus of generated keys. Default 4096; at least 2048. */
   keySize?: number;
   /** OpenAI-compatible base URL (e.g. `http://127.0.0.1:8000/v1`); requests go to `{upstream}/chat/completions`. Without it: the echo model. No `user:password@` in it: its key goes in `upstreamKey`. */
@@ -271,7 +235,7 @@ export interface NomyoServer {
   close(options?: { drainTimeoutMs?: number }): Promise<void>;
   /** True from the start of close(): GET /healthz answers 503. */
   readonly draining: boolean;
-  /** Installs a fresh key pair (in memory only: a `keyFile` is left as it is); packages sealed to the old key now get 400. */
+  /** Installs a fresh key pair (in memory only: a `keyFile` is left as it is); packages sealed to the old key now get 400 (unless `acceptKeyFiles` holds it). */
   rotateKey(): Promise<{
     /** The new public key, SPKI PEM. */
     publicKeyPem: string;
@@ -288,6 +252,8 @@ export interface NomyoServer {
   readonly publicKeyPem: string;
   /** Lowercase hex SHA-256 of the public key's SPKI DER. After listen(). */
   readonly fingerprint: string;
+  /** The fingerprints of the keys of `acceptKeyFiles` (but the served one), which open requests too. After listen(). */
+  readonly acceptedFingerprints: readonly string[];
   /** Where to scrape the metrics, e.g. `http://127.0.0.1:9464/metrics`: on the metrics listener when there is one, else on the main one; undefined with `metrics: false`. After listen(). */
   readonly metricsUrl: string | undefined;
   /** The request log (see `recordRequests`), oldest first. */

@@ -1,6 +1,10 @@
 /** The nomyo-server binary, built and spawned as users run it. */
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -80,6 +84,18 @@ describe('nomyo-server', () => {
     const res = spawnSync(process.execPath, [cli, '--key-file', cli], { encoding: 'utf8' });
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/not an RSA private key/);
+  });
+
+  it('--accept-key-file, repeatable: says which other keys open requests; a missing one exits 1 naming it', async () => {
+    const other = join(mkdtempSync(join(tmpdir(), 'nomyo-accept-')), 'old.pem');
+    writeFileSync(other, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const { stderr } = await started(['--accept-key-file', other, '--accept-key-file', other]);
+    await expect.poll(stderr).toMatch(/also accepts key SHA-256 [0-9a-f]{64} \(not served\)\n$/);
+    expect(stderr().match(/also accepts/g)).toHaveLength(1);
+    child!.kill('SIGTERM');
+    const missing = spawnSync(process.execPath, [cli, '--key-file', VECTOR_KEY_FILE, '--accept-key-file', '/nonexistent/old.pem'], { encoding: 'utf8' });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('/nonexistent/old.pem');
   });
 
   it('--echo-delay MS: the echo model streams its words MS apart', async () => {

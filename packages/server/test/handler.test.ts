@@ -50,7 +50,7 @@ const echo: CompletionModel = (request, ctx) => {
 
 function context(headers: Record<string, string>, requestBody: OwnedBytes, model: CompletionModel = echo, exclusive = true): SecureCompletionContext {
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  return { headers: lower, body: requestBody, privateKey, model, signal: new AbortController().signal, protocol: 2, buffers: routerBuffers(exclusive), streaming: { heartbeatMs: 15_000, stallMs: 60_000, onStall: () => {}, onInternalError: () => {}, onDeafModel: () => {} } };
+  return { headers: lower, body: requestBody, privateKeys: privateKey, model, signal: new AbortController().signal, protocol: 2, buffers: routerBuffers(exclusive), streaming: { heartbeatMs: 15_000, stallMs: 60_000, onStall: () => {}, onInternalError: () => {}, onDeafModel: () => {} } };
 }
 
 async function v2Request(payloadId: string, tier: string | undefined, request: object = CHAT) {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { secretPiece, stringsMadeDuring } from '@nomyo/test-support/secrets';
-import { PATHS } from '@nomyo/core/protocol';
+import { HEADERS, PATHS } from '@nomyo/core/protocol';
+import { SecureChatCompletion } from '@nomyo/core';
 import { createServer, startServer } from '../src/index.js';
 import { createKeyFile, loadKeyFile } from '../src/keys.js';
 import { CHAT, secureCompletion } from './helpers.js';
@@ -40,6 +41,43 @@ describe('keyFile', () => {
     expect(started.map((s) => (s.status === 'rejected' ? String(s.reason) : 'ok'))).toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(new Set(servers.map((s) => s.fingerprint)).size).toBe(1);
     expect(readdirSync(join(dir, 'race'))).toEqual(['server.pem']); // nothing half written left
+  });
+
+  it('acceptKeyFiles: requests sealed to an accepted key open, v1 and v2, whole and streamed; only the key file\'s key is served', async () => {
+    const oldFile = join(dir, 'rotation-old.pem');
+    const old = await startServer({ keyFile: oldFile, keySize: 2048 });
+    const [oldPem, oldFingerprint] = [old.publicKeyPem, old.fingerprint];
+    await old.close();
+    // A client that still holds the old key, as its cache would: the key response rewritten to it.
+    const stale = async (input: string, init: RequestInit): Promise<Response> => {
+      const res = await fetch(input, init);
+      if (!input.endsWith(PATHS.publicKey)) return res;
+      return new Response(oldPem, { status: 200, headers: { [HEADERS.protocol]: res.headers.get(HEADERS.protocol) ?? '' } });
+    };
+    const ask = (protocol: 1 | 2, server: { url: string }) => new SecureChatCompletion({ baseUrl: server.url, allowHttp: true, keySize: 2048, protocol, maxRetries: 0, fetch: stale });
+    const hi = { model: 'm', messages: [{ role: 'user', content: 'still here' }] };
+
+    const rotated = await startServer({ keyFile: join(dir, 'rotation-new.pem'), keySize: 2048, acceptKeyFiles: [oldFile, oldFile] });
+    try {
+      expect(rotated.acceptedFingerprints).toEqual([oldFingerprint]);
+      expect(await (await fetch(rotated.url + PATHS.publicKey)).text()).toBe(rotated.publicKeyPem);
+      expect(rotated.fingerprint).not.toBe(oldFingerprint);
+      for (const protocol of [1, 2] as const) {
+        expect((await ask(protocol, rotated).create(hi)).choices[0]?.message.content).toBe('echo: still here');
+      }
+      let streamed = '';
+      for await (const chunk of await ask(2, rotated).create({ ...hi, stream: true })) streamed += chunk.choices[0]?.delta.content ?? '';
+      expect(streamed).toBe('echo: still here');
+    } finally {
+      await rotated.close();
+    }
+    // Without it, the same client is refused.
+    const alone = await startServer({ keyFile: join(dir, 'rotation-new.pem') });
+    try {
+      await expect(ask(2, alone).create(hi)).rejects.toMatchObject({ status: 400 });
+    } finally {
+      await alone.close();
+    }
   });
 
   it('refuses key files it cannot use, with a message naming the file', async () => {

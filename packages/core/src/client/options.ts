@@ -41,8 +41,9 @@ export interface SecureCompletionClientOptions {
   /**
    * Pins the router's key: the SHA-256 of its SPKI DER, as 64 hex digits or `sha256:` + base64
    * (what `nomyo keys fingerprint --url` prints). Any other key is refused before anything is sent.
+   * A list pins each of its keys: a router's old and new key while it rotates (docs/deployment.md).
    */
-  serverKeyFingerprint?: string | undefined;
+  serverKeyFingerprint?: string | readonly string[] | undefined;
   /** Milliseconds for one whole HTTP exchange, response body included; for a streamed answer, until its header event. Default 120 000. */
   timeout?: number | undefined;
   /**

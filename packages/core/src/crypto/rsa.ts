@@ -82,6 +82,24 @@ export async function rsaEncryptKey(raw: Bytes, recipient: CryptoKey): Promise<A
   return subtle().encrypt(OAEP_PARAMS, recipient, raw);
 }
 
+/** A private key, or several that may each have sealed it (a router's own and those it still accepts, during a key rotation). */
+export type PrivateKeys = CryptoKey | readonly CryptoKey[];
+
+/**
+ * `open` with each of `keys` in turn until one opens it; the last one's failure (one opaque
+ * SecurityError) when none does. A package sealed to a later key costs one RSA operation more.
+ */
+export async function withAnyKey<T>(keys: PrivateKeys, open: (key: CryptoKey) => Promise<T>): Promise<T> {
+  const list: readonly CryptoKey[] = Array.isArray(keys) ? keys : [keys as CryptoKey];
+  for (let i = 0; ; i++) {
+    try {
+      return await open(list[i]!);
+    } catch (err) {
+      if (i >= list.length - 1) throw err;
+    }
+  }
+}
+
 /**
  * The raw bytes of a v2 `K` sealed to `privateKey`; the caller zeroes them. Any failure, and any
  * length but 32 bytes, is one opaque SecurityError.

@@ -47,7 +47,7 @@ export interface TrustStore {
  * parseFingerprint('sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=');
  */
 export function parseFingerprint(pin: string): string {
-  if (typeof pin !== 'string') throw new InvalidArgumentError('serverKeyFingerprint must be a string');
+  if (typeof pin !== 'string') throw new InvalidArgumentError('serverKeyFingerprint must be a string, or a list of them');
   const text = pin.trim();
   if (/^sha256:/i.test(text)) {
     let bytes: Uint8Array | undefined;
@@ -65,6 +65,13 @@ export function parseFingerprint(pin: string): string {
   return hex;
 }
 
+/** One fingerprint, or a list of one or more (each as {@link parseFingerprint} takes it). */
+function parsePins(pin: string | readonly string[]): readonly string[] {
+  if (!Array.isArray(pin)) return [parseFingerprint(pin as string)];
+  if (pin.length === 0) throw new InvalidArgumentError('serverKeyFingerprint must name at least one key');
+  return pin.map((one: string) => parseFingerprint(one));
+}
+
 function malformed(): InvalidArgumentError {
   return new InvalidArgumentError('serverKeyFingerprint must be a SHA-256 fingerprint: 64 hex digits, or "sha256:" and base64');
 }
@@ -75,28 +82,29 @@ export function describeFingerprint(hex: string): string {
 }
 
 export class ServerKeyPinning {
-  readonly #pin: string | undefined;
+  readonly #pins: readonly string[] | undefined;
 
   /**
    * @param origin the router origin the key belongs to
-   * @param pin an explicit fingerprint; when set, the trust store is neither read nor written
+   * @param pin an explicit fingerprint, or several (a key rotation's old and new key); when set, the
+   *   trust store is neither read nor written
    * @param store trust on first use, when there is a key directory
    */
   constructor(
     private readonly origin: string,
-    pin?: string,
+    pin?: string | readonly string[],
     private readonly store?: () => Promise<TrustStore>,
   ) {
-    this.#pin = pin === undefined ? undefined : parseFingerprint(pin);
+    this.#pins = pin === undefined ? undefined : parsePins(pin);
   }
 
-  /** Throws SecurityError unless `key` is the pinned (or first-seen) key of this router. */
+  /** Throws SecurityError unless `key` is a pinned (or the first-seen) key of this router. */
   async check(key: ServerKey): Promise<void> {
-    if (this.#pin !== undefined) {
-      if (key.fingerprint !== this.#pin) {
+    if (this.#pins !== undefined) {
+      if (!this.#pins.includes(key.fingerprint)) {
         throw new SecurityError(
           `the router ${this.origin} presented key ${describeFingerprint(key.fingerprint)}, which does not match serverKeyFingerprint ` +
-            `${describeFingerprint(this.#pin)}; nothing was sent`,
+            `${this.#pins.map(describeFingerprint).join(' or ')}; nothing was sent`,
         );
       }
       return;

@@ -14,7 +14,7 @@ import {
 import { decodeBase64, decodedLength, encodeBase64 } from './base64.js';
 import { generateAesKey, newNonce } from '../crypto/aes-gcm.js';
 import { gcmPieces, sealWhole } from '../crypto/gcm/select.js';
-import { unwrapAesKey, wrapAesKey } from '../crypto/rsa.js';
+import { unwrapAesKey, withAnyKey, wrapAesKey, type PrivateKeys } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
 import type { AesKey } from '../crypto/gcm/types.js';
 import { SecurityError } from '../errors.js';
@@ -221,12 +221,16 @@ export function nonceAndTag(ep: EncryptedPackage['encrypted_payload']): { nonce:
   return { nonce: fixedBytes(ep.nonce, GCM_NONCE_BYTES, 'nonce'), tag: fixedBytes(ep.tag, GCM_TAG_BYTES, 'tag') };
 }
 
-/** How v1 packages sealed to `privateKey`'s public key open: the AES key unwrapped with it (RSA-OAEP). */
-export function v1Opener(privateKey: CryptoKey): PackageOpener {
+/**
+ * How v1 packages sealed to `privateKey`'s public key open: the AES key unwrapped with it (RSA-OAEP).
+ * A router that accepts several keys (a rotation's) gives them all: each is tried in turn.
+ */
+export function v1Opener(privateKey: PrivateKeys): PackageOpener {
   return {
     check(pkg) {
       const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg);
-      return { ...nonceAndTag(ep), keys: async () => ({ key: await unwrapAesKey(decodeBase64(encrypted_aes_key) as Bytes, privateKey) }) };
+      const wrapped = decodeBase64(encrypted_aes_key) as Bytes;
+      return { ...nonceAndTag(ep), keys: async () => ({ key: await withAnyKey(privateKey, (key) => unwrapAesKey(wrapped, key)) }) };
     },
   };
 }

@@ -35,7 +35,7 @@ import { newNonce } from '../crypto/aes-gcm.js';
 import { importAesKey } from '../crypto/gcm/select.js';
 import type { AesKey } from '../crypto/gcm/types.js';
 import { deriveAesKey, importHkdfKey, type HkdfKey } from '../crypto/hkdf.js';
-import { rsaDecryptKey, rsaEncryptKey } from '../crypto/rsa.js';
+import { rsaDecryptKey, rsaEncryptKey, withAnyKey, type PrivateKeys } from '../crypto/rsa.js';
 import type { Bytes } from '../crypto/subtle.js';
 import { InvalidArgumentError } from '../errors.js';
 import { lazyPromise } from '../lazy-promise.js';
@@ -207,9 +207,9 @@ export async function openAnswerV2(pkg: unknown, answerKey: AesKey, payloadId: s
  * changed on the way, or a package sealed without the binding, fails like any package that does not
  * open (SecurityError). Opening hands back the key to seal the answer with, derived only once it is
  * awaited (the request goes on to the model first: a stream needs it only for an error), and `K` as
- * HKDF key material.
+ * HKDF key material. A router that accepts several keys (a rotation's) gives them all: each is tried.
  */
-export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding): PackageOpener<RequestKeys> {
+export function requestOpenerV2(privateKey: PrivateKeys, binding: RequestBinding): PackageOpener<RequestKeys> {
   return {
     check(pkg) {
       const { encrypted_payload: ep, encrypted_aes_key } = checkPackage(pkg, PROTOCOL_V2_VERSION);
@@ -230,7 +230,7 @@ export function requestOpenerV2(privateKey: CryptoKey, binding: RequestBinding):
  */
 export async function openRequestV2(
   pkg: unknown,
-  privateKey: CryptoKey,
+  privateKey: PrivateKeys,
   binding: RequestBinding,
 ): Promise<{
   /** The request's payload: the caller zeroes it. */
@@ -248,8 +248,9 @@ export async function openRequestV2(
  * `K` unwrapped, and the keys made of it: the request's, the answer's (derived while the request is
  * opened), and `K` as HKDF key material. `K` is zeroed at once.
  */
-async function requestKeysV2(wrapped: string, privateKey: CryptoKey, binding: RequestBinding): Promise<{ openKey: AesKey; answerKey: Promise<AesKey>; kdfKey: HkdfKey }> {
-  const k = await rsaDecryptKey(decodeBase64(wrapped) as Bytes, privateKey);
+async function requestKeysV2(wrapped: string, privateKey: PrivateKeys, binding: RequestBinding): Promise<{ openKey: AesKey; answerKey: Promise<AesKey>; kdfKey: HkdfKey }> {
+  const sealed = decodeBase64(wrapped) as Bytes;
+  const k = await withAnyKey(privateKey, (key) => rsaDecryptKey(sealed, key));
   let kdfKey: HkdfKey;
   let openKey: AesKey;
   try {

@@ -40,6 +40,18 @@ describe('ServerKeyPinning', () => {
     expect((err as Error).message).toContain(B);
   });
 
+  it('a list pins each of its keys (a rotation\'s old and new), and refuses any other, naming them all; an empty list is refused', async () => {
+    const C = 'c'.repeat(64);
+    const pinning = new ServerKeyPinning('https://r', [A, fingerprintBase64(B)]);
+    await pinning.check(key(A));
+    await pinning.check(key(B));
+    const err = await pinning.check(key(C)).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(SecurityError);
+    expect((err as Error).message).toMatch(new RegExp(`presented key ${C} .*does not match serverKeyFingerprint ${A} \\(.*\\) or ${B} `));
+    expect(() => new ServerKeyPinning('https://r', [])).toThrow(new InvalidArgumentError('serverKeyFingerprint must name at least one key'));
+    expect(() => new ServerKeyPinning('https://r', [A, 'nope'])).toThrow(InvalidArgumentError);
+  });
+
   it('trust on first use: stores the first key, refuses a different one with both fingerprints and how to accept it', async () => {
     const saved = new Map<string, string>();
     const store: TrustStore = { location: '/k/known_routers.json', get: async (o) => saved.get(o), set: async (o, f) => void saved.set(o, f) };

@@ -130,6 +130,10 @@ describe('v2 against an independent implementation (node:crypto)', () => {
     await expect(openRequestV2(pkg, privateKey, { payloadId, tier: 'standard' })).rejects.toThrow(GENERIC);
     const { plaintext, answerKey } = await openRequestV2(pkg, privateKey, { payloadId, tier: undefined });
     expect(new TextDecoder().decode(plaintext)).toBe(text);
+    // A router in a key rotation tries each key it accepts; none of them: the one generic failure.
+    const other = (await crypto.subtle.generateKey({ name: 'RSA-OAEP', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, false, ['decrypt', 'encrypt'])).privateKey;
+    expect(new TextDecoder().decode((await openRequestV2(pkg, [other, privateKey], { payloadId, tier: undefined })).plaintext)).toBe(text);
+    await expect(openRequestV2(pkg, [other, other], { payloadId, tier: undefined })).rejects.toThrow(new SecurityError(GENERIC));
 
     const answer = JSON.parse(serializePackage(await sealAnswerV2(new TextEncoder().encode('{"a":1}'), answerKey, payloadId, { processed_at: 7 })));
     expect(Object.keys(answer)).toEqual(['version', 'algorithm', 'encrypted_payload', 'payload_algorithm', 'processed_at']);
