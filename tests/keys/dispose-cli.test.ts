@@ -137,7 +137,7 @@ describe('nomyo keys', () => {
       expect(noTty.stderr).toMatch(/--password-env/);
     }));
 
-  it('fingerprint --url prints the router key; trust --url accepts a changed key', () =>
+  it('fingerprint --url prints the router key; trust --url accepts a changed key, with --fingerprint only the one published', () =>
     withTempDir(async (dir) => {
       const fp = await cli(['keys', 'fingerprint', '--url', server.url, '--allow-http']);
       expect(fp.status, fp.stderr).toBe(0);
@@ -145,7 +145,13 @@ describe('nomyo keys', () => {
       await clientFor(server, { keyDir: dir }).create(hello);
       await server.rotateKey();
       await expect(clientFor(server, { keyDir: dir }).create(hello)).rejects.toThrow(/changed its key/);
-      const trusted = await cli(['keys', 'trust', '--url', server.url, '--allow-http', '--dir', dir]);
+      // --fingerprint: only the key its operator published; another is refused, and nothing stored.
+      const stored = readFileSync(join(dir, 'known_routers.json'), 'utf8');
+      const refused = await cli(['keys', 'trust', '--url', server.url, '--allow-http', '--dir', dir, '--fingerprint', fp.stdout.split('\n')[0]!]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/SecurityError.*does not match serverKeyFingerprint/);
+      expect(readFileSync(join(dir, 'known_routers.json'), 'utf8')).toBe(stored);
+      const trusted = await cli(['keys', 'trust', '--url', server.url, '--allow-http', '--dir', dir, '--fingerprint', server.fingerprint]);
       expect(trusted.status, trusted.stderr).toBe(0);
       expect(trusted.stderr).toMatch(/replaces/);
       await clientFor(server, { keyDir: dir }).create(hello);

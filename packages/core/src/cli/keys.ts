@@ -20,16 +20,18 @@ import { passwordFromEnv, promptHidden, promptNewPassword } from './password.js'
 export const KEYS_USAGE = `usage: nomyo keys generate [--dir DIR] [--size 4096|3072|2048] [--password-env VAR | --no-password]
        nomyo keys fingerprint [--dir DIR | --url URL [--allow-http]]
        nomyo keys change-password [--dir DIR] [--password-env VAR] [--new-password-env VAR | --no-password]
-       nomyo keys trust --url URL [--dir DIR] [--allow-http]
+       nomyo keys trust --url URL [--fingerprint FP] [--dir DIR] [--allow-http]
   DIR defaults to ${DEFAULT_KEY_DIR}. Passwords come from the environment variable named by
   --password-env (else NOMYO_KEY_PASSWORD) or a prompt without echo; never from the command line.
   trust: accept a router's current key for trust on first use (after it replaced its key), and the
-  protocol versions it advertises now (after it stopped advertising protocol 2).`;
+  protocol versions it advertises now (after it stopped advertising protocol 2). With --fingerprint,
+  only if it is that key (the one its operator published): else nothing is stored.`;
 
 const OPTIONS = {
   dir: { type: 'string', default: DEFAULT_KEY_DIR },
   size: { type: 'string', default: '4096' },
   url: { type: 'string' },
+  fingerprint: { type: 'string' },
   'allow-http': { type: 'boolean', default: false },
   'password-env': { type: 'string' },
   'new-password-env': { type: 'string' },
@@ -164,7 +166,9 @@ async function changePassword(values: Values): Promise<number> {
 
 async function trust(values: Values): Promise<number> {
   if (values.url === undefined) throw new InvalidArgumentError('trust needs --url URL');
-  const client = new SecureCompletionClient({ routerUrl: values.url, allowHttp: values['allow-http'], keyRotationInterval: 0 });
+  // A key the router presents is fetched under the pin, when one is given: a different one is refused.
+  const expected = values.fingerprint === undefined ? {} : { serverKeyFingerprint: values.fingerprint };
+  const client = new SecureCompletionClient({ routerUrl: values.url, allowHttp: values['allow-http'], keyRotationInterval: 0, ...expected });
   try {
     const key = await client.fetchServerPublicKey();
     const known = new KnownRouters(values.dir);
