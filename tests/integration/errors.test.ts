@@ -159,6 +159,27 @@ describe('a router whose key changed', () => {
     }
   });
 
+  it('a key fetch that fails on the way to the new key is retried as an attempt: the call still gets through', async () => {
+    let failKey = false;
+    const server = await startTestServer({
+      interceptor: (req) => {
+        if (req.path !== '/pki/public_key' || !failKey) return undefined;
+        failKey = false;
+        return { status: 503, headers: { 'Retry-After': '0' } };
+      },
+    });
+    try {
+      const client = clientFor(server, { maxRetries: 2 });
+      await client.create(hello);
+      await server.rotateKey();
+      failKey = true; // the refresh after the 400 meets a 503 once
+      const answer = await client.create(hello);
+      expect(answer.choices[0]!.message.content).toBe('echo: Hello, secret world');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('concurrent calls sealed to the old key all get through: one that finds the new key already fetched retries with it', async () => {
     const server = await startTestServer();
     try {

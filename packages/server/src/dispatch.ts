@@ -143,7 +143,7 @@ function failure(state: DispatchState, err: unknown, record: RequestRecord, fact
   if (err instanceof HttpError) return detailResponse(err.status, err.detail, { ...err.headers });
   // The error's name only: a message may quote the plaintext (a model's own error, JSON.parse's snippet).
   const name = err instanceof Error ? err.name : typeof err;
-  state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: record.path, seq: record.seq, payload_id: facts.payloadId ?? undefined } });
+  state.emit({ level: 'error', message: `internal error (${name})`, fields: { method: record.method, path: facts.loggedPath, seq: record.seq, payload_id: facts.payloadId ?? undefined } });
   return detailResponse(500, 'internal server error');
 }
 
@@ -197,7 +197,7 @@ async function streamed(state: DispatchState, stream: NonNullable<RouterResponse
  * costs no memory: its route answers 413, and a completion without the key 401 (once its body is
  * drained, so that the client reads the answer instead of a reset connection).
  */
-async function receive(state: DispatchState, req: IncomingMessage, res: ServerResponse, path: string): Promise<ReceivedBody> {
+async function receive(state: DispatchState, req: IncomingMessage, res: ServerResponse, path: string, expectsContinue: boolean): Promise<ReceivedBody> {
   const completion = path === PATHS.secureCompletion && req.method === 'POST';
   let refused: HttpError | undefined;
   try {
@@ -209,7 +209,7 @@ async function receive(state: DispatchState, req: IncomingMessage, res: ServerRe
   // A client that waits to be told to send its body (Expect: 100-continue, as curl does for large
   // ones) is told so only where the body is wanted: else it sends none, and gets its answer at once
   // (Node closes the connection after an answer sent without the 100).
-  if (req.headers.expect !== undefined && hasBody(req)) {
+  if (expectsContinue && hasBody(req)) {
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (limit === 0 || declared > limit) return unsentBody(limit > 0, refused);
     res.writeContinue();
@@ -226,7 +226,8 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
-export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** `expectsContinue`: the request came with `Expect: 100-continue` (Node's 'checkContinue'), and waits to be told to send its body. */
+export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse, expectsContinue = false): Promise<void> {
   state.stats.requests++;
   const method = req.method ?? 'GET';
   const path = (req.url ?? '/').split(/[?#]/, 1)[0] ?? '/';
@@ -234,7 +235,7 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   if (!admit(state, res, facts)) return;
   let received: ReceivedBody;
   try {
-    received = await receive(state, req, res, path);
+    received = await receive(state, req, res, path, expectsContinue);
   } catch {
     req.socket.destroy(); // the peer went away mid-body: nobody to answer
     // Still a request: its line and metrics say it was dropped (status 0), as an aborted one's do.

@@ -142,12 +142,13 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const stats: ServerStats = { requests: 0, publicKeyFetches: 0, completions: 0, errors: 0 };
   const log = new RequestLog(options.recordRequests ?? false);
   let keyPair: ServerKeyPair | undefined;
-  /** The keys of `acceptKeyFiles`, but the served one; `opening`: the served key, then these. */
+  /** The keys of `acceptKeyFiles`, as loaded; `accepted`: those but the served one; `opening`: the served key, then those. */
+  let acceptable: ServerKeyPair[] = [];
   let accepted: ServerKeyPair[] = [];
   let opening: readonly CryptoKey[] = [];
-  const useKeys = (served: ServerKeyPair, also: ServerKeyPair[]): void => {
+  const useKeys = (served: ServerKeyPair): void => {
     keyPair = served;
-    accepted = also.filter((pair, i) => pair.fingerprint !== served.fingerprint && also.findIndex((p) => p.fingerprint === pair.fingerprint) === i);
+    accepted = acceptable.filter((pair, i) => pair.fingerprint !== served.fingerprint && acceptable.findIndex((p) => p.fingerprint === pair.fingerprint) === i);
     opening = [served.privateKey, ...accepted.map((pair) => pair.privateKey)];
   };
   let address: AddressInfo | undefined;
@@ -169,8 +170,9 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => void dispatch(state, req, res);
   const limits = listenerOptions(options);
   const httpServer = options.tls ? https.createServer({ ...limits, cert: options.tls.cert, key: tlsKey(options.tls.key) }, listener) : http.createServer(limits, listener);
-  // Expect: 100-continue is answered in dispatch (receive): the continue only where a body is wanted.
-  httpServer.on('checkContinue', listener);
+  // Expect: 100-continue (HTTP/1.1; Node answers other expectations 417) is answered in dispatch:
+  // the continue only where a body is wanted.
+  httpServer.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => void dispatch(state, req, res, true));
   const metricsServer = separateMetrics ? metricsListener(metrics!) : undefined;
   const drain = new Drain(httpServer, closing);
 
@@ -217,7 +219,8 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   async function bind(): Promise<NomyoServer> {
     const warn = (message: string) => state.emit({ level: 'warn', message });
     const served = await obtainKeyPair(options.keyFile, keySize, warn);
-    useKeys(served, await Promise.all((options.acceptKeyFiles ?? []).map((file) => loadAcceptedKeyFile(file, warn))));
+    acceptable = await Promise.all((options.acceptKeyFiles ?? []).map((file) => loadAcceptedKeyFile(file, warn)));
+    useKeys(served);
     if (drain.draining) throw new Error('the server was closed before it listened');
     address = await bindTo(httpServer, options.port ?? 0, host);
     if (metricsServer) {
@@ -254,7 +257,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     },
     async rotateKey() {
       const fresh = await generateKeyPair(keySize);
-      useKeys(fresh, accepted);
+      useKeys(fresh);
       return { publicKeyPem: fresh.publicKeyPem, fingerprint: fresh.fingerprint };
     },
     clearRequests: () => log.clear(),

@@ -71,6 +71,17 @@ describe('keyFile', () => {
     } finally {
       await rotated.close();
     }
+    // A served key also listed stays accepted once the router serves another (rotateKey).
+    const both = await startServer({ keyFile: oldFile, acceptKeyFiles: [join(dir, 'rotation-new.pem'), oldFile] });
+    try {
+      const newFingerprint = both.acceptedFingerprints[0];
+      expect(both.acceptedFingerprints).toEqual([newFingerprint]);
+      await both.rotateKey();
+      expect(both.acceptedFingerprints).toEqual([newFingerprint, oldFingerprint]);
+      expect((await ask(2, both).create(hi)).choices[0]?.message.content).toBe('echo: still here');
+    } finally {
+      await both.close();
+    }
     // Without it, the same client is refused.
     const alone = await startServer({ keyFile: join(dir, 'rotation-new.pem') });
     try {

@@ -169,6 +169,15 @@ describe('Expect: 100-continue (curl sends it for large bodies)', () => {
     socket.destroy();
   });
 
+  it('HTTP/1.0 knows no 100 Continue: its body is read as any other, and nothing is told it', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE });
+    const { socket, reply, closed } = await rawConnection(Number(new URL(server.url).port));
+    socket.write(`POST ${PATHS.secureCompletion} HTTP/1.0\r\nExpect: 100-continue\r\n${HEADERS.payloadId}: ${crypto.randomUUID()}\r\nContent-Length: 5\r\n\r\nhello`);
+    await closed;
+    expect(reply()).toMatch(/^HTTP\/1\.1 400 [^]*"detail":"missing X-Public-Key header"/); // read as a v1 request, body and all
+    expect(reply()).not.toContain('100 Continue');
+  });
+
   it('a GET without a body is answered as any other', async () => {
     server = await startServer({ keyFile: VECTOR_KEY_FILE });
     const { socket, reply } = await expecting(`GET /healthz HTTP/1.1`);

@@ -49,6 +49,10 @@ export async function keys(argv: string[]): Promise<number> {
     process.stderr.write(`nomyo keys: ${refusedArguments(err)}\n${KEYS_USAGE}\n`);
     return 2;
   }
+  if (values.fingerprint !== undefined && command !== 'trust') {
+    process.stderr.write(`nomyo keys: --fingerprint is for trust only\n${KEYS_USAGE}\n`);
+    return 2;
+  }
   // Only where --url is used: fingerprint and trust.
   const plainHttp = command === 'fingerprint' || command === 'trust' ? plainHttpRefused(values.url, values['allow-http']) : undefined;
   if (plainHttp) {

@@ -44,7 +44,11 @@ export interface SecureCompletionClientOptions {
    * A list pins each of its keys: a router's old and new key while it rotates (docs/deployment.md).
    */
   serverKeyFingerprint?: string | readonly string[] | undefined;
-  /** Milliseconds for one whole HTTP exchange, response body included; for a streamed answer, until its header event. Default 120 000. */
+  /**
+   * Milliseconds for one whole HTTP exchange, response body included; for a streamed answer, until
+   * its header event. Default 120 000. A request that must first fetch the router's key waits as
+   * long for it too, before its exchange begins.
+   */
   timeout?: number | undefined;
   /**
    * A streamed answer from which nothing arrives for this many ms, not even a heartbeat, fails with
@@ -54,8 +58,8 @@ export interface SecureCompletionClientOptions {
   streamIdleTimeout?: number | undefined;
   /**
    * Retries on 429, 503, connection failures and timeouts. Default 2. A retry waits the router's
-   * `Retry-After` and up to a fifth more (at most a minute, else the error is thrown), else backs off
-   * from 0.5 s, doubling, with jitter.
+   * `Retry-After` and up to a fifth more (one over a minute is not waited: its error is thrown), else
+   * backs off from 0.5 s, doubling, with jitter.
    */
   maxRetries?: number | undefined;
   /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */

@@ -109,7 +109,7 @@ export async function protect(ctx: RequestContext, call: Call): Promise<Protecti
   // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
   // `protocol: 1` knows it needs the pair before the key response: both are made side by side.
   const v1Keys = ctx.protocol === 1 ? ctx.keys.current() : undefined;
-  const [serverKey, keys] = await untilAborted(Promise.all([routerKey(call, ctx.serverKeys.get()), v1Keys]), call.signal);
+  const [serverKey, keys] = await untilAborted(Promise.all([ctx.serverKeys.fresh() ?? routerKey(call, ctx.serverKeys.get()), v1Keys]), call.signal);
   call.sealedTo = serverKey.fingerprint;
   const version = chooseProtocol(ctx.protocol, serverKey, ctx.routerUrl);
   if (version === 2) return v2Protection(await ctx.requestKeys.v2.take(serverKey.key, call.secure), { payloadId: call.payloadId, tier: call.tier });
@@ -133,11 +133,12 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
       return await attempt();
     } catch (err) {
       if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed) throw err;
-      keyRefreshed = true;
       // Against the key this attempt was sealed to: a concurrent call may have fetched the new one
       // already, and then it is used without another fetch.
       const cached = ctx.serverKeys.peek();
       const key = cached && cached.fingerprint !== call.sealedTo ? cached : await untilAborted(routerKey(call, ctx.serverKeys.refresh()), call.signal);
+      // Only once the key is in hand: a fetch that failed is retried as an attempt, and its 400 refreshes again.
+      keyRefreshed = true;
       if (key.fingerprint === call.sealedTo) throw err;
       return attempt();
     }

@@ -69,7 +69,7 @@ export function parseFingerprint(pin: string): string {
 function parsePins(pin: string | readonly string[]): readonly string[] {
   if (!Array.isArray(pin)) return [parseFingerprint(pin as string)];
   if (pin.length === 0) throw new InvalidArgumentError('serverKeyFingerprint must name at least one key');
-  return pin.map((one: string) => parseFingerprint(one));
+  return [...new Set(pin.map((one: string) => parseFingerprint(one)))];
 }
 
 function malformed(): InvalidArgumentError {

@@ -48,8 +48,13 @@ export class ServerKeyCache {
 
   /** The cached key while it is younger than the TTL, else a fresh one. */
   get(): Promise<ServerKey> {
-    if (this.#key && this.now() - this.#fetchedAt < this.ttlMs) return Promise.resolve(this.#key);
-    return this.refresh();
+    const key = this.fresh();
+    return key ? Promise.resolve(key) : this.refresh();
+  }
+
+  /** The cached key while it is younger than the TTL (no promise, no timer: a request's usual case), else undefined. */
+  fresh(): ServerKey | undefined {
+    return this.#key && this.now() - this.#fetchedAt < this.ttlMs ? this.#key : undefined;
   }
 
   /** Fetches the key again (joining a fetch already under way). */

@@ -89,7 +89,7 @@ export class Deadline {
     // A read that waits from now on, the last one: nothing after this call resets it.
     this.waiting();
     this.#whole = true;
-    if (this.#idleMs > WHOLE_ANSWER_END_MS) {
+    if (this.#idleMs > WHOLE_ANSWER_END_MS && !this.#disposed && !this.#controller.signal.aborted) {
       this.#idleMs = WHOLE_ANSWER_END_MS;
       clearTimeout(this.#timer);
       this.#armIdle(WHOLE_ANSWER_END_MS);
