@@ -73,6 +73,7 @@ describe('nomyo keys', () => {
     [['keys', 'generate', '--dir', 'k', 'hunter2hunter2'], /an argument that is no option/],
     [['keys', 'generate', '--password=hunter2hunter2'], /an unknown option/],
     [['keys', 'change-password', '--password-env'], /an option without its value/],
+    [['keys', 'fingerprint', '--fingerprint', 'hunter2hunter2'], /--fingerprint is for trust only/],
   ])('bad arguments %j: a usage error (status 2) that does not repeat them, for they may be a password', async (args, kind) => {
     const { status, stdout, stderr } = await cli(args);
     expect(status).toBe(2);
