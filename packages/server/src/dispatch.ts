@@ -50,6 +50,8 @@ export interface DispatchState {
   keyPair(): ServerKeyPair;
   /** What opens requests: the served key, then the accepted ones (`acceptKeyFiles`). */
   openingKeys(): PrivateKeys;
+  /** The accepted keys' fingerprints (for /healthz). */
+  acceptedFingerprints(): readonly string[];
   emit(event: LogEvent): void;
 }
 
@@ -83,7 +85,7 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
     case HEALTH_PATH:
       if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed('GET, HEAD, OPTIONS');
       noBody();
-      return healthResponse(state.drain.draining, state.protocol, state.keyPair().fingerprint);
+      return healthResponse(state.drain.draining, state.protocol, state.keyPair().fingerprint, state.acceptedFingerprints());
     case METRICS_PATH: {
       if (!state.metrics || !state.metricsHere) throw new HttpError(404, 'not found');
       if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed('GET, HEAD, OPTIONS');

@@ -146,10 +146,12 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   let acceptable: ServerKeyPair[] = [];
   let accepted: ServerKeyPair[] = [];
   let opening: readonly CryptoKey[] = [];
+  let acceptedPrints: readonly string[] = [];
   const useKeys = (served: ServerKeyPair): void => {
     keyPair = served;
     accepted = acceptable.filter((pair, i) => pair.fingerprint !== served.fingerprint && acceptable.findIndex((p) => p.fingerprint === pair.fingerprint) === i);
     opening = [served.privateKey, ...accepted.map((pair) => pair.privateKey)];
+    acceptedPrints = accepted.map((pair) => pair.fingerprint);
   };
   let address: AddressInfo | undefined;
   let metricsAddress: AddressInfo | undefined;
@@ -202,6 +204,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
       return keyPair;
     },
     openingKeys: () => opening,
+    acceptedFingerprints: () => acceptedPrints,
     emit: (event) => {
       try {
         options.onLog?.(event);
@@ -275,7 +278,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
     },
     get acceptedFingerprints() {
       state.keyPair(); // loaded
-      return accepted.map((pair) => pair.fingerprint);
+      return acceptedPrints;
     },
     get requests() {
       return log.records;

@@ -82,7 +82,7 @@ describe('close(): a graceful drain', () => {
     const healthReply = await health.finish();
     expect(healthReply).toMatch(/^HTTP\/1\.1 503 /);
     expect(healthReply).toMatch(/\r\nConnection: close\r\n/i);
-    expect(JSON.parse(healthReply.slice(healthReply.indexOf('\r\n\r\n') + 4))).toEqual({ status: 'draining', protocols: [1, 2], key_fingerprint: server.fingerprint });
+    expect(JSON.parse(healthReply.slice(healthReply.indexOf('\r\n\r\n') + 4))).toEqual({ status: 'draining', protocols: [1, 2], key_fingerprint: server.fingerprint, accepted_key_fingerprints: [] });
     const keyReply = await keyFetch.finish();
     expect(keyReply).toMatch(/^HTTP\/1\.1 503 /);
     expect(keyReply).toMatch(/\r\nConnection: close\r\n/i);

@@ -17,7 +17,7 @@ describe('GET /healthz', () => {
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(res.headers.get('cache-control')).toBe('no-store');
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ status: 'ok', protocols: [1, 2], key_fingerprint: server.fingerprint });
+    expect(JSON.parse(text)).toEqual({ status: 'ok', protocols: [1, 2], key_fingerprint: server.fingerprint, accepted_key_fingerprints: [] });
     expect(server.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(text).not.toContain('sk-health-secret');
     expect(text).not.toContain('PRIVATE');

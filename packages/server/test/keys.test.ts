@@ -60,6 +60,7 @@ describe('keyFile', () => {
     const rotated = await startServer({ keyFile: join(dir, 'rotation-new.pem'), keySize: 2048, acceptKeyFiles: [oldFile, oldFile] });
     try {
       expect(rotated.acceptedFingerprints).toEqual([oldFingerprint]);
+      expect(await (await fetch(rotated.url + '/healthz')).json()).toMatchObject({ key_fingerprint: rotated.fingerprint, accepted_key_fingerprints: [oldFingerprint] });
       expect(await (await fetch(rotated.url + PATHS.publicKey)).text()).toBe(rotated.publicKeyPem);
       expect(rotated.fingerprint).not.toBe(oldFingerprint);
       for (const protocol of [1, 2] as const) {
