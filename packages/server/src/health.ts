@@ -1,8 +1,8 @@
 /**
  * `GET /healthz`, for load balancers and readiness probes: 200 `{"status": "ok", "protocols": [1, 2],
- * "key_fingerprint": "<hex>", "accepted_key_fingerprints": [...]}`, or 503 with `"status": "draining"` once close() has begun (with
- * `Connection: close`: the balancer should stop sending here). Public facts only (the key's
- * fingerprint is the SHA-256 of the public key every client fetches), so it needs no API key.
+ * "key_fingerprint": "<hex>", "accepted_key_fingerprints": [...]}`, or 503 with `"status":
+ * "draining"` once close() has begun (with `Connection: close`: the balancer should stop sending
+ * here). Public facts only (a fingerprint is the SHA-256 of a public key), so it needs no API key.
  */
 import type { ProtocolVersion } from '@nomyo/core/protocol';
 import { DRAIN_HEADERS } from './drain.js';

@@ -1,8 +1,8 @@
 /**
  * What every request of a client goes through, whole or streamed: the checks of its options, its
  * payload serialized once up front (a fresh package for each attempt), the router's key and the
- * version it allows, the version's protection and headers, and the retries: 429, 503 and
- * connection failures and timeouts with backoff, and one fetch of the router's key after a 400 it did not seal
+ * version it allows, the version's protection and headers, and the retries: 429, 503, connection
+ * failures and timeouts with backoff, and one fetch of the router's key after a 400 it did not seal
  * (it could not open the package: its key may have changed).
  */
 import { HEADERS, type ProtocolVersion, type SecurityTier } from '../protocol/constants.js';
