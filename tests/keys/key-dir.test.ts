@@ -193,4 +193,17 @@ describe('server-key pinning', () => {
       await clientFor(server, { keyDir, serverKeyFingerprint: after }).create(hello);
       await Promise.all([first.dispose(), second.dispose()]);
     }));
+
+  it('a key rotation for a keyDir client pinned to both keys meanwhile (docs/deployment.md): no request refused; then trust the new key and drop the pin', () =>
+    withTempDir(async (keyDir) => {
+      await clientFor(server, { keyDir }).create(hello); // trusts the router's key on first use
+      const before = server.fingerprint;
+      const { fingerprint: after } = await server.rotateKey(); // the router now serves the new key
+      const both = clientFor(server, { keyDir, serverKeyFingerprint: [before, after] });
+      await both.create(hello);
+      // The pin bypassed the trust store, which still holds the old key: the pin goes once the new key is trusted.
+      const unpinned = clientFor(server, { keyDir });
+      await expect(unpinned.create(hello)).rejects.toBeInstanceOf(SecurityError);
+      await Promise.all([both.dispose(), unpinned.dispose()]);
+    }));
 });
