@@ -165,7 +165,7 @@ describe('a router whose key changed', () => {
       interceptor: (req) => {
         if (req.path !== '/pki/public_key' || !failKey) return undefined;
         failKey = false;
-        return { status: 503, headers: { 'Retry-After': '0' } };
+        return { status: 503, headers: { 'Retry-After': '0.01' } };
       },
     });
     try {

@@ -45,12 +45,12 @@ describe('retries, timeouts and aborts', () => {
   });
 
   it('retries 503 up to maxRetries, then gives the error', async () => {
-    script = (req) => (req.attempt <= 2 ? { status: 503, headers: { 'Retry-After': '0' } } : undefined);
+    script = (req) => (req.attempt <= 2 ? { status: 503, headers: { 'Retry-After': '0.01' } } : undefined);
     await expect(clientFor(server, { maxRetries: 2 }).create(hello)).resolves.toBeTruthy();
     expect(secureRequests(server)).toHaveLength(3);
 
     server.clearRequests();
-    script = () => ({ status: 503, headers: { 'Retry-After': '0' } });
+    script = () => ({ status: 503, headers: { 'Retry-After': '0.01' } });
     await expect(clientFor(server, { maxRetries: 2 }).create(hello)).rejects.toBeInstanceOf(ServiceUnavailableError);
     expect(secureRequests(server)).toHaveLength(3);
   });
@@ -126,7 +126,7 @@ describe('retries, timeouts and aborts', () => {
 
   it("the router key's fetch is retried as one of the call's attempts, never within them, and waited for only within the call's timeout", async () => {
     const keyServer = await startTestServer({ interceptor: (req) => (req.path === '/pki/public_key' ? keyAnswer() : undefined) });
-    let keyAnswer = (): InterceptAction | undefined => ({ status: 503, headers: { 'Retry-After': '0' } });
+    let keyAnswer = (): InterceptAction | undefined => ({ status: 503, headers: { 'Retry-After': '0.01' } });
     try {
       await expect(clientFor(keyServer, { maxRetries: 2 }).create(hello)).rejects.toBeInstanceOf(ServiceUnavailableError);
       expect(keyServer.requests.filter((r) => r.path === '/pki/public_key')).toHaveLength(3); // each attempt's one fetch, not 3 × 3

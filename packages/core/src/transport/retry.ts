@@ -27,14 +27,16 @@ export function parseRetryAfter(headers: Headers): number | undefined {
 }
 
 /**
- * The delay before retry number `attempt` (1-based): the router's Retry-After when it gave one, and
- * up to a fifth more (the clients a router turned away at once must not all come back at once),
+ * The delay before retry number `attempt` (1-based): the router's Retry-After when it gave one over
+ * 0, and up to a fifth more (the clients a router turned away at once must not all come back at once),
  * else exponential backoff with full jitter in [50%, 100%] of the step. Undefined: do not retry.
  */
 export function retryDelayMs(attempt: number, err: unknown, random: () => number = Math.random): number | undefined {
   const headers = err instanceof APIError ? err.headers : undefined;
   const retryAfter = headers ? parseRetryAfter(headers) : undefined;
-  if (retryAfter !== undefined) {
+  // A Retry-After of 0 (or a date gone by) names no time: backoff, as openai-node does, so a router
+  // cannot call every client back in the same instant, nor at once, again and again.
+  if (retryAfter !== undefined && retryAfter > 0) {
     const ms = retryAfter * 1000;
     return ms <= MAX_RETRY_AFTER_MS ? ms * (1 + random() * 0.2) : undefined;
   }

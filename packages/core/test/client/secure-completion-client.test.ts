@@ -89,14 +89,14 @@ describe('SecureCompletionClient.sendSecureRequest', () => {
   });
 
   it('retries a 503 with a freshly sealed package', async () => {
-    script = async (n, _req, res) => (n === 0 ? (res.writeHead(503, { 'Retry-After': '0' }).end('{"detail":"busy"}'), true) : false);
+    script = async (n, _req, res) => (n === 0 ? (res.writeHead(503, { 'Retry-After': '0.01' }).end('{"detail":"busy"}'), true) : false);
     await client().sendSecureRequest(hello);
     expect(seen).toHaveLength(2);
     expect(JSON.parse(seen[0]!.body).encrypted_payload.ciphertext).not.toBe(JSON.parse(seen[1]!.body).encrypted_payload.ciphertext);
   });
 
   it('gives up after maxRetries, with the last error', async () => {
-    script = async (_n, _req, res) => (res.writeHead(503, { 'Retry-After': '0' }).end('{"detail":"busy"}'), true);
+    script = async (_n, _req, res) => (res.writeHead(503, { 'Retry-After': '0.01' }).end('{"detail":"busy"}'), true);
     await expect(client({ maxRetries: 1 }).sendSecureRequest(hello)).rejects.toBeInstanceOf(ServiceUnavailableError);
     expect(seen).toHaveLength(2);
   });

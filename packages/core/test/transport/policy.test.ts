@@ -84,4 +84,12 @@ describe('retry timing', () => {
     expect([retryDelayMs(1, told, () => 0), retryDelayMs(1, told, () => 0.5), retryDelayMs(1, told, () => 1)]).toEqual([2000, 2200, 2400]);
     expect(retryDelayMs(1, new RateLimitError(429, { headers: new Headers({ 'retry-after': '3600' }) }))).toBeUndefined();
   });
+
+  it('backs off on a Retry-After of 0 or a date gone by, which name no time', () => {
+    for (const value of ['0', new Date(Date.now() - 5000).toUTCString()]) {
+      const err = new RateLimitError(429, { headers: new Headers({ 'retry-after': value }) });
+      expect(retryDelayMs(2, err, () => 0)).toBe(500);
+    }
+    expect(retryDelayMs(1, new RateLimitError(429, { headers: new Headers({ 'retry-after-ms': '0' }) }), () => 1)).toBe(500);
+  });
 });
