@@ -113,6 +113,20 @@ describe('the SDK does the retries', () => {
     expect(completionRequests(server).map((r) => r.response?.status)).toEqual([400, 200]);
   });
 
+  it("leaves out an x-should-retry, which nothing authenticates: the SDK retries by the status, as core's client does", async () => {
+    script = (request) => (request.attempt === 1 ? { status: 400, headers: { 'x-should-retry': 'true' }, body: { detail: 'bad' } } : undefined);
+    const err = await openai.chat.completions.create({ model: 'echo', messages }, { maxRetries: 2 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as { headers: Headers }).headers.get('x-should-retry')).toBeNull();
+    expect(completionRequests(server)).toHaveLength(1);
+
+    server.clearRequests();
+    script = (request) => (request.attempt === 1 ? { status: 503, headers: { 'x-should-retry': 'false', 'retry-after-ms': '10' } } : undefined);
+    const completion = await openai.chat.completions.create({ model: 'echo', messages }, { maxRetries: 2 });
+    expect(completion.choices[0]?.message.content).toBe(`echo: ${SECRET}`);
+    expect(completionRequests(server)).toHaveLength(2);
+  });
+
   it('retries a dropped connection (thrown, so the SDK sees a connection error)', async () => {
     script = (request) => (request.attempt === 1 ? { destroy: true } : undefined);
     const completion = await openai.chat.completions.create({ model: 'echo', messages });

@@ -38,8 +38,10 @@ export type SecureFetch = ((input: string | URL | Request, init?: RequestInit) =
 
 // The OpenAI SDK's own default: its timeout (which aborts our signal) should decide, not ours.
 const SDK_DEFAULT_TIMEOUT_MS = 600_000;
-// Router headers an SDK acts on: retry timing, its retry override. (`x-request-id` is our payload id.)
-const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry'];
+// Router headers an SDK acts on: retry timing. (`x-request-id` is our payload id.) Not the SDKs'
+// `x-should-retry`: nothing authenticates it (a proxy could have a 400 resent, or a 503 not), and
+// core's own client retries by the status alone.
+const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms'];
 /**
  * What protected an answer, on its Response (an SDK passes its chunks on without `_metadata`; a
  * caller reads these with openai's `.withResponse()`, or the AI SDK's `response.headers`).
