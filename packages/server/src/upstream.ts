@@ -157,7 +157,8 @@ export function upstreamModel(options: UpstreamOptions): CompletionModel {
       if (res.statusCode === 200 && isStream) {
         if (!streams) {
           report.failure = 'malformed';
-          res.body.destroy();
+          // Not read: the abort below errors it, and an error nobody listens for ends the process.
+          res.body.on('error', () => {}).destroy();
           throw new HttpError(502, 'the inference backend streamed an answer that was not asked for');
         }
         handedOn = true;

@@ -39,12 +39,15 @@ afterAll(async () => {
   upstream.closeAllConnections();
   await new Promise((resolve) => upstream.close(resolve));
 });
-beforeEach(() => {
-  seen = [];
+function replyWithCompletion(): void {
   reply = (res, body) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ id: 'up-1', object: 'chat.completion', created: 1, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: 'from upstream' }, finish_reason: 'stop' }] }));
   };
+}
+beforeEach(() => {
+  seen = [];
+  replyWithCompletion();
 });
 
 const auth = { Authorization: 'Bearer sk-router' };
@@ -177,6 +180,24 @@ describe('upstream forwarding', () => {
     await expect.poll(() => closed, { timeout: 5000 }).toBe(true);
     // What the sockets' buffers held, not the body that was on its way: before, all of it was read.
     expect(sent).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('an event stream to a request that did not ask for one is 502, its connection closed, and the router lives on', async () => {
+    let closed = false;
+    reply = (res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.on('close', () => (closed = true));
+      res.write('data: {"choices":[]}\n\n'); // and never ends
+    };
+    const res = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(res.status).toBe(502);
+    expect(await res.json()).toEqual({ detail: 'the inference backend streamed an answer that was not asked for' });
+    await expect.poll(() => closed, { timeout: 5000 }).toBe(true);
+    // Before, the aborted body's error had no listener and ended the router's process.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    replyWithCompletion();
+    const next = await post(router.url, JSON.stringify(await sealRequest(router.publicKeyPem, CHAT)), auth);
+    expect(next.status).toBe(200);
   });
 
   it('an answer nested deeper than a client takes (64) is the upstream\'s fault: 502; 64 deep passes', async () => {
