@@ -69,7 +69,8 @@ describe('forging an answer', () => {
       answer.body = Buffer.from(serializePackage(await sealPackage(forgedBytes(), clientKey)));
     };
     const answer = await viaProxy({ protocol: 1 }).create(ask('pay my rent'));
-    expect(answer.choices[0]!.message.tool_calls?.[0]?.function.name).toBe('transfer_funds');
+    const call = answer.choices[0]!.message.tool_calls?.[0];
+    expect(call?.type === 'function' && call.function.name).toBe('transfer_funds');
   });
 
   it('v2: there is no client key on the wire; a v1 package sealed to the proxy own key, or a v2 answer under its own K, is refused', async () => {

@@ -34,7 +34,7 @@ function answerLikeVllm(res: http.ServerResponse, request: { model: string; mess
   };
   if (request.model === SECRET_MODEL) return send(404, { object: 'error', message: `The model \`${request.model}\` does not exist.`, type: 'NotFoundError', param: null, code: 404 });
   // An error whose message quotes a long input, as some servers' do: 100 KB of JSON.
-  if (prompt.startsWith('long')) return send(400, { error: { message: `Input too long: ${'x'.repeat(100_000)}`, type: 'invalid_request_error', code: 'context_length_exceeded' } });
+  if (prompt.startsWith('long')) return send(400, { error: { message: `Input too long: ${'x'.repeat(100_000)}`, type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
   if (prompt.startsWith('busy')) return send(429, { error: { message: `Rate limit reached for ${request.model}`, type: 'rate_limit_error', code: 'rate_limited' } }, { 'Retry-After': '1' });
   if (prompt.length > 20) {
     return send(400, { error: { message: `This model's maximum context length is 8 tokens. However, your prompt "${prompt.slice(0, 60)}" has 12.`, type: 'BadRequestError', code: 400 } });
@@ -92,10 +92,10 @@ describe('upstream errors that repeat the request', () => {
     expectNothingReadable();
   });
 
-  it('v2: an error body of 100 KB (a message quoting the input) keeps its type and code', async () => {
+  it('v2: an error body of 100 KB (a message quoting the input) keeps its type, code and param', async () => {
     const err = (await viaProxy('auto').create(ask('m', 'long input')).catch((e: unknown) => e)) as APIError;
     expect(err).toBeInstanceOf(InvalidRequestError);
-    expect(err.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded' });
+    expect(err.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
     expect(err.detail).toMatch(/^Input too long: x+/);
   });
 
@@ -120,6 +120,10 @@ describe('upstream errors that repeat the request', () => {
     expect(err).toBeInstanceOf(OpenAI.NotFoundError);
     expect((err as Error).message).toContain(`The model \`${SECRET_MODEL}\` does not exist.`);
     expectNothingReadable();
+    // The upstream's type, code and param, as the SDK would have had them from it directly.
+    const long = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'long input' }] }).catch((e: unknown) => e);
+    expect(long).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(long).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
   });
 
   it.each([

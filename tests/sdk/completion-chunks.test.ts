@@ -38,6 +38,25 @@ describe('completionChunks', () => {
     ]);
   });
 
+  it("sends a custom tool's call whole, and every top-level field of the answer but its choices, usage and _metadata on each chunk", () => {
+    const custom = { id: 'c', type: 'custom' as const, custom: { name: 'grep', input: 'TODO' } };
+    const whole = {
+      ...base,
+      prompt_filter_results: [{ prompt_index: 0 }],
+      x_vendor: 1,
+      choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [custom] }, finish_reason: 'tool_calls' }],
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+      _metadata: { payload_id: 'p' },
+    };
+    const chunks = completionChunks(whole);
+    const toolDeltas = chunks.flatMap((c) => (c.choices as Array<{ delta: { tool_calls?: unknown[] } }>).flatMap((x) => x.delta.tool_calls ?? []));
+    expect(toolDeltas).toEqual([{ index: 0, ...custom }]);
+    for (const chunk of chunks) {
+      expect(Object.keys(chunk)).toEqual(['id', 'object', 'created', 'model', 'system_fingerprint', 'prompt_filter_results', 'x_vendor', 'choices']);
+      expect([chunk.prompt_filter_results, chunk.x_vendor]).toEqual([whole.prompt_filter_results, 1]);
+    }
+  });
+
   it('loses nothing openai-node accumulates: log probabilities, annotations, a vendor\'s own fields come out of finalChatCompletion() as the whole answer had them', async () => {
     const token = (t: string) => ({ token: t, logprob: -0.5, bytes: [...new TextEncoder().encode(t)], top_logprobs: [] });
     const logprobs = { content: ['Hello', ' there', ' world'].map(token), refusal: null };

@@ -151,7 +151,7 @@ describe.each([2, 1] as const)('through nomyo-server --upstream <mock-llm>, prot
       expect((err as APIError).status).toBe(status);
       expect((err as Error).message).toContain(`${UPSTREAM_SECRET} ${word} refused`);
       // mock-llm's own type and code, as openai-node's err.error and err.type would give them.
-      expect((err as APIError).error).toEqual({ message: `${UPSTREAM_SECRET} ${word} refused`, type, code });
+      expect((err as APIError).error).toEqual({ message: `${UPSTREAM_SECRET} ${word} refused`, type, code, param: null });
       expect((err as APIError).type).toBe(type);
     } else {
       expect((err as APIError).status).toBe(status === 429 ? 429 : 400);

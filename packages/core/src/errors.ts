@@ -132,6 +132,8 @@ export interface SealedErrorObject {
   readonly type: string;
   /** The model server's error code (`context_length_exceeded`, …), or null when it gave none. */
   readonly code: string | number | null;
+  /** The request parameter the error is about (`messages`, …), or null when the model server named none. */
+  readonly param: string | null;
 }
 
 /** A non-200 response from the router. Subclasses name the statuses the protocol defines. */

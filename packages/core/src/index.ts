@@ -28,7 +28,16 @@ export type { GenerateKeysOptions } from './client/secure-completion-client.js';
 export type { ClientKeyPair } from './keys/client-keys.js';
 export type { ServerKey } from './keys/server-key.js';
 export { parseFingerprint, type TrustStore } from './keys/pinning.js';
-export type { ChatCompletion, ChatCompletionChoice, ChatCompletionMessage, CompletionUsage, SecureMetadata } from './protocol/completion.js';
+export type {
+  ChatCompletion,
+  ChatCompletionChoice,
+  ChatCompletionMessage,
+  ChatCompletionMessageCustomToolCall,
+  ChatCompletionMessageFunctionToolCall,
+  ChatCompletionMessageToolCall,
+  CompletionUsage,
+  SecureMetadata,
+} from './protocol/completion.js';
 export type { EncryptedPackage, EncryptedPayload } from './protocol/package.js';
 export type { OwnedBytes, ByteSource, Placement } from './memory/owned-bytes.js';
 export { SECURITY_TIERS, type SecurityTier } from './protocol/constants.js';

@@ -40,6 +40,10 @@ export async function* echoChunks(completion: ChatCompletion, options: { delayMs
     }
   }
   for (const [index, call] of (message.tool_calls ?? []).entries()) {
+    if (call.type !== 'function') {
+      yield chunk({ tool_calls: [{ index, ...call }] }); // a custom tool's input, whole
+      continue;
+    }
     yield chunk({ tool_calls: [{ index, id: call.id, type: call.type, function: { name: call.function.name, arguments: '' } }] });
     for (const piece of words(call.function.arguments)) {
       await pause();

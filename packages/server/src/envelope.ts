@@ -7,7 +7,10 @@
  * - `object`: "chat.completion", or "chat.completion.chunk" for a chunk;
  * - `created`: the router's time when the request arrived, in seconds;
  * - `model`: the model the request asked for;
- * - `choices[i].index`: the choice's position.
+ * - `choices[i].index`: the choice's position;
+ * - in a chunk, a choice's `delta`: `{}` (left out by some upstreams in a chunk that only ends the
+ *   choice), and a tool call piece's `index`: its position (left out by some that call one tool at a
+ *   time). The protocol has both required, and clients refuse a chunk without them.
  *
  * A field that is missing or null is filled in; one that is there is never changed, nor are
  * content, tool calls, `usage` or fields the router does not know. One exception: a chunk's
@@ -125,7 +128,18 @@ function fill(value: unknown, envelope: Envelope, object: string): void {
   if (object === 'chat.completion.chunk' && value.usage === null) delete value.usage;
   if (!Array.isArray(value.choices)) return;
   value.choices.forEach((choice: unknown, position) => {
-    if (isRecord(choice) && missing(choice, 'index')) choice.index = position;
+    if (!isRecord(choice)) return;
+    if (missing(choice, 'index')) choice.index = position;
+    if (object === 'chat.completion.chunk') fillDelta(choice);
+  });
+}
+
+function fillDelta(choice: Record<string, unknown>): void {
+  if (missing(choice, 'delta')) choice.delta = {};
+  const calls = isRecord(choice.delta) ? choice.delta.tool_calls : undefined;
+  if (!Array.isArray(calls)) return;
+  calls.forEach((call: unknown, position) => {
+    if (isRecord(call) && missing(call, 'index')) call.index = position;
   });
 }
 

@@ -16,23 +16,25 @@ interface ErrorFields {
   message?: unknown;
   type?: unknown;
   code?: unknown;
+  param?: unknown;
 }
 
 /**
  * What the upstream said, as a sealed error: `detail` (FastAPI), OpenAI's `error` (message, type,
- * code), vLLM's top-level `message`, `type` and `code`, or else the raw text. `status` is the HTTP
+ * code, param), vLLM's top-level `message`, `type`, `code` and `param`, or else the raw text. `status` is the HTTP
  * status it came with; an error in the middle of a stream has none.
  */
 export function upstreamError(text: string, status?: number): SealedError {
   let message: unknown = text;
   let type: unknown;
   let code: unknown;
+  let param: unknown;
   try {
     const body = JSON.parse(text) as (ErrorFields & { detail?: unknown; error?: ErrorFields }) | null;
     const fields = typeof body?.error === 'object' && body.error !== null ? body.error : (body ?? {});
     const given = body?.detail ?? fields.message ?? (typeof body?.error === 'string' ? body.error : undefined);
     if (given !== undefined) message = typeof given === 'string' ? given : JSON.stringify(given);
-    ({ type, code } = fields);
+    ({ type, code, param } = fields);
   } catch {
     // Not JSON: the text itself.
   }
@@ -40,6 +42,7 @@ export function upstreamError(text: string, status?: number): SealedError {
     message: sanitizeDetail(message) ?? (status === undefined ? 'the inference backend failed part-way through the answer' : `the inference backend refused the request (${status})`),
     type: typeof type === 'string' && type.length <= MAX_FIELD_CHARS ? type : 'upstream_error',
     code: (typeof code === 'string' && code.length <= MAX_FIELD_CHARS) || (typeof code === 'number' && Number.isFinite(code)) ? code : null,
+    param: typeof param === 'string' && param.length <= MAX_FIELD_CHARS ? param : null,
     ...(status === undefined ? {} : { status }),
   };
 }

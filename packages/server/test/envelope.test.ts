@@ -79,11 +79,18 @@ describe('normaliseChunk', () => {
     expect(normaliseChunk({ id: 'up', choices: [], usage }, envelope)).toMatchObject({ usage });
   });
 
-  it('refuses a chunk of another object, or without delta', () => {
+  it('refuses a chunk of another object, or whose delta is no object', () => {
     expect(refusal(() => normaliseChunk({ object: 'chat.completion', choices: [] }, envelope)).sealed.message).toBe(
       'the inference backend sent no chat.completion.chunk: object must be "chat.completion.chunk"',
     );
-    expect(refusal(() => normaliseChunk({ choices: [{ index: 0 }] }, envelope)).sealed.message).toMatch(/choices\[0\]\.delta must be present$/);
+    expect(refusal(() => normaliseChunk({ choices: [{ index: 0, delta: 'a' }] }, envelope)).sealed.message).toMatch(/choices\[0\]\.delta must be an object$/);
+  });
+
+  it("fills in a left-out delta as {} and a tool call piece's index as its position, which clients require", () => {
+    expect(normaliseChunk({ id: 'up', choices: [{ index: 0, finish_reason: 'stop' }] }, envelope)).toMatchObject({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+    const calls = { tool_calls: [{ id: 'a', type: 'function', function: { name: 'f', arguments: '' } }, { index: 5, function: { arguments: '{}' } }] };
+    const chunk = normaliseChunk({ id: 'up', choices: [{ index: 0, delta: calls }] }, envelope) as { choices: Array<{ delta: typeof calls }> };
+    expect(chunk.choices[0]!.delta.tool_calls.map((call) => (call as { index?: number }).index)).toEqual([0, 5]);
   });
 });
 

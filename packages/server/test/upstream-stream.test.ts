@@ -62,12 +62,12 @@ describe('upstreamChunks', () => {
     expect(result.stopped).toBe(true);
   });
 
-  it("an error's type and code pass on up to 256 characters; longer ones are dropped, so its final record stays small", async () => {
-    const fields = (type: string, code: string) => data({ error: { message: 'no', type, code } });
-    const short = await read([fields('t'.repeat(256), 'c'.repeat(256))]);
-    expect((short.error as UpstreamError).sealed).toEqual({ message: 'no', type: 't'.repeat(256), code: 'c'.repeat(256) });
-    const long = await read([fields('t'.repeat(500_000), 'c'.repeat(257))]);
-    expect((long.error as UpstreamError).sealed).toEqual({ message: 'no', type: 'upstream_error', code: null });
+  it("an error's type, code and param pass on up to 256 characters; longer ones are dropped, so its final record stays small", async () => {
+    const fields = (type: string, code: string, param: string) => data({ error: { message: 'no', type, code, param } });
+    const short = await read([fields('t'.repeat(256), 'c'.repeat(256), 'p'.repeat(256))]);
+    expect((short.error as UpstreamError).sealed).toEqual({ message: 'no', type: 't'.repeat(256), code: 'c'.repeat(256), param: 'p'.repeat(256) });
+    const long = await read([fields('t'.repeat(500_000), 'c'.repeat(257), 'p'.repeat(257))]);
+    expect((long.error as UpstreamError).sealed).toEqual({ message: 'no', type: 'upstream_error', code: null, param: null });
   });
 
   it('an event that is not JSON, or a line too long to hold, is a 502 of our own words', async () => {

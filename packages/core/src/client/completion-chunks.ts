@@ -23,6 +23,8 @@ const MAX_PIECES = 1024;
 // Extra assistant fields some OpenAI-compatible servers add (vLLM, Qwen, DeepSeek) and streaming
 // readers such as the AI SDK pick up from deltas.
 const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
+/** The completion's fields that are not its chunks' envelope (the stream has `_metadata` of its own). */
+const NOT_ENVELOPE = new Set<string>(['choices', 'usage', '_metadata']);
 /** The message's fields that have deltas of their own; the others go whole, in one. */
 const DELTA_FIELDS = new Set<string>(['role', 'content', 'refusal', 'tool_calls', ...REASONING_FIELDS]);
 
@@ -34,11 +36,13 @@ export function completionChunks(completion: ChatCompletion, options: ChunkOptio
 /** {@link completionChunks} one at a time, made as they are taken: a long completion is never all chunks at once. */
 export function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator<Chunk> {
   const includeUsage = options.includeUsage === true;
-  // The envelope as the completion had it, in OpenAI's order: a field it left out stays out (completion.ts).
+  // Every field of the completion but its choices, usage and metadata, in its order (a field it left out
+  // stays out: completion.ts), vendors' own (`prompt_filter_results`) too, as a streaming server
+  // repeats them in its chunks; `object` says what each now is.
   const base: Chunk = {};
-  for (const field of ['id', 'object', 'created', 'model', 'system_fingerprint', 'service_tier'] as const) {
+  for (const [field, value] of Object.entries(completion)) {
     if (field === 'object') base.object = 'chat.completion.chunk';
-    else if (completion[field] !== undefined) base[field] = completion[field];
+    else if (!NOT_ENVELOPE.has(field) && value !== undefined) base[field] = value;
   }
   // Only the last chunk has `usage`, as a router's streamed chunks do: the protocol has `usage` an
   // object where present (OpenAI's own streams add `usage: null` to the others; SDKs read both alike).
@@ -73,10 +77,9 @@ function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
   if (other.length > 0) yield Object.fromEntries(other);
   const calls = message.tool_calls ?? [];
   for (const [index, call] of calls.entries()) {
-    // One delta per call, carrying the whole call: what OpenAI's own accumulators expect at index i.
-    yield {
-      tool_calls: [{ index, id: call.id, type: call.type, function: { name: call.function.name, arguments: call.function.arguments } }],
-    };
+    // One delta per call, carrying the whole call (a function's or a custom tool's): what OpenAI's
+    // own accumulators expect at index i.
+    yield { tool_calls: [{ index, ...call }] };
   }
 }
 

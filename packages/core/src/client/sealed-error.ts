@@ -38,8 +38,8 @@ export async function sealedError(response: Exchange, answerKey: Promise<AesKey>
 }
 
 /**
- * The APIError of an error sealed for this request, typed by `status`: its message, type and code
- * sanitized as a `detail` is (they came from the model's server), kept as `err.error`.
+ * The APIError of an error sealed for this request, typed by `status`: its message, type, code and
+ * param sanitized as a `detail` is (they came from the model's server), kept as `err.error`.
  */
 export function sealedAPIError(sealed: SealedError, status: number, headers: Headers, payloadId: string): APIError {
   const message = sanitizeDetail(sealed.message);
@@ -47,6 +47,7 @@ export function sealedAPIError(sealed: SealedError, status: number, headers: Hea
     message: message ?? '',
     type: sanitizeDetail(sealed.type) ?? '',
     code: typeof sealed.code === 'string' ? (sanitizeDetail(sealed.code) ?? '') : sealed.code,
+    param: typeof sealed.param === 'string' ? (sanitizeDetail(sealed.param) ?? '') : null,
   };
   return errorForStatus(status, message, headers, { error, payloadId });
 }

@@ -166,13 +166,15 @@ function routerUrlOption(baseUrl: string | undefined, routerUrl: string | undefi
 
 /**
  * The router's error as api.openai.com would shape it (`detail` is already sanitized by core): a
- * sealed error keeps the model server's type and code (`context_length_exceeded`), so the SDK's
- * `err.type` and `err.code` are the ones it would have given; otherwise they come from the status.
+ * sealed error keeps the model server's type, code and param (`context_length_exceeded`,
+ * `messages`), so the SDK's `err.type`, `err.code` and `err.param` are the ones it would have
+ * given; otherwise the type comes from the status, the code is core's (`ERR_NOMYO_…`, which says
+ * the router's words, not the model server's), and param is null.
  */
 function errorBody(err: APIError, message = err.detail ?? `the router answered ${err.status}`): unknown {
   const type = err.error?.type || errorType(err.status);
   // A sealed error's code is the model server's, null included (api.openai.com's own `code: null`).
-  return { error: { message, type, param: null, code: err.error ? err.error.code : err.code }, detail: err.detail ?? null };
+  return { error: { message, type, param: err.error?.param ?? null, code: err.error ? err.error.code : err.code }, detail: err.detail ?? null };
 }
 
 /**

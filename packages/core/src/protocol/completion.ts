@@ -10,13 +10,13 @@
  * what they are. Other fields are allowed, typed `unknown`, and never looked at.
  */
 import { SecurityError } from '../errors.js';
-import { absentAs, array, formatPath, indexOrPosition, literal, nullable, num, object, optional, str, unknownValue, type Infer } from './schema.js';
+import { absentAs, absentFrom, array, byType, formatPath, indexOrPosition, literal, nullable, num, object, optional, optionalNullDropped, str, unknownValue, type Infer } from './schema.js';
 
 // The /** */ comments on the fields are the API reference's: the exported types are inferred from these objects.
-const toolCall = object({
+const functionToolCall = object({
   /** The tool call's id, which the `tool` message answering it names. */
   id: str(),
-  /** Always `function`. */
+  /** `function`. */
   type: literal('function'),
   /** The function to call. */
   function: object({
@@ -27,13 +27,30 @@ const toolCall = object({
   }),
 });
 
+// OpenAI's custom tools (free-form input, no JSON schema), as openai@6 types them.
+const customToolCall = object({
+  /** The tool call's id, which the `tool` message answering it names. */
+  id: str(),
+  /** `custom`. */
+  type: literal('custom'),
+  /** The custom tool to call. */
+  custom: object({
+    /** The tool's name. */
+    name: str(),
+    /** Its input, as the model wrote it. */
+    input: str(),
+  }),
+});
+
+const toolCall = byType({ function: functionToolCall, custom: customToolCall });
+
 const message = object({
   /** `assistant`. */
   role: str(),
-  // OpenAI sends `content: null` beside tool calls; some servers leave it out. Only then may it be
-  // missing, and the check fills in null so `content` is always there.
-  /** The text of the answer; null beside tool calls (filled in as null when a server left it out there). */
-  content: absentAs(nullable(str()), null, (m) => Array.isArray(m.tool_calls) && m.tool_calls.length > 0),
+  // OpenAI sends `content: null` beside tool calls; some servers leave it out there, or in a message
+  // of reasoning only. The check fills in null, so `content` is always there.
+  /** The text of the answer; null beside tool calls (filled in as null when a server left it out). */
+  content: absentAs(nullable(str()), null),
   // null: some servers (Mistral's API among them) send it for "no tool calls".
   /** The tools the model wants called, when it calls any. */
   tool_calls: optional(nullable(array(toolCall))),
@@ -52,13 +69,16 @@ const choice = object({
   logprobs: optional(unknownValue()),
 });
 
+const tokenSum = (u: Record<string, unknown>): number => (u.prompt_tokens as number) + (u.completion_tokens as number);
+
 const usage = object({
   /** Tokens of the prompt. */
   prompt_tokens: num(),
   /** Tokens of the answer. */
   completion_tokens: num(),
-  /** Their sum. */
-  total_tokens: num(),
+  // Some servers leave the sum out: it is filled in, as what it is (when it is a finite number).
+  /** Their sum (filled in when a server left it out). */
+  total_tokens: absentFrom(num(), tokenSum, (u) => Number.isFinite(tokenSum(u))),
 });
 
 const completion = object({
@@ -74,8 +94,9 @@ const completion = object({
   model: optional(str()),
   /** The answers: one unless `n` asked for more. */
   choices: array(choice, { minItems: 1 }),
+  // `null` from some servers: it says nothing, and is removed, as a missing `usage`.
   /** Token counts, when the server sent them. */
-  usage: optional(usage),
+  usage: optionalNullDropped(usage),
   /** The backend configuration that answered, from servers that say. */
   system_fingerprint: optional(nullable(str())),
   /** The service tier that answered, from servers that say. */
@@ -84,6 +105,15 @@ const completion = object({
 
 /** The assistant's message: `role` and `content` always; `content` is null beside tool calls. */
 export interface ChatCompletionMessage extends Infer<typeof message> {}
+
+/** A function's tool call: `type: 'function'`, its `function`'s name and arguments (JSON text). */
+export interface ChatCompletionMessageFunctionToolCall extends Infer<typeof functionToolCall> {}
+
+/** A custom tool's call (OpenAI's free-form tools): `type: 'custom'`, its `custom` tool's name and input. */
+export interface ChatCompletionMessageCustomToolCall extends Infer<typeof customToolCall> {}
+
+/** A tool call in a message, as openai@6 types it: narrow by `type`. */
+export type ChatCompletionMessageToolCall = ChatCompletionMessageFunctionToolCall | ChatCompletionMessageCustomToolCall;
 
 /** One choice: an integer `index` (its position when the server left it out), the message, and `finish_reason` (a string or null). */
 export interface ChatCompletionChoice extends Infer<typeof choice> {}
@@ -117,7 +147,8 @@ export const NOT_A_COMPLETION = 'the decrypted answer is not a chat.completion';
 
 /**
  * Returns `value` as a {@link ChatCompletion} if it is one, else throws SecurityError. Fills in
- * `content: null` where a tool-call message left it out, `object` and each choice's `index`. Refuses `__proto__`, `constructor` and
+ * `content: null` where a message left it out, `object`, each choice's `index` and usage's
+ * `total_tokens`, and removes a `usage: null`. Refuses `__proto__`, `constructor` and
  * `prototype` keys on every object it checks. Looks only at the fields above: its work is linear in
  * the number of choices and tool calls, whatever else the value holds. It does not limit nesting in
  * unchecked fields; the client's parse path does (MAX_ANSWER_DEPTH).

@@ -31,13 +31,18 @@ export interface OptionalSchema<T> extends Schema<T> {
   readonly optional: true;
 }
 
-/** A field that may be missing when `when(object)` holds, and is then set to `fill(position)`. */
+/** A field that may be missing when `when(object)` holds, and is then set to `fill(position, object)`. */
 export interface FilledSchema<T> extends Schema<T> {
   readonly absent: {
     /** `position`: the object's index when it is an element of an array. */
     readonly when: (object: Record<string, unknown>, position: number | undefined) => boolean;
-    readonly fill: (position: number | undefined) => T;
+    readonly fill: (position: number | undefined, object: Record<string, unknown>) => T;
   };
+}
+
+/** A field that may be missing or null, which says nothing: the check removes a null, so the type need not say `| null`. */
+export interface NullDroppedSchema<T> extends OptionalSchema<T> {
+  readonly nullIsAbsent: true;
 }
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
@@ -81,9 +86,22 @@ export function optional<T>(inner: Schema<T>): OptionalSchema<T> {
   return { check: inner.check, optional: true };
 }
 
+/** `inner`, missing, or null, which the check then removes (see {@link NullDroppedSchema}). */
+export function optionalNullDropped<T>(inner: Schema<T>): NullDroppedSchema<T> {
+  return { check: inner.check, optional: true, nullIsAbsent: true };
+}
+
 /** `inner`, or missing when `when(object)` holds; the check then sets the field to `fill`, so the type need not say `?`. */
 export function absentAs<T>(inner: Schema<T>, fill: T, when: (object: Record<string, unknown>) => boolean = () => true): FilledSchema<T> {
   return { check: inner.check, absent: { when, fill: () => fill } };
+}
+
+/**
+ * `inner`, or missing when `when(object)` holds; the check then sets the field to what `make` makes
+ * of the (checked) object: a fresh value each time.
+ */
+export function absentFrom<T>(inner: Schema<T>, make: (object: Record<string, unknown>) => NoInfer<T>, when: (object: Record<string, unknown>) => boolean = () => true): FilledSchema<T> {
+  return { check: inner.check, absent: { when, fill: (_position, object) => make(object) } };
 }
 
 /**
@@ -109,6 +127,19 @@ export function array<T>(item: Schema<T>, options: { minItems?: number } = {}): 
   };
 }
 
+/** One of several object schemas, chosen by the value's string `type` field (each schema's own `literal`). */
+export function byType<M extends Record<string, Schema<unknown>>>(schemas: M): Schema<Infer<M[keyof M]>> {
+  const expected = Object.keys(schemas).map((name) => JSON.stringify(name)).join(' or ');
+  return {
+    check(value, position) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return miss('an object');
+      const type = (value as Record<string, unknown>).type;
+      const schema = typeof type === 'string' && hasOwn(schemas, type) ? schemas[type] : undefined;
+      return schema ? schema.check(value, position) : under('type', miss(expected));
+    },
+  };
+}
+
 /** An open object with the fields of `shape`; other fields are allowed and not looked at. */
 export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
   const fields = Object.entries(shape);
@@ -119,6 +150,7 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
       for (const key of PROTOTYPE_KEYS) if (hasOwn(o, key)) return under(key, miss('absent'));
       let filled: Array<[string, FilledSchema<unknown>['absent']]> | undefined;
       for (const [key, schema] of fields) {
+        if (hasOwn(o, key) && o[key] === null && (schema as Partial<NullDroppedSchema<unknown>>).nullIsAbsent) delete o[key];
         if (!hasOwn(o, key)) {
           const absent = (schema as Partial<FilledSchema<unknown>>).absent;
           if (absent) (filled ??= []).push([key, absent]);
@@ -132,7 +164,7 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
       for (const [key, { when, fill }] of filled ?? []) {
         if (!when(o, position)) return under(key, miss('present'));
         // A data property, like JSON.parse makes: no setter on the prototype chain is ever invoked.
-        Object.defineProperty(o, key, { value: fill(position), writable: true, enumerable: true, configurable: true });
+        Object.defineProperty(o, key, { value: fill(position, o), writable: true, enumerable: true, configurable: true });
       }
       return undefined;
     },

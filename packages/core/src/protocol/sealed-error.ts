@@ -17,6 +17,8 @@ export interface SealedError {
   type: string;
   /** The upstream's error code, if it gave one. */
   code: string | number | null;
+  /** The request parameter the upstream's error is about (`messages`, `tools`), when it named one. */
+  param?: string | null;
   /** The HTTP status behind the error (400-599), when there is one. */
   status?: number;
 }
@@ -41,11 +43,12 @@ export function parseSealedError(plaintext: Uint8Array): SealedError {
   }
   const error = isObject(value) ? value.error : undefined;
   if (!isObject(error)) throw notAnError();
-  const { message, type, code, status } = error;
+  const { message, type, code, param, status } = error;
   if (typeof message !== 'string' || typeof type !== 'string') throw notAnError();
+  if (param !== undefined && param !== null && typeof param !== 'string') throw notAnError();
   if (code !== null && typeof code !== 'string' && !(typeof code === 'number' && Number.isFinite(code))) throw notAnError();
   if (status !== undefined && !(Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599)) throw notAnError();
-  return { message, type, code, ...(status === undefined ? {} : { status: status as number }) };
+  return { message, type, code, ...(param === undefined ? {} : { param }), ...(status === undefined ? {} : { status: status as number }) };
 }
 
 function notAnError(): SecurityError {

@@ -56,9 +56,8 @@ const HOSTILE: Array<[string, string, string]> = [
   ['id null', VALID.replace('"id":"c"', '"id":null'), 'id must be a string'],
   ['no choices', withTop('"id":"c","created":1,"model":"m"'), 'choices must be present'],
   ['choices an object', withTop('"id":"c","created":1,"model":"m","choices":{"0":{}}'), 'choices must be an array of at least 1'],
-  ['usage null', VALID.replace('{"id"', '{"usage":null,"id"'), 'usage must be an object'],
   ['usage with a string count', VALID.replace('{"id"', '{"usage":{"prompt_tokens":"1","completion_tokens":1,"total_tokens":2},"id"'), 'usage.prompt_tokens must be a finite number'],
-  ['usage without total_tokens', VALID.replace('{"id"', '{"usage":{"prompt_tokens":1,"completion_tokens":1},"id"'), 'usage.total_tokens must be present'],
+  ['usage without total_tokens, its sum no number', VALID.replace('{"id"', '{"usage":{"prompt_tokens":1e308,"completion_tokens":1e308},"id"'), 'usage.total_tokens must be present'],
   ['system_fingerprint a number', VALID.replace('{"id"', '{"system_fingerprint":1,"id"'), 'system_fingerprint must be a string or null'],
   ['service_tier an object', VALID.replace('{"id"', '{"service_tier":{},"id"'), 'service_tier must be a string or null'],
   // Choices.
@@ -76,15 +75,14 @@ const HOSTILE: Array<[string, string, string]> = [
   ['a null message', withMessage('null'), 'choices[0].message must be an object'],
   ['role null', withMessage('{"role":null,"content":"a"}'), 'choices[0].message.role must be a string'],
   ['a duplicate role key, the last one a number', withMessage('{"role":"assistant","role":5,"content":"a"}'), 'choices[0].message.role must be a string'],
-  ['no content and no tool calls', withMessage(msg('"refusal":null')), 'choices[0].message.content must be present'],
-  ['no content beside an empty tool_calls', withMessage(msg('"tool_calls":[]')), 'choices[0].message.content must be present'],
-  ['no content beside tool_calls null', withMessage(msg('"tool_calls":null')), 'choices[0].message.content must be present'],
   ['content as an array of parts', withMessage(msg('"content":[{"type":"text","text":"a"}]')), 'choices[0].message.content must be a string or null'],
   ['refusal a number', withMessage(msg('"content":"a","refusal":1')), 'choices[0].message.refusal must be a string or null'],
   // Tool calls.
   ['tool_calls an object', withMessage(msg(`"content":null,"tool_calls":${CALL}`)), 'choices[0].message.tool_calls must be an array or null'],
   ['a tool call without an id', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"id":"call_1",', '')}]`)), 'choices[0].message.tool_calls[0].id must be present'],
-  ['a custom tool call', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"function"', '"custom"')}]`)), 'choices[0].message.tool_calls[0].type must be "function"'],
+  ['a tool call of another type', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"function"', '"mcp"')}]`)), 'choices[0].message.tool_calls[0].type must be "function" or "custom"'],
+  ['a custom tool call with a function', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"function"', '"custom"')}]`)), 'choices[0].message.tool_calls[0].custom must be present'],
+  ['a tool call without a type', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"type":"function",', '')}]`)), 'choices[0].message.tool_calls[0].type must be "function" or "custom"'],
   ['a tool call without function', withMessage(msg('"content":null,"tool_calls":[{"id":"c","type":"function"}]')), 'choices[0].message.tool_calls[0].function must be present'],
   ['arguments as an object', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"arguments":"{}"', '"arguments":{}')}]`)), 'choices[0].message.tool_calls[0].function.arguments must be a string'],
   // Prototype keys, wherever the check looks.
@@ -164,10 +162,28 @@ describe('what passes', () => {
     expect(parse(choiceWith(`{"index":3,"message":${msg('"content":"a"')},"finish_reason":"stop"}`)).choices[0]!.index).toBe(3);
   });
 
-  it('fills in content: null where a tool-call message left it out', () => {
+  it('fills in content: null where a message left it out (beside tool calls, or reasoning only)', () => {
     const message = parse(withMessage(msg(`"tool_calls":[${CALL}]`))).choices[0]!.message;
     expect(message).toEqual({ role: 'assistant', content: null, tool_calls: [JSON.parse(CALL)] });
     expect(Object.keys(message)).toContain('content');
+    for (const other of ['"refusal":null', '"tool_calls":[]', '"tool_calls":null', '"reasoning_content":"think"']) {
+      expect(parse(withMessage(msg(other))).choices[0]!.message.content).toBeNull();
+    }
+  });
+
+  it("a custom tool's call (openai@6's ChatCompletionMessageCustomToolCall), as it came", () => {
+    const custom = { id: 'call_2', type: 'custom', custom: { name: 'grep', input: 'TODO src/' } };
+    const message = parse(withMessage(msg(`"content":null,"tool_calls":[${CALL},${JSON.stringify(custom)}]`))).choices[0]!.message;
+    expect(message.tool_calls).toEqual([JSON.parse(CALL), custom]);
+  });
+
+  it('usage: null says nothing and is removed; a left-out total_tokens is filled in as the sum', () => {
+    const nullUsage = parse(VALID.replace('{"id"', '{"usage":null,"id"'));
+    expect('usage' in nullUsage).toBe(false);
+    const noTotal = parse(VALID.replace('{"id"', '{"usage":{"prompt_tokens":7,"completion_tokens":3},"id"'));
+    expect(noTotal.usage).toEqual({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+    // One that is there is kept, not recomputed.
+    expect(parse(VALID.replace('{"id"', '{"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":11},"id"')).usage!.total_tokens).toBe(11);
   });
 
   it('every optional field, and unknown ones anywhere', () => {

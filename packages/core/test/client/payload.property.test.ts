@@ -24,14 +24,18 @@ const isStringOrNull = (v: unknown) => v === null || typeof v === 'string';
 const absentOr = (o: Obj, key: string, ok: (v: unknown) => boolean) => !own(o, key) || ok(o[key]);
 
 function isToolCall(v: unknown): boolean {
-  if (!isObject(v) || !isString(get(v, 'id')) || get(v, 'type') !== 'function') return false;
-  const fn = get(v, 'function');
-  return isObject(fn) && isString(get(fn, 'name')) && isString(get(fn, 'arguments'));
+  if (!isObject(v) || !isString(get(v, 'id'))) return false;
+  const type = get(v, 'type');
+  const [field, name, input] = type === 'function' ? ['function', 'name', 'arguments'] : type === 'custom' ? ['custom', 'name', 'input'] : [];
+  if (field === undefined) return false;
+  const call = get(v, field);
+  return isObject(call) && isString(get(call, name!)) && isString(get(call, input!));
 }
 
 /**
- * `wire`: the rules for what may arrive (content absent beside tool calls, `object` and a choice's
- * `index` absent); false: the exported type, in which the check has filled them in.
+ * `wire`: the rules for what may arrive (content absent, `object`, a choice's `index` and usage's
+ * `total_tokens` absent, `usage` null); false: the exported type, in which the check has filled
+ * them in (or removed a null usage).
  */
 function isMessage(v: unknown, wire: boolean): boolean {
   if (!isObject(v) || !isString(get(v, 'role'))) return false;
@@ -39,7 +43,7 @@ function isMessage(v: unknown, wire: boolean): boolean {
   if (own(v, 'tool_calls') && calls !== null && !(Array.isArray(calls) && calls.every(isToolCall))) return false;
   if (!absentOr(v, 'refusal', isStringOrNull)) return false;
   if (own(v, 'content')) return isStringOrNull(v.content);
-  return wire && Array.isArray(calls) && calls.length > 0;
+  return wire;
 }
 
 const isIndex = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
@@ -50,8 +54,10 @@ function isChoice(v: unknown, wire: boolean): boolean {
   return indexOk && own(v, 'finish_reason') && isStringOrNull(v.finish_reason) && isMessage(get(v, 'message'), wire);
 }
 
-function isUsage(v: unknown): boolean {
-  return isObject(v) && isNumber(get(v, 'prompt_tokens')) && isNumber(get(v, 'completion_tokens')) && isNumber(get(v, 'total_tokens'));
+function isUsage(v: unknown, wire: boolean): boolean {
+  if (!isObject(v) || !isNumber(get(v, 'prompt_tokens')) || !isNumber(get(v, 'completion_tokens'))) return false;
+  if (!own(v, 'total_tokens')) return wire && Number.isFinite((v.prompt_tokens as number) + (v.completion_tokens as number));
+  return isNumber(v.total_tokens);
 }
 
 function isCompletion(v: unknown, wire: boolean): boolean {
@@ -66,7 +72,7 @@ function isCompletion(v: unknown, wire: boolean): boolean {
     Array.isArray(choices) &&
     choices.length > 0 &&
     choices.every((c) => isChoice(c, wire)) &&
-    absentOr(v, 'usage', isUsage) &&
+    (wire ? absentOr(v, 'usage', (u) => u === null || isUsage(u, true)) : absentOr(v, 'usage', (u) => isUsage(u, false))) &&
     absentOr(v, 'system_fingerprint', isStringOrNull) &&
     absentOr(v, 'service_tier', isStringOrNull)
   );
@@ -80,12 +86,15 @@ function depth(v: unknown): number {
 // ---- Generated answers ----------------------------------------------------------------------
 
 // Short strings, with the keys the check cares about mixed in, so mutations hit them often.
-const KEYS = ['id', 'object', 'created', 'model', 'choices', 'index', 'message', 'finish_reason', 'role', 'content', 'tool_calls', 'refusal', 'usage', 'type', 'function', 'name', 'arguments', '__proto__', 'constructor', 'prototype'];
+const KEYS = ['id', 'object', 'created', 'model', 'choices', 'index', 'message', 'finish_reason', 'role', 'content', 'tool_calls', 'refusal', 'usage', 'total_tokens', 'type', 'function', 'custom', 'name', 'arguments', 'input', '__proto__', 'constructor', 'prototype'];
 const key = fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 6 }));
 const text = fc.string({ maxLength: 8 });
 const json = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>;
 
-const toolCall = fc.record({ id: text, type: fc.constant('function'), function: fc.record({ name: text, arguments: text }) });
+const toolCall = fc.oneof(
+  fc.record({ id: text, type: fc.constant('function'), function: fc.record({ name: text, arguments: text }) }),
+  fc.record({ id: text, type: fc.constant('custom'), custom: fc.record({ name: text, input: text }) }),
+);
 const message = fc.oneof(
   fc.record({ role: text, content: fc.option(text, { nil: null }), refusal: fc.option(text, { nil: null }), tool_calls: fc.constant(null) }, { requiredKeys: ['role', 'content'] }),
   fc.record({ role: text, content: fc.option(text, { nil: null }), tool_calls: fc.array(toolCall, { minLength: 1, maxLength: 3 }) }, { requiredKeys: ['role', 'tool_calls'] }),
@@ -94,7 +103,10 @@ const choice = fc.record(
   { index: fc.nat(5), message, finish_reason: fc.option(fc.constantFrom('stop', 'length', 'tool_calls'), { nil: null }), logprobs: json },
   { requiredKeys: ['index', 'message', 'finish_reason'] },
 );
-const usage = fc.record({ prompt_tokens: fc.nat(), completion_tokens: fc.nat(), total_tokens: fc.double({ noNaN: true, noDefaultInfinity: true }) });
+const usage = fc.record(
+  { prompt_tokens: fc.nat(), completion_tokens: fc.nat(), total_tokens: fc.double({ noNaN: true, noDefaultInfinity: true }) },
+  { requiredKeys: ['prompt_tokens', 'completion_tokens'] },
+);
 const completion = fc.record(
   {
     id: text,
@@ -129,7 +141,7 @@ const nest = (n: number, inner: Json): Json => (n === 0 ? inner : [nest(n - 1, i
 
 // Values one step off a valid one; INFINITY becomes the JSON number 1e400, which JSON.parse reads as Infinity.
 const INFINITY = '<1e400>';
-const nearMiss = fc.constantFrom<Json>(-1, 0.5, 2 ** 53, '0', '', null, [], {}, true, 'function', 'chat.completion', INFINITY);
+const nearMiss = fc.constantFrom<Json>(-1, 0.5, 2 ** 53, 1.7e308, '0', '', null, [], {}, true, 'function', 'custom', 'chat.completion', INFINITY);
 type Mutation = { at: number; op: 'delete' | 'replace' | 'add' | 'wrap' | 'nest'; key: string; value: Json; levels: number };
 const mutation: fc.Arbitrary<Mutation> = fc.record({
   at: fc.nat(),

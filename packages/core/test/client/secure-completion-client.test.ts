@@ -116,7 +116,7 @@ describe('SecureCompletionClient.sendSecureRequest', () => {
     expect(err).toBeInstanceOf(InvalidRequestError);
     expect(err).toMatchObject({ sealed: true, detail: 'sealed reason', type: 'invalid_request_error' });
     // The model server's type and code, as openai-node's err.error; text from the network, sanitized.
-    expect(err.error).toEqual({ message: 'sealed reason', type: 'invalid_request_error', code: 'context_length_exceeded' });
+    expect(err.error).toEqual({ message: 'sealed reason', type: 'invalid_request_error', code: 'context_length_exceeded', param: null });
     expect(keyFetches).toBe(1);
   });
 

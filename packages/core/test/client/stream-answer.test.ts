@@ -236,6 +236,6 @@ describe('an error sealed into the final record', () => {
     expect(err).toBeInstanceOf(APIError);
     // Its code, 502, is an HTTP status: the error's status.
     expect(err).toMatchObject({ status: 502, sealed: true, detail: 'upstream connection lost', type: 'upstream_error' });
-    expect((err as APIError).error).toEqual({ message: 'upstream connection lost', type: 'upstream_error', code: 502 });
+    expect((err as APIError).error).toEqual({ message: 'upstream connection lost', type: 'upstream_error', code: 502, param: null });
   });
 });
