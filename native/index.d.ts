@@ -1,6 +1,7 @@
 /** Version of this package, e.g. "0.1.0". */
 export declare const version: string;
 
+/** What this addon can do on this machine, now: {@link protectionInfo}'s answer. */
 export interface ProtectionInfo {
   /** `process.platform`. */
   platform: string;
@@ -16,9 +17,13 @@ export interface ProtectionInfo {
   lockedBytes: number;
   /** Whether secure allocations are excluded from core dumps. */
   dumpExclusion: boolean;
+  /** The system call that locks pages: `mlock` (POSIX) or `VirtualLock` (Windows). */
   lockMechanism: 'mlock' | 'VirtualLock';
+  /** How secure allocations are kept out of core dumps (`madvise` flag); null where the system has none. */
   dumpMechanism: 'MADV_DONTDUMP' | 'MADV_NOCORE' | null;
+  /** How memory is zeroed so the compiler cannot remove it; `memset+barrier` where no such call exists. */
   zeroMechanism: 'explicit_bzero' | 'memset_s' | 'SecureZeroMemory' | 'memset+barrier';
+  /** The system's page size in bytes: the unit of locking. */
   pageSize: number;
 }
 

@@ -1,4 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +84,37 @@ describe('nomyo chat', () => {
     expect(result.stderr).toMatch(/^error: AuthenticationError \(ERR_NOMYO_AUTHENTICATION\)/);
   });
 
+  it("--fingerprint pins the router's key, --dir uses a key directory's trust store: another key is refused, nothing sent", async () => {
+    const own = await startTestServer({ apiKey: 'sk-cli' });
+    const chat = (...args: string[]) =>
+      nomyo(['chat', 'pinned', '--url', own.url, '--allow-http', '--quiet', '--api-key', 'sk-cli', ...args]) as Promise<{ code?: number; stdout: string; stderr: string }>;
+    const completions = () => own.requests.filter((r) => r.path !== '/pki/public_key').length;
+    const dir = mkdtempSync(join(tmpdir(), 'nomyo-chat-dir-'));
+    try {
+      const other = 'ab'.repeat(32);
+      expect((await chat('--fingerprint', own.fingerprint)).stdout).toBe('echo: pinned\n');
+      expect((await chat('--fingerprint', other, '--fingerprint', own.fingerprint)).stdout).toBe('echo: pinned\n');
+      const wrong = await chat('--fingerprint', other);
+      expect([wrong.code, wrong.stderr]).toEqual([1, expect.stringMatching(/^error: SecurityError \(ERR_NOMYO_SECURITY\): /)]);
+      expect(completions()).toBe(2);
+
+      expect((await chat('--dir', dir)).stdout).toBe('echo: pinned\n'); // trusted on first use
+      await own.rotateKey();
+      const changed = await chat('--dir', dir);
+      expect([changed.code, changed.stderr]).toEqual([1, expect.stringMatching(/^error: SecurityError \(ERR_NOMYO_SECURITY\): /)]);
+      expect(completions()).toBe(3);
+      expect((await chat()).stdout).toBe('echo: pinned\n'); // without the store: the new key
+    } finally {
+      await own.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--version prints the version of @nomyo/core', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../packages/core/package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await nomyo(['--version'])).toMatchObject({ stdout: `${version}\n` });
+  });
+
   it('bad arguments are usage errors (exit 2) in the flags\' own terms, never repeated: plain http without --allow-http, an unknown option', async () => {
     for (const [args, env] of [[['--url', server.url], {}], [[], { NOMYO_SERVER_URL: server.url }]] as const) {
       const plain = (await nomyo(['chat', 'hi', ...args, '--quiet'], env)) as { code?: number; stderr: string };
@@ -93,7 +127,7 @@ describe('nomyo chat', () => {
     expect(unknown.stderr).not.toContain('sk-secret-typo');
     const keys = (await nomyo(['keys', 'fingerprint', '--url', server.url])) as { code?: number; stderr: string };
     expect(keys.code).toBe(2);
-    expect(keys.stderr).toBe('nomyo keys: the router URL is plain http, which sends the API key unencrypted: pass --allow-http (for local testing only)\n');
+    expect(keys.stderr).toBe("nomyo keys: the router URL is plain http, over which anything on the way can hand over its own key as the router's: pass --allow-http (for local testing only)\n");
   });
 
   it.each([[[]], [['--no-stream']]])('an error sealed for the request prints its message and the model server’s code (%j)', async (args) => {

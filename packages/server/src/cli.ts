@@ -56,11 +56,13 @@ const USAGE = `Usage: nomyo-server [options]
   --metrics-port PORT       ...on PORT (0: a free one); the main one then answers 404
   --log-format text|json    stderr lines: text (default), or one JSON object per
                             line, one per request (no plaintext, key or API key)
-  GET /healthz answers {"status","protocols","key_fingerprint"}, 503 while draining.
+  GET /healthz answers {"status","protocols","key_fingerprint","accepted_key_fingerprints"},
+  503 while draining.
   /healthz and /metrics are public: they hold nothing secret and need no --api-key.
 
   --quiet              no per-request lines on stderr
   --help               show this text
+  --version            print the version of @nomyo/server
 `;
 
 class UsageError extends Error {}
@@ -148,7 +150,7 @@ interface Parsed {
   logFormat: LogFormat;
 }
 
-function parse(argv: string[]): Parsed | 'help' {
+function parse(argv: string[]): Parsed | 'help' | 'version' {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -180,9 +182,11 @@ function parse(argv: string[]): Parsed | 'help' {
       'log-format': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
   if (values.help) return 'help';
+  if (values.version) return 'version';
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   // Set but empty (a deployment's secret that did not arrive): refused, never a router open to all.
   if (values['api-key'] === undefined && process.env.NOMYO_SERVER_API_KEY === '') {
@@ -219,6 +223,12 @@ function parse(argv: string[]): Parsed | 'help' {
 }
 
 /** How a signal is reported in an exit code: 128 + its number. */
+/** This package's version, from its package.json beside dist/ (and src/). */
+function packageVersion(): string {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof version === 'string' ? version : 'unknown';
+}
+
 const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 async function main(): Promise<void> {
@@ -250,8 +260,8 @@ async function main(): Promise<void> {
     process.stderr.write(`nomyo-server: ${(err as Error).message}\n\n${USAGE}`);
     process.exit(2);
   }
-  if (parsed === 'help') {
-    process.stdout.write(USAGE);
+  if (parsed === 'help' || parsed === 'version') {
+    process.stdout.write(parsed === 'help' ? USAGE : `${packageVersion()}\n`);
     return;
   }
   const { options, quiet, logFormat } = parsed;

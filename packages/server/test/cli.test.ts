@@ -2,7 +2,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,10 +56,12 @@ describe('nomyo-server', () => {
     expect(missing.stderr).toMatch(/^nomyo-server: --tls-key: cannot read /);
   });
 
-  it('--help prints usage and exits 0; a bad option exits 2', () => {
+  it('--help prints usage and exits 0, --version the package\'s version; a bad option exits 2', () => {
     const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/--upstream-key KEY/);
+    const version = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' });
+    expect([version.status, version.stdout]).toEqual([0, `${(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`]);
     const bad = spawnSync(process.execPath, [cli, '--port', 'eighty'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--port must be/);

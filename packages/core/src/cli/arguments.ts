@@ -12,11 +12,17 @@ export function refusedArguments(err: unknown): string {
   return `${PARSE_ERRORS[(err as { code?: string }).code ?? ''] ?? 'invalid arguments'} (not repeated here: it may be a secret)`;
 }
 
+/** Why plain http is refused: a chat sends the API key; a key fetch sends none, but gets a key anything on the way may have swapped. */
+export const PLAIN_HTTP_RISK = {
+  apiKey: 'which sends the API key unencrypted',
+  routerKey: 'over which anything on the way can hand over its own key as the router\'s',
+} as const;
+
 /**
  * Refuses a plain-http router URL without `--allow-http` in the flag's own terms (the library's
- * message names its option, `allowHttp`); undefined when it may be used.
+ * message names its option, `allowHttp`), saying what it would risk; undefined when it may be used.
  */
-export function plainHttpRefused(url: string | undefined, allowHttp: boolean | undefined): string | undefined {
+export function plainHttpRefused(url: string | undefined, allowHttp: boolean | undefined, risk: string): string | undefined {
   if (allowHttp || !url || !/^http:/i.test(url.trim())) return undefined;
-  return 'the router URL is plain http, which sends the API key unencrypted: pass --allow-http (for local testing only)';
+  return `the router URL is plain http, ${risk}: pass --allow-http (for local testing only)`;
 }

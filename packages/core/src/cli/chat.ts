@@ -3,15 +3,18 @@ import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
 import { V2_STREAM_ALGORITHM, type SecurityTier } from '../protocol/constants.js';
-import { plainHttpRefused, refusedArguments } from './arguments.js';
+import { PLAIN_HTTP_RISK, plainHttpRefused, refusedArguments } from './arguments.js';
 import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
                   [--protocol auto|1|2] [--api-key KEY] [--allow-http] [--system TEXT] [--no-stream]
-                  [--json] [--quiet]
+                  [--fingerprint FP]... [--dir DIR] [--json] [--quiet]
   URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY (better than --api-key: other
-  users of the machine can read a command line). --protocol: auto (default) sends
-  v2 where the router advertises it; 2 refuses a router that does not; 1 always sends v1.
+  users of the machine can read a command line), MODEL to Qwen/Qwen3-0.6B. --protocol: auto
+  (default) sends v2 where the router advertises it; 2 refuses a router that does not; 1 always
+  sends v1. --fingerprint pins the router's key (repeatable: any of them); --dir uses a key
+  directory's trust store (the routers \`nomyo keys trust\` accepted; its key files' password from
+  NOMYO_KEY_PASSWORD).
   The answer is printed as it arrives (streamed); --no-stream waits for it whole. --json prints the
   whole completion as JSON (it does not stream).`;
 
@@ -30,6 +33,8 @@ const OPTIONS = {
   'allow-http': { type: 'boolean', default: false },
   system: { type: 'string' },
   'no-stream': { type: 'boolean', default: false },
+  fingerprint: { type: 'string', multiple: true },
+  dir: { type: 'string' },
   json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', default: false },
 } as const;
@@ -48,7 +53,7 @@ export async function chat(argv: string[]): Promise<number> {
     process.stderr.write(`${CHAT_USAGE}\n`);
     return 2;
   }
-  const plainHttp = plainHttpRefused(values.url ?? process.env.NOMYO_SERVER_URL, values['allow-http']);
+  const plainHttp = plainHttpRefused(values.url ?? process.env.NOMYO_SERVER_URL, values['allow-http'], PLAIN_HTTP_RISK.apiKey);
   if (plainHttp) {
     process.stderr.write(`nomyo chat: ${plainHttp}\n`);
     return 2;
@@ -58,6 +63,8 @@ export async function chat(argv: string[]): Promise<number> {
     ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
     allowHttp: values['allow-http'],
     ...(values.protocol !== undefined ? { protocol: protocolOption(values.protocol) } : {}),
+    ...(values.fingerprint ? { serverKeyFingerprint: values.fingerprint } : {}),
+    ...(values.dir !== undefined ? { keyDir: values.dir } : {}),
     onWarning: (w) => values.quiet || process.stderr.write(`warning: ${w}\n`),
   });
   try {

@@ -14,7 +14,7 @@ import { withKeyDirLock } from '../keys/files/dir-lock.js';
 import { assertNoKeyPair, settleKeyDir } from '../keys/files/key-dir.js';
 import { KnownRouters } from '../keys/files/known-routers.js';
 import { checkKeyDirectory, checkManagedFile } from '../keys/files/safe-paths.js';
-import { plainHttpRefused, refusedArguments } from './arguments.js';
+import { PLAIN_HTTP_RISK, plainHttpRefused, refusedArguments } from './arguments.js';
 import { passwordFromEnv, promptHidden, promptNewPassword } from './password.js';
 
 export const KEYS_USAGE = `usage: nomyo keys generate [--dir DIR] [--size 4096|3072|2048] [--password-env VAR | --no-password]
@@ -54,7 +54,7 @@ export async function keys(argv: string[]): Promise<number> {
     return 2;
   }
   // Only where --url is used: fingerprint and trust.
-  const plainHttp = command === 'fingerprint' || command === 'trust' ? plainHttpRefused(values.url, values['allow-http']) : undefined;
+  const plainHttp = command === 'fingerprint' || command === 'trust' ? plainHttpRefused(values.url, values['allow-http'], PLAIN_HTTP_RISK.routerKey) : undefined;
   if (plainHttp) {
     process.stderr.write(`nomyo keys: ${plainHttp}\n`);
     return 2;

@@ -7,12 +7,15 @@ import { APIError, NomyoError } from '../errors.js';
 import { chat, CHAT_USAGE } from './chat.js';
 import { keys, KEYS_USAGE } from './keys.js';
 import { forTerminal } from './terminal.js';
+import { packageVersion } from './version.js';
 
 const USAGE = `nomyo: end-to-end encrypted chat completions
 
 ${CHAT_USAGE}
 
-${KEYS_USAGE}`;
+${KEYS_USAGE}
+
+       nomyo --version   the version of @nomyo/core`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -21,6 +24,9 @@ async function main(argv: string[]): Promise<number> {
       return chat(rest);
     case 'keys':
       return keys(rest);
+    case '--version':
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
     case undefined:
     case '-h':
     case '--help':
