@@ -51,9 +51,13 @@ describe('router errors become typed errors', () => {
     expect(err.headers.get('x-request-id')).toBe('req-1');
   });
 
-  it('a 429 carries retryAfter', async () => {
+  it('a 429 and a 503 carry retryAfter, for a caller that waits itself (maxRetries: 0)', async () => {
     const err = (await fail({ status: 429, headers: { 'Retry-After': '7' } })) as RateLimitError;
     expect(err.retryAfter).toBe(7);
+    const busy = (await fail({ status: 503, headers: { 'Retry-After': '1' } })) as ServiceUnavailableError;
+    expect(busy).toBeInstanceOf(ServiceUnavailableError);
+    expect(busy.retryAfter).toBe(1);
+    expect(((await fail({ status: 503 })) as ServiceUnavailableError).retryAfter).toBeUndefined();
   });
 
   it('a real 401 from a router with an API key', async () => {

@@ -230,12 +230,19 @@ export class ServerError extends APIError {
   /** Written out, not read off the class: minifiers rename classes. */
   override name = 'ServerError';
 }
-/** 503: the router or its upstream is unavailable; retried up to `maxRetries` times. */
+/** 503: the router or its upstream is unavailable; retried after `retryAfter` (or a backoff) up to `maxRetries` times. */
 export class ServiceUnavailableError extends APIError {
   /** `ERR_NOMYO_SERVICE_UNAVAILABLE`. */
   static override readonly code: ErrorCode = 'ERR_NOMYO_SERVICE_UNAVAILABLE';
   /** Written out, not read off the class: minifiers rename classes. */
   override name = 'ServiceUnavailableError';
+  /** Seconds the router asked us to wait (`Retry-After`: a router at its limit or draining says 1), when it said. */
+  readonly retryAfter: number | undefined;
+  /** As {@link APIError}'s, with the `Retry-After` the router sent, in seconds. */
+  constructor(status: number, init: APIErrorInit & { retryAfter?: number | undefined } = {}) {
+    super(status, init);
+    this.retryAfter = init.retryAfter;
+  }
 }
 
 /** A key file could not be read, parsed or used (corrupt, not RSA, too small). */

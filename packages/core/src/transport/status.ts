@@ -38,7 +38,7 @@ export function errorForStatus(status: number, detail: string | undefined, heade
     case 500:
       return new ServerError(status, init);
     case 503:
-      return new ServiceUnavailableError(status, init);
+      return new ServiceUnavailableError(status, { ...init, retryAfter: parseRetryAfter(headers) });
     default:
       return new APIError(status, init);
   }
