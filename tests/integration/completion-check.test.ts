@@ -33,7 +33,7 @@ describe('answers the router sealed, that are not chat.completions', () => {
     ['a message of {"a":{"b":{"c":null}}} with no role', valid({ a: { b: { c: null } } }), 'choices[0].message.role must be present'],
     ['content {"a": 1}', valid({ role: 'assistant', content: { a: 1 } }), 'choices[0].message.content must be a string or null'],
     ['an empty choices array', { ...base, choices: [] }, 'choices must be an array of at least 1'],
-    ['no content and no tool calls', valid({ role: 'assistant' }), 'choices[0].message.content must be present'],
+    ['a custom tool call without its custom', valid({ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'custom', function: { name: 'f', arguments: '{}' } }] }), 'choices[0].message.tool_calls[0].custom must be present'],
     ['__proto__ at the top', withProto(`{"__proto__":{"polluted":true},${JSON.stringify(valid({ role: 'assistant', content: 'a' })).slice(1)}`), '__proto__ must be absent'],
     ['__proto__ in a choice', withProto(`{${JSON.stringify(base).slice(1, -1)},"choices":[{"__proto__":{"polluted":true},"index":0,"message":{"role":"assistant","content":"a"},"finish_reason":"stop"}]}`), 'choices[0].__proto__ must be absent'],
     ['__proto__ in a message', withProto(JSON.stringify(valid({ role: 'assistant', content: 'a', x: 1 })).replace('"x":1', '"__proto__":{"polluted":true}')), 'choices[0].message.__proto__ must be absent'],
@@ -59,11 +59,13 @@ describe('answers the router sealed, that are not chat.completions', () => {
     expect(chunks.every((c) => c.id === undefined && c.object === 'chat.completion.chunk')).toBe(true);
   });
 
-  it('a tool-call message without content comes back with content: null', async () => {
+  it('a message without content (beside tool calls, or of reasoning only) comes back with content: null', async () => {
     const call = { id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } };
     answer = valid({ role: 'assistant', tool_calls: [call] });
     const completion = await clientFor(server).create(hello);
     expect(completion.choices[0]!.message).toEqual({ role: 'assistant', content: null, tool_calls: [call] });
+    answer = valid({ role: 'assistant', reasoning_content: 'hmm' });
+    expect((await clientFor(server).create(hello)).choices[0]!.message).toEqual({ role: 'assistant', reasoning_content: 'hmm', content: null });
   });
 });
 

@@ -267,9 +267,62 @@ describe('against an upstream that streams', () => {
       await sleep(1500);
       if (!res.destroyed) await wordsScript(['late'])(request, res);
     };
-    const err = await clientFor(router, { timeout: 300, maxRetries: 0 }).create(ask()).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(APIConnectionTimeoutError);
-    expect((err as Error).message).toMatch(/no stream header within 300 ms/);
+    // A router whose heartbeat interval (when it commits a silent model's stream) is past the timeout.
+    const patient = await startTestServer({ upstream: upstream.url, streamHeartbeatMs: 60_000 });
+    try {
+      const err = await clientFor(patient, { timeout: 300, maxRetries: 0 }).create(ask()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(APIConnectionTimeoutError);
+      expect((err as Error).message).toMatch(/no stream header within 300 ms/);
+    } finally {
+      await patient.close();
+    }
+  });
+
+  it('an upstream silent for a heartbeat interval before it answers (a queue, a long prefill): the stream starts then, and the timeout is no longer running', async () => {
+    upstream.script = async (request, res) => {
+      await sleep(600);
+      if (!res.destroyed) await wordsScript(['queued ', 'answer'])(request, res);
+    };
+    const started = performance.now();
+    const stream = await clientFor(router, { timeout: 300, maxRetries: 0 }).create(ask());
+    expect(performance.now() - started).toBeLessThan(300); // the header, at the router's 100 ms
+    const { chunks, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(contentOf(chunks)).toBe('queued answer');
+    expect(stream._metadata.streamed).toBe(true);
+    expect(upstream.requests).toHaveLength(1);
+
+    // Aborted while the upstream is still silent: the abort reaches it.
+    upstream.requests.length = 0;
+    const waiting = await clientFor(router).create(ask());
+    waiting.controller.abort();
+    expect((await drain(waiting)).error).toBeInstanceOf(APIUserAbortError);
+    await expect.poll(() => upstream.requests[0]?.closedEarly, { timeout: 5000 }).toBe(true);
+  });
+
+  it('a silent upstream that then refuses (429) or answers whole: the refusal in the final record, typed by its status and not retried; the whole answer as chunks', async () => {
+    upstream.script = async (_request, res) => {
+      await sleep(400);
+      if (res.destroyed) return;
+      res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '1' });
+      res.end(JSON.stringify({ error: { message: 'queue full for this key', type: 'rate_limit_error', code: 'rate_limited' } }));
+    };
+    const refused = await drain(await clientFor(router, { maxRetries: 2 }).create(ask()));
+    expect(refused.error).toBeInstanceOf(RateLimitError);
+    expect(refused.error).toMatchObject({ status: 429, sealed: true, detail: 'queue full for this key' });
+    expect(refused.chunks).toEqual([]);
+    expect(upstream.requests).toHaveLength(1);
+
+    upstream.script = async (_request, res) => {
+      await sleep(400);
+      if (res.destroyed) return;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ id: 'up', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'whole after all' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 3, total_tokens: 4 } }));
+    };
+    const whole = await drain(await clientFor(router).create({ ...ask(), stream_options: { include_usage: true } }));
+    expect(whole.error).toBeUndefined();
+    expect(contentOf(whole.chunks)).toBe('whole after all');
+    expect(whole.chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: 4 } });
   });
 
   it('a stream is never retried once its header has come; before it, as any request', async () => {

@@ -2,7 +2,8 @@
  * POST /v1/chat/secure_completion, in three steps: the headers (request-headers.ts), the request
  * opened with the router's key (open-request.ts, which also says how to seal its answer), and the
  * answer: the model's output sealed (answer-sealer.ts), whole, or as a stream when the model gives
- * chunks (it does only for a v2 request that asks to stream). Every refusal is an HttpError whose detail
+ * chunks (it does only for a v2 request that asks to stream), or has been silent for a heartbeat
+ * interval on a request that asks to stream (stream-commit.ts). Every refusal is an HttpError whose detail
  * is our own text, never engine output or plaintext; an upstream error's own text goes only to a v2
  * caller, sealed.
  */
@@ -16,6 +17,7 @@ import { heeding } from './model-abort.js';
 import { openRequest } from './open-request.js';
 import { readRequestHeaders } from './request-headers.js';
 import type { RouterResponse } from './respond.js';
+import { isAsyncIterable, lateChunks, settlesWithin } from './stream-commit.js';
 import type { CompletionModel, UpstreamReport } from './types.js';
 
 /** One secure completion's context. Its API key was checked before its body was read (dispatch.ts). */
@@ -49,19 +51,19 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
   const { request, sealer, protocol } = await openRequest(ctx.body, headers, ctx);
   if (ctx.facts) ctx.facts.protocol = protocol;
   let completion: unknown;
+  const streaming = { ...ctx.streaming, upstream: ctx.facts?.upstream };
   try {
     const answer = ctx.model(request, { payloadId: headers.payloadId, securityTier: headers.tier, signal: ctx.signal, upstream: ctx.facts?.upstream });
     // A model deaf to its signal is left behind once it aborts (model-abort.ts), not waited for.
-    completion = await heeding(Promise.resolve(answer), ctx.signal, () => ctx.streaming.onDeafModel({ ...ctx.logFields, payload_id: headers.payloadId }));
+    const started = heeding(Promise.resolve(answer), ctx.signal, () => ctx.streaming.onDeafModel({ ...ctx.logFields, payload_id: headers.payloadId }));
+    // A stream whose model is silent for a heartbeat interval is committed to (stream-commit.ts).
+    if (request.stream === true && !(await settlesWithin(started, ctx.streaming.heartbeatMs))) return sealer.stream(lateChunks(started, request), streaming);
+    completion = await started;
   } catch (err) {
     if (err instanceof UpstreamError) return sealer.refuse(err);
     throw err;
   }
   if (!isAsyncIterable(completion)) return sealer.seal(completion);
   if (request.stream !== true) throw new Error('the model streamed an answer nobody asked to stream');
-  return sealer.stream(completion, { ...ctx.streaming, upstream: ctx.facts?.upstream });
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+  return sealer.stream(completion, streaming);
 }

@@ -156,7 +156,7 @@ export interface ServerOptions {
   upstreamTimeoutMs?: number;
   /** The echo model's pause between the words of a streamed answer, in ms (demos, tests). Default 0. */
   echoDelayMs?: number;
-  /** From its header event on, a heartbeat comment after this many ms with nothing written (none while the client's socket is full). Default 15000. A client refuses over 64 KiB of them between two events: 19 h of silence at 15 s, 78 min at 1 s. */
+  /** From its header event on, a heartbeat comment after this many ms with nothing written (none while the client's socket is full); a stream whose model has been silent this long from the start starts then (stream-commit.ts). Default 15000. A client refuses over 64 KiB of them between two events: 19 h of silence at 15 s, 78 min at 1 s. */
   streamHeartbeatMs?: number;
   /** A stream whose client has not taken what waits for it (a full socket, or its last events) within this many ms is cut off, the model's request with it, a warning logged; so is a whole answer's client that takes none of it. Default 60000 (nginx's `send_timeout`); 0: never. */
   streamStallTimeoutMs?: number;
