@@ -6,6 +6,7 @@
  * those is refused, never retried into a success, and stripping the v2 advertisement is refused
  * once v2 was seen (or always, with `protocol: 2`) before anything is sent.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidRequestError, SecurityError, type SecureChatCompletionResult } from '@nomyo/core';
 import { deriveAnswerKey, generateRsaKeyPair, importRsaPublicKey, pemToDer, sealAnswerV2, sealPackage, serializePackage } from '@nomyo/core/protocol';
@@ -238,5 +239,18 @@ describe('padding the key response', () => {
       if (request.path === KEY_PATH) answer.body = Buffer.concat([answer.body, Buffer.alloc(64 * 1024, ' ')]);
     };
     await expect(viaProxy().client.fetchServerPublicKey()).rejects.toThrow(SecurityError);
+  });
+
+  it('a router key under 2048 bits, served in its place, is refused before anything is sent', async () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const weak = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    proxy.hooks.answer = (answer, request) => {
+      if (request.path === KEY_PATH) answer.body = Buffer.from(weak);
+    };
+    const before = posts();
+    const err = await viaProxy({ protocol: 2 }).create(hello).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SecurityError);
+    expect((err as Error).message).toMatch(/at least 2048 bits/);
+    expect(posts()).toBe(before);
   });
 });

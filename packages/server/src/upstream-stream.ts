@@ -38,7 +38,8 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
       lines.feed(piece);
       for (let line = nextLine(lines); line !== undefined; line = nextLine(lines)) {
         const event = parse(events, line);
-        if (!event) continue;
+        // An event without data (`event: ping`, a keep-alive) carries nothing: the standard does not dispatch it.
+        if (!event || event.dataLines === 0) continue;
         if (event.data === '[DONE]') return;
         const chunk = chunkOf(event);
         finished ||= hasFinishReason(chunk);

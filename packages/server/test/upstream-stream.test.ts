@@ -83,6 +83,12 @@ describe('upstreamChunks', () => {
     expect(most.got).toEqual([chunk('中'.repeat(300_000)), chunk('', 'stop')]);
   });
 
+  it('an event without data (`event: ping`, a keep-alive) is passed over, as the standard does not dispatch it', async () => {
+    const result = await read(['event: ping\n\n', data(chunk('a')), 'event: keep-alive\nid: 3\n\n', data(chunk('', 'stop'))]);
+    expect(result.error).toBeUndefined();
+    expect(result.got).toEqual([chunk('a'), chunk('', 'stop')]);
+  });
+
   it('filler without end between events is a 502 of our own words', async () => {
     // Heartbeats of an hour's wait pass; comments without end do not.
     const waited = await read([': keep-alive\n\n'.repeat(240), data(chunk('a')), ': keep-alive\n\n'.repeat(240), data(chunk('', 'stop'))]);

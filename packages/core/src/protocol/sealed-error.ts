@@ -44,11 +44,13 @@ export function parseSealedError(plaintext: Uint8Array): SealedError {
   const error = isObject(value) ? value.error : undefined;
   if (!isObject(error)) throw notAnError();
   const { message, type, code, param, status } = error;
+  // The spec's fields, as it has them: anything else is no error of the protocol's.
   if (typeof message !== 'string' || typeof type !== 'string') throw notAnError();
-  if (param !== undefined && param !== null && typeof param !== 'string') throw notAnError();
   if (code !== null && typeof code !== 'string' && !(typeof code === 'number' && Number.isFinite(code))) throw notAnError();
-  if (status !== undefined && !(Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599)) throw notAnError();
-  return { message, type, code, ...(param === undefined ? {} : { param }), ...(status === undefined ? {} : { status: status as number }) };
+  // This project's additions, from another router of other shape: left out, the error still told.
+  const knownParam = typeof param === 'string' || param === null ? { param } : {};
+  const knownStatus = Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599 ? { status: status as number } : {};
+  return { message, type, code, ...knownParam, ...knownStatus };
 }
 
 function notAnError(): SecurityError {

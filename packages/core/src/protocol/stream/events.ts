@@ -14,7 +14,7 @@ const DATA_FIELD = 'data:';
 
 /** One server-sent event, as {@link EventParser} dispatches it. */
 export interface StreamEvent {
-  /** The `event` field, or undefined when the event had none. */
+  /** The `event` field, or undefined when the event had none or an empty one (the standard's "message"). */
   name: string | undefined;
   /** The data, its lines joined with "\n" as the standard joins them. */
   data: string;
@@ -77,7 +77,8 @@ export class EventParser {
     let value = colon === -1 ? '' : line.slice(colon + 1);
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'event') {
-      this.#name = value;
+      // Empty names the default type, as no `event` line does (WHATWG: the "message" event).
+      this.#name = value === '' ? undefined : value;
       this.#fields = true;
     } else if (field === 'data') this.#push(value); // `data` alone: an empty line of data
     // `id`, `retry` and unknown fields: ignored, as the standard ignores unknown ones.

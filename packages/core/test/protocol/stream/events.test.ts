@@ -27,6 +27,14 @@ describe('EventParser', () => {
     ]);
   });
 
+  it('an empty event name is the default type, as no name (the standard\'s "message")', () => {
+    expect(eventsOf(new EventParser(), ['event:', 'data: a', '', 'event: ', 'data: b', '', 'event: message', 'data: c', ''])).toEqual([
+      { name: undefined, data: 'a', dataLines: 1 },
+      { name: undefined, data: 'b', dataLines: 1 },
+      { name: 'message', data: 'c', dataLines: 1 },
+    ]);
+  });
+
   it('takes data up to its limit exactly, joined as it will be, and refuses one character more', () => {
     expect(eventsOf(new EventParser({ maxDataChars: 9 }), ['data: abcd', 'data: edcb', ''])).toEqual([{ name: undefined, data: 'abcd\nedcb', dataLines: 2 }]);
     expect(() => eventsOf(new EventParser({ maxDataChars: 9 }), ['data: abcd', 'data: edcba'])).toThrow(/an event over 9 characters/);

@@ -10,6 +10,8 @@ import type { Bytes } from '../../../src/crypto/subtle.js';
 import { heapBytes } from '../../../src/memory/owned-bytes.js';
 import { EventParser } from '../../../src/protocol/stream/events.js';
 import { LineDecoder } from '../../../src/protocol/stream/lines.js';
+import { recordNonce } from '../../../src/protocol/stream/records.js';
+import { SecurityError } from '../../../src/errors.js';
 import { StreamOpener } from '../../../src/protocol/stream/open-stream.js';
 import { StreamSealer } from '../../../src/protocol/stream/seal-stream.js';
 
@@ -75,6 +77,46 @@ describe('StreamOpener', () => {
       // Refused before the error's JSON is parsed: the header's alone.
       if (outcome === 'refused') expect(parse).toHaveBeenCalledTimes(1);
       parse.mockRestore();
+    }
+  });
+});
+
+describe('record nonces', () => {
+  it('count up to 2^32 records; the next would repeat record 0\'s nonce, and is refused', () => {
+    const base = new Uint8Array(12).fill(0x5a);
+    expect([...recordNonce(base, 2 ** 32 - 1).slice(8)]).toEqual([0xa5, 0xa5, 0xa5, 0xa5]);
+    expect([...recordNonce(base, 1).slice(8)]).toEqual([0x5a, 0x5a, 0x5a, 0x5b]);
+    for (const index of [2 ** 32, 2 ** 32 + 1, -1, 1.5, Number.NaN]) expect(() => recordNonce(base, index)).toThrow(SecurityError);
+  });
+});
+
+describe('a final record from another router', () => {
+  /** What the last event of a stream ending in `error` opens as. */
+  async function lastStep(error: unknown) {
+    const { sealer, opener } = await keys();
+    const events = [sealer.header(), await sealer.final(error as never)];
+    const parser = new EventParser();
+    let last;
+    for (const line of new LineDecoder().push(new TextEncoder().encode(events.join('')))) {
+      const event = parser.push(line);
+      if (event) last = await opener.event(event);
+    }
+    return last;
+  }
+
+  it("an error with this project's param and status of another shape: the error still, without them", async () => {
+    for (const extra of [{ param: ['messages'], status: '502' }, { param: 7, status: 200 }, { status: 600.5 }]) {
+      expect(await lastStep({ message: 'upstream connection lost', type: 'upstream_error', code: 502, ...extra })).toEqual({
+        kind: 'error',
+        error: { message: 'upstream connection lost', type: 'upstream_error', code: 502 },
+      });
+    }
+    expect(await lastStep({ message: 'm', type: 't', code: null, param: 'messages', status: 429 })).toEqual({ kind: 'error', error: { message: 'm', type: 't', code: null, param: 'messages', status: 429 } });
+  });
+
+  it("an error without the spec's own fields, or of their wrong type, is refused", async () => {
+    for (const error of [{ type: 't', code: null }, { message: 1, type: 't', code: null }, { message: 'm', type: 't', code: [] }, { message: 'm', type: 't', code: true }]) {
+      await expect(lastStep(error)).rejects.toThrow(/the sealed error is not/);
     }
   });
 });
