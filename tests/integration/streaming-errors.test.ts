@@ -323,6 +323,21 @@ describe('against an upstream that streams', () => {
     expect(whole.error).toBeUndefined();
     expect(contentOf(whole.chunks)).toBe('whole after all');
     expect(whole.chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: 4 } });
+
+    // Larger than a record may be (1 MiB), whole: its chunks are not.
+    const args = JSON.stringify({ document: 'x'.repeat(1_500_000) });
+    upstream.script = async (_request, res) => {
+      await sleep(400);
+      if (res.destroyed) return;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const call = { id: 'call_1', type: 'function', function: { name: 'store', arguments: args } };
+      res.end(JSON.stringify({ id: 'up', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [call] }, finish_reason: 'tool_calls' }] }));
+    };
+    const large = await drain(await clientFor(router).create(ask()));
+    expect(large.error).toBeUndefined();
+    const pieces = large.chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.map((p) => p.function?.arguments ?? '').join('')).toBe(args);
   });
 
   it('a stream is never retried once its header has come; before it, as any request', async () => {

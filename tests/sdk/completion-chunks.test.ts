@@ -38,8 +38,8 @@ describe('completionChunks', () => {
     ]);
   });
 
-  it("sends a custom tool's call whole, and every top-level field of the answer but its choices, usage and _metadata on each chunk", () => {
-    const custom = { id: 'c', type: 'custom' as const, custom: { name: 'grep', input: 'TODO' } };
+  it("sends a custom tool's call whole at its position, and the answer's other top-level fields once, on the first chunk", () => {
+    const custom = { id: 'c', type: 'custom' as const, custom: { name: 'grep', input: 'TODO' }, index: 7 };
     const whole = {
       ...base,
       prompt_filter_results: [{ prompt_index: 0 }],
@@ -50,11 +50,33 @@ describe('completionChunks', () => {
     };
     const chunks = completionChunks(whole);
     const toolDeltas = chunks.flatMap((c) => (c.choices as Array<{ delta: { tool_calls?: unknown[] } }>).flatMap((x) => x.delta.tool_calls ?? []));
-    expect(toolDeltas).toEqual([{ index: 0, ...custom }]);
-    for (const chunk of chunks) {
-      expect(Object.keys(chunk)).toEqual(['id', 'object', 'created', 'model', 'system_fingerprint', 'prompt_filter_results', 'x_vendor', 'choices']);
-      expect([chunk.prompt_filter_results, chunk.x_vendor]).toEqual([whole.prompt_filter_results, 1]);
-    }
+    // Its position, not the index the call itself carried (which the check does not look at).
+    expect(toolDeltas).toEqual([{ ...custom, index: 0 }]);
+    expect(Object.keys(chunks[0]!)).toEqual(['id', 'object', 'created', 'model', 'system_fingerprint', 'prompt_filter_results', 'x_vendor', 'choices']);
+    for (const chunk of chunks.slice(1)) expect(Object.keys(chunk)).toEqual(['id', 'object', 'created', 'model', 'system_fingerprint', 'choices']);
+  });
+
+  it('keeps every chunk small, so a router can seal each as a record: long words, arguments and log probabilities in pieces that accumulate to the whole', async () => {
+    const token = (i: number) => ({ token: `t${i}`, logprob: -0.5, bytes: [116], top_logprobs: Array.from({ length: 20 }, (_, j) => ({ token: `a${j}`, logprob: -1, bytes: [97] })) });
+    const logprobs = { content: Array.from({ length: 3000 }, (_, i) => token(i)), refusal: null };
+    const word = '😀'.repeat(300_000); // 600,000 UTF-16 units, no whitespace
+    const args = JSON.stringify({ blob: 'x'.repeat(1_500_000) });
+    const whole = {
+      ...base,
+      choices: [
+        { index: 0, message: { role: 'assistant' as const, content: `a ${word} b` }, finish_reason: 'stop', logprobs },
+        { index: 1, message: { role: 'assistant' as const, content: null, tool_calls: [{ id: 'call', type: 'function' as const, function: { name: 'f', arguments: args } }] }, finish_reason: 'tool_calls', logprobs: null },
+      ],
+    };
+    const chunks = completionChunks(whole);
+    const largest = Math.max(...chunks.map((c) => new TextEncoder().encode(JSON.stringify(c)).length));
+    expect(largest).toBeLessThan(512 * 1024);
+    const ndjson = chunks.map((c) => `${JSON.stringify(c)}\n`).join('');
+    const accumulated = await ChatCompletionStream.fromReadableStream(new Response(ndjson).body!).finalChatCompletion();
+    expect(accumulated.choices[0]!.message.content).toBe(`a ${word} b`);
+    expect(accumulated.choices[0]!.logprobs).toEqual(logprobs);
+    const call = accumulated.choices[1]!.message.tool_calls![0]!;
+    expect(call.type === 'function' && call.function).toEqual({ name: 'f', arguments: args });
   });
 
   it('loses nothing openai-node accumulates: log probabilities, annotations, a vendor\'s own fields come out of finalChatCompletion() as the whole answer had them', async () => {

@@ -41,7 +41,7 @@ export async function* echoChunks(completion: ChatCompletion, options: { delayMs
   }
   for (const [index, call] of (message.tool_calls ?? []).entries()) {
     if (call.type !== 'function') {
-      yield chunk({ tool_calls: [{ index, ...call }] }); // a custom tool's input, whole
+      yield chunk({ tool_calls: [{ ...call, index }] }); // a custom tool's input, whole (at its position)
       continue;
     }
     yield chunk({ tool_calls: [{ index, id: call.id, type: call.type, function: { name: call.function.name, arguments: '' } }] });

@@ -9,8 +9,8 @@
  * - `model`: the model the request asked for;
  * - `choices[i].index`: the choice's position;
  * - in a chunk, a choice's `delta`: `{}` (left out by some upstreams in a chunk that only ends the
- *   choice), and a tool call piece's `index`: its position (left out by some that call one tool at a
- *   time). The protocol has both required, and clients refuse a chunk without them.
+ *   choice), and a tool call piece's `index`: from its id (left out by some that send one call a
+ *   chunk). The protocol has both required, and clients refuse a chunk without them.
  *
  * A field that is missing or null is filled in; one that is there is never changed, nor are
  * content, tool calls, `usage` or fields the router does not know. One exception: a chunk's
@@ -30,6 +30,8 @@ export interface Envelope {
   readonly id: string;
   readonly created: number;
   readonly model: string | undefined;
+  /** A stream's tool calls by their ids, in order, for each choice: what a left-out index is filled in from. */
+  readonly toolCallIds: Map<unknown, string[]>;
 }
 
 /** The envelope for the answer to `request`, made when the request arrives. */
@@ -38,6 +40,7 @@ export function envelopeFor(request: ChatRequest): Envelope {
     id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
     created: Math.floor(Date.now() / 1000),
     model: typeof request.model === 'string' ? request.model : undefined,
+    toolCallIds: new Map(),
   };
 }
 
@@ -130,17 +133,28 @@ function fill(value: unknown, envelope: Envelope, object: string): void {
   value.choices.forEach((choice: unknown, position) => {
     if (!isRecord(choice)) return;
     if (missing(choice, 'index')) choice.index = position;
-    if (object === 'chat.completion.chunk') fillDelta(choice);
+    if (object === 'chat.completion.chunk') fillDelta(choice, envelope);
   });
 }
 
-function fillDelta(choice: Record<string, unknown>): void {
+function fillDelta(choice: Record<string, unknown>, envelope: Envelope): void {
   if (missing(choice, 'delta')) choice.delta = {};
   const calls = isRecord(choice.delta) ? choice.delta.tool_calls : undefined;
   if (!Array.isArray(calls)) return;
-  calls.forEach((call: unknown, position) => {
-    if (isRecord(call) && missing(call, 'index')) call.index = position;
-  });
+  for (const call of calls) if (isRecord(call) && missing(call, 'index')) call.index = toolCallIndex(envelope, choice.index, call.id);
+}
+
+/**
+ * A tool call piece's left-out index, from its id: a new id is the next call, one seen before its own
+ * call; a piece without an id goes on with the last call (0 before any). Not its position in its
+ * chunk: upstreams that leave the index out send one call a chunk, and each would be call 0.
+ */
+function toolCallIndex(envelope: Envelope, choice: unknown, id: unknown): number {
+  let ids = envelope.toolCallIds.get(choice);
+  if (!ids) envelope.toolCallIds.set(choice, (ids = []));
+  if (typeof id !== 'string') return Math.max(ids.length - 1, 0);
+  const known = ids.indexOf(id);
+  return known === -1 ? ids.push(id) - 1 : known;
 }
 
 /** `value` if `check` passes it; else an UpstreamError whose sealed reason names the schema path (never a value). */

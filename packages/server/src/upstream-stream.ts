@@ -29,7 +29,8 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
   // A stream reader's own limits: a chunk of 1 MiB can take 6 Mi characters on its line (`\u` escapes,
   // as Python's json.dumps writes non-ASCII), so lines and events are not held to the record's size.
   const lines = new LineDecoder();
-  const events = new EventParser();
+  // An event without data (`event: ping`, a keep-alive) carries nothing: the standard does not dispatch it.
+  const events = new EventParser({ skipEventsWithoutData: true });
   let finished = false;
   try {
     for (;;) {
@@ -38,8 +39,7 @@ export async function* upstreamChunks(body: UpstreamBody, stop: AbortController,
       lines.feed(piece);
       for (let line = nextLine(lines); line !== undefined; line = nextLine(lines)) {
         const event = parse(events, line);
-        // An event without data (`event: ping`, a keep-alive) carries nothing: the standard does not dispatch it.
-        if (!event || event.dataLines === 0) continue;
+        if (!event) continue;
         if (event.data === '[DONE]') return;
         const chunk = chunkOf(event);
         finished ||= hasFinishReason(chunk);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { UpstreamError } from '../src/http-error.js';
 import { envelopeFor, normaliseChunk, normaliseCompletion, normalisingModel } from '../src/envelope.js';
 
-const envelope = { id: 'chatcmpl-router', created: 1_700_000_000, model: 'asked-for' };
+const envelope = { id: 'chatcmpl-router', created: 1_700_000_000, model: 'asked-for', toolCallIds: new Map() };
 const message = { role: 'assistant', content: 'hi' };
 
 function refusal(run: () => unknown): UpstreamError {
@@ -86,11 +86,20 @@ describe('normaliseChunk', () => {
     expect(refusal(() => normaliseChunk({ choices: [{ index: 0, delta: 'a' }] }, envelope)).sealed.message).toMatch(/choices\[0\]\.delta must be an object$/);
   });
 
-  it("fills in a left-out delta as {} and a tool call piece's index as its position, which clients require", () => {
+  it("fills in a left-out delta as {}, and a tool call piece's index from its id, which clients require", () => {
     expect(normaliseChunk({ id: 'up', choices: [{ index: 0, finish_reason: 'stop' }] }, envelope)).toMatchObject({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
-    const calls = { tool_calls: [{ id: 'a', type: 'function', function: { name: 'f', arguments: '' } }, { index: 5, function: { arguments: '{}' } }] };
-    const chunk = normaliseChunk({ id: 'up', choices: [{ index: 0, delta: calls }] }, envelope) as { choices: Array<{ delta: typeof calls }> };
-    expect(chunk.choices[0]!.delta.tool_calls.map((call) => (call as { index?: number }).index)).toEqual([0, 5]);
+    const stream = { ...envelope, toolCallIds: new Map() };
+    const indexes = (pieces: object[], choice = 0) =>
+      ((normaliseChunk({ id: 'up', choices: [{ index: choice, delta: { tool_calls: pieces } }] }, stream) as { choices: Array<{ delta: { tool_calls: Array<{ index: number }> } }> }).choices[0]!.delta.tool_calls.map((c) => c.index));
+    const call = (id: string, name: string) => ({ id, type: 'function', function: { name, arguments: '' } });
+    // One call a chunk, none with an index: each new id the next call, a piece without id the last one.
+    expect(indexes([call('a', 'f')])).toEqual([0]);
+    expect(indexes([{ function: { arguments: '{"x"' } }])).toEqual([0]);
+    expect(indexes([call('b', 'g')])).toEqual([1]);
+    expect(indexes([{ function: { arguments: ':1}' } }])).toEqual([1]);
+    // Two in one chunk; an index that is there is kept; another choice counts its own.
+    expect(indexes([call('c', 'h'), { index: 5, function: { arguments: '{}' } }])).toEqual([2, 5]);
+    expect(indexes([call('d', 'k')], 1)).toEqual([0]);
   });
 });
 

@@ -12,9 +12,9 @@ export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODE
   URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY (better than --api-key: other
   users of the machine can read a command line), MODEL to Qwen/Qwen3-0.6B. --protocol: auto
   (default) sends v2 where the router advertises it; 2 refuses a router that does not; 1 always
-  sends v1. --fingerprint pins the router's key (repeatable: any of them); --dir uses a key
-  directory's trust store (the routers \`nomyo keys trust\` accepted; its key files' password from
-  NOMYO_KEY_PASSWORD).
+  sends v1. --fingerprint pins the router's key (repeatable: any of them); --dir keeps the router's
+  key in a key directory's store (trusted on first use, or as \`nomyo keys trust\` put it there) and
+  refuses another; its key files' password from NOMYO_KEY_PASSWORD.
   The answer is printed as it arrives (streamed); --no-stream waits for it whole. --json prints the
   whole completion as JSON (it does not stream).`;
 

@@ -23,8 +23,18 @@ const MAX_PIECES = 1024;
 // Extra assistant fields some OpenAI-compatible servers add (vLLM, Qwen, DeepSeek) and streaming
 // readers such as the AI SDK pick up from deltas.
 const REASONING_FIELDS = ['reasoning_content', 'reasoning'] as const;
-/** The completion's fields that are not its chunks' envelope (the stream has `_metadata` of its own). */
+/** The fields every chunk repeats, as a streaming server's do. */
+const ENVELOPE = new Set<string>(['id', 'object', 'created', 'model', 'system_fingerprint', 'service_tier']);
+/** The completion's fields that go in no chunk's envelope (the stream has `_metadata` of its own). */
 const NOT_ENVELOPE = new Set<string>(['choices', 'usage', '_metadata']);
+/**
+ * The most characters of one piece of text or of a tool call's arguments, even inside a word: the
+ * chunks of a whole answer a router streams (its model silent too long: stream-commit.ts) are sealed
+ * one a record, and a record's plaintext stays far below its 1 MiB (MAX_STREAM_RECORD_BYTES).
+ */
+const MAX_PIECE_CHARS = 64 * 1024;
+/** Log probabilities of at most this many tokens in one chunk (each with its top_logprobs: a few KB). */
+const LOGPROB_TOKENS = 64;
 /** The message's fields that have deltas of their own; the others go whole, in one. */
 const DELTA_FIELDS = new Set<string>(['role', 'content', 'refusal', 'tool_calls', ...REASONING_FIELDS]);
 
@@ -36,26 +46,34 @@ export function completionChunks(completion: ChatCompletion, options: ChunkOptio
 /** {@link completionChunks} one at a time, made as they are taken: a long completion is never all chunks at once. */
 export function* chunksOf(completion: ChatCompletion, options: ChunkOptions): Generator<Chunk> {
   const includeUsage = options.includeUsage === true;
-  // Every field of the completion but its choices, usage and metadata, in its order (a field it left out
-  // stays out: completion.ts), vendors' own (`prompt_filter_results`) too, as a streaming server
-  // repeats them in its chunks; `object` says what each now is.
+  // The envelope as the completion had it, in its order (a field it left out stays out: completion.ts)
+  // on every chunk; its other fields (a vendor's own: `prompt_filter_results`) once, on the first, as
+  // Azure's streams have them: accumulators such as openai-node's assign them to the whole.
   const base: Chunk = {};
+  let once: Chunk | undefined = {};
   for (const [field, value] of Object.entries(completion)) {
     if (field === 'object') base.object = 'chat.completion.chunk';
-    else if (!NOT_ENVELOPE.has(field) && value !== undefined) base[field] = value;
+    else if (ENVELOPE.has(field)) base[field] = value;
+    else if (!NOT_ENVELOPE.has(field) && value !== undefined) once[field] = value;
   }
   // Only the last chunk has `usage`, as a router's streamed chunks do: the protocol has `usage` an
   // object where present (OpenAI's own streams add `usage: null` to the others; SDKs read both alike).
-  const chunk = (choices: unknown[]): Chunk => ({ ...base, choices });
+  const chunk = (choices: unknown[]): Chunk => {
+    const made = { ...base, ...once, choices };
+    once = undefined;
+    return made;
+  };
 
   for (const choice of completion.choices) {
     for (const delta of choiceDeltas(choice)) {
       yield chunk([{ index: choice.index, delta, logprobs: null, finish_reason: null }]);
     }
-    // The choice's log probabilities, all of them, with its last chunk (they cannot be split along
-    // the pieces): accumulators append each chunk's to the choice's, so the whole comes out the same.
+    // The choice's log probabilities at its end (they cannot be split along the text's pieces), a
+    // slice of tokens a chunk: accumulators append each chunk's to the choice's, so the whole comes out the same.
     const { index, message: _message, finish_reason, logprobs, ...other } = choice;
-    yield chunk([{ ...other, index, delta: {}, logprobs: logprobs ?? null, finish_reason: finish_reason ?? 'stop' }]);
+    const slices = logprobSlices(logprobs);
+    for (const slice of slices.slice(0, -1)) yield chunk([{ index, delta: {}, logprobs: slice, finish_reason: null }]);
+    yield chunk([{ ...other, index, delta: {}, logprobs: slices.at(-1), finish_reason: finish_reason ?? 'stop' }]);
   }
   if (includeUsage) yield { ...base, choices: [], ...(completion.usage ? { usage: completion.usage } : {}) };
 }
@@ -70,23 +88,73 @@ function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
   if (typeof message.content === 'string') {
     for (const piece of pieces(message.content)) yield { content: piece };
   }
-  if (typeof message.refusal === 'string' && message.refusal !== '') yield { refusal: message.refusal };
+  if (typeof message.refusal === 'string' && message.refusal !== '') for (const piece of pieces(message.refusal)) yield { refusal: piece };
   // Any other field of the message (annotations, a vendor's own), whole, in one delta: accumulators
   // such as openai-node's assign a delta's other fields to the message.
   const other = Object.entries(message).filter(([field, value]) => !DELTA_FIELDS.has(field) && value !== undefined && value !== null);
   if (other.length > 0) yield Object.fromEntries(other);
   const calls = message.tool_calls ?? [];
   for (const [index, call] of calls.entries()) {
-    // One delta per call, carrying the whole call (a function's or a custom tool's): what OpenAI's
-    // own accumulators expect at index i.
-    yield { tool_calls: [{ index, ...call }] };
+    // Its position is its index, whatever the call says (the check does not look at an `index` there).
+    if (call.type !== 'function') {
+      yield { tool_calls: [{ ...call, index }] }; // a custom tool's call, whole
+      continue;
+    }
+    // As OpenAI streams a call: the whole call at index i, its arguments in pieces when they are long
+    // (accumulators join them).
+    const [first = '', ...rest] = slices(call.function.arguments, MAX_PIECE_CHARS);
+    yield { tool_calls: [{ ...call, index, function: { ...call.function, arguments: first } }] };
+    for (const piece of rest) yield { tool_calls: [{ index, function: { arguments: piece } }] };
   }
+}
+
+/** `text` in slices of at most `size` characters, never inside a surrogate pair. */
+function slices(text: string, size: number): string[] {
+  const out: string[] = [];
+  for (let start = 0; start < text.length; ) {
+    const end = cutAt(text, start + size);
+    out.push(text.slice(start, end));
+    start = end;
+  }
+  return out;
+}
+
+/** `at`, or one before it where it would split a surrogate pair; at most the text's length. */
+function cutAt(text: string, at: number): number {
+  if (at >= text.length) return text.length;
+  const before = text.charCodeAt(at - 1);
+  return before >= 0xd800 && before <= 0xdbff ? at - 1 : at;
+}
+
+/**
+ * A choice's log probabilities in slices of LOGPROB_TOKENS tokens (OpenAI's shape: `content` and
+ * `refusal` arrays, which accumulators append), the last one for the choice's last chunk; anything
+ * else whole, in the last.
+ */
+function logprobSlices(logprobs: unknown): unknown[] {
+  if (!isTokenLists(logprobs)) return [logprobs ?? null];
+  const content = logprobs.content ?? [];
+  const refusal = logprobs.refusal ?? [];
+  if (content.length + refusal.length <= LOGPROB_TOKENS) return [logprobs];
+  const out: unknown[] = [];
+  for (let i = 0; i < content.length; i += LOGPROB_TOKENS) out.push({ content: content.slice(i, i + LOGPROB_TOKENS), refusal: null });
+  for (let i = 0; i < refusal.length; i += LOGPROB_TOKENS) out.push({ content: null, refusal: refusal.slice(i, i + LOGPROB_TOKENS) });
+  return out;
+}
+
+function isTokenLists(value: unknown): value is { content?: unknown[] | null; refusal?: unknown[] | null } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.entries(value).every(([key, list]) => (key === 'content' || key === 'refusal') && (list === null || Array.isArray(list)))
+  );
 }
 
 /**
  * Splits text after whitespace into pieces of at most `size` characters where it can (never inside
- * a word or a surrogate pair): each piece ends after the last whitespace within `size`, or, when a
- * word is longer, after the first one past it. Pieces are slices of `text`, made one at a time.
+ * a surrogate pair): each piece ends after the last whitespace within `size`, or, when a word is
+ * longer, after the first one past it, or inside the word at MAX_PIECE_CHARS. Pieces are slices of
+ * `text`, made one at a time.
  */
 export function* pieces(text: string, size = Math.max(PIECE_CHARS, Math.ceil(text.length / MAX_PIECES))): Generator<string> {
   // Greedy up to size - 1 characters, then backtracking to a whitespace: the last one in the window.
@@ -102,6 +170,7 @@ export function* pieces(text: string, size = Math.max(PIECE_CHARS, Math.ceil(tex
         if (next.test(text)) end = next.lastIndex;
       }
     }
+    if (end - start > MAX_PIECE_CHARS) end = cutAt(text, start + MAX_PIECE_CHARS);
     yield text.slice(start, end);
     start = end;
   }

@@ -30,6 +30,11 @@ export interface EventLimits {
   readonly maxDataLines?: number;
   /** Lines that bring no data between two events (comments, blank lines, other fields), in characters with their line ends. */
   readonly maxFillerChars?: number;
+  /**
+   * An event without data (`event: ping`) is not dispatched, as the standard has it, and its lines
+   * count as filler (a reader of upstreams). By default it is dispatched, for a reader that refuses it.
+   */
+  readonly skipEventsWithoutData?: boolean;
 }
 
 /**
@@ -46,6 +51,7 @@ export class EventParser {
   readonly #maxDataChars: number;
   readonly #maxDataLines: number;
   readonly #maxFillerChars: number;
+  readonly #skipEventsWithoutData: boolean;
 
   /** A parser for one stream, within `limits` (by default: any number of data lines up to 8 Mi characters, 64 KiB of filler). */
   constructor(limits: EventLimits = {}) {
@@ -54,6 +60,7 @@ export class EventParser {
     this.#maxDataChars = limits.maxDataChars ?? MAX_STREAM_LINE_CHARS;
     this.#maxDataLines = limits.maxDataLines ?? Number.POSITIVE_INFINITY;
     this.#maxFillerChars = limits.maxFillerChars ?? MAX_STREAM_FILLER_CHARS;
+    this.#skipEventsWithoutData = limits.skipEventsWithoutData === true;
   }
 
   /** Whether an event has begun that no blank line has ended yet (at a body's end: it never completes). */
@@ -65,7 +72,12 @@ export class EventParser {
   push(line: string): StreamEvent | undefined {
     // Nearly every line of a stream: read without splitting it into field and value.
     if (line.startsWith(DATA_PREFIX)) return this.#push(line.slice(DATA_PREFIX.length));
-    if (line === '' && this.#fields) return this.#dispatch();
+    if (line === '' && this.#fields) {
+      if (this.#data.length > 0 || !this.#skipEventsWithoutData) return this.#dispatch();
+      // No data: nothing dispatched, and its lines stay filler (pings without end are no way around the limit).
+      this.#name = undefined;
+      this.#fields = false;
+    }
     // Data without the space (the standard allows it): held to the data's limit, not the filler's.
     if (line.startsWith(DATA_FIELD)) return this.#push(line.slice(DATA_FIELD.length));
     // A line that brings no data: a blank line that ends no event, a comment (a heartbeat), a field.

@@ -35,6 +35,13 @@ describe('EventParser', () => {
     ]);
   });
 
+  it('skipEventsWithoutData: an event without data is not dispatched, and its lines count as filler; by default it is dispatched', () => {
+    expect(eventsOf(new EventParser(), ['event: ping', ''])).toEqual([{ name: 'ping', data: '', dataLines: 0 }]);
+    expect(eventsOf(new EventParser({ skipEventsWithoutData: true }), ['event: ping', '', 'data: a', ''])).toEqual([{ name: undefined, data: 'a', dataLines: 1 }]);
+    const pings = new EventParser({ skipEventsWithoutData: true, maxFillerChars: 100 });
+    expect(() => eventsOf(pings, Array.from({ length: 20 }, (_, i) => (i % 2 ? '' : 'event: ping')))).toThrow(SecurityError);
+  });
+
   it('takes data up to its limit exactly, joined as it will be, and refuses one character more', () => {
     expect(eventsOf(new EventParser({ maxDataChars: 9 }), ['data: abcd', 'data: edcb', ''])).toEqual([{ name: undefined, data: 'abcd\nedcb', dataLines: 2 }]);
     expect(() => eventsOf(new EventParser({ maxDataChars: 9 }), ['data: abcd', 'data: edcba'])).toThrow(/an event over 9 characters/);
