@@ -222,13 +222,13 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
   return { options, quiet: values.quiet ?? false, logFormat: oneOf('log-format', values['log-format'], LOG_FORMATS) ?? 'text' };
 }
 
-/** How a signal is reported in an exit code: 128 + its number. */
 /** This package's version, from its package.json beside dist/ (and src/). */
 function packageVersion(): string {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
   return typeof version === 'string' ? version : 'unknown';
 }
 
+/** How a signal is reported in an exit code: 128 + its number. */
 const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 async function main(): Promise<void> {
