@@ -15,6 +15,15 @@ export async function useIt(): Promise<unknown[]> {
   const messages: ChatCompletionMessageParam[] = [{ role: 'system', content: 'be brief' }, { role: 'user', content: [{ type: 'text', text: 'hi' }] }];
   const tools: ChatCompletionTool[] = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }];
   const withTools: SecureChatCompletionResult = await client.chat.completions.create({ model: 'm', messages, tools, tool_choice: 'auto' });
+  // An agent's loop: the answer's message goes back into the conversation as it is, and each call is
+  // answered once narrowed by its type (a function's, or a custom tool's).
+  const answer = withTools.choices[0]!.message;
+  messages.push(answer);
+  for (const call of answer.tool_calls ?? []) {
+    // @ts-expect-error a custom tool's call has no function: narrow first
+    void call.function.name;
+    messages.push({ role: 'tool', tool_call_id: call.id, content: call.type === 'function' ? call.function.name : call.custom.input });
+  }
   const whole: ChatCompletionCreateParamsNonStreaming = { model: 'm', messages, temperature: 0.2, response_format: { type: 'json_object' } };
   const fromOpenAI: SecureChatCompletionResult = await client.create(whole);
   const streamed: ChatCompletionCreateParamsStreaming = { model: 'm', messages, stream: true, stream_options: { include_usage: true } };

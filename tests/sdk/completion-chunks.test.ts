@@ -44,7 +44,7 @@ describe('completionChunks', () => {
       ...base,
       prompt_filter_results: [{ prompt_index: 0 }],
       x_vendor: 1,
-      choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [custom] }, finish_reason: 'tool_calls' }],
+      choices: [{ index: 0, message: { role: 'assistant' as const, content: null, tool_calls: [custom] }, finish_reason: 'tool_calls' }],
       usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
       _metadata: { payload_id: 'p' },
     };

@@ -170,7 +170,7 @@ async function deriveAesKey(password: string, salt: Bytes, iterations: number, h
  * const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', privateKey));
  * const encrypted = await encryptPrivateKeyInfo(pkcs8, 'correct horse battery');
  */
-export async function encryptPrivateKeyInfo(pkcs8Der: Uint8Array, password: string, options: { iterations?: number } = {}): Promise<Bytes> {
+export async function encryptPrivateKeyInfo(pkcs8Der: Uint8Array, password: string, options: { iterations?: number | undefined } = {}): Promise<Bytes> {
   if (typeof password !== 'string' || [...password].length < MIN_PASSWORD_LENGTH) {
     throw new InvalidArgumentError(`the key file password must be at least ${MIN_PASSWORD_LENGTH} characters`);
   }
@@ -234,7 +234,7 @@ export async function decryptPrivateKeyInfo(der: Uint8Array, password: string): 
  * @example
  * await writeFile('key.pem', await encryptPrivateKeyPem(pkcs8, password), { mode: 0o600 });
  */
-export async function encryptPrivateKeyPem(pkcs8Der: Uint8Array, password: string, options: { iterations?: number } = {}): Promise<string> {
+export async function encryptPrivateKeyPem(pkcs8Der: Uint8Array, password: string, options: { iterations?: number | undefined } = {}): Promise<string> {
   return derToPem(await encryptPrivateKeyInfo(pkcs8Der, password, options), 'ENCRYPTED PRIVATE KEY');
 }
 

@@ -45,15 +45,17 @@ const customToolCall = object({
 const toolCall = byType({ function: functionToolCall, custom: customToolCall });
 
 const message = object({
+  // What every OpenAI-compatible server answers with; typed so, the message goes back into the next
+  // request's `messages` as openai's own does (an agent's loop), no cast.
   /** `assistant`. */
-  role: str(),
+  role: literal('assistant'),
   // OpenAI sends `content: null` beside tool calls; some servers leave it out there, or in a message
   // of reasoning only. The check fills in null, so `content` is always there.
   /** The text of the answer; null beside tool calls (filled in as null when a server left it out). */
   content: absentAs(nullable(str()), null),
-  // null: some servers (Mistral's API among them) send it for "no tool calls".
+  // null: some servers (Mistral's API among them) send it for "no tool calls": removed, as none.
   /** The tools the model wants called, when it calls any. */
-  tool_calls: optional(nullable(array(toolCall))),
+  tool_calls: optionalNullDropped(array(toolCall)),
   /** A refusal message, from models that give one. */
   refusal: optional(nullable(str())),
 });

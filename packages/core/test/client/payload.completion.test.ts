@@ -73,12 +73,13 @@ const HOSTILE: Array<[string, string, string]> = [
   ['finish_reason a number', choiceWith(`{"index":0,"message":${msg('"content":"a"')},"finish_reason":1}`), 'choices[0].finish_reason must be a string or null'],
   // Messages.
   ['a null message', withMessage('null'), 'choices[0].message must be an object'],
-  ['role null', withMessage('{"role":null,"content":"a"}'), 'choices[0].message.role must be a string'],
-  ['a duplicate role key, the last one a number', withMessage('{"role":"assistant","role":5,"content":"a"}'), 'choices[0].message.role must be a string'],
+  ['role null', withMessage('{"role":null,"content":"a"}'), 'choices[0].message.role must be "assistant"'],
+  ['role user', withMessage('{"role":"user","content":"a"}'), 'choices[0].message.role must be "assistant"'],
+  ['a duplicate role key, the last one a number', withMessage('{"role":"assistant","role":5,"content":"a"}'), 'choices[0].message.role must be "assistant"'],
   ['content as an array of parts', withMessage(msg('"content":[{"type":"text","text":"a"}]')), 'choices[0].message.content must be a string or null'],
   ['refusal a number', withMessage(msg('"content":"a","refusal":1')), 'choices[0].message.refusal must be a string or null'],
   // Tool calls.
-  ['tool_calls an object', withMessage(msg(`"content":null,"tool_calls":${CALL}`)), 'choices[0].message.tool_calls must be an array or null'],
+  ['tool_calls an object', withMessage(msg(`"content":null,"tool_calls":${CALL}`)), 'choices[0].message.tool_calls must be an array'],
   ['a tool call without an id', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"id":"call_1",', '')}]`)), 'choices[0].message.tool_calls[0].id must be present'],
   ['a tool call of another type', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"function"', '"mcp"')}]`)), 'choices[0].message.tool_calls[0].type must be "function" or "custom"'],
   ['a custom tool call with a function', withMessage(msg(`"content":null,"tool_calls":[${CALL.replace('"function"', '"custom"')}]`)), 'choices[0].message.tool_calls[0].custom must be present'],

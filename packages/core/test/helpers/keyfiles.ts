@@ -43,7 +43,7 @@ export async function spkiOf(pkcs8: Bytes): Promise<Uint8Array> {
   const alg = { name: 'RSA-OAEP', hash: 'SHA-256' };
   const priv = await subtle().importKey('pkcs8', pkcs8, alg, true, ['decrypt']);
   const { n, e } = await subtle().exportKey('jwk', priv);
-  const pub = await subtle().importKey('jwk', { kty: 'RSA', n, e }, alg, true, ['encrypt']);
+  const pub = await subtle().importKey('jwk', { kty: 'RSA', n: n!, e: e! }, alg, true, ['encrypt']);
   return new Uint8Array(await subtle().exportKey('spki', pub));
 }
 
@@ -86,7 +86,7 @@ export function buildEpki(f: Pbes2Fields): Uint8Array {
 }
 
 /** Reads back the fields of a PBES2/PBKDF2 file (ours or another tool's), for assertions. */
-export function parseEpki(der: Uint8Array): Pbes2Fields & { prfParamsNull?: boolean } {
+export function parseEpki(der: Uint8Array): Pbes2Fields & { prfParamsNull?: boolean | undefined } {
   const epki = readSequence(der);
   const alg = epki.sequence();
   alg.oid();

@@ -11,18 +11,18 @@ import { threadId } from 'node:worker_threads';
 
 /** What a lock file says of its holder (each field may be missing from a lock being written, or damaged). */
 export interface Holder {
-  pid?: number;
-  host?: string;
+  pid?: number | undefined;
+  host?: string | undefined;
   /** Linux: the boot's id (`/proc/sys/kernel/random/boot_id`). */
-  boot?: string;
+  boot?: string | undefined;
   /** Linux: the pid namespace (`/proc/self/ns/pid`): a pid means the same process only within one. */
-  pidns?: string;
+  pidns?: string | undefined;
   /** Linux: when the process started, in clock ticks since boot (`/proc/<pid>/stat`, field 22). */
-  start?: string;
+  start?: string | undefined;
   /** The worker thread holding it (`threadId`); 0 or missing: the process's main thread. */
-  thread?: number;
+  thread?: number | undefined;
   /** The lock's own: what its holder checks it still holds. */
-  token?: string;
+  token?: string | undefined;
 }
 
 function readProc(path: string, link = false): string | undefined {
