@@ -36,6 +36,8 @@ export function lateChunks(answer: Promise<unknown>, request: ChatRequest): Asyn
   return {
     [Symbol.asyncIterator]() {
       const inner = answer.then((output): AsyncIterator<unknown> | Iterator<unknown> => (isAsyncIterable(output) ? output[Symbol.asyncIterator]() : chunksOf(wholeAnswer(output), { includeUsage })));
+      // Its refusal reaches the writer through next(); one never asked for must not end the process.
+      inner.catch(() => undefined);
       return {
         next: () => inner.then((iterator) => iterator.next()),
         // The model's own iterator is closed, as the stream's writer closes any (model-abort.ts).
