@@ -79,6 +79,20 @@ describe('completionChunks', () => {
     expect(call.type === 'function' && call.function).toEqual({ name: 'f', arguments: args });
   });
 
+  it.each([
+    ['refusal tokens only, beside an empty content', (t: (i: number) => unknown) => ({ content: [], refusal: Array.from({ length: 70 }, (_, i) => t(i)) })],
+    ['content tokens, no refusal key, a vendor field', (t: (i: number) => unknown) => ({ content: Array.from({ length: 150 }, (_, i) => t(i)), token_ids: [1, 2] })],
+    ['both, beside an empty refusal', (t: (i: number) => unknown) => ({ content: Array.from({ length: 100 }, (_, i) => t(i)), refusal: [] })],
+  ])('log probabilities in slices come back as they were: %s', async (_name, make) => {
+    const logprobs = make((i) => ({ token: `t${i}`, logprob: -1, bytes: [116], top_logprobs: [] }));
+    const whole = { ...base, choices: [{ index: 0, message: { role: 'assistant' as const, content: 'x' }, finish_reason: 'stop', logprobs }] };
+    const chunks = completionChunks(whole);
+    expect(chunks.length).toBeGreaterThan(3);
+    const ndjson = chunks.map((c) => `${JSON.stringify(c)}\n`).join('');
+    const accumulated = await ChatCompletionStream.fromReadableStream(new Response(ndjson).body!).finalChatCompletion();
+    expect(accumulated.choices[0]!.logprobs).toEqual(logprobs);
+  });
+
   it('loses nothing openai-node accumulates: log probabilities, annotations, a vendor\'s own fields come out of finalChatCompletion() as the whole answer had them', async () => {
     const token = (t: string) => ({ token: t, logprob: -0.5, bytes: [...new TextEncoder().encode(t)], top_logprobs: [] });
     const logprobs = { content: ['Hello', ' there', ' world'].map(token), refusal: null };

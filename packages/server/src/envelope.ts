@@ -9,8 +9,8 @@
  * - `model`: the model the request asked for;
  * - `choices[i].index`: the choice's position;
  * - in a chunk, a choice's `delta`: `{}` (left out by some upstreams in a chunk that only ends the
- *   choice), and a tool call piece's `index`: from its id (left out by some that send one call a
- *   chunk). The protocol has both required, and clients refuse a chunk without them.
+ *   choice), and a tool call piece's `index`: from its id, else as the next call or the last
+ *   (left out by some that send one call a chunk). The protocol has both required, and clients refuse a chunk without them.
  *
  * A field that is missing or null is filled in; one that is there is never changed, nor are
  * content, tool calls, `usage` or fields the router does not know. One exception: a chunk's
@@ -30,8 +30,15 @@ export interface Envelope {
   readonly id: string;
   readonly created: number;
   readonly model: string | undefined;
-  /** A stream's tool calls by their ids, in order, for each choice: what a left-out index is filled in from. */
-  readonly toolCallIds: Map<unknown, string[]>;
+  /** A stream's tool calls, for each choice: what a left-out index is filled in from. */
+  readonly toolCalls: Map<unknown, ToolCalls>;
+}
+
+/** One choice's tool calls so far: their indexes by id, how many, the last one a piece went to. */
+interface ToolCalls {
+  readonly ids: Map<string, number>;
+  count: number;
+  last: number;
 }
 
 /** The envelope for the answer to `request`, made when the request arrives. */
@@ -40,7 +47,7 @@ export function envelopeFor(request: ChatRequest): Envelope {
     id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
     created: Math.floor(Date.now() / 1000),
     model: typeof request.model === 'string' ? request.model : undefined,
-    toolCallIds: new Map(),
+    toolCalls: new Map(),
   };
 }
 
@@ -141,20 +148,34 @@ function fillDelta(choice: Record<string, unknown>, envelope: Envelope): void {
   if (missing(choice, 'delta')) choice.delta = {};
   const calls = isRecord(choice.delta) ? choice.delta.tool_calls : undefined;
   if (!Array.isArray(calls)) return;
-  for (const call of calls) if (isRecord(call) && missing(call, 'index')) call.index = toolCallIndex(envelope, choice.index, call.id);
+  let state = envelope.toolCalls.get(choice.index);
+  if (!state) envelope.toolCalls.set(choice.index, (state = { ids: new Map(), count: 0, last: 0 }));
+  for (const call of calls) if (isRecord(call)) state.last = toolCallIndex(state, call);
 }
 
 /**
- * A tool call piece's left-out index, from its id: a new id is the next call, one seen before its own
- * call; a piece without an id goes on with the last call (0 before any). Not its position in its
- * chunk: upstreams that leave the index out send one call a chunk, and each would be call 0.
+ * A tool call piece's index, filled in where it was left out: a piece with an id seen before goes to
+ * that call; one with a new id, or with a function's name but no id (a call's first piece), is the
+ * next call; any other piece goes on with the last call (0 before any). An empty id is no id, as
+ * openai-node has it. Not the piece's position in its chunk: upstreams that leave the index out send
+ * one call a chunk, and each would be call 0.
  */
-function toolCallIndex(envelope: Envelope, choice: unknown, id: unknown): number {
-  let ids = envelope.toolCallIds.get(choice);
-  if (!ids) envelope.toolCallIds.set(choice, (ids = []));
-  if (typeof id !== 'string') return Math.max(ids.length - 1, 0);
-  const known = ids.indexOf(id);
-  return known === -1 ? ids.push(id) - 1 : known;
+function toolCallIndex(state: ToolCalls, call: Record<string, unknown>): number {
+  const id = typeof call.id === 'string' && call.id !== '' ? call.id : undefined;
+  if (typeof call.index === 'number') {
+    if (id !== undefined && !state.ids.has(id)) state.ids.set(id, call.index);
+    state.count = Math.max(state.count, call.index + 1);
+    return call.index;
+  }
+  if (!missing(call, 'index')) return state.last; // the check refuses it
+  const named = isRecord(call.function) && typeof call.function.name === 'string' && call.function.name !== '';
+  let index = id === undefined ? undefined : state.ids.get(id);
+  if (index === undefined && (id !== undefined || named)) {
+    index = state.count++;
+    if (id !== undefined) state.ids.set(id, index);
+  }
+  call.index = index ?? state.last;
+  return call.index as number;
 }
 
 /** `value` if `check` passes it; else an UpstreamError whose sealed reason names the schema path (never a value). */

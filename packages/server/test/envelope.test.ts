@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { UpstreamError } from '../src/http-error.js';
 import { envelopeFor, normaliseChunk, normaliseCompletion, normalisingModel } from '../src/envelope.js';
 
-const envelope = { id: 'chatcmpl-router', created: 1_700_000_000, model: 'asked-for', toolCallIds: new Map() };
+const envelope = { id: 'chatcmpl-router', created: 1_700_000_000, model: 'asked-for', toolCalls: new Map() };
 const message = { role: 'assistant', content: 'hi' };
 
 function refusal(run: () => unknown): UpstreamError {
@@ -88,7 +88,7 @@ describe('normaliseChunk', () => {
 
   it("fills in a left-out delta as {}, and a tool call piece's index from its id, which clients require", () => {
     expect(normaliseChunk({ id: 'up', choices: [{ index: 0, finish_reason: 'stop' }] }, envelope)).toMatchObject({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
-    const stream = { ...envelope, toolCallIds: new Map() };
+    const stream = { ...envelope, toolCalls: new Map() };
     const indexes = (pieces: object[], choice = 0) =>
       ((normaliseChunk({ id: 'up', choices: [{ index: choice, delta: { tool_calls: pieces } }] }, stream) as { choices: Array<{ delta: { tool_calls: Array<{ index: number }> } }> }).choices[0]!.delta.tool_calls.map((c) => c.index));
     const call = (id: string, name: string) => ({ id, type: 'function', function: { name, arguments: '' } });
@@ -100,6 +100,18 @@ describe('normaliseChunk', () => {
     // Two in one chunk; an index that is there is kept; another choice counts its own.
     expect(indexes([call('c', 'h'), { index: 5, function: { arguments: '{}' } }])).toEqual([2, 5]);
     expect(indexes([call('d', 'k')], 1)).toEqual([0]);
+    // After index 5, a piece without index or id goes on with call 5; the next new id is call 6.
+    expect(indexes([{ function: { arguments: '{}' } }])).toEqual([5]);
+    expect(indexes([call('e', 'm')])).toEqual([6]);
+  });
+
+  it('without ids (or with empty ones, which openai-node takes for none), a piece with a name is the next call, one without goes on with the last', () => {
+    const stream = { ...envelope, toolCalls: new Map() };
+    const indexes = (pieces: object[]) =>
+      (normaliseChunk({ id: 'up', choices: [{ index: 0, delta: { tool_calls: pieces } }] }, stream) as { choices: Array<{ delta: { tool_calls: Array<{ index: number }> } }> }).choices[0]!.delta.tool_calls.map((c) => c.index);
+    expect(indexes([{ type: 'function', function: { name: 'a', arguments: '' } }, { type: 'function', function: { name: 'b', arguments: '{}' } }])).toEqual([0, 1]);
+    expect(indexes([{ id: '', function: { arguments: '{"x":1}' } }])).toEqual([1]);
+    expect(indexes([{ id: '', type: 'function', function: { name: 'c', arguments: '' } }])).toEqual([2]);
   });
 });
 

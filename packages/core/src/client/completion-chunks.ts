@@ -127,27 +127,31 @@ function cutAt(text: string, at: number): number {
 }
 
 /**
- * A choice's log probabilities in slices of LOGPROB_TOKENS tokens (OpenAI's shape: `content` and
- * `refusal` arrays, which accumulators append), the last one for the choice's last chunk; anything
- * else whole, in the last.
+ * A choice's log probabilities in slices of LOGPROB_TOKENS tokens (OpenAI's `content` and `refusal`
+ * token lists), the last one for the choice's last chunk, as openai-node's accumulator joins them back:
+ * the first slice is the object with its other fields and the lists' first tokens; the rest carry
+ * only a list's next tokens, which it appends. Anything else whole, in the last.
  */
 function logprobSlices(logprobs: unknown): unknown[] {
   if (!isTokenLists(logprobs)) return [logprobs ?? null];
   const content = logprobs.content ?? [];
   const refusal = logprobs.refusal ?? [];
   if (content.length + refusal.length <= LOGPROB_TOKENS) return [logprobs];
-  const out: unknown[] = [];
-  for (let i = 0; i < content.length; i += LOGPROB_TOKENS) out.push({ content: content.slice(i, i + LOGPROB_TOKENS), refusal: null });
-  for (let i = 0; i < refusal.length; i += LOGPROB_TOKENS) out.push({ content: null, refusal: refusal.slice(i, i + LOGPROB_TOKENS) });
+  const first: Record<string, unknown> = { ...logprobs };
+  if (Array.isArray(logprobs.content)) first.content = content.slice(0, LOGPROB_TOKENS);
+  const refusalTaken = Math.max(0, LOGPROB_TOKENS - content.length);
+  if (Array.isArray(logprobs.refusal)) first.refusal = refusal.slice(0, refusalTaken);
+  const out: unknown[] = [first];
+  for (let i = LOGPROB_TOKENS; i < content.length; i += LOGPROB_TOKENS) out.push({ content: content.slice(i, i + LOGPROB_TOKENS) });
+  for (let i = refusalTaken; i < refusal.length; i += LOGPROB_TOKENS) out.push({ refusal: refusal.slice(i, i + LOGPROB_TOKENS) });
   return out;
 }
 
+/** An object whose `content` and `refusal`, where present, are token lists or null (other fields go on the first slice). */
 function isTokenLists(value: unknown): value is { content?: unknown[] | null; refusal?: unknown[] | null } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    Object.entries(value).every(([key, list]) => (key === 'content' || key === 'refusal') && (list === null || Array.isArray(list)))
-  );
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const { content, refusal } = value as { content?: unknown; refusal?: unknown };
+  return (content == null || Array.isArray(content)) && (refusal == null || Array.isArray(refusal));
 }
 
 /**
@@ -159,16 +163,16 @@ function isTokenLists(value: unknown): value is { content?: unknown[] | null; re
 export function* pieces(text: string, size = Math.max(PIECE_CHARS, Math.ceil(text.length / MAX_PIECES))): Generator<string> {
   // Greedy up to size - 1 characters, then backtracking to a whitespace: the last one in the window.
   const within = new RegExp(`[^]{0,${size - 1}}\\s`, 'y');
-  const next = /\s/g;
+  // The end of a longer word, looked for no further than MAX_PIECE_CHARS (a word of 64 Mi characters
+  // is cut in 1,024 pieces, not scanned to its end 1,024 times).
+  const wordEnd = new RegExp(`\\S{0,${Math.max(0, MAX_PIECE_CHARS - size - 1)}}\\s`, 'y');
   for (let start = 0; start < text.length; ) {
     let end = text.length;
     if (text.length - start > size) {
       within.lastIndex = start;
+      wordEnd.lastIndex = start + size;
       if (within.test(text)) end = within.lastIndex;
-      else {
-        next.lastIndex = start + size;
-        if (next.test(text)) end = next.lastIndex;
-      }
+      else end = size < MAX_PIECE_CHARS && wordEnd.test(text) ? wordEnd.lastIndex : cutAt(text, start + MAX_PIECE_CHARS);
     }
     if (end - start > MAX_PIECE_CHARS) end = cutAt(text, start + MAX_PIECE_CHARS);
     yield text.slice(start, end);
