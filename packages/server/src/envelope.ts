@@ -195,6 +195,7 @@ function checked(value: unknown, kind: string, check: (value: unknown) => unknow
   return value;
 }
 
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+/** Whether a model's output is a stream of chunks (else it is a whole answer). */
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }

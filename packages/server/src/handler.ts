@@ -17,7 +17,8 @@ import { heeding } from './model-abort.js';
 import { openRequest } from './open-request.js';
 import { readRequestHeaders } from './request-headers.js';
 import type { RouterResponse } from './respond.js';
-import { isAsyncIterable, lateChunks, settlesWithin } from './stream-commit.js';
+import { isAsyncIterable } from './envelope.js';
+import { lateChunks, settlesWithin } from './stream-commit.js';
 import type { CompletionModel, UpstreamReport } from './types.js';
 
 /** One secure completion's context. Its API key was checked before its body was read (dispatch.ts). */

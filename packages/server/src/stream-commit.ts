@@ -11,6 +11,7 @@
  */
 import { checkChatCompletion, type ChatCompletion } from '@nomyo/core/protocol';
 import { chunksOf } from '@nomyo/core/internal';
+import { isAsyncIterable } from './envelope.js';
 import { HttpError } from './http-error.js';
 import type { ChatRequest } from './types.js';
 
@@ -56,8 +57,4 @@ function wholeAnswer(output: unknown): ChatCompletion {
   } catch {
     throw new HttpError(502, 'the model answered with no chat.completion');
   }
-}
-
-export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }

@@ -102,21 +102,10 @@ function* choiceDeltas(choice: ChatCompletionChoice): Generator<Delta> {
     }
     // As OpenAI streams a call: the whole call at index i, its arguments in pieces when they are long
     // (accumulators join them).
-    const [first = '', ...rest] = slices(call.function.arguments, MAX_PIECE_CHARS);
+    const [first = '', ...rest] = pieces(call.function.arguments, MAX_PIECE_CHARS);
     yield { tool_calls: [{ ...call, index, function: { ...call.function, arguments: first } }] };
     for (const piece of rest) yield { tool_calls: [{ index, function: { arguments: piece } }] };
   }
-}
-
-/** `text` in slices of at most `size` characters, never inside a surrogate pair. */
-function slices(text: string, size: number): string[] {
-  const out: string[] = [];
-  for (let start = 0; start < text.length; ) {
-    const end = cutAt(text, start + size);
-    out.push(text.slice(start, end));
-    start = end;
-  }
-  return out;
 }
 
 /** `at`, or one before it where it would split a surrogate pair; at most the text's length. */
