@@ -48,7 +48,7 @@ describe('nomyo chat', () => {
     expect(JSON.parse(new TextDecoder().decode(last.body)).version).toBe(`${protocol}.0`);
   });
 
-  it('--protocol 2 refuses a v1-only router before sending; a bad value is an InvalidArgumentError', async () => {
+  it('--protocol 2 refuses a v1-only router before sending', async () => {
     const v1 = await startTestServer({ protocol: 1 });
     try {
       const refused = (await nomyo(['chat', 'hi', '--url', v1.url, '--allow-http', '--quiet', '--protocol', '2'])) as { code?: number; stderr: string };
@@ -57,9 +57,6 @@ describe('nomyo chat', () => {
       expect(v1.requests.filter((r) => r.method === 'POST')).toEqual([]);
       const auto = await nomyo(['chat', 'hi', '--url', v1.url, '--allow-http']);
       expect(auto.stderr).toContain('protected: protocol 1, hybrid-aes256-rsa4096');
-      const bad = (await nomyo(['chat', 'hi', '--url', v1.url, '--allow-http', '--protocol', '3'])) as { code?: number; stderr: string };
-      expect(bad.code).toBe(1);
-      expect(bad.stderr).toMatch(/InvalidArgumentError.*protocol must be 'auto', 1 or 2/);
     } finally {
       await v1.close();
     }
@@ -115,7 +112,7 @@ describe('nomyo chat', () => {
     expect(await nomyo(['--version'])).toMatchObject({ stdout: `${version}\n` });
   });
 
-  it('bad arguments are usage errors (exit 2) in the flags\' own terms, never repeated: plain http without --allow-http, an unknown option', async () => {
+  it('bad arguments are usage errors (exit 2) in the flags\' own terms, never repeated: plain http without --allow-http, an unknown option, a value the client refuses', async () => {
     for (const [args, env] of [[['--url', server.url], {}], [[], { NOMYO_SERVER_URL: server.url }]] as const) {
       const plain = (await nomyo(['chat', 'hi', ...args, '--quiet'], env)) as { code?: number; stderr: string };
       expect(plain.code).toBe(2);
@@ -125,6 +122,19 @@ describe('nomyo chat', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^nomyo chat: an unknown option \(not repeated here: it may be a secret\)\nusage: nomyo chat/);
     expect(unknown.stderr).not.toContain('sk-secret-typo');
+    // A value the client refuses, in the flag's terms, before anything is sent.
+    const before = server.requests.length;
+    for (const [flag, value, says] of [
+      ['--protocol', '3', "--protocol must be 'auto', 1 or 2"],
+      ['--fingerprint', 'zz', '--fingerprint must be a SHA-256 fingerprint'],
+      ['--dir', '', '--dir must be a non-empty path'],
+      ['--tier', 'secret', '--tier must be one of standard, high, maximum'],
+    ] as const) {
+      const bad = (await nomyo(['chat', 'hi', '--url', server.url, '--allow-http', flag, value])) as { code?: number; stderr: string };
+      expect(bad.code, flag).toBe(2);
+      expect(bad.stderr, flag).toMatch(new RegExp(`^nomyo chat: ${says.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\nusage: nomyo chat`));
+    }
+    expect(server.requests.length).toBe(before);
     const keys = (await nomyo(['keys', 'fingerprint', '--url', server.url])) as { code?: number; stderr: string };
     expect(keys.code).toBe(2);
     expect(keys.stderr).toBe("nomyo keys: the router URL is plain http, over which anything on the way can hand over its own key as the router's: pass --allow-http (for local testing only)\n");

@@ -26,3 +26,13 @@ export function plainHttpRefused(url: string | undefined, allowHttp: boolean | u
   if (allowHttp || !url || !/^http:/i.test(url.trim())) return undefined;
   return `the router URL is plain http, ${risk}: pass --allow-http (for local testing only)`;
 }
+
+/**
+ * A library error's message in a command's terms: the client option it names at its start
+ * (`serverKeyFingerprint must be…`) as the flag that set it (`--fingerprint must be…`); a message
+ * naming none is left as it is.
+ */
+export function inFlagTerms(message: string, flags: Readonly<Record<string, string>>): string {
+  const option = /^[A-Za-z_]+/.exec(message)?.[0];
+  return option !== undefined && Object.hasOwn(flags, option) ? `${flags[option]}${message.slice(option.length)}` : message;
+}

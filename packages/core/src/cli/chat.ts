@@ -2,8 +2,10 @@
 import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
-import { V2_STREAM_ALGORITHM, type SecurityTier } from '../protocol/constants.js';
-import { PLAIN_HTTP_RISK, plainHttpRefused, refusedArguments } from './arguments.js';
+import { V2_STREAM_ALGORITHM } from '../protocol/constants.js';
+import { isSecurityTier, SECURITY_TIER_RULE } from '../protocol/request-headers.js';
+import { InvalidArgumentError } from '../errors.js';
+import { PLAIN_HTTP_RISK, inFlagTerms, plainHttpRefused, refusedArguments } from './arguments.js';
 import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
@@ -39,6 +41,18 @@ const OPTIONS = {
   quiet: { type: 'boolean', default: false },
 } as const;
 
+/** The client options the flags set, as the library's errors name them. */
+const FLAGS: Readonly<Record<string, string>> = {
+  serverKeyFingerprint: '--fingerprint',
+  keyDir: '--dir',
+  protocol: '--protocol',
+};
+
+/** A flag's value the client refuses, as a usage error in the flag's terms (exit 2); undefined for any other error. */
+function refusedFlag(err: unknown): string | undefined {
+  return err instanceof InvalidArgumentError ? `nomyo chat: ${forTerminal(inFlagTerms(err.message, FLAGS))}\n${CHAT_USAGE}\n` : undefined;
+}
+
 export async function chat(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
@@ -58,18 +72,30 @@ export async function chat(argv: string[]): Promise<number> {
     process.stderr.write(`nomyo chat: ${plainHttp}\n`);
     return 2;
   }
-  const client = new SecureChatCompletion({
-    ...(values.url ? { baseUrl: values.url } : {}),
-    ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
-    allowHttp: values['allow-http'],
-    ...(values.protocol !== undefined ? { protocol: protocolOption(values.protocol) } : {}),
-    ...(values.fingerprint ? { serverKeyFingerprint: values.fingerprint } : {}),
-    ...(values.dir !== undefined ? { keyDir: values.dir } : {}),
-    onWarning: (w) => values.quiet || process.stderr.write(`warning: ${w}\n`),
-  });
+  if (values.tier !== undefined && !isSecurityTier(values.tier)) {
+    process.stderr.write(`nomyo chat: --tier must be ${SECURITY_TIER_RULE}\n${CHAT_USAGE}\n`);
+    return 2;
+  }
+  let client: SecureChatCompletion;
+  try {
+    client = new SecureChatCompletion({
+      ...(values.url ? { baseUrl: values.url } : {}),
+      ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
+      allowHttp: values['allow-http'],
+      ...(values.protocol !== undefined ? { protocol: protocolOption(values.protocol) } : {}),
+      ...(values.fingerprint ? { serverKeyFingerprint: values.fingerprint } : {}),
+      ...(values.dir !== undefined ? { keyDir: values.dir } : {}),
+      onWarning: (w) => values.quiet || process.stderr.write(`warning: ${w}\n`),
+    });
+  } catch (err) {
+    const usage = refusedFlag(err);
+    if (usage === undefined) throw err;
+    process.stderr.write(usage);
+    return 2;
+  }
   try {
     const messages = [...(values.system ? [{ role: 'system', content: values.system }] : []), { role: 'user', content: message }];
-    const params = { model: values.model, messages, ...(values.tier ? { security_tier: values.tier as SecurityTier } : {}) };
+    const params = { model: values.model, messages, ...(values.tier ? { security_tier: values.tier } : {}) };
     let metadata: { protocol: 1 | 2; encryption_algorithm: string };
     if (values.json || values['no-stream']) {
       const completion = await client.create(params);
