@@ -2,7 +2,9 @@
  * A request's first and last steps in dispatch.ts. First: counted in flight (for the drain and the
  * metrics), then refused at once, before its body is read, when the router is draining (503,
  * `Connection: close`) or at its `maxConcurrent` limit (503, `Retry-After: 1`); GET /healthz is
- * never refused (it says "draining" itself), nor /metrics by the limit. Such a refusal is counted
+ * never refused (it says "draining" itself), nor /metrics by the limit, nor a browser's CORS
+ * preflight (OPTIONS): refused, it fails the page's request as a network error with no status, where
+ * the request itself gets the 503 the client retries after its Retry-After. Such a refusal is counted
  * in the stats, the metrics and the log, but is not in the request log and no test hook sees it.
  * Last: the request's log event, with its summary, and its metrics.
  */
@@ -20,7 +22,7 @@ import type { ResponseRecord } from './types.js';
 export function admit(state: DispatchState, res: ServerResponse, facts: RequestFacts): boolean {
   state.drain.track(res);
   state.metrics?.requestStarted(res);
-  const refusal = refusalOf(state, res, facts.path);
+  const refusal = refusalOf(state, res, facts);
   if (!refusal) return true;
   state.stats.errors++;
   writeResponse(res, refusal, performance.now() - facts.arrived);
@@ -29,8 +31,8 @@ export function admit(state: DispatchState, res: ServerResponse, facts: RequestF
   return false;
 }
 
-function refusalOf(state: DispatchState, res: ServerResponse, path: string): RouterResponse | undefined {
-  if (path === HEALTH_PATH) return undefined;
+function refusalOf(state: DispatchState, res: ServerResponse, { path, method }: RequestFacts): RouterResponse | undefined {
+  if (path === HEALTH_PATH || method === 'OPTIONS') return undefined;
   if (state.drain.draining) return detailResponse(503, SHUTTING_DOWN, { ...DRAIN_HEADERS });
   if (path === METRICS_PATH || state.limit.admit(res)) return undefined;
   return detailResponse(503, OVERLOADED, { ...OVERLOAD_HEADERS });

@@ -9,8 +9,9 @@ const ALLOW_HEADERS = [HEADERS.contentType, HEADERS.payloadId, HEADERS.publicKey
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
-  // X-Nomyo-Protocol: a page on another origin must read it to use protocol v2.
-  'Access-Control-Expose-Headers': [PROCESSING_TIME_HEADER, 'Retry-After', HEADERS.protocol].join(', '),
+  // X-Nomyo-Protocol: a page on another origin must read it to use protocol v2. X-Request-ID: a
+  // proxy's (nginx's $request_id), which a client error's `requestId` reads.
+  'Access-Control-Expose-Headers': [PROCESSING_TIME_HEADER, 'Retry-After', HEADERS.protocol, 'X-Request-ID'].join(', '),
 };
 
 export const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {

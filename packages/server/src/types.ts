@@ -193,7 +193,7 @@ export interface ServerOptions {
    * request not yet answered gets 503 with that detail.
    */
   drainTimeoutMs?: number;
-  /** At most this many requests handled at once (GET /healthz and /metrics not counted); above it, 503 with `Retry-After: 1`. Default: no limit. */
+  /** At most this many requests handled at once (GET /healthz, /metrics and CORS preflights not counted); above it, 503 with `Retry-After: 1`. Default: no limit. */
   maxConcurrent?: number;
   /** A client must send its request headers within this many ms of connecting (or of its previous request), else 408. Default 30000, or `requestTimeoutMs` when that is shorter (and not 0); not above it. */
   headersTimeoutMs?: number;

@@ -162,5 +162,7 @@ describe('CORS', () => {
     const { res } = await secureCompletion(server.url, CHAT);
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     expect(res.headers.get('access-control-expose-headers')).toMatch(/Retry-After/);
+    // A proxy's request id, which a page's error reads as `requestId`.
+    expect(res.headers.get('access-control-expose-headers')?.split(/, */)).toContain('X-Request-ID');
   });
 });

@@ -86,6 +86,34 @@ describe('maxConcurrent', () => {
   });
 });
 
+describe("a browser's CORS preflight", () => {
+  it('is answered at the limit and while draining, where refused it would fail the page\'s request with no status: the request itself gets the 503 it retries', async () => {
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, maxConcurrent: 1, echoDelayMs: 100 });
+    const client = new SecureCompletionClient({ routerUrl: server.url, allowHttp: true });
+    // A stream holds the one place for ~0.4 s.
+    const stream = await client.streamSecureRequest({ model: 'm', messages: [{ role: 'user', content: 'one two three four' }] });
+    const port = Number(new URL(server.url).port);
+    const preflight = `OPTIONS ${PATHS.secureCompletion} HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type, x-payload-id\r\n\r\n`;
+    const atLimit = await rawConnection(port);
+    atLimit.socket.write(preflight);
+    const post = await rawConnection(port);
+    post.socket.write(`POST ${PATHS.secureCompletion} HTTP/1.1\r\nHost: x\r\nContent-Type: ${PACKAGE_CONTENT_TYPE}\r\nContent-Length: 2\r\n\r\n{}`);
+    const whileDraining = await rawConnection(port);
+    await sleep(100);
+    expect(atLimit.reply()).toMatch(/^HTTP\/1\.1 204 [^]*\r\nAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n/);
+    expect(post.reply()).toMatch(/^HTTP\/1\.1 503 [^]*\r\nAccess-Control-Allow-Origin: \*\r\n[^]*\r\nRetry-After: 1\r\n/);
+    const closing = server.close({ drainTimeoutMs: 5000 });
+    await sleep(50);
+    whileDraining.socket.write(preflight);
+    await sleep(100);
+    expect(whileDraining.reply()).toMatch(/^HTTP\/1\.1 204 [^]*\r\nAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n/);
+    for await (const _ of stream); // the stream ends, and with it the drain
+    await closing;
+    for (const { socket } of [atLimit, post, whileDraining]) socket.destroy();
+    server = undefined;
+  });
+});
+
 describe('bodies nobody is entitled to send', () => {
   it('a secure completion without the API key is answered 401 once its body is drained, none of it kept', async () => {
     server = await startServer({ keyFile: VECTOR_KEY_FILE, apiKey: 'sk-router', recordRequests: true });
