@@ -113,6 +113,18 @@ describe('streamed answers (protocol 2)', () => {
     const lines = text.split('\n').filter((l) => l !== '');
     expect(contentOf(lines.map((l) => JSON.parse(l) as ChatCompletionChunk))).toBe('echo: a b c');
     expect(() => stream[Symbol.asyncIterator]()).toThrow(/read once/);
+    expect(stream.controller.signal.aborted).toBe(false); // read to its end
+  });
+
+  it('a break aborts the controller, as openai-node\'s does; a stream read to its end is not aborted', async () => {
+    const client = clientFor(router);
+    const whole = await client.create(ask('one two', { stream: true as const }));
+    expect(contentOf((await collect(whole)).chunks)).toBe('echo: one two');
+    expect(whole.controller.signal.aborted).toBe(false);
+    const stopped = await client.create(ask('one two three four five six', { stream: true as const }));
+    let n = 0;
+    for await (const _ of stopped) if (++n === 2) break;
+    expect(stopped.controller.signal.aborted).toBe(true);
   });
 });
 

@@ -23,8 +23,8 @@ export interface StreamMetadata {
 }
 
 /**
- * The chunks of one answer, as they arrive. Iterate it once (`for await`); `break` or
- * `controller.abort()` closes the connection. A stream you do not read holds its connection (and the
+ * The chunks of one answer, as they arrive. Iterate it once (`for await`); `break` (which aborts
+ * `controller`, as openai-node's does) or `controller.abort()` closes the connection. A stream you do not read holds its connection (and the
  * router's request) until the router gives up on it: abort one you will not read.
  *
  * @example
@@ -45,11 +45,21 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
     this.#chunks = chunks;
   }
 
-  /** The chunks, each checked, as their records arrive and open; a stream can be iterated once. */
+  /**
+   * The chunks, each checked, as their records arrive and open; a stream can be iterated once.
+   * Stopped early (a `break`), the connection is closed and `controller` aborted, as openai-node's is.
+   */
   [Symbol.asyncIterator](): AsyncGenerator<ChatCompletionChunk> {
     const chunks = this.#chunks;
     if (!chunks) throw new InvalidArgumentError('this stream was already iterated: a stream can be read once');
     this.#chunks = undefined;
+    // Only `return` is wrapped: a chunk's way through `next` gets no extra step. The abort comes
+    // first: a `return` called while a `next` waits for the network would wait behind it.
+    const close = chunks.return.bind(chunks);
+    chunks.return = (value) => {
+      this.controller.abort();
+      return close(value);
+    };
     return chunks;
   }
 
@@ -71,8 +81,8 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
           controller.error(err);
         }
       },
+      // Aborts the controller first (see above), and closes the connection.
       cancel: async () => {
-        this.controller.abort();
         await chunks.return(undefined);
       },
     });
