@@ -17,7 +17,17 @@ import type { ByteSource, OwnedBytes } from '../memory/owned-bytes.js';
  */
 export function serializePayload(payload: object, into: ByteSource): OwnedBytes {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new InvalidArgumentError('payload must be a JSON object');
-  const json = stringifyJsonBytes(payload, { into, maxBytes: MAX_REQUEST_PLAINTEXT_BYTES, tooLarge: payloadTooLarge });
+  let json: OwnedBytes | undefined;
+  try {
+    json = stringifyJsonBytes(payload, { into, maxBytes: MAX_REQUEST_PLAINTEXT_BYTES, tooLarge: payloadTooLarge });
+  } catch (err) {
+    // JSON.stringify's own refusals: a TypeError (a cycle, a BigInt), a RangeError (nesting deeper
+    // than the stack). A getter's or toJSON's own error of another class is the caller's: passed on.
+    if (err instanceof TypeError || err instanceof RangeError) {
+      throw new InvalidArgumentError('payload cannot be serialized as JSON (a cycle, a BigInt, or nesting deeper than the stack allows)', { cause: err });
+    }
+    throw err;
+  }
   if (!json) throw new InvalidArgumentError('payload must serialize to a JSON object');
   return json;
 }

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SecureCompletionClient } from '../../src/client/secure-completion-client.js';
-import { APIUserAbortError, InvalidRequestError, ServiceUnavailableError } from '../../src/errors.js';
+import { APIUserAbortError, InvalidArgumentError, InvalidRequestError, ServiceUnavailableError } from '../../src/errors.js';
 import { importRsaPrivateKey } from '../../src/crypto/rsa.js';
 import { pemToDer } from '../../src/crypto/pem.js';
 import { HEADERS, SEALED_ERROR_FIELD } from '../../src/protocol/constants.js';
@@ -140,6 +140,22 @@ describe('SecureCompletionClient.sendSecureRequest', () => {
 
   it('refuses a payload that is not an object before anything is sent', async () => {
     await expect(client().sendSecureRequest([] as unknown as object)).rejects.toThrow('payload must be a JSON object');
+    expect(keyFetches).toBe(0);
+  });
+
+  it('refuses a payload JSON cannot express (a cycle, a BigInt, nesting deeper than the stack) with an InvalidArgumentError, before anything is sent; a toJSON\'s own error is passed on', async () => {
+    const cyclic: Record<string, unknown> = { model: 'm' };
+    cyclic.self = cyclic;
+    let deep: unknown = 'x';
+    for (let i = 0; i < 1_000_000; i++) deep = [deep];
+    for (const payload of [cyclic, { model: 'm', n: 1n }, { model: 'm', messages: deep }]) {
+      const err = await client().sendSecureRequest(payload).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as Error).message).toMatch(/^payload cannot be serialized as JSON/);
+      expect((err as Error).cause).toBeInstanceOf(Error);
+    }
+    const own = new Error('my own');
+    await expect(client().sendSecureRequest({ model: 'm', toJSON: () => { throw own; } })).rejects.toBe(own);
     expect(keyFetches).toBe(0);
   });
 });
