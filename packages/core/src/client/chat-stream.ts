@@ -24,8 +24,9 @@ export interface StreamMetadata {
 
 /**
  * The chunks of one answer, as they arrive. Iterate it once (`for await`); `break` (which aborts
- * `controller`, as openai-node's does) or `controller.abort()` closes the connection. A stream you do not read holds its connection (and the
- * router's request) until the router gives up on it: abort one you will not read.
+ * `controller`, as openai-node's does) or `controller.abort()` closes the connection. A stream you
+ * do not read holds its connection (and the router's request) until the router gives up on it:
+ * abort one you will not read.
  *
  * @example
  * const stream = await client.chat.completions.create({ model, messages, stream: true });
