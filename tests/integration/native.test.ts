@@ -18,6 +18,18 @@ import { clientFor, startTestServer } from './support.js';
 
 const run = promisify(execFile);
 const CLIENT = fileURLToPath(new URL('./fixtures/memory-client.mjs', import.meta.url));
+const UNLOCKED_CLIENT = fileURLToPath(new URL('./fixtures/unlocked-client.mjs', import.meta.url));
+
+/**
+ * A command prefix that runs a process under RLIMIT_MEMLOCK `bytes` (Linux): root's CAP_IPC_LOCK
+ * ignores the limit, so it is dropped (setpriv); undefined where that cannot be done.
+ */
+function underLockLimit(bytes: number): string[] | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const capEff = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const prefix = ['prlimit', `--memlock=${bytes}:${bytes}`];
+  return capEff !== undefined && (BigInt(`0x${capEff}`) & (1n << 14n)) !== 0n ? [...prefix, 'setpriv', '--bounding-set=-ipc_lock', '--inh-caps=-ipc_lock', '--'] : prefix;
+}
 
 type Mechanisms = Pick<ProtectionInfo, 'lockMechanism' | 'dumpMechanism' | 'zeroMechanism'>;
 /** What each system CI runs on offers, as the addon must report it (native/src/platform.cc). */
@@ -110,6 +122,24 @@ describe('@nomyo/core with the native addon', () => {
     // The next request reuses it: nothing more stays locked.
     await client.create({ model: 'm', messages: [{ role: 'user', content }] });
     await vi.waitFor(() => expect(protectionInfo().lockedBytes).toBe(before + kept));
+  });
+
+  const LIMIT = 256 * 1024;
+  const limited = underLockLimit(LIMIT);
+  it.runIf(limited)('a secret the lock limit leaves unlocked is told (onWarning, once) and reported; its buffer is not reused, so later secrets are locked', async () => {
+    const [command, ...args] = [...limited!, process.execPath, UNLOCKED_CLIENT, server.url];
+    const { stdout } = await run(command!, args);
+    const result = JSON.parse(stdout) as { locked: number[]; warnings: string[]; protection: Awaited<ReturnType<typeof getMemoryProtection>> };
+    // The 1 MiB request's buffer went over the limit: zeroed and dump-excluded, not locked.
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toMatch(/^secureMemory: a secret's buffer of \d+ bytes could not be locked \(RLIMIT_MEMLOCK too low\)/);
+    expect(result.protection.unlockedAllocations).toBeGreaterThanOrEqual(1);
+    expect(result.protection.reason).toMatch(new RegExp(`secure allocations? \\(up to \\d+ bytes\\) not locked: RLIMIT_MEMLOCK ${LIMIT} bytes left no room`));
+    // The small requests after it had their 20 KiB plaintexts in locked memory, not in the large
+    // unlocked buffer kept for reuse.
+    // (Sampled at each fetch: the router key's first, then the three requests'.)
+    expect(result.locked).toHaveLength(4);
+    expect(result.locked.slice(2).every((bytes) => bytes >= 20 * 1024)).toBe(true);
   });
 
   it('falls back to zeroing, and says why, when the addon is hidden', async () => {

@@ -7,7 +7,7 @@ import type { ClientKeyHolder } from '../keys/key-holder.js';
 import type { ClientKeySource } from '../keys/key-source.js';
 import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
-import { SecureByteContext } from '../memory/context.js';
+import { SecureByteContext, unlockedWarning } from '../memory/context.js';
 import { selectSecureMemory, type SecureMemoryOption } from '../memory/select.js';
 import type { SecureMemory, MemoryProtectionInfo } from '../memory/secure-memory.js';
 import type { ChatCompletion, SecureMetadata } from '../protocol/completion.js';
@@ -279,8 +279,11 @@ export class SecureCompletionClient {
   }
 
   async #secureBytes(): Promise<SecureByteContext> {
-    return new SecureByteContext(await this.#secureMemory());
+    return new SecureByteContext(await this.#secureMemory(), (size) => this.#unlockedTold || ((this.#unlockedTold = true), this.#onWarning(unlockedWarning(size))));
   }
+
+  /** Told once a client: a secret the OS would not lock. */
+  #unlockedTold = false;
 
   #secureMemory(): Promise<SecureMemory> {
     this.#memory ??= selectSecureMemory(this.#memoryOption);

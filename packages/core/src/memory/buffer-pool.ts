@@ -18,6 +18,8 @@ export interface Allocator {
   release(buffer: Uint8Array): void;
   /** Zeroes a view that comes back; a no-op for buffers that only ever hold ciphertext. */
   zero(view: Uint8Array): void;
+  /** Whether a buffer given back may be kept for reuse (default: yes); one that may not is released. */
+  reusable?(buffer: Uint8Array): boolean;
 }
 
 export class BufferPool implements ByteSource {
@@ -65,7 +67,8 @@ export class BufferPool implements ByteSource {
 
   #giveBack(backing: Uint8Array<ArrayBuffer>, view: Uint8Array): void {
     this.allocator.zero(view);
-    if (this.#idle.length < MAX_POOLED_BUFFERS && this.#idleBytes + backing.length <= MAX_POOLED_BYTES) {
+    const reusable = this.allocator.reusable?.(backing) ?? true;
+    if (reusable && this.#idle.length < MAX_POOLED_BUFFERS && this.#idleBytes + backing.length <= MAX_POOLED_BYTES) {
       this.#idle.push(backing);
       this.#idleBytes += backing.length;
     } else {

@@ -7,6 +7,11 @@ import { head, owned, type ByteSource, type OwnedBytes } from './owned-bytes.js'
 
 const encoder = new TextEncoder();
 
+/** The `onWarning` of a client whose secret's buffer of `size` bytes the OS would not lock. */
+export function unlockedWarning(size: number): string {
+  return `secureMemory: a secret's buffer of ${size} bytes could not be locked (RLIMIT_MEMLOCK too low): it is zeroed (and dump-excluded where the platform can), not locked; raise the limit (ulimit -l) above what getMemoryProtection() reports`;
+}
+
 /**
  * Bytes for secrets from one SecureMemory: each is zeroed and given back (unlocked, freed) when
  * released. A failure while zeroing never hides the error the work threw.
@@ -19,12 +24,20 @@ export class SecureByteContext implements ByteSource {
   /** Always true: what it gives may hold secrets, and is zeroed when released. */
   readonly secure = true;
 
-  /** Bytes from `memory` (see `getMemoryProtection()` for what the runtime's gives). */
-  constructor(private readonly memory: SecureMemory) {}
+  /**
+   * Bytes from `memory` (see `getMemoryProtection()` for what the runtime's gives); `onUnlocked` is
+   * told the size of a secret the OS would not lock (the memory's `unlockedAllocations` grew).
+   */
+  constructor(
+    private readonly memory: SecureMemory,
+    private readonly onUnlocked?: (size: number) => void,
+  ) {}
 
   /** `size` bytes for a secret: locked, dump-excluded and pooled with @nomyo/native; pooled and zeroed without. */
   take(size: number): OwnedBytes {
+    const before = this.onUnlocked && this.memory.unlockedAllocations;
     const bytes = this.memory.alloc(size);
+    if (before !== undefined && this.memory.unlockedAllocations !== before) this.onUnlocked?.(size);
     return owned(bytes, true, () => this.memory.free(bytes));
   }
 

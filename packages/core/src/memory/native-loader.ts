@@ -16,6 +16,8 @@ interface NativeAddon {
   zero(view: Uint8Array): void;
   allocSecure(size: number): Uint8Array<ArrayBuffer>;
   free(view: Uint8Array): boolean;
+  /** Whether a secure allocation got its lock (absent from builds before it). */
+  isLocked?(view: Uint8Array): boolean;
   protectionInfo(): {
     platform: string;
     locking: boolean;
@@ -33,22 +35,46 @@ const CANDIDATES = ['@nomyo/native', 'nomyo-native'];
 class NativeSecureMemory implements SecureMemory {
   readonly kind = 'native';
   readonly #pool: PooledMemory;
+  /** Allocations the OS would not lock (RLIMIT_MEMLOCK), while they live. */
+  readonly #unlocked = new WeakSet<Uint8Array>();
+  #unlockedAllocations = 0;
+  #largestUnlocked = 0;
+
   constructor(
     private readonly addon: NativeAddon,
     private readonly name: string,
   ) {
     this.#pool = new PooledMemory({
-      allocate: (size) => {
-        try {
-          return addon.allocSecure(size);
-        } catch {
-          // Electron refuses external buffers: an ordinary buffer, still zeroed after use.
-          return new Uint8Array(size);
-        }
-      },
+      allocate: (size) => this.#allocate(size),
       release: (buffer) => void addon.free(buffer),
       zero: (view) => addon.zero(view),
+      // An unlocked buffer kept for reuse would hold later requests' secrets unlocked too, even small
+      // ones a fresh allocation could lock: it goes back, unless nothing can be locked now anyway.
+      reusable: (buffer) => !this.#unlocked.has(buffer) || !addon.protectionInfo().locking,
     });
+  }
+
+  get unlockedAllocations(): number {
+    return this.#unlockedAllocations;
+  }
+
+  #allocate(size: number): Uint8Array<ArrayBuffer> {
+    let buffer: Uint8Array<ArrayBuffer>;
+    let locked: boolean;
+    try {
+      buffer = this.addon.allocSecure(size);
+      locked = this.addon.isLocked?.(buffer) ?? true;
+    } catch {
+      // Electron refuses external buffers: an ordinary buffer, still zeroed after use.
+      buffer = new Uint8Array(size);
+      locked = false;
+    }
+    if (!locked) {
+      this.#unlocked.add(buffer);
+      this.#unlockedAllocations++;
+      this.#largestUnlocked = Math.max(this.#largestUnlocked, buffer.length);
+    }
+    return buffer;
   }
   lock(view: Uint8Array): boolean {
     return this.addon.lock(view);
@@ -68,17 +94,25 @@ class NativeSecureMemory implements SecureMemory {
   info(): MemoryProtectionInfo {
     const p = this.addon.protectionInfo();
     const how = [p.locking ? p.lockMechanism : 'no locking', p.dumpMechanism ?? 'no dump exclusion'].join(', ');
+    const unlocked = this.#unlockedAllocations === 0 ? '' : `; ${unlockedText(this.#unlockedAllocations, this.#largestUnlocked, p.lockLimit)}`;
     return {
       kind: 'native',
       locking: p.locking,
       dumpExclusion: p.dumpExclusion,
-      reason: `${this.name} ${this.addon.version} (${how})`,
+      reason: `${this.name} ${this.addon.version} (${how}${unlocked})`,
       platform: p.platform,
       ...(p.lockLimit === undefined ? {} : { lockLimit: p.lockLimit }),
       lockedBytes: p.lockedBytes,
       pooledBytes: this.#pool.idleBytes,
+      unlockedAllocations: this.#unlockedAllocations,
     };
   }
+}
+
+/** What the report says of allocations the OS would not lock. */
+function unlockedText(count: number, largest: number, limit: number | undefined): string {
+  const bound = limit === undefined ? 'the lock limit' : `RLIMIT_MEMLOCK ${limit === Infinity ? 'unlimited' : `${limit} bytes`}`;
+  return `${count} secure allocation${count === 1 ? '' : 's'} (up to ${largest} bytes) not locked: ${bound} left no room`;
 }
 
 /** Why an import of the addon failed: not there, not allowed by the runtime, or broken. @internal */

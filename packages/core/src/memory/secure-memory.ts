@@ -21,6 +21,12 @@ export interface MemoryProtectionInfo {
   lockedBytes?: number;
   /** Of those, bytes kept locked and zeroed for reuse by later requests. */
   pooledBytes?: number;
+  /**
+   * Secure allocations since the process started that the OS would not lock: RLIMIT_MEMLOCK left
+   * them no room (a large request's buffer is some 1.5 times its size). Their secrets were zeroed and
+   * dump-excluded, not locked; `reason` says how large the largest was. 0 when every one was locked.
+   */
+  unlockedAllocations?: number;
 }
 
 /** Memory for secrets: what the library asks of `@nomyo/native`, or of a custom `secureMemory` option. */
@@ -39,4 +45,9 @@ export interface SecureMemory {
   free(view: Uint8Array): void;
   /** What this memory protects, and why (what `getMemoryProtection()` reports). */
   info(): MemoryProtectionInfo;
+  /**
+   * Optional, cheap to read: {@link MemoryProtectionInfo.unlockedAllocations} so far, which a client
+   * watches to warn (`onWarning`) when a secret of one of its requests could not be locked.
+   */
+  readonly unlockedAllocations?: number;
 }
