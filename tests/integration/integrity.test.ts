@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { APIError, SecurityError, type ProtocolVersion } from '@nomyo/core';
 import { deriveAnswerKey, generateRsaKeyPair, pemToDer, sealAnswerV2, sealPackage, type AnswerPackage } from '@nomyo/core/protocol';
@@ -213,6 +215,29 @@ describe('zeroing, proven on the real buffers', () => {
       expect(keys).toHaveLength(6);
       expect(new Set(keys).size).toBe(6);
     } finally {
+      await server.close();
+    }
+  });
+
+  it("a key file's password is in the client's own secure memory while it is used (written and read), then zeroed", async () => {
+    const server = await startTestServer();
+    const dir = mkdtempSync(join(tmpdir(), 'nomyo-password-'));
+    const password = 'correct horse battery staple';
+    const encoded = new TextEncoder().encode(password);
+    try {
+      for (const step of ['written', 'read'] as const) {
+        const handed: Uint8Array[] = [];
+        const copies: Uint8Array[] = [];
+        // v1: the client's key pair is saved to (then loaded from) the key directory, encrypted.
+        const client = clientFor(server, { secureMemory: spyMemory(handed, copies), protocol: 1, keySize: 2048, keyDir: dir, keyPassword: password });
+        await client.create(hello);
+        await client.dispose();
+        const held = (c: Uint8Array) => Buffer.from(c).indexOf(encoded) !== -1;
+        expect(copies.some(held), step).toBe(true);
+        expect(handed.every((view) => view.every((b) => b === 0)), step).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
       await server.close();
     }
   });

@@ -125,7 +125,7 @@ async function fingerprint(values: Values): Promise<number> {
   if (!privatePem) throw new KeyFileError(`no key pair in ${values.dir}`);
   const password = await currentPassword(privatePem, values);
   privatePem.fill(0);
-  const pair = await loadKeyFiles(privateKeyPath, undefined, password);
+  const pair = await loadKeyFiles(privateKeyPath, undefined, { password });
   printFingerprint(pair.fingerprint);
   return 0;
 }

@@ -7,6 +7,7 @@ import { ClientKeyHolder } from '../keys/key-holder.js';
 import { ClientKeySource } from '../keys/key-source.js';
 import { describeFingerprint, ServerKeyPinning } from '../keys/pinning.js';
 import { ProtocolMemory, type ProtocolOption } from '../keys/protocol-choice.js';
+import type { SecureMemory } from '../memory/secure-memory.js';
 import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
 import { HEADERS, PATHS } from '../protocol/constants.js';
 import { exchange, type FetchFn } from '../transport/exchange.js';
@@ -40,13 +41,15 @@ interface Transport {
   /** `fetch` calls the runtime's own (no fetch option was given). */
   ownFetch: boolean;
   onWarning: (message: string) => void;
+  /** The client's secure memory: a key file's password's bytes live there while it is used. */
+  memory: () => Promise<SecureMemory>;
 }
 
 export function createKeyState(options: SecureCompletionClientOptions, t: Transport): KeyState {
   const keyDir = checkKeyDir(options.keyDir);
   // The password matters only where keys are written: a short NOMYO_KEY_PASSWORD must not break memory-only clients.
   const password = keyDir === undefined ? undefined : checkKeyPassword(options.keyPassword ?? env('NOMYO_KEY_PASSWORD'));
-  const source = new ClientKeySource({ bits: t.keySize, multiPrime: options.multiPrimeKeys ?? true, keyDir, password, onWarning: t.onWarning });
+  const source = new ClientKeySource({ bits: t.keySize, multiPrime: options.multiPrimeKeys ?? true, keyDir, password, onWarning: t.onWarning, memory: t.memory });
   const holder = new ClientKeyHolder(() => source.initial(), {
     rotationInterval: checkPositive('keyRotationInterval', options.keyRotationInterval ?? DEFAULT_KEY_ROTATION_MS, true),
     prepare: () => source.prepare(),

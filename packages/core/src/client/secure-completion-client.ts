@@ -104,7 +104,7 @@ export class SecureCompletionClient {
     this.#onWarning = options.onWarning ?? (() => {});
     this.#memoryOption = options.secureMemory;
     const { routerUrl, protocol, keySize, timeout, maxRetries } = this;
-    const keys = createKeyState(options, { routerUrl, protocol, keySize, timeout, maxRetries, fetch, ownFetch: this.#wire.ownFetch, onWarning: this.#onWarning });
+    const keys = createKeyState(options, { routerUrl, protocol, keySize, timeout, maxRetries, fetch, ownFetch: this.#wire.ownFetch, onWarning: this.#onWarning, memory: () => this.#secureMemory() });
     this.#keySource = keys.source;
     this.#keys = keys.holder;
     this.#serverKeys = keys.serverKeys;

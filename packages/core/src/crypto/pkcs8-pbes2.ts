@@ -8,6 +8,7 @@
 import { SecureByteContext } from '../memory/context.js';
 import { JsSecureMemory } from '../memory/js-memory.js';
 import { loadNativeMemory } from '../memory/native-loader.js';
+import type { SecureMemory } from '../memory/secure-memory.js';
 import { InvalidArgumentError, KeyFileError, KeyPasswordError, SecurityError } from '../errors.js';
 import { DerError, TAG_INTEGER, TAG_SEQUENCE, bytesEqual, derInteger, derNull, derOctetString, derOid } from './der.js';
 import { derSequence, oid, oidToString, readSequence, type DerReader } from './der.js';
@@ -50,6 +51,12 @@ function schemeName(dotted: string): string {
 }
 
 const WRONG_PASSWORD = 'wrong password or corrupt key file';
+
+/** How a key file is encrypted: PBKDF2's iterations, and the memory the password's bytes live in (see deriveAesKey). */
+export interface PasswordOptions {
+  iterations?: number | undefined;
+  memory?: SecureMemory | undefined;
+}
 const PASSWORD_REQUIRED = 'this key file is password-protected: a password is required';
 
 function unsupported(kind: string, encoded: Uint8Array): KeyFileError {
@@ -145,11 +152,14 @@ function isPrivateKeyInfo(der: Uint8Array): boolean {
   }
 }
 
-/** An AES-CBC key from PBKDF2; deriveKey keeps the derived bytes inside Web Crypto, out of JS memory. */
-async function deriveAesKey(password: string, salt: Bytes, iterations: number, hash: string, bits: number, usage: KeyUsage): Promise<CryptoKey> {
+/**
+ * An AES-CBC key from PBKDF2; deriveKey keeps the derived bytes inside Web Crypto, out of JS memory.
+ * The password's bytes live in `memory` (a client's, as its `secureMemory` option chose) until they
+ * are zeroed; without one, in @nomyo/native's locked, dump-excluded memory when it is installed.
+ */
+async function deriveAesKey(password: string, salt: Bytes, iterations: number, hash: string, bits: number, usage: KeyUsage, memory?: SecureMemory): Promise<CryptoKey> {
   // UTF-8 exactly as given, no Unicode normalisation: what OpenSSL and Python cryptography do.
-  // With @nomyo/native the bytes live in locked, dump-excluded memory until they are zeroed.
-  const secure = new SecureByteContext((await loadNativeMemory()).memory ?? new JsSecureMemory());
+  const secure = new SecureByteContext(memory ?? (await loadNativeMemory()).memory ?? new JsSecureMemory());
   return secure.use(secure.encodeUtf8(password), async (pw) => {
     try {
       const base = await subtle().importKey('raw', pw, 'PBKDF2', false, ['deriveKey']);
@@ -170,7 +180,7 @@ async function deriveAesKey(password: string, salt: Bytes, iterations: number, h
  * const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', privateKey));
  * const encrypted = await encryptPrivateKeyInfo(pkcs8, 'correct horse battery');
  */
-export async function encryptPrivateKeyInfo(pkcs8Der: Uint8Array, password: string, options: { iterations?: number | undefined } = {}): Promise<Bytes> {
+export async function encryptPrivateKeyInfo(pkcs8Der: Uint8Array, password: string, options: PasswordOptions = {}): Promise<Bytes> {
   if (typeof password !== 'string' || [...password].length < MIN_PASSWORD_LENGTH) {
     throw new InvalidArgumentError(`the key file password must be at least ${MIN_PASSWORD_LENGTH} characters`);
   }
@@ -181,7 +191,7 @@ export async function encryptPrivateKeyInfo(pkcs8Der: Uint8Array, password: stri
   if (!isPrivateKeyInfo(pkcs8Der)) throw new InvalidArgumentError('not a PKCS#8 PrivateKeyInfo (DER)');
   const salt = randomBytes(SALT_BYTES) as Bytes;
   const iv = randomBytes(AES_BLOCK) as Bytes;
-  const key = await deriveAesKey(password, salt, iterations, 'SHA-256', 256, 'encrypt');
+  const key = await deriveAesKey(password, salt, iterations, 'SHA-256', 256, 'encrypt', options.memory);
   const copied = !(pkcs8Der.buffer instanceof ArrayBuffer);
   const plain = (copied ? new Uint8Array(pkcs8Der) : pkcs8Der) as Bytes;
   let ciphertext: Uint8Array;
@@ -208,12 +218,12 @@ export async function encryptPrivateKeyInfo(pkcs8Der: Uint8Array, password: stri
  * const key = await importRsaPrivateKey(pkcs8, false);
  * pkcs8.fill(0);
  */
-export async function decryptPrivateKeyInfo(der: Uint8Array, password: string): Promise<Bytes> {
+export async function decryptPrivateKeyInfo(der: Uint8Array, password: string, memory?: SecureMemory): Promise<Bytes> {
   if (typeof password !== 'string') throw new InvalidArgumentError('the password must be a string');
   const params = parseEncryptedPrivateKeyInfo(der);
   // Files written by other tools may have any password length, but never an empty one we accept.
   if (password.length === 0) throw new KeyPasswordError(PASSWORD_REQUIRED);
-  const key = await deriveAesKey(password, params.salt, params.iterations, params.hash, params.keyBits, 'decrypt');
+  const key = await deriveAesKey(password, params.salt, params.iterations, params.hash, params.keyBits, 'decrypt', memory);
   let plain: Bytes;
   try {
     plain = new Uint8Array(await subtle().decrypt({ name: 'AES-CBC', iv: params.iv }, key, params.ciphertext));
@@ -234,7 +244,7 @@ export async function decryptPrivateKeyInfo(der: Uint8Array, password: string): 
  * @example
  * await writeFile('key.pem', await encryptPrivateKeyPem(pkcs8, password), { mode: 0o600 });
  */
-export async function encryptPrivateKeyPem(pkcs8Der: Uint8Array, password: string, options: { iterations?: number | undefined } = {}): Promise<string> {
+export async function encryptPrivateKeyPem(pkcs8Der: Uint8Array, password: string, options: PasswordOptions = {}): Promise<string> {
   return derToPem(await encryptPrivateKeyInfo(pkcs8Der, password, options), 'ENCRYPTED PRIVATE KEY');
 }
 
@@ -265,11 +275,11 @@ export function isEncryptedPem(pem: string | Uint8Array): boolean {
  * const pkcs8 = await readPrivateKeyPem(bytes, process.env.NOMYO_KEY_PASSWORD);
  * bytes.fill(0);
  */
-export async function readPrivateKeyPem(pem: string | Uint8Array, password?: string): Promise<Bytes> {
+export async function readPrivateKeyPem(pem: string | Uint8Array, password?: string, memory?: SecureMemory): Promise<Bytes> {
   if (typeof pem !== 'string' && !(pem instanceof Uint8Array)) throw new InvalidArgumentError('the key file must be PEM text, or its bytes');
   if (isEncryptedPem(pem)) {
     if (password === undefined || password === '') throw new KeyPasswordError(PASSWORD_REQUIRED);
-    return decryptPrivateKeyInfo(pemBlock(pem, 'ENCRYPTED PRIVATE KEY'), password);
+    return decryptPrivateKeyInfo(pemBlock(pem, 'ENCRYPTED PRIVATE KEY'), password, memory);
   }
   if (hasPemBlock(pem, 'PRIVATE KEY')) {
     const der = pemBlock(pem, 'PRIVATE KEY');

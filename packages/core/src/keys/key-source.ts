@@ -7,6 +7,7 @@ import { DisposedError } from '../errors.js';
 import { generateClientKeyPair, type ClientKeyPair } from './client-keys.js';
 import type { PendingKeyPair } from './key-holder.js';
 import type { TrustStore } from './pinning.js';
+import type { SecureMemory } from '../memory/secure-memory.js';
 
 type KeyFiles = typeof import('#key-files');
 let keyFilesModule: Promise<KeyFiles> | undefined;
@@ -25,6 +26,8 @@ export interface KeySourceOptions {
   keyDir?: string | undefined;
   password?: string | undefined;
   onWarning: (message: string) => void;
+  /** The client's secure memory (its `secureMemory` option), where a key file's password's bytes live while it is used. */
+  memory?: (() => Promise<SecureMemory>) | undefined;
 }
 
 export class ClientKeySource {
@@ -36,6 +39,7 @@ export class ClientKeySource {
   saveDir: string | undefined;
   readonly #keyDir: string | undefined;
   readonly #onWarning: (message: string) => void;
+  readonly #memory: () => Promise<SecureMemory | undefined>;
   #trustStore: Promise<TrustStore> | undefined;
   #disposed = false;
   /** Writes to a key directory still running: dispose waits for them. */
@@ -50,6 +54,7 @@ export class ClientKeySource {
     this.#keyDir = options.keyDir;
     this.saveDir = options.keyDir;
     this.#onWarning = options.onWarning;
+    this.#memory = options.memory ?? (async () => undefined);
   }
 
   /** The first pair: from the key directory (loaded, or generated and saved), else generated in memory. */
@@ -57,7 +62,8 @@ export class ClientKeySource {
     if (this.#keyDir === undefined) return this.#inMemory(this.bits);
     const files = await keyFiles();
     const dir = this.#keyDir;
-    return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, onWarning: this.#onWarning, onDigest: this.#remember, beforeWrite: () => this.#assertNotDisposed() }));
+    const memory = await this.#memory();
+    return this.#write(() => files.openKeyDir(dir, { bits: this.bits, password: this.#password, memory, onWarning: this.#onWarning, onDigest: this.#remember, beforeWrite: () => this.#assertNotDisposed() }));
   }
 
   /**
@@ -70,11 +76,11 @@ export class ClientKeySource {
       const pair = await this.#inMemory(this.bits);
       return { activate: async () => pair };
     }
-    const [files, pair] = await Promise.all([keyFiles(), generateClientKeyPair(this.bits, { extractable: true })]);
+    const [files, pair, memory] = await Promise.all([keyFiles(), generateClientKeyPair(this.bits, { extractable: true }), this.#memory()]);
     // Checked again when activated: a source disposed meanwhile never writes (nor without its password).
     const activate = async () => {
       try {
-        return await files.saveKeyFiles(dir, pair, { password: this.#password, beforeWrite: () => this.#assertNotDisposed(), replacing: this.#fileDigest, onWritten: this.#remember });
+        return await files.saveKeyFiles(dir, pair, { password: this.#password, memory, beforeWrite: () => this.#assertNotDisposed(), replacing: this.#fileDigest, onWritten: this.#remember });
       } catch (err) {
         if (!(err instanceof files.KeyFileChangedError)) throw err;
         // Another process or client, or `nomyo keys change-password`, wrote the key meanwhile: its file is left
@@ -99,7 +105,8 @@ export class ClientKeySource {
       const files = await keyFiles();
       await files.assertNoKeyPair(saveDir);
       const fresh = await generateClientKeyPair(bits, { extractable: true });
-      pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, exclusive: true, beforeWrite: () => this.#assertNotDisposed(), onWritten: this.#remember }));
+      const memory = await this.#memory();
+      pair = await this.#write(() => files.saveKeyFiles(saveDir, fresh, { password, memory, exclusive: true, beforeWrite: () => this.#assertNotDisposed(), onWritten: this.#remember }));
       this.#password = password;
     }
     this.saveDir = saveDir;
@@ -109,7 +116,7 @@ export class ClientKeySource {
 
   /** A pair from the user's files for `loadKeys`; those files are never written, so rotations of it stay in memory. */
   async load(privateKeyPath: string, publicKeyPath: string | undefined, password: string | undefined): Promise<ClientKeyPair> {
-    const pair = await (await keyFiles()).loadKeyFiles(privateKeyPath, publicKeyPath, password, this.#onWarning);
+    const pair = await (await keyFiles()).loadKeyFiles(privateKeyPath, publicKeyPath, { password, onWarning: this.#onWarning, memory: await this.#memory() });
     this.saveDir = undefined;
     return pair;
   }

@@ -97,7 +97,7 @@ async function loadPair(privateKeyPath: string, options: KeyDirOptions): Promise
   if (privateStat && process.platform !== 'win32' && (privateStat.mode & 0o077) !== 0) {
     options.onWarning?.(`${privateKeyPath} is readable by other users (mode ${(privateStat.mode & 0o777).toString(8)}): run chmod 600 on it`);
   }
-  return loadKeyFiles(privateKeyPath, undefined, options.password, options.onWarning, options.onDigest);
+  return loadKeyFiles(privateKeyPath, undefined, options);
 }
 
 /**

@@ -9,6 +9,7 @@ import { derToPemBytes, pemToDer } from '../../crypto/pem.js';
 import { spkiFingerprint } from '../../crypto/fingerprint.js';
 import { encryptPrivateKeyPem, isEncryptedPem, readPrivateKeyPem } from '../../crypto/pkcs8-pbes2.js';
 import { KeyFileError } from '../../errors.js';
+import type { SecureMemory } from '../../memory/secure-memory.js';
 import { generateClientKeyPair, type ClientKeyPair } from '../client-keys.js';
 import { exportPkcs8, keyPairFromPkcs8 } from '../key-material.js';
 import { syncDirectory, writeFileAtomic, type WriteHooks } from './atomic-write.js';
@@ -27,6 +28,8 @@ export interface SaveKeyOptions {
   password?: string | undefined;
   /** PBKDF2 iterations (default 600 000). */
   iterations?: number | undefined;
+  /** Where the password's bytes live while it is used (a client's secure memory; default: the addon's when installed). */
+  memory?: SecureMemory | undefined;
   /** Test hooks (failure injection between write and rename). */
   hooks?: WriteHooks | undefined;
   /**
@@ -44,6 +47,18 @@ export interface SaveKeyOptions {
   replacing?: string | undefined;
   /** Told, under the lock, the {@link fileDigest} of the private key file written. */
   onWritten?: ((digest: string) => void) | undefined;
+}
+
+/** How {@link loadKeyFiles} opens a key file. */
+export interface LoadKeyOptions {
+  /** For an encrypted private key file. */
+  password?: string | undefined;
+  /** Told when a password is given for a key stored in the clear. */
+  onWarning?: ((message: string) => void) | undefined;
+  /** Told the {@link fileDigest} of the bytes the key was read from (what `replacing` compares). */
+  onDigest?: ((digest: string) => void) | undefined;
+  /** Where the password's bytes live while it is used (see {@link SaveKeyOptions.memory}). */
+  memory?: SecureMemory | undefined;
 }
 
 /** The private key file is not the one the caller read or wrote last: another process or client, or `nomyo keys`, changed it. */
@@ -89,12 +104,11 @@ export async function readKeyFile(path: string): Promise<Buffer | undefined> {
 /**
  * Loads a key pair: the private key (PKCS#8 PEM, encrypted or not) and, when given, the public key,
  * which must match. Without a public key path the public key is derived from the private one.
- * `onWarning` is told when a password is given for a key stored in the clear; `onDigest` the
- * {@link fileDigest} of the bytes the key was read from (what `replacing` compares).
  * @throws KeyPasswordError wrong or missing password; KeyFileError anything else (missing, corrupt,
  * not RSA, under 2048 bits, mismatched public key).
  */
-export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: string, password?: string, onWarning?: (message: string) => void, onDigest?: (digest: string) => void): Promise<ClientKeyPair> {
+export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: string, options: LoadKeyOptions = {}): Promise<ClientKeyPair> {
+  const { password, onWarning, onDigest, memory } = options;
   const bytes = await readKeyFile(privateKeyPath);
   if (!bytes) throw new KeyFileError(`no private key file at ${privateKeyPath}`);
   let pair: ClientKeyPair;
@@ -105,7 +119,7 @@ export async function loadKeyFiles(privateKeyPath: string, publicKeyPath?: strin
     if (password !== undefined && !isEncryptedPem(bytes)) {
       onWarning?.(`${privateKeyPath} is not encrypted: the key password does not protect it (nomyo keys change-password encrypts it)`);
     }
-    const pkcs8 = await readPrivateKeyPem(bytes, password);
+    const pkcs8 = await readPrivateKeyPem(bytes, password, memory);
     try {
       pair = await keyPairFromPkcs8(pkcs8);
     } finally {
@@ -152,7 +166,7 @@ export async function saveKeyFiles(dir: string, pair: ClientKeyPair, options: Sa
     // First: a key refused here leaves no PEM of it behind.
     usable = await keyPairFromPkcs8(pkcs8);
     // Unencrypted, the PEM is the key itself: made as bytes (zeroed once written), never a string.
-    pem = options.password !== undefined ? await encryptPrivateKeyPem(pkcs8, options.password, { iterations: options.iterations }) : derToPemBytes(pkcs8, 'PRIVATE KEY');
+    pem = options.password !== undefined ? await encryptPrivateKeyPem(pkcs8, options.password, { iterations: options.iterations, memory: options.memory }) : derToPemBytes(pkcs8, 'PRIVATE KEY');
   } finally {
     pkcs8.fill(0);
   }

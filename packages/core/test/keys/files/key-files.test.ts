@@ -281,10 +281,10 @@ describe('interop', () => {
     const path = join(KEYFILES_DIR, name);
     const before = readFileSync(path);
     const password = name === 'plain.pem' ? undefined : KEYFILE_PASSWORD;
-    const pair = await loadKeyFiles(path, join(KEYFILES_DIR, 'public.pem'), password);
+    const pair = await loadKeyFiles(path, join(KEYFILES_DIR, 'public.pem'), { password });
     expect(pair.fingerprint).toBe(await expected());
     expect(pair.privateKey.extractable).toBe(false);
-    if (password) await expect(loadKeyFiles(path, undefined, 'wrong password!')).rejects.toBeInstanceOf(KeyPasswordError);
+    if (password) await expect(loadKeyFiles(path, undefined, { password: 'wrong password!' })).rejects.toBeInstanceOf(KeyPasswordError);
     expect(readFileSync(path).equals(before)).toBe(true);
   });
 
