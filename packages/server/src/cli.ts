@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { MAX_TIMER_MS } from '@nomyo/core/internal';
+import { UsageError, checkKeyFileFlag, integer, oneOf, protocolVersion, readFlagFile, seconds, upstreamKeyFromEnv } from './cli-values.js';
 import { removePartialKeyFiles } from './keys.js';
 import { LOG_FORMATS, formatLogEvent, type LogFormat } from './log-format.js';
 import { checkOptions, createServer } from './server.js';
@@ -65,37 +65,6 @@ const USAGE = `Usage: nomyo-server [options]
   --version            print the version of @nomyo/server
 `;
 
-class UsageError extends Error {}
-
-function integer(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a non-negative integer`);
-  return Number(value);
-}
-
-/** Seconds (decimals allowed) as milliseconds; at least `minMs`. */
-function seconds(name: string, value: string | undefined, minMs = 0): number | undefined {
-  if (value === undefined) return undefined;
-  const exact = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : NaN;
-  // Rounded to the millisecond, but a positive value never to 0, which would turn a timeout off.
-  const ms = exact > 0 ? Math.max(1, Math.round(exact)) : exact;
-  // A timer waits at most MAX_TIMER_MS: a longer wait would be cut to 1 ms by Node.js.
-  if (!(ms >= minMs && ms <= MAX_TIMER_MS)) throw new UsageError(`--${name} must be a number of seconds${minMs > 0 ? ' above 0' : ''}, at most ${Math.floor(MAX_TIMER_MS / 1000)}`);
-  return ms;
-}
-
-function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} must be ${allowed.join(' or ')}`);
-  return value as T;
-}
-
-function protocolVersion(value: string | undefined): 1 | 2 | undefined {
-  if (value === undefined) return undefined;
-  if (value !== '1' && value !== '2') throw new UsageError('--protocol must be 1 or 2');
-  return Number(value) as 1 | 2;
-}
-
 /** The flag of each option the CLI sets, for the library's messages, which name options. */
 const FLAGS: Partial<Record<keyof ServerOptions, string>> = {
   host: 'host',
@@ -132,15 +101,6 @@ function checkFlags(options: ServerOptions): void {
   } catch (err) {
     const inFlags = (err as Error).message.replace(/\b[a-z]\w*/g, (word) => (Object.hasOwn(FLAGS, word) ? `--${FLAGS[word as keyof ServerOptions]}` : word));
     throw new UsageError(inFlags);
-  }
-}
-
-/** A flag's file, as bytes: a private key is never made a string (which nothing can zero). */
-function readFlagFile(name: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new UsageError(`--${name}: cannot read ${file}: ${(err as Error).message}`);
   }
 }
 
@@ -192,6 +152,8 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
   if (values['api-key'] === undefined && process.env.NOMYO_SERVER_API_KEY === '') {
     throw new UsageError('NOMYO_SERVER_API_KEY is empty: give the API key, or unset it for a router that needs none');
   }
+  if (values['key-file'] !== undefined) checkKeyFileFlag('key-file', values['key-file'], false);
+  for (const file of values['accept-key-file'] ?? []) checkKeyFileFlag('accept-key-file', file, true);
   const options: ServerOptions = {
     host: values.host,
     port: integer('port', values.port),
@@ -200,7 +162,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
     acceptKeyFiles: values['accept-key-file'],
     keySize: integer('key-size', values['key-size']),
     upstream: values.upstream,
-    upstreamKey: values['upstream-key'] ?? (process.env.NOMYO_UPSTREAM_KEY || undefined),
+    upstreamKey: values['upstream-key'] ?? upstreamKeyFromEnv(values.upstream),
     echoDelayMs: integer('echo-delay', values['echo-delay']),
     bodyLimit: integer('body-limit', values['body-limit']),
     protocol: protocolVersion(values.protocol),

@@ -88,7 +88,7 @@ describe('nomyo-server', () => {
     expect(res.stderr).toMatch(/not an RSA private key/);
   });
 
-  it('--accept-key-file, repeatable: says which other keys open requests; a missing one exits 1 naming it', async () => {
+  it('--accept-key-file, repeatable: says which other keys open requests; a missing one exits 2 naming its flag', async () => {
     const other = join(mkdtempSync(join(tmpdir(), 'nomyo-accept-')), 'old.pem');
     writeFileSync(other, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const { stderr } = await started(['--accept-key-file', other, '--accept-key-file', other]);
@@ -96,8 +96,8 @@ describe('nomyo-server', () => {
     expect(stderr().match(/also accepts/g)).toHaveLength(1);
     child!.kill('SIGTERM');
     const missing = spawnSync(process.execPath, [cli, '--key-file', VECTOR_KEY_FILE, '--accept-key-file', '/nonexistent/old.pem'], { encoding: 'utf8' });
-    expect(missing.status).toBe(1);
-    expect(missing.stderr).toContain('/nonexistent/old.pem');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^nomyo-server: --accept-key-file: cannot read \/nonexistent\/old\.pem: ENOENT\n/);
   });
 
   it('--echo-delay MS: the echo model streams its words MS apart', async () => {
@@ -165,8 +165,8 @@ function exitOf(args: string[], env: Record<string, string> = {}): { status: num
 }
 
 /** Starts the binary and resolves to its URL and its stderr so far, once its startup line is there. */
-async function started(args: string[]): Promise<{ url: string; stderr: () => string }> {
-  child = spawn(process.execPath, [cli, '--port', '0', '--key-file', VECTOR_KEY_FILE, ...args]);
+async function started(args: string[], env: Record<string, string> = {}): Promise<{ url: string; stderr: () => string }> {
+  child = spawn(process.execPath, [cli, '--port', '0', '--key-file', VECTOR_KEY_FILE, ...args], { env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   const url = (await firstLine(child)).slice('listening on '.length);
@@ -188,18 +188,30 @@ describe('nomyo-server: values the library refuses are usage errors that name th
     [['--headers-timeout', '40', '--request-timeout', '30'], /--headers-timeout must not be above --request-timeout/],
     [['--api-key', ''], /--api-key must not be empty/],
     [['--api-key='], /--api-key must not be empty/],
+    [['--upstream-key', 'sk-up'], /--upstream-key is for an --upstream: give --upstream with it/],
+    [['--upstream', 'http://127.0.0.1:9/v1', '--upstream-key', ''], /--upstream-key must not be empty/],
+    [['--key-file', tmpdir()], /--key-file: .+ is not a file/],
   ])('%j exits 2 with the usage', (args, message) => {
     const { status, stderr } = exitOf(args);
     expect(status).toBe(2);
     expect(stderr).toMatch(message);
     expect(stderr).toContain('Usage: nomyo-server');
-    expect(stderr).not.toMatch(/(?<![\w-])(port|bodyLimit|keySize|echoDelayMs|maxConcurrent|metricsPort|upstream|headersTimeoutMs|requestTimeoutMs|apiKey) must\b/);
+    expect(stderr).not.toMatch(/(?<![\w-])(port|bodyLimit|keySize|echoDelayMs|maxConcurrent|metricsPort|upstream|headersTimeoutMs|requestTimeoutMs|apiKey|upstreamKey) must\b/);
   });
 
   it('an empty NOMYO_SERVER_API_KEY is a usage error, as an empty --api-key is: never a router open to all', () => {
     const { status, stderr } = exitOf(['--port', '0'], { NOMYO_SERVER_API_KEY: '' });
     expect(status).toBe(2);
     expect(stderr).toContain('NOMYO_SERVER_API_KEY is empty: give the API key, or unset it for a router that needs none');
+  });
+
+  it('an empty NOMYO_UPSTREAM_KEY is a usage error for a router with an upstream (every request would fail with 502); the echo model ignores it', async () => {
+    const { status, stderr } = exitOf(['--port', '0', '--upstream', 'http://127.0.0.1:9/v1'], { NOMYO_UPSTREAM_KEY: '' });
+    expect(status).toBe(2);
+    expect(stderr).toContain("NOMYO_UPSTREAM_KEY is empty: give the upstream's key, or unset it for an upstream that needs none");
+    const echo = await started([], { NOMYO_UPSTREAM_KEY: 'sk-up' });
+    expect(echo.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    child!.kill('SIGTERM');
   });
 
   it('refuses an --upstream with a user or password, without echoing it', () => {
