@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createServer as createTcpServer, connect, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,26 @@ describe('over real HTTPS (a CA and certificate made by the test)', () => {
     expect(result.code).toBe('ERR_NOMYO_CONNECTION');
     expect(result.message).toMatch(/CERT|certificate|SELF_SIGNED|UNABLE/i);
     expect(server.stats.requests).toBe(before);
+  });
+
+  it('a certificate refused is not retried: the same on every try', async () => {
+    // A TCP relay in front of the router counts the connections the client opens.
+    let connections = 0;
+    const relay = createTcpServer((socket) => {
+      connections++;
+      const upstream = connect(Number(new URL(server.url).port), '127.0.0.1');
+      socket.pipe(upstream).pipe(socket);
+      for (const s of [socket, upstream]) s.on('error', () => (socket.destroy(), upstream.destroy()));
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const result = await clientProcess(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`, { MAX_RETRIES: '2' });
+      expect(result.error).toBe('APIConnectionError');
+      expect(result.message).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|CERT/);
+      expect(connections).toBe(1);
+    } finally {
+      relay.close();
+    }
   });
 
   it('refuses a certificate for another host name', async () => {

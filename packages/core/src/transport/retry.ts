@@ -11,7 +11,25 @@ export function isRetryable(err: unknown): boolean {
   if (err instanceof APIError) return err.status === 429 || err.status === 503;
   // A timeout may mean the router is still working on it; retrying doubles the load. OpenAI's SDK
   // retries timeouts too, and a fresh package is harmless, so we do.
-  return err instanceof APIConnectionError || err instanceof APIConnectionTimeoutError;
+  if (err instanceof APIConnectionTimeoutError) return true;
+  return err instanceof APIConnectionError && !certificateRefused(err);
+}
+
+/**
+ * A TLS certificate the runtime would not trust (Node's codes: an unknown CA, a self-signed or
+ * expired certificate, another host's name): the same on every try, so never retried. Browsers say
+ * only "Failed to fetch", and are retried as any connection failure.
+ */
+const CERTIFICATE_REFUSED = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|ERR_TLS_CERT_ALTNAME_INVALID$|HOSTNAME_MISMATCH$)/;
+
+function certificateRefused(err: Error): boolean {
+  // The client's error, fetch's ("fetch failed"), the TLS socket's: a few causes deep at most.
+  let cause: unknown = err.cause;
+  for (let depth = 0; depth < 4 && cause instanceof Object; depth++, cause = (cause as { cause?: unknown }).cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && CERTIFICATE_REFUSED.test(code)) return true;
+  }
+  return false;
 }
 
 /** Retry-After in seconds (delta-seconds or an HTTP date), when present and sane. */
