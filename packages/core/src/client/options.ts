@@ -58,9 +58,9 @@ export interface SecureCompletionClientOptions {
   streamIdleTimeout?: number | undefined;
   /**
    * Retries on 429, 503, connection failures (not a TLS certificate refused: the same on every try)
-   * and timeouts. Default 2. A retry waits the router's
-   * `Retry-After` and up to a fifth more (one over a minute is not waited: its error is thrown), else
-   * (none, or 0) backs off from 0.5 s, doubling, with jitter.
+   * and timeouts. Default 2. A retry waits the router's `Retry-After` and up to a fifth more (one
+   * over a minute is not waited: its error is thrown), else (none, or 0) backs off from 0.5 s,
+   * doubling, with jitter.
    */
   maxRetries?: number | undefined;
   /** How long the router's key is trusted before it is fetched again, in ms. Default 1 h. */
