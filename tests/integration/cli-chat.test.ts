@@ -129,6 +129,8 @@ describe('nomyo chat', () => {
       ['--fingerprint', 'zz', '--fingerprint must be a SHA-256 fingerprint'],
       ['--dir', '', '--dir must be a non-empty path'],
       ['--tier', 'secret', '--tier must be one of standard, high, maximum'],
+      ['--url', 'ftp://router.example', 'refusing the ftp: scheme: only https (or http with --allow-http) is allowed'],
+      ['--url', 'http://user:pw@router.example', 'the router URL must not carry credentials; use --api-key'],
     ] as const) {
       const bad = (await nomyo(['chat', 'hi', '--url', server.url, '--allow-http', flag, value])) as { code?: number; stderr: string };
       expect(bad.code, flag).toBe(2);

@@ -4,6 +4,7 @@
  * give the same chunks made from the whole answer; the secrets live in secure memory and are zeroed
  * however the stream ends.
  */
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import type { ChatCompletionChunk, ChatCompletionStream, SecureChatCompletionResult } from '@nomyo/core';
 import { STREAM_PADDING_BYTES, V2_ANSWER_ALGORITHM, V2_STREAM_ALGORITHM, PACKAGE_ALGORITHM } from '@nomyo/core/protocol';
@@ -121,6 +122,10 @@ describe('streamed answers (protocol 2)', () => {
     const whole = await client.create(ask('one two', { stream: true as const }));
     expect(contentOf((await collect(whole)).chunks)).toBe('echo: one two');
     expect(whole.controller.signal.aborted).toBe(false);
+    // Read through Node's Readable.from, which calls return() once the iteration has ended: not aborted either.
+    const piped = await client.create(ask('one two', { stream: true as const }));
+    expect(contentOf((await collect(Readable.from(piped))).chunks)).toBe('echo: one two');
+    expect(piped.controller.signal.aborted).toBe(false);
     const stopped = await client.create(ask('one two three four five six', { stream: true as const }));
     let n = 0;
     for await (const _ of stopped) if (++n === 2) break;

@@ -2,7 +2,7 @@
  * The values of nomyo-server's flags, parsed and checked before the router starts: each refusal is a
  * UsageError that names its flag (exit status 2), never echoing a secret.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { MAX_TIMER_MS } from '@nomyo/core/internal';
 
 /** A flag's value refused: said with the usage, exit status 2. */
@@ -48,18 +48,18 @@ export function upstreamKeyFromEnv(upstream: string | undefined): string | undef
 }
 
 /**
- * A key file flag's path, checked before the router starts: an accepted key (`mustExist`) must be a
- * readable file; the router's own key may be absent (it is generated) but is no directory.
+ * A key file flag's path, checked before the router starts: a file this process can read. The
+ * router's own key may be absent (`mustExist` false: it is generated there).
  */
 export function checkKeyFileFlag(name: string, file: string, mustExist: boolean): void {
-  let stat;
   try {
-    stat = statSync(file);
+    if (!statSync(file).isFile()) throw new UsageError(`--${name}: ${file} is not a file`);
+    accessSync(file, constants.R_OK);
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     if (!mustExist && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw new UsageError(`--${name}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  if (!stat.isFile()) throw new UsageError(`--${name}: ${file} is not a file`);
 }
 
 /** A flag's file, as bytes: a private key is never made a string (which nothing can zero). */

@@ -152,6 +152,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
   if (values['api-key'] === undefined && process.env.NOMYO_SERVER_API_KEY === '') {
     throw new UsageError('NOMYO_SERVER_API_KEY is empty: give the API key, or unset it for a router that needs none');
   }
+  if (values['upstream-key'] !== undefined && values.upstream === undefined) throw new UsageError('--upstream-key is for an --upstream: give --upstream with it');
   if (values['key-file'] !== undefined) checkKeyFileFlag('key-file', values['key-file'], false);
   for (const file of values['accept-key-file'] ?? []) checkKeyFileFlag('accept-key-file', file, true);
   const options: ServerOptions = {

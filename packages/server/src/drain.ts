@@ -1,7 +1,7 @@
 /**
  * The graceful drain of close() (and of SIGTERM/SIGINT in the CLI): the listener stops accepting
  * and idle kept-alive connections are closed at once; a new request on a kept-alive connection gets
- * 503 with `Connection: close` (dispatch.ts); requests and streams in flight get until the drain
+ * 503 with `Connection: close` (admission.ts; a CORS preflight its 204, with `Connection: close`); requests and streams in flight get until the drain
  * timeout to finish. Then the `closing` signal aborts what is left with a {@link ShutdownError}: a
  * stream ends with a final record that carries it (answer-stream.ts), a request not yet answered
  * gets 503. A moment later every connection still open is closed, whatever it was doing (a client

@@ -39,9 +39,8 @@ export function checkOptions(o: ServerOptions): void {
     throw new TypeError('apiKey must be printable ASCII without spaces at its ends (a client sends it in a header)');
   }
   if (o.upstream !== undefined && o.model !== undefined) throw new TypeError('give either upstream or model, not both');
-  // A key without an upstream goes nowhere; an empty one (a secret that did not arrive) would fail every request with a 502.
-  if (o.upstreamKey !== undefined && o.upstream === undefined) throw new TypeError('upstreamKey is for an upstream: give upstream with it');
-  if (o.upstreamKey === '') throw new TypeError('upstreamKey must not be empty: leave it out for an upstream that needs none');
+  // An empty key (a secret that did not arrive) would fail every request with a 502. (Without an upstream it is unused.)
+  if (o.upstreamKey === '' && o.upstream !== undefined) throw new TypeError('upstreamKey must not be empty: leave it out for an upstream that needs none');
   if (o.acceptKeyFiles !== undefined && (!Array.isArray(o.acceptKeyFiles) || !o.acceptKeyFiles.every((f) => typeof f === 'string' && f !== ''))) {
     throw new TypeError('acceptKeyFiles must be a list of key file paths');
   }

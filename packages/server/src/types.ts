@@ -227,7 +227,8 @@ export interface NomyoServer {
   listen(): Promise<NomyoServer>;
   /**
    * Drains and stops: stops accepting connections, closes idle kept-alive ones, answers any new
-   * request on a kept-alive one with 503 and `Connection: close`, lets requests and streams in flight
+   * request on a kept-alive one with 503 and `Connection: close` (a CORS preflight with its 204 and
+   * `Connection: close`), lets requests and streams in flight
    * finish for up to `drainTimeoutMs` (given here, it replaces the option), then ends what is left
    * (a stream with a final record that carries "router shutting down") and closes every connection.
    * Idempotent: later calls get the first call's promise.

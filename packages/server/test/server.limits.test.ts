@@ -107,6 +107,7 @@ describe("a browser's CORS preflight", () => {
     whileDraining.socket.write(preflight);
     await sleep(100);
     expect(whileDraining.reply()).toMatch(/^HTTP\/1\.1 204 [^]*\r\nAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n/);
+    expect(whileDraining.reply()).toMatch(/\r\nConnection: close\r\n/i);
     for await (const _ of stream); // the stream ends, and with it the drain
     await closing;
     for (const { socket } of [atLimit, post, whileDraining]) socket.destroy();

@@ -28,11 +28,10 @@ export function plainHttpRefused(url: string | undefined, allowHttp: boolean | u
 }
 
 /**
- * A library error's message in a command's terms: the client option it names at its start
- * (`serverKeyFingerprint must be…`) as the flag that set it (`--fingerprint must be…`); a message
- * naming none is left as it is.
+ * A library error's message in a command's terms: each client option it names
+ * (`serverKeyFingerprint must be…`, `…; use apiKey`) as the flag that set it (`--fingerprint must
+ * be…`, `…; use --api-key`).
  */
 export function inFlagTerms(message: string, flags: Readonly<Record<string, string>>): string {
-  const option = /^[A-Za-z_]+/.exec(message)?.[0];
-  return option !== undefined && Object.hasOwn(flags, option) ? `${flags[option]}${message.slice(option.length)}` : message;
+  return message.replace(/\b[A-Za-z_]+\b/g, (word) => (Object.hasOwn(flags, word) ? flags[word]! : word));
 }

@@ -4,7 +4,7 @@ import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
 import { V2_STREAM_ALGORITHM } from '../protocol/constants.js';
 import { isSecurityTier, SECURITY_TIER_RULE } from '../protocol/request-headers.js';
-import { InvalidArgumentError } from '../errors.js';
+import { NomyoError } from '../errors.js';
 import { PLAIN_HTTP_RISK, inFlagTerms, plainHttpRefused, refusedArguments } from './arguments.js';
 import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
@@ -46,11 +46,16 @@ const FLAGS: Readonly<Record<string, string>> = {
   serverKeyFingerprint: '--fingerprint',
   keyDir: '--dir',
   protocol: '--protocol',
+  apiKey: '--api-key',
+  allowHttp: '--allow-http',
 };
 
-/** A flag's value the client refuses, as a usage error in the flag's terms (exit 2); undefined for any other error. */
+/**
+ * A flag's value the client refuses as it is made (it checks its options, and sends nothing), as a
+ * usage error in the flag's terms (exit 2); undefined for an error that is not the library's.
+ */
 function refusedFlag(err: unknown): string | undefined {
-  return err instanceof InvalidArgumentError ? `nomyo chat: ${forTerminal(inFlagTerms(err.message, FLAGS))}\n${CHAT_USAGE}\n` : undefined;
+  return err instanceof NomyoError ? `nomyo chat: ${forTerminal(inFlagTerms(err.message, FLAGS))}\n${CHAT_USAGE}\n` : undefined;
 }
 
 export async function chat(argv: string[]): Promise<number> {

@@ -48,19 +48,13 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
 
   /**
    * The chunks, each checked, as their records arrive and open; a stream can be iterated once.
-   * Stopped early (a `break`), the connection is closed and `controller` aborted, as openai-node's is.
+   * Stopped before its end (a `break`, an error), the connection is closed and `controller` aborted,
+   * as openai-node's is.
    */
   [Symbol.asyncIterator](): AsyncGenerator<ChatCompletionChunk> {
     const chunks = this.#chunks;
     if (!chunks) throw new InvalidArgumentError('this stream was already iterated: a stream can be read once');
     this.#chunks = undefined;
-    // Only `return` is wrapped: a chunk's way through `next` gets no extra step. The abort comes
-    // first: a `return` called while a `next` waits for the network would wait behind it.
-    const close = chunks.return.bind(chunks);
-    chunks.return = (value) => {
-      this.controller.abort();
-      return close(value);
-    };
     return chunks;
   }
 
@@ -82,8 +76,9 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
           controller.error(err);
         }
       },
-      // Aborts the controller first (see above), and closes the connection.
+      // The abort first: a read that waits for the network ends at once (a `return` would wait behind it).
       cancel: async () => {
+        this.controller.abort();
         await chunks.return(undefined);
       },
     });

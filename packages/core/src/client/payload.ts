@@ -22,9 +22,10 @@ export function serializePayload(payload: object, into: ByteSource): OwnedBytes 
     json = stringifyJsonBytes(payload, { into, maxBytes: MAX_REQUEST_PLAINTEXT_BYTES, tooLarge: payloadTooLarge });
   } catch (err) {
     // JSON.stringify's own refusals: a TypeError (a cycle, a BigInt), a RangeError (nesting deeper
-    // than the stack). A getter's or toJSON's own error of another class is the caller's: passed on.
+    // than the stack, a string longer than the engine allows). A getter's or toJSON's own error of
+    // another class is the caller's: passed on (one of these two classes is wrapped, as its cause).
     if (err instanceof TypeError || err instanceof RangeError) {
-      throw new InvalidArgumentError('payload cannot be serialized as JSON (a cycle, a BigInt, or nesting deeper than the stack allows)', { cause: err });
+      throw new InvalidArgumentError('payload cannot be serialized as JSON: a cycle, a BigInt, nesting deeper than the stack allows, or a value too large (its cause says which)', { cause: err });
     }
     throw err;
   }

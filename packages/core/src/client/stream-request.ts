@@ -35,7 +35,7 @@ export async function streamAttempt(ctx: StreamContext, call: Call, controller: 
   const whole = async (opened: OpenedBody<object>, protocol: ProtocolVersion) => {
     const chunks = chunksOf(await ctx.completion(opened, payloadId, protocol), { includeUsage }) as unknown as Generator<ChatCompletionChunk>;
     const algorithm = protocol === 2 ? V2_ANSWER_ALGORITHM : PACKAGE_ALGORITHM;
-    return new ChatCompletionStream(ending(each(chunks, call.signal), done), controller, { payload_id: payloadId, protocol, streamed: false, encryption_algorithm: algorithm });
+    return new ChatCompletionStream(ending(each(chunks, call.signal), done, controller), controller, { payload_id: payloadId, protocol, streamed: false, encryption_algorithm: algorithm });
   };
   if (protection.version === 1) {
     const { stream: _stream, stream_options: _options, ...payload } = call.payload as Record<string, unknown>;
@@ -46,7 +46,7 @@ export async function streamAttempt(ctx: StreamContext, call: Call, controller: 
   if (result.opened) return whole(result.opened, 2);
   const answer = new StreamAnswer(result.stream, new StreamOpener(protection.kdfKey!, payloadId, call.secure), ctx.streamIdleTimeout);
   await answer.start();
-  return new ChatCompletionStream(ending(answer.chunks(), done), controller, { payload_id: payloadId, protocol: 2, streamed: true, encryption_algorithm: V2_STREAM_ALGORITHM });
+  return new ChatCompletionStream(ending(answer.chunks(), done, controller), controller, { payload_id: payloadId, protocol: 2, streamed: true, encryption_algorithm: V2_STREAM_ALGORITHM });
 }
 
 /**
@@ -80,11 +80,17 @@ async function* each<T>(items: Iterable<T>, signal: AbortSignal | undefined): As
   if (signal?.aborted) throw aborted(signal);
 }
 
-/** `chunks`, then `done`, however the iteration ends (to its end, an error, a `break`). */
-async function* ending<T>(chunks: AsyncGenerator<T>, done: () => void): AsyncGenerator<T> {
+/**
+ * `chunks`, then `done`, however the iteration ends (to its end, an error, a `break`); ended before
+ * its end, `controller` is aborted too, as openai-node's stream aborts its own.
+ */
+async function* ending<T>(chunks: AsyncGenerator<T>, done: () => void, controller: AbortController): AsyncGenerator<T> {
+  let finished = false;
   try {
     yield* chunks;
+    finished = true;
   } finally {
+    if (!finished) controller.abort();
     done();
   }
 }

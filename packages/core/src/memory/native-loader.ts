@@ -60,16 +60,14 @@ class NativeSecureMemory implements SecureMemory {
 
   #allocate(size: number): Uint8Array<ArrayBuffer> {
     let buffer: Uint8Array<ArrayBuffer>;
-    let locked: boolean;
     try {
       buffer = this.addon.allocSecure(size);
-      locked = this.addon.isLocked?.(buffer) ?? true;
     } catch {
-      // Electron refuses external buffers: an ordinary buffer, still zeroed after use.
-      buffer = new Uint8Array(size);
-      locked = false;
+      // Electron refuses external buffers: an ordinary buffer, still zeroed after use (no lock limit
+      // is to blame, and a fresh one would be no better: kept for reuse as before).
+      return new Uint8Array(size);
     }
-    if (!locked) {
+    if (this.addon.isLocked?.(buffer) === false) {
       this.#unlocked.add(buffer);
       this.#unlockedAllocations++;
       this.#largestUnlocked = Math.max(this.#largestUnlocked, buffer.length);

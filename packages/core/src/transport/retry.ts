@@ -16,18 +16,25 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /**
- * A TLS certificate the runtime would not trust (Node's codes: an unknown CA, a self-signed or
- * expired certificate, another host's name): the same on every try, so never retried. Browsers say
- * only "Failed to fetch", and are retried as any connection failure.
+ * A TLS certificate the runtime would not trust: the same on every try, so never retried. Node names
+ * the reason with OpenSSL's verification codes (X509_V_ERR_… without the prefix) and its own for
+ * another host's name. Browsers say only "Failed to fetch", and are retried as any connection failure.
  */
-const CERTIFICATE_REFUSED = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|ERR_TLS_CERT_ALTNAME_INVALID$|HOSTNAME_MISMATCH$)/;
+const CERTIFICATE_REFUSED = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_CRL', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'CERT_SIGNATURE_FAILURE', 'CRL_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID', 'CRL_HAS_EXPIRED', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD', 'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_CHAIN_TOO_LONG', 'CERT_REVOKED', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 function certificateRefused(err: Error): boolean {
   // The client's error, fetch's ("fetch failed"), the TLS socket's: a few causes deep at most.
   let cause: unknown = err.cause;
   for (let depth = 0; depth < 4 && cause instanceof Object; depth++, cause = (cause as { cause?: unknown }).cause) {
     const code = (cause as { code?: unknown }).code;
-    if (typeof code === 'string' && CERTIFICATE_REFUSED.test(code)) return true;
+    if (typeof code === 'string' && CERTIFICATE_REFUSED.has(code)) return true;
   }
   return false;
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkApiKeyFormat, checkSecurityTier, routerBaseUrl } from '../../src/transport/policy.js';
 import { InvalidArgumentError, SecurityError } from '../../src/errors.js';
-import { parseRetryAfter, retryDelayMs } from '../../src/transport/retry.js';
-import { RateLimitError, ServiceUnavailableError } from '../../src/errors.js';
+import { isRetryable, parseRetryAfter, retryDelayMs } from '../../src/transport/retry.js';
+import { APIConnectionError, RateLimitError, ServiceUnavailableError } from '../../src/errors.js';
 
 describe('transport policy', () => {
   it('accepts https and strips trailing slashes', () => {
@@ -91,5 +91,18 @@ describe('retry timing', () => {
       expect(retryDelayMs(2, err, () => 0)).toBe(500);
     }
     expect(retryDelayMs(1, new RateLimitError(429, { headers: new Headers({ 'retry-after-ms': '0' }) }), () => 1)).toBe(500);
+  });
+});
+
+describe('isRetryable: connection failures', () => {
+  const failure = (code: string) => new APIConnectionError('could not reach the router', { cause: new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) }) });
+
+  it.each(['INVALID_PURPOSE', 'INVALID_CA', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CRL_HAS_EXPIRED'])(
+    'a certificate refused (%s) is not retried: the same on every try',
+    (code) => expect(isRetryable(failure(code))).toBe(false),
+  );
+
+  it.each(['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'ERR_SSL_WRONG_VERSION_NUMBER'])('another connection failure (%s) is retried', (code) => {
+    expect(isRetryable(failure(code))).toBe(true);
   });
 });
