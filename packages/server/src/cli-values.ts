@@ -48,12 +48,13 @@ export function upstreamKeyFromEnv(upstream: string | undefined): string | undef
 }
 
 /**
- * A key file flag's path, checked before the router starts: a file this process can read. The
- * router's own key may be absent (`mustExist` false: it is generated there).
+ * A key file flag's path, checked before the router starts: no directory, and readable by this
+ * process (a pipe is fine: `--key-file <(vault read …)`). The router's own key may be absent
+ * (`mustExist` false: it is generated there).
  */
 export function checkKeyFileFlag(name: string, file: string, mustExist: boolean): void {
   try {
-    if (!statSync(file).isFile()) throw new UsageError(`--${name}: ${file} is not a file`);
+    if (statSync(file).isDirectory()) throw new UsageError(`--${name}: ${file} is a directory`);
     accessSync(file, constants.R_OK);
   } catch (err) {
     if (err instanceof UsageError) throw err;

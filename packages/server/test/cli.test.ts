@@ -190,7 +190,7 @@ describe('nomyo-server: values the library refuses are usage errors that name th
     [['--api-key='], /--api-key must not be empty/],
     [['--upstream-key', 'sk-up'], /--upstream-key is for an --upstream: give --upstream with it/],
     [['--upstream', 'http://127.0.0.1:9/v1', '--upstream-key', ''], /--upstream-key must not be empty/],
-    [['--key-file', tmpdir()], /--key-file: .+ is not a file/],
+    [['--key-file', tmpdir()], /--key-file: .+ is a directory/],
   ])('%j exits 2 with the usage', (args, message) => {
     const { status, stderr } = exitOf(args);
     expect(status).toBe(2);
