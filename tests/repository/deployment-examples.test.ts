@@ -95,6 +95,14 @@ describe('the grace periods', () => {
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThan(pause + drain);
   });
 
+  it('Kubernetes: the liveness probe cannot fail a drain (its listener closed) into a kill: its failures take longer than the preStop pause plus --drain-timeout', () => {
+    const { container } = deployment();
+    const drain = Number(valueOf(container.args, 'drain-timeout'));
+    const pause = Number(container.lifecycle?.preStop?.exec?.command.at(-1) ?? 0);
+    const { periodSeconds = 10, failureThreshold = 3 } = container.livenessProbe as { periodSeconds?: number; failureThreshold?: number };
+    expect(periodSeconds * failureThreshold).toBeGreaterThan(pause + drain);
+  });
+
   it('systemd: TimeoutStopSec is above --drain-timeout, and stopping sends SIGTERM', () => {
     const drain = Number(valueOf(unitArgs(), 'drain-timeout'));
     expect(drain).toBeGreaterThan(0);
