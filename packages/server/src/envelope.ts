@@ -132,7 +132,8 @@ const missing = (o: Record<string, unknown>, key: string): boolean => o[key] ===
 function fill(value: unknown, envelope: Envelope, object: string): void {
   if (!isRecord(value)) return; // the check refuses it
   if (missing(value, 'id')) value.id = envelope.id;
-  if (missing(value, 'object')) value.object = object;
+  // Azure's first chunk (its prompt's content filter results, no choices) has `object: ""`.
+  if (missing(value, 'object') || value.object === '') value.object = object;
   if (missing(value, 'created')) value.created = envelope.created;
   if (missing(value, 'model') && envelope.model !== undefined) value.model = envelope.model;
   if (object === 'chat.completion.chunk' && value.usage === null) delete value.usage;

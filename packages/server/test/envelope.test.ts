@@ -79,6 +79,11 @@ describe('normaliseChunk', () => {
     expect(normaliseChunk({ id: 'up', choices: [], usage }, envelope)).toMatchObject({ usage });
   });
 
+  it("takes Azure OpenAI's first chunk (an empty object, id and model, no choices, the prompt's filter results) as a chunk, as it is but its object", () => {
+    const azure = { choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: false, severity: 'safe' } } }] };
+    expect(normaliseChunk(structuredClone(azure), envelope)).toEqual({ ...azure, object: 'chat.completion.chunk' });
+  });
+
   it('refuses a chunk of another object, or whose delta is no object', () => {
     expect(refusal(() => normaliseChunk({ object: 'chat.completion', choices: [] }, envelope)).sealed.message).toBe(
       'the inference backend sent no chat.completion.chunk: object must be "chat.completion.chunk"',
