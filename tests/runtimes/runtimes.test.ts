@@ -124,6 +124,21 @@ describe('@nomyo/core in every server runtime', () => {
     if (timings.length) console.table(timings);
   });
 
+  it('Deno without --allow-sys=uid: a key directory is refused with a KeyFileError that names the permission, not Deno\'s own error', async () => {
+    const keyDir = mkdtempSync(join(tmpdir(), 'nomyo-runtime-'));
+    try {
+      const [file, ...rest] = [...deno('--allow-net=127.0.0.1', '--allow-read', `--allow-write=${keyDir}`), here('keydir-uid.mjs'), server.url, join(keyDir, 'keys')];
+      const { stdout } = await run(file!, rest, { cwd: here('.'), timeout: 60_000, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' } });
+      expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({
+        name: 'KeyFileError',
+        code: 'ERR_NOMYO_KEY_FILE',
+        message: expect.stringMatching(/may not read its own user id, to check that the directory is its own \(Deno: --allow-sys=uid\)$/),
+      });
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
+    }
+  });
+
   it.each(RUNTIMES)('$row', async (runtime) => {
     const keyDir = mkdtempSync(join(tmpdir(), 'nomyo-runtime-'));
     try {
@@ -167,7 +182,7 @@ describe('@nomyo/core in every server runtime', () => {
       }
 
       if (runtime.keyFiles) expect(result.keyFiles).toBe('ok');
-      else expect(result.keyFiles).toMatchObject({ name: 'InvalidArgumentError', message: expect.stringMatching(/^key files need Node\.js/) });
+      else expect(result.keyFiles).toMatchObject({ name: 'InvalidArgumentError', message: expect.stringMatching(/^key files need Node\.js, Bun or Deno \(a file system\)/) });
 
       tested.set(runtime.row, runtime.row === `Node.js ${NODE_MAJOR}` ? `${NODE_MAJOR}.x` : result.runtime.version);
       const ms = (e: Exchange | undefined, cpu = false) => (e === undefined ? '' : Math.round(cpu ? e.cpuMs! : e.ms));

@@ -64,8 +64,8 @@ export function createKeyState(options: SecureCompletionClientOptions, t: Transp
   let followed: string | undefined;
   // Every fetch (the first, a TTL refresh, a refresh after a 400) is checked before the key can be
   // used: the key itself, then (for that trusted key) a downgrade of the protocols it advertises.
-  const serverKeys = new ServerKeyCache(async () => {
-    const key = await fetchServerKey(t);
+  const serverKeys = new ServerKeyCache(async (signal) => {
+    const key = await fetchServerKey(t, signal);
     await pinning.check(key);
     await protocols.check(key);
     if (followsKeyChanges && followed !== undefined && followed !== key.fingerprint) t.onWarning(keyChanged(t.routerUrl, followed, key.fingerprint));
@@ -91,8 +91,8 @@ function keyChanged(origin: string, before: string, after: string): string {
  * GET the router's key, once: whoever waits for it retries it (a request as one of its attempts,
  * request-flow.ts; fetchServerPublicKey as a request), so that retries never nest.
  */
-async function fetchServerKey(t: Transport): Promise<ServerKey> {
-  const response = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout, ownFetch: t.ownFetch });
+async function fetchServerKey(t: Transport, signal: AbortSignal): Promise<ServerKey> {
+  const response = await exchange(t.fetch, t.routerUrl + PATHS.publicKey, { method: 'GET' }, { timeout: t.timeout, signal, ownFetch: t.ownFetch });
   if (response.status !== 200) throw errorFromStatus(response.status, response.text, response.headers);
   return parseServerKey(response.text, response.headers.get(HEADERS.protocol));
 }

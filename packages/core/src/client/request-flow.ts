@@ -11,8 +11,8 @@ import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js'
 import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import type { SecureByteContext } from '../memory/context.js';
 import type { OwnedBytes } from '../memory/owned-bytes.js';
-import { InvalidRequestError } from '../errors.js';
-import { followSignal, untilAborted, untilTimeout } from '../transport/abort.js';
+import { APIConnectionTimeoutError, InvalidRequestError } from '../errors.js';
+import { aborted, followSignal, untilAborted } from '../transport/abort.js';
 import { checkApiKeyFormat, checkPayloadId, checkSecurityTier } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
@@ -109,7 +109,7 @@ export async function protect(ctx: RequestContext, call: Call): Promise<Protecti
   // Shared by concurrent callers, so one caller's abort stops its wait, not the shared work.
   // `protocol: 1` knows it needs the pair before the key response: both are made side by side.
   const v1Keys = ctx.protocol === 1 ? ctx.keys.current() : undefined;
-  const [serverKey, keys] = await untilAborted(Promise.all([ctx.serverKeys.fresh() ?? routerKey(call, ctx.serverKeys.get()), v1Keys]), call.signal);
+  const [serverKey, keys] = await untilAborted(Promise.all([ctx.serverKeys.fresh() ?? routerKey(call, (giveUp) => ctx.serverKeys.get(giveUp)), v1Keys]), call.signal);
   call.sealedTo = serverKey.fingerprint;
   const version = chooseProtocol(ctx.protocol, serverKey, ctx.routerUrl);
   if (version === 2) return v2Protection(await ctx.requestKeys.v2.take(serverKey.key, call.secure), { payloadId: call.payloadId, tier: call.tier });
@@ -118,11 +118,23 @@ export async function protect(ctx: RequestContext, call: Call): Promise<Protecti
 }
 
 /**
- * The router's key as one attempt of `call` waits for it: within the call's timeout (the fetch, shared
- * by concurrent calls, runs under the client's). Fetched once: the call's retries retry it.
+ * The router's key as one attempt of `call` waits for it: within the call's timeout, and until its
+ * signal aborts (the fetch, shared by concurrent calls, runs under the client's timeout, and is
+ * cancelled once every call waiting for it has given up). Fetched once: the call's retries retry it.
  */
-function routerKey(call: Call, key: Promise<ServerKey>): Promise<ServerKey> {
-  return untilTimeout(key, call.timeout, 'router key');
+async function routerKey(call: Call, wait: (giveUp: AbortSignal) => Promise<ServerKey>): Promise<ServerKey> {
+  const giveUp = new AbortController();
+  const timer = setTimeout(() => giveUp.abort(new APIConnectionTimeoutError(`no router key within ${call.timeout} ms`)), call.timeout);
+  const signal = call.signal;
+  const onAbort = () => giveUp.abort(aborted(signal!));
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await wait(giveUp.signal);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** Runs `attempt` with the retries and the one key refresh of a call (see above). */
@@ -136,7 +148,7 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
       // Against the key this attempt was sealed to: a concurrent call may have fetched the new one
       // already, and then it is used without another fetch.
       const cached = ctx.serverKeys.peek();
-      const key = cached && cached.fingerprint !== call.sealedTo ? cached : await untilAborted(routerKey(call, ctx.serverKeys.refresh()), call.signal);
+      const key = cached && cached.fingerprint !== call.sealedTo ? cached : await routerKey(call, (giveUp) => ctx.serverKeys.refresh(giveUp));
       // Only once the key is in hand: a fetch that failed is retried as an attempt, and its 400 refreshes again.
       keyRefreshed = true;
       if (key.fingerprint === call.sealedTo) throw err;

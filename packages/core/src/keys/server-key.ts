@@ -39,17 +39,22 @@ export class ServerKeyCache {
   #key: ServerKey | undefined;
   #fetchedAt = 0;
   #inflight: Promise<ServerKey> | undefined;
+  /** Cancels the fetch under way: once every caller waiting for it has given up, or on {@link clear}. */
+  #cancel: AbortController | undefined;
+  /** Callers of the fetch under way that may still give up (Infinity: one waits whatever happens). */
+  #waiters = 0;
 
   constructor(
-    private readonly fetchKey: () => Promise<ServerKey>,
+    /** Fetches the key; `signal` aborts once nobody waits for it any more (its connection closed, its timers gone). */
+    private readonly fetchKey: (signal: AbortSignal) => Promise<ServerKey>,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The cached key while it is younger than the TTL, else a fresh one. */
-  get(): Promise<ServerKey> {
+  /** The cached key while it is younger than the TTL, else a fresh one (see {@link refresh} for `giveUp`). */
+  get(giveUp?: AbortSignal): Promise<ServerKey> {
     const key = this.fresh();
-    return key ? Promise.resolve(key) : this.refresh();
+    return key ? Promise.resolve(key) : this.refresh(giveUp);
   }
 
   /** The cached key while it is younger than the TTL (no promise, no timer: a request's usual case), else undefined. */
@@ -57,28 +62,58 @@ export class ServerKeyCache {
     return this.#key && this.now() - this.#fetchedAt < this.ttlMs ? this.#key : undefined;
   }
 
-  /** Fetches the key again (joining a fetch already under way). */
-  refresh(): Promise<ServerKey> {
-    this.#inflight ??= this.fetchKey().then(
-      (key) => {
-        this.#key = key;
-        this.#fetchedAt = this.now();
+  /**
+   * Fetches the key again (joining a fetch already under way). Given `giveUp`, the wait ends as it
+   * aborts, with its reason; the fetch goes on while anyone else still waits for it, and is
+   * cancelled once nobody does (a process whose requests were all aborted is not held open by it).
+   */
+  refresh(giveUp?: AbortSignal): Promise<ServerKey> {
+    if (!this.#inflight) {
+      const cancel = new AbortController();
+      this.#cancel = cancel;
+      this.#waiters = 0;
+      const settled = () => {
+        if (this.#cancel === cancel) this.#cancel = undefined;
         this.#inflight = undefined;
-        return key;
-      },
-      (err: unknown) => {
-        this.#inflight = undefined;
-        throw err;
-      },
-    );
-    return this.#inflight;
+      };
+      this.#inflight = this.fetchKey(cancel.signal).then(
+        (key) => {
+          settled();
+          this.#key = key;
+          this.#fetchedAt = this.now();
+          return key;
+        },
+        (err: unknown) => {
+          settled();
+          throw err;
+        },
+      );
+    }
+    const inflight = this.#inflight;
+    if (!giveUp) {
+      this.#waiters = Infinity;
+      return inflight;
+    }
+    this.#waiters++;
+    const cancel = this.#cancel;
+    return new Promise<ServerKey>((resolve, reject) => {
+      const onGiveUp = () => {
+        reject(giveUp.reason);
+        if (this.#inflight === inflight && --this.#waiters === 0) cancel?.abort();
+      };
+      if (giveUp.aborted) return onGiveUp();
+      giveUp.addEventListener('abort', onGiveUp, { once: true });
+      inflight.then(resolve, reject).finally(() => giveUp.removeEventListener('abort', onGiveUp));
+    });
   }
 
   peek(): ServerKey | undefined {
     return this.#key;
   }
 
+  /** Drops the key, and cancels a fetch under way (the client is disposed). */
   clear(): void {
     this.#key = undefined;
+    this.#cancel?.abort();
   }
 }

@@ -3,7 +3,7 @@
  * that every runtime the library supports has them: the client's per-request signals and the
  * reference router's upstream calls share them.
  */
-import { APIConnectionTimeoutError, APIUserAbortError } from '../errors.js';
+import { APIUserAbortError } from '../errors.js';
 
 /** What an abort by the caller's signal is. */
 export function aborted(signal: AbortSignal): APIUserAbortError {
@@ -18,14 +18,6 @@ export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefine
     const onAbort = () => reject(aborted(signal));
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/** Waits for `work`, or rejects with APIConnectionTimeoutError (`no ${what} within ${ms} ms`) once `ms` have passed (the work goes on for others). */
-export function untilTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new APIConnectionTimeoutError(`no ${what} within ${ms} ms`)), ms);
-    work.then(resolve, reject).finally(() => clearTimeout(timer));
   });
 }
 

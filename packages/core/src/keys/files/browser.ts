@@ -6,7 +6,7 @@ import { InvalidArgumentError, KeyFileError } from '../../errors.js';
 import type * as NodeKeyFiles from './node.js';
 
 function unavailable(): never {
-  throw new InvalidArgumentError('key files need Node.js; in browsers keys stay in memory (drop keyDir, saveToFile and loadKeys)');
+  throw new InvalidArgumentError('key files need Node.js, Bun or Deno (a file system); here keys stay in memory (drop keyDir, saveToFile and loadKeys)');
 }
 
 export const loadKeyFiles: typeof NodeKeyFiles.loadKeyFiles = async () => unavailable();

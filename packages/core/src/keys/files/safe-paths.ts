@@ -38,7 +38,7 @@ export async function checkKeyDirectory(dir: string): Promise<Stats | undefined>
   }
   if (!st.isDirectory()) throw new KeyFileError(`keyDir ${dir} is not a directory`);
   if (process.platform === 'win32') return st;
-  const uid = process.getuid?.();
+  const uid = ownUid(dir);
   if (uid !== undefined && st.uid !== uid) {
     throw new KeyFileError(`keyDir ${dir} belongs to another user (uid ${st.uid}, this process runs as uid ${uid}): use a directory of your own, or chown it and run chmod 700 ${dir}`);
   }
@@ -46,6 +46,15 @@ export async function checkKeyDirectory(dir: string): Promise<Stats | undefined>
     throw new KeyFileError(`keyDir ${dir} is writable by other users (mode ${(st.mode & 0o777).toString(8)}), who could replace its keys or trusted routers: run chmod 700 ${dir}`);
   }
   return st;
+}
+
+/** This process's user id, to compare the key directory's owner with; Deno asks for `--allow-sys=uid` to tell it. */
+function ownUid(dir: string): number | undefined {
+  try {
+    return process.getuid?.();
+  } catch (cause) {
+    throw new KeyFileError(`keyDir ${dir}: this process may not read its own user id, to check that the directory is its own (Deno: --allow-sys=uid)`, { cause });
+  }
 }
 
 /**
