@@ -13,9 +13,10 @@
  *   (left out by some that send one call a chunk). The protocol has both required, and clients refuse a chunk without them.
  *
  * A field that is missing or null is filled in; one that is there is never changed, nor are
- * content, tool calls, `usage` or fields the router does not know. One exception: a chunk's
+ * content, tool calls, `usage` or fields the router does not know. Two exceptions: a chunk's
  * `usage: null` (some upstreams send it on every chunk) is dropped, as the protocol has `usage` an
- * object where present, and a client that holds to that would refuse the chunk. Then the answer is
+ * object where present, and a client that holds to that would refuse the chunk; and an empty
+ * `object` (Azure's first chunk has `""`) is filled in as a missing one. Then the answer is
  * checked as the client will check it (core's checkChatCompletion, checkChatCompletionChunk): what
  * cannot be a completion at all (no `choices`, a message that is not one, a chunk of another
  * `object`) is an UpstreamError, so the reason goes to a v2 caller sealed, like any upstream failure.

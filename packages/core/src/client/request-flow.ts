@@ -11,7 +11,7 @@ import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js'
 import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import type { SecureByteContext } from '../memory/context.js';
 import type { OwnedBytes } from '../memory/owned-bytes.js';
-import { APIConnectionTimeoutError, InvalidRequestError } from '../errors.js';
+import { APIConnectionTimeoutError, APIUserAbortError, InvalidRequestError } from '../errors.js';
 import { aborted, followSignal, untilAborted } from '../transport/abort.js';
 import { checkApiKeyFormat, checkPayloadId, checkSecurityTier } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
@@ -53,6 +53,8 @@ export class Call {
   sealedTo: string | undefined;
   readonly #link: { release(): void };
   #first: OwnedBytes | undefined;
+  /** Aborted when the call is over, or its caller aborts: what it waits on for as long as it lasts (the router's key). */
+  #over: AbortController | undefined;
 
   constructor(
     readonly payload: object,
@@ -93,11 +95,27 @@ export class Call {
     return headers;
   }
 
+  /**
+   * A signal that aborts once the call is over ({@link release}), or its caller aborts (with the
+   * APIUserAbortError of it): a shared wait stays joined by the call across its attempts until then.
+   */
+  get over(): AbortSignal {
+    if (!this.#over) {
+      const over = new AbortController();
+      this.#over = over;
+      const signal = this.signal;
+      if (signal?.aborted) over.abort(aborted(signal));
+      else signal?.addEventListener('abort', () => over.abort(aborted(signal)), { once: true });
+    }
+    return this.#over.signal;
+  }
+
   /** Done with: what was not sent is zeroed, the signal's link removed. */
   release(): void {
     this.#first?.release();
     this.#first = undefined;
     this.#link.release();
+    this.#over?.abort(new APIUserAbortError('the call is over'));
   }
 }
 
@@ -119,22 +137,16 @@ export async function protect(ctx: RequestContext, call: Call): Promise<Protecti
 
 /**
  * The router's key as one attempt of `call` waits for it: within the call's timeout, and until its
- * signal aborts (the fetch, shared by concurrent calls, runs under the client's timeout, and is
- * cancelled once every call waiting for it has given up). Fetched once: the call's retries retry it.
+ * caller aborts. The fetch, shared by concurrent calls, runs under the client's timeout; each call
+ * stays joined to it until the call is over (a retry after an attempt's timeout finds it still under
+ * way), and it is cancelled once no call waits for it. Fetched once: the call's retries retry it.
  */
-async function routerKey(call: Call, wait: (giveUp: AbortSignal) => Promise<ServerKey>): Promise<ServerKey> {
-  const giveUp = new AbortController();
-  const timer = setTimeout(() => giveUp.abort(new APIConnectionTimeoutError(`no router key within ${call.timeout} ms`)), call.timeout);
-  const signal = call.signal;
-  const onAbort = () => giveUp.abort(aborted(signal!));
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    return await wait(giveUp.signal);
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-  }
+function routerKey(call: Call, wait: (giveUp: AbortSignal) => Promise<ServerKey>): Promise<ServerKey> {
+  const key = wait(call.over);
+  return new Promise<ServerKey>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new APIConnectionTimeoutError(`no router key within ${call.timeout} ms`)), call.timeout);
+    key.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
 }
 
 /** Runs `attempt` with the retries and the one key refresh of a call (see above). */

@@ -68,43 +68,51 @@ export class ServerKeyCache {
    * cancelled once nobody does (a process whose requests were all aborted is not held open by it).
    */
   refresh(giveUp?: AbortSignal): Promise<ServerKey> {
-    if (!this.#inflight) {
-      const cancel = new AbortController();
-      this.#cancel = cancel;
-      this.#waiters = 0;
-      const settled = () => {
-        if (this.#cancel === cancel) this.#cancel = undefined;
-        this.#inflight = undefined;
-      };
-      this.#inflight = this.fetchKey(cancel.signal).then(
-        (key) => {
-          settled();
-          this.#key = key;
-          this.#fetchedAt = this.now();
-          return key;
-        },
-        (err: unknown) => {
-          settled();
-          throw err;
-        },
-      );
-    }
-    const inflight = this.#inflight;
+    if (giveUp?.aborted) return Promise.reject(giveUp.reason);
+    const inflight = (this.#inflight ??= this.#fetch());
     if (!giveUp) {
       this.#waiters = Infinity;
       return inflight;
     }
     this.#waiters++;
-    const cancel = this.#cancel;
     return new Promise<ServerKey>((resolve, reject) => {
       const onGiveUp = () => {
         reject(giveUp.reason);
-        if (this.#inflight === inflight && --this.#waiters === 0) cancel?.abort();
+        if (this.#inflight === inflight && --this.#waiters === 0) this.#cancelFetch();
       };
-      if (giveUp.aborted) return onGiveUp();
       giveUp.addEventListener('abort', onGiveUp, { once: true });
       inflight.then(resolve, reject).finally(() => giveUp.removeEventListener('abort', onGiveUp));
     });
+  }
+
+  /** A fetch of the key, which {@link #cancelFetch} cancels. */
+  #fetch(): Promise<ServerKey> {
+    const cancel = new AbortController();
+    this.#cancel = cancel;
+    this.#waiters = 0;
+    const fetched: Promise<ServerKey> = this.fetchKey(cancel.signal).then(
+      (key) => {
+        if (this.#inflight === fetched) this.#inflight = undefined;
+        this.#key = key;
+        this.#fetchedAt = this.now();
+        return key;
+      },
+      (err: unknown) => {
+        if (this.#inflight === fetched) this.#inflight = undefined;
+        throw err;
+      },
+    );
+    // Cancelled once nobody waits: its failure then goes to no one.
+    fetched.catch(() => undefined);
+    return fetched;
+  }
+
+  /** Cancels the fetch under way, detached first: a caller that comes meanwhile starts a fresh one instead of joining it. */
+  #cancelFetch(): void {
+    const cancel = this.#cancel;
+    this.#cancel = undefined;
+    this.#inflight = undefined;
+    cancel?.abort();
   }
 
   peek(): ServerKey | undefined {
@@ -114,6 +122,6 @@ export class ServerKeyCache {
   /** Drops the key, and cancels a fetch under way (the client is disposed). */
   clear(): void {
     this.#key = undefined;
-    this.#cancel?.abort();
+    this.#cancelFetch();
   }
 }

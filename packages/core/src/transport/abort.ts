@@ -13,7 +13,10 @@ export function aborted(signal: AbortSignal): APIUserAbortError {
 /** Waits for `work`, or rejects with APIUserAbortError as soon as `signal` aborts (the work goes on for others). */
 export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
-  if (signal.aborted) return Promise.reject(aborted(signal));
+  if (signal.aborted) {
+    work.catch(() => undefined); // given up on before it ends: its failure goes to no one
+    return Promise.reject(aborted(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(aborted(signal));
     signal.addEventListener('abort', onAbort, { once: true });
