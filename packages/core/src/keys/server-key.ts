@@ -90,15 +90,21 @@ export class ServerKeyCache {
     const cancel = new AbortController();
     this.#cancel = cancel;
     this.#waiters = 0;
+    // Settled, it is nothing to cancel any more: a later cancel (a dispose) must not touch its
+    // signal (Workers refuse an abort of a fetch from another request's context).
+    const settled = () => {
+      if (this.#inflight === fetched) this.#inflight = undefined;
+      if (this.#cancel === cancel) this.#cancel = undefined;
+    };
     const fetched: Promise<ServerKey> = this.fetchKey(cancel.signal).then(
       (key) => {
-        if (this.#inflight === fetched) this.#inflight = undefined;
+        settled();
         this.#key = key;
         this.#fetchedAt = this.now();
         return key;
       },
       (err: unknown) => {
-        if (this.#inflight === fetched) this.#inflight = undefined;
+        settled();
         throw err;
       },
     );
