@@ -22,3 +22,4 @@ export { LARGE_BODY_BYTES, LONG_STRING_BYTES } from './sizes.js';
 export { MAX_TIMER_MS } from './env.js';
 export { inspectPkcs8 } from './keys/key-material.js';
 export { chunksOf } from './client/completion-chunks.js';
+export { inFlagTerms } from './cli/arguments.js';

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { inFlagTerms } from '@nomyo/core/internal';
 import { UsageError, checkKeyFileFlag, integer, oneOf, protocolVersion, readFlagFile, seconds, upstreamKeyFromEnv } from './cli-values.js';
 import { removePartialKeyFiles } from './keys.js';
 import { LOG_FORMATS, formatLogEvent, type LogFormat } from './log-format.js';
@@ -90,6 +91,9 @@ const FLAGS: Partial<Record<keyof ServerOptions, string>> = {
   metricsPort: 'metrics-port',
 };
 
+/** Each option as its flag (`--port`), as library messages are put in the flags' terms. */
+const FLAG_TERMS: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(FLAGS).map(([option, flag]) => [option, `--${flag}`]));
+
 /**
  * The library's own check of the options, as a usage error in the words of the flags: its limits
  * stay said once, there. The CLI's parsers have already refused what is no number of the flag's
@@ -99,8 +103,7 @@ function checkFlags(options: ServerOptions): void {
   try {
     checkOptions(options);
   } catch (err) {
-    const inFlags = (err as Error).message.replace(/\b[a-z]\w*/g, (word) => (Object.hasOwn(FLAGS, word) ? `--${FLAGS[word as keyof ServerOptions]}` : word));
-    throw new UsageError(inFlags);
+    throw new UsageError(inFlagTerms((err as Error).message, FLAG_TERMS));
   }
 }
 
