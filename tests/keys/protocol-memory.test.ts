@@ -46,16 +46,21 @@ describe('protocol 2 memory in known_routers.json', () => {
       const err = (await client(dir).create(hello).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(SecurityError);
       expect(err.message).toContain(join(dir, 'known_routers.json'));
-      expect(err.message).toContain(`nomyo keys trust --url ${started.proxy.url} --allow-http\` and the same --dir`);
+      expect(err.message).toContain(`nomyo keys trust --url ${started.proxy.url} --allow-http --allow-v1\` and the same --dir`);
       expect(err.message).toContain('protocol: 1');
       expect(secureRequests(started.router)).toEqual([]);
 
       expect((await client(dir, 1).create(hello))._metadata.protocol).toBe(1);
 
-      // Re-trusting records what the router advertises now (no v2, behind this proxy).
-      const trusted = await nomyo(['keys', 'trust', '--url', started.proxy.url, '--dir', dir, '--allow-http']);
+      // Re-trusting is no way around it: a proxy stripping the header would make it forget v2.
+      const stripped = await nomyo(['keys', 'trust', '--url', started.proxy.url, '--dir', dir, '--allow-http']);
+      expect(stripped.code).toBe(1);
+      expect(stripped.stderr).toMatch(/spoke protocol 2 before .*nothing was stored.*--allow-v1/);
+      expect(spokeV2(dir)).toEqual([started.router.fingerprint]);
+      // With --allow-v1 (its operator turned v2 off), it records what the router advertises now.
+      const trusted = await nomyo(['keys', 'trust', '--url', started.proxy.url, '--dir', dir, '--allow-http', '--allow-v1']);
       expect(trusted.code).toBe(0);
-      expect(trusted.stderr).toMatch(/protocol 2 not advertised/);
+      expect(trusted.stderr).toMatch(/protocol 2 not advertised \(v1 only; that it spoke 2 before is forgotten\)/);
       expect(spokeV2(dir)).toEqual([]);
       expect((await client(dir).create(hello))._metadata.protocol).toBe(1);
 
@@ -161,4 +166,56 @@ describe('downgrade refusal: pinned or trusted on first use, with or without key
       await strict.dispose();
     }),
   );
+});
+
+/**
+ * A key rotation (docs/deployment.md): the router's next key is new to every client, and a proxy
+ * that strips X-Nomyo-Protocol from its first key response must not get v1 out of a client that saw
+ * the router speak v2 with the old key: not within its life, not after a restart with its key
+ * directory (pinned to both keys, as the rotation steps say), and not through `nomyo keys trust`.
+ * Last in the file: the router keeps its new key.
+ */
+describe('a rotation keeps protocol 2', () => {
+  const strip = (on: boolean) => {
+    started.router.clearRequests();
+    started.proxy.hooks = on ? { answer: (answer, request) => void (request.path === '/pki/public_key' && delete answer.headers['x-nomyo-protocol']) } : {};
+  };
+  const refusedUnsent = (outcome: unknown, fingerprint: string) => {
+    expect(outcome).toBeInstanceOf(SecurityError);
+    expect((outcome as Error).message).toMatch(/downgrade.*a new key does not reset this/);
+    expect((outcome as Error).message).toContain(fingerprint);
+    expect(secureRequests(started.router)).toEqual([]);
+  };
+
+  it("a new key stripped of X-Nomyo-Protocol is refused, in the client's life, after a restart, and by `nomyo keys trust`", () =>
+    withTempDir(async (dir) => {
+      strip(false);
+      const old = started.router.fingerprint;
+      // serverKeyTtl 1 ms: every request fetches the router's key.
+      const live = clientFor({ url: started.proxy.url } as NomyoServer, { protocol: 'auto', serverKeyTtl: 1 });
+      const keyed = clientFor({ url: started.proxy.url } as NomyoServer, { protocol: 'auto', keyDir: dir });
+      expect((await live.create(hello))._metadata.protocol).toBe(2);
+      expect((await keyed.create(hello))._metadata.protocol).toBe(2);
+      await keyed.dispose();
+
+      const { fingerprint: next } = await started.router.rotateKey();
+      strip(true);
+      refusedUnsent(await live.create(hello).catch((e: unknown) => e), next);
+      await live.dispose();
+
+      const pinned = clientFor({ url: started.proxy.url } as NomyoServer, { protocol: 'auto', keyDir: dir, serverKeyFingerprint: [old, next] });
+      refusedUnsent(await pinned.create(hello).catch((e: unknown) => e), next);
+      await pinned.dispose();
+
+      const trusted = await nomyo(['keys', 'trust', '--url', started.proxy.url, '--dir', dir, '--allow-http']);
+      expect(trusted.code).toBe(1);
+      expect(JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8')).routers[started.proxy.url].fingerprint).toBe(old);
+
+      // Unstripped, the new key is re-trusted, and the pinned client speaks v2 with it.
+      strip(false);
+      expect((await nomyo(['keys', 'trust', '--url', started.proxy.url, '--dir', dir, '--allow-http'])).code).toBe(0);
+      const after = clientFor({ url: started.proxy.url } as NomyoServer, { protocol: 'auto', keyDir: dir });
+      expect((await after.create(hello))._metadata.protocol).toBe(2);
+      await after.dispose();
+    }));
 });

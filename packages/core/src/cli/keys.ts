@@ -6,7 +6,7 @@ import { fingerprintBase64, spkiFingerprint } from '../crypto/fingerprint.js';
 import { encryptPrivateKeyPem, isEncryptedPem, readPrivateKeyPem } from '../crypto/pkcs8-pbes2.js';
 import { derToPemBytes, pemToDer } from '../crypto/pem.js';
 import type { Bytes } from '../crypto/subtle.js';
-import { InvalidArgumentError, KeyFileError } from '../errors.js';
+import { InvalidArgumentError, KeyFileError, SecurityError } from '../errors.js';
 import { keyPairFromPkcs8 } from '../keys/key-material.js';
 import { writeFileAtomic } from '../keys/files/atomic-write.js';
 import { generateKeyFiles, keyFilePaths, loadKeyFiles, readKeyFile } from '../keys/files/key-files.js';
@@ -20,12 +20,13 @@ import { passwordFromEnv, promptHidden, promptNewPassword } from './password.js'
 export const KEYS_USAGE = `usage: nomyo keys generate [--dir DIR] [--size 4096|3072|2048] [--password-env VAR | --no-password]
        nomyo keys fingerprint [--dir DIR | --url URL [--allow-http]]
        nomyo keys change-password [--dir DIR] [--password-env VAR] [--new-password-env VAR | --no-password]
-       nomyo keys trust --url URL [--fingerprint FP] [--dir DIR] [--allow-http]
+       nomyo keys trust --url URL [--fingerprint FP] [--dir DIR] [--allow-http] [--allow-v1]
   DIR defaults to ${DEFAULT_KEY_DIR}. Passwords come from the environment variable named by
   --password-env (else NOMYO_KEY_PASSWORD) or a prompt without echo; never from the command line.
-  trust: accept a router's current key for trust on first use (after it replaced its key), and the
-  protocol versions it advertises now (after it stopped advertising protocol 2). With --fingerprint,
-  only if it is that key (the one its operator published): else nothing is stored.`;
+  trust: accept a router's current key for trust on first use (after it replaced its key). With
+  --fingerprint, only if it is that key (the one its operator published): else nothing is stored.
+  A router that spoke protocol 2 before and does not advertise it now is refused (an intermediary
+  may strip it) unless --allow-v1 says its operator really turned protocol 2 off.`;
 
 const OPTIONS = {
   dir: { type: 'string', default: DEFAULT_KEY_DIR },
@@ -33,6 +34,7 @@ const OPTIONS = {
   url: { type: 'string' },
   fingerprint: { type: 'string' },
   'allow-http': { type: 'boolean', default: false },
+  'allow-v1': { type: 'boolean', default: false },
   'password-env': { type: 'string' },
   'new-password-env': { type: 'string' },
   'no-password': { type: 'boolean', default: false },
@@ -49,8 +51,9 @@ export async function keys(argv: string[]): Promise<number> {
     process.stderr.write(`nomyo keys: ${refusedArguments(err)}\n${KEYS_USAGE}\n`);
     return 2;
   }
-  if (values.fingerprint !== undefined && command !== 'trust') {
-    process.stderr.write(`nomyo keys: --fingerprint is for trust only\n${KEYS_USAGE}\n`);
+  const trustOnly = values.fingerprint !== undefined ? '--fingerprint' : values['allow-v1'] ? '--allow-v1' : undefined;
+  if (trustOnly !== undefined && command !== 'trust') {
+    process.stderr.write(`nomyo keys: ${trustOnly} is for trust only\n${KEYS_USAGE}\n`);
     return 2;
   }
   // Only where --url is used: fingerprint and trust.
@@ -177,13 +180,22 @@ async function trust(values: Values): Promise<number> {
     const key = await client.fetchServerPublicKey();
     const known = new KnownRouters(values.dir);
     const before = await known.get(client.routerUrl);
-    // Replacing the entry also forgets that the router spoke protocol 2; what it advertises now is recorded afresh.
-    await known.set(client.routerUrl, key.fingerprint);
     const v2 = key.protocols.includes(2);
+    // What an intermediary stripping X-Nomyo-Protocol would make of a re-trust: refused, nothing stored.
+    const dropsV2 = !v2 && (await known.spokeV2(client.routerUrl));
+    if (dropsV2 && !values['allow-v1']) {
+      throw new SecurityError(
+        `the router ${client.routerUrl} spoke protocol 2 before (remembered in ${known.location}), but its key response now does not ` +
+          `advertise it: possibly an intermediary that strips X-Nomyo-Protocol; nothing was stored. If its operator really turned ` +
+          `protocol 2 off, run trust again with --allow-v1.`,
+      );
+    }
+    await known.set(client.routerUrl, key.fingerprint);
     if (v2) await known.rememberV2(client.routerUrl, key.fingerprint);
+    if (dropsV2) await known.forgetV2(client.routerUrl);
     process.stderr.write(
       `${known.location}: ${client.routerUrl} now trusted with RSA-${key.bits} key${before && before !== key.fingerprint ? ` (replaces ${before})` : ''}, ` +
-        `protocol ${v2 ? '2 advertised (a later answer without it is refused)' : '2 not advertised (v1 only)'}\n`,
+        `protocol ${v2 ? '2 advertised (a later answer without it is refused)' : `2 not advertised (v1 only${dropsV2 ? '; that it spoke 2 before is forgotten' : ''})`}\n`,
     );
     printFingerprint(key.fingerprint);
   } finally {

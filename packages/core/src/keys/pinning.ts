@@ -19,7 +19,7 @@ export interface TrustStore {
   readonly location: string;
   /** The fingerprint trusted for `origin`, if any. */
   get(origin: string): Promise<string | undefined>;
-  /** Trusts `fingerprint` for `origin`, replacing what was there (and forgetting which of its keys spoke protocol 2). */
+  /** Trusts `fingerprint` for `origin`, replacing what was there. What the store knows of protocol 2 stays. */
   set(origin: string, fingerprint: string): Promise<void>;
   /**
    * Trust on first use: trusts `fingerprint` for `origin` unless a key is trusted for it already
@@ -28,10 +28,10 @@ export interface TrustStore {
    */
   trustFirst?(origin: string, fingerprint: string): Promise<string>;
   /**
-   * Whether the router at `origin` advertised protocol 2 while presenting the key `fingerprint`
-   * (downgrade protection across restarts). Stores without it remember nothing.
+   * Whether the router at `origin` advertised protocol 2 with any of its keys (downgrade protection
+   * across restarts and key rotations). Stores without it remember nothing.
    */
-  spokeV2?(origin: string, fingerprint: string): Promise<boolean>;
+  spokeV2?(origin: string): Promise<boolean>;
   /**
    * Records that the router at `origin` advertised protocol 2 with the key `fingerprint`, whatever made
    * the client trust that key: a pin, trust on first use, or an entry from before.
@@ -113,8 +113,7 @@ export class ServerKeyPinning {
     const store = await this.store();
     let known = await store.get(this.origin);
     if (known === undefined) {
-      // First use: not `set`, which forgets that the router spoke protocol 2 (recorded while it was
-      // pinned, say), and would replace a key another client trusted meanwhile.
+      // First use: not `set`, which would replace a key another client trusted meanwhile.
       if (!store.trustFirst) return store.set(this.origin, key.fingerprint);
       known = await store.trustFirst(this.origin, key.fingerprint);
     }

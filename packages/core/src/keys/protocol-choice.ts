@@ -29,9 +29,13 @@ export function chooseProtocol(option: ProtocolOption, key: ServerKey, origin: s
   return 1;
 }
 
-/** The downgrade memory of one client for one router origin: in memory for its life, and in its trust store when it has one. */
+/**
+ * The downgrade memory of one client for one router origin: in memory for its life, and in its trust
+ * store when it has one. It is the router's, not one key's: a rotation (docs/deployment.md) brings a
+ * new key that an intermediary could otherwise strip of X-Nomyo-Protocol on its first fetch.
+ */
 export class ProtocolMemory {
-  /** Fingerprints of router keys whose answers advertised protocol 2. */
+  /** Fingerprints of this router's keys whose answers advertised protocol 2 (each recorded in the store once). */
   readonly #spokeV2 = new Set<string>();
 
   constructor(
@@ -41,8 +45,9 @@ export class ProtocolMemory {
   ) {}
 
   /**
-   * Remembers a key response that advertises protocol 2; refuses one that does not, for a key that did
-   * before (unless the client sends v1 only, `protocol: 1`, which is the deliberate way to accept it).
+   * Remembers a key response that advertises protocol 2; refuses one that does not, from a router
+   * that did before with any of its keys (unless the client sends v1 only, `protocol: 1`, which is
+   * the deliberate way to accept it).
    * @throws SecurityError naming what happened and how to accept it.
    */
   async check(key: ServerKey): Promise<void> {
@@ -57,17 +62,18 @@ export class ProtocolMemory {
     if (this.option === 1) return;
     // Where the memory comes from: this client's life, or the trust store (across restarts).
     let storedIn: string | undefined;
-    if (!this.#spokeV2.has(fingerprint)) {
+    if (this.#spokeV2.size === 0) {
       const store = this.store && (await this.store());
-      if (!store || !(await store.spokeV2?.(this.origin, fingerprint))) return;
+      if (!store || !(await store.spokeV2?.(this.origin))) return;
       storedIn = store.location;
     }
     const seen = storedIn === undefined ? 'earlier in this client' : `before (remembered in ${storedIn})`;
-    const retrust = storedIn === undefined ? 'create a new client' : `re-trust the router with \`${trustCommand(this.origin)}\` and the same --dir`;
+    const retrust = storedIn === undefined ? 'create a new client' : `re-trust the router with \`${trustCommand(this.origin)} --allow-v1\` and the same --dir`;
     throw new SecurityError(
-      `the router ${this.origin} advertised protocol 2 ${seen} with this same key (sha256 ${fingerprint}), but its key response now ` +
-        `does not: refused as a possible downgrade by an intermediary that strips X-Nomyo-Protocol; nothing was sent. If the router ` +
-        `really stopped speaking protocol 2, accept it deliberately: pass protocol: 1 (v1 only), or ${retrust}.`,
+      `the router ${this.origin} advertised protocol 2 ${seen}, but its key response now (key sha256 ${fingerprint}) does not: ` +
+        `refused as a possible downgrade by an intermediary that strips X-Nomyo-Protocol (a new key does not reset this: a rotation ` +
+        `keeps protocol 2); nothing was sent. If the router really stopped speaking protocol 2, accept it deliberately: pass ` +
+        `protocol: 1 (v1 only), or ${retrust}.`,
     );
   }
 }

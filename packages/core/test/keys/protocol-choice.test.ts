@@ -106,8 +106,13 @@ describe('ProtocolMemory (downgrade)', () => {
     expect(err.message).toMatch(/nothing was sent/);
     expect(err.message).toContain('protocol: 1');
     expect(err.message).toContain('create a new client');
-    // Another key (the router replaced it, and pinning let it through) is judged on its own.
-    await memory.check(key(B, [1]));
+    // Another key of the router (a rotation, which pinning let through) is refused the same way: the
+    // memory is the router's, and a rotation is when a proxy would strip the header of a new key.
+    const rotated = (await memory.check(key(B, [1])).catch((e: unknown) => e)) as Error;
+    expect(rotated).toBeInstanceOf(SecurityError);
+    expect(rotated.message).toContain(B);
+    expect(rotated.message).toMatch(/a new key does not reset this/);
+    await memory.check(key(B, [1, 2]));
     await memory.check(key(A, [1, 2]));
   });
 
@@ -127,7 +132,7 @@ describe('ProtocolMemory (downgrade)', () => {
       location: '/k/known_routers.json',
       get: async () => A,
       set: async () => undefined,
-      spokeV2: async (origin, fp) => spoke.has(`${origin} ${fp}`),
+      spokeV2: async (origin) => [...spoke].some((one) => one.startsWith(`${origin} `)),
       rememberV2: async (origin, fp) => void spoke.add(`${origin} ${fp}`),
     };
     await new ProtocolMemory(ORIGIN, 'auto', async () => store).check(key(A, [1, 2]));
@@ -135,7 +140,10 @@ describe('ProtocolMemory (downgrade)', () => {
     const err = (await new ProtocolMemory(ORIGIN, 'auto', async () => store).check(key(A, [1])).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(SecurityError);
     expect(err.message).toContain('/k/known_routers.json');
-    expect(err.message).toContain(`nomyo keys trust --url ${ORIGIN}`);
+    expect(err.message).toContain(`nomyo keys trust --url ${ORIGIN} --allow-v1`);
+    // A new client meeting the router's next key (a rotation) refuses it too.
+    const rotated = await new ProtocolMemory(ORIGIN, 'auto', async () => store).check(key(B, [1])).catch((e: unknown) => e);
+    expect(rotated).toBeInstanceOf(SecurityError);
     // A store without the downgrade methods (a TrustStore from before v2) remembers nothing.
     const plain: TrustStore = { location: 'x', get: async () => A, set: async () => undefined };
     await new ProtocolMemory(ORIGIN, 'auto', async () => plain).check(key(A, [1, 2]));
@@ -146,26 +154,28 @@ describe('ProtocolMemory (downgrade)', () => {
 describe('KnownRouters: protocol 2 memory', () => {
   const read = (dir: string) => JSON.parse(readFileSync(join(dir, 'known_routers.json'), 'utf8'));
 
-  it('records protocol 2 for any key the caller trusts, with or without a trust entry (a pin); set() (re-trusting) forgets it', () =>
+  it('records protocol 2 for any key the caller trusts, with or without a trust entry (a pin); set() keeps it, forgetV2() and delete() forget it', () =>
     withTempDir(async (dir) => {
       const known = new KnownRouters(dir);
+      expect(await known.spokeV2(ORIGIN)).toBe(false);
       // A pinned client has no trust entry: the fact is recorded all the same.
       await known.rememberV2(ORIGIN, A);
-      expect(await new KnownRouters(dir).spokeV2(ORIGIN, A)).toBe(true);
+      expect(await new KnownRouters(dir).spokeV2(ORIGIN)).toBe(true);
       expect(await known.get(ORIGIN)).toBeUndefined();
-      expect(await known.spokeV2(ORIGIN, B)).toBe(false);
-      expect(await known.spokeV2('https://other:1', A)).toBe(false);
+      expect(await known.spokeV2('https://other:1')).toBe(false);
       expect(read(dir)).toEqual({ version: 1, routers: {}, spokeV2: { [ORIGIN]: { [A]: expect.any(String) } } });
       // Another key of the same router (pinned after a rotation) is recorded beside it.
       await known.rememberV2(ORIGIN, B);
-      expect(await known.spokeV2(ORIGIN, B)).toBe(true);
-      // Trusting deliberately forgets what the router's keys advertised.
-      await known.set(ORIGIN, A);
-      expect(await known.spokeV2(ORIGIN, A)).toBe(false);
-      expect(await known.spokeV2(ORIGIN, B)).toBe(false);
+      expect(Object.keys(read(dir).spokeV2[ORIGIN])).toEqual([A, B]);
+      // Trusting another key keeps it: a re-trust after a rotation is no way to drop protocol 2.
+      await known.set(ORIGIN, B);
+      expect(await known.spokeV2(ORIGIN)).toBe(true);
+      await known.forgetV2(ORIGIN);
+      expect(await known.spokeV2(ORIGIN)).toBe(false);
+      expect(await known.get(ORIGIN)).toBe(B);
       await known.rememberV2(ORIGIN, A);
       await known.delete(ORIGIN);
-      expect(await known.spokeV2(ORIGIN, A)).toBe(false);
+      expect(await known.spokeV2(ORIGIN)).toBe(false);
     }));
 
   it('loads a file written before v2 (no spokeV2), and keeps its entries', () =>
@@ -174,10 +184,10 @@ describe('KnownRouters: protocol 2 memory', () => {
       writeFileSync(file, JSON.stringify({ version: 1, routers: { [ORIGIN]: { fingerprint: A, firstSeen: '2025-01-01T00:00:00.000Z' } } }), { mode: 0o600 });
       const known = new KnownRouters(dir);
       expect(await known.get(ORIGIN)).toBe(A);
-      expect(await known.spokeV2(ORIGIN, A)).toBe(false);
+      expect(await known.spokeV2(ORIGIN)).toBe(false);
       await known.rememberV2(ORIGIN, A);
       expect(read(dir).routers[ORIGIN]).toEqual({ fingerprint: A, firstSeen: '2025-01-01T00:00:00.000Z' });
-      expect(await new KnownRouters(dir).spokeV2(ORIGIN, A)).toBe(true);
+      expect(await new KnownRouters(dir).spokeV2(ORIGIN)).toBe(true);
     }));
 
   it('reads v2Since in an entry (written by 0.x), and moves it to spokeV2 on the next write', () =>
@@ -185,7 +195,7 @@ describe('KnownRouters: protocol 2 memory', () => {
       const since = '2026-01-01T00:00:00.000Z';
       writeFileSync(join(dir, 'known_routers.json'), JSON.stringify({ version: 1, routers: { [ORIGIN]: { fingerprint: A, firstSeen: since, v2Since: since } } }), { mode: 0o600 });
       const known = new KnownRouters(dir);
-      expect(await known.spokeV2(ORIGIN, A)).toBe(true);
+      expect(await known.spokeV2(ORIGIN)).toBe(true);
       await known.rememberV2('https://other:1', B);
       expect(read(dir)).toEqual({
         version: 1,
@@ -202,6 +212,6 @@ describe('KnownRouters: protocol 2 memory', () => {
   ])('%s is a corrupt store, never silently dropped', (_what, data) =>
     withTempDir(async (dir) => {
       writeFileSync(join(dir, 'known_routers.json'), JSON.stringify(data), { mode: 0o600 });
-      await expect(new KnownRouters(dir).spokeV2(ORIGIN, A)).rejects.toBeInstanceOf(KeyFileError);
+      await expect(new KnownRouters(dir).spokeV2(ORIGIN)).rejects.toBeInstanceOf(KeyFileError);
     }));
 });

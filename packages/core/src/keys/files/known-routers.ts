@@ -3,7 +3,8 @@
  * - `routers`: trust on first use, each router origin to the SHA-256 fingerprint of the first key
  *   it presented;
  * - `spokeV2`: each origin to the fingerprints of its keys whose answers advertised protocol 2, and
- *   since when, so that a later answer without it is refused as a downgrade across restarts.
+ *   since when, so that a later answer without it, with any key, is refused as a downgrade across
+ *   restarts and rotations.
  *   Recorded whatever made the client trust the key (a pin, trust on first use, an entry from
  *   before), so a pinned client with a key directory keeps it too.
  * Mode 0600, written atomically. Files from older versions load: without `spokeV2`, or with the
@@ -46,13 +47,18 @@ export class KnownRouters implements TrustStore {
   }
 
   /**
-   * Trusts `fingerprint` for `origin`, replacing what was there, and forgets which of its keys spoke
-   * protocol 2: use only to trust deliberately (`nomyo keys trust`, the way to accept a router that
-   * really stopped speaking protocol 2).
+   * Trusts `fingerprint` for `origin`, replacing what was there: use only to trust deliberately
+   * (`nomyo keys trust`). What the store knows of protocol 2 stays (see {@link forgetV2}).
    */
   set(origin: string, fingerprint: string): Promise<void> {
     return this.#update((known) => {
       known.routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
+    });
+  }
+
+  /** Forgets that the router at `origin` spoke protocol 2: the way to accept one that really stopped (`nomyo keys trust --allow-v1`). */
+  forgetV2(origin: string): Promise<void> {
+    return this.#update((known) => {
       delete known.spokeV2[origin];
     });
   }
@@ -72,9 +78,9 @@ export class KnownRouters implements TrustStore {
     return trusted;
   }
 
-  /** Whether the router at `origin` has advertised protocol 2 with the key `fingerprint`. */
-  async spokeV2(origin: string, fingerprint: string): Promise<boolean> {
-    return (await this.#read()).spokeV2[origin]?.[fingerprint] !== undefined;
+  /** Whether the router at `origin` has advertised protocol 2, with any of its keys. */
+  async spokeV2(origin: string): Promise<boolean> {
+    return Object.keys((await this.#read()).spokeV2[origin] ?? {}).length > 0;
   }
 
   /**
@@ -82,7 +88,7 @@ export class KnownRouters implements TrustStore {
    * caller trusts for whatever reason (a pin, trust on first use): with or without an entry in `routers`.
    */
   async rememberV2(origin: string, fingerprint: string): Promise<void> {
-    if (await this.spokeV2(origin, fingerprint)) return;
+    if ((await this.#read()).spokeV2[origin]?.[fingerprint] !== undefined) return;
     return this.#update((known) => {
       const keys = (known.spokeV2[origin] ??= Object.create(null) as Record<string, string>);
       keys[fingerprint] ??= new Date().toISOString();
