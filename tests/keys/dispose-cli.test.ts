@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisposedError, KeyPasswordError, SecureCompletionClient } from '@nomyo/core';
-import type { NomyoServer } from '@nomyo/server';
+import { HttpError, type NomyoServer } from '@nomyo/server';
 import { CLI, clientFor, hello, startTestServer, withTempDir } from './support.js';
 
 const TESTS_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -40,6 +41,39 @@ describe('dispose', () => {
     await low.sendSecureRequest(hello);
     await low[Symbol.asyncDispose]();
     await expect(low.sendSecureRequest(hello)).rejects.toBeInstanceOf(DisposedError);
+  });
+
+  it('a request under way starts no other attempt once its client is disposed: its retry and its key fetch end in DisposedError', async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let asked = 0;
+    const busy = await startTestServer({
+      model: () => {
+        asked++;
+        throw new HttpError(503, 'the inference backend is busy');
+      },
+    });
+    // Silent: takes the connection, never answers (the router key's fetch waits).
+    const silent = createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = clientFor(busy, { maxRetries: 3 });
+      const retried = client.create(hello).catch((e: unknown) => e);
+      while (asked === 0) await sleep(5);
+      await client.dispose();
+      expect(await retried).toBeInstanceOf(DisposedError);
+      // Its backoff (0.25-0.5 s, then 0.5-1 s) has passed: no attempt came after the dispose.
+      await sleep(1_600);
+      expect(asked).toBe(1);
+
+      const waiting = new SecureCompletionClient({ routerUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, allowHttp: true, timeout: 5_000 });
+      const outcome = waiting.sendSecureRequest(hello).catch((e: unknown) => e);
+      await sleep(100);
+      await waiting.dispose();
+      expect(await outcome).toBeInstanceOf(DisposedError);
+    } finally {
+      silent.close();
+      await busy.close();
+    }
   });
 
   it('a process with a client and rotation on, never disposed, exits on its own', async () => {

@@ -6,6 +6,7 @@
 import type { ProtocolVersion } from '../protocol/constants.js';
 import type { ChatCompletionChunk } from '../protocol/stream/chunk.js';
 import { InvalidArgumentError } from '../errors.js';
+import { watchStream } from './dropped-streams.js';
 
 /** What protected a streamed answer. */
 export interface StreamMetadata {
@@ -25,8 +26,8 @@ export interface StreamMetadata {
 /**
  * The chunks of one answer, as they arrive. Iterate it once (`for await`); `break` (which aborts
  * `controller`, as openai-node's does) or `controller.abort()` closes the connection. A stream you
- * do not read holds its connection (and the router's request) until the router gives up on it:
- * abort one you will not read.
+ * drop unread is aborted once the runtime collects it (when that is, is the garbage collector's
+ * choice): abort one you will not read, to close its connection (and the router's request) at once.
  *
  * @example
  * const stream = await client.chat.completions.create({ model, messages, stream: true });
@@ -44,6 +45,7 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
     readonly _metadata: StreamMetadata,
   ) {
     this.#chunks = chunks;
+    watchStream(this, controller);
   }
 
   /**
@@ -55,6 +57,8 @@ export class ChatCompletionStream implements AsyncIterable<ChatCompletionChunk> 
     const chunks = this.#chunks;
     if (!chunks) throw new InvalidArgumentError('this stream was already iterated: a stream can be read once');
     this.#chunks = undefined;
+    // From now on the caller may hold the iterator alone (a `for await` does).
+    watchStream(chunks, this.controller);
     return chunks;
   }
 

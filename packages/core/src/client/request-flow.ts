@@ -11,7 +11,7 @@ import { chooseProtocol, type ProtocolOption } from '../keys/protocol-choice.js'
 import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import type { SecureByteContext } from '../memory/context.js';
 import type { OwnedBytes } from '../memory/owned-bytes.js';
-import { APIConnectionTimeoutError, APIUserAbortError, InvalidRequestError } from '../errors.js';
+import { APIConnectionTimeoutError, APIUserAbortError, DisposedError, InvalidRequestError } from '../errors.js';
 import { aborted, followSignal, untilAborted } from '../transport/abort.js';
 import { checkApiKeyFormat, checkPayloadId, checkSecurityTier } from '../transport/policy.js';
 import { withRetries } from '../transport/retry.js';
@@ -42,6 +42,8 @@ export interface RequestContext {
   readonly keys: ClientKeyHolder;
   /** The key of the next request, made ahead. */
   readonly requestKeys: NextRequestKeys;
+  /** Whether the client was disposed: then no attempt starts (a retry, a key fetch). */
+  disposed(): boolean;
 }
 
 /** One call, checked, whatever its attempts: its payload serialized once, a signal that follows the caller's. */
@@ -152,10 +154,15 @@ function routerKey(call: Call, wait: (giveUp: AbortSignal) => Promise<ServerKey>
 /** Runs `attempt` with the retries and the one key refresh of a call (see above). */
 export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Call, attempt: () => Promise<T>): Promise<T> {
   let keyRefreshed = false;
+  // A call under way when its client is disposed ends its attempt; no other starts, and what its
+  // attempt ran into then (the key fetch it waited for, cancelled) is told as the dispose.
+  const disposed = (cause?: unknown) => new DisposedError('the client was disposed while this request was under way', { cause });
   const once = async () => {
+    if (ctx.disposed()) throw disposed();
     try {
       return await attempt();
     } catch (err) {
+      if (ctx.disposed()) throw disposed(err);
       if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed) throw err;
       // Against the key this attempt was sealed to: a concurrent call may have fetched the new one
       // already, and then it is used without another fetch.

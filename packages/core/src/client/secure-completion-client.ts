@@ -235,7 +235,9 @@ export class SecureCompletionClient {
 
   /**
    * Cancels the rotation timer, drops every key and the key password; later calls fail with
-   * DisposedError, a second call is harmless. CryptoKeys live inside Web Crypto and cannot be zeroed,
+   * DisposedError, a second call is harmless. A request under way finishes the attempt it is in
+   * (a stream already started reads on); it starts no other (a retry) and fetches no router key
+   * again: it fails with DisposedError then, as it does when the key fetch it waited for is cancelled. CryptoKeys live inside Web Crypto and cannot be zeroed,
    * only dropped; the key bytes the library handles itself (PKCS#8 DER of key files) are zeroed as it goes.
    * @example
    * await using client = new SecureCompletionClient({ keyDir: 'client_keys' });
@@ -265,6 +267,7 @@ export class SecureCompletionClient {
       serverKeys: this.#serverKeys,
       keys: this.#keys,
       requestKeys: this.#requestKeys,
+      disposed: () => this.#disposed,
       wire: this.#wire,
       streamIdleTimeout: this.streamIdleTimeout,
       completion: (opened, payloadId, protocol) => this.#completion(opened, payloadId, protocol),

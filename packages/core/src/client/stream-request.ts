@@ -13,6 +13,7 @@ import { ChatCompletionStream } from './chat-stream.js';
 import { protect, type Call, type RequestContext } from './request-flow.js';
 import { roundTrip, type Wire } from './round-trip.js';
 import { chunksOf } from './completion-chunks.js';
+import { unwatchStream } from './dropped-streams.js';
 import { StreamAnswer } from './stream-answer.js';
 
 export interface StreamContext extends RequestContext {
@@ -90,6 +91,7 @@ async function* ending<T>(chunks: AsyncGenerator<T>, done: () => void, controlle
     yield* chunks;
     finished = true;
   } finally {
+    unwatchStream(controller);
     if (!finished) controller.abort();
     done();
   }
