@@ -96,12 +96,29 @@ describe('the SDK does the retries', () => {
     expect(a!.encrypted_payload).not.toEqual(b!.encrypted_payload);
   });
 
-  it('gives up after maxRetries with RateLimitError', async () => {
+  it('gives up after maxRetries with RateLimitError; a Retry-After of 0 is left out, so the SDK backs off instead of coming back at once', async () => {
     script = () => ({ status: 429, headers: { 'Retry-After': '0' } });
+    const started = Date.now();
     const err = await openai.chat.completions.create({ model: 'echo', messages }, { maxRetries: 2 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
-    expect((err as { headers: Headers }).headers.get('retry-after')).toBe('0');
+    expect((err as { headers: Headers }).headers.get('retry-after')).toBeNull();
+    expect((err as { headers: Headers }).headers.get('x-should-retry')).toBe('true');
     expect(completionRequests(server)).toHaveLength(3);
+    // The SDK's own backoff: 0.5 s and 1 s, less a quarter at most.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it.each([
+    [500, {}],
+    [502, {}],
+    [504, {}],
+    [503, { 'Retry-After': '120' }],
+  ])('%i %j is not retried by the SDK either, as core does not: the model may have run, or the wait is over a minute', async (status, headers) => {
+    script = () => ({ status, headers, body: { detail: `scripted ${status}` } });
+    const err = await openai.chat.completions.create({ model: 'echo', messages }, { maxRetries: 2 }).catch((e: unknown) => e);
+    expect((err as { status: number }).status).toBe(status);
+    expect((err as { headers: Headers }).headers.get('x-should-retry')).toBe('false');
+    expect(completionRequests(server)).toHaveLength(1);
   });
 
   it('still refetches a rotated router key once on 400 (the client does that, not the SDK)', async () => {
@@ -113,11 +130,11 @@ describe('the SDK does the retries', () => {
     expect(completionRequests(server).map((r) => r.response?.status)).toEqual([400, 200]);
   });
 
-  it("leaves out an x-should-retry, which nothing authenticates: the SDK retries by the status, as core's client does", async () => {
+  it("leaves out the router's x-should-retry, which nothing authenticates: the SDK retries by the status, as core's client does", async () => {
     script = (request) => (request.attempt === 1 ? { status: 400, headers: { 'x-should-retry': 'true' }, body: { detail: 'bad' } } : undefined);
     const err = await openai.chat.completions.create({ model: 'echo', messages }, { maxRetries: 2 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((err as { headers: Headers }).headers.get('x-should-retry')).toBeNull();
+    expect((err as { headers: Headers }).headers.get('x-should-retry')).toBe('false');
     expect(completionRequests(server)).toHaveLength(1);
 
     server.clearRequests();

@@ -9,6 +9,7 @@ import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js'
 import type { SecurityTier } from '../protocol/constants.js';
 import { jsonBytes } from '../protocol/json-stringify.js';
 import { checkApiKeyFormat, checkSecurityTier } from '../transport/policy.js';
+import { isRetryable, parseRetryAfter, retryDelayMs } from '../transport/retry.js';
 import { readChatRequest, type FetchInput } from './fetch-request.js';
 import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
 import { CLIENT_OPTION_KEYS, env } from './options.js';
@@ -19,7 +20,10 @@ import { chunksToEventStream } from './event-stream.js';
 export interface SecureFetchOptions extends SecureCompletionClientOptions {
   /** The router's origin, as in `SecureChatCompletion`: another name for `routerUrl` (giving both, they must be equal). */
   baseUrl?: string | undefined;
-  /** Use this client instead of creating one (the options that would configure a client are then refused). */
+  /**
+   * Use this client instead of creating one (the options that would configure a client are then
+   * refused): a `SecureCompletionClient`, which a `SecureChatCompletion` holds as its `client`.
+   */
   client?: SecureCompletionClient | undefined;
   /** Sent when the SDK's request has no `Authorization: Bearer` header of its own. Default: `NOMYO_API_KEY`, as `SecureChatCompletion`'s. */
   apiKey?: string | undefined;
@@ -38,9 +42,9 @@ export type SecureFetch = ((input: string | URL | Request, init?: RequestInit) =
 
 // The OpenAI SDK's own default: its timeout (which aborts our signal) should decide, not ours.
 const SDK_DEFAULT_TIMEOUT_MS = 600_000;
-// Router headers an SDK acts on: retry timing. (`x-request-id` is our payload id.) Not the SDKs'
-// `x-should-retry`: nothing authenticates it (a proxy could have a 400 resent, or a 503 not), and
-// core's own client retries by the status alone.
+// Router headers an SDK acts on: retry timing. (`x-request-id` is our payload id.) Not the router's
+// `x-should-retry`: nothing authenticates it (a proxy could have a 400 resent, or a 503 not). The
+// error's Response says one of its own instead, by core's rule (errorResponse).
 const FORWARDED_ERROR_HEADERS = ['retry-after', 'retry-after-ms'];
 /**
  * What protected an answer, on its Response (an SDK passes its chunks on without `_metadata`; a
@@ -185,8 +189,13 @@ function errorBody(err: APIError, message = err.detail ?? `the router answered $
 function errorResponse(err: APIError, payloadId: string): Response {
   const isError = err.status >= 400 && err.status <= 599;
   const body = isError ? errorBody(err) : errorBody(err, `the router answered ${err.status}, which is neither an answer nor an error`);
-  const headers = new Headers({ 'content-type': 'application/json', 'x-request-id': payloadId });
-  for (const name of FORWARDED_ERROR_HEADERS) {
+  // Retried as core's own client retries (transport/retry.ts), not by the SDK's rule (every 5xx): no
+  // 502 or 504, after which the model may have run, nor a Retry-After over a minute.
+  const retried = isRetryable(err) && retryDelayMs(1, err) !== undefined;
+  const headers = new Headers({ 'content-type': 'application/json', 'x-request-id': payloadId, 'x-should-retry': String(retried) });
+  // A Retry-After of 0 (or a date gone by) the SDK takes as "at once": left out, it backs off instead.
+  const retryAfter = parseRetryAfter(err.headers);
+  for (const name of retryAfter !== undefined && retryAfter > 0 ? FORWARDED_ERROR_HEADERS : []) {
     const value = err.headers.get(name);
     if (value !== null) headers.set(name, value);
   }

@@ -59,8 +59,8 @@ export function parseRetryAfter(headers: Headers): number | undefined {
 export function retryDelayMs(attempt: number, err: unknown, random: () => number = Math.random): number | undefined {
   const headers = err instanceof APIError ? err.headers : undefined;
   const retryAfter = headers ? parseRetryAfter(headers) : undefined;
-  // A Retry-After of 0 (or a date gone by) names no time: backoff, as openai-node does, so a router
-  // cannot call every client back in the same instant, nor at once, again and again.
+  // A Retry-After of 0 (or a date gone by) names no time: backoff (openai-node 6 retries at once), so
+  // a router cannot call every client back in the same instant, nor at once, again and again.
   if (retryAfter !== undefined && retryAfter > 0) {
     const ms = retryAfter * 1000;
     return ms <= MAX_RETRY_AFTER_MS ? ms * (1 + random() * 0.2) : undefined;
