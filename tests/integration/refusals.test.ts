@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, SecureChatCompletion, SecurityError } from '@nomyo/core';
+import { InvalidArgumentError, InvalidRequestError, SecureChatCompletion, SecurityError } from '@nomyo/core';
 import type { NomyoServer } from '@nomyo/server';
 import { clientFor, hello, startTestServer } from './support.js';
 
@@ -49,5 +49,36 @@ describe('refused before anything is sent', () => {
     nothingSent();
     const ok = await client.create({ model: 'm', messages: [{ role: 'user', content: atLimit }] });
     expect(ok.choices[0]!.message.content).toHaveLength(atLimit.length + 6);
+  });
+});
+
+/**
+ * A v2 request the router opens but refuses (no model, `tools` not an array): the reason says what the
+ * request holds, so it comes sealed for the client alone, as an upstream's does. The client raises
+ * it as the sealed InvalidRequestError it is, and does not take it for a key the router no longer
+ * holds: one request, no key fetched again.
+ */
+describe('refused once opened (v2)', () => {
+  let server: NomyoServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.close());
+
+  it.each([
+    ['tools not an array', { ...hello, tools: {} }, 'tools must be an array'],
+    ['an empty model', { ...hello, model: '' }, 'the request needs a model string'],
+  ])('%s: a sealed InvalidRequestError with the reason, which went by in the clear nowhere', async (_what, payload, reason) => {
+    const client = clientFor(server, { protocol: 2 });
+    await client.create(hello); // the router's key, fetched and cached
+    server.clearRequests();
+    const err = await client.create(payload as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err).toMatchObject({ status: 400, sealed: true, detail: reason });
+    const secure = server.requests.filter((r) => r.path === '/v1/chat/secure_completion');
+    expect(secure).toHaveLength(1);
+    expect(JSON.stringify(secure[0]!.response)).not.toContain(reason);
+    expect(server.requests.filter((r) => r.path === '/pki/public_key')).toHaveLength(0);
+    await client.dispose();
   });
 });

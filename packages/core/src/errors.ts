@@ -149,10 +149,11 @@ export class APIError extends NomyoError {
   /** The response's headers; empty when there were none. */
   readonly headers: Headers;
   /**
-   * True when the status and detail came sealed with this request's answer key (protocol v2: an
-   * error whose text came from the model's server): the router that opened the request said it,
-   * and nothing on the way read or changed it. False for a plain error response, which anything on
-   * the way can fake.
+   * True when the detail came sealed with this request's answer key (protocol v2: an error whose
+   * text came from the model's server): the router that opened the request said it, and nothing on
+   * the way read or changed it. So did the status when the router sealed one (the reference router
+   * always does); one that did not is typed by the response's HTTP status, which is not sealed, nor
+   * is `Retry-After`. False for a plain error response, which anything on the way can fake.
    */
   readonly sealed: boolean;
   /**

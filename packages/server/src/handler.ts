@@ -49,8 +49,10 @@ export async function handleSecureCompletion(ctx: SecureCompletionContext): Prom
     ctx.body.release();
     throw err;
   }
-  const { request, sealer, protocol } = await openRequest(ctx.body, headers, ctx);
-  if (ctx.facts) ctx.facts.protocol = protocol;
+  const opened = await openRequest(ctx.body, headers, ctx);
+  if (ctx.facts) ctx.facts.protocol = opened.protocol;
+  if ('refusal' in opened) return opened.sealer.refuse(opened.refusal);
+  const { request, sealer } = opened;
   let completion: unknown;
   const streaming = { ...ctx.streaming, upstream: ctx.facts?.upstream };
   try {

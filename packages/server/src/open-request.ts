@@ -8,9 +8,12 @@ import { MAX_REQUEST_PLAINTEXT_BYTES, PROTOCOL_V2_VERSION, parseJsonPackage, req
 import { openBody, parseJsonBytes, readPackageBody, type BodyText, type OwnedBytes, type PackageBody } from '@nomyo/core/internal';
 import { v1Sealer, v2Sealer, type AnswerSealer } from './answer-sealer.js';
 import type { RouterBuffers } from './buffers.js';
-import { HttpError } from './http-error.js';
+import { HttpError, UpstreamError } from './http-error.js';
 import { clientKey, type RequestHeaders } from './request-headers.js';
 import type { ChatRequest } from './types.js';
+
+/** The detail in the clear of a v2 request refused once opened: its reason goes sealed. */
+export const REFUSED_CONTENTS = 'the request was refused once opened (4xx): the reason is sealed for its sender';
 
 /** A request body's text is refused unless UTF-8. */
 const REQUEST_TEXT: BodyText = { fatal: true, parse: parseJsonPackage };
@@ -30,8 +33,15 @@ export interface OpenedRequest {
   protocol: ProtocolVersion;
 }
 
+/** A v2 request that opened but is no chat request: its refusal, to be sealed for its sender. */
+export interface RefusedRequest {
+  refusal: UpstreamError;
+  sealer: AnswerSealer;
+  protocol: 2;
+}
+
 /** Opens `body` (taken over: released here, or once its plaintext is read) as the request these headers came with. */
-export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx: OpenRequestContext): Promise<OpenedRequest> {
+export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx: OpenRequestContext): Promise<OpenedRequest | RefusedRequest> {
   let read: PackageBody | undefined;
   let unread: HttpError | undefined;
   try {
@@ -43,7 +53,16 @@ export async function openRequest(body: OwnedBytes, headers: RequestHeaders, ctx
     // The binding is rebuilt from the headers as received: a changed payload id or tier does not open.
     // X-Public-Key, if sent, is ignored: the answer is sealed with the request's own key.
     const opened = await open(body, read!, requestOpenerV2(ctx.privateKeys, { payloadId: headers.payloadId, tier: headers.tier }), ctx.buffers);
-    const request = chatRequest(opened.plaintext);
+    let request: ChatRequest;
+    try {
+      request = chatRequest(opened.plaintext);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      // Its reason tells what the request holds (its shape, its size): for its sender alone, sealed
+      // as an upstream's reason is, with a detail in the clear that says no more than the status.
+      const sealed = { message: err.detail, type: 'invalid_request_error', code: null, status: err.status };
+      return { refusal: new UpstreamError(err.status, REFUSED_CONTENTS, sealed), sealer: v2Sealer(opened.answerKey, opened.kdfKey, headers.payloadId, ctx.buffers, false), protocol: 2 };
+    }
     return { request, sealer: v2Sealer(opened.answerKey, opened.kdfKey, headers.payloadId, ctx.buffers, request.stream === true), protocol: 2 };
   }
   // v1 reports a header problem before a package problem, as routers before v2 did.

@@ -121,6 +121,24 @@ describe('handleSecureCompletion', () => {
     expect(error).toEqual({ message: 'The model `secret` does not exist.', type: 'NotFoundError', code: 404, status: 404 });
   });
 
+  it.each([
+    ['no model', { messages: CHAT.messages }, 400, 'the request needs a model string'],
+    ['stream not a boolean', { ...CHAT, stream: 'yes' }, 400, 'stream must be a boolean'],
+    ['tools not an array', { ...CHAT, tools: {} }, 400, 'tools must be an array'],
+  ])('a v2 request that opens but is no chat request (%s): its reason sealed for its sender, a detail in the clear that says nothing of it', async (_what, request, status, reason) => {
+    seen.length = 0;
+    const { text, answerKey } = await v2Request('id-10', undefined, request);
+    const b = body(text);
+    const response = await handleSecureCompletion(context({ ...auth, [HEADERS.payloadId]: 'id-10' }, b));
+    expect(response.status).toBe(status);
+    const json = JSON.parse(new TextDecoder().decode(response.body)) as Record<string, unknown>;
+    expect(json.detail).toBe('the request was refused once opened (4xx): the reason is sealed for its sender');
+    const error = parseSealedError(await openErrorV2(json[SEALED_ERROR_FIELD], answerKey, 'id-10'));
+    expect(error).toEqual({ message: reason, type: 'invalid_request_error', code: null, status });
+    expect(seen).toEqual([]);
+    expect(b.releases()).toBe(1);
+  });
+
   it("a custom model's answer nested deeper than a client takes (64) is the model's fault: a 502 in the clear; 64 deep is sealed", async () => {
     const nested = (depth: number): CompletionModel => (request) => ({
       id: 'x', object: 'chat.completion', created: 1, model: request.model, choices: [],
