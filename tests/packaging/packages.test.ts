@@ -108,6 +108,16 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
+  it('each package carries the license it names (Apache-2.0), the repository\'s LICENSE', () => {
+    const license = readFileSync(join(repo, 'LICENSE'), 'utf8');
+    expect(license).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004/);
+    for (const name of ['core', 'native', 'server']) {
+      const installed = join(app, 'node_modules', '@nomyo', name);
+      expect(JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).license).toBe('Apache-2.0');
+      expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toBe(license);
+    }
+  });
+
   it('had no compiler to fall back on', async () => {
     const probe = await execFileAsync('/bin/sh', ['-c', 'command -v cc c++ gcc g++ make python3 python'], { env: userEnv }).catch((err: { stdout: string }) => err);
     expect(probe.stdout).toBe('');

@@ -13,9 +13,9 @@
  * the last release must have changesets waiting for the next one.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -64,6 +64,25 @@ describe('changesets', () => {
     const base = changesetBase(repo);
     const { code, output } = status(repo, base.ref);
     expect(code, `changeset status --since=${base.ref} (${base.why}):\n${output}`).toBe(0);
+  });
+
+  it('the next release bumps each package as its changesets ask: no major that none asked for (a peer dependency bumped)', () => {
+    // Changesets gives a major to what peer-depends on a package bumped past the peer range: core's
+    // optional peer @nomyo/native took core from 0.1.0 to 1.0.0 (.changeset/config.json, core's range).
+    const out = join(mkdtempSync(join(tmpdir(), 'nomyo-release-plan-')), 'plan.json');
+    try {
+      const r = spawnSync(process.execPath, [CHANGESET, 'status', `--output=${out}`], { cwd: repo, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      expect(r.status, r.stderr).toBe(0);
+      const plan = JSON.parse(readFileSync(out, 'utf8')) as { changesets: { releases: { name: string; type: string }[] }[]; releases: { name: string; type: string }[] };
+      const asked = new Map<string, string>();
+      const rank = ['none', 'patch', 'minor', 'major'];
+      for (const { releases } of plan.changesets) {
+        for (const { name, type } of releases) if (rank.indexOf(type) > rank.indexOf(asked.get(name) ?? 'none')) asked.set(name, type);
+      }
+      expect(Object.fromEntries(plan.releases.filter((r) => r.type !== 'none').map((r) => [r.name, r.type]))).toEqual(Object.fromEntries(asked));
+    } finally {
+      rmSync(dirname(out), { recursive: true, force: true });
+    }
   });
 
   describe('the check itself, in a repository of its own', () => {
