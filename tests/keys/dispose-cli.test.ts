@@ -76,6 +76,52 @@ describe('dispose', () => {
     }
   });
 
+  it("a request refreshing the router's key after a plain 400 when its client is disposed: DisposedError, and no attempt after it", async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    let keyFetches = 0;
+    // The key's first fetch answers; its refresh waits 5 s (cut short when the client hangs up).
+    // Every secure completion gets the plain 400 of a key the router no longer holds.
+    const router = await startTestServer({
+      interceptor: (request) => {
+        if (request.path === '/pki/public_key') return keyFetches++ === 0 ? undefined : { delayMs: 5_000 };
+        return { status: 400, body: { detail: 'decryption failed: the package is not authentic or not for this key' } };
+      },
+    });
+    try {
+      const client = clientFor(router, { protocol: 'auto', maxRetries: 2 });
+      const outcome = client.create(hello).catch((e: unknown) => e);
+      while (keyFetches < 2) await sleep(5);
+      await client.dispose();
+      expect(await outcome).toBeInstanceOf(DisposedError);
+      await sleep(200);
+      expect(router.requests.filter((r) => r.path === '/v1/chat/secure_completion')).toHaveLength(1);
+    } finally {
+      await router.close();
+    }
+  });
+
+  it("an attempt that ends after the dispose keeps its own outcome (a router's 404), the dispose only stopping what would follow", async () => {
+    let release!: () => void;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    const router = await startTestServer({
+      interceptor: async (request) => {
+        if (request.path !== '/v1/chat/secure_completion') return undefined;
+        await answered;
+        return { status: 404, body: { detail: 'no such model' } };
+      },
+    });
+    try {
+      const client = clientFor(router, { protocol: 'auto' });
+      const outcome = client.create(hello).catch((e: unknown) => e);
+      while (router.requests.filter((r) => r.path === '/v1/chat/secure_completion').length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await client.dispose();
+      release();
+      expect(await outcome).toMatchObject({ name: 'APIError', status: 404, detail: 'no such model' });
+    } finally {
+      await router.close();
+    }
+  });
+
   it('a process with a client and rotation on, never disposed, exits on its own', async () => {
     const script = `
       import { SecureChatCompletion } from '@nomyo/core';

@@ -130,6 +130,15 @@ describe('the SDK does the retries', () => {
     expect(completionRequests(server).map((r) => r.response?.status)).toEqual([400, 200]);
   });
 
+  it('with createSecureFetch({ maxRetries: 2 }) the client retries a 503 itself, and the SDK not again: three sends, not nine', async () => {
+    const retrying = new OpenAI({ baseURL: PLACEHOLDER_BASE_URL, apiKey: API_KEY, fetch: secureFetchFor(server, { maxRetries: 2 }) });
+    script = () => ({ status: 503, headers: { 'retry-after-ms': '10' } });
+    const err = await retrying.chat.completions.create({ model: 'echo', messages }, { maxRetries: 2 }).catch((e: unknown) => e);
+    expect((err as { status: number }).status).toBe(503);
+    expect((err as { headers: Headers }).headers.get('x-should-retry')).toBe('false');
+    expect(completionRequests(server)).toHaveLength(3);
+  });
+
   it("leaves out the router's x-should-retry, which nothing authenticates: the SDK retries by the status, as core's client does", async () => {
     script = (request) => (request.attempt === 1 ? { status: 400, headers: { 'x-should-retry': 'true' }, body: { detail: 'bad' } } : undefined);
     const err = await openai.chat.completions.create({ model: 'echo', messages }, { maxRetries: 2 }).catch((e: unknown) => e);

@@ -154,23 +154,29 @@ function routerKey(call: Call, wait: (giveUp: AbortSignal) => Promise<ServerKey>
 /** Runs `attempt` with the retries and the one key refresh of a call (see above). */
 export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Call, attempt: () => Promise<T>): Promise<T> {
   let keyRefreshed = false;
-  // A call under way when its client is disposed ends its attempt; no other starts, and what its
-  // attempt ran into then (the key fetch it waited for, cancelled) is told as the dispose.
-  const disposed = (cause?: unknown) => new DisposedError('the client was disposed while this request was under way', { cause });
+  // A call under way when its client is disposed ends the attempt it is in, with that attempt's
+  // outcome; none other starts (a retry, the attempt after a key refresh). What the dispose itself
+  // ended (the key fetch it cancelled: an abort the caller did not ask for) is told as the dispose.
+  let last: unknown;
+  const disposed = (cause: unknown) => new DisposedError('the client was disposed while this request was under way', { cause });
+  const stopped = (err: unknown) => (ctx.disposed() && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(err) : err);
   const once = async () => {
-    if (ctx.disposed()) throw disposed();
+    if (ctx.disposed()) throw disposed(last);
     try {
       return await attempt();
     } catch (err) {
-      if (ctx.disposed()) throw disposed(err);
-      if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed) throw err;
+      last = err;
+      if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed || ctx.disposed()) throw stopped(err);
       // Against the key this attempt was sealed to: a concurrent call may have fetched the new one
       // already, and then it is used without another fetch.
       const cached = ctx.serverKeys.peek();
-      const key = cached && cached.fingerprint !== call.sealedTo ? cached : await routerKey(call, (giveUp) => ctx.serverKeys.refresh(giveUp));
+      const key = cached && cached.fingerprint !== call.sealedTo ? cached : await routerKey(call, (giveUp) => ctx.serverKeys.refresh(giveUp)).catch((e: unknown) => {
+        throw stopped(e);
+      });
       // Only once the key is in hand: a fetch that failed is retried as an attempt, and its 400 refreshes again.
       keyRefreshed = true;
       if (key.fingerprint === call.sealedTo) throw err;
+      if (ctx.disposed()) throw disposed(err);
       return attempt();
     }
   };

@@ -75,10 +75,12 @@ function protectionHeaders(metadata: { protocol: number; encryption_algorithm: s
  * - The API key is the SDK's `Authorization: Bearer` header (so `new OpenAI({ apiKey })` works);
  *   a security tier comes from a `security_tier` body field or an `X-Security-Tier` header.
  * - Router errors become Responses with the router's status, an OpenAI-style `{"error": …}` body
- *   (a sealed error's `type` and `code` the model server's, as `context_length_exceeded`) and its
- *   Retry-After headers, so the SDK raises its own error classes and does its own retries
- *   (this client therefore retries nothing itself unless `maxRetries` is set: its default here is
- *   0, and `timeout`'s the SDK's 600000 ms, for a stream the wait for its header event).
+ *   (a sealed error's `type` and `code` the model server's, as `context_length_exceeded`), its
+ *   Retry-After (left out when 0 or gone by) and an `x-should-retry` by core's rule (429 and 503, a
+ *   Retry-After up to a minute), so the SDK raises its own error classes and does its own retries
+ *   where core would. This client retries nothing itself unless `maxRetries` is set (its default
+ *   here is 0; set, it has retried already, and `x-should-retry` is false). `timeout`'s default is
+ *   the SDK's 600000 ms, for a stream the wait for its header event.
  * - Connection failures, timeouts and answers that fail decryption are thrown, as fetch does; the
  *   SDK reports them as connection errors with our error as `cause`. A user abort throws what fetch
  *   throws: the signal's reason (an `AbortError` unless the signal gave another, e.g. a `TimeoutError`).
@@ -151,7 +153,7 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
       completion = await client.sendSecureRequest(request.payload, payloadId, send);
     } catch (err) {
       if (err instanceof APIUserAbortError) throw abortReason(request.signal, err);
-      if (err instanceof APIError) return errorResponse(err, payloadId);
+      if (err instanceof APIError) return errorResponse(err, payloadId, client.maxRetries === 0);
       throw err;
     }
     // Its JSON written straight into bytes: no whole JSON string first.
@@ -186,12 +188,13 @@ function errorBody(err: APIError, message = err.detail ?? `the router answered $
  * answer) becomes 502: as itself an SDK would take the error body for the completion, or the Response
  * constructor would throw.
  */
-function errorResponse(err: APIError, payloadId: string): Response {
+function errorResponse(err: APIError, payloadId: string, sdkRetries: boolean): Response {
   const isError = err.status >= 400 && err.status <= 599;
   const body = isError ? errorBody(err) : errorBody(err, `the router answered ${err.status}, which is neither an answer nor an error`);
   // Retried as core's own client retries (transport/retry.ts), not by the SDK's rule (every 5xx): no
-  // 502 or 504, after which the model may have run, nor a Retry-After over a minute.
-  const retried = isRetryable(err) && retryDelayMs(1, err) !== undefined;
+  // 502 or 504, after which the model may have run, nor a Retry-After over a minute; and not again
+  // by the SDK when this client's own retries (`maxRetries`) have run already.
+  const retried = sdkRetries && isRetryable(err) && retryDelayMs(1, err) !== undefined;
   const headers = new Headers({ 'content-type': 'application/json', 'x-request-id': payloadId, 'x-should-retry': String(retried) });
   // A Retry-After of 0 (or a date gone by) the SDK takes as "at once": left out, it backs off instead.
   const retryAfter = parseRetryAfter(err.headers);

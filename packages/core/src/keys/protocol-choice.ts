@@ -1,8 +1,8 @@
 /**
  * Which wire version a request is sent with (docs/protocol.md, "Choosing the version on the client"), and the
- * downgrade memory: once a router key has been seen advertising protocol 2, an answer for that key
- * without it is refused, since an intermediary can strip X-Nomyo-Protocol to force v1. Checked where
- * the router's key is fetched, before anything is sent.
+ * downgrade memory: once a router (by its origin) has been seen advertising protocol 2, with any of
+ * its keys, a key response without it is refused, since an intermediary can strip X-Nomyo-Protocol
+ * to force v1. Checked where the router's key is fetched, before anything is sent.
  */
 import type { ProtocolVersion } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';

@@ -43,6 +43,8 @@ export class ServerKeyCache {
   #cancel: AbortController | undefined;
   /** Callers of the fetch under way that may still give up (Infinity: one waits whatever happens). */
   #waiters = 0;
+  /** Counts {@link clear}s: a fetch that settles after one keeps its key to itself (a disposed client caches nothing). */
+  #cleared = 0;
 
   constructor(
     /** Fetches the key; `signal` aborts once nobody waits for it any more (its connection closed, its timers gone). */
@@ -96,11 +98,14 @@ export class ServerKeyCache {
       if (this.#inflight === fetched) this.#inflight = undefined;
       if (this.#cancel === cancel) this.#cancel = undefined;
     };
+    const cleared = this.#cleared;
     const fetched: Promise<ServerKey> = this.fetchKey(cancel.signal).then(
       (key) => {
         settled();
-        this.#key = key;
-        this.#fetchedAt = this.now();
+        if (this.#cleared === cleared) {
+          this.#key = key;
+          this.#fetchedAt = this.now();
+        }
         return key;
       },
       (err: unknown) => {
@@ -127,6 +132,7 @@ export class ServerKeyCache {
 
   /** Drops the key, and cancels a fetch under way (the client is disposed). */
   clear(): void {
+    this.#cleared++;
     this.#key = undefined;
     this.#cancelFetch();
   }

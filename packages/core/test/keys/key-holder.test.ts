@@ -61,4 +61,16 @@ describe('ServerKeyCache', () => {
     await expect(cache.get()).rejects.toThrow('down');
     expect((await cache.get()).fingerprint).toBe('2');
   });
+
+  it('a fetch that settles after clear() (a dispose) leaves its key to its caller: nothing is cached', async () => {
+    let answer!: (key: ServerKey) => void;
+    // A fetch that ignores its signal: it answers after the clear, as a response already on its way does.
+    const cache = new ServerKeyCache(() => new Promise<ServerKey>((resolve) => (answer = resolve)), 1000);
+    const waiting = cache.get();
+    cache.clear();
+    answer(fakeKey(1));
+    expect((await waiting).fingerprint).toBe('1');
+    expect(cache.peek()).toBeUndefined();
+    expect(cache.fresh()).toBeUndefined();
+  });
 });
