@@ -7,8 +7,16 @@
  * then its iterator (a `for await` holds only that). A stream's end, however it ends, stops the watch.
  */
 
-const dropped =
-  typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<AbortController>((controller) => controller.abort()) : undefined;
+const dropped = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<AbortController>(abortDropped) : undefined;
+
+/** Runs whenever the collector says, in no request's context: Workers refuse I/O of another request's, and nothing may escape. */
+function abortDropped(controller: AbortController): void {
+  try {
+    controller.abort();
+  } catch {
+    // The stream's connection stays to its router's end, as before this watch.
+  }
+}
 
 /** Aborts `controller` once `holder` is collected, unless {@link unwatchStream} came first; replaces an earlier watch. */
 export function watchStream(holder: object, controller: AbortController): void {
