@@ -13,11 +13,17 @@ type Chunk = Record<string, unknown>;
 function* words(text: string): Generator<string> {
   const word = /\s*\S+\s*/y;
   let at = 0;
-  while (at < text.length && word.test(text)) {
-    yield text.slice(at, word.lastIndex);
-    at = word.lastIndex;
+  try {
+    while (at < text.length && word.test(text)) {
+      yield text.slice(at, word.lastIndex);
+      at = word.lastIndex;
+    }
+    if (at < text.length) yield text.slice(at); // whitespace alone
+  } finally {
+    // The engine keeps the last regular expression's subject (RegExp.input) until the next match:
+    // the answer, reachable after its stream ended (aborted too), until another one ran.
+    /(?:)/.exec('');
   }
-  if (at < text.length) yield text.slice(at); // whitespace alone
 }
 
 export async function* echoChunks(completion: ChatCompletion, options: { delayMs: number; includeUsage: boolean; signal: AbortSignal }): AsyncGenerator<Chunk> {

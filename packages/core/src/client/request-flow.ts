@@ -46,6 +46,13 @@ export interface RequestContext {
   disposed(): boolean;
 }
 
+/**
+ * What a call's `over` signal aborts with once the call is over: one reason, made once. A reason made
+ * per call captured a stack that held the call, its payload with it (the caller's messages), for as
+ * long as anything held the signal.
+ */
+const CALL_OVER = new APIUserAbortError('the call is over');
+
 /** One call, checked, whatever its attempts: its payload serialized once, a signal that follows the caller's. */
 export class Call {
   readonly tier: SecurityTier | undefined;
@@ -107,7 +114,8 @@ export class Call {
       this.#over = over;
       const signal = this.signal;
       if (signal?.aborted) over.abort(aborted(signal));
-      else signal?.addEventListener('abort', () => over.abort(aborted(signal)), { once: true });
+      // Removed once the call is over: the caller's signal may outlive it by far.
+      else signal?.addEventListener('abort', () => over.abort(aborted(signal)), { once: true, signal: over.signal });
     }
     return this.#over.signal;
   }
@@ -117,7 +125,7 @@ export class Call {
     this.#first?.release();
     this.#first = undefined;
     this.#link.release();
-    this.#over?.abort(new APIUserAbortError('the call is over'));
+    this.#over?.abort(CALL_OVER);
   }
 }
 

@@ -35,7 +35,7 @@ export function chooseProtocol(option: ProtocolOption, key: ServerKey, origin: s
  * new key that an intermediary could otherwise strip of X-Nomyo-Protocol on its first fetch.
  */
 export class ProtocolMemory {
-  /** Fingerprints of this router's keys whose answers advertised protocol 2 (each recorded in the store once). */
+  /** Fingerprints of this router's keys whose answers advertised protocol 2, in this client's life. */
   readonly #spokeV2 = new Set<string>();
 
   constructor(
@@ -53,7 +53,8 @@ export class ProtocolMemory {
   async check(key: ServerKey): Promise<void> {
     const { fingerprint } = key;
     if (key.protocols.includes(2)) {
-      if (this.#spokeV2.has(fingerprint)) return;
+      // Told to the store at every fetch, not once a client: a store emptied meanwhile (`nomyo keys
+      // trust --allow-v1` while this router still speaks v2) learns it again. It writes only what it lacks.
       const store = this.store && (await this.store());
       await store?.rememberV2?.(this.origin, fingerprint);
       this.#spokeV2.add(fingerprint);

@@ -144,6 +144,13 @@ describe('ProtocolMemory (downgrade)', () => {
     // A new client meeting the router's next key (a rotation) refuses it too.
     const rotated = await new ProtocolMemory(ORIGIN, 'auto', async () => store).check(key(B, [1])).catch((e: unknown) => e);
     expect(rotated).toBeInstanceOf(SecurityError);
+    // Emptied meanwhile (`nomyo keys trust --allow-v1` while the router still speaks v2): the next
+    // fetch that advertises v2 records it again, though this client knew it already.
+    const known = new ProtocolMemory(ORIGIN, 'auto', async () => store);
+    await known.check(key(A, [1, 2]));
+    spoke.clear();
+    await known.check(key(A, [1, 2]));
+    expect([...spoke]).toEqual([`${ORIGIN} ${A}`]);
     // A store without the downgrade methods (a TrustStore from before v2) remembers nothing.
     const plain: TrustStore = { location: 'x', get: async () => A, set: async () => undefined };
     await new ProtocolMemory(ORIGIN, 'auto', async () => plain).check(key(A, [1, 2]));
