@@ -100,6 +100,36 @@ describe('dispose', () => {
     }
   });
 
+  it.each([
+    ['in flight', 300],
+    ['in its backoff', 0],
+  ])('a request whose 503 asks for a 20 s wait, disposed %s: DisposedError at once, not after the wait', async (_when, delayMs) => {
+    let asked = 0;
+    const router = await startTestServer({
+      interceptor: (request) => {
+        if (request.path !== '/v1/chat/secure_completion') return undefined;
+        asked++;
+        return { delayMs, status: 503, headers: { 'Retry-After': '20' } };
+      },
+    });
+    try {
+      const client = clientFor(router, { protocol: 'auto', maxRetries: 2 });
+      const outcome = client.create(hello).catch((e: unknown) => e);
+      while (asked === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // In flight: its answer comes 300 ms later. In its backoff: its answer has come (give it 200 ms).
+      if (delayMs === 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      const disposedAt = Date.now();
+      await client.dispose();
+      const err = await outcome;
+      expect(err).toBeInstanceOf(DisposedError);
+      expect((err as Error).cause).toMatchObject({ status: 503 });
+      expect(Date.now() - disposedAt).toBeLessThan(5_000); // the wait asked for is 20 s
+      expect(asked).toBe(1);
+    } finally {
+      await router.close();
+    }
+  });
+
   it("an attempt that ends after the dispose keeps its own outcome (a router's 404), the dispose only stopping what would follow", async () => {
     let release!: () => void;
     const answered = new Promise<void>((resolve) => (release = resolve));

@@ -18,6 +18,7 @@ export { BufferPool, type Allocator } from './memory/buffer-pool.js';
 export { wireBuffers } from './memory/wire-buffers.js';
 export { owned, head, heapBytes, type ByteSource, type OwnedBytes, type Placement } from './memory/owned-bytes.js';
 export { linkedController, sleep } from './transport/abort.js';
+export { forgetLastMatch } from './memory/last-match.js';
 export { LARGE_BODY_BYTES, LONG_STRING_BYTES } from './sizes.js';
 export { MAX_TIMER_MS } from './env.js';
 export { inspectPkcs8 } from './keys/key-material.js';

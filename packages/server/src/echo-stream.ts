@@ -4,7 +4,7 @@
  * arrive), a tool call's name and then its arguments in pieces, a last chunk with the finish reason,
  * and the usage chunk when `stream_options.include_usage` asks for it.
  */
-import { sleep } from '@nomyo/core/internal';
+import { forgetLastMatch, sleep } from '@nomyo/core/internal';
 import type { ChatCompletion } from '@nomyo/core/protocol';
 
 type Chunk = Record<string, unknown>;
@@ -20,9 +20,8 @@ function* words(text: string): Generator<string> {
     }
     if (at < text.length) yield text.slice(at); // whitespace alone
   } finally {
-    // The engine keeps the last regular expression's subject (RegExp.input) until the next match:
-    // the answer, reachable after its stream ended (aborted too), until another one ran.
-    /(?:)/.exec('');
+    // Else the engine's last match keeps the answer, reachable after its stream ended (aborted too).
+    forgetLastMatch();
   }
 }
 

@@ -148,11 +148,24 @@ function fill(value: unknown, envelope: Envelope, object: string): void {
 
 function fillDelta(choice: Record<string, unknown>, envelope: Envelope): void {
   if (missing(choice, 'delta')) choice.delta = {};
-  const calls = isRecord(choice.delta) ? choice.delta.tool_calls : undefined;
+  if (!isRecord(choice.delta)) return; // the check refuses it
+  // Servers that write every field of their models (pydantic's None as null) send `role`,
+  // `tool_calls`, a piece's `id`, `type` or `function.name` as null: absent, as the check reads them.
+  dropNulls(choice.delta, 'role', 'tool_calls');
+  const calls = choice.delta.tool_calls;
   if (!Array.isArray(calls)) return;
   let state = envelope.toolCalls.get(choice.index);
   if (!state) envelope.toolCalls.set(choice.index, (state = { ids: new Map(), count: 0, last: 0 }));
-  for (const call of calls) if (isRecord(call)) state.last = toolCallIndex(state, call);
+  for (const call of calls) {
+    if (!isRecord(call)) continue;
+    dropNulls(call, 'id', 'type');
+    if (isRecord(call.function)) dropNulls(call.function, 'name', 'arguments');
+    state.last = toolCallIndex(state, call);
+  }
+}
+
+function dropNulls(o: Record<string, unknown>, ...keys: string[]): void {
+  for (const key of keys) if (o[key] === null) delete o[key];
 }
 
 /**

@@ -84,6 +84,19 @@ describe('normaliseChunk', () => {
     expect(normaliseChunk(structuredClone(azure), envelope)).toEqual({ ...azure, object: 'chat.completion.chunk' });
   });
 
+  it("takes a chunk whose delta writes every field, null where unset (pydantic's None: LiteLLM, vLLM's models), as the same chunk without them", () => {
+    const stream = { ...envelope, toolCalls: new Map() };
+    const nulls = {
+      id: 'up', object: 'chat.completion.chunk', created: 1, model: 'm',
+      choices: [{ index: 0, delta: { role: null, content: 'Hi', tool_calls: null, function_call: null, refusal: null }, finish_reason: null }],
+    };
+    expect(normaliseChunk(structuredClone(nulls), stream)).toEqual({ ...nulls, choices: [{ index: 0, delta: { content: 'Hi', function_call: null, refusal: null }, finish_reason: null }] });
+    const piece = { id: 'up', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: null, type: null, function: { name: null, arguments: '{"a":1}' } }] } }] };
+    expect(normaliseChunk(structuredClone(piece), stream)).toMatchObject({ choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":1}' } }] } }] });
+    const [call] = (normaliseChunk(structuredClone(piece), stream) as { choices: Array<{ delta: { tool_calls: object[] } }> }).choices[0]!.delta.tool_calls;
+    expect(Object.keys(call!)).toEqual(['index', 'function']);
+  });
+
   it('refuses a chunk of another object, or whose delta is no object', () => {
     expect(refusal(() => normaliseChunk({ object: 'chat.completion', choices: [] }, envelope)).sealed.message).toBe(
       'the inference backend sent no chat.completion.chunk: object must be "chat.completion.chunk"',

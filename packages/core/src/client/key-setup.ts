@@ -9,6 +9,7 @@ import { describeFingerprint, ServerKeyPinning } from '../keys/pinning.js';
 import { ProtocolMemory, type ProtocolOption } from '../keys/protocol-choice.js';
 import type { SecureMemory } from '../memory/secure-memory.js';
 import { parseServerKey, ServerKeyCache, type ServerKey } from '../keys/server-key.js';
+import { APIUserAbortError } from '../errors.js';
 import { HEADERS, PATHS } from '../protocol/constants.js';
 import { exchange, type FetchFn } from '../transport/exchange.js';
 import { withRetries } from '../transport/retry.js';
@@ -64,9 +65,15 @@ export function createKeyState(options: SecureCompletionClientOptions, t: Transp
   let followed: string | undefined;
   // Every fetch (the first, a TTL refresh, a refresh after a 400) is checked before the key can be
   // used: the key itself, then (for that trusted key) a downgrade of the protocols it advertises.
+  // Cancelled once its response is in (the client disposed): no check, and no trust store write, after it.
+  const stillWanted = (signal: AbortSignal) => {
+    if (signal.aborted) throw new APIUserAbortError('the router key fetch was cancelled');
+  };
   const serverKeys = new ServerKeyCache(async (signal) => {
     const key = await fetchServerKey(t, signal);
+    stillWanted(signal);
     await pinning.check(key);
+    stillWanted(signal);
     await protocols.check(key);
     if (followsKeyChanges && followed !== undefined && followed !== key.fingerprint) t.onWarning(keyChanged(t.routerUrl, followed, key.fingerprint));
     followed = key.fingerprint;

@@ -14,7 +14,7 @@ import type { OwnedBytes } from '../memory/owned-bytes.js';
 import { APIConnectionTimeoutError, APIUserAbortError, DisposedError, InvalidRequestError } from '../errors.js';
 import { aborted, followSignal, untilAborted } from '../transport/abort.js';
 import { checkApiKeyFormat, checkPayloadId, checkSecurityTier } from '../transport/policy.js';
-import { withRetries } from '../transport/retry.js';
+import { isRetryable, withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
 import { sealablePayloads, serializePayload } from './payload.js';
 import { v1Protection, v2Protection, type Protection } from './protection.js';
@@ -44,14 +44,22 @@ export interface RequestContext {
   readonly requestKeys: NextRequestKeys;
   /** Whether the client was disposed: then no attempt starts (a retry, a key fetch). */
   disposed(): boolean;
+  /** Runs `wake` when the client is disposed (a backoff then ends at once); returns what stops that. */
+  onDispose(wake: () => void): () => void;
 }
 
 /**
  * What a call's `over` signal aborts with once the call is over: one reason, made once. A reason made
  * per call captured a stack that held the call, its payload with it (the caller's messages), for as
- * long as anything held the signal.
+ * long as anything held the signal. It never reaches a caller: {@link routerKey} puts the call's own
+ * error in its place.
  */
 const CALL_OVER = new APIUserAbortError('the call is over');
+
+/** What a wait that ended because its call is over gives its caller: the caller's abort, when that is what ended it. */
+function callOver(call: Call): unknown {
+  return call.signal?.aborted ? aborted(call.signal) : new APIUserAbortError('the call is over');
+}
 
 /** One call, checked, whatever its attempts: its payload serialized once, a signal that follows the caller's. */
 export class Call {
@@ -114,7 +122,7 @@ export class Call {
       this.#over = over;
       const signal = this.signal;
       if (signal?.aborted) over.abort(aborted(signal));
-      // Removed once the call is over: the caller's signal may outlive it by far.
+      // Removed once the call is over: its signal follows the caller's, which may outlive it by far.
       else signal?.addEventListener('abort', () => over.abort(aborted(signal)), { once: true, signal: over.signal });
     }
     return this.#over.signal;
@@ -155,7 +163,7 @@ function routerKey(call: Call, wait: (giveUp: AbortSignal) => Promise<ServerKey>
   const key = wait(call.over);
   return new Promise<ServerKey>((resolve, reject) => {
     const timer = setTimeout(() => reject(new APIConnectionTimeoutError(`no router key within ${call.timeout} ms`)), call.timeout);
-    key.then(resolve, reject).finally(() => clearTimeout(timer));
+    key.then(resolve, (err: unknown) => reject(err === CALL_OVER ? callOver(call) : err)).finally(() => clearTimeout(timer));
   });
 }
 
@@ -174,6 +182,8 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
       return await attempt();
     } catch (err) {
       last = err;
+      // Disposed meanwhile: a retryable outcome is not retried (its backoff would only delay the end).
+      if (ctx.disposed() && isRetryable(err)) throw disposed(err);
       if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed || ctx.disposed()) throw stopped(err);
       // Against the key this attempt was sealed to: a concurrent call may have fetched the new one
       // already, and then it is used without another fetch.
@@ -188,7 +198,19 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
       return attempt();
     }
   };
-  return withRetries(once, ctx.maxRetries, call.signal);
+  // A backoff ends at the caller's abort (its reason passed on), or at once when the client is disposed.
+  const wake = new AbortController();
+  if (call.signal?.aborted) wake.abort(call.signal.reason);
+  call.signal?.addEventListener('abort', () => wake.abort(call.signal!.reason), { once: true, signal: wake.signal });
+  const unwake = ctx.onDispose(() => wake.abort());
+  try {
+    return await withRetries(once, ctx.maxRetries, wake.signal);
+  } catch (err) {
+    throw ctx.disposed() && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(last ?? err) : err;
+  } finally {
+    unwake();
+    wake.abort();
+  }
 }
 
 /** A signal that aborts when either does (AbortSignal.any is Node 20.3+); both are the call's own. */

@@ -88,6 +88,8 @@ export class SecureCompletionClient {
   readonly #routerKey: () => Promise<ServerKey>;
   readonly #requestKeys = new NextRequestKeys();
   #disposed = false;
+  /** What requests under way want to hear of a dispose: their backoffs end at once. */
+  readonly #onDispose = new Set<() => void>();
 
   /** Checks every option (an unknown one is an InvalidArgumentError); makes no key and sends nothing yet. */
   constructor(options: SecureCompletionClientOptions = {}) {
@@ -244,13 +246,16 @@ export class SecureCompletionClient {
    */
   async dispose(): Promise<void> {
     this.#disposed = true;
+    for (const wake of this.#onDispose) wake();
+    this.#onDispose.clear();
     const keys = this.#keys.dispose();
     const source = this.#keySource.dispose();
-    this.#serverKeys.clear();
+    const keyFetch = this.#serverKeys.clear();
     const requestKeys = this.#requestKeys.close();
-    // Resolves once a rotation or key write already running has settled (no key file changes after
-    // it), and the next request's key being made is zeroed.
-    await Promise.all([keys, source, requestKeys]);
+    // Resolves once a rotation or key write already running has settled, the router key's fetch with
+    // its trust store's writes too (no key file changes after it), and the next request's key being
+    // made is zeroed.
+    await Promise.all([keys, source, keyFetch, requestKeys]);
   }
 
   /** `await using` support: disposes the client at the end of the block. */
@@ -268,6 +273,10 @@ export class SecureCompletionClient {
       keys: this.#keys,
       requestKeys: this.#requestKeys,
       disposed: () => this.#disposed,
+      onDispose: (wake) => {
+        this.#onDispose.add(wake);
+        return () => this.#onDispose.delete(wake);
+      },
       wire: this.#wire,
       streamIdleTimeout: this.streamIdleTimeout,
       completion: (opened, payloadId, protocol) => this.#completion(opened, payloadId, protocol),

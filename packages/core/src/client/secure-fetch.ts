@@ -79,8 +79,9 @@ function protectionHeaders(metadata: { protocol: number; encryption_algorithm: s
  *   Retry-After (left out when 0 or gone by) and an `x-should-retry` by core's rule (429 and 503, a
  *   Retry-After up to a minute), so the SDK raises its own error classes and does its own retries
  *   where core would. This client retries nothing itself unless `maxRetries` is set (its default
- *   here is 0; set, it has retried already, and `x-should-retry` is false). `timeout`'s default is
- *   the SDK's 600000 ms, for a stream the wait for its header event.
+ *   here is 0; set, it has retried already, and `x-should-retry` is false; connection failures and
+ *   timeouts are thrown, which an SDK retries on its own: give it `maxRetries: 0` then). `timeout`'s
+ *   default is the SDK's 600000 ms, for a stream the wait for its header event.
  * - Connection failures, timeouts and answers that fail decryption are thrown, as fetch does; the
  *   SDK reports them as connection errors with our error as `cause`. A user abort throws what fetch
  *   throws: the signal's reason (an `AbortError` unless the signal gave another, e.g. a `TimeoutError`).

@@ -130,10 +130,15 @@ export class ServerKeyCache {
     return this.#key;
   }
 
-  /** Drops the key, and cancels a fetch under way (the client is disposed). */
-  clear(): void {
+  /**
+   * Drops the key, and cancels a fetch under way (the client is disposed). Resolves once that fetch
+   * has settled: what it does once its response is in (the checks, a trust store's writes) is over.
+   */
+  clear(): Promise<void> {
     this.#cleared++;
     this.#key = undefined;
+    const inflight = this.#inflight;
     this.#cancelFetch();
+    return inflight ? inflight.then(() => undefined, () => undefined) : Promise.resolve();
   }
 }

@@ -6,6 +6,7 @@
  */
 import { MAX_STREAM_LINE_CHARS } from '../constants.js';
 import { SecurityError } from '../../errors.js';
+import { forgetLastMatch } from '../../memory/last-match.js';
 
 const LINE_END = /\r\n|\r|\n/g;
 
@@ -74,14 +75,23 @@ export class LineDecoder {
     let text = this.#text.decode(bytes, { stream: true });
     if (this.#afterCr && text.startsWith('\n')) text = text.slice(1);
     this.#afterCr = false;
-    const lines: string[] = [];
-    let from = 0;
     // Streams end their lines with LF alone, nearly all: those are found with indexOf, without the
     // regular expression. With the event parser's path for `data: ` lines, a network piece's lines
     // and events took 38-42 µs instead of 45-51 in a process back from idle, as every token finds
     // the router and the client (docs/performance.md).
-    const ends = text.includes('\r') ? LINE_END : undefined;
-    if (ends) ends.lastIndex = 0;
+    if (!text.includes('\r')) return this.#linesOf(text);
+    LINE_END.lastIndex = 0;
+    try {
+      return this.#linesOf(text, LINE_END);
+    } finally {
+      forgetLastMatch(); // else the engine's last match keeps this plaintext
+    }
+  }
+
+  /** The lines `text` ends, each found with `ends` (any line end), else as LF alone. */
+  #linesOf(text: string, ends?: RegExp): string[] {
+    const lines: string[] = [];
+    let from = 0;
     for (;;) {
       let at: number;
       let length = 1;

@@ -43,6 +43,16 @@ describe('LineDecoder', () => {
     for (const size of [body.length, LINE_SLICE_BYTES + 1, 1000, 7, 1]) expect(linesOf(body, size)).toEqual(expected);
   });
 
+  it("leaves no line in the engine's last regular-expression match (RegExp.input), where it stayed reachable, once found with it (CR line ends), or refused", () => {
+    const lastMatched = () => String((RegExp as unknown as { input: string }).input);
+    const decoder = new LineDecoder();
+    expect(decoder.push(bytes('data: {"content":"PATIENT-7f3a9c"}\r\n\r\n'))).toEqual(['data: {"content":"PATIENT-7f3a9c"}', '']);
+    expect(lastMatched()).not.toContain('PATIENT');
+    const small = new LineDecoder(8);
+    expect(() => small.push(bytes('PATIENT-7f3a9c\r\n'))).toThrow(SecurityError);
+    expect(lastMatched()).not.toContain('PATIENT');
+  });
+
   it('refuses a line over its limit whether it comes whole or in parts, and takes one at the limit', () => {
     for (const end of ['\n', '\r\n']) {
       const whole = new LineDecoder(100);
