@@ -18,6 +18,7 @@ import { isRetryable, withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
 import { sealablePayloads, serializePayload } from './payload.js';
 import { v1Protection, v2Protection, type Protection } from './protection.js';
+import type { Disposal } from './disposal.js';
 import type { NextRequestKeys } from './request-keys.js';
 
 /** The per-call options of sendSecureRequest (and of a streamed request). */
@@ -42,10 +43,8 @@ export interface RequestContext {
   readonly keys: ClientKeyHolder;
   /** The key of the next request, made ahead. */
   readonly requestKeys: NextRequestKeys;
-  /** Whether the client was disposed: then no attempt starts (a retry, a key fetch). */
-  disposed(): boolean;
-  /** Runs `wake` when the client is disposed (a backoff then ends at once); returns what stops that. */
-  onDispose(wake: () => void): () => void;
+  /** Whether the client was disposed (then no attempt starts: a retry, a key fetch), and how a backoff hears of it. */
+  readonly disposal: Disposal;
 }
 
 /**
@@ -175,16 +174,16 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
   // ended (the key fetch it cancelled: an abort the caller did not ask for) is told as the dispose.
   let last: unknown;
   const disposed = (cause: unknown) => new DisposedError('the client was disposed while this request was under way', { cause });
-  const stopped = (err: unknown) => (ctx.disposed() && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(err) : err);
+  const stopped = (err: unknown) => (ctx.disposal.disposed && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(err) : err);
   const once = async () => {
-    if (ctx.disposed()) throw disposed(last);
+    if (ctx.disposal.disposed) throw disposed(last);
     try {
       return await attempt();
     } catch (err) {
       last = err;
       // Disposed meanwhile: a retryable outcome is not retried (its backoff would only delay the end).
-      if (ctx.disposed() && isRetryable(err)) throw disposed(err);
-      if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed || ctx.disposed()) throw stopped(err);
+      if (ctx.disposal.disposed && isRetryable(err)) throw disposed(err);
+      if (!(err instanceof InvalidRequestError) || err.sealed || keyRefreshed || ctx.disposal.disposed) throw stopped(err);
       // Against the key this attempt was sealed to: a concurrent call may have fetched the new one
       // already, and then it is used without another fetch.
       const cached = ctx.serverKeys.peek();
@@ -194,7 +193,7 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
       // Only once the key is in hand: a fetch that failed is retried as an attempt, and its 400 refreshes again.
       keyRefreshed = true;
       if (key.fingerprint === call.sealedTo) throw err;
-      if (ctx.disposed()) throw disposed(err);
+      if (ctx.disposal.disposed) throw disposed(err);
       return attempt();
     }
   };
@@ -202,11 +201,11 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
   const wake = new AbortController();
   if (call.signal?.aborted) wake.abort(call.signal.reason);
   call.signal?.addEventListener('abort', () => wake.abort(call.signal!.reason), { once: true, signal: wake.signal });
-  const unwake = ctx.onDispose(() => wake.abort());
+  const unwake = ctx.disposal.onDispose(() => wake.abort());
   try {
     return await withRetries(once, ctx.maxRetries, wake.signal);
   } catch (err) {
-    throw ctx.disposed() && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(last ?? err) : err;
+    throw ctx.disposal.disposed && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(last ?? err) : err;
   } finally {
     unwake();
     wake.abort();

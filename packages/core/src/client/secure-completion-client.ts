@@ -15,7 +15,7 @@ import type { ProtocolVersion } from '../protocol/constants.js';
 import type { OpenedBody } from '../protocol/body/open.js';
 import { openPackage, parsePackage, sealPackage, type EncryptedPackage } from '../protocol/package.js';
 import { randomUUID, type Bytes } from '../crypto/subtle.js';
-import { DisposedError } from '../errors.js';
+import { Disposal } from './disposal.js';
 import type { FetchFn } from '../transport/exchange.js';
 import { routerBaseUrl } from '../transport/policy.js';
 import type { ChatCompletionStream } from './chat-stream.js';
@@ -87,9 +87,7 @@ export class SecureCompletionClient {
   readonly #serverKeys: ServerKeyCache;
   readonly #routerKey: () => Promise<ServerKey>;
   readonly #requestKeys = new NextRequestKeys();
-  #disposed = false;
-  /** What requests under way want to hear of a dispose: their backoffs end at once. */
-  readonly #onDispose = new Set<() => void>();
+  readonly #disposal = new Disposal();
 
   /** Checks every option (an unknown one is an InvalidArgumentError); makes no key and sends nothing yet. */
   constructor(options: SecureCompletionClientOptions = {}) {
@@ -126,7 +124,7 @@ export class SecureCompletionClient {
    * downgrade), then cached. `protocols` lists the versions its answer advertised.
    */
   async fetchServerPublicKey(): Promise<ServerKey> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     return this.#routerKey();
   }
 
@@ -135,7 +133,7 @@ export class SecureCompletionClient {
    * v1 uses it: v2 requests never ask for one, so calling this is what makes one for a v2 client.
    */
   async keyPair(): Promise<ClientKeyPair> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     return this.#keys.current();
   }
 
@@ -147,7 +145,7 @@ export class SecureCompletionClient {
    * console.log(pair.fingerprint);
    */
   async generateKeys(options: GenerateKeysOptions = {}): Promise<ClientKeyPair> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     refuseUnknownOptions(options, GENERATE_KEYS_OPTION_KEYS, 'generateKeys options');
     const bits = checkKeySize(options.keySize ?? this.keySize);
     const saveDir = options.saveToFile ? checkKeyDir(options.keyDir ?? DEFAULT_KEY_DIR) : undefined;
@@ -167,7 +165,7 @@ export class SecureCompletionClient {
    * await client.loadKeys('client_keys/private_key.pem', undefined, process.env.NOMYO_KEY_PASSWORD);
    */
   async loadKeys(privateKeyPath: string, publicKeyPath?: string, password?: string): Promise<ClientKeyPair> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     const pair = await this.#keySource.load(privateKeyPath, publicKeyPath, password ?? this.#keySource.password ?? env('NOMYO_KEY_PASSWORD'));
     await this.#keys.replace(pair);
     return pair;
@@ -175,7 +173,7 @@ export class SecureCompletionClient {
 
   /** Serializes and seals `payload` to the router's key as a v1 package. Returns the package object. */
   async encryptPayload(payload: object): Promise<EncryptedPackage> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     const serverKey = await this.#routerKey();
     const secure = await this.#secureBytes();
     return secure.use(serializePayload(payload, secure), (bytes) => sealPackage(bytes as Bytes, serverKey.key));
@@ -183,7 +181,7 @@ export class SecureCompletionClient {
 
   /** Opens a v1 response package (a parsed object or its JSON text) into a checked chat completion. */
   async decryptResponse(body: unknown, payloadId: string, keys?: ClientKeyPair): Promise<SecureChatCompletionResult> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     const pkg = typeof body === 'string' ? parsePackage(body) : body;
     const pair = keys ?? (await this.#keys.current());
     const secure = await this.#secureBytes();
@@ -195,7 +193,7 @@ export class SecureCompletionClient {
    * (a fresh package each time); on a 400 refetches the router's key once and, if it changed, retries.
    */
   async sendSecureRequest(payload: object, payloadId: string = randomUUID(), options: SendOptions = {}): Promise<SecureChatCompletionResult> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     refuseUnknownOptions(options, SEND_OPTION_KEYS, 'sendSecureRequest options');
     const call = new Call(payload, payloadId, options, await this.#secureBytes(), this.timeout);
     try {
@@ -221,7 +219,7 @@ export class SecureCompletionClient {
    * for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta.content ?? '');
    */
   async streamSecureRequest(payload: object, payloadId: string = randomUUID(), options: SendOptions = {}): Promise<ChatCompletionStream> {
-    this.#assertUsable();
+    this.#disposal.assertUsable();
     refuseUnknownOptions(options, SEND_OPTION_KEYS, 'streamSecureRequest options');
     const controller = new AbortController();
     const call = new Call({ ...payload, stream: true }, payloadId, options, await this.#secureBytes(), this.timeout, controller.signal);
@@ -238,16 +236,15 @@ export class SecureCompletionClient {
   /**
    * Cancels the rotation timer, drops every key and the key password; later calls fail with
    * DisposedError, a second call is harmless. A request under way finishes the attempt it is in
-   * (a stream already started reads on); it starts no other (a retry) and fetches no router key
-   * again: it fails with DisposedError then, as it does when the key fetch it waited for is cancelled. CryptoKeys live inside Web Crypto and cannot be zeroed,
-   * only dropped; the key bytes the library handles itself (PKCS#8 DER of key files) are zeroed as it goes.
+   * with its outcome (a stream already started reads on), but starts no other: where it would (a
+   * retry, a key refresh) and where it waits (a backoff, the key fetch, cancelled) it fails with
+   * DisposedError at once. CryptoKeys live inside Web Crypto and cannot be zeroed, only dropped; the
+   * key bytes the library handles itself (PKCS#8 DER of key files) are zeroed as it goes.
    * @example
    * await using client = new SecureCompletionClient({ keyDir: 'client_keys' });
    */
   async dispose(): Promise<void> {
-    this.#disposed = true;
-    for (const wake of this.#onDispose) wake();
-    this.#onDispose.clear();
+    this.#disposal.dispose();
     const keys = this.#keys.dispose();
     const source = this.#keySource.dispose();
     const keyFetch = this.#serverKeys.clear();
@@ -272,11 +269,7 @@ export class SecureCompletionClient {
       serverKeys: this.#serverKeys,
       keys: this.#keys,
       requestKeys: this.#requestKeys,
-      disposed: () => this.#disposed,
-      onDispose: (wake) => {
-        this.#onDispose.add(wake);
-        return () => this.#onDispose.delete(wake);
-      },
+      disposal: this.#disposal,
       wire: this.#wire,
       streamIdleTimeout: this.streamIdleTimeout,
       completion: (opened, payloadId, protocol) => this.#completion(opened, payloadId, protocol),
@@ -300,9 +293,5 @@ export class SecureCompletionClient {
   #secureMemory(): Promise<SecureMemory> {
     this.#memory ??= selectSecureMemory(this.#memoryOption);
     return this.#memory;
-  }
-
-  #assertUsable(): void {
-    if (this.#disposed) throw new DisposedError('this client was disposed; create a new one');
   }
 }
