@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APIConnectionTimeoutError, APIUserAbortError, SecureCompletionClient } from '@nomyo/core';
-import { startTestServer } from './support.js';
+import { routerWithHangingKeyRefresh, startTestServer } from './support.js';
 
 const run = promisify(execFile);
 const CLIENT = fileURLToPath(new URL('./fixtures/gives-up-client.mjs', import.meta.url));
@@ -78,22 +78,15 @@ describe("a request whose timeout is shorter than the router key's fetch", () =>
 
 describe("a stream request aborted while the router's key is fetched again after a plain 400", () => {
   it("ends with the caller's own abort, a fresh error each time: never an error shared by every call", async () => {
-    let keyFetches = 0;
-    // The key's first fetch answers; a refresh waits 5 s. Every completion gets a plain 400.
-    const router = await startTestServer({
-      interceptor: (request) => {
-        if (request.path === '/pki/public_key') return keyFetches++ === 0 ? undefined : { delayMs: 5_000 };
-        return { status: 400, body: { detail: 'decryption failed: the package is not authentic or not for this key' } };
-      },
-    });
+    const { router, keyFetches } = await routerWithHangingKeyRefresh();
     try {
       const client = new SecureCompletionClient({ routerUrl: router.url, allowHttp: true, maxRetries: 0 });
       const errors: unknown[] = [];
       for (const reason of ['first', 'second']) {
-        const before = keyFetches;
+        const before = keyFetches();
         const controller = new AbortController();
         const outcome = client.streamSecureRequest(hello, undefined, { signal: controller.signal }).catch((e: unknown) => e);
-        while (keyFetches < Math.max(before + 1, 2)) await new Promise((resolve) => setTimeout(resolve, 5));
+        while (keyFetches() < Math.max(before + 1, 2)) await new Promise((resolve) => setTimeout(resolve, 5));
         controller.abort(reason);
         errors.push(await outcome);
       }

@@ -42,3 +42,19 @@ export function routerBehindProxy(options: ServerOptions = {}): { readonly route
   });
   return started;
 }
+
+/**
+ * A router whose key's first fetch answers and whose later fetches (a refresh) wait 5 s, cut short
+ * when the client hangs up; every secure completion gets the plain 400 of a key it no longer holds,
+ * so a client refreshes the key after its first attempt. `keyFetches()` counts the key's fetches.
+ */
+export async function routerWithHangingKeyRefresh(): Promise<{ router: NomyoServer; keyFetches: () => number }> {
+  let fetches = 0;
+  const router = await startTestServer({
+    interceptor: (request) => {
+      if (request.path === '/pki/public_key') return fetches++ === 0 ? undefined : { delayMs: 5_000 };
+      return { status: 400, body: { detail: 'decryption failed: the package is not authentic or not for this key' } };
+    },
+  });
+  return { router, keyFetches: () => fetches };
+}

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisposedError, KeyPasswordError, SecureCompletionClient } from '@nomyo/core';
 import { HttpError, type NomyoServer } from '@nomyo/server';
-import { CLI, clientFor, hello, startTestServer, withTempDir } from './support.js';
+import { CLI, clientFor, hello, routerWithHangingKeyRefresh, startTestServer, withTempDir } from './support.js';
 
 const TESTS_DIR = fileURLToPath(new URL('..', import.meta.url));
 
@@ -78,19 +78,11 @@ describe('dispose', () => {
 
   it("a request refreshing the router's key after a plain 400 when its client is disposed: DisposedError, and no attempt after it", async () => {
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    let keyFetches = 0;
-    // The key's first fetch answers; its refresh waits 5 s (cut short when the client hangs up).
-    // Every secure completion gets the plain 400 of a key the router no longer holds.
-    const router = await startTestServer({
-      interceptor: (request) => {
-        if (request.path === '/pki/public_key') return keyFetches++ === 0 ? undefined : { delayMs: 5_000 };
-        return { status: 400, body: { detail: 'decryption failed: the package is not authentic or not for this key' } };
-      },
-    });
+    const { router, keyFetches } = await routerWithHangingKeyRefresh();
     try {
       const client = clientFor(router, { protocol: 'auto', maxRetries: 2 });
       const outcome = client.create(hello).catch((e: unknown) => e);
-      while (keyFetches < 2) await sleep(5);
+      while (keyFetches() < 2) await sleep(5);
       await client.dispose();
       expect(await outcome).toBeInstanceOf(DisposedError);
       await sleep(200);

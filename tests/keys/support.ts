@@ -9,7 +9,7 @@ import { secureRequests } from '../integration/support.js';
 import { clientFor as integrationClient } from '../integration/support.js';
 import type { SecureChatCompletionOptions } from '@nomyo/core';
 
-export { hello, secureRequests, startTestServer } from '../integration/support.js';
+export { hello, routerWithHangingKeyRefresh, secureRequests, startTestServer } from '../integration/support.js';
 
 /**
  * A client for `server` that sends protocol v1: these tests are about the client's key pair, which
