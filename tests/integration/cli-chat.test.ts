@@ -205,4 +205,60 @@ describe('nomyo chat', () => {
       await hostile.close();
     }
   });
+
+  /** Runs `nomyo` with `input` on its stdin; resolves to its exit code and output. */
+  const withStdin = (args: string[], input: Uint8Array | string) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NOMYO_SERVER_URL: '', NOMYO_API_KEY: '' } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end(input);
+    });
+
+  it('- reads the message from stdin (out of ps and shell history); not UTF-8 is a usage error', async () => {
+    const read = await withStdin(['chat', '-', '--url', server.url, '--allow-http', '--api-key', 'sk-cli', '--quiet'], 'from stdin, über');
+    expect(read).toMatchObject({ code: 0, stdout: 'echo: from stdin, über\n' });
+    const invalid = await withStdin(['chat', '-', '--url', server.url, '--allow-http', '--api-key', 'sk-cli'], new Uint8Array([0x68, 0xff, 0x69]));
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toContain('the message on stdin is not UTF-8');
+    const empty = await withStdin(['chat', '-', '--url', server.url, '--allow-http'], '');
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/^nomyo chat: no message\n/);
+  });
+
+  it('a reader that goes away (| head) ends it quietly, as SIGPIPE would (141): no stack trace', async () => {
+    // An answer larger than the pipe (a socket pair here) holds: written after the reader has gone.
+    const words = Array.from({ length: 100_000 }, (_, i) => `word${i}`).join(' ');
+    const child = spawn(process.execPath, [CLI, 'chat', '-', '--url', server.url, '--allow-http', '--api-key', 'sk-cli', '--quiet', '--no-stream'], { env: { ...process.env, NOMYO_SERVER_URL: '' } });
+    child.stdin.end(words); // over what one argument may hold (128 KiB)
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(141);
+    expect(stderr).toBe('');
+  });
+
+  it('keeps the joiners and soft hyphen that scripts and emoji need, drops tag characters that hide text', async () => {
+    const text = 'family 👨\u200d👩\u200d👧, می\u200cخواهم, soft\u00adhyphen, hidden\u{E0041}\u{E0042}';
+    const { stdout } = await nomyo(['chat', text, '--url', server.url, '--allow-http', '--api-key', 'sk-cli', '--quiet', '--no-stream']);
+    expect(stdout).toBe('echo: family 👨\u200d👩\u200d👧, می\u200cخواهم, soft\u00adhyphen, hidden\n');
+  });
+
+  it('prints a character cut between two chunks whole (an emoji as two halves of a surrogate pair)', async () => {
+    const split = await startTestServer({
+      model: async function* () {
+        for (const content of ['smile \ud83d', '\ude00 done']) yield { id: 'x', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] };
+      },
+    });
+    try {
+      const { stdout } = await nomyo(['chat', 'hi', '--url', split.url, '--allow-http', '--quiet']);
+      expect(stdout).toBe('smile 😀 done\n');
+    } finally {
+      await split.close();
+    }
+  });
 });

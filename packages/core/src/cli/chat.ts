@@ -2,15 +2,17 @@
 import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
-import { V2_STREAM_ALGORITHM } from '../protocol/constants.js';
+import { MAX_REQUEST_PLAINTEXT_BYTES, V2_STREAM_ALGORITHM } from '../protocol/constants.js';
 import { isSecurityTier, SECURITY_TIER_RULE } from '../protocol/request-headers.js';
-import { NomyoError } from '../errors.js';
+import { InvalidArgumentError, NomyoError } from '../errors.js';
 import { PLAIN_HTTP_RISK, inFlagTerms, plainHttpRefused, refusedArguments } from './arguments.js';
 import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
                   [--protocol auto|1|2] [--api-key KEY] [--allow-http] [--system TEXT] [--no-stream]
                   [--fingerprint FP]... [--dir DIR] [--json] [--quiet]
+  A message of - is read from stdin (UTF-8), out of \`ps\` and shell history, where other users
+  can see a command's arguments; a message that starts with - goes after --.
   URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY (better than --api-key: other
   users of the machine can read a command line), MODEL to Qwen/Qwen3-0.6B. --protocol: auto
   (default) sends v2 where the router advertises it; 2 refuses a router that does not; 1 always
@@ -19,6 +21,29 @@ export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODE
   refuses another; its key files' password from NOMYO_KEY_PASSWORD.
   The answer is printed as it arrives (streamed); --no-stream waits for it whole. --json prints the
   whole completion as JSON (it does not stream).`;
+
+/** The message from stdin, UTF-8, at most what a request may carry; its bytes zeroed once decoded. */
+async function readStdin(): Promise<string> {
+  const pieces: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const piece of process.stdin as AsyncIterable<Buffer>) {
+      pieces.push(piece);
+      size += piece.length;
+      if (size > MAX_REQUEST_PLAINTEXT_BYTES) throw new InvalidArgumentError(`the message on stdin is over ${MAX_REQUEST_PLAINTEXT_BYTES} bytes`);
+    }
+    const bytes = Buffer.concat(pieces);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new InvalidArgumentError('the message on stdin is not UTF-8');
+    } finally {
+      bytes.fill(0);
+    }
+  } finally {
+    for (const piece of pieces) piece.fill(0);
+  }
+}
 
 /** `--protocol` as the client option; anything else is left for the client to refuse. */
 function protocolOption(value: string | undefined): ProtocolOption | undefined {
@@ -67,9 +92,16 @@ export async function chat(argv: string[]): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
-  const message = positionals.join(' ');
+  let message: string;
+  try {
+    message = positionals.length === 1 && positionals[0] === '-' ? await readStdin() : positionals.join(' ');
+  } catch (err) {
+    if (!(err instanceof NomyoError)) throw err;
+    process.stderr.write(`nomyo chat: ${err.message}\n`);
+    return 2;
+  }
   if (!message) {
-    process.stderr.write(`${CHAT_USAGE}\n`);
+    process.stderr.write(`nomyo chat: no message\n${CHAT_USAGE}\n`);
     return 2;
   }
   const plainHttp = plainHttpRefused(values.url ?? process.env.NOMYO_SERVER_URL, values['allow-http'], PLAIN_HTTP_RISK.apiKey);

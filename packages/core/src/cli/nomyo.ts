@@ -39,6 +39,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that went away (`| head`): end quietly, as a writer killed by SIGPIPE does (128 + 13).
+// Any other failure to write (a full disk): one line, where it can still go.
+for (const output of [process.stdout, process.stderr]) {
+  output.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && output === process.stdout) process.stderr.write(`error: cannot write the output (${err.code ?? 'error'})\n`);
+    process.exit(err.code === 'EPIPE' ? 141 : 1);
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -17,24 +17,29 @@ export function passwordFromEnv(name: string, flag: string): string {
   return value;
 }
 
-/** Reads a line from the terminal without echoing it. */
-export function promptHidden(question: string): Promise<string> {
-  if (!process.stdin.isTTY) {
+/** Reads a line from the terminal (`input`: stdin) without echoing it. */
+export function promptHidden(question: string, input: NodeJS.ReadableStream & { isTTY?: boolean } = process.stdin): Promise<string> {
+  if (!input.isTTY) {
     throw new InvalidArgumentError('a password is needed but stdin is not a terminal: name an environment variable with --password-env VAR');
   }
   process.stderr.write(question);
   // readline in terminal mode puts the TTY in raw mode and echoes to `output`: a sink echoes nothing.
   const muted = new Writable({ write: (_chunk, _encoding, done) => done() });
-  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  const rl = createInterface({ input, output: muted, terminal: true });
   return new Promise((resolve, reject) => {
-    rl.on('SIGINT', () => {
+    let answered = false;
+    const end = (error?: InvalidArgumentError) => {
+      if (answered) return;
+      answered = true;
       rl.close();
       process.stderr.write('\n');
-      reject(new InvalidArgumentError('cancelled'));
-    });
+      if (error) reject(error);
+    };
+    rl.on('SIGINT', () => end(new InvalidArgumentError('cancelled')));
+    // Ctrl-D, or the end of the input: else the process ended there, exit 0, nothing said or done.
+    rl.on('close', () => end(new InvalidArgumentError('no password given (the input ended)')));
     rl.question('', (typed) => {
-      rl.close();
-      process.stderr.write('\n');
+      end();
       resolve(typed);
     });
   });
