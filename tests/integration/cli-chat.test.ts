@@ -261,4 +261,23 @@ describe('nomyo chat', () => {
       await split.close();
     }
   });
+
+  it('a TERM while tokens print ends the line, then exits 143 (128 + 15), as a signal would', async () => {
+    const slow = await startTestServer({ echoDelayMs: 50 });
+    try {
+      const child = spawn(process.execPath, [CLI, 'chat', 'one two three four five six seven eight nine ten', '--url', slow.url, '--allow-http', '--quiet'], { env: { ...process.env, NOMYO_SERVER_URL: '' } });
+      let stdout = '';
+      let killed = false;
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+        if (!killed && stdout.includes('two')) killed = child.kill('SIGTERM');
+      });
+      const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+      expect([code, signal]).toEqual([143, null]);
+      expect(stdout).toMatch(/^echo: one two.*\n$/s);
+      expect(stdout).not.toContain('ten');
+    } finally {
+      await slow.close();
+    }
+  });
 });

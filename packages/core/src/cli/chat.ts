@@ -1,4 +1,5 @@
 /** `nomyo chat "message"`: one encrypted chat completion from the command line, its tokens printed as they arrive. */
+import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
@@ -142,9 +143,19 @@ export async function chat(argv: string[]): Promise<number> {
     } else {
       const stream = await client.create({ ...params, stream: true });
       const out = new TerminalText((text) => process.stdout.write(text));
+      // Ctrl-C or a TERM while tokens print: the line ends too, then the usual 128 + signal.
+      const interrupted = (signal: 'SIGINT' | 'SIGTERM') => () => {
+        out.end();
+        process.stdout.write('\n');
+        process.exit(128 + osConstants.signals[signal]);
+      };
+      const onInt = interrupted('SIGINT');
+      const onTerm = interrupted('SIGTERM');
+      process.once('SIGINT', onInt).once('SIGTERM', onTerm);
       try {
         for await (const chunk of stream) out.write(chunk.choices[0]?.delta.content ?? '');
       } finally {
+        process.off('SIGINT', onInt).off('SIGTERM', onTerm);
         // The answer's line ends however the stream did: an error goes on a line of its own.
         out.end();
         process.stdout.write('\n');

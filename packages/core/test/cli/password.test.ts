@@ -2,7 +2,7 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { promptHidden } from '../../src/cli/password.js';
+import { promptHidden, promptNewPassword } from '../../src/cli/password.js';
 
 /** A stream that says it is a terminal, as a TTY's stdin does. */
 const terminal = () => Object.assign(new PassThrough(), { isTTY: true });
@@ -29,7 +29,33 @@ describe('promptHidden', () => {
     await expect(none).rejects.toThrow(InvalidArgumentError);
   });
 
-  it('refuses an input that is no terminal', () => {
-    expect(() => promptHidden('Password: ', new PassThrough())).toThrow(/stdin is not a terminal/);
+  it('refuses an input that is no terminal', async () => {
+    await expect(promptHidden('Password: ', new PassThrough())).rejects.toThrow(/stdin is not a terminal/);
+  });
+});
+
+describe('promptNewPassword', () => {
+  beforeEach(() => void vi.spyOn(process.stderr, 'write').mockImplementation(() => true));
+  afterEach(() => vi.restoreAllMocks());
+
+  it('takes both lines pasted at once (typed ahead of "Repeat it:"), which hung before', async () => {
+    const input = terminal();
+    const password = promptNewPassword('New password', input);
+    input.write('hunter2pass\rhunter2pass\r');
+    await expect(password).resolves.toBe('hunter2pass');
+  });
+
+  it('an empty first line asks nothing more: no encryption', async () => {
+    const input = terminal();
+    const password = promptNewPassword('New password', input);
+    input.write('\r');
+    await expect(password).resolves.toBeUndefined();
+  });
+
+  it('two different lines: refused', async () => {
+    const input = terminal();
+    const password = promptNewPassword('New password', input);
+    input.write('one\rtwo\r');
+    await expect(password).rejects.toThrow('the passwords do not match');
   });
 });
