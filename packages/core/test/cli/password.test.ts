@@ -7,10 +7,11 @@ import { promptHidden, promptNewPassword } from '../../src/cli/password.js';
 /** A stream that says it is a terminal, as a TTY's stdin does. */
 const terminal = () => Object.assign(new PassThrough(), { isTTY: true });
 
-describe('promptHidden', () => {
-  beforeEach(() => void vi.spyOn(process.stderr, 'write').mockImplementation(() => true));
-  afterEach(() => vi.restoreAllMocks());
+// The prompts' questions go to stderr: kept out of the test's output.
+beforeEach(() => void vi.spyOn(process.stderr, 'write').mockImplementation(() => true));
+afterEach(() => vi.restoreAllMocks());
 
+describe('promptHidden', () => {
   it('resolves to the line typed', async () => {
     const input = terminal();
     const typed = promptHidden('Password: ', input);
@@ -35,9 +36,6 @@ describe('promptHidden', () => {
 });
 
 describe('promptNewPassword', () => {
-  beforeEach(() => void vi.spyOn(process.stderr, 'write').mockImplementation(() => true));
-  afterEach(() => vi.restoreAllMocks());
-
   it('takes both lines pasted at once (typed ahead of "Repeat it:"), which hung before', async () => {
     const input = terminal();
     const password = promptNewPassword('New password', input);
