@@ -174,7 +174,7 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
   // ended (the key fetch it cancelled: an abort the caller did not ask for) is told as the dispose.
   let last: unknown;
   const disposed = (cause: unknown) => new DisposedError('the client was disposed while this request was under way', { cause });
-  const stopped = (err: unknown) => (ctx.disposal.disposed && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(err) : err);
+  const stopped = (err: unknown, cause: unknown = err) => (ctx.disposal.disposed && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(cause) : err);
   const once = async () => {
     if (ctx.disposal.disposed) throw disposed(last);
     try {
@@ -205,7 +205,7 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
   try {
     return await withRetries(once, ctx.maxRetries, wake.signal);
   } catch (err) {
-    throw ctx.disposal.disposed && err instanceof APIUserAbortError && !call.signal?.aborted ? disposed(last ?? err) : err;
+    throw stopped(err, last ?? err); // a backoff the dispose ended: told with what it was waiting to retry
   } finally {
     unwake();
     wake.abort();
