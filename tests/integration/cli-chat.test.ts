@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -278,6 +279,26 @@ describe('nomyo chat', () => {
       expect(stdout).not.toContain('ten');
     } finally {
       await slow.close();
+    }
+  });
+
+  it('--timeout and --max-retries bound a router that never answers (it held the command 361 s); bad values are usage errors', async () => {
+    const silent = createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const started = Date.now();
+      const r = await nomyo(['chat', 'hi', '--url', url, '--allow-http', '--quiet', '--timeout', '0.5', '--max-retries', '0']);
+      expect(r).toMatchObject({ failed: true, code: 1 });
+      expect((r as { stderr: string }).stderr).toMatch(/APIConnectionTimeoutError .*within 500 ms/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      for (const bad of [['--timeout', '0'], ['--timeout', 'soon'], ['--max-retries=-1'], ['--max-retries', '1.5']]) {
+        const refused = await nomyo(['chat', 'hi', '--url', url, '--allow-http', ...bad]);
+        expect(refused).toMatchObject({ failed: true, code: 2 });
+        expect((refused as { stderr: string }).stderr).toContain(`nomyo chat: ${bad[0]!.split('=')[0]} must be`);
+      }
+    } finally {
+      silent.close();
     }
   });
 });

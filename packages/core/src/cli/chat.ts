@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { SecureChatCompletion } from '../client/secure-chat-completion.js';
 import type { ProtocolOption } from '../keys/protocol-choice.js';
 import { MAX_REQUEST_PLAINTEXT_BYTES, V2_STREAM_ALGORITHM } from '../protocol/constants.js';
+import { MAX_TIMER_MS } from '../env.js';
 import { isSecurityTier, SECURITY_TIER_RULE } from '../protocol/request-headers.js';
 import { InvalidArgumentError, NomyoError } from '../errors.js';
 import { PLAIN_HTTP_RISK, inFlagTerms, plainHttpRefused, refusedArguments } from './arguments.js';
@@ -11,7 +12,7 @@ import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
 export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODEL] [--tier standard|high|maximum]
                   [--protocol auto|1|2] [--api-key KEY] [--allow-http] [--system TEXT] [--no-stream]
-                  [--fingerprint FP]... [--dir DIR] [--json] [--quiet]
+                  [--fingerprint FP]... [--dir DIR] [--timeout SECONDS] [--max-retries N] [--json] [--quiet]
   A message of - is read from stdin (UTF-8), out of \`ps\` and shell history, where other users
   can see a command's arguments; a message that starts with - goes after --.
   URL defaults to NOMYO_SERVER_URL, the API key to NOMYO_API_KEY (better than --api-key: other
@@ -20,6 +21,8 @@ export const CHAT_USAGE = `usage: nomyo chat "message" [--url URL] [--model MODE
   sends v1. --fingerprint pins the router's key (repeatable: any of them); --dir keeps the router's
   key in a key directory's store (trusted on first use, or as \`nomyo keys trust\` put it there) and
   refuses another; its key files' password from NOMYO_KEY_PASSWORD.
+  --timeout: each attempt's limit (default 120; a stream's, until its first event), --max-retries
+  how many more attempts a 429, a 503 or a connection failure gets (default 2).
   The answer is printed as it arrives (streamed); --no-stream waits for it whole. --json prints the
   whole completion as JSON (it does not stream).`;
 
@@ -65,6 +68,8 @@ const OPTIONS = {
   dir: { type: 'string' },
   json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', default: false },
+  timeout: { type: 'string' },
+  'max-retries': { type: 'string' },
 } as const;
 
 /** The client options the flags set, as the library's errors name them. */
@@ -74,6 +79,7 @@ const FLAGS: Readonly<Record<string, string>> = {
   protocol: '--protocol',
   apiKey: '--api-key',
   allowHttp: '--allow-http',
+  maxRetries: '--max-retries',
 };
 
 /**
@@ -110,6 +116,15 @@ export async function chat(argv: string[]): Promise<number> {
     process.stderr.write(`nomyo chat: ${plainHttp}\n`);
     return 2;
   }
+  const timeout = values.timeout === undefined ? undefined : /^\d+(\.\d+)?$/.test(values.timeout) ? Math.round(Number(values.timeout) * 1000) : NaN;
+  if (timeout !== undefined && !(timeout > 0 && timeout <= MAX_TIMER_MS)) {
+    process.stderr.write(`nomyo chat: --timeout must be a number of seconds above 0, at most ${Math.floor(MAX_TIMER_MS / 1000)}\n${CHAT_USAGE}\n`);
+    return 2;
+  }
+  if (values['max-retries'] !== undefined && !/^\d+$/.test(values['max-retries'])) {
+    process.stderr.write(`nomyo chat: --max-retries must be a whole number\n${CHAT_USAGE}\n`);
+    return 2;
+  }
   if (values.tier !== undefined && !isSecurityTier(values.tier)) {
     process.stderr.write(`nomyo chat: --tier must be ${SECURITY_TIER_RULE}\n${CHAT_USAGE}\n`);
     return 2;
@@ -123,6 +138,8 @@ export async function chat(argv: string[]): Promise<number> {
       ...(values.protocol !== undefined ? { protocol: protocolOption(values.protocol) } : {}),
       ...(values.fingerprint ? { serverKeyFingerprint: values.fingerprint } : {}),
       ...(values.dir !== undefined ? { keyDir: values.dir } : {}),
+      ...(timeout !== undefined ? { timeout } : {}),
+      ...(values['max-retries'] !== undefined ? { maxRetries: Number(values['max-retries']) } : {}),
       onWarning: (w) => values.quiet || process.stderr.write(`warning: ${w}\n`),
     });
   } catch (err) {
