@@ -12,7 +12,7 @@ import type { ServerKey, ServerKeyCache } from '../keys/server-key.js';
 import type { SecureByteContext } from '../memory/context.js';
 import type { OwnedBytes } from '../memory/owned-bytes.js';
 import { APIConnectionTimeoutError, APIUserAbortError, DisposedError, InvalidRequestError } from '../errors.js';
-import { aborted, followSignal, untilAborted } from '../transport/abort.js';
+import { aborted, followSignal, linkedController, untilAborted } from '../transport/abort.js';
 import { checkApiKeyFormat, checkPayloadId, checkSecurityTier } from '../transport/policy.js';
 import { isRetryable, withRetries } from '../transport/retry.js';
 import { checkTimeout } from './options.js';
@@ -198,9 +198,7 @@ export async function withRetriesAndKeyRefresh<T>(ctx: RequestContext, call: Cal
     }
   };
   // A backoff ends at the caller's abort (its reason passed on), or at once when the client is disposed.
-  const wake = new AbortController();
-  if (call.signal?.aborted) wake.abort(call.signal.reason);
-  call.signal?.addEventListener('abort', () => wake.abort(call.signal!.reason), { once: true, signal: wake.signal });
+  const wake = linkedController(call.signal ? [call.signal] : []);
   const unwake = ctx.disposal.onDispose(() => wake.abort());
   try {
     return await withRetries(once, ctx.maxRetries, wake.signal);
