@@ -6,6 +6,7 @@
  */
 import { AES_KEY_BITS, AES_KEY_BYTES, RSA_HASH, RSA_MIN_BITS, RSA_PUBLIC_EXPONENT } from '../protocol/constants.js';
 import { SecurityError } from '../errors.js';
+import { overwriteFreedKeyCopies } from '../memory/freed-copies.js';
 import { bytesEqual } from './der.js';
 import { PAYLOAD_KEYS_EXTRACTABLE } from './gcm/types.js';
 import { randomBytes, subtle, type Bytes } from './subtle.js';
@@ -54,9 +55,17 @@ export async function importRsaPublicKey(spki: Bytes): Promise<CryptoKey> {
   return key;
 }
 
-/** A PKCS#8 DER private key as an RSA-OAEP-SHA256 key (under 2048 bits is refused); the caller zeroes `pkcs8`. */
+/**
+ * A PKCS#8 DER private key as an RSA-OAEP-SHA256 key (under 2048 bits is refused); the caller zeroes
+ * `pkcs8`. The copies the engine freed unzeroed while parsing it are overwritten (memory/freed-copies.ts).
+ */
 export async function importRsaPrivateKey(pkcs8: Bytes, extractable: boolean): Promise<CryptoKey> {
-  const key = await subtle().importKey('pkcs8', pkcs8, RSA_OAEP, extractable, ['decrypt', 'unwrapKey']);
+  let key: CryptoKey;
+  try {
+    key = await subtle().importKey('pkcs8', pkcs8, RSA_OAEP, extractable, ['decrypt', 'unwrapKey']);
+  } finally {
+    overwriteFreedKeyCopies(pkcs8.length);
+  }
   checkRsaKey(key, 'private');
   return key;
 }
