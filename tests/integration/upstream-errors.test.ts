@@ -19,6 +19,8 @@ import { clientFor, startTestServer } from './support.js';
 const SECRET_MODEL = 'acme-takeover-of-globex';
 const SECRET_PROMPT = 'Project Globex: offer 4.2 billion, walk away at 5';
 
+const SCHEMA_ERROR = `Invalid schema for response_format 'answer': In context=('properties', 'steps', 'items'), 'required' is required to be supplied and to be an array including every key in properties. ${'Extra detail on the schema. '.repeat(10)}Missing 'n'.`;
+
 let upstream: http.Server;
 let router: NomyoServer;
 let proxy: Proxy;
@@ -35,6 +37,8 @@ function answerLikeVllm(res: http.ServerResponse, request: { model: string; mess
   if (request.model === SECRET_MODEL) return send(404, { object: 'error', message: `The model \`${request.model}\` does not exist.`, type: 'NotFoundError', param: null, code: 404 });
   // An error whose message quotes a long input, as some servers' do: 100 KB of JSON.
   if (prompt.startsWith('long')) return send(400, { error: { message: `Input too long: ${'x'.repeat(100_000)}`, type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
+  // A schema error as OpenAI words one: what to fix comes at the end of some 400 characters.
+  if (prompt.startsWith('schema')) return send(400, { error: { message: SCHEMA_ERROR, type: 'invalid_request_error', param: 'response_format', code: null } });
   if (prompt.startsWith('busy')) return send(429, { error: { message: `Rate limit reached for ${request.model}`, type: 'rate_limit_error', code: 'rate_limited' } }, { 'Retry-After': '1' });
   if (prompt.length > 20) {
     return send(400, { error: { message: `This model's maximum context length is 8 tokens. However, your prompt "${prompt.slice(0, 60)}" has 12.`, type: 'BadRequestError', code: 400 } });
@@ -96,7 +100,15 @@ describe('upstream errors that repeat the request', () => {
     const err = (await viaProxy('auto').create(ask('m', 'long input')).catch((e: unknown) => e)) as APIError;
     expect(err).toBeInstanceOf(InvalidRequestError);
     expect(err.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
-    expect(err.detail).toMatch(/^Input too long: x+/);
+    expect(err.detail).toMatch(/^Input too long: x+…$/);
+    expect(err.detail).toHaveLength(2000);
+  });
+
+  it('v2: a sealed message keeps what to fix at the end of a few hundred characters', async () => {
+    const err = (await viaProxy('auto').create(ask('m', 'schema check')).catch((e: unknown) => e)) as APIError;
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err.detail).toBe(SCHEMA_ERROR);
+    expect(err.error).toMatchObject({ message: SCHEMA_ERROR, param: 'response_format' });
   });
 
   it('v2: a 429 stays a 429 with its Retry-After, its message sealed', async () => {

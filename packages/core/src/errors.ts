@@ -123,7 +123,7 @@ export interface APIErrorInit {
  * An error the router sealed for this request (protocol v2), shaped as api.openai.com's `error`
  * object, so code written for openai-node's `err.error` reads it. Its strings came from the network
  * (most from the model's server, which saw the prompt): each is sanitized like a `detail`, at most
- * 100 printable characters.
+ * 100 printable characters, but the message: 2000 (`MAX_SEALED_MESSAGE_CHARS`).
  */
 export interface SealedErrorObject {
   /** What went wrong; the same text as {@link APIError.detail}. */
@@ -144,7 +144,10 @@ export class APIError extends NomyoError {
   override name = 'APIError';
   /** The HTTP status the router answered (or sealed, for a v2 sealed error). */
   readonly status: number;
-  /** At most 100 printable characters of the router's `detail`; never control characters. */
+  /**
+   * The router's `detail`, at most 100 printable characters, or a sealed error's message, at most
+   * 2000; never control characters.
+   */
   readonly detail: string | undefined;
   /** The response's headers; empty when there were none. */
   readonly headers: Headers;

@@ -3,7 +3,7 @@
  * repeat the request (a model name, a fragment of the prompt), so it travels only sealed to a v2
  * client (http-error.ts, UpstreamError); and a Retry-After worth passing on.
  */
-import { sanitizeDetail, type SealedError } from '@nomyo/core/protocol';
+import { MAX_SEALED_MESSAGE_CHARS, sanitizeDetail, type SealedError } from '@nomyo/core/protocol';
 
 /**
  * The longest `type` or `code` passed on (OpenAI's are a few words): a longer one is dropped, so a
@@ -39,7 +39,7 @@ export function upstreamError(text: string, status?: number): SealedError {
     // Not JSON: the text itself.
   }
   return {
-    message: sanitizeDetail(message) ?? (status === undefined ? 'the inference backend failed part-way through the answer' : `the inference backend refused the request (${status})`),
+    message: sanitizeDetail(message, MAX_SEALED_MESSAGE_CHARS) ?? (status === undefined ? 'the inference backend failed part-way through the answer' : `the inference backend refused the request (${status})`),
     type: typeof type === 'string' && type.length <= MAX_FIELD_CHARS ? type : 'upstream_error',
     code: (typeof code === 'string' && code.length <= MAX_FIELD_CHARS) || (typeof code === 'number' && Number.isFinite(code)) ? code : null,
     param: typeof param === 'string' && param.length <= MAX_FIELD_CHARS ? param : null,

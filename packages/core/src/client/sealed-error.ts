@@ -3,7 +3,7 @@
  * (which saw the plaintext), readable only with the request's answer key. Its `detail` in the clear
  * is generic; a router that seals nothing, or a client that does not look, gets that.
  */
-import { SEALED_ERROR_FIELD } from '../protocol/constants.js';
+import { MAX_SEALED_MESSAGE_CHARS, SEALED_ERROR_FIELD } from '../protocol/constants.js';
 import type { AesKey } from '../crypto/gcm/types.js';
 import { parseSealedError, type SealedError } from '../protocol/sealed-error.js';
 import { openErrorV2 } from '../protocol/v2.js';
@@ -39,10 +39,11 @@ export async function sealedError(response: Exchange, answerKey: Promise<AesKey>
 
 /**
  * The APIError of an error sealed for this request, typed by `status`: its message, type, code and
- * param sanitized as a `detail` is (they came from the model's server), kept as `err.error`.
+ * param sanitized as a `detail` is (they came from the model's server), the message up to
+ * {@link MAX_SEALED_MESSAGE_CHARS} characters, kept as `err.error`.
  */
 export function sealedAPIError(sealed: SealedError, status: number, headers: Headers, payloadId: string): APIError {
-  const message = sanitizeDetail(sealed.message);
+  const message = sanitizeDetail(sealed.message, MAX_SEALED_MESSAGE_CHARS);
   const error: SealedErrorObject = {
     message: message ?? '',
     type: sanitizeDetail(sealed.type) ?? '',

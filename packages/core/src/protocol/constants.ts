@@ -174,6 +174,13 @@ export type SecurityTier = (typeof SECURITY_TIERS)[number];
 export const MAX_DETAIL_CHARS = 100;
 
 /**
+ * At most this many printable characters of a sealed error's `message` (an upstream's reason, bound
+ * to the request): a context-length or schema error names what to fix in a few hundred characters,
+ * as the model's server wrote it, where a `detail` in the clear is the router's own short text.
+ */
+export const MAX_SEALED_MESSAGE_CHARS = 2000;
+
+/**
  * The deepest nesting of arrays and objects a decrypted answer may have. A chat.completion nests 9
  * deep at most (choices → logprobs → content → top_logprobs → bytes); deeper answers are refused
  * before JSON.parse, so no engine's parser, JSON.stringify or deep copy can overflow its stack on them.

@@ -6,14 +6,14 @@ const ESCAPES = /\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1
 const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Cn}]/gu;
 
 /**
- * At most {@link MAX_DETAIL_CHARS} printable characters of a router's `detail`: text from the
- * network must never reach a terminal or log raw.
+ * At most `maxChars` ({@link MAX_DETAIL_CHARS} by default) printable characters of a router's
+ * `detail`: text from the network must never reach a terminal or log raw.
  */
-export function sanitizeDetail(detail: unknown): string | undefined {
+export function sanitizeDetail(detail: unknown, maxChars: number = MAX_DETAIL_CHARS): string | undefined {
   if (typeof detail !== 'string') return undefined;
   const clean = detail.replace(ESCAPES, '').replace(/[\t-\r]/g, ' ').replace(UNPRINTABLE, '').replace(/\s+/g, ' ').trim();
   const chars = Array.from(clean);
-  const shown = chars.length > MAX_DETAIL_CHARS ? chars.slice(0, MAX_DETAIL_CHARS - 1).join('') + '…' : clean;
+  const shown = chars.length > maxChars ? chars.slice(0, maxChars - 1).join('') + '…' : clean;
   return shown || undefined;
 }
 

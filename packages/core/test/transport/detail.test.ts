@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_SEALED_MESSAGE_CHARS } from '../../src/protocol/constants.js';
 import { detailFromBody, sanitizeDetail } from '../../src/transport/detail.js';
 
 describe('sanitizeDetail', () => {
@@ -18,6 +19,12 @@ describe('sanitizeDetail', () => {
     expect(Array.from(shown)).toHaveLength(100);
     expect(shown.endsWith('…')).toBe(true);
     expect(shown).not.toMatch(/[\uD800-\uDFFF](?![\uDC00-\uDFFF])/u);
+  });
+
+  it('shows up to the length asked for (a sealed message: MAX_SEALED_MESSAGE_CHARS), sanitized the same', () => {
+    const long = `\x1b[31m${'a'.repeat(2500)}`;
+    expect(sanitizeDetail(long, MAX_SEALED_MESSAGE_CHARS)).toBe(`${'a'.repeat(MAX_SEALED_MESSAGE_CHARS - 1)}…`);
+    expect(sanitizeDetail('b'.repeat(MAX_SEALED_MESSAGE_CHARS), MAX_SEALED_MESSAGE_CHARS)).toHaveLength(MAX_SEALED_MESSAGE_CHARS);
   });
 
   it('reads detail from JSON bodies and from plain text', () => {
