@@ -162,20 +162,24 @@ describe('the SDK does the retries', () => {
 });
 
 describe('nothing goes out in plaintext', () => {
-  it('refuses every endpoint but chat completions, without touching the network', async () => {
+  it('refuses every endpoint but chat completions, without touching the network, as a 404 the SDK never retries', async () => {
+    const secureFetch = secureFetchFor(server);
+    let fetches = 0;
+    // The SDK's default retries (2): a refusal it took for a connection failure it would send again.
+    const counting = new OpenAI({ baseURL: PLACEHOLDER_BASE_URL, apiKey: API_KEY, fetch: (input, init) => (fetches++, secureFetch(input, init)) });
     const calls = [
-      openai.embeddings.create({ model: 'e', input: SECRET }, { maxRetries: 0 }),
-      openai.models.list({ maxRetries: 0 }),
-      openai.responses.create({ model: 'm', input: SECRET }, { maxRetries: 0 }),
-      openai.completions.create({ model: 'm', prompt: SECRET }, { maxRetries: 0 }),
+      () => counting.embeddings.create({ model: 'e', input: SECRET }),
+      () => counting.models.list(),
+      () => counting.responses.create({ model: 'm', input: SECRET }),
+      () => counting.completions.create({ model: 'm', prompt: SECRET }),
     ];
     for (const call of calls) {
-      const err = await Promise.resolve(call).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(OpenAI.APIConnectionError);
-      const cause = (err as { cause?: Error }).cause;
-      expect(cause?.name).toBe('SecurityError');
-      expect(cause?.message).toMatch(/only sends chat completions/);
+      const err = await Promise.resolve(call()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+      expect((err as InstanceType<typeof OpenAI.NotFoundError>).message).toMatch(/only sends chat completions.*createSecureFetch sent nothing/);
+      expect((err as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('ERR_NOMYO_SECURITY');
     }
+    expect(fetches).toBe(calls.length);
     expect(server.requests).toHaveLength(0);
   });
 

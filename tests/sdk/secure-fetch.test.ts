@@ -88,16 +88,27 @@ describe('createSecureFetch', () => {
     }
   });
 
-  it('refuses other endpoints and methods before any I/O', async () => {
+  it('refuses other endpoints and methods before any I/O, as a 404 not to retry (a body or tier that cannot be sent: a 400)', async () => {
     const refused = [
       secureFetch('https://router.invalid/v1/embeddings', { method: 'POST', body: body('x') }),
       secureFetch('https://router.invalid/v1/chat/completions', { method: 'GET' }),
       secureFetch('https://router.invalid/v1/chat/completions/abc/messages', { method: 'POST', body: body('x') }),
       secureFetch(new Request('https://router.invalid/v1/models')),
     ];
-    for (const call of refused) await expect(call).rejects.toMatchObject({ name: 'SecurityError', code: 'ERR_NOMYO_SECURITY' });
-    await expect(secureFetch(URL_, { method: 'POST', body: 'not json' })).rejects.toMatchObject({ name: 'InvalidArgumentError' });
-    await expect(secureFetch(URL_, { method: 'POST', body: body('x', { security_tier: 'ultra' }) })).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    const invalid = [
+      secureFetch(URL_, { method: 'POST', body: 'not json' }),
+      secureFetch(URL_, { method: 'POST', body: body('x', { security_tier: 'ultra' }) }),
+    ];
+    for (const [calls, status, code] of [[refused, 404, 'ERR_NOMYO_SECURITY'], [invalid, 400, 'ERR_NOMYO_INVALID_ARGUMENT']] as const) {
+      for (const call of calls) {
+        const response = await call;
+        expect(response.status).toBe(status);
+        expect(response.headers.get('x-should-retry')).toBe('false');
+        const { error } = (await response.json()) as { error: { message: string; code: string } };
+        expect(error.code).toBe(code);
+        expect(error.message).toMatch(/createSecureFetch sent nothing\)$/);
+      }
+    }
     expect(server.requests).toHaveLength(0);
   });
 

@@ -5,12 +5,12 @@
  */
 import { randomUUID } from '../crypto/subtle.js';
 import { EVENT_STREAM_CONTENT_TYPE } from '../protocol/constants.js';
-import { APIError, APIUserAbortError, InvalidArgumentError } from '../errors.js';
+import { APIError, APIUserAbortError, InvalidArgumentError, SecurityError } from '../errors.js';
 import type { SecurityTier } from '../protocol/constants.js';
 import { jsonBytes } from '../protocol/json-stringify.js';
 import { checkApiKeyFormat, checkSecurityTier } from '../transport/policy.js';
 import { isRetryable, parseRetryAfter, retryDelayMs } from '../transport/retry.js';
-import { readChatRequest, type FetchInput } from './fetch-request.js';
+import { readChatRequest, type ChatRequestParts, type FetchInput } from './fetch-request.js';
 import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
 import { CLIENT_OPTION_KEYS, env } from './options.js';
 import { SecureCompletionClient, type SecureCompletionClientOptions } from './secure-completion-client.js';
@@ -70,7 +70,9 @@ function protectionHeaders(metadata: { protocol: number; encryption_algorithm: s
 /**
  * Creates a `fetch` to give an OpenAI-compatible SDK. `POST …/chat/completions` requests are
  * sealed end to end and sent to the NOMYO router; the answer comes back as the plain JSON (or, with
- * `stream: true`, the SSE stream) the SDK expects. Every other request is refused, never sent.
+ * `stream: true`, the SSE stream) the SDK expects. Every other request is refused, never sent: a
+ * 404 Response (a chat completion that cannot be sent as it is, its body or tier: a 400), with
+ * `x-should-retry: false` and a message that says so, which the SDK raises at once as its own error.
  *
  * - The API key is the SDK's `Authorization: Bearer` header (so `new OpenAI({ apiKey })` works);
  *   a security tier comes from a `security_tier` body field or an `X-Security-Tier` header.
@@ -134,10 +136,18 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
     });
 
   const secureFetch = async (input: FetchInput, init?: RequestInit): Promise<Response> => {
-    const request = await readChatRequest(input, init);
+    let request: ChatRequestParts;
+    let securityTier: SecurityTier | undefined;
+    try {
+      request = await readChatRequest(input, init);
+      securityTier = checkSecurityTier(request.securityTier ?? defaultTier);
+    } catch (err) {
+      if (err instanceof SecurityError || err instanceof InvalidArgumentError) return refusalResponse(err);
+      throw err;
+    }
     if (request.signal?.aborted) throw abortReason(request.signal, undefined);
     const payloadId = randomUUID();
-    const send = { apiKey: request.apiKey ?? defaultKey, securityTier: checkSecurityTier(request.securityTier ?? defaultTier), signal: request.signal };
+    const send = { apiKey: request.apiKey ?? defaultKey, securityTier, signal: request.signal };
     const headers = { 'x-request-id': payloadId };
     let completion;
     try {
@@ -155,6 +165,7 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
     } catch (err) {
       if (err instanceof APIUserAbortError) throw abortReason(request.signal, err);
       if (err instanceof APIError) return errorResponse(err, payloadId, client.maxRetries === 0);
+      if (err instanceof InvalidArgumentError) return refusalResponse(err);
       throw err;
     }
     // Its JSON written straight into bytes: no whole JSON string first.
@@ -204,6 +215,19 @@ function errorResponse(err: APIError, payloadId: string, sdkRetries: boolean): R
     if (value !== null) headers.set(name, value);
   }
   return new Response(JSON.stringify(body), { status: isError ? err.status : 502, headers });
+}
+
+/**
+ * A request refused before anything was sent, as a Response the SDK raises at once and never
+ * retries: thrown, an SDK takes it for a connection failure and retries it (LangChain for nearly
+ * two minutes). Another endpoint is a 404 (the router serves none), a request that cannot be sent
+ * as it is (its body, its tier) a 400; the message says that nothing went out.
+ */
+function refusalResponse(err: SecurityError | InvalidArgumentError): Response {
+  const status = err instanceof SecurityError ? 404 : 400;
+  const message = `${err.message} (createSecureFetch sent nothing)`;
+  const body = { error: { message, type: errorType(status), param: null, code: err.code }, detail: null };
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'x-should-retry': 'false' } });
 }
 
 function errorType(status: number): string {
