@@ -7,6 +7,7 @@
  * a router must tolerate, against a scripted upstream on loopback.
  */
 import { getEventListeners } from 'node:events';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   APIConnectionTimeoutError,
@@ -15,6 +16,7 @@ import {
   InvalidRequestError,
   RateLimitError,
   StreamTruncatedError,
+  createSecureFetch,
   type ChatCompletionChunk,
 } from '@nomyo/core';
 import { HttpError, UpstreamError, type CompletionModel, type NomyoServer } from '@nomyo/server';
@@ -338,6 +340,28 @@ describe('against an upstream that streams', () => {
     const pieces = large.chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.map((p) => p.function?.arguments ?? '').join('')).toBe(args);
+  });
+
+  it('through createSecureFetch, the refusal of an upstream silent for a heartbeat interval is the SDK\'s RateLimitError, with its status; a late answer streams', async () => {
+    const secureFetch = createSecureFetch({ client: clientFor(router).client });
+    const openai = new OpenAI({ baseURL: 'http://nomyo.invalid/v1', apiKey: 'k', fetch: secureFetch, maxRetries: 0 });
+    upstream.script = async (_request, res) => {
+      await sleep(400);
+      if (res.destroyed) return;
+      res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '1' });
+      res.end(JSON.stringify({ error: { message: 'queue full for this key', type: 'rate_limit_error', code: 'rate_limited' } }));
+    };
+    const err = await openai.chat.completions.create(ask()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(err).toMatchObject({ status: 429, code: 'rate_limited', message: '429 queue full for this key' });
+
+    upstream.script = async (request, res) => {
+      await sleep(400);
+      if (!res.destroyed) await wordsScript(['late ', 'words'])(request, res);
+    };
+    let text = '';
+    for await (const c of await openai.chat.completions.create(ask())) text += c.choices[0]?.delta.content ?? '';
+    expect(text).toBe('late words');
   });
 
   it('a stream is never retried once its header has come; before it, as any request', async () => {

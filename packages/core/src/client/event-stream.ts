@@ -48,3 +48,26 @@ export function chunksToEventStream(chunks: AsyncIterator<unknown>, options: Eve
     { highWaterMark: 0 },
   );
 }
+
+/**
+ * Waits for a stream's first chunk. An APIError before it (an error the router sealed into the
+ * stream's end before any chunk: an upstream's refusal once the router had committed to the stream
+ * after 15 s of its silence) is returned, to be answered as an error Response with its status, which
+ * an SDK raises as its own class and retries by `x-should-retry`; as a `data: {"error": …}` event it
+ * has no status. Anything else, and the chunks, stay the iterator's, the first one replayed.
+ */
+export async function firstChunk(chunks: AsyncIterator<unknown>): Promise<APIError | AsyncIterator<unknown>> {
+  let first: Promise<IteratorResult<unknown>>;
+  try {
+    first = Promise.resolve(await chunks.next());
+  } catch (err) {
+    if (err instanceof APIError) return err;
+    first = Promise.reject(err);
+    first.catch(() => {}); // read by the body's first pull, or never (the Response dropped unread)
+  }
+  let replayed = false;
+  return {
+    next: () => (replayed ? chunks.next() : ((replayed = true), first)),
+    return: async (value?: unknown) => (await chunks.return?.(value)) ?? { done: true, value },
+  };
+}

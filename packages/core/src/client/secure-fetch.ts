@@ -14,7 +14,7 @@ import { readChatRequest, type ChatRequestParts, type FetchInput } from './fetch
 import { givenKeys, optionKeys, refuseUnknownOptions } from './option-keys.js';
 import { CLIENT_OPTION_KEYS, env } from './options.js';
 import { SecureCompletionClient, type SecureCompletionClientOptions } from './secure-completion-client.js';
-import { chunksToEventStream } from './event-stream.js';
+import { chunksToEventStream, firstChunk } from './event-stream.js';
 
 /** The options of {@link createSecureFetch}: a client's options (or a ready `client`), and defaults for what the SDK does not say. */
 export interface SecureFetchOptions extends SecureCompletionClientOptions {
@@ -93,8 +93,9 @@ function protectionHeaders(metadata: { protocol: number; encryption_algorithm: s
  *   `x-nomyo-encryption-algorithm` and `x-nomyo-streamed` (true when the router streamed it as the
  *   model made it), for streams too, whose chunks carry no `_metadata`.
  * - With `stream: true` the body is a real `text/event-stream`: each `chat.completion.chunk` event
- *   is made as its sealed record arrives and opens. An error the router sealed into the stream's end
- *   comes as a `data: {"error": …}` event (the SDK raises its APIError); a forged, cut-short or
+ *   is made as its sealed record arrives and opens; the Response comes with the first chunk. An error
+ *   the router sealed into the stream's end comes as a `data: {"error": …}` event after chunks (the
+ *   SDK raises its APIError), before any as an error Response with its status; a forged, cut-short or
  *   timed-out stream errors the body. A router that answers whole (v1, or one that does not stream)
  *   gives the whole answer's chunks together.
  *
@@ -153,7 +154,9 @@ export function createSecureFetch(options: SecureFetchOptions = {}): SecureFetch
     try {
       if (request.stream) {
         const stream = await client.streamSecureRequest(request.payload, payloadId, send);
-        const body = chunksToEventStream(stream[Symbol.asyncIterator](), {
+        const chunks = await firstChunk(stream[Symbol.asyncIterator]());
+        if (chunks instanceof APIError) throw chunks;
+        const body = chunksToEventStream(chunks, {
           errorBody,
           bodyError: (err) => (err instanceof APIUserAbortError ? abortReason(request.signal, err) : err),
           cancel: () => stream.controller.abort(),
