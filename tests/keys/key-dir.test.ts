@@ -1,9 +1,22 @@
 import { chmodSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyFileError, KeyPasswordError, SecurityError } from '@nomyo/core';
 import type { NomyoServer } from '@nomyo/server';
 import { clientFor, hello, KEYFILES_DIR, publicKeysSent, sleep, startTestServer, withTempDir } from './support.js';
+
+const execFileAsync = promisify(execFile);
+const READ_ONLY_CLIENT = fileURLToPath(new URL('./fixtures/read-only-dir-client.mjs', import.meta.url));
+
+/** `command` run so that file modes bind it: root's CAP_DAC_OVERRIDE, when it has it, dropped (setpriv). */
+function withoutDacOverride(command: string[]): [string, string[]] {
+  const capEff = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const full = capEff !== undefined && (BigInt(`0x${capEff}`) & (1n << 1n)) !== 0n ? ['setpriv', '--bounding-set=-dac_override', '--inh-caps=-dac_override', '--', ...command] : command;
+  return [full[0]!, full.slice(1)];
+}
 
 const PASSWORD = 'correct horse battery staple';
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -192,6 +205,23 @@ describe('server-key pinning', () => {
       // Accepting deliberately: an explicit pin wins over the stored one.
       await clientFor(server, { keyDir, serverKeyFingerprint: after }).create(hello);
       await Promise.all([first.dispose(), second.dispose()]);
+    }));
+
+  it.runIf(process.platform === 'linux')('a key directory this process cannot write: a pinned v2 router is used, with a warning; trust on first use is refused, saying how to trust it', () =>
+    withTempDir(async (dir) => {
+      chmodSync(dir, 0o500);
+      // Not spawnSync: the router runs in this process.
+      const run = async (pin?: string) => {
+        const { stdout } = await execFileAsync(...withoutDacOverride([process.execPath, READ_ONLY_CLIENT, server.url, dir, pin ?? '']));
+        return JSON.parse(stdout) as { content?: string; protocol?: number; error?: { name: string; message: string }; warnings: string[] };
+      };
+      const pinned = await run(server.fingerprint);
+      expect(pinned).toMatchObject({ content: 'echo: hello', protocol: 2 });
+      expect(pinned.warnings.filter((w) => w.includes('known_routers'))).toEqual([expect.stringMatching(/known_routers\.json cannot be written \(EACCES\): that .* speaks protocol 2 is remembered in this process only/)]);
+      const unpinned = await run();
+      expect(unpinned.error?.name).toBe('KeyFileError');
+      expect(unpinned.error?.message).toMatch(/cannot trust the router .* on first use: .*known_routers\.json cannot be written \(EACCES\).*nothing was sent.*nomyo keys trust --url/);
+      expect(readdirSync(dir)).toEqual([]);
     }));
 
   it('a key rotation for a keyDir client pinned to both keys meanwhile (docs/deployment.md): no request refused; then trust the new key and drop the pin', () =>

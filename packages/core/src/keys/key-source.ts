@@ -169,7 +169,7 @@ export class ClientKeySource {
     const dir = this.#keyDir;
     if (dir === undefined) return undefined;
     return () => {
-      this.#trustStore ??= keyFiles().then((files) => new files.KnownRouters(dir));
+      this.#trustStore ??= keyFiles().then((files) => new files.KnownRouters(dir, this.#onWarning));
       return this.#trustStore;
     };
   }

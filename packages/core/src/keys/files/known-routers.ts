@@ -37,8 +37,13 @@ interface Known {
  */
 export class KnownRouters implements TrustStore {
   readonly location: string;
+  #warnedUnwritable = false;
 
-  constructor(private readonly dir: string) {
+  /** @param onWarning told once when what a router said cannot be written (a directory this process cannot write) */
+  constructor(
+    private readonly dir: string,
+    private readonly onWarning?: (message: string) => void,
+  ) {
     this.location = join(dir, KNOWN_ROUTERS_FILE);
   }
 
@@ -69,12 +74,23 @@ export class KnownRouters implements TrustStore {
    */
   async trustFirst(origin: string, fingerprint: string): Promise<string> {
     let trusted = fingerprint;
-    await this.#update((known) => {
-      const entry = known.routers[origin];
-      if (entry) trusted = entry.fingerprint;
-      else known.routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
-      return entry === undefined;
-    });
+    try {
+      await this.#update((known) => {
+        const entry = known.routers[origin];
+        if (entry) trusted = entry.fingerprint;
+        else known.routers[origin] = { fingerprint, firstSeen: new Date().toISOString() };
+        return entry === undefined;
+      });
+    } catch (err) {
+      // Trusted for this process alone, the key would be trusted anew at every start: refused.
+      if (!isUnwritable(err)) throw err;
+      throw new KeyFileError(
+        `cannot trust the router ${origin} on first use: ${this.location} cannot be written (${err.code}), the key directory is not ` +
+          `writable by this process; nothing was sent. Pin its key (serverKeyFingerprint, nomyo --fingerprint), or trust it once ` +
+          `with \`nomyo keys trust --url ${origin} --dir ${this.dir}\` while the directory is writable`,
+        { cause: err },
+      );
+    }
     return trusted;
   }
 
@@ -89,10 +105,22 @@ export class KnownRouters implements TrustStore {
    */
   async rememberV2(origin: string, fingerprint: string): Promise<void> {
     if ((await this.#read()).spokeV2[origin]?.[fingerprint] !== undefined) return;
-    return this.#update((known) => {
-      const keys = (known.spokeV2[origin] ??= Object.create(null) as Record<string, string>);
-      keys[fingerprint] ??= new Date().toISOString();
-    });
+    try {
+      await this.#update((known) => {
+        const keys = (known.spokeV2[origin] ??= Object.create(null) as Record<string, string>);
+        keys[fingerprint] ??= new Date().toISOString();
+      });
+    } catch (err) {
+      // The client remembers it for its life (protocol-choice.ts); only the next process will not.
+      if (!isUnwritable(err)) throw err;
+      if (!this.#warnedUnwritable) {
+        this.#warnedUnwritable = true;
+        this.onWarning?.(
+          `${this.location} cannot be written (${err.code}): that ${origin} speaks protocol 2 is remembered in this process only, ` +
+            `so a restarted client would not refuse a downgrade to v1 (pass protocol: 2, or make the key directory writable)`,
+        );
+      }
+    }
   }
 
   /** Forgets `origin`: the next key it presents is trusted on first use again, and nothing says it spoke protocol 2. */
@@ -158,6 +186,12 @@ export class KnownRouters implements TrustStore {
     }
     return known;
   }
+}
+
+/** A write refused because this process may not write the directory (a read-only volume, another owner's mode). */
+function isUnwritable(err: unknown): err is NodeJS.ErrnoException & { code: string } {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'EACCES' || code === 'EPERM' || code === 'EROFS';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
