@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,6 +104,22 @@ describe('nomyo chat', () => {
       expect((await chat()).stdout).toBe('echo: pinned\n'); // without the store: the new key
     } finally {
       await own.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--dir with a key file encrypted with a password and no NOMYO_KEY_PASSWORD: the error names the variable, nothing sent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nomyo-chat-dir-'));
+    try {
+      const keyFiles = fileURLToPath(new URL('../../test-vectors/keyfiles/', import.meta.url));
+      copyFileSync(join(keyFiles, 'openssl-pbkdf2-sha256-100k.pem'), join(dir, 'private_key.pem'));
+      copyFileSync(join(keyFiles, 'public.pem'), join(dir, 'public_key.pem'));
+      const before = server.requests.length;
+      const refused = (await nomyo(['chat', 'hi', '--url', server.url, '--allow-http', '--quiet', '--protocol', '1', '--dir', dir]).catch((e: unknown) => e)) as { code: number; stderr: string };
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^error: KeyPasswordError \(ERR_NOMYO_KEY_PASSWORD\): .*password is required \(nomyo chat reads it from NOMYO_KEY_PASSWORD\)\n$/);
+      expect(server.requests.slice(before).filter((r) => r.path !== '/pki/public_key')).toEqual([]);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

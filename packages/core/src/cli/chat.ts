@@ -6,7 +6,7 @@ import type { ProtocolOption } from '../keys/protocol-choice.js';
 import { MAX_REQUEST_PLAINTEXT_BYTES, V2_STREAM_ALGORITHM } from '../protocol/constants.js';
 import { MAX_TIMER_MS } from '../env.js';
 import { isSecurityTier, SECURITY_TIER_RULE } from '../protocol/request-headers.js';
-import { InvalidArgumentError, NomyoError } from '../errors.js';
+import { InvalidArgumentError, KeyPasswordError, NomyoError } from '../errors.js';
 import { PLAIN_HTTP_RISK, inFlagTerms, plainHttpRefused, refusedArguments } from './arguments.js';
 import { TerminalText, forTerminal, jsonForTerminal } from './terminal.js';
 
@@ -196,6 +196,10 @@ export async function chat(argv: string[]): Promise<number> {
       );
     }
     return 0;
+  } catch (err) {
+    // The library's text names no source of the password: the command's only one is the environment.
+    if (err instanceof KeyPasswordError) throw new KeyPasswordError(`${err.message} (nomyo chat reads it from NOMYO_KEY_PASSWORD)`, { cause: err });
+    throw err;
   } finally {
     await client.dispose();
   }
