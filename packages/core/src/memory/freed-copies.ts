@@ -8,7 +8,8 @@
  * asking for zero-filled blocks of each size in that range, on the same thread, right after the
  * import, zeroes the blocks that held them (glibc's malloc; another allocator may hand out others:
  * best effort, and a no-op where the engine left nothing). Copies made on the thread pool, when a
- * new key is exported to be saved, are in that thread's heap, out of reach here.
+ * new key is exported to be saved, are in that thread's heap, out of reach here. (node:crypto's
+ * AES-GCM frees a copy of each piece it decrypts: crypto/gcm/node.ts overwrites those the same way.)
  */
 
 /** Step between the sizes asked for: the allocator's block granularity (16 bytes on 64-bit glibc). */

@@ -59,6 +59,17 @@ function withAad(cipher: AheadCipher, aad: Bytes | undefined): AheadCipher {
   return cipher;
 }
 
+/**
+ * node:crypto's `update` writes into a block one byte longer than its input (the cipher's block size,
+ * 1 for GCM), copies the output into a block of its exact length and frees the first unzeroed: each
+ * piece's plaintext was left in freed memory (a whole answer's, 48 KiB at a time; each record's).
+ * The next block of that size asked of malloc is the one just freed (malloc's, not calloc's, which
+ * passes by the small ones), so taking it at once and zeroing it overwrites the plaintext.
+ */
+function overwriteFreedPlaintext(pieceLength: number): void {
+  Buffer.allocUnsafeSlow(pieceLength + 1).fill(0);
+}
+
 /** Each key handed to node:crypto once: a stream's records, hundreds a second, share one key. */
 const handles = new WeakMap<CryptoKey, nodeCrypto.KeyObject>();
 
@@ -116,6 +127,7 @@ const streamingGcm: GcmPieces = {
         } catch {
           throw decryptionFailed();
         }
+        overwriteFreedPlaintext(piece.length);
         target.set(plain, written);
         written += plain.length;
         plain.fill(0);
