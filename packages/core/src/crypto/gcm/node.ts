@@ -9,6 +9,7 @@
  * or throw (later). Such a key goes to Web Crypto as in browser.ts, and so does everything where
  * node:crypto lacks a piece (other runtimes that respond to the "node" condition).
  */
+import { Buffer } from 'node:buffer';
 import * as nodeCrypto from 'node:crypto';
 import { GCM_TAG_BYTES } from '../../protocol/constants.js';
 import { decryptionFailed } from '../rsa.js';
