@@ -54,4 +54,5 @@ export function requestEnded(state: DispatchState, facts: RequestFacts, status: 
     fields: { seq, status, ms: summary.duration_ms },
     request: summary,
   });
+  state.drain.logged(); // after its event, which close() waits for
 }

@@ -1,77 +1,99 @@
-/** Reading a request body under a size limit, into one buffer. */
+/** Reading a request body under a size limit, into one buffer that grows as the body arrives. */
 import type { IncomingMessage } from 'node:http';
-import { owned, type ByteSource, type OwnedBytes } from '@nomyo/core/internal';
+import { LARGE_BODY_BYTES, owned, type ByteSource, type OwnedBytes } from '@nomyo/core/internal';
+import { FIRST_BODY_BLOCK_BYTES } from './constants.js';
 import type { HttpError } from './http-error.js';
 
 export interface ReceivedBody {
-  /** The bytes (empty when the body went over the limit), which the caller releases or hands on. */
+  /** The bytes (empty when the body went over the limit, or was not read), which the caller releases or hands on. */
   body: OwnedBytes;
-  /** Bytes that arrived in total. */
+  /** Bytes that arrived in total (up to the one that went over the limit). */
   length: number;
   overLimit: boolean;
-  /** Refused whatever it holds (a secure completion without the API key: drained unkept): what to answer. */
+  /** Refused whatever it holds (a secure completion without the API key): what to answer. */
   refused?: HttpError | undefined;
-  /** A body the client announced and was not asked to send (Expect: 100-continue). */
+  /** A body announced and not read (see receive.ts): its connection is closed after the answer. */
   unsent?: boolean;
+}
+
+/** The client went away, or Node refused the request (its request timeout), before the body ended. */
+export class BodyCutOff extends Error {
+  constructor(
+    /** Body bytes that had arrived. */
+    readonly received: number,
+  ) {
+    super('the body did not end');
+    this.name = 'BodyCutOff';
+  }
 }
 
 const EMPTY = owned(new Uint8Array(0), false, () => {});
 
-/** A body announced and left unsent (see {@link ReceivedBody.unsent}). */
+/** A request without a body (or none read yet), refused or not. */
+export function noBody(refused: HttpError | undefined): ReceivedBody {
+  return { body: EMPTY, length: 0, overLimit: false, refused };
+}
+
+/** A body announced and left unread (see {@link ReceivedBody.unsent}). */
 export function unsentBody(overLimit: boolean, refused: HttpError | undefined): ReceivedBody {
   return { body: EMPTY, length: 0, overLimit, refused, unsent: true };
 }
 
 /**
- * Reads the whole body into one buffer from `into`, sized by Content-Length when it is given (each
- * chunk is copied once, nothing is joined afterwards); without one, or when the body turns out longer
- * than declared, the chunks are joined at the end. Past `limit` it stops keeping bytes but still
- * drains the rest, so the client finishes sending and then reads our 413 instead of a reset connection.
+ * Reads the whole body into one buffer from `into`. Its Content-Length (which Node holds the body
+ * to) is only the client's word: the first buffer is at most FIRST_BODY_BLOCK_BYTES (a chunked
+ * body's LARGE_BODY_BYTES), and it doubles as the body fills it, up to the declared length (or the
+ * limit), so what is reserved stays within twice what has come. The moment the body passes `limit`
+ * the buffer is given back and reading stops (the request paused: the client's sending stalls
+ * until its connection is closed after the 413), not read on to its end.
+ * Rejects with {@link BodyCutOff} when the body does not end.
  */
 export function readBody(req: IncomingMessage, limit: number, into: ByteSource): Promise<ReceivedBody> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? NaN);
-    let buffer = Number.isSafeInteger(declared) && declared > 0 && declared <= limit ? into.take(declared) : undefined;
-    const chunks: Buffer[] = [];
+    const sized = Number.isSafeInteger(declared) && declared >= 0;
+    const most = sized ? Math.min(declared, limit) : limit;
+    const first = sized ? FIRST_BODY_BLOCK_BYTES : LARGE_BODY_BYTES;
+    let buffer: OwnedBytes | undefined;
     let length = 0;
-    const drop = () => {
-      buffer?.release();
-      buffer = undefined;
-      chunks.length = 0;
+    let settled = false;
+    const settle = (): void => {
+      settled = true;
+      req.off('data', onData);
     };
-    req.on('data', (chunk: Buffer) => {
-      if (length + chunk.length > limit) drop();
-      else if (buffer && length + chunk.length <= buffer.bytes.length) buffer.bytes.set(chunk, length);
-      else {
-        // Longer than declared (or nothing declared): keep the chunks, joined at the end.
-        if (buffer) chunks.push(Buffer.from(buffer.bytes.subarray(0, length)));
+    const onData = (chunk: Buffer): void => {
+      const needed = length + chunk.length;
+      if (needed > limit) {
+        settle();
+        req.pause();
         buffer?.release();
-        buffer = undefined;
-        chunks.push(chunk);
+        return resolve({ body: EMPTY, length: needed, overLimit: true });
       }
-      length += chunk.length;
-    });
-    let ended = false;
+      if (!buffer || needed > buffer.bytes.length) {
+        const larger = into.take(Math.min(most, Math.max(buffer ? buffer.bytes.length * 2 : first, needed)));
+        if (buffer) larger.bytes.set(buffer.bytes.subarray(0, length));
+        buffer?.release();
+        buffer = larger;
+      }
+      buffer.bytes.set(chunk, length);
+      length = needed;
+    };
+    req.on('data', onData);
     req.once('end', () => {
-      ended = true;
-      if (length > limit) return resolve({ body: EMPTY, length, overLimit: true });
-      if (buffer) {
-        const whole = buffer;
-        return resolve({ body: owned(whole.bytes.subarray(0, length), whole.secure, () => whole.release()), length, overLimit: false });
-      }
-      const joined = Buffer.concat(chunks, length);
-      resolve({ body: owned(new Uint8Array(joined.buffer, joined.byteOffset, joined.length), false, () => {}), length, overLimit: false });
-    });
-    req.once('error', (err) => {
-      drop();
-      reject(err);
+      if (settled) return;
+      settle();
+      const whole = buffer;
+      if (!whole) return resolve({ body: EMPTY, length: 0, overLimit: false });
+      resolve({ body: owned(whole.bytes.subarray(0, length), whole.secure, () => whole.release()), length, overLimit: false });
     });
     // A peer that hangs up mid-body gives 'close' without 'end' (and not always 'error').
-    req.once('close', () => {
-      if (!ended) {
-        drop();
-        reject(new Error('the client closed the connection before the body ended'));
-      }
-    });
+    const cutOff = (): void => {
+      if (settled) return;
+      settle();
+      buffer?.release();
+      reject(new BodyCutOff(length));
+    };
+    req.once('error', cutOff);
+    req.once('close', cutOff);
   });
 }

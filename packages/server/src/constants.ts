@@ -21,3 +21,11 @@ export const LISTENER_DEFAULTS = {
   keepAliveTimeoutMs: 65_000,
   drainTimeoutMs: 30_000,
 } as const;
+/**
+ * The most a request's Content-Length reserves before any of its body has come: it is only the
+ * client's word (100 clients declaring 60 MiB each must not reserve 6 GiB). The buffer then doubles
+ * as the body arrives, up to the declared length: memory in proportion to what was received, and
+ * a large body copied about once more in all (1 + 2 + 4 + … MiB), where a buffer per chunk joined
+ * at the end would copy all of it.
+ */
+export const FIRST_BODY_BLOCK_BYTES = MIB;

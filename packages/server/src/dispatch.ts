@@ -10,8 +10,9 @@ import { linkedController, sleep } from '@nomyo/core/internal';
 import { admit, requestEnded } from './admission.js';
 import { whenRequestEnds } from './response-end.js';
 import type { AnswerStreamOptions, StreamOutcome } from './answer-stream.js';
-import { readBody, unsentBody, type ReceivedBody } from './body.js';
-import { authorize } from './request-headers.js';
+import { BodyCutOff, type ReceivedBody } from './body.js';
+import { requestUnderway } from './client-error.js';
+import { receive } from './receive.js';
 import type { RouterBuffers } from './buffers.js';
 import { PROCESSING_TIME_HEADER } from './constants.js';
 import type { ConcurrencyLimit } from './concurrency.js';
@@ -77,9 +78,9 @@ async function route(state: DispatchState, req: IncomingMessage, record: Request
   if (received.overLimit && record.path === PATHS.secureCompletion && req.method === 'POST') {
     throw new HttpError(413, `request body exceeds ${state.bodyLimit} bytes`, { Connection: 'close' });
   }
-  /** The other routes take no body: one was drained unkept (see receive). */
+  /** The other routes take no body: one was left unread (receive.ts). */
   const noBody = () => {
-    if (received.length > 0 || received.unsent) throw new HttpError(413, 'this request takes no body', { Connection: 'close' });
+    if (received.unsent) throw new HttpError(413, 'this request takes no body', { Connection: 'close' });
   };
   switch (record.path) {
     case HEALTH_PATH:
@@ -193,41 +194,6 @@ async function streamed(state: DispatchState, stream: NonNullable<RouterResponse
   return { outcome: outcome === 'aborted' ? 'aborted' : 'answered', body: sent ? new TextEncoder().encode(sent.join('')) : EMPTY };
 }
 
-/**
- * The request's body, kept only where one is taken: a secure completion's that carries the
- * router's API key, up to the body limit. Any other body is drained unkept, so what no route reads
- * costs no memory: its route answers 413, and a completion without the key 401 (once its body is
- * drained, so that the client reads the answer instead of a reset connection).
- */
-async function receive(state: DispatchState, req: IncomingMessage, res: ServerResponse, path: string, expectsContinue: boolean): Promise<ReceivedBody> {
-  const completion = path === PATHS.secureCompletion && req.method === 'POST';
-  let refused: HttpError | undefined;
-  try {
-    if (completion) authorize(req.headers, state.apiKey);
-  } catch (err) {
-    refused = err as HttpError;
-  }
-  const limit = completion && !refused ? state.bodyLimit : 0;
-  // A client that waits to be told to send its body (Expect: 100-continue, as curl does for large
-  // ones) is told so only where the body is wanted: else it sends none, and gets its answer at once
-  // (Node closes the connection after an answer sent without the 100).
-  if (expectsContinue && hasBody(req)) {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (limit === 0 || declared > limit) return unsentBody(limit > 0, refused);
-    res.writeContinue();
-  }
-  // A body drained unkept is no work for the router: its place goes to another request, so that slow
-  // senders of bodies nobody takes cannot hold every place until the request timeout.
-  if (limit === 0 && hasBody(req)) state.limit.release(res);
-  const received = await readBody(req, limit, state.buffers.bodies);
-  return refused ? { ...received, refused } : received;
-}
-
-/** Whether the request's framing announces a body (a chunked one, or a Content-Length above 0). */
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-}
-
 /** `expectsContinue`: the request came with `Expect: 100-continue` (Node's 'checkContinue'), and waits to be told to send its body. */
 export async function dispatch(state: DispatchState, req: IncomingMessage, res: ServerResponse, expectsContinue = false): Promise<void> {
   state.stats.requests++;
@@ -235,14 +201,22 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
   const path = (req.url ?? '/').split(/[?#]/, 1)[0] ?? '/';
   const facts = new RequestFacts(method, path, req.headers);
   if (!admit(state, res, facts)) return;
+  const underway = requestUnderway(res);
   let received: ReceivedBody;
   try {
+    underway.reading = true;
     received = await receive(state, req, res, path, expectsContinue);
-  } catch {
-    req.socket.destroy(); // the peer went away mid-body: nobody to answer
-    // Still a request: its line and metrics say it was dropped (status 0), as an aborted one's do.
-    requestEnded(state, facts, 0, 'aborted');
+  } catch (err) {
+    req.socket.destroy(); // the peer went away mid-body, or Node answered it (client-error.ts)
+    // Still a request: its line and metrics say what it got (Node's 408, or dropped: status 0) and
+    // the bytes that came.
+    facts.bytesIn = err instanceof BodyCutOff ? err.received : 0;
+    const status = underway.refusedWith ?? 0;
+    if (status) state.stats.errors++;
+    requestEnded(state, facts, status, status ? 'answered' : 'aborted');
     return;
+  } finally {
+    underway.reading = false;
   }
   facts.bytesIn = received.length;
   const start = performance.now();
@@ -274,6 +248,9 @@ export async function dispatch(state: DispatchState, req: IncomingMessage, res: 
     req.socket.destroy();
     record.response = { status: 0, headers: {}, body: EMPTY, processingMs: performance.now() - start, outcome: decision.outcome };
   } else {
+    // A body left unread or cut off at the limit: Node would read it on, to its end, for the next
+    // request on this connection. Closed instead, once this answer is written.
+    if (received.unsent || received.overLimit) decision.response.headers.Connection = 'close';
     const sent = send(state, res, decision.response, start);
     if (!sent.response.stream) {
       cutOffWhenStalled(res, state.streaming.stallMs, () => state.emit({ level: 'warn', message: `a client took none of its answer for ${state.streaming.stallMs} ms: its connection was closed`, fields: { seq: record.seq, payload_id: facts.payloadId ?? undefined } }));

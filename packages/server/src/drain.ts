@@ -5,7 +5,9 @@
  * timeout to finish. Then the `closing` signal aborts what is left with a {@link ShutdownError}: a
  * stream ends with a final record that carries it (answer-stream.ts), a request not yet answered
  * gets 503. A moment later every connection still open is closed, whatever it was doing (a client
- * that stopped reading cannot take its final record).
+ * that stopped reading cannot take its final record). close() resolves once every request has had
+ * its log event, those the closed connections ended too (a request's line comes after its
+ * connection closed: a drain that ended a CLI process before it lost them).
  */
 import type http from 'node:http';
 import type { SealedError } from '@nomyo/core/protocol';
@@ -34,10 +36,16 @@ export const DRAIN_HEADERS: Readonly<Record<string, string>> = { Connection: 'cl
 /** How long streams cut at the deadline get to write their final record before every connection is closed. */
 export const FINAL_RECORD_GRACE_MS = 1000;
 
+/** The longest close() waits, once every connection is closed, for the log events of the requests they ended. */
+export const LAST_LOG_GRACE_MS = 1000;
+
 export class Drain {
   #draining = false;
   #inFlight = 0;
   #idle = new Set<() => void>();
+  /** Requests whose log event is still to come; `#allLogged` told when none is. */
+  #unlogged = 0;
+  #allLogged: (() => void) | undefined;
 
   constructor(
     private readonly server: http.Server,
@@ -57,6 +65,7 @@ export class Drain {
   /** Counts the request of `res` as in flight until its response ends (or its connection closes). */
   track(res: http.ServerResponse): void {
     this.#inFlight++;
+    this.#unlogged++;
     whenRequestEnds(res, () => {
       this.#inFlight--;
       // Its connection, kept alive, is idle now: nothing more will come on it that we would serve.
@@ -65,7 +74,12 @@ export class Drain {
     });
   }
 
-  /** Drains and stops the listener (see the top of this file); resolves once every connection is closed. */
+  /** A tracked request has had its log event (admission.ts requestEnded). */
+  logged(): void {
+    if (--this.#unlogged === 0) this.#allLogged?.();
+  }
+
+  /** Drains and stops the listener (see the top of this file); resolves once every connection is closed and every request logged. */
   async run(timeoutMs: number): Promise<void> {
     this.#draining = true;
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -75,6 +89,16 @@ export class Drain {
     if (!finished) await this.#idleWithin(FINAL_RECORD_GRACE_MS);
     this.server.closeAllConnections();
     await stopped;
+    if (this.#unlogged > 0) {
+      // Bounded: a request that never ends (a test hook's promise that never settles) must not hold close() for ever.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, LAST_LOG_GRACE_MS);
+        this.#allLogged = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
   }
 
   /** Whether nothing is in flight any more within `ms`. */

@@ -95,6 +95,11 @@ export class RouterMetrics {
     this.upstreamFailed(facts.upstream);
   }
 
+  /** A request Node refused before it came to the router (client-error.ts): a 400, 408, 413 or 431. */
+  refusedByNode(status: number): void {
+    this.#requests.inc({ protocol: 'none', status: String(status), streamed: 'false' });
+  }
+
   upstreamFailed(report: UpstreamReport): void {
     if (report.failure) this.#upstreamErrors.inc({ kind: report.failure });
   }

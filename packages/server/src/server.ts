@@ -5,6 +5,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PROTOCOL_VERSIONS, RSA_DEFAULT_BITS, RSA_MIN_BITS, STREAM_HEARTBEAT_MS } from '@nomyo/core/protocol';
 import { MAX_TIMER_MS } from '@nomyo/core/internal';
+import { answerClientErrors } from './client-error.js';
 import { ConcurrencyLimit } from './concurrency.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_STREAM_STALL_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS, LISTENER_DEFAULTS } from './constants.js';
 import { dispatch, type DispatchState } from './dispatch.js';
@@ -173,9 +174,9 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
   const exclusiveBodies = !options.recordRequests && !options.onRequest && !options.interceptor && !options.tamperResponse;
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => void dispatch(state, req, res);
   const limits = listenerOptions(options);
-  const httpServer = options.tls ? https.createServer({ ...limits, cert: options.tls.cert, key: tlsKey(options.tls.key) }, listener) : http.createServer(limits, listener);
-  // Expect: 100-continue (HTTP/1.1; Node answers other expectations 417) is answered in dispatch:
-  // the continue only where a body is wanted.
+  // Over TLS the headers timeout bounds the handshake too: Node's own 120 s were a slowloris's to take.
+  const httpServer = options.tls ? https.createServer({ ...limits, ...(limits.headersTimeout ? { handshakeTimeout: limits.headersTimeout } : {}), cert: options.tls.cert, key: tlsKey(options.tls.key) }, listener) : http.createServer(limits, listener);
+  // Expect: 100-continue (HTTP/1.1; Node answers other expectations 417): the continue only where a body is wanted (receive.ts).
   httpServer.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => void dispatch(state, req, res, true));
   const metricsServer = separateMetrics ? metricsListener(metrics!) : undefined;
   const drain = new Drain(httpServer, closing);
@@ -215,7 +216,7 @@ export function createServer(options: ServerOptions = {}): NomyoServer {
       }
     },
   };
-
+  answerClientErrors(httpServer, state); // Node's own refusals (400, 408, 413, 431), logged and counted
   const bound = (): AddressInfo => {
     if (!address) throw new Error('the server is not listening: await listen() first');
     return address;

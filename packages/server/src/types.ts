@@ -21,7 +21,7 @@ export interface RequestRecord {
   readonly headers: IncomingHttpHeaders;
   /** The body bytes exactly as received (empty when the body went over `bodyLimit`). */
   readonly body: Uint8Array;
-  /** How many body bytes arrived, even past the limit. */
+  /** How many body bytes were read: 0 for a body refused unread, up to the chunk that passed the limit for one cut off there. */
   readonly bodyLength: number;
   /** `Date.now()` when the body was fully received. */
   readonly receivedAt: number;
@@ -160,7 +160,7 @@ export interface ServerOptions {
   streamHeartbeatMs?: number;
   /** A stream whose client has not taken what waits for it (a full socket, or its last events) within this many ms is cut off, the model's request with it, a warning logged; so is a whole answer's client that takes none of it. Default 60000 (nginx's `send_timeout`); 0: never. */
   streamStallTimeoutMs?: number;
-  /** Largest accepted request body in bytes. Default 64 MiB. Larger: 413. */
+  /** Largest accepted request body in bytes. Default 64 MiB. Larger: 413, at once for a declared length, the moment a chunked one passes it, the connection closed. */
   bodyLimit?: number;
   /**
    * The highest wire protocol version spoken. `2` (default): advertises `X-Nomyo-Protocol: 1, 2` on

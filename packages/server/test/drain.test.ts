@@ -109,6 +109,20 @@ describe('close(): a graceful drain', () => {
     expect(took).toBeLessThan(4000);
   });
 
+  it('resolves after the log event of every request, those its closing of connections ended too', async () => {
+    const lines: string[] = [];
+    server = await startServer({ keyFile: VECTOR_KEY_FILE, onLog: (e) => e.request && lines.push(e.message) });
+    // A request whose body is still coming: the drain's end closes its connection.
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /v1/chat/secure_completion HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"half":`);
+    await sleep(100);
+    await server.close({ drainTimeoutMs: 50 });
+    expect(lines).toEqual(['POST /v1/chat/secure_completion aborted']);
+    server = undefined;
+  });
+
   it('closes idle kept-alive connections at once and, with nothing in flight, stops at once', async () => {
     server = await startServer({ keyFile: VECTOR_KEY_FILE });
     expect((await fetch(server.url + '/healthz')).status).toBe(200); // leaves a kept-alive connection

@@ -116,19 +116,20 @@ describe("a browser's CORS preflight", () => {
 });
 
 describe('bodies nobody is entitled to send', () => {
-  it('a secure completion without the API key is answered 401 once its body is drained, none of it kept', async () => {
+  it('a secure completion without the API key is answered 401 unread, its connection closed: fetch reads the answer', async () => {
     server = await startServer({ keyFile: VECTOR_KEY_FILE, apiKey: 'sk-router', recordRequests: true });
     const body = 'x'.repeat(1024 * 1024);
     for (const headers of [{}, { Authorization: 'Bearer sk-wrong' }] as Array<Record<string, string>>) {
       const res = await fetch(server.url + PATHS.secureCompletion, { method: 'POST', headers: { 'Content-Type': PACKAGE_CONTENT_TYPE, ...headers }, body });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(res.headers.get('connection')).toBe('close');
       const record = server.requests.at(-1)!;
-      expect([record.bodyLength, record.body.length]).toEqual([body.length, 0]);
+      expect([record.bodyLength, record.body.length]).toEqual([0, 0]);
     }
   });
 
-  it('an upload abandoned mid-body is logged and counted as dropped', async () => {
+  it('an upload abandoned mid-body is logged and counted as dropped, with the bytes that came', async () => {
     const lines: LogEvent[] = [];
     server = await startServer({ keyFile: VECTOR_KEY_FILE, onLog: (e) => e.request && lines.push(e) });
     const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
@@ -136,11 +137,11 @@ describe('bodies nobody is entitled to send', () => {
     socket.write(`POST ${PATHS.secureCompletion} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n` + 'x'.repeat(1000));
     await sleep(100);
     socket.destroy();
-    await expect.poll(() => lines.map((e) => [e.level, e.message]), { timeout: 5000 }).toEqual([['warn', `POST ${PATHS.secureCompletion} aborted`]]);
+    await expect.poll(() => lines.map((e) => [e.level, e.message, e.request?.bytes_in]), { timeout: 5000 }).toEqual([['warn', `POST ${PATHS.secureCompletion} aborted`, 1000]]);
     expect(await (await fetch(server.url + '/metrics')).text()).toMatch(/^nomyo_requests_total\{[^}]*status="0"[^}]*\} 1$/m);
   });
 
-  it('a request to a path that takes no body, with one, is answered 413 once it is drained, none of it kept', async () => {
+  it('a request to a path that takes no body, with one, is answered 413 unread', async () => {
     server = await startServer({ keyFile: VECTOR_KEY_FILE });
     for (const path of ['/healthz', PATHS.publicKey, '/metrics']) {
       const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');

@@ -1,6 +1,7 @@
 /** HTTPS with a throwaway CA (@nomyo/test-support): node:https with `ca`, and fetch with NODE_EXTRA_CA_CERTS. */
 import { execFile } from 'node:child_process';
 import https from 'node:https';
+import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATHS } from '@nomyo/core/protocol';
@@ -65,5 +66,22 @@ describe('HTTPS', () => {
       env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile },
     });
     expect(stdout).toBe('200');
+  });
+
+  it('the headers timeout bounds the TLS handshake: a connection that sends nothing is closed after it', async () => {
+    const bounded = await startServer({ keyFile: VECTOR_KEY_FILE, tls: { cert: tls.certPem, key: tls.keyPem }, headersTimeoutMs: 300, requestTimeoutMs: 1000 });
+    try {
+      const socket = net.connect(bounded.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const t0 = performance.now();
+      // Node's own handshake timeout is 120 s: bounded here, so the test does not wait for it.
+      const closedAfter = await Promise.race([new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - t0))), new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 5000))]);
+      socket.destroy();
+      expect(closedAfter).toBeGreaterThanOrEqual(250);
+      expect(closedAfter).toBeLessThan(2000);
+    } finally {
+      await bounded.close();
+    }
   });
 });
