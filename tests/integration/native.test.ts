@@ -7,7 +7,10 @@
  * and Windows have no /proc, and there the addon's count is what the test has.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -19,6 +22,10 @@ import { clientFor, startTestServer } from './support.js';
 const run = promisify(execFile);
 const CLIENT = fileURLToPath(new URL('./fixtures/memory-client.mjs', import.meta.url));
 const UNLOCKED_CLIENT = fileURLToPath(new URL('./fixtures/unlocked-client.mjs', import.meta.url));
+const UNLOCKED_CLIENTS = fileURLToPath(new URL('./fixtures/unlocked-clients.mjs', import.meta.url));
+const BROKEN_ADDON_CLIENT = fileURLToPath(new URL('./fixtures/broken-addon-client.mjs', import.meta.url));
+const CORE_DIR = fileURLToPath(new URL('../../packages/core/', import.meta.url));
+const NATIVE_DIR = fileURLToPath(new URL('../../native/', import.meta.url));
 
 /**
  * A command prefix that runs a process under RLIMIT_MEMLOCK `bytes` (Linux): root's CAP_IPC_LOCK
@@ -38,6 +45,17 @@ const OFFERED: Partial<Record<NodeJS.Platform, Mechanisms>> = {
   darwin: { lockMechanism: 'mlock', dumpMechanism: null, zeroMechanism: 'memset_s' },
   win32: { lockMechanism: 'VirtualLock', dumpMechanism: null, zeroMechanism: 'SecureZeroMemory' },
 };
+
+/**
+ * The binary of the built addon with its ELF machine changed (x86-64 ↔ AArch64): a binary for another
+ * architecture, as a wrong prebuild would be. Undefined where the binary is not ELF (macOS, Windows).
+ */
+function otherArchitecture(binary: Buffer): Buffer | undefined {
+  if (binary.subarray(0, 4).toString('latin1') !== '\x7fELF') return undefined;
+  const copy = Buffer.from(binary);
+  copy.writeUInt16LE(copy.readUInt16LE(18) === 0x3e ? 0xb7 : 0x3e, 18);
+  return copy;
+}
 
 /** The kernel's count of this process's locked memory, where a test can read it: Linux's /proc. */
 function kernelLockedBytes(): number | undefined {
@@ -140,6 +158,85 @@ describe('@nomyo/core with the native addon', () => {
     // (Sampled at each fetch: the router key's first, then the three requests'.)
     expect(result.locked).toHaveLength(4);
     expect(result.locked.slice(2).every((bytes) => bytes >= 20 * 1024)).toBe(true);
+  });
+
+  const nothingLockable = underLockLimit(0);
+  it.runIf(nothingLockable)('with nothing lockable, every client whose secret is held unlocked is told (onWarning, once a client), its buffer new or reused, and each is counted', async () => {
+    const [command, ...args] = [...nothingLockable!, process.execPath, UNLOCKED_CLIENTS, server.url];
+    const { stdout } = await run(command!, args);
+    const clients = JSON.parse(stdout) as { name: string; warnings: string[]; unlockedAllocations: number; pooledBytes: number; locking: boolean }[];
+    expect(clients.map((c) => c.name)).toEqual(['A', 'B', 'C']);
+    let counted = 0;
+    for (const client of clients) {
+      expect(client.locking).toBe(false);
+      // B and C take the unlocked buffers A left in the pool (kept: no fresh one could be locked
+      // either): told all the same, and counted.
+      expect(client.pooledBytes).toBeGreaterThan(0);
+      expect(client.warnings, client.name).toHaveLength(1);
+      expect(client.warnings[0]).toMatch(/^secureMemory: a secret's buffer of \d+ bytes could not be locked \(RLIMIT_MEMLOCK too low\)/);
+      // At least each request's plaintext, twice a client.
+      expect(client.unlockedAllocations - counted, client.name).toBeGreaterThanOrEqual(2);
+      counted = client.unlockedAllocations;
+    }
+  });
+
+  describe('an addon that is installed but broken', () => {
+    // A copy of core's build with a copy of the addon beside it, whose binary the tests replace.
+    let dir: string;
+    let coreEntry: string;
+    let binaryPath: string;
+    const built = readFileSync(createRequire(join(NATIVE_DIR, 'index.js'))('node-gyp-build').resolve(NATIVE_DIR) as string);
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'nomyo-broken-addon-'));
+      const core = join(dir, 'node_modules', '@nomyo', 'core');
+      cpSync(join(CORE_DIR, 'package.json'), join(core, 'package.json'));
+      cpSync(join(CORE_DIR, 'dist'), join(core, 'dist'), { recursive: true });
+      coreEntry = join(core, 'dist', 'index.js');
+      const native = join(dir, 'node_modules', '@nomyo', 'native');
+      for (const file of ['index.js', 'package.json']) cpSync(join(NATIVE_DIR, file), join(native, file));
+      const gypBuild = createRequire(join(NATIVE_DIR, 'index.js')).resolve('node-gyp-build/package.json');
+      cpSync(join(gypBuild, '..'), join(dir, 'node_modules', 'node-gyp-build'), { recursive: true });
+      // node-gyp-build looks in build/Release first.
+      mkdirSync(join(native, 'build', 'Release'), { recursive: true });
+      binaryPath = join(native, 'build', 'Release', 'nomyo_native.node');
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    type Result = { protection: Awaited<ReturnType<typeof getMemoryProtection>>; warnings: string[][]; requireNative: string };
+    const runClients = async (): Promise<Result> => JSON.parse((await run(process.execPath, [BROKEN_ADDON_CLIENT, server.url, coreEntry], { env: { ...process.env, NOMYO_DISABLE_NATIVE: '' } })).stdout);
+
+    it.each([
+      ['empty', () => Buffer.alloc(0)],
+      ['corrupt', () => Buffer.from('not a shared library\n'.repeat(64))],
+      ['built for another architecture', () => otherArchitecture(built)],
+    ])('%s: each client is told (onWarning, once a client) why, zeroing goes on, and require-native refuses', async (variant, binary) => {
+      const bytes = binary();
+      if (bytes === undefined) return; // not an ELF system: no other architecture to make here
+      writeFileSync(binaryPath, bytes);
+      const result = await runClients();
+      expect(result.protection).toMatchObject({ kind: 'js', locking: false });
+      expect(result.protection.reason).toMatch(/^zeroing only: @nomyo\/native failed to load \(@nomyo\/native: /);
+      expect(result.warnings).toHaveLength(2);
+      for (const warnings of result.warnings) {
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/^secureMemory: the native addon is installed but failed to load \(@nomyo\/native: .*nomyo_native\.node.*\): secrets are zeroed only, not locked or dump-excluded/);
+      }
+      expect(result.requireNative).toMatch(/^InvalidArgumentError: secureMemory: 'require-native' but the addon is unavailable: @nomyo\/native failed to load/);
+      // glibc says a binary for another architecture is not there ("No such file or directory"):
+      // the reason says it is, and what is wrong with it.
+      if (variant === 'built for another architecture') {
+        expect(result.protection.reason).not.toMatch(/No such file or directory/);
+        expect(result.protection.reason).toMatch(/nomyo_native\.node: the file exists but could not be loaded \(built for another architecture, or corrupt\)/);
+      }
+    });
+
+    it('an addon not installed is no warning: zeroing only, and why', async () => {
+      rmSync(join(dir, 'node_modules', '@nomyo', 'native'), { recursive: true, force: true });
+      const result = await runClients();
+      expect(result.protection).toMatchObject({ kind: 'js', reason: 'zeroing only: @nomyo/native not installed' });
+      expect(result.warnings).toEqual([[], []]);
+      expect(result.requireNative).toMatch(/^InvalidArgumentError: .*@nomyo\/native not installed/);
+    });
   });
 
   it('falls back to zeroing, and says why, when the addon is hidden', async () => {

@@ -351,7 +351,8 @@ describe('against an upstream that streams', () => {
       res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '1' });
       res.end(JSON.stringify({ error: { message: 'queue full for this key', type: 'rate_limit_error', code: 'rate_limited' } }));
     };
-    const err = await openai.chat.completions.create(ask()).catch((e: unknown) => e);
+    const sdkAsk = { model: 'm', messages: [{ role: 'user' as const, content: 'hi' }], stream: true as const };
+    const err = await openai.chat.completions.create(sdkAsk).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect(err).toMatchObject({ status: 429, code: 'rate_limited', message: '429 queue full for this key' });
 
@@ -360,7 +361,7 @@ describe('against an upstream that streams', () => {
       if (!res.destroyed) await wordsScript(['late ', 'words'])(request, res);
     };
     let text = '';
-    for await (const c of await openai.chat.completions.create(ask())) text += c.choices[0]?.delta.content ?? '';
+    for await (const c of await openai.chat.completions.create(sdkAsk)) text += c.choices[0]?.delta.content ?? '';
     expect(text).toBe('late words');
   });
 

@@ -3,13 +3,24 @@
  * plaintext, a key, a password. With @nomyo/native they are locked and dump-excluded.
  */
 import type { SecureMemory } from './secure-memory.js';
+import { JsSecureMemory } from './js-memory.js';
 import { head, owned, type ByteSource, type OwnedBytes } from './owned-bytes.js';
 
 const encoder = new TextEncoder();
 
-/** The `onWarning` of a client whose secret's buffer of `size` bytes the OS would not lock. */
-export function unlockedWarning(size: number): string {
-  return `secureMemory: a secret's buffer of ${size} bytes could not be locked (RLIMIT_MEMLOCK too low): it is zeroed (and dump-excluded where the platform can), not locked; raise the limit (ulimit -l) above what getMemoryProtection() reports`;
+/**
+ * Why a secret is held unlocked where its client expected it locked: the size in bytes of a buffer
+ * the OS would not lock (RLIMIT_MEMLOCK), or `{ addonFailed }`, why an installed @nomyo/native would
+ * not load (its load error's first line: a path and the loader's words, never a secret).
+ */
+export type UnlockedSecret = number | { addonFailed: string };
+
+/** The `onWarning` of a client whose secret is held unlocked (see {@link UnlockedSecret}). */
+export function unlockedWarning(why: UnlockedSecret): string {
+  if (typeof why !== 'number') {
+    return `secureMemory: the native addon is installed but failed to load (${why.addonFailed}): secrets are zeroed only, not locked or dump-excluded; reinstall @nomyo/native for this platform and architecture (NOMYO_DISABLE_NATIVE=1 chooses zeroing only without this warning)`;
+  }
+  return `secureMemory: a secret's buffer of ${why} bytes could not be locked (RLIMIT_MEMLOCK too low): it is zeroed (and dump-excluded where the platform can), not locked; raise the limit (ulimit -l) above what getMemoryProtection() reports`;
 }
 
 /**
@@ -25,12 +36,17 @@ export class SecureByteContext implements ByteSource {
   readonly secure = true;
 
   /**
-   * Bytes from `memory` (see `getMemoryProtection()` for what the runtime's gives); `onUnlocked` is
-   * told the size of a secret the OS would not lock (the memory's `unlockedAllocations` grew).
+   * Bytes from `memory` (see `getMemoryProtection()` for what the runtime's gives). `onUnlocked` is
+   * told, at every {@link take} that holds a secret unlocked, why: the buffer's size in bytes when
+   * the memory's `unlockedAllocations` grew (a fresh buffer the OS would not lock, or an unlocked one
+   * reused), or `{ addonFailed }` (the load error's first line, no secret in it) when an installed
+   * but broken @nomyo/native left zeroing only. It is called for each such secret: a client tells
+   * its `onWarning` once.
    */
   constructor(
     private readonly memory: SecureMemory,
-    private readonly onUnlocked?: (size: number) => void,
+    // Spelled out, not UnlockedSecret: that alias is not a public export.
+    private readonly onUnlocked?: (why: number | { addonFailed: string }) => void,
   ) {}
 
   /** `size` bytes for a secret: locked, dump-excluded and pooled with @nomyo/native; pooled and zeroed without. */
@@ -38,6 +54,11 @@ export class SecureByteContext implements ByteSource {
     const before = this.onUnlocked && this.memory.unlockedAllocations;
     const bytes = this.memory.alloc(size);
     if (before !== undefined && this.memory.unlockedAllocations !== before) this.onUnlocked?.(size);
+    else if (this.onUnlocked && this.memory instanceof JsSecureMemory && this.memory.addonFailure !== undefined) {
+      // Whoever installed the addon expects locking; the load result alone (getMemoryProtection)
+      // would leave them believing they have it.
+      this.onUnlocked({ addonFailed: this.memory.addonFailure });
+    }
     return owned(bytes, true, () => this.memory.free(bytes));
   }
 

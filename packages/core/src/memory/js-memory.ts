@@ -8,7 +8,14 @@ import { PooledMemory } from './pooled-memory.js';
 export class JsSecureMemory implements SecureMemory {
   readonly kind = 'js';
   readonly #pool = new PooledMemory({ allocate: (size) => new Uint8Array(size), release: () => {}, zero: (view) => view.fill(0) });
-  constructor(private readonly reason = 'pure JavaScript: zeroing only') {}
+  /**
+   * @param addonFailure why an installed @nomyo/native would not load, when that is why this memory
+   * is used: a client is told (SecureByteContext.take), since whoever installed it expects locking.
+   */
+  constructor(
+    private readonly reason = 'pure JavaScript: zeroing only',
+    readonly addonFailure?: string,
+  ) {}
   lock(): boolean {
     return false;
   }

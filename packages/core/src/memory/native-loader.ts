@@ -6,6 +6,12 @@ import { PooledMemory } from './pooled-memory.js';
 export interface NativeLoadResult {
   memory?: SecureMemory;
   reason: string;
+  /**
+   * Set when an addon is installed but would not load (a corrupt or empty binary, one built for
+   * another architecture): what failed, for the client's `onWarning`. Absent when it is simply not
+   * installed (browsers, a plain install) or the runtime does not permit it (Deno's least privilege).
+   */
+  failure?: string;
 }
 
 /** The part of @nomyo/native this file uses (kept local: core has no dependency on it). */
@@ -35,8 +41,11 @@ const CANDIDATES = ['@nomyo/native', 'nomyo-native'];
 class NativeSecureMemory implements SecureMemory {
   readonly kind = 'native';
   readonly #pool: PooledMemory;
-  /** Allocations the OS would not lock (RLIMIT_MEMLOCK), while they live. */
-  readonly #unlocked = new WeakSet<Uint8Array>();
+  /**
+   * Backings the OS would not lock (RLIMIT_MEMLOCK), while they live: keyed by ArrayBuffer, as each
+   * allocSecure has its own and every view the pool hands out of it shares it.
+   */
+  readonly #unlocked = new WeakSet<ArrayBufferLike>();
   #unlockedAllocations = 0;
   #largestUnlocked = 0;
 
@@ -50,7 +59,7 @@ class NativeSecureMemory implements SecureMemory {
       zero: (view) => addon.zero(view),
       // An unlocked buffer kept for reuse would hold later requests' secrets unlocked too, even small
       // ones a fresh allocation could lock: it goes back, unless nothing can be locked now anyway.
-      reusable: (buffer) => !this.#unlocked.has(buffer) || !addon.protectionInfo().locking,
+      reusable: (buffer) => !this.#unlocked.has(buffer.buffer) || !addon.protectionInfo().locking,
     });
   }
 
@@ -67,11 +76,7 @@ class NativeSecureMemory implements SecureMemory {
       // is to blame, and a fresh one would be no better: kept for reuse as before).
       return new Uint8Array(size);
     }
-    if (this.addon.isLocked?.(buffer) === false) {
-      this.#unlocked.add(buffer);
-      this.#unlockedAllocations++;
-      this.#largestUnlocked = Math.max(this.#largestUnlocked, buffer.length);
-    }
+    if (this.addon.isLocked?.(buffer) === false) this.#unlocked.add(buffer.buffer);
     return buffer;
   }
   lock(view: Uint8Array): boolean {
@@ -84,7 +89,15 @@ class NativeSecureMemory implements SecureMemory {
     this.addon.zero(view);
   }
   alloc(size: number): Uint8Array<ArrayBuffer> {
-    return this.#pool.alloc(size);
+    const view = this.#pool.alloc(size);
+    // Counted at every hand-out, not only when fresh: an unlocked buffer reused from the pool (kept
+    // while nothing can be locked) holds this secret unlocked too, and a client watches the count to
+    // warn (SecureByteContext.take).
+    if (this.#unlocked.has(view.buffer)) {
+      this.#unlockedAllocations++;
+      this.#largestUnlocked = Math.max(this.#largestUnlocked, view.buffer.byteLength);
+    }
+    return view;
   }
   free(view: Uint8Array): void {
     this.#pool.free(view);
@@ -111,6 +124,22 @@ class NativeSecureMemory implements SecureMemory {
 function unlockedText(count: number, largest: number, limit: number | undefined): string {
   const bound = limit === undefined ? 'the lock limit' : `RLIMIT_MEMLOCK ${limit === Infinity ? 'unlimited' : `${limit} bytes`}`;
   return `${count} secure allocation${count === 1 ? '' : 's'} (up to ${largest} bytes) not locked: ${bound} left no room`;
+}
+
+/**
+ * The first line of why an addon failed to load. glibc's dlopen says "No such file or directory" of a
+ * binary built for another architecture, which misleads when the file is there: then it says so.
+ * @internal
+ */
+export function loadFailureText(err: unknown): string {
+  const text = String((err as Error | undefined)?.message).split('\n')[0]!;
+  const path = /^(.+): cannot open shared object file: No such file or directory$/.exec(text)?.[1];
+  // node:fs only through getBuiltinModule (Node.js 20.16+, Bun, Deno 2): a static import would reach
+  // browser bundles. Without it the text stays as it was.
+  const builtin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  const fs = path === undefined ? undefined : (builtin?.('node:fs') as { existsSync(path: string): boolean } | undefined);
+  if (path === undefined || !fs?.existsSync(path)) return text;
+  return `${path}: the file exists but could not be loaded (built for another architecture, or corrupt)`;
 }
 
 /** Why an import of the addon failed: not there, not allowed by the runtime, or broken. @internal */
@@ -147,10 +176,10 @@ async function load(): Promise<NativeLoadResult> {
     } catch (err) {
       const kind = classifyLoadError(err, name);
       // The first line only: Node and Deno append require stacks and source positions.
-      if (kind !== 'missing') (kind === 'denied' ? denials : failures).push(`${name}: ${String((err as Error).message).split('\n')[0]}`);
+      if (kind !== 'missing') (kind === 'denied' ? denials : failures).push(`${name}: ${loadFailureText(err)}`);
     }
   }
-  if (failures.length) return { reason: `@nomyo/native failed to load (${failures.join('; ')})` };
+  if (failures.length) return { reason: `@nomyo/native failed to load (${failures.join('; ')})`, failure: failures.join('; ') };
   if (denials.length) return { reason: `@nomyo/native not permitted (${denials.join('; ')})` };
   return { reason: '@nomyo/native not installed' };
 }

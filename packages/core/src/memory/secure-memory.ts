@@ -22,9 +22,11 @@ export interface MemoryProtectionInfo {
   /** Of those, bytes kept locked and zeroed for reuse by later requests. */
   pooledBytes?: number;
   /**
-   * Secure allocations since the process started that the OS would not lock: RLIMIT_MEMLOCK left
-   * them no room (a large request's buffer is some 1.5 times its size). Their secrets were zeroed and
-   * dump-excluded, not locked; `reason` says how large the largest was. 0 when every one was locked.
+   * Secrets since the process started that were held in memory the OS would not lock: RLIMIT_MEMLOCK
+   * left their buffer no room (a large request's buffer is some 1.5 times its size). Each secure
+   * allocation handed out unlocked counts once, whether its buffer was new or an unlocked one reused
+   * (kept for reuse only while nothing can be locked at all). Their secrets were zeroed and
+   * dump-excluded, not locked; `reason` says how large the largest buffer was. 0 when every one was locked.
    */
   unlockedAllocations?: number;
 }
@@ -47,7 +49,8 @@ export interface SecureMemory {
   info(): MemoryProtectionInfo;
   /**
    * Optional, cheap to read: {@link MemoryProtectionInfo.unlockedAllocations} so far, which a client
-   * watches to warn (`onWarning`) when a secret of one of its requests could not be locked.
+   * watches to warn (`onWarning`) when a secret of one of its requests could not be locked: it must
+   * grow at every {@link alloc} that hands out unlocked memory, a reused buffer too.
    */
   readonly unlockedAllocations?: number;
 }

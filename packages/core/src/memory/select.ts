@@ -15,7 +15,7 @@ export async function selectSecureMemory(option: SecureMemoryOption = true): Pro
   if (option === 'require-native') {
     throw new InvalidArgumentError(`secureMemory: 'require-native' but the addon is unavailable: ${native.reason}`);
   }
-  return new JsSecureMemory(`zeroing only: ${native.reason}`);
+  return new JsSecureMemory(`zeroing only: ${native.reason}`, native.failure);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SecureByteContext } from '../../src/memory/context.js';
+import { SecureByteContext, unlockedWarning } from '../../src/memory/context.js';
 import { JsSecureMemory } from '../../src/memory/js-memory.js';
 import type { SecureMemory } from '../../src/memory/secure-memory.js';
 
@@ -78,5 +78,41 @@ describe('SecureByteContext.randomBytes (v2 request keys)', () => {
     expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(false);
     a.release();
     b.release();
+  });
+});
+
+describe('SecureByteContext: a secret held unlocked is told', () => {
+  it('each take whose secret the memory counts as unlocked, fresh or reused, tells its size', () => {
+    // A memory whose every allocation is unlocked: the count grows at each, a reused buffer's too.
+    const memory = new (class extends JsSecureMemory {
+      unlockedAllocations = 0;
+      override alloc(size: number): Uint8Array<ArrayBuffer> {
+        this.unlockedAllocations++;
+        return super.alloc(size);
+      }
+    })();
+    const told: unknown[] = [];
+    const ctx = new SecureByteContext(memory, (why) => told.push(why));
+    ctx.take(16).release();
+    ctx.take(16).release();
+    expect(told).toEqual([16, 16]);
+    expect(unlockedWarning(16)).toMatch(/^secureMemory: a secret's buffer of 16 bytes could not be locked \(RLIMIT_MEMLOCK too low\)/);
+  });
+
+  it('zeroing only because an installed addon would not load: each take tells why; zeroing by choice tells nothing', () => {
+    const failure = '@nomyo/native: /app/node_modules/@nomyo/native/build/Release/nomyo_native.node: file too short';
+    const told: unknown[] = [];
+    const ctx = new SecureByteContext(new JsSecureMemory('zeroing only: @nomyo/native failed to load', failure), (why) => told.push(why));
+    ctx.take(8).release();
+    ctx.encodeUtf8('secret').release();
+    expect(told).toEqual([{ addonFailed: failure }, { addonFailed: failure }]);
+    expect(unlockedWarning({ addonFailed: failure })).toBe(
+      `secureMemory: the native addon is installed but failed to load (${failure}): secrets are zeroed only, not locked or dump-excluded; reinstall @nomyo/native for this platform and architecture (NOMYO_DISABLE_NATIVE=1 chooses zeroing only without this warning)`,
+    );
+
+    const quiet: unknown[] = [];
+    const plain = new SecureByteContext(new JsSecureMemory('zeroing only: @nomyo/native not installed'), (why) => quiet.push(why));
+    plain.take(8).release();
+    expect(quiet).toEqual([]);
   });
 });

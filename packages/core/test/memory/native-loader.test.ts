@@ -1,3 +1,7 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 // @nomyo/native is a devDependency of core: the workspace build is linked and must load.
@@ -83,5 +87,37 @@ describe('why the addon did not load', () => {
   ])('%s', async (_name, err, expected) => {
     const { classifyLoadError } = await loader();
     expect(classifyLoadError(err, '@nomyo/native')).toBe(expected);
+  });
+});
+
+describe('why an installed addon did not load, in words that fit', () => {
+  const require = createRequire(import.meta.url);
+  const dlopenError = (path: string): unknown => {
+    try {
+      require(path);
+    } catch (err) {
+      return err;
+    }
+    throw new Error(`${path} loaded`);
+  };
+
+  // glibc's dlopen says "No such file or directory" of an ELF binary for another machine.
+  it.runIf(process.platform === 'linux')('a binary for another architecture: the file exists but could not be loaded, not "no such file"', async () => {
+    const { loadFailureText } = await loader();
+    const nativeDir = dirname(require.resolve('@nomyo/native/package.json'));
+    const built = readFileSync(createRequire(join(nativeDir, 'index.js'))('node-gyp-build').resolve(nativeDir) as string);
+    const dir = mkdtempSync(join(tmpdir(), 'nomyo-arch-'));
+    try {
+      const path = join(dir, 'nomyo_native.node');
+      const other = Buffer.from(built);
+      other.writeUInt16LE(other.readUInt16LE(18) === 0x3e ? 0xb7 : 0x3e, 18); // e_machine: x86-64 <-> AArch64
+      writeFileSync(path, other);
+      expect(loadFailureText(dlopenError(path))).toBe(`${path}: the file exists but could not be loaded (built for another architecture, or corrupt)`);
+      // A file that really is not there keeps the loader's own words.
+      const gone = join(dir, 'gone.node');
+      expect(loadFailureText(dlopenError(gone))).toBe(String((dlopenError(gone) as Error).message).split('\n')[0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
